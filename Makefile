@@ -1,0 +1,36 @@
+# Everything runs from a local virtual environment; `make demo` and `make test` create it on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch is pinned and installed first: an unpinned torch would pull a multi-GB CUDA build
+TORCH  ?= torch==2.13.0
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: install demo test lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Train the Zaremba small PTB LSTM for 4 minutes on the CPU, print perplexity, then write a paragraph.
+demo: install
+	rm -rf runs/demo
+	$(BIN)/rnnkit train ptb-small --max-time 240 --out runs/demo
+	@echo "--- sample (temperature 0.8) ---"
+	$(BIN)/rnnkit generate runs/demo --prompt "the company said" --words 80 --temperature 0.8 --top-p 0.95 --seed 1
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

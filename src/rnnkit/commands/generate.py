@@ -1,0 +1,44 @@
+"""rnnkit generate: sample text from a trained language model."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate text from a language model",
+                       description="Continue a prompt with a trained language model. Temperature 0 (or --greedy) "
+                                   "picks the most likely word each step.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--prompt", default="", help="text to continue (default: start a new sentence)")
+    p.add_argument("--words", type=int, default=50, help="words to generate (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; <1 sharper, >1 more random")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0 = all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument("--greedy", action="store_true", help="same as --temperature 0")
+    p.add_argument("--seed", type=int, help="fixes the sampling for reproducible output")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.decode.sampling import SamplingOptions
+    from rnnkit.runs import load_run
+
+    if args.words < 1:
+        raise UserError(f"--words must be at least 1, got {args.words}")
+    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
+    if not hasattr(loaded.task, "generate"):
+        raise UserError(f"{args.run}: task {loaded.config.task!r} does not generate text")
+    opts = SamplingOptions(temperature=0.0 if args.greedy else args.temperature, top_k=args.top_k, top_p=args.top_p)
+    text = loaded.task.generate(loaded.model, args.prompt, args.words, opts, seed=args.seed)
+    if args.json:
+        print_json({"prompt": args.prompt, "text": text})
+    else:
+        print((args.prompt + " " if args.prompt else "") + text)
+    return 0

@@ -1,0 +1,1 @@
+"""Reading corpora safely and turning them into batches."""

@@ -1,0 +1,55 @@
+"""Reading user-supplied text with errors a person can act on (file, line, what is wrong)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from rnnkit.errors import UserError
+from rnnkit.paths import resolve_data_file
+
+
+def find_data_file(name: str, data_dir: Path, field: str) -> Path:
+    """Resolve a config path like ``data.train`` or fail naming the field and where we looked."""
+    if not name:
+        raise UserError(f"{field} is not set; point it at a file with --set {field}=PATH")
+    path = resolve_data_file(name, data_dir)
+    if path is None:
+        raise UserError(f"{field}: file not found: {name} (looked in --data-dir {data_dir}); "
+                        f"pass --data-dir DIR or --set {field}=PATH")
+    return path
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as e:
+        raise UserError(f"{path}: cannot read: {e}") from None
+
+
+def read_text(path: Path) -> str:
+    """Whole file as text; binary or non-UTF-8 content is reported with its line number."""
+    raw = read_bytes(path)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise UserError(f"{path}: line {line}: binary data (NUL byte); expected a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise UserError(f"{path}: line {line}, column {col}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); "
+                        f"convert the file to UTF-8") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    return text
+
+
+def read_lines(path: Path) -> list[str]:
+    return read_text(path).splitlines()

@@ -1,0 +1,1 @@
+"""Diagnostics: tools that look inside recurrent models (gradient flow through time, ...)."""

@@ -1,0 +1,1 @@
+"""Models built from rnnkit.cells: plain nn.Modules, shapes in comments."""

@@ -1,0 +1,51 @@
+"""The recurrent language model of Zaremba et al. and the pytorch/examples word language model."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from rnnkit.cells import RecurrentSpec, State, make_recurrent
+
+
+class RNNLanguageModel(nn.Module):
+    """Embedding -> stacked LSTM/GRU (either backend) -> dropout -> linear decoder over the vocabulary.
+
+    Dropout is applied to the embeddings, between recurrent layers and before the decoder, never on the
+    recurrent connections (Zaremba et al. 2014). ``tie`` shares the embedding and decoder weights
+    (Press & Wolf 2017; Inan et al. 2017), which needs ``embedding == hidden``.
+    """
+
+    def __init__(self, vocab_size: int, embedding: int, hidden: int, layers: int, cell: str = "lstm",
+                 backend: str = "fused", dropout: float = 0.0, tie: bool = False, init_scale: float = 0.1,
+                 forget_bias: float = 0.0) -> None:
+        super().__init__()
+        if tie and embedding != hidden:
+            raise ValueError(f"tied weights need model.embedding == model.hidden (got {embedding} and {hidden})")
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(vocab_size, embedding)
+        self.rnn = make_recurrent(RecurrentSpec(cell, embedding, hidden, layers, dropout=dropout), backend)
+        self.decoder = nn.Linear(hidden, vocab_size)
+        if tie:
+            self.decoder.weight = self.encoder.weight
+        self.cell = cell
+        self.init_weights(init_scale, forget_bias)
+
+    def init_weights(self, scale: float, forget_bias: float = 0.0) -> None:
+        """Uniform in [-scale, scale] for every parameter (Zaremba: 0.1 small, 0.05 medium, 0.04 large)."""
+        if scale > 0:
+            for p in self.parameters():
+                nn.init.uniform_(p, -scale, scale)
+        if forget_bias and self.cell.endswith("lstm"):
+            h = self.rnn.spec.hidden_size
+            for name, p in self.rnn.named_parameters():
+                if name.startswith("bias_ih"):
+                    p.data[h : 2 * h].add_(forget_bias)  # gate order i, f, g, o
+        if hasattr(self.rnn, "flatten_parameters"):
+            self.rnn.flatten_parameters()
+
+    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        # tokens: (seq, batch)
+        emb = self.drop(self.encoder(tokens))  # (seq, batch, embedding)
+        out, state = self.rnn(emb, state)  # (seq, batch, hidden)
+        logits = self.decoder(self.drop(out))  # (seq, batch, vocab)
+        return logits, state

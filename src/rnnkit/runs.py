@@ -1,0 +1,49 @@
+"""Opening a finished (or running) run directory for evaluation, generation, serving and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from rnnkit.config import RunConfig
+from rnnkit.errors import UserError
+from rnnkit.tasks import Task, get_task
+from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.device import pick_device
+from rnnkit.train.rundir import RunDir
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    config: RunConfig
+    task: Task
+    model: nn.Module
+    checkpoint: dict[str, Any]
+
+
+def load_run(path: str | Path, which: str = "best", device: str = "auto",
+             data_dir: str | Path | None = None) -> LoadedRun:
+    """Rebuild task and model from ``RUN/config.toml`` and a checkpoint (``best``, falling back to ``last``)."""
+    run = RunDir(Path(path)).require()
+    config = run.read_config()
+    ckpt_path = run.best if which == "best" else run.last
+    if which == "best" and not ckpt_path.is_file():
+        ckpt_path = run.last
+    if not ckpt_path.is_file():
+        raise UserError(f"{run.path}: no checkpoint yet (checkpoints/{which}.pt)")
+    dev = pick_device(device)
+    ckpt = load_checkpoint(ckpt_path, dev)
+    if data_dir is None:
+        data_dir = run.read_meta().get("data_dir", "data")
+    task = get_task(config.task)(config, Path(data_dir), dev)
+    task.load_artifacts(ckpt["artifacts"])
+    model = task.build_model().to(dev)
+    model.load_state_dict(ckpt["model"])
+    if hasattr(model, "rnn") and hasattr(model.rnn, "flatten_parameters"):
+        model.rnn.flatten_parameters()
+    model.eval()
+    return LoadedRun(run, config, task, model, ckpt)

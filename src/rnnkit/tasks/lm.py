@@ -1,0 +1,279 @@
+"""Language modelling: word- or character-level, truncated BPTT over carried state, perplexity, sampling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells.base import State
+from rnnkit.data.lm import (
+    EOS,
+    IGNORE,
+    StreamBatches,
+    batchify,
+    build_vocab,
+    detokenize,
+    eval_columns,
+    tokenize,
+    window_starts,
+)
+from rnnkit.data.text import find_data_file, read_text
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.decode.sampling import SamplingOptions, sample_next
+from rnnkit.errors import UserError
+from rnnkit.metrics import bits_per_char, perplexity
+from rnnkit.models.lm import RNNLanguageModel
+from rnnkit.tasks import register
+from rnnkit.tasks.base import Task
+
+
+@dataclass
+class LMData:
+    train: str = "ptb/ptb.train.txt"  # paths relative to --data-dir (vendored PTB is the fallback)
+    valid: str = "ptb/ptb.valid.txt"
+    test: str = "ptb/ptb.test.txt"
+    level: str = "word"  # word (lines + <eos>) | char
+    lowercase: bool = False
+    punctuation: bool = False  # word level: split punctuation off words ("end." -> "end", ".")
+    min_count: int = 1  # rarer training words become <unk>
+    max_vocab: int = 0  # 0 = no limit
+    valid_fraction: float = 0.0  # when data.valid is "", carve this share off the end of train
+    test_fraction: float = 0.0  # when data.test is "", likewise (taken before valid)
+    bptt: int = 35  # truncated back-propagation length
+    eval_batch_size: int = 10
+    batching: str = "stream"  # stream (Zaremba TBPTT) | windows (fixed context -> next token)
+    window: int = 20  # windows: context length
+    carry_state: bool = True  # stream: carry the hidden state from batch to batch (detached)
+
+
+@dataclass
+class LMModel:
+    cell: str = "lstm"  # lstm | gru | rnn_tanh | rnn_relu | peephole_lstm | layernorm_lstm
+    backend: str = "fused"  # fused (nn.LSTM / cuDNN / oneDNN) | scratch (rnnkit.cells)
+    embedding: int = 200
+    hidden: int = 200
+    layers: int = 2
+    dropout: float = 0.0
+    tie: bool = False
+    init_scale: float = 0.1  # uniform init in [-init_scale, init_scale]; 0 keeps PyTorch's defaults
+    forget_bias: float = 0.0
+
+
+def _detach(state: State | None) -> State | None:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)  # type: ignore[return-value]
+    return state.detach()
+
+
+@register
+class LanguageModelTask(Task):
+    name = "lm"
+    DataConfig = LMData
+    ModelConfig = LMModel
+    metric = "ppl"
+
+    vocab: Vocabulary | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ids: dict[str, Tensor] = {}
+        self.hidden: State | None = None
+        self._train_cols: Tensor | None = None
+
+    @property
+    def dcfg(self) -> LMData:
+        return self.config.data
+
+    # -- data -------------------------------------------------------------------------------------
+    def _read(self, split: str) -> list[str]:
+        path = find_data_file(getattr(self.dcfg, split), self.data_dir, f"data.{split}")
+        return tokenize(read_text(path), self.dcfg.level, self.dcfg.lowercase, self.dcfg.punctuation)
+
+    def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
+        d = self.dcfg
+        if d.level not in ("word", "char"):
+            raise UserError(f"data.level: expected 'word' or 'char', got {d.level!r}")
+        if d.batching not in ("stream", "windows"):
+            raise UserError(f"data.batching: expected 'stream' or 'windows', got {d.batching!r}")
+        carved = {s for s in ("valid", "test") if not getattr(d, s)}
+        need_train = "train" in splits or self.vocab is None or bool(carved & set(splits))
+        streams: dict[str, list[str]] = {}
+        if need_train:
+            train = self._read("train")
+            for s in ("test", "valid"):  # carve test first so valid sits just before it
+                if s in carved:
+                    frac = getattr(d, f"{s}_fraction")
+                    if not 0 < frac < 0.5:
+                        raise UserError(f"data.{s} is empty: set it to a file or data.{s}_fraction in (0, 0.5)")
+                    cut = int(len(train) * (1 - frac))
+                    train, streams[s] = train[:cut], train[cut:]
+            streams["train"] = train
+            if self.vocab is None:
+                self.vocab = build_vocab(train, d.level, d.min_count, d.max_vocab)
+        for s in splits:
+            tokens = streams[s] if s in streams else self._read(s)
+            if not tokens:
+                raise UserError(f"data.{s}: no tokens")
+            self.ids[s] = self.vocab.encode(tokens)  # type: ignore[union-attr]
+        if "train" in self.ids and d.batching == "stream":
+            cols = batchify(self.ids["train"], self.config.train.batch_size)  # (steps, batch)
+            if cols.size(0) <= d.bptt:
+                raise UserError(f"data.train: {self.ids['train'].numel()} tokens are too few for "
+                                f"train.batch_size={self.config.train.batch_size} and data.bptt={d.bptt}")
+            self._train_cols = cols.to(self.device)
+
+    def artifacts(self) -> dict[str, Any]:
+        assert self.vocab is not None
+        return {"vocab": self.vocab.to_list(), "level": self.dcfg.level}
+
+    def load_artifacts(self, artifacts: dict[str, Any]) -> None:
+        self.vocab = build_vocab([], artifacts["level"]) if not artifacts["vocab"] else Vocabulary(
+            artifacts["vocab"], unk="<unk>" if artifacts["level"] == "word" else None)
+
+    def check_artifacts(self, saved: dict[str, Any]) -> None:
+        assert self.vocab is not None
+        mine, theirs = self.vocab.to_list(), list(saved["vocab"])
+        if mine != theirs:
+            i = next((k for k, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+            raise UserError(f"the training data gives a different vocabulary than the checkpoint's "
+                            f"({len(mine)} vs {len(theirs)} tokens, first difference at index {i}); "
+                            f"resume with the data the run was trained on")
+
+    # -- model and training -----------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        m: LMModel = self.config.model
+        assert self.vocab is not None
+        try:
+            return RNNLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
+                                    backend=m.backend, dropout=m.dropout, tie=m.tie, init_scale=m.init_scale,
+                                    forget_bias=m.forget_bias)
+        except ValueError as e:
+            raise UserError(f"model: {e}") from None
+
+    def num_train_batches(self, epoch: int) -> int:
+        if self.dcfg.batching == "windows":
+            n = self.ids["train"].numel() - self.dcfg.window
+            return -(-n // self.config.train.batch_size)
+        assert self._train_cols is not None
+        return len(StreamBatches(self._train_cols, self.dcfg.bptt))
+
+    def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
+        if self.dcfg.batching == "windows":
+            return self._window_batches(epoch, start)
+        assert self._train_cols is not None
+        return StreamBatches(self._train_cols, self.dcfg.bptt).iter_from(start)
+
+    def _window_batches(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
+        ids, w, bs = self.ids["train"], self.dcfg.window, self.config.train.batch_size
+        starts = window_starts(ids.numel(), w, self.config.train.seed, epoch)
+        offsets = torch.arange(w + 1)
+        for b in range(start, -(-starts.numel() // bs)):
+            s = starts[b * bs : (b + 1) * bs]
+            win = ids[s.unsqueeze(1) + offsets].t()  # (window + 1, batch)
+            yield win[:-1].to(self.device), win[-1].to(self.device)
+
+    def begin_epoch(self, model: nn.Module, epoch: int) -> None:
+        self.hidden = None  # Zaremba: state zeroed at the start of each epoch
+
+    def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
+        x, y = batch  # stream: (bptt, batch) each; windows: (window, batch) and (batch,)
+        if self.dcfg.batching == "windows":
+            logits, _ = model(x)  # (window, batch, vocab)
+            return F.cross_entropy(logits[-1], y), y.numel()
+        hidden = _detach(self.hidden) if self.dcfg.carry_state else None
+        logits, hidden = model(x, hidden)  # (bptt, batch, vocab)
+        self.hidden = _detach(hidden)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1)), y.numel()
+
+    def loop_state(self) -> dict[str, Any]:
+        if self.hidden is None:
+            return {}
+        h = self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)
+        return {"hidden": [t.detach().cpu() for t in h]}
+
+    def load_loop_state(self, state: dict[str, Any]) -> None:
+        h = state.get("hidden")
+        if not h:
+            self.hidden = None
+            return
+        ts = tuple(t.to(self.device) for t in h)
+        self.hidden = ts if len(ts) == 2 else ts[0]
+
+    # -- evaluation -------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        if split not in self.ids:
+            self.prepare((split,))
+        model.eval()
+        inputs, targets = eval_columns(self.ids[split], self.dcfg.eval_batch_size)
+        inputs, targets = inputs.to(self.device), targets.to(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        hidden = None
+        step = max(self.dcfg.bptt, 1)
+        for i in range(0, inputs.size(0), step):
+            logits, hidden = model(inputs[i : i + step], hidden)  # (chunk, batch, vocab)
+            total += F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets[i : i + step].reshape(-1),
+                                     ignore_index=IGNORE, reduction="sum").double()
+        n = int((targets != IGNORE).sum())
+        mean = float(total) / max(n, 1)
+        out = {"loss": mean, "ppl": perplexity(mean), "tokens": n}
+        if self.dcfg.level == "char":
+            out["bpc"] = bits_per_char(mean)
+        return out
+
+    def describe_loss(self, loss: float) -> dict[str, float]:
+        return {"ppl": perplexity(loss)}
+
+    # -- decoding ---------------------------------------------------------------------------------
+    def encode_prompt(self, prompt: str) -> list[int]:
+        assert self.vocab is not None
+        level = self.dcfg.level
+        if level == "word":
+            words = tokenize(prompt, "word", self.dcfg.lowercase, self.dcfg.punctuation)[:-1] if prompt.strip() else []
+            ids = []
+            for w in words:
+                w = w if w in self.vocab else w.lower()
+                ids.append(self.vocab.index(w) if w in self.vocab else self.vocab.unk_index)
+            if words and all(i == self.vocab.unk_index for i in ids):
+                raise UserError(f"every word of the prompt is unknown to this model's vocabulary: {prompt!r}")
+            return [self.vocab.index(EOS)] + ids  # start as after a sentence end
+        chars = list(prompt.lower() if self.dcfg.lowercase else prompt)
+        ids = [self.vocab.index(c) for c in chars if c in self.vocab]
+        if chars and not ids:
+            raise UserError(f"no character of the prompt is in this model's vocabulary: {prompt!r}")
+        return ids or [self.vocab.index("\n") if "\n" in self.vocab else 0]
+
+    @torch.inference_mode()
+    def generate(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
+                 seed: int | None = None) -> str:
+        """Continue ``prompt`` by ``words`` words (whitespace-separated words for character models)."""
+        assert self.vocab is not None
+        opts.validate()
+        model.eval()
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        ids = self.encode_prompt(prompt)
+        banned = [self.vocab.unk_index] if self.vocab.unk_index >= 0 else None
+        logits, hidden = model(torch.tensor(ids, device=self.device).unsqueeze(1))  # (len, 1, vocab)
+        out: list[str] = []
+        char_level = self.dcfg.level == "char"
+        max_tokens = words * 20 if char_level else words * 4
+        n_words = 0
+        for _ in range(max_tokens):
+            nxt = sample_next(logits[-1], opts, gen, banned)  # (1,)
+            tok = self.vocab.itos[int(nxt)]
+            out.append(tok)
+            if char_level:
+                n_words = len("".join(out).split()) if tok.isspace() else n_words
+            elif tok != EOS:
+                n_words += 1
+            if n_words >= words:
+                break
+            logits, hidden = model(nxt.view(1, 1), hidden)
+        return detokenize(out, self.dcfg.level).strip("\n") if not char_level else "".join(out)

@@ -1,0 +1,1 @@
+"""The training system: run directories, checkpoints with exact resume, schedules, logging, plots."""

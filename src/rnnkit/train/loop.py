@@ -1,0 +1,330 @@
+"""The training loop shared by every task.
+
+Exact resume is the design constraint: everything that influences the next loss is either derived from
+(seed, epoch, batch index) or stored in ``last.pt`` - model, optimiser, schedule, the RNG states (dropout), the
+task's carried state (an LM's hidden state), the position in the epoch and the logging accumulators. Resuming
+after a kill -9 therefore reproduces the losses of an uninterrupted run bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit import __version__
+from rnnkit.config import RunConfig
+from rnnkit.errors import TrainingDiverged, UserError
+from rnnkit.tasks.base import Task
+from rnnkit.train.checkpoint import FORMAT, load_checkpoint, save_atomic
+from rnnkit.train.optim import Schedule, build_optimizer, set_lr
+from rnnkit.train.plots import plot_curves
+from rnnkit.train.progress import Progress
+from rnnkit.train.rundir import RunDir
+
+
+@dataclass
+class LoopState:
+    step: int = 0  # optimiser steps done, across resumes
+    epoch: int = 0  # current epoch (0-based)
+    batch: int = 0  # next batch index within the epoch
+    best: float | None = None  # best validation metric so far
+    evals_since_best: int = 0
+    elapsed: float = 0.0  # training seconds, across resumes
+    finished: bool = False
+    # logging window, kept so a resumed run logs the same averages as an uninterrupted one
+    acc_loss: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.float64))
+    acc_steps: int = 0
+    acc_count: int = 0
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+class Trainer:
+    def __init__(self, task: Task, config: RunConfig, run: RunDir, device: torch.device,
+                 progress: Progress | None = None, echo: bool = True) -> None:
+        self.task, self.config, self.run, self.device = task, config, run, device
+        self.progress = progress or Progress(enabled=False)
+        self.echo = echo
+        self.state = LoopState()
+        self.tb: Any = None
+        self.model: nn.Module
+        self.optimizer: torch.optim.Optimizer
+        self.schedule: Schedule
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def setup(self, resume: bool) -> None:
+        cfg = self.config
+        if cfg.train.threads > 0:
+            torch.set_num_threads(cfg.train.threads)
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+        seed_everything(cfg.train.seed)
+        ckpt = load_checkpoint(self.run.last, self.device) if resume else None
+        self.task.prepare()  # rebuilt from the data, then compared with the checkpoint's artifacts
+        if ckpt is not None:
+            self.task.check_artifacts(ckpt["artifacts"])
+        self.model = self.task.build_model().to(self.device)
+        self.optimizer = build_optimizer(cfg.optim, self.model)
+        self.schedule = Schedule(cfg.optim, cfg.train.max_epochs)
+        if ckpt is not None:
+            self._restore(ckpt)
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise UserError(f"{self.run.last}: the model in the checkpoint does not match the configuration "
+                            f"({str(e).splitlines()[0]}); resume without changing model.*") from None
+        if hasattr(self.model, "rnn") and hasattr(self.model.rnn, "flatten_parameters"):
+            self.model.rnn.flatten_parameters()
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        loop = dict(ckpt["loop"])
+        loop["acc_loss"] = loop["acc_loss"].to(torch.float64)
+        self.state = LoopState(**loop)
+        self.state.finished = False
+        _set_rng_state(ckpt["rng"])
+        self.task.load_loop_state(ckpt["task_loop"])
+        self.run.truncate_metrics(self.state.step)
+
+    # -- checkpoints and records ------------------------------------------------------------------
+    def _checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        if hasattr(self, "_t_start"):
+            self._tick()
+        return {
+            "format": FORMAT,
+            "rnnkit_version": __version__,
+            "task": self.task.name,
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "loop": dataclasses.asdict(self.state),
+            "rng": _rng_state(),
+            "task_loop": self.task.loop_state(),
+            "artifacts": self.task.artifacts(),
+            "metrics": metrics or {},
+        }
+
+    def save_last(self) -> None:
+        # never replace a good checkpoint with weights a diverging step has already ruined
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self._diverged("the weights became NaN/inf")
+        save_atomic(self._checkpoint(), self.run.last)
+
+    def _diverged(self, what: str) -> None:
+        s = self.state
+        where = (f"the last good checkpoint is {self.run.last}" if self.run.last.is_file()
+                 else "no checkpoint had been written yet")
+        raise TrainingDiverged(f"training diverged: {what} at step {s.step} (epoch {s.epoch + 1}); {where}; "
+                               f"lower optim.lr or set optim.clip")
+
+    def _tick(self) -> None:
+        self.state.elapsed = self._elapsed0 + time.perf_counter() - self._t_start
+
+    def _log(self, record: dict[str, Any]) -> None:
+        self.run.append_metrics(record)
+        if self.config.train.tensorboard:
+            if self.tb is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(log_dir=str(self.run.tensorboard))
+            prefix = record.get("split", "train")
+            for k, v in record.items():
+                if k not in ("step", "epoch", "split") and isinstance(v, (int, float)) and math.isfinite(v):
+                    self.tb.add_scalar(f"{prefix}/{k}", v, record.get("step", 0))
+
+    def _flush_window(self, lr: float, wall: float) -> float | None:
+        s = self.state
+        if s.acc_steps == 0:
+            return None
+        loss = float(s.acc_loss) / s.acc_steps
+        record = {"step": s.step, "epoch": s.epoch + s.batch / max(self.task.num_train_batches(s.epoch), 1),
+                  "loss": loss, "lr": lr, "tokens_per_s": s.acc_count / max(wall, 1e-9)}
+        record.update({k: v for k, v in self.task.describe_loss(loss).items()})
+        self._log(record)
+        s.acc_loss = torch.zeros((), dtype=torch.float64)
+        s.acc_steps = s.acc_count = 0
+        if not math.isfinite(loss):
+            self._diverged(f"loss is {loss}")
+        return loss
+
+    def _better(self, value: float) -> bool:
+        best = self.state.best
+        if not math.isfinite(value):
+            return False
+        return best is None or (value > best if self.task.higher_is_better else value < best)
+
+    def validate(self) -> tuple[dict[str, float], bool]:
+        metrics = self.task.evaluate(self.model, "valid")
+        s = self.state
+        self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
+        improved = self._better(metrics[self.task.metric])
+        if improved:
+            s.best = metrics[self.task.metric]
+            save_atomic(self._checkpoint(metrics), self.run.best)
+        return metrics, improved
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        cfg, s, task = self.config.train, self.state, self.task
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        clip = self.config.optim.clip
+        t_start = self._t_start = time.perf_counter()
+        self._elapsed0 = s.elapsed
+        stop_reason = ""
+        valid_metrics: dict[str, float] = {}
+        total_count = 0
+        interrupted: list[bool] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:  # finish the step, save, stop; a second Ctrl-C aborts
+            if interrupted:
+                raise KeyboardInterrupt
+            interrupted.append(True)
+
+        old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+        try:
+            while s.epoch < cfg.max_epochs and not stop_reason:
+                n_batches = task.num_train_batches(s.epoch)
+                if s.batch == 0:
+                    task.begin_epoch(self.model, s.epoch)
+                lr = self.schedule.lr(s.epoch, s.step)
+                set_lr(self.optimizer, lr)
+                self.progress.start_epoch(s.epoch, n_batches, s.batch)
+                self.model.train()
+                t_window = time.perf_counter()
+                for batch in task.train_batches(s.epoch, s.batch):
+                    if self.config.optim.warmup_steps and s.step < self.config.optim.warmup_steps:
+                        lr = self.schedule.lr(s.epoch, s.step)
+                        set_lr(self.optimizer, lr)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss, count = task.train_step(self.model, batch)
+                    loss.backward()
+                    if clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+                    self.optimizer.step()
+                    s.step += 1
+                    s.batch += 1
+                    s.acc_loss += loss.detach().double().cpu()
+                    s.acc_steps += 1
+                    s.acc_count += count
+                    total_count += count
+                    if s.step % cfg.log_every == 0:
+                        now = time.perf_counter()
+                        shown = self._flush_window(lr, now - t_window)
+                        t_window = now
+                        if shown is not None:
+                            self.progress.update(0, loss=f"{shown:.3f}", **{
+                                k: f"{v:.1f}" for k, v in task.describe_loss(shown).items()})
+                    self.progress.update(1)
+                    if cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0:
+                        self.save_last()
+                    if cfg.eval_every and s.step % cfg.eval_every == 0 and s.batch < n_batches:
+                        valid_metrics, _ = self.validate()
+                        self.model.train()
+                    elapsed = time.perf_counter() - t_start
+                    if interrupted:
+                        stop_reason = "interrupted"
+                    elif cfg.max_steps and s.step >= cfg.max_steps:
+                        stop_reason = "max_steps"
+                    elif cfg.max_time and elapsed >= cfg.max_time:
+                        stop_reason = "max_time"
+                    if stop_reason:
+                        break
+                self.progress.close()
+                if s.batch >= n_batches:  # the epoch is complete
+                    self._flush_window(lr, time.perf_counter() - t_window)
+                    valid_metrics, improved = self.validate()
+                    self.schedule.observe(valid_metrics[task.metric], task.higher_is_better)
+                    s.evals_since_best = 0 if improved else s.evals_since_best + 1
+                    s.epoch += 1
+                    s.batch = 0
+                    self._echo_epoch(valid_metrics, lr, total_count, time.perf_counter() - t_start)
+                    if cfg.early_stop and s.evals_since_best >= cfg.early_stop:
+                        stop_reason = "early_stop"
+                    self._tick()
+                    self.save_last()
+                    self._plot()
+            if not stop_reason:
+                stop_reason = "max_epochs"
+            if stop_reason in ("max_steps", "max_time", "interrupted") and s.batch > 0:
+                # a stop mid-epoch: save where we are, and validate so best.pt reflects this work
+                self._flush_window(lr, time.perf_counter() - t_window)
+                self._tick()
+                self.save_last()
+                if stop_reason != "interrupted":
+                    valid_metrics, _ = self.validate()
+                self._plot()
+            s.finished = stop_reason in ("max_epochs", "early_stop")
+        finally:
+            self.progress.close()
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        wall = time.perf_counter() - t_start
+        summary: dict[str, Any] = {"run": str(self.run.path), "stopped": stop_reason, "step": s.step,
+                                   "epoch": s.epoch, "wall_s": round(wall, 2),
+                                   f"{task.count_unit}_per_s": round(total_count / max(wall, 1e-9), 1),
+                                   "valid": valid_metrics}
+        if stop_reason == "interrupted":
+            summary["resume"] = f"rnnkit train --resume {self.run.path}"
+        elif cfg.eval_test and "test" in task.splits() and self.run.best.is_file():
+            summary["valid_best"], summary["test"] = self.evaluate_best()
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+            self.tb = None
+        self._plot()
+        return summary
+
+    def evaluate_best(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Load best.pt into the model and evaluate it on test (the figure a paper would report)."""
+        best = load_checkpoint(self.run.best, self.device)
+        self.model.load_state_dict(best["model"])
+        test = self.task.evaluate(self.model, "test")
+        self._log({"split": "test", "step": best["loop"]["step"], "epoch": best["loop"]["epoch"], **test})
+        return best.get("metrics", {}), test
+
+    def _echo_epoch(self, metrics: dict[str, float], lr: float, count: int, wall: float) -> None:
+        if not self.echo:
+            return
+        s = self.state
+        rate = count / max(wall, 1e-9)
+        self.progress.write(f"epoch {s.epoch}/{self.config.train.max_epochs}  step {s.step}  lr {lr:.4g}  "
+                            f"valid {self.task.format_metrics(metrics)}  {rate:,.0f} {self.task.count_unit}/s")
+
+    def _plot(self) -> None:
+        try:
+            plot_curves(self.run.read_metrics(), self.run.curves, self.task.metric, title=self.config.recipe)
+        except Exception as e:  # a plotting problem must never cost a training run
+            self.progress.write(f"warning: could not draw {self.run.curves}: {e}")

@@ -1,0 +1,56 @@
+"""User mistakes get one line on stderr and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import TINY_LM, run_cli
+
+
+def test_help_and_recipes():
+    assert "train" in run_cli("--help").stdout
+    for verb in ("train", "eval", "generate", "recipes", "diagnose"):
+        assert run_cli(verb, "--help").returncode == 0
+    listing = run_cli("recipes").stdout
+    assert "ptb-small" in listing and "parity" in listing
+
+
+def _assert_user_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for n in needles:
+        assert n in proc.stderr, (n, proc.stderr)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["train", "no-such-recipe"], ["unknown recipe 'no-such-recipe'"]),
+    (["train", "ptb-small", "--set", "model.hiden=3"], ["unknown field 'hiden'"]),
+    (["train", "ptb-small", "--set", "optim.lr=fast"], ["optim.lr: expected a number"]),
+    (["train", "ptb-small", "--set", "data.train=missing.txt"], ["data.train: file not found: missing.txt"]),
+    (["eval", "/nonexistent/run"], ["run directory not found"]),
+    (["train", "--resume", "/nonexistent/run"], ["run directory not found"]),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path, args, needles):
+    proc = run_cli(*args, check=False)
+    _assert_user_error(proc, *needles)
+
+
+def test_bad_corpora_are_reported_with_line_numbers(tmp_path, data_dir):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("good line\nna\xefve\n".encode("latin-1"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    common = ["train", "ptb-small", "--data-dir", str(data_dir), "--out", str(tmp_path / "r"), *TINY_LM]
+    _assert_user_error(run_cli(*common, "--set", f"data.train={latin}", check=False), "line 2", "not valid UTF-8")
+    _assert_user_error(run_cli(*common, "--set", f"data.train={empty}", check=False), "file is empty")
+    _assert_user_error(run_cli(*common, "--set", f"data.train={binary}", check=False), "line 3", "binary data")
+
+
+def test_diagnose_gradients_writes_table_and_plot(tmp_path):
+    png = tmp_path / "g.png"
+    out = run_cli("diagnose", "gradients", "--steps", "40", "--hidden", "16", "--plot", str(png)).stdout
+    assert "lstm" in out and "gru" in out and png.stat().st_size > 1000
