@@ -67,6 +67,14 @@ class Task(ABC):
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
         """Forward one batch in training mode; return (mean loss to backpropagate, count of units trained)."""
 
+    def loss_scale(self) -> float:
+        """Factor applied to the mean loss before backpropagation (the logged loss stays the mean).
+
+        Lets a recipe reproduce set-ups whose objective is a sum rather than a mean (Zaremba et al. sum the
+        per-step losses over time), without changing how losses and perplexities are reported.
+        """
+        return 1.0
+
     def loop_state(self) -> dict[str, Any]:
         """State carried between batches (an LM's hidden state) that exact resume must restore."""
         return {}

@@ -49,6 +49,9 @@ class LMData:
     batching: str = "stream"  # stream (Zaremba TBPTT) | windows (fixed context -> next token)
     window: int = 20  # windows: context length
     carry_state: bool = True  # stream: carry the hidden state from batch to batch (detached)
+    # mean: the loss is the mean over all tokens of a batch (pytorch/examples, lr ~20 for SGD)
+    # sum_time: summed over the bptt steps, mean over the batch (Zaremba et al. / the TF tutorial, lr ~1)
+    loss_over_time: str = "mean"
 
 
 @dataclass
@@ -178,6 +181,12 @@ class LanguageModelTask(Task):
             s = starts[b * bs : (b + 1) * bs]
             win = ids[s.unsqueeze(1) + offsets].t()  # (window + 1, batch)
             yield win[:-1].to(self.device), win[-1].to(self.device)
+
+    def loss_scale(self) -> float:
+        if self.dcfg.loss_over_time not in ("mean", "sum_time"):
+            raise UserError(f"data.loss_over_time: expected 'mean' or 'sum_time', got {self.dcfg.loss_over_time!r}")
+        summed = self.dcfg.loss_over_time == "sum_time" and self.dcfg.batching == "stream"
+        return float(self.dcfg.bptt) if summed else 1.0
 
     def begin_epoch(self, model: nn.Module, epoch: int) -> None:
         self.hidden = None  # Zaremba: state zeroed at the start of each epoch

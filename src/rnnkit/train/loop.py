@@ -201,6 +201,7 @@ class Trainer:
         cfg, s, task = self.config.train, self.state, self.task
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = self.config.optim.clip
+        scale = task.loss_scale()
         t_start = self._t_start = time.perf_counter()
         self._elapsed0 = s.elapsed
         stop_reason = ""
@@ -230,7 +231,7 @@ class Trainer:
                         set_lr(self.optimizer, lr)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss, count = task.train_step(self.model, batch)
-                    loss.backward()
+                    (loss * scale if scale != 1.0 else loss).backward()
                     if clip > 0:
                         torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
                     self.optimizer.step()
