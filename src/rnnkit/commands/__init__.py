@@ -2,3 +2,7 @@
 ``rnnkit --help`` answers instantly."""
 
 COMMANDS = ["train", "eval", "generate", "recipes", "diagnose"]
+COMMANDS += ["forecast"]  # time-series forecasting (rnnkit.commands.forecast)
+COMMANDS += ["classify"]  # many-to-one classification: label + probability per input (rnnkit.commands.classify)
+COMMANDS += ["tune"]  # hyperparameter search on Optuna, and `tune report` (rnnkit.commands.tune)
+COMMANDS += ["translate", "chat"]  # sequence to sequence: translation and a chatbot (rnnkit.commands.translate/chat)

@@ -1,29 +1,90 @@
-"""rnnkit diagnose gradients: how far back a gradient reaches in a simple RNN, an LSTM and a GRU."""
+"""rnnkit diagnose: gradient flow through time (``diagnose gradients``), or a trained run (``diagnose RUN``).
+
+``rnnkit diagnose gradients`` shows how far back a gradient reaches in a simple RNN, an LSTM and a GRU.
+``rnnkit diagnose RUN`` reads a run's learning curves and says high bias, high variance or converged;
+``--data-sizes`` trains copies of the run on growing fractions of its training set.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from rnnkit.commands.common import add_json, print_json
+from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("diagnose", help="diagnose gradient flow (and runs)",
+    p = sub.add_parser("diagnose", help="diagnose gradient flow, or a trained run",
                        description="'rnnkit diagnose gradients' trains nothing: it shows how the gradient of a loss "
                                    "at the last step w.r.t. the hidden state at each earlier step vanishes or "
-                                   "explodes for a simple RNN, an LSTM and a GRU.")
-    p.add_argument("target", choices=["gradients"], help="what to diagnose")
-    p.add_argument("--steps", type=int, default=100, help="sequence length (default: %(default)s)")
-    p.add_argument("--hidden", type=int, default=64, help="hidden units (default: %(default)s)")
-    p.add_argument("--cells", default="rnn_tanh,lstm,gru", help="comma-separated cells (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--every", type=int, default=10, help="table row spacing in steps (default: %(default)s)")
-    p.add_argument("--plot", default="gradient-flow.png", metavar="PNG", help="plot path (default: %(default)s)")
+                                   "explodes for a simple RNN, an LSTM and a GRU. 'rnnkit diagnose RUN_DIR' plots a "
+                                   "run's training vs validation loss (RUN/diagnosis.png) and gives the verdict: "
+                                   "high bias, high variance or converged, with the figures; with --data-sizes "
+                                   "0.25,0.5,1.0 it trains copies of the run on those fractions of its training "
+                                   "set and plots the final losses against data size (RUN/data-sizes.png).")
+    p.add_argument("target", metavar="gradients|RUN_DIR", help="'gradients', or a run directory to diagnose")
+    g = p.add_argument_group("gradients")
+    g.add_argument("--steps", type=int, default=100, help="sequence length (default: %(default)s)")
+    g.add_argument("--hidden", type=int, default=64, help="hidden units (default: %(default)s)")
+    g.add_argument("--cells", default="rnn_tanh,lstm,gru", help="comma-separated cells (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--every", type=int, default=10, help="table row spacing in steps (default: %(default)s)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="plot path (default: gradient-flow.png; for a run RUN/diagnosis.png or RUN/data-sizes.png)")
+    r = p.add_argument_group("a run")
+    r.add_argument("--target-loss", type=float, metavar="LOSS",
+                   help="the training loss you need: a run above it has high bias")
+    r.add_argument("--data-sizes", metavar="F1,F2,...",
+                   help="train copies on these fractions of the training set, e.g. 0.25,0.5,1.0")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="--data-sizes: override a config field of the copies (repeatable)")
+    r.add_argument("--max-steps", type=int, help="--data-sizes: step budget of each copy")
+    r.add_argument("--max-epochs", type=int, help="--data-sizes: epochs of each copy")
+    add_data_dir(r, default=None)
+    add_device(r)
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target != "gradients":
+        return _run_dir(args)
+    return _gradients(args)
+
+
+def _run_dir(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rnnkit.diagnose.run import data_size_curve, diagnose_run, format_diagnosis, format_sizes, parse_fractions
+    from rnnkit.errors import UserError
+
+    path = Path(args.target)
+    if not path.is_dir():
+        raise UserError(f"diagnose: {args.target!r} is neither 'gradients' nor a run directory")
+    if args.data_sizes:
+        from rnnkit.config import parse_overrides
+
+        overrides = parse_overrides(args.overrides)
+        for value, key in ((args.max_steps, "train.max_steps"), (args.max_epochs, "train.max_epochs"),
+                           (args.device, "train.device")):
+            if value is not None:
+                overrides[key] = value
+        result = data_size_curve(path, parse_fractions(args.data_sizes), overrides, args.data_dir, args.plot,
+                                 echo=None if args.json else (lambda line: print(line, file=sys.stderr, flush=True)))
+        if args.json:
+            print_json(result)
+        else:
+            print(format_sizes(result))
+        return 0
+    result = diagnose_run(path, args.plot, args.target_loss)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_diagnosis(result))
+    return 0
+
+
+def _gradients(args: argparse.Namespace) -> int:
     from rnnkit.cells.base import CELL_TYPES
     from rnnkit.diagnose.gradients import format_gradient_table, gradient_flow, plot_gradient_flow
     from rnnkit.errors import UserError
@@ -35,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 2 or args.hidden < 1:
         raise UserError("--steps must be >= 2 and --hidden >= 1")
     result = gradient_flow(cells=cells, steps=args.steps, hidden=args.hidden, seed=args.seed)
+    args.plot = args.plot or "gradient-flow.png"
     plot_gradient_flow(result, args.plot)
     if args.json:
         print_json({"plot": args.plot, **result})

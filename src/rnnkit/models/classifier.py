@@ -7,19 +7,44 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 
-POOLINGS = ("last", "mean", "max")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+class AdditivePooling(nn.Module):
+    """Additive attention over time (Bahdanau et al. 2015; Yang et al. 2016 for classification).
+
+    ``score_t = v . tanh(W h_t + b)``, softmax over each sequence's valid steps only (padding gets weight 0),
+    output ``sum_t a_t h_t``. The weights of the last call are kept in ``weights`` ((seq, batch), detached).
+    """
+
+    def __init__(self, size: int, attention: int = 0) -> None:
+        super().__init__()
+        attention = attention or size
+        self.proj = nn.Linear(size, attention)
+        self.score = nn.Linear(attention, 1, bias=False)
+        self.weights: Tensor | None = None
+
+    def forward(self, out: Tensor, valid: Tensor) -> Tensor:
+        # out: (seq, batch, size); valid: (seq, batch) bool
+        scores = self.score(torch.tanh(self.proj(out))).squeeze(-1)  # (seq, batch)
+        scores = scores.masked_fill(~valid, float("-inf"))
+        a = torch.softmax(scores, dim=0)
+        self.weights = a.detach()
+        return (a.unsqueeze(-1) * out).sum(0)  # (batch, size)
 
 
 class SequenceClassifier(nn.Module):
     """(Embedding or raw features) -> recurrent stack -> pooling over time -> dropout -> linear.
 
     ``last`` pooling uses the final hidden state of the top layer (both directions when bidirectional), taken at
-    each sequence's own last valid step; ``mean``/``max`` pool the top layer's outputs over valid steps only.
+    each sequence's own last valid step; ``mean``/``max``/``attention`` pool the top layer's outputs over valid
+    steps only, so padding never changes a sequence's prediction.
     """
 
     def __init__(self, num_classes: int, hidden: int, layers: int = 1, cell: str = "lstm", backend: str = "fused",
                  input_size: int = 0, vocab_size: int = 0, embedding: int = 0, bidirectional: bool = False,
-                 dropout: float = 0.0, pooling: str = "last", padding_idx: int | None = None) -> None:
+                 dropout: float = 0.0, pooling: str = "last", padding_idx: int | None = None,
+                 attention: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -29,6 +54,7 @@ class SequenceClassifier(nn.Module):
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = nn.Dropout(dropout)
         self.pooling = pooling
+        self.attend = AdditivePooling(self.spec.output_size, attention) if pooling == "attention" else None
         self.head = nn.Linear(self.spec.output_size, num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -43,10 +69,13 @@ class SequenceClassifier(nn.Module):
         else:
             steps = torch.arange(out.size(0), device=out.device).unsqueeze(1)  # (seq, 1)
             valid = (steps < lengths.to(out.device).unsqueeze(0)) if lengths is not None else torch.ones_like(
-                steps, dtype=torch.bool).expand(out.size(0), out.size(1))
+                steps, dtype=torch.bool).expand(out.size(0), out.size(1))  # (seq, batch)
             mask = valid.unsqueeze(-1)  # (seq, batch, 1)
             if self.pooling == "mean":
                 pooled = (out * mask).sum(0) / mask.sum(0).clamp(min=1)
-            else:
+            elif self.pooling == "max":
                 pooled = out.masked_fill(~mask, float("-inf")).max(0).values
+            else:
+                assert self.attend is not None
+                pooled = self.attend(out, valid)
         return self.head(self.drop(pooled))  # (batch, classes)

@@ -15,6 +15,10 @@ from rnnkit.tasks.base import Task
 _MODULES: dict[str, str] = {
     "lm": "rnnkit.tasks.lm",
     "parity": "rnnkit.tasks.parity",
+    "forecast": "rnnkit.tasks.forecast",
+    "text-classify": "rnnkit.tasks.text_classify",
+    "sequence-classify": "rnnkit.tasks.sequence_classify",
+    "seq2seq": "rnnkit.tasks.seq2seq",
 }
 _REGISTRY: dict[str, type[Task]] = {}
 

@@ -52,6 +52,9 @@ class LMData:
     # mean: the loss is the mean over all tokens of a batch (pytorch/examples, lr ~20 for SGD)
     # sum_time: summed over the bptt steps, mean over the batch (Zaremba et al. / the TF tutorial, lr ~1)
     loss_over_time: str = "mean"
+    train_fraction: float = 1.0  # keep the first fraction of the training tokens (vocabulary from all of them)
+    word_dropout: float = 0.0  # training only: replace input tokens by <unk> with this probability
+    word_swap: float = 0.0  # training only: swap an input token with the next one with this probability
 
 
 @dataclass
@@ -125,6 +128,15 @@ class LanguageModelTask(Task):
             if not tokens:
                 raise UserError(f"data.{s}: no tokens")
             self.ids[s] = self.vocab.encode(tokens)  # type: ignore[union-attr]
+        if "train" in self.ids and d.train_fraction != 1.0:
+            if not 0 < d.train_fraction <= 1:
+                raise UserError(f"data.train_fraction: expected a number in (0, 1], got {d.train_fraction}")
+            self.ids["train"] = self.ids["train"][: max(int(self.ids["train"].numel() * d.train_fraction), 2)]
+        for k in ("word_dropout", "word_swap"):
+            if not 0 <= getattr(d, k) < 1:
+                raise UserError(f"data.{k}: expected a probability in [0, 1), got {getattr(d, k)}")
+        if d.word_dropout and self.vocab.unk_index < 0:  # type: ignore[union-attr]
+            raise UserError("data.word_dropout needs a vocabulary with <unk> (data.level = \"word\")")
         if "train" in self.ids and d.batching == "stream":
             cols = batchify(self.ids["train"], self.config.train.batch_size)  # (steps, batch)
             if cols.size(0) <= d.bptt:
@@ -191,8 +203,25 @@ class LanguageModelTask(Task):
     def begin_epoch(self, model: nn.Module, epoch: int) -> None:
         self.hidden = None  # Zaremba: state zeroed at the start of each epoch
 
+    def _noise(self, x: Tensor) -> Tensor:
+        """Input noising (word dropout, adjacent swaps) from the global RNG, which checkpoints carry."""
+        d = self.dcfg
+        if d.word_swap and x.size(0) > 1:
+            swap = torch.rand(x.size(0) - 1, x.size(1), device=x.device) < d.word_swap
+            swap[1:] &= ~swap[:-1]  # no overlapping swaps: token i <-> i+1 only
+            idx = torch.arange(x.size(0), device=x.device).unsqueeze(1).expand_as(x).clone()
+            idx[:-1][swap] += 1
+            idx[1:][swap] -= 1
+            x = x.gather(0, idx)
+        if d.word_dropout:
+            assert self.vocab is not None
+            x = x.masked_fill(torch.rand(x.shape, device=x.device) < d.word_dropout, self.vocab.unk_index)
+        return x
+
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
         x, y = batch  # stream: (bptt, batch) each; windows: (window, batch) and (batch,)
+        if self.dcfg.word_dropout or self.dcfg.word_swap:
+            x = self._noise(x)
         if self.dcfg.batching == "windows":
             logits, _ = model(x)  # (window, batch, vocab)
             return F.cross_entropy(logits[-1], y), y.numel()

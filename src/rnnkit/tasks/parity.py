@@ -2,6 +2,20 @@
 
 Counting needs the network to carry an integer across 50 steps, which a simple RNN can do and which makes a
 fast, deterministic smoke test for the whole training system.
+
+Two things make it slow to learn in the textbook set-up (one 24-unit simple RNN, a linear softmax on the last
+state, Adam), and the recipe fixes both:
+
+* The head. A ReLU RNN with W_hh = I (IRNN) is an exact integrator, so the final state holds the count ``c``
+  almost from the start; but a linear softmax can only pick class ``c`` from a single count feature as
+  ``logit_j = a (j c - j^2 / 2)``, with biases quadratic in ``j`` (hundreds for counts near 25). Adam moves
+  each parameter by about ``lr`` per step, so growing them takes tens of thousands of steps. ``model.head =
+  "count"`` (``CountHead``) builds that quadratic in and learns only a read-out of ``c``.
+* Precision. A recurrent weight of ``1 + d`` instead of 1 miscounts by about ``T c d / 2`` (~600 d here), so
+  one Adam step of 1e-2 on W_hh moves the answer by several counts: once the network counts, its predictions
+  still swing between right and off by one (validation accuracy jumping between ~0 and 1) until the learning
+  rate has fallen to a few 1e-3 (at a constant 2e-3 it keeps swinging). A cosine schedule to ``min_lr =
+  1e-4``, with enough epochs that the last ones run near it, is what turns "nearly counts" into 100% accuracy.
 """
 
 from __future__ import annotations
@@ -37,6 +51,31 @@ class ParityModel:
     hidden: int = 24
     layers: int = 1
     init: str = "default"  # default | identity (IRNN, Le et al. 2015: W_hh = I, biases 0; lets a relu RNN add)
+    # linear (softmax over a linear map of the last state) | count (CountHead: classes are the integers 0..K-1,
+    # scored by distance from one learned read-out of the count; 100% accuracy after ~1-2k Adam steps where a
+    # linear head needs ~20k for ~97%; see the module docstring)
+    head: str = "linear"
+
+
+class CountHead(nn.Module):
+    """Classes 0..K-1 taken as numbers: one read-out ``c = w . h + b`` and ``logit_j = -beta (c - j)^2 / 2``.
+
+    The softmax over these logits is a Gaussian of precision ``beta`` (learned, as ``log beta``, from 1) centred
+    on ``c`` and discretised to the integers, so cross-entropy trains ``c`` to be the count and the argmax is the
+    integer nearest ``c``. A linear head can express the same scores only as ``a j c - a j^2 / 2 + const`` with
+    biases quadratic in ``j``, which gradient descent grows slowly; here that quadratic is fixed and only ``w``,
+    ``b`` and ``beta`` are learned. With two classes it reduces to logistic regression on ``c``.
+    """
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.read = nn.Linear(features, 1)
+        self.log_precision = nn.Parameter(torch.zeros(()))
+        self.register_buffer("values", torch.arange(num_classes, dtype=torch.float32), persistent=False)
+
+    def forward(self, h: Tensor) -> Tensor:
+        c = self.read(h)  # (batch, 1): the count as a real number
+        return -0.5 * self.log_precision.exp() * (c - self.values) ** 2  # (batch, classes)
 
 
 @register
@@ -77,7 +116,11 @@ class ParityTask(Task):
         m: ParityModel = self.config.model
         if m.init not in ("default", "identity"):
             raise UserError(f"model.init: expected 'default' or 'identity', got {m.init!r}")
+        if m.head not in ("linear", "count"):
+            raise UserError(f"model.head: expected 'linear' or 'count', got {m.head!r}")
         model = SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend, input_size=1)
+        if m.head == "count":
+            model.head = CountHead(model.spec.output_size, self.num_classes)
         if m.init == "identity":
             with torch.no_grad():
                 for name, p in model.rnn.named_parameters():

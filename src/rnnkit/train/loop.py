@@ -13,6 +13,7 @@ import math
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,8 +73,12 @@ def seed_everything(seed: int) -> None:
 
 class Trainer:
     def __init__(self, task: Task, config: RunConfig, run: RunDir, device: torch.device,
-                 progress: Progress | None = None, echo: bool = True) -> None:
+                 progress: Progress | None = None, echo: bool = True,
+                 on_validate: Callable[[dict[str, float], int], None] | None = None) -> None:
         self.task, self.config, self.run, self.device = task, config, run, device
+        # called with (validation metrics, step) after every validation, once best.pt is up to date; the tuner
+        # reports to its trial here, and may raise (optuna.TrialPruned) to stop the run
+        self.on_validate = on_validate
         self.progress = progress or Progress(enabled=False)
         self.echo = echo
         self.state = LoopState()
@@ -194,6 +199,8 @@ class Trainer:
         if improved:
             s.best = metrics[self.task.metric]
             save_atomic(self._checkpoint(metrics), self.run.best)
+        if self.on_validate is not None:
+            self.on_validate(metrics, s.step)
         return metrics, improved
 
     # -- the loop ---------------------------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""rnnkit chat: talk to a trained sequence-to-sequence chatbot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chat", help="talk to a trained chatbot (seq2seq run)",
+                       description="An interactive conversation with a trained seq2seq run (type a message, get "
+                                   "replies; an empty line or Ctrl-D ends it). The conversation so far is kept "
+                                   "and given to the model as context when its recipe reads earlier turns "
+                                   "(data.context_turns). --once TEXT prints the replies to one message and exits.")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--once", metavar="TEXT", help="reply to this message and exit")
+    p.add_argument("--replies", type=int, help="candidate replies per message (default: the run's model.replies)")
+    p.add_argument("--decoding", choices=["sample", "beam", "greedy"],
+                   help="how replies are chosen (default: the run's model.reply_decoding)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely words (default: model.top_k)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: model.temperature)")
+    p.add_argument("--beam", type=int, help="beam size for --decoding beam (default: model.beam)")
+    p.add_argument("--max-words", type=int, help="longest reply in tokens (default: model.decode_length)")
+    p.add_argument("--seed", type=int, help="fixes the sampling for reproducible replies")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.runs import load_run
+    from rnnkit.tasks.seq2seq import Seq2SeqTask
+
+    for name in ("replies", "top_k", "beam", "max_words"):
+        v = getattr(args, name)
+        if v is not None and v < (0 if name == "top_k" else 1):
+            raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
+    task = loaded.task
+    if not isinstance(task, Seq2SeqTask):
+        raise UserError(f"{args.run}: task {loaded.config.task!r} is not a chatbot (not seq2seq)")
+
+    def answer(text: str, history: list[str], seed: int | None) -> list[str]:
+        return task.replies(loaded.model, text, history, n=args.replies, method=args.decoding, top_k=args.top_k,
+                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words)
+
+    if args.once is not None:
+        replies = answer(args.once, [], args.seed)
+        if args.json:
+            print_json({"message": args.once, "replies": replies})
+        else:
+            for r in replies:
+                print(r)
+        return 0
+    history: list[str] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("(empty line or Ctrl-D to leave)", file=sys.stderr)
+    turn = 0
+    while True:
+        try:
+            line = input("> " if interactive else "")
+        except EOFError:
+            break
+        text = line.strip()
+        if not text:
+            break
+        replies = answer(text, history, None if args.seed is None else args.seed + turn)
+        turn += 1
+        if args.json:
+            print_json({"message": text, "replies": replies})
+        else:
+            for r in replies:
+                print(r)
+        sys.stdout.flush()
+        history += [text, replies[0]]  # the first candidate is taken as the bot's turn
+    return 0

@@ -1,0 +1,99 @@
+"""rnnkit classify: label and probability for each input of a trained classification run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.errors import UserError
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Lets ``rnnkit classify RUN --json "a text"`` work like ``rnnkit classify RUN "a text" --json``.
+
+    Plain argparse binds ``RUN`` and an empty ``TEXT ...`` together before the first option and then rejects
+    the texts after it; intermixed parsing collects positionals from anywhere on the line.
+    """
+
+    _inside = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classify", help="classify texts (or sequences) with a trained classifier",
+                       description="Print the predicted label and its probability for each TEXT, or for each line "
+                                   "of standard input when no TEXT is given. Sequence classifiers (har, "
+                                   "digits-rows) take each input as whitespace- or comma-separated numbers. "
+                                   "--report instead evaluates a split and writes its confusion matrix "
+                                   "(confusion_SPLIT.png) into the run directory.")
+    p.__class__ = _IntermixedParser  # TEXT arguments may come before or after options
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs to classify (default: lines of stdin)")
+    p.add_argument("--report", action="store_true",
+                   help="evaluate --split, print per-class precision/recall/F1 and write confusion_SPLIT.png")
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="split for --report (default: test)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_data_dir(p, default=None)
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def read_stdin_lines() -> list[str]:
+    raw = sys.stdin.buffer.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserError(f"stdin: line {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x})") from None
+    return [ln.strip() for ln in text.lstrip("\ufeff").splitlines() if ln.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.runs import load_run
+    from rnnkit.tasks.classify_common import ClassificationTask
+
+    loaded = load_run(args.run, args.checkpoint, args.device or "auto", args.data_dir)
+    task = loaded.task
+    if not isinstance(task, ClassificationTask):
+        raise UserError(f"{args.run}: task {loaded.config.task!r} is not a classifier")
+    if args.report:
+        return _report(args, loaded.model, task, loaded.run.path)
+    inputs = list(args.texts) if args.texts else read_stdin_lines()
+    if not inputs:
+        raise UserError("nothing to classify: give TEXT arguments or lines on standard input")
+    results = task.classify(loaded.model, inputs)
+    if args.json:
+        print_json(results)
+        return 0
+    for r in results:
+        text = r["text"] if len(r["text"]) <= 80 else r["text"][:77] + "..."
+        print(f"{r['label']}\t{r['probability']:.4f}\t{text}")
+    return 0
+
+
+def _report(args: argparse.Namespace, model: Any, task: Any, run_path: Path) -> int:
+    metrics, png = task.write_report(model, args.split, run_path)
+    if args.json:
+        print_json({**metrics, "png": str(png)})
+        return 0
+    labels = metrics["confusion"]["labels"]
+    width = max(8, *(len(lab) for lab in labels))
+    print(f"{args.split}: {task.format_metrics(metrics)}  ({metrics['examples']} examples)")
+    print(f"{'class':<{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
+    for lab in labels:
+        print(f"{lab:<{width}} {metrics['precision'][lab]:>9.3f} {metrics['recall'][lab]:>7.3f} "
+              f"{metrics['f1'][lab]:>6.3f} {metrics['support'][lab]:>7}")
+    print(f"confusion matrix (rows true, columns predicted): {png}")
+    return 0

@@ -1,0 +1,150 @@
+"""rnnkit translate: translate sentences with a trained sequence-to-sequence run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.errors import UserError
+
+
+class IntermixedParser(argparse.ArgumentParser):
+    """Options may come between or before positional TEXTs (``translate RUN --beam 5 "Hola"``).
+
+    Plain argparse binds an empty ``TEXT*`` right after ``RUN`` and then rejects the words after an option;
+    ``parse_known_intermixed_args`` does not. The verb's parser is switched to this class after creation.
+    """
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's signature
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate sentences with a trained seq2seq run",
+                       description="Translate each TEXT, or each line of --file, or each line of standard input "
+                                   "when neither is given: one translation per line, in order (a blank input line "
+                                   "gives a blank output line). Accents may be left out where the run strips "
+                                   "them (Spanish sources: 'Como te llamas' reads as '¿Cómo te llamas?').")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to translate (default: lines of stdin)")
+    p.add_argument("--file", metavar="FILE", help="translate every line of this UTF-8 file")
+    p.add_argument("--beam", type=int, help="beam size (default: the run's model.beam; 1 = greedy)")
+    p.add_argument("--greedy", action="store_true", help="same as --beam 1")
+    p.add_argument("--length-penalty", type=float, metavar="ALPHA",
+                   help="GNMT length penalty alpha (default: the run's model.length_penalty)")
+    p.add_argument("--max-length", type=int, metavar="N", help="most output tokens (default: 2 x input + 10)")
+    p.add_argument("--show-attention", metavar="PNG",
+                   help="draw the attention weights (target x source words) into PNG; with several inputs "
+                        "PNG-1.png, PNG-2.png, ...")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=run)
+    p.__class__ = IntermixedParser
+
+
+def decode_lines(raw: bytes, where: str) -> list[str]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{where}: line {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); convert it to UTF-8"
+                        ) from None
+    return [ln.strip() for ln in text.lstrip("\ufeff").splitlines()]
+
+
+def read_inputs(args: argparse.Namespace) -> list[str]:
+    if args.texts and args.file:
+        raise UserError("give TEXT arguments or --file, not both")
+    if args.texts:
+        return list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UserError(f"--file: file not found: {args.file}")
+        return decode_lines(path.read_bytes(), str(path))
+    lines = decode_lines(sys.stdin.buffer.read(), "stdin")
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnkit.runs import load_run
+    from rnnkit.tasks.seq2seq import Seq2SeqTask
+
+    beam = 1 if args.greedy else args.beam
+    if beam is not None and beam < 1:
+        raise UserError(f"--beam must be >= 1, got {beam}")
+    if args.max_length is not None and args.max_length < 1:
+        raise UserError(f"--max-length must be >= 1, got {args.max_length}")
+    inputs = read_inputs(args)
+    if not inputs:
+        raise UserError("nothing to translate: give TEXT arguments, --file FILE or lines on standard input")
+    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
+    task = loaded.task
+    if not isinstance(task, Seq2SeqTask):
+        raise UserError(f"{args.run}: task {loaded.config.task!r} does not translate (it is not seq2seq)")
+    results = task.translate(loaded.model, inputs, beam=beam, max_len=args.max_length, alpha=args.length_penalty)
+    if args.show_attention:
+        pngs = plot_all(results, args.show_attention)
+        if not args.json:
+            for p in pngs:
+                print(f"attention: {p}", file=sys.stderr)
+    if args.json:
+        print_json([{k: v for k, v in r.items() if k != "attention"} for r in results])
+        return 0
+    for r in results:
+        print(r["translation"])
+    return 0
+
+
+def plot_all(results: list[dict[str, Any]], target: str) -> list[str]:
+    out = []
+    path = Path(target)
+    for i, r in enumerate(results, start=1):
+        if r["attention"] is None:
+            raise UserError("--show-attention: this run's model has no attention (model.attention = 'none')")
+        p = path if len(results) == 1 else path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}")
+        plot_attention(r["attention"], r["source_tokens"], r["target_tokens"], p, r["source"], r["translation"])
+        out.append(str(p))
+    return out
+
+
+def plot_attention(weights: Any, source: list[str], target: list[str], path: Path, src_text: str = "",
+                   tgt_text: str = "") -> None:
+    """Heatmap of attention weights: one row per output word, one column per input word."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = weights.float().numpy() if hasattr(weights, "numpy") else weights
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.6 * len(source) + 2), max(2.5, 0.5 * len(target) + 1.5)))
+    im = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)), source, rotation=45, ha="right")
+    ax.set_yticks(range(len(target)), target)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    if src_text:
+        ax.set_title(f"{src_text} -> {tgt_text}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as e:
+        raise UserError(f"--show-attention: cannot write {path}: {e}") from None
+    finally:
+        plt.close(fig)

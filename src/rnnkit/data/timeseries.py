@@ -1,0 +1,293 @@
+"""Time series for forecasting: CSV reading with validation, a synthetic series, chronological splits, windows,
+the value transform and the scaler.
+
+Conventions used throughout (and by `rnnkit.tasks.forecast`):
+
+* a series is ``values`` of shape ``(n, k)`` (``k`` value columns forecast jointly) plus ``n`` time labels;
+* a window is named by its *origin* ``o``: the inputs are ``values[o - lookback : o]`` and the targets
+  ``values[o : o + horizon]``;
+* the split ``[start, end)`` owns a window when all its targets lie inside the split (``start <= o`` and
+  ``o + horizon <= end``); the inputs may reach back into earlier splits (that history is known at forecast time),
+  never forward, so no target of one split is ever an input or target of an earlier split's window.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnkit.data.text import read_text
+from rnnkit.errors import UserError
+
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a"}
+TRANSFORMS = ("none", "log")
+SYNTHETIC = ("sine",)
+
+
+@dataclass
+class Series:
+    """A univariate or multivariate series: ``values`` (n, k) float64, ``times`` (n labels), ``columns`` (k)."""
+
+    values: np.ndarray
+    times: list[str]
+    columns: list[str]
+    time_col: str
+    source: str  # file path or a description of the synthetic series
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def head(self, n: int) -> Series:
+        return Series(self.values[:n], self.times[:n], self.columns, self.time_col, self.source)
+
+
+# -- reading -------------------------------------------------------------------------------------------
+def parse_target(target: str | list[str]) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` -> ``["a", "b"]``; ``""`` -> ``[]`` (every column but the time column)."""
+    items = target if isinstance(target, list) else target.split(",")
+    return [t.strip() for t in items if t.strip()]
+
+
+def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = "") -> Series:
+    """Read a CSV with a header row, a time column and one or more numeric value columns.
+
+    ``time_col``: the time column's name ("" = the first column; "none" = there is none, rows are numbered from 0).
+    ``target``: the value column(s) to forecast, comma-separated ("" = every column but the time column).
+    Missing or non-numeric values, ragged rows and unknown column names are reported with file, line and column.
+    """
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:  # pragma: no cover - read_text rejects empty files
+        raise UserError(f"{path}: file is empty") from None
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise UserError(f"{path}: line 1: expected a header row naming the columns")
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise UserError(f"{path}: line 1: duplicate column name(s) {', '.join(map(repr, dup))}")
+
+    def col(name: str, field: str) -> int:
+        if name not in header:
+            raise UserError(f"{path}: {field}={name!r} is not a column (columns: {', '.join(header)}); "
+                            f"choose with --set {field}=NAME")
+        return header.index(name)
+
+    if time_col.lower() == "none":
+        t_idx = None
+    elif time_col:
+        t_idx = col(time_col, "data.time_col")
+    else:
+        t_idx = 0
+    wanted = parse_target(target)
+    if wanted:
+        v_idx = [col(c, "data.target") for c in wanted]
+        if t_idx is not None and t_idx in v_idx:
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_col and data.target")
+    else:
+        v_idx = [i for i in range(len(header)) if i != t_idx]
+    if not v_idx:
+        raise UserError(f"{path}: no value column (columns: {', '.join(header)}); the CSV needs a time column "
+                        f"and at least one numeric column")
+    rows: list[list[float]] = []
+    times: list[str] = []
+    for fields in reader:
+        line = reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue  # blank lines (e.g. at the end of the file)
+        if len(fields) != len(header):
+            raise UserError(f"{path}: line {line}: {len(fields)} fields, expected {len(header)} as in the header")
+        row = []
+        for i in v_idx:
+            raw = fields[i].strip()
+            name = header[i]
+            if raw.lower() in MISSING:
+                raise UserError(f"{path}: line {line}, column {name!r}: missing value ({raw or 'empty'}); "
+                                f"fill or drop such rows first (forecasting needs an evenly spaced, complete series)")
+            try:
+                x = float(raw)
+            except ValueError:
+                raise UserError(f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
+                                f"(choose numeric columns with --set data.target=NAME)") from None
+            if not math.isfinite(x):
+                raise UserError(f"{path}: line {line}, column {name!r}: value {raw!r} is not finite")
+            row.append(x)
+        rows.append(row)
+        times.append(fields[t_idx].strip() if t_idx is not None else str(len(times)))
+    if not rows:
+        raise UserError(f"{path}: no data rows after the header")
+    return Series(np.asarray(rows, dtype=np.float64), times, [header[i] for i in v_idx],
+                  header[t_idx] if t_idx is not None else "", str(path))
+
+
+def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, noise: float = 0.0,
+                     seed: int = 0) -> Series:
+    """The textbook series (Geron, *Hands-On Machine Learning*, ch. 14): y(t) = t sin(t) / 3 + 2 sin(5t).
+
+    A slow sine whose amplitude grows linearly (the trend) plus a fast sine, sampled at t = 0, step, 2 step, ...
+    (``length`` points), with optional Gaussian noise of standard deviation ``noise`` (seeded by ``seed``).
+    """
+    if kind not in SYNTHETIC:
+        raise UserError(f"data.synthetic: expected one of {', '.join(SYNTHETIC)}, got {kind!r}")
+    if length < 2 or step <= 0:
+        raise UserError("data.length must be >= 2 and data.step > 0")
+    t = np.arange(length, dtype=np.float64) * step
+    y = t * np.sin(t) / 3 + 2 * np.sin(5 * t)
+    if noise > 0:
+        y = y + np.random.default_rng(seed).normal(0.0, noise, size=length)
+    decimals = max(0, -int(math.floor(math.log10(step)))) if step < 1 else 0
+    times = [f"{v:.{decimals}f}" for v in t]
+    return Series(y[:, None], times, ["y"], "t",
+                  f"synthetic {kind}: t*sin(t)/3 + 2*sin(5t), {length} points, step {step}, noise {noise}")
+
+
+# -- splits and windows --------------------------------------------------------------------------------
+def split_bounds(n: int, valid_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
+    """Chronological ``[start, end)`` index ranges: train, then valid, then test (the most recent points)."""
+    for name, f in (("data.valid_fraction", valid_fraction), ("data.test_fraction", test_fraction)):
+        if not 0 < f < 0.5:
+            raise UserError(f"{name} must be in (0, 0.5), got {f}")
+    n_test = max(1, int(round(n * test_fraction)))
+    n_valid = max(1, int(round(n * valid_fraction)))
+    a, b = n - n_test - n_valid, n - n_test
+    return {"train": (0, a), "valid": (a, b), "test": (b, n)}
+
+
+def window_origins(bounds: tuple[int, int], lookback: int, horizon: int, stride: int = 1) -> np.ndarray:
+    """Origins of the windows a split owns: inputs ``[o - lookback, o)``, targets ``[o, o + horizon)`` in bounds."""
+    start, end = bounds
+    first = max(start, lookback)
+    last = end - horizon  # inclusive
+    if last < first:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(first, last + 1, max(stride, 1), dtype=np.int64)
+
+
+def gather_windows(values: np.ndarray, origins: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """(inputs (B, lookback, k), targets (B, horizon, k)) for the given origins."""
+    back = origins[:, None] + np.arange(-lookback, 0)[None, :]
+    ahead = origins[:, None] + np.arange(horizon)[None, :]
+    return values[back], values[ahead]
+
+
+# -- transform and scaling -------------------------------------------------------------------------------
+def check_transform(name: str) -> None:
+    if name not in TRANSFORMS:
+        raise UserError(f"data.transform: expected one of {', '.join(TRANSFORMS)}, got {name!r}")
+
+
+def apply_transform(values: np.ndarray, name: str, series: Series | None = None, offset: int = 0) -> np.ndarray:
+    """The value transform before scaling: ``log`` for multiplicative growth/seasonality (needs values > 0)."""
+    check_transform(name)
+    if name == "none":
+        return values.astype(np.float64)
+    bad = np.argwhere(values <= 0)
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        if series is not None:
+            where = (f"{series.source}: line {offset + i + 2}, column {series.columns[j]!r}: "
+                     f"value {values[i, j]:g}")  # +2: the header line and 1-based numbering
+        else:
+            where = f"value {values[i, j]:g} at row {offset + i}"
+        raise UserError(f"{where} is not positive, so data.transform=log cannot take its log; "
+                        f"use --set data.transform=none")
+    return np.log(values)
+
+
+def invert_transform(values: np.ndarray, name: str) -> np.ndarray:
+    if name == "log":
+        return np.exp(np.clip(values, -700, 700))
+    return values
+
+
+@dataclass
+class Scaler:
+    """Standardisation per column, fitted on the training split only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        mean = values.mean(axis=0)
+        std = values.std(axis=0)
+        std = np.where(std > 1e-12, std, 1.0)  # a constant column stays as it is (shifted to 0)
+        return cls(mean, std)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return values * self.std + self.mean
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scaler:
+        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+
+
+# -- time labels beyond the end --------------------------------------------------------------------------
+_MONTH = re.compile(r"^(\d{1,4})-(\d{1,2})$")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+                 "%Y/%m/%d", "%d/%m/%Y")
+
+
+def _months(label: str) -> int | None:
+    m = _MONTH.match(label)
+    return int(m.group(1)) * 12 + int(m.group(2)) - 1 if m and 1 <= int(m.group(2)) <= 12 else None
+
+
+def _datetime(label: str) -> tuple[dt.datetime, str] | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(label, fmt), fmt
+        except ValueError:
+            continue
+    return None
+
+
+def future_times(times: list[str], horizon: int) -> list[str]:
+    """Labels for the ``horizon`` steps after the last time, continuing its spacing.
+
+    Understands year-month (``1960-12`` -> ``1961-01``), dates and date-times (the last step's spacing), and
+    numbers (integers or decimals). Anything else becomes ``LAST+1``, ``LAST+2``...
+    """
+    if not times:
+        return [f"+{i}" for i in range(1, horizon + 1)]
+    last = times[-1]
+    prev = times[-2] if len(times) > 1 else None
+    m1, m0 = _months(last), _months(prev) if prev else None
+    if m1 is not None and (prev is None or m0 is not None):
+        step = (m1 - m0) if m0 is not None and m1 > m0 else 1
+        width = len(_MONTH.match(last).group(1))  # type: ignore[union-attr]
+        out = []
+        for i in range(1, horizon + 1):
+            y, mo = divmod(m1 + i * step, 12)
+            out.append(f"{y:0{width}d}-{mo + 1:02d}")
+        return out
+    d1, d0 = _datetime(last), _datetime(prev) if prev else None
+    if d1 is not None:
+        delta = (d1[0] - d0[0]) if d0 is not None and d1[0] > d0[0] else dt.timedelta(days=1)
+        return [(d1[0] + i * delta).strftime(d1[1]) for i in range(1, horizon + 1)]
+    try:
+        x1 = float(last)
+        x0 = float(prev) if prev is not None else x1 - 1
+        step_f = x1 - x0 if x1 != x0 else 1.0
+        decimals = len(last.split(".")[1]) if "." in last else 0
+        if decimals == 0 and not step_f.is_integer():
+            decimals = 3
+        return [f"{x1 + i * step_f:.{decimals}f}" for i in range(1, horizon + 1)]
+    except ValueError:
+        return [f"{last}+{i}" for i in range(1, horizon + 1)]

@@ -1,0 +1,106 @@
+"""Forecast accuracy and the baselines every forecast is judged against, computed one way everywhere.
+
+Arrays are ``(windows, horizon, k)`` in original units. RMSE and MAE pool every window, step and column; MASE
+divides each column's MAE by that column's in-sample seasonal-naive MAE on the training split (Hyndman & Koehler
+2006), then averages over columns, so MASE < 1 means better than the seasonal-naive method was in-sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+BASELINES = ("naive", "seasonal_naive", "mean")
+
+
+def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - yhat) ** 2)))
+
+
+def mae(y: np.ndarray, yhat: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - yhat)))
+
+
+def mape(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Mean absolute percentage error (%), over the actual values that are not zero (nan if all are)."""
+    nz = y != 0
+    if not nz.any():
+        return float("nan")
+    return float(np.mean(np.abs((y[nz] - yhat[nz]) / y[nz])) * 100)
+
+
+def smape(y: np.ndarray, yhat: np.ndarray) -> float:
+    """Symmetric MAPE (%): mean of 2|e| / (|y| + |yhat|), a term with both zero counting as 0."""
+    den = np.abs(y) + np.abs(yhat)
+    terms = np.where(den > 0, 2 * np.abs(y - yhat) / np.where(den > 0, den, 1), 0.0)
+    return float(np.mean(terms) * 100)
+
+
+def mase_scale(train: np.ndarray, season: int) -> np.ndarray:
+    """Per column: the in-sample MAE of the seasonal-naive forecast y[t - m] on the training values (n, k).
+
+    Falls back to the naive (m = 1) scale when the training split is not longer than one season.
+    """
+    m = season if 1 <= season < train.shape[0] else 1
+    return np.mean(np.abs(train[m:] - train[:-m]), axis=0)
+
+
+def mase(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> float:
+    per_col = np.mean(np.abs(y - yhat), axis=tuple(range(y.ndim - 1)))  # (k,)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = per_col / np.asarray(scale, dtype=np.float64)
+    return float(np.mean(ratios)) if np.all(np.isfinite(ratios)) else float("nan")
+
+
+def point_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
+    return {"rmse": rmse(y, yhat), "mae": mae(y, yhat), "mape": mape(y, yhat), "smape": smape(y, yhat),
+            "mase": mase(y, yhat, scale)}
+
+
+def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Share of actual values inside their prediction interval."""
+    return float(np.mean((y >= lower) & (y <= upper)))
+
+
+# -- baselines -------------------------------------------------------------------------------------------------
+def naive_forecast(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The last observed value, repeated: (B, horizon, k)."""
+    return np.repeat(values[origins - 1][:, None, :], horizon, axis=1)
+
+
+def seasonal_naive_forecast(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """y[o + h - m * ceil((h + 1) / m)] for step h (0-based): the same season's last observed value."""
+    m = max(int(season), 1)
+    h = np.arange(horizon)
+    lag = m * np.ceil((h + 1) / m).astype(np.int64)  # (horizon,)
+    idx = origins[:, None] + h[None, :] - lag[None, :]
+    if idx.min(initial=0) < 0:
+        raise ValueError(f"seasonal naive needs {m} steps of history before every origin")
+    return values[idx]
+
+
+def mean_forecast(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The mean of all history before the origin, repeated."""
+    csum = np.cumsum(values, axis=0)
+    means = csum[origins - 1] / origins[:, None]
+    return np.repeat(means[:, None, :], horizon, axis=1)
+
+
+def baseline_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
+    return {"naive": naive_forecast(values, origins, horizon),
+            "seasonal_naive": seasonal_naive_forecast(values, origins, horizon, season),
+            "mean": mean_forecast(values, origins, horizon)}
+
+
+def z_value(level: float) -> float:
+    """Two-sided standard-normal quantile: 1.645 for a 90% interval."""
+    from statistics import NormalDist
+
+    if not 0 < level < 1:
+        raise ValueError(f"interval level must be in (0, 1), got {level}")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if isinstance(x, float) and math.isfinite(x) else None

@@ -1,0 +1,120 @@
+"""Recurrent forecasters: a window of ``lookback`` steps in, ``horizon`` steps out.
+
+Three shapes share one class:
+
+* ``direct`` + ``rnn``: an encoder reads the window; a linear head maps its last hidden state to all ``horizon``
+  steps at once (multi-output).
+* ``direct`` + ``seq2seq``: the encoder's final state starts a decoder that unrolls ``horizon`` steps, each fed the
+  previous step's forecast and its position in the horizon; each step predicts the change from the previous one.
+* ``recursive``: a one-step model (each step predicts the change to the next value) trained with teacher forcing
+  on every position of the window, and unrolled on its own forecasts for multi-step prediction.
+
+With ``gaussian=True`` every step also gets a log-variance, trained with the Gaussian negative log-likelihood,
+so forecasts come with prediction intervals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells import RecurrentSpec, make_recurrent
+
+STRATEGIES = ("direct", "recursive")
+ARCHITECTURES = ("rnn", "seq2seq")
+LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
+
+
+class Forecaster(nn.Module):
+    def __init__(self, n_series: int, horizon: int, hidden: int, layers: int = 1, cell: str = "lstm",
+                 backend: str = "fused", dropout: float = 0.0, strategy: str = "direct", architecture: str = "rnn",
+                 gaussian: bool = False, forget_bias: float = 0.0) -> None:
+        super().__init__()
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
+        if architecture == "seq2seq" and strategy != "direct":
+            raise ValueError("architecture 'seq2seq' is a direct multi-step model; use strategy 'direct'")
+        self.k, self.horizon, self.strategy, self.architecture = n_series, horizon, strategy, architecture
+        self.gaussian = gaussian
+        self.spec = RecurrentSpec(cell, n_series, hidden, layers, dropout=dropout, forget_bias=forget_bias)
+        self.rnn = make_recurrent(self.spec, backend)
+        self.drop = nn.Dropout(dropout)
+        per_step = n_series * (2 if gaussian else 1)
+        if strategy == "direct" and architecture == "rnn":
+            self.head = nn.Linear(hidden, horizon * per_step)
+        else:
+            self.head = nn.Linear(hidden, per_step)
+        if architecture == "seq2seq":
+            self.decoder = make_recurrent(RecurrentSpec(cell, n_series + 1, hidden, layers, dropout=dropout,
+                                                        forget_bias=forget_bias), backend)
+
+    def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
+        if not self.gaussian:
+            return o, None
+        return o[..., : self.k], o[..., self.k :].clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """x: (lookback, batch, k) -> (mean, log-variance or None).
+
+        direct: each (batch, horizon, k); recursive: one-step predictions for every input position, (lookback,
+        batch, k), where position t predicts the value after x[t].
+        """
+        out, state = self.rnn(x)  # out: (lookback, batch, hidden)
+        if self.strategy == "recursive":
+            mean, logvar = self._split(self.head(self.drop(out)))
+            return x + mean, logvar
+        if self.architecture == "rnn":
+            o = self.head(self.drop(out[-1])).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
+            return self._split(o)
+        prev = x[-1]  # (batch, k)
+        means, logvars = [], []
+        for j in range(self.horizon):
+            pos = torch.full((x.size(1), 1), (j + 1) / self.horizon, dtype=x.dtype, device=x.device)
+            dout, state = self.decoder(torch.cat([prev, pos], dim=-1).unsqueeze(0), state)
+            mean, logvar = self._split(self.head(self.drop(dout[0])))
+            prev = prev + mean
+            means.append(prev)
+            logvars.append(logvar)
+        return torch.stack(means, 1), (torch.stack(logvars, 1) if self.gaussian else None)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def unroll(self, x: Tensor, steps: int, repeats: int = 1, generator: torch.Generator | None = None,
+               sample: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Recursive strategy: ``steps`` forecasts, each fed back as the next input -> (batch * repeats, steps, k).
+
+        The window is encoded once; its state is then repeated ``repeats`` times (window-major). With
+        ``sample=True`` (Gaussian head) each step feeds back a draw from its predictive distribution instead of the
+        mean, so the repeats become sample paths whose spread includes the compounding of errors.
+        """
+        out, state = self.rnn(x)
+        last, h = x[-1], out[-1]
+        if repeats > 1:
+            last, h = last.repeat_interleave(repeats, 0), h.repeat_interleave(repeats, 0)
+            state = tuple(s.repeat_interleave(repeats, 1) for s in state) if isinstance(state, tuple) else \
+                state.repeat_interleave(repeats, 1)
+        means, logvars = [], []
+        for j in range(steps):
+            mean, logvar = self._split(self.head(h))
+            mean = last + mean
+            if sample and logvar is not None:
+                noise = torch.randn(mean.shape, generator=generator).to(mean.device, mean.dtype)
+                mean = mean + noise * torch.exp(0.5 * logvar)
+            means.append(mean)
+            logvars.append(logvar)
+            if j + 1 < steps:
+                out, state = self.rnn(mean.unsqueeze(0), state)
+                last, h = mean, out[-1]
+        return torch.stack(means, 1), (torch.stack(logvars, 1) if self.gaussian else None)  # type: ignore[arg-type]
+
+
+def forecast_loss(mean: Tensor, logvar: Tensor | None, target: Tensor, reduction: str = "mean") -> Tensor:
+    """MSE for point forecasts; the full Gaussian negative log-likelihood (with its 0.5 log 2 pi) otherwise."""
+    if logvar is None:
+        return F.mse_loss(mean, target, reduction=reduction)
+    nll = 0.5 * (logvar + (target - mean) ** 2 * torch.exp(-logvar) + math.log(2 * math.pi))
+    return nll.mean() if reduction == "mean" else nll.sum()

@@ -1,0 +1,224 @@
+"""Encoder-decoder with attention (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015).
+
+Encoder: embedding -> (bi)directional multi-layer LSTM/GRU from ``rnnkit.cells`` (either backend), run on each
+sentence's true length. Its final state, passed through a ``bridge`` when bidirectional, starts the decoder.
+
+Decoder, one of:
+  ``bahdanau``: the additive score with the previous decoder state as query; the context enters the RNN input
+                with the previous word (``[y_{t-1}; c_t]``), as in Bahdanau et al.
+  ``dot`` / ``general``: Luong's scores with the new decoder state ``h_t`` as query. ``input_feed`` adds the
+                previous attentional state to the input (``[y_{t-1}; h~_{t-1}]``); without it the whole decoder
+                RNN runs as one fused call under teacher forcing (much faster).
+  ``none``:     no attention (the plain encoder-decoder of Sutskever et al.).
+With attention the output is the attentional state ``h~_t = tanh(W_c [h_t; c_t])``, then dropout and a linear
+layer over the target vocabulary. ``tie`` shares that layer's weights with the target embedding (through a
+linear bottleneck when hidden != embedding).
+
+``forward`` gives output *features*, not logits, so a task can apply the full softmax (``logits``) or a sampled
+softmax over a subset of the output layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.data.parallel import PAD_ID
+from rnnkit.models.attention import Attention
+
+ATTENTIONS = ("bahdanau", "dot", "general", "none")
+
+
+def _select_state(state: State, idx: Tensor) -> State:
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, idx) for s in state)  # type: ignore[return-value]
+    return state.index_select(1, idx)
+
+
+@dataclass
+class DecoderState:
+    """Everything one decoder step needs; ``select`` reorders/expands along the batch (beam search)."""
+
+    rnn: State  # (layers, B, H) or a pair for LSTMs
+    memory: Tensor  # (B, S, M) encoder outputs
+    keys: Tensor | None  # (B, S, K) projected for the attention score
+    mask: Tensor  # (B, S) True on real source tokens
+    feed: Tensor | None  # (B, H) previous attentional state (input feeding)
+
+    def select(self, idx: Tensor) -> DecoderState:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "rnn":
+                out[f.name] = _select_state(v, idx)
+            else:
+                out[f.name] = v.index_select(0, idx) if v is not None else None
+        return DecoderState(**out)
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, src_vocab: int, tgt_vocab: int, embedding: int = 100, hidden: int = 256, layers: int = 1,
+                 cell: str = "lstm", backend: str = "fused", bidirectional: bool = False,
+                 attention: str = "general", attention_size: int = 0, input_feed: bool = True,
+                 dropout: float = 0.0, tie: bool = False, init_scale: float = 0.1) -> None:
+        super().__init__()
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
+        if min(embedding, hidden, layers, src_vocab, tgt_vocab) < 1:
+            raise ValueError("embedding, hidden and layers must be >= 1")
+        self.kind = attention
+        self.input_feed = input_feed and attention in ("dot", "general")
+        self.cell = cell
+        self.hidden = hidden
+        self.layers = layers
+        self.bidirectional = bidirectional
+        self.drop = nn.Dropout(dropout)
+        self.src_emb = nn.Embedding(src_vocab, embedding, padding_idx=PAD_ID)
+        self.tgt_emb = nn.Embedding(tgt_vocab, embedding, padding_idx=PAD_ID)
+        enc = RecurrentSpec(cell, embedding, hidden, layers, bidirectional=bidirectional, dropout=dropout)
+        self.encoder = make_recurrent(enc, backend)
+        mem = enc.output_size
+        self.memory_size = mem
+        self.has_cell_state = enc.has_cell_state
+        if bidirectional:  # both directions' final states -> the decoder's initial state, per layer
+            self.bridge_h = nn.Linear(2 * hidden, hidden)
+            self.bridge_c = nn.Linear(2 * hidden, hidden) if enc.has_cell_state else None
+        dec_in = embedding + (mem if attention == "bahdanau" else hidden if self.input_feed else 0)
+        self.decoder = make_recurrent(RecurrentSpec(cell, dec_in, hidden, layers, dropout=dropout), backend)
+        if attention == "none":
+            self.attn = None
+            self.combine = None
+        else:
+            score = "additive" if attention == "bahdanau" else attention
+            self.attn = Attention(hidden, mem, score, attention_size)
+            self.combine = nn.Linear(hidden + mem, hidden, bias=False)
+        self.bottleneck = nn.Linear(hidden, embedding, bias=False) if tie and hidden != embedding else None
+        self.out = nn.Linear(embedding if tie else hidden, tgt_vocab)
+        if tie:
+            self.out.weight = self.tgt_emb.weight
+        self.init_weights(init_scale)
+
+    def init_weights(self, scale: float) -> None:
+        """Uniform in [-scale, scale] (Sutskever et al. use 0.08); 0 keeps PyTorch's defaults."""
+        if scale > 0:
+            for p in self.parameters():
+                nn.init.uniform_(p, -scale, scale)
+        with torch.no_grad():
+            self.src_emb.weight[PAD_ID].zero_()
+            self.tgt_emb.weight[PAD_ID].zero_()
+        self.flatten()
+
+    def flatten(self) -> None:
+        for rnn in (self.encoder, self.decoder):
+            if hasattr(rnn, "flatten_parameters"):
+                rnn.flatten_parameters()
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.out
+
+    # -- encoder ----------------------------------------------------------------------------------
+    def encode(self, src: Tensor, src_len: Tensor) -> DecoderState:
+        """src (S, B) ids, src_len (B,) -> the decoder's starting state."""
+        emb = self.drop(self.src_emb(src))  # (S, B, E)
+        out, state = self.encoder(emb, lengths=src_len)  # (S, B, M)
+        memory = out.transpose(0, 1)  # (B, S, M)
+        steps = torch.arange(src.size(0), device=src.device)
+        mask = steps.unsqueeze(0) < src_len.to(src.device).unsqueeze(1)  # (B, S)
+        rnn = self._bridge(state)
+        keys = self.attn.prepare(memory) if self.attn is not None else None
+        feed = memory.new_zeros(src.size(1), self.hidden) if self.input_feed else None
+        return DecoderState(rnn, memory, keys, mask, feed)
+
+    def _bridge(self, state: State) -> State:
+        if not self.bidirectional:
+            return state
+
+        def merge(s: Tensor, lin: nn.Linear, squash: bool) -> Tensor:
+            L, B = self.layers, s.size(1)
+            both = s.view(L, 2, B, self.hidden).permute(0, 2, 1, 3).reshape(L, B, 2 * self.hidden)
+            y = lin(both)
+            return torch.tanh(y) if squash else y
+
+        if isinstance(state, tuple):
+            assert self.bridge_c is not None
+            return merge(state[0], self.bridge_h, True), merge(state[1], self.bridge_c, False)
+        return merge(state, self.bridge_h, True)
+
+    # -- decoder ----------------------------------------------------------------------------------
+    def step(self, tokens: Tensor, st: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One decoder step: tokens (B,) -> features (B, D), the new state, attention weights (B, S) or None."""
+        emb = self.drop(self.tgt_emb(tokens))  # (B, E)
+        weights = None
+        if self.kind == "bahdanau":
+            assert self.attn is not None and self.combine is not None
+            top = st.rnn[0][-1] if isinstance(st.rnn, tuple) else st.rnn[-1]  # previous top-layer state
+            ctx, weights = self.attn(top, st.keys, st.memory, st.mask)
+            out, rnn = self.decoder(torch.cat([emb, ctx], -1).unsqueeze(0), st.rnn)
+            h = out[0]
+            feat = torch.tanh(self.combine(torch.cat([h, ctx], -1)))
+        else:
+            x = torch.cat([emb, st.feed], -1) if self.input_feed else emb
+            out, rnn = self.decoder(x.unsqueeze(0), st.rnn)
+            h = out[0]
+            if self.attn is not None:
+                assert self.combine is not None
+                ctx, weights = self.attn(h, st.keys, st.memory, st.mask)
+                feat = torch.tanh(self.combine(torch.cat([h, ctx], -1)))
+            else:
+                feat = h
+        feat = self.drop(feat)
+        new = DecoderState(rnn, st.memory, st.keys, st.mask, feat if self.input_feed else None)
+        return feat, new, weights
+
+    def logits(self, features: Tensor) -> Tensor:
+        """Full softmax logits over the target vocabulary, (..., V)."""
+        if self.bottleneck is not None:
+            features = self.bottleneck(features)
+        return self.out(features)
+
+    def project(self, features: Tensor) -> Tensor:
+        """Features as the output layer sees them (after the tied-embedding bottleneck), for sampled softmax."""
+        return self.bottleneck(features) if self.bottleneck is not None else features
+
+    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
+                generator: torch.Generator | None = None, return_attention: bool = False,
+                ) -> tuple[Tensor, Tensor | None]:
+        """Decoder features (T, B, D) for target inputs ``tgt_in`` (T, B) (``<go> y1 .. yn``).
+
+        ``teacher_forcing`` < 1: at each step each sentence feeds the true previous word with that probability
+        and its own previous prediction (argmax) otherwise (scheduled sampling, Bengio et al. 2015).
+        With ``return_attention`` also the weights (B, T, S).
+        """
+        st = self.encode(src, src_len)
+        T, B = tgt_in.shape
+        if teacher_forcing >= 1.0 and not self.input_feed and self.kind != "bahdanau":
+            emb = self.drop(self.tgt_emb(tgt_in))  # (T, B, E)
+            out, _ = self.decoder(emb, st.rnn)  # (T, B, H); steps after <eos> never reach earlier ones
+            h = out.transpose(0, 1)  # (B, T, H)
+            weights = None
+            if self.attn is not None:
+                assert self.combine is not None
+                ctx, weights = self.attn(h, st.keys, st.memory, st.mask)  # (B, T, M), (B, T, S)
+                h = torch.tanh(self.combine(torch.cat([h, ctx], -1)))
+            return self.drop(h).transpose(0, 1), weights
+        feats: list[Tensor] = []
+        attns: list[Tensor] = []
+        tokens = tgt_in[0]
+        for t in range(T):
+            if t > 0:
+                tokens = tgt_in[t]
+                if teacher_forcing < 1.0:
+                    with torch.no_grad():
+                        pred = self.logits(feats[-1]).argmax(-1)
+                    coin = torch.rand(B, generator=generator).to(tgt_in.device) < teacher_forcing
+                    tokens = torch.where(coin | (tgt_in[t] == PAD_ID), tgt_in[t], pred)
+            feat, st, w = self.step(tokens, st)
+            feats.append(feat)
+            if w is not None and return_attention:
+                attns.append(w)
+        weights = torch.stack(attns, 1) if attns else None
+        return torch.stack(feats, 0), weights

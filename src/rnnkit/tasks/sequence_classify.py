@@ -1,0 +1,202 @@
+"""Numeric sequence classification: fixed-length multichannel sequences -> stacked RNN -> pooling -> label.
+
+Sources (``data.source``):
+
+* ``har``: UCI HAR inertial windows (9 channels x 128 steps, 6 activities) read from the archive; the data set's
+  own train/test split, with a stratified validation share carved off train.
+* ``digits``: 8x8 digit images, one image row per time step (8 steps of 8 pixels); a stratified
+  train/valid/test split.
+
+Both splits are pure functions of the data and ``data.seed``. Features are standardised per channel with the
+training split's mean and standard deviation, which are saved in the checkpoint for inference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnkit.data.splits import digest
+from rnnkit.data.text import find_data_file
+from rnnkit.errors import UserError
+from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.tasks import register
+from rnnkit.tasks.classify_common import ClassificationTask
+
+SOURCES = ("har", "digits")
+_NUMBER_SEP = re.compile(r"[\s,;]+")
+
+
+@dataclass
+class SequenceClassifyData:
+    source: str = "har"  # har | digits
+    path: str = "har/har-subset.tar.gz"  # har: archive or directory; digits: "" = scikit-learn's copy, or a CSV
+    valid_fraction: float = 0.1  # carved from the training data
+    test_fraction: float = 0.1  # digits only: HAR has its own test split
+    seed: int = 0  # the split; train.seed orders batches and initialises the model
+    standardize: bool = True  # per-channel mean/std from the training split
+    chunk: int = 1  # merge k consecutive steps into one step of k x channels features (shorter sequences)
+    balance: str = "none"  # none | weights (class-weighted loss) | sampler (class-balanced sampling)
+    eval_batch_size: int = 512
+
+
+@dataclass
+class SequenceClassifyModel:
+    cell: str = "lstm"
+    backend: str = "fused"
+    hidden: int = 64
+    layers: int = 2
+    bidirectional: bool = False
+    dropout: float = 0.0
+    pooling: str = "last"  # last | mean | max | attention
+    attention: int = 0
+
+
+@register
+class SequenceClassifyTask(ClassificationTask):
+    name = "sequence-classify"
+    DataConfig = SequenceClassifyData
+    ModelConfig = SequenceClassifyModel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.x: dict[str, Tensor] = {}  # split -> (n, steps, features) standardised, on self.device
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.shape: tuple[int, int] | None = None  # raw (steps, channels) of one example
+        self.layout = ""
+
+    @property
+    def dcfg(self) -> SequenceClassifyData:
+        return self.config.data
+
+    # -- data -------------------------------------------------------------------------------------
+    def _read(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """split -> (raw x (n, steps, channels), y), checking the data against a loaded run's digest."""
+        d = self.dcfg
+        if d.source not in SOURCES:
+            raise UserError(f"data.source: expected one of {', '.join(SOURCES)}, got {d.source!r}")
+        if d.source == "har":
+            from rnnkit.data.har import ACTIVITIES, read_har
+
+            path = find_data_file(d.path, self.data_dir, "data.path")
+            self.check_digest(digest(path.read_bytes()) if path.is_file() else digest(str(path)), str(path))
+            self.set_labels(list(ACTIVITIES))
+            self.layout = "channels_first"
+            need = tuple(sorted({"train" if s in ("train", "valid") else "test" for s in splits}, reverse=True))
+            raw = read_har(path, need)
+            out = {}
+            if "train" in raw:
+                x, y = raw["train"]
+                parts = self.split_indices(y, {"valid": d.valid_fraction})
+                out.update({s: (x[parts[s]], y[parts[s]]) for s in ("train", "valid")})
+            if "test" in raw:
+                out["test"] = raw["test"]
+            return out
+        from rnnkit.data.digits import load_bundled, read_digits_csv
+
+        if d.path:
+            path = find_data_file(d.path, self.data_dir, "data.path")
+            x, y = read_digits_csv(path)
+            where = str(path)
+        else:
+            x, y = load_bundled()
+            where = "scikit-learn's digits"
+        self.check_digest(digest(x, y), where)
+        self.set_labels([str(k) for k in range(10)])
+        self.layout = "steps_first"
+        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
+        return {s: (x[idx], y[idx]) for s, idx in parts.items()}
+
+    def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
+        need = set(splits) | ({"train"} if self.mean is None else set())
+        raw = self._read(tuple(need))
+        some = next(iter(raw.values()))[0]
+        shape = (int(some.shape[1]), int(some.shape[2]))
+        if self.shape is not None and shape != self.shape:
+            raise UserError(f"data.path: examples are {shape[0]} steps x {shape[1]} channels, the run was trained "
+                            f"on {self.shape[0]} x {self.shape[1]}")
+        self.shape = shape
+        if self.dcfg.chunk < 1 or shape[0] % self.dcfg.chunk:
+            raise UserError(f"data.chunk={self.dcfg.chunk} must be >= 1 and divide the {shape[0]} steps")
+        if self.mean is None:
+            xt = raw["train"][0].reshape(-1, shape[1]).astype(np.float64)
+            self.mean = xt.mean(0) if self.dcfg.standardize else np.zeros(shape[1])
+            self.std = np.maximum(xt.std(0), 1e-8) if self.dcfg.standardize else np.ones(shape[1])
+        for s in splits:
+            x, y = raw[s]
+            self.x[s] = self._features(x)
+            self.targets[s] = y
+        self.finish_prepare()
+
+    def _features(self, x: np.ndarray) -> Tensor:
+        """raw (n, steps, channels) -> standardised, chunked (n, steps / chunk, channels * chunk) on the device."""
+        assert self.mean is not None and self.std is not None
+        z = ((x - self.mean) / self.std).astype(np.float32)
+        k = self.dcfg.chunk
+        z = z.reshape(z.shape[0], z.shape[1] // k, z.shape[2] * k)
+        return torch.from_numpy(np.ascontiguousarray(z)).to(self.device)
+
+    def artifacts(self) -> dict[str, Any]:
+        assert self.mean is not None and self.std is not None and self.shape is not None
+        return {**self.common_artifacts(), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout, "source": self.dcfg.source}
+
+    def load_artifacts(self, artifacts: dict[str, Any]) -> None:
+        self.load_common_artifacts(artifacts)
+        self.mean = np.asarray(artifacts["mean"], dtype=np.float64)
+        self.std = np.asarray(artifacts["std"], dtype=np.float64)
+        self.shape = (int(artifacts["steps"]), int(artifacts["channels"]))
+        self.layout = str(artifacts["layout"])
+
+    # -- model ------------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        m: SequenceClassifyModel = self.config.model
+        assert self.shape is not None
+        try:
+            return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                      input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
+                                      dropout=m.dropout, pooling=m.pooling, attention=m.attention)
+        except ValueError as e:
+            raise UserError(f"model: {e}") from None
+
+    def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
+        return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)
+
+    # -- prediction -------------------------------------------------------------------------------
+    def describe_input(self) -> str:
+        assert self.shape is not None
+        steps, ch = self.shape
+        if self.layout == "channels_first":
+            return f"{ch * steps} numbers: {ch} channels of {steps} steps each, one channel after another"
+        return f"{ch * steps} numbers: {steps} steps of {ch} values each, one step after another"
+
+    def encode_inputs(self, inputs: list[str]) -> tuple[Tensor, Tensor | None]:
+        assert self.shape is not None
+        steps, ch = self.shape
+        rows = []
+        for n, text in enumerate(inputs, start=1):
+            fields = [f for f in _NUMBER_SEP.split(text.strip()) if f]
+            try:
+                values = np.array(fields, dtype=np.float64)
+            except ValueError:
+                bad = next(f for f in fields if not _is_number(f))
+                raise UserError(f"input {n}: not a number: {bad!r}; expected {self.describe_input()}") from None
+            if values.size != steps * ch or not np.isfinite(values).all():
+                raise UserError(f"input {n}: {values.size} finite numbers needed as {self.describe_input()}; "
+                                f"got {values.size}")
+            rows.append(values.reshape(ch, steps).T if self.layout == "channels_first" else values.reshape(steps, ch))
+        return self._features(np.stack(rows)).transpose(0, 1), None
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
