@@ -220,16 +220,19 @@ def test_batches_depend_only_on_seed_and_epoch(data_dir):
     assert np.mean(spread) < np.mean(plain) / 2  # bucketing keeps similar lengths together
 
 
-def test_sentencepiece_subwords_and_a_clear_error_without_it(data_dir, monkeypatch):
-    pytest.importorskip("sentencepiece")
+def test_sentencepiece_subwords(data_dir):
+    pytest.importorskip("sentencepiece")  # optional: pip install -e ".[subword]"
     task = _task(data_dir, **{"data.tokenizer": "sentencepiece", "data.subword_vocab": 300})
     assert task.src_tok.kind == "sentencepiece" and 50 < len(task.tgt_vocab) <= 310
     ids, toks, _ = task.encode_source("¿Dónde está la biblioteca?")
     assert ids and all(i != 1 for i in ids[:2])
     assert task.tgt_tok.detokenize(task.tgt_tok.tokens("what's your name?")) == "what's your name?"
+
+
+def test_sentencepiece_missing_is_a_clear_error(data_dir, monkeypatch):
     from rnnkit.errors import UserError
 
-    monkeypatch.setitem(sys.modules, "sentencepiece", None)
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # as if not installed
     with pytest.raises(UserError, match="pip install sentencepiece"):
         _task(data_dir, **{"data.tokenizer": "sentencepiece"})
 

@@ -18,6 +18,7 @@ translations a source sentence has in the split as its references.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,8 @@ from rnnkit.tasks import register
 from rnnkit.tasks.base import Task
 
 ACCENT_MODES = ("auto", "source", "target", "both", "none")
+ENGLISH = ("", "en", "eng", "english")  # an unnamed target language is taken as English for display only
+_PRONOUN_I = re.compile(r"\bi\b")
 
 
 @dataclass
@@ -541,8 +544,13 @@ class Seq2SeqTask(Task):
         return texts[:n]
 
     def _reply_text(self, ids: Sequence[int]) -> str:
+        """Output text as shown to a person: a case-folded model's sentence capitalised (and English "I")."""
         t = self.detokenize(ids)
-        return display_case(t) if self.dcfg.lowercase else t
+        if not self.dcfg.lowercase:
+            return t
+        if self.dcfg.target_lang.lower() in ENGLISH:
+            t = _PRONOUN_I.sub("I", t)
+        return display_case(t)
 
     # -- evaluation -------------------------------------------------------------------------------
     @torch.no_grad()

@@ -320,6 +320,8 @@ class Trainer:
         best = load_checkpoint(self.run.best, self.device)
         self.model.load_state_dict(best["model"])
         test = self.task.evaluate(self.model, "test")
+        if hasattr(self.task, "write_report"):  # e.g. a classifier's confusion-matrix PNG
+            self.task.write_report(self.model, "test", self.run.path)
         self._log({"split": "test", "step": best["loop"]["step"], "epoch": best["loop"]["epoch"], **test})
         return best.get("metrics", {}), test
 
