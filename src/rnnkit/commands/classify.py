@@ -7,27 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.commands.common import add_data_dir, add_device, add_json, allow_intermixed, print_json
 from rnnkit.errors import UserError
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """Lets ``rnnkit classify RUN --json "a text"`` work like ``rnnkit classify RUN "a text" --json``.
-
-    Plain argparse binds ``RUN`` and an empty ``TEXT ...`` together before the first option and then rejects
-    the texts after it; intermixed parsing collects positionals from anywhere on the line.
-    """
-
-    _inside = False
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._inside = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inside = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "digits-rows) take each input as whitespace- or comma-separated numbers. "
                                    "--report instead evaluates a split and writes its confusion matrix "
                                    "(confusion_SPLIT.png) into the run directory.")
-    p.__class__ = _IntermixedParser  # TEXT arguments may come before or after options
+    allow_intermixed(p)  # TEXT arguments may come before or after options
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs to classify (default: lines of stdin)")
     p.add_argument("--report", action="store_true",

@@ -26,3 +26,27 @@ def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, default=str)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+class IntermixedParser(argparse.ArgumentParser):
+    """A verb parser that accepts options after positional TEXT arguments (``classify RUN --json "text"``).
+
+    argparse's default parsing stops collecting a ``nargs="*"`` positional at the first option, so options placed
+    after the texts are reported as unrecognised; ``parse_known_intermixed_args`` does not have that problem.
+    """
+
+    _inside = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
+def allow_intermixed(p: argparse.ArgumentParser) -> None:
+    """Switch a sub-parser (created by ``add_parser``) to intermixed parsing."""
+    p.__class__ = IntermixedParser

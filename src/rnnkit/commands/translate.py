@@ -7,27 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_json, allow_intermixed, print_json
 from rnnkit.errors import UserError
-
-
-class IntermixedParser(argparse.ArgumentParser):
-    """Options may come between or before positional TEXTs (``translate RUN --beam 5 "Hola"``).
-
-    Plain argparse binds an empty ``TEXT*`` right after ``RUN`` and then rejects the words after an option;
-    ``parse_known_intermixed_args`` does not. The verb's parser is switched to this class after creation.
-    """
-
-    _inner = False
-
-    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's signature
-        if self._inner:
-            return super().parse_known_args(args, namespace)
-        self._inner = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inner = False
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
-    p.__class__ = IntermixedParser
+    allow_intermixed(p)
 
 
 def decode_lines(raw: bytes, where: str) -> list[str]:
