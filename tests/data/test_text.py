@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from rnnkit.data.text import find_data_file, read_text
+from rnnkit.data.text import find_data_file, read_lines, read_text, split_lines
 from rnnkit.errors import UserError
 
 
@@ -34,3 +34,11 @@ def test_empty_and_missing(tmp_path):
         read_text(tmp_path / "empty.txt")
     with pytest.raises(UserError, match="data.train: file not found: nothere.txt"):
         find_data_file("nothere.txt", tmp_path, "data.train")
+
+
+def test_lines_split_on_newline_only(tmp_path):
+    # U+0085 and U+2028 occur inside real sentences; str.splitlines() would break there and shift line numbers
+    f = tmp_path / "c.txt"
+    f.write_text("one\u0085two\r\nthree\u2028four\n\nlast\n", encoding="utf-8")
+    assert read_lines(f) == ["one\u0085two", "three\u2028four", "", "last"]
+    assert split_lines("a\nb") == ["a", "b"]

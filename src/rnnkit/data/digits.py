@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.text import read_text
+from rnnkit.data.text import read_text, split_lines
 from rnnkit.errors import UserError
 
 SIDE = 8
@@ -28,7 +28,7 @@ def load_bundled() -> tuple[np.ndarray, np.ndarray]:
 
 def read_digits_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
-    for n, line in enumerate(read_text(path).splitlines(), start=1):
+    for n, line in enumerate(split_lines(read_text(path)), start=1):
         if not line.strip():
             continue
         fields = [f.strip() for f in line.split(",")]

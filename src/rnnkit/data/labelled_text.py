@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnkit.data.text import read_text
+from rnnkit.data.text import read_text, split_lines
 from rnnkit.errors import UserError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -59,7 +59,7 @@ def read_labelled(path: Path, label_column: int = 0, max_classes: int = 100) -> 
     text = read_text(path)
     out: list[Example] = []
     where = "label<TAB>text" if label_column == 0 else "text<TAB>label"
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         parts = _split_line(line, label_column)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnkit.data.text import split_lines
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.errors import UserError
 
@@ -34,7 +35,7 @@ def tokenize(text: str, level: str, lowercase: bool = False, punctuation: bool =
     if level != "word":
         raise UserError(f"data.level: expected 'word' or 'char', got {level!r}")
     tokens: list[str] = []
-    for line in text.splitlines():
+    for line in split_lines(text):
         words = _WORD_OR_PUNCT.findall(line) if punctuation else line.split()
         if words:
             tokens.extend(words)

@@ -51,5 +51,18 @@ def read_text(path: Path) -> str:
     return text
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split on ``\n`` only (a trailing ``\r`` dropped), so line numbers agree with editors and ``wc -l``.
+
+    ``str.splitlines`` also breaks on U+0085, U+2028, form feeds and other separators that occur inside real
+    sentences (the Tatoeba and PTB-style corpora have some), which would shift every later line number and cut
+    one sentence into two training examples.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def read_lines(path: Path) -> list[str]:
-    return read_text(path).splitlines()
+    return split_lines(read_text(path))

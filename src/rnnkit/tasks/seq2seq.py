@@ -61,6 +61,7 @@ from rnnkit.metrics.bleu import corpus_bleu, corpus_chrf
 from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq
 from rnnkit.tasks import register
 from rnnkit.tasks.base import Task
+from rnnkit.train.loss import softmax_cross_entropy
 
 ACCENT_MODES = ("auto", "source", "target", "both", "none")
 ENGLISH = ("", "en", "eng", "english")  # an unnamed target language is taken as English for display only
@@ -425,7 +426,8 @@ class Seq2SeqTask(Task):
             loss = sampled_softmax_loss(h, model.out.weight, model.out.bias, tgt_out[mask], k, self._probs, g)
             return loss, count
         logits = model.logits(feats)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), tgt_out.view(-1), ignore_index=PAD_ID), count
+        logits = logits.view(-1, logits.size(-1)).float()  # (tokens, vocab)
+        return softmax_cross_entropy(logits, tgt_out.view(-1), ignore_index=PAD_ID), count
 
     # -- decoding ---------------------------------------------------------------------------------
     def _banned(self) -> list[int]:
