@@ -1,20 +1,36 @@
 """Training speed of rnnkit's language model against a plain PyTorch loop, in the same process.
 
     python benchmarks/lm_speed.py [--hidden 200] [--layers 2] [--bptt 20] [--batch 20] [--dropout 0]
-                                  [--steps 200] [--rounds 3] [--threads 2] [--data-dir DIR] [--json-out FILE]
+                                  [--steps 200] [--rounds 3] [--threads 2] [--precision fp32|bf16|auto]
+                                  [--data-dir DIR] [--json-out FILE]
+    python benchmarks/lm_speed.py --scaling [--hiddens 200,650,1500] [--batches 20,64] [--bptts 35,70]
+                                  [--backends fused,scratch] [--precisions fp32,bf16] [--procs 1,2]
+                                  [--grid main|full] [--steps 50] [--threads 2] [--json-out FILE]
 
 The plain loop is written the way the pytorch/examples word language model writes it (embedding -> nn.LSTM ->
 nn.Linear, repackage_hidden, model.zero_grad(), clip_grad_norm_, manual SGD update). rnnkit runs through its
 real training path (task + Trainer, run directory and all), once with the fused backend and once with the
 scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
 tokens/s is reported, plus the fraction of the machine's measured matmul throughput that training achieves.
+``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference.
+
+``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
+sequence length, fused vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
+process with threads / 2 threads), each with the fraction of the matmul peak of its precision, both peaks
+measured in the same run. ``--grid main`` (default) crosses hidden x backend x precision x processes at the
+first batch size and bptt, then sweeps the other batch sizes and bptts at the middle hidden size (fused, 1
+process, each precision); ``--grid full`` crosses everything. Precisions the device cannot run (bf16 on a CPU
+without AVX512/AMX) are listed as unsupported rather than measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +48,31 @@ def matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32, reps: 
     t = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def adaptive_peak_gflops(dtype: torch.dtype, device: str = "cpu", budget_s: float = 1.0, max_n: int = 4096) -> float:
+    """Matmul GFLOP/s for ``dtype``, sized so that an emulated dtype (bf16 without hardware: ~100x slower than
+    fp32) still finishes in about ``budget_s`` instead of minutes."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    n = 256
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    sync()
+    t = time.perf_counter()
+    torch.mm(a, b)
+    sync()
+    rate = 2 * n**3 / max(time.perf_counter() - t, 1e-9)  # flop/s, rough
+    while n < max_n and 2 * (2 * n) ** 3 / rate < budget_s / 10:
+        n *= 2
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)
+    sync()
+    reps, t = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - t < budget_s / 2:
+        torch.mm(a, b)
+        sync()
+        reps += 1
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
@@ -97,7 +138,8 @@ def rnnkit_loop(backend: str, a: argparse.Namespace) -> float:
     overrides = {"model.hidden": a.hidden, "model.embedding": a.hidden, "model.layers": a.layers,
                  "model.dropout": a.dropout, "model.backend": backend, "data.bptt": a.bptt,
                  "train.batch_size": a.batch, "train.max_steps": a.steps + log_every, "train.log_every": log_every,
-                 "train.eval_test": False, "train.tensorboard": False, "data.valid": "ptb/ptb.test.txt"}
+                 "train.eval_test": False, "train.tensorboard": False, "data.valid": "ptb/ptb.test.txt",
+                 "train.precision": a.precision}
     config = load_recipe("ptb-small", overrides)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
@@ -108,6 +150,107 @@ def rnnkit_loop(backend: str, a: argparse.Namespace) -> float:
         trainer.fit()
         records = [r for r in run.read_metrics() if "split" not in r][1:]  # drop the warm-up window
     return statistics.mean(r["tokens_per_s"] for r in records)
+
+
+def scaling_rate(row: dict, a: argparse.Namespace) -> float:
+    """tokens/s of one scaling configuration, from the metrics.jsonl of a real rnnkit run (warm-up dropped)."""
+    log_every = max(1, min(10, a.steps))
+    threads = max(1, a.threads // row["procs"])
+    sets = {"model.hidden": row["hidden"], "model.embedding": row["hidden"], "model.layers": a.layers,
+            "model.dropout": 0.0, "model.backend": row["backend"], "data.bptt": row["bptt"],
+            "train.batch_size": row["batch"], "train.log_every": log_every, "train.eval_test": False,
+            "train.tensorboard": False, "train.precision": row["precision"], "train.threads": threads,
+            "data.valid": "", "data.valid_fraction": 0.01}  # a small validation at the stop
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "rnnkit", "train", "ptb-small", "--data-dir", a.data_dir, "--out", str(out),
+               "--max-steps", str(a.steps + log_every), "--quiet", "--json", "--device", a.device]
+        if row["procs"] > 1:
+            cmd += ["--nproc", str(row["procs"])]
+        for k, v in sets.items():
+            cmd += ["--set", f"{k}={json.dumps(v)}"]
+        env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=str(threads))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+        records = [r for r in map(json.loads, lines) if "split" not in r][1:]
+    return statistics.mean(r["tokens_per_s"] for r in records)
+
+
+def scaling_grid(a: argparse.Namespace) -> list[dict]:
+    hiddens, batches, bptts = (list(map(int, x.split(","))) for x in (a.hiddens, a.batches, a.bptts))
+    backends, precisions, procs = a.backends.split(","), a.precisions.split(","), list(map(int, a.procs.split(",")))
+    keys = ("hidden", "batch", "bptt", "backend", "precision", "procs")
+    if a.grid == "full":
+        combos = itertools.product(hiddens, batches, bptts, backends, precisions, procs)
+        return [dict(zip(keys, c)) for c in combos]
+    rows = [dict(zip(keys, (h, batches[0], bptts[0], be, pr, n)))
+            for h, be, pr, n in itertools.product(hiddens, backends, precisions, procs)]
+    mid = hiddens[len(hiddens) // 2]
+    rows += [dict(zip(keys, (mid, b, bptts[0], backends[0], pr, 1))) for b in batches[1:] for pr in precisions]
+    rows += [dict(zip(keys, (mid, batches[0], t, backends[0], pr, 1))) for t in bptts[1:] for pr in precisions]
+    return rows
+
+
+def scaling(a: argparse.Namespace) -> int:
+    from rnnkit.data.lm import build_vocab, tokenize
+    from rnnkit.data.text import find_data_file, read_text
+    from rnnkit.errors import UserError
+    from rnnkit.train.precision import resolve_precision
+
+    vocab = len(build_vocab(tokenize(read_text(find_data_file("ptb/ptb.train.txt", Path(a.data_dir), "data.train")),
+                                     "word"), "word"))
+    peaks = {"fp32": adaptive_peak_gflops(torch.float32, a.device)}
+    supported = {}
+    for pr in a.precisions.split(","):
+        try:
+            supported[pr] = resolve_precision(pr, torch.device(a.device))[0]
+        except UserError as e:
+            supported[pr] = None
+            print(f"{pr}: unsupported here ({e})", file=sys.stderr)
+    for name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        if name in supported.values() or name in a.precisions.split(","):
+            peaks[name] = adaptive_peak_gflops(dtype, a.device)
+    gpus = torch.cuda.device_count() if a.device.startswith("cuda") else 0
+    print(f"matmul peak GFLOP/s ({a.threads} threads): " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()),
+          file=sys.stderr)
+    rows = []
+    for row in scaling_grid(a):
+        resolved = supported.get(row["precision"])
+        out = dict(row, layers=a.layers, resolved_precision=resolved)
+        if resolved is None:
+            out.update(tokens_per_s=None, note="unsupported on this device")
+        elif gpus and row["procs"] > gpus:
+            out.update(tokens_per_s=None, note=f"needs {row['procs']} GPUs")
+        else:
+            try:
+                rate = scaling_rate(row, a)
+            except RuntimeError as e:
+                out.update(tokens_per_s=None, note=str(e))
+            else:
+                gf = rate * train_flops_per_token(vocab, row["hidden"], row["hidden"], a.layers) / 1e9
+                out.update(tokens_per_s=round(rate, 1), gflops=round(gf, 2),
+                           fraction_of_peak=round(gf / peaks[resolved], 4))
+        rows.append(out)
+        shown = f"{out['tokens_per_s']:,.0f} tokens/s" if out.get("tokens_per_s") else out.get("note")
+        print(f"{row}: {shown}", file=sys.stderr, flush=True)
+    print(f"\nLM training scaling on {a.device}, {a.layers}-layer LSTM, vocab {vocab}, {a.threads} threads in all; "
+          f"matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + "\n")
+    print(f"{'hidden':>6} {'batch':>5} {'bptt':>4} {'backend':>8} {'prec':>5} {'procs':>5} {'tokens/s':>10} "
+          f"{'GFLOP/s':>8} {'of peak':>8}")
+    for r in rows:
+        rate = f"{r['tokens_per_s']:>10,.0f}" if r.get("tokens_per_s") else f"{'-':>10}"
+        gf = f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>7.1%}" if r.get("gflops") else f"{'-':>8} {'-':>8}"
+        print(f"{r['hidden']:>6} {r['batch']:>5} {r['bptt']:>4} {r['backend']:>8} {r['precision']:>5} "
+              f"{r['procs']:>5} {rate} {gf}" + (f"  ({r['note']})" if r.get("note") else ""))
+    result = {"mode": "scaling", "config": vars(a), "vocab": vocab,
+              "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}, "rows": rows,
+              "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if a.json_out:
+        Path(a.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
 
 
 def main() -> int:
@@ -121,11 +264,23 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="plain,fused,scratch")
+    ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--json-out")
+    ap.add_argument("--scaling", action="store_true", help="the scaling table instead of rnnkit vs plain")
+    ap.add_argument("--hiddens", default="200,650,1500")
+    ap.add_argument("--batches", default="20,64")
+    ap.add_argument("--bptts", default="35,70")
+    ap.add_argument("--backends", default="fused,scratch")
+    ap.add_argument("--precisions", default="fp32,bf16")
+    ap.add_argument("--procs", default="1,2")
+    ap.add_argument("--grid", choices=("main", "full"), default="main")
+    ap.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     sys.path.insert(0, str(REPO / "src"))
+    if a.scaling:
+        return scaling(a)
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
 

@@ -42,3 +42,40 @@ def read_metrics(run: Path) -> list[dict]:
 
 def train_losses(run: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in read_metrics(run) if "split" not in r}
+
+
+# One tiny run per servable kind, trained in-process once per session (about 10 s for all five on one core):
+# the serving and export tests load them. Each recipe is the real one on its real data, shrunk.
+_QUICK = ["--set", "train.log_every=1", "--set", "train.tensorboard=false", "--set", "train.eval_test=false", "-q"]
+TINY_RUNS: dict[str, list[str]] = {
+    "lm": ["ptb-small", "--max-steps", "20", *TINY_LM, "--set", "optim.lr=1.0", "--set", "data.valid=",
+           "--set", "data.valid_fraction=0.05"],
+    "text-classify": ["sms-spam", "--max-steps", "20", "--set", "model.embedding=16", "--set", "model.hidden=16",
+                      "--set", "train.batch_size=32", "--set", "optim.lr=0.01"],
+    "sequence-classify": ["digits-rows", "--max-steps", "10", "--set", "model.hidden=16", "--set", "model.layers=1"],
+    "forecast": ["airline", "--max-steps", "20", "--set", "model.hidden=16"],
+    "translate": ["spa-eng-small", "--max-steps", "20", "--set", "data.max_pairs=2000", "--set", "model.hidden=32",
+                  "--set", "model.embedding=16", "--set", "train.batch_size=32",
+                  "--set", "data.valid_bleu_sentences=50", "--set", "model.beam=2"],
+    "chat": ["chatbot", "--max-steps", "20", "--set", "model.hidden=32", "--set", "model.embedding=16",
+             "--set", "model.layers=1", "--set", "train.batch_size=32", "--set", "data.max_length=12",
+             "--set", "model.beam=2"],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, data_dir):
+    """``tiny_run(kind)`` -> a trained run directory (kinds: the keys of TINY_RUNS), trained on first use."""
+    from rnnkit.cli import main
+
+    made: dict[str, Path] = {}
+
+    def make(kind: str) -> Path:
+        if kind not in made:
+            out = tmp_path_factory.mktemp(f"tiny-{kind}") / "run"
+            recipe, *rest = TINY_RUNS[kind]
+            assert main(["train", recipe, "--data-dir", str(data_dir), "--out", str(out), *rest, *_QUICK]) == 0
+            made[kind] = out
+        return made[kind]
+
+    return make

@@ -33,7 +33,7 @@ SECTIONS = ("data", "model", "optim", "train")
 class OptimConfig:
     """Optimiser, gradient clipping and learning-rate schedule."""
 
-    name: str = "sgd"  # sgd | adam | adamw
+    name: str = "sgd"  # sgd | adam | adamw | ntasgd (SGD, then averaged SGD once validation stalls; Merity 2017)
     lr: float = 1.0
     momentum: float = 0.0
     weight_decay: float = 0.0
@@ -47,6 +47,7 @@ class OptimConfig:
     patience: int = 0  # plateau: epochs without improvement before decaying
     min_lr: float = 0.0
     warmup_steps: int = 0  # linear warm-up from 0, per optimiser step
+    nonmono: int = 5  # ntasgd: start averaging when validation is worse than the best of all but the last nonmono
 
 
 @dataclass
@@ -67,6 +68,9 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads on CPU; 0 = PyTorch's default
     tensorboard: bool = True
     deterministic: bool = False  # torch.use_deterministic_algorithms (slower on CUDA)
+    # fp32 | bf16 | fp16 (CUDA, with gradient scaling) | auto (fastest safe choice for the device; the resolved
+    # choice is what config.toml records). Autocast with fp32 master weights; loss and evaluation in fp32.
+    precision: str = "fp32"
 
 
 @dataclass

@@ -32,20 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit import predict
     from rnnkit.runs import load_run
-    from rnnkit.tasks.seq2seq import Seq2SeqTask
 
     for name in ("replies", "top_k", "beam", "max_words"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "top_k" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    task = loaded.task
-    if not isinstance(task, Seq2SeqTask):
-        raise UserError(f"{args.run}: task {loaded.config.task!r} is not a chatbot (not seq2seq)")
+    predict.require(loaded, "chat")
 
     def answer(text: str, history: list[str], seed: int | None) -> list[str]:
-        return task.replies(loaded.model, text, history, n=args.replies, method=args.decoding, top_k=args.top_k,
+        return predict.chat(loaded, text, history, n=args.replies, decoding=args.decoding, top_k=args.top_k,
                             temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words)
 
     if args.once is not None:

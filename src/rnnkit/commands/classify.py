@@ -42,19 +42,17 @@ def read_stdin_lines() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit import predict
     from rnnkit.runs import load_run
-    from rnnkit.tasks.classify_common import ClassificationTask
 
     loaded = load_run(args.run, args.checkpoint, args.device or "auto", args.data_dir)
-    task = loaded.task
-    if not isinstance(task, ClassificationTask):
-        raise UserError(f"{args.run}: task {loaded.config.task!r} is not a classifier")
+    task = predict.require(loaded, "classify")
     if args.report:
         return _report(args, loaded.model, task, loaded.run.path)
     inputs = list(args.texts) if args.texts else read_stdin_lines()
     if not inputs:
         raise UserError("nothing to classify: give TEXT arguments or lines on standard input")
-    results = task.classify(loaded.model, inputs)
+    results = predict.classify(loaded, inputs)
     if args.json:
         print_json(results)
         return 0

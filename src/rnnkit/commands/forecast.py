@@ -35,21 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from rnnkit import predict
     from rnnkit.data.timeseries import future_times, read_series_csv
     from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
     from rnnkit.runs import load_run
 
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    task = loaded.task
-    if loaded.config.task != "forecast":
-        raise UserError(f"{args.run}: task {loaded.config.task!r} does not forecast time series")
+    task = predict.require(loaded, "forecast")
     d = loaded.config.data
-    horizon = args.horizon if args.horizon is not None else d.horizon
-    if horizon < 1:
-        raise UserError(f"--horizon must be at least 1, got {horizon}")
-    level = args.level if args.level is not None else loaded.config.model.interval
-    if not 0 < level < 1:
-        raise UserError(f"--level must be in (0, 1), got {level}")
+    horizon, level = predict.forecast_settings(loaded, args.horizon, args.level)
     series = None
     if args.csv:
         path = Path(args.csv)
@@ -63,9 +57,7 @@ def run(args: argparse.Namespace) -> int:
             series.values, series.columns = series.values[:, order], trained
         values, times, columns, source = series.values, series.times, series.columns, str(path)
     else:
-        saved = task.saved
-        values = np.asarray(saved["history"], dtype=np.float64)
-        times, columns, source = list(saved["history_times"]), list(saved["columns"]), saved["source"]
+        values, times, columns, source = predict.saved_history(loaded)
     n = values.shape[0]
     if horizon > n:
         raise UserError(f"{source}: --horizon {horizon} is longer than the series ({n} points)")
@@ -78,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
     else:
         history, hist_times, out_times = values, times, future_times(times, horizon)
-    fc = task.forecast(loaded.model, history, horizon, level, series=series, seed=args.seed)
+    fc = predict.forecast(loaded, history, horizon, level, series=series, seed=args.seed)
     rows = []
     for i in range(horizon):
         for j, col in enumerate(columns):

@@ -27,16 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.decode.sampling import SamplingOptions
+    from rnnkit import predict
     from rnnkit.runs import load_run
 
     if args.words < 1:
         raise UserError(f"--words must be at least 1, got {args.words}")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    if not hasattr(loaded.task, "generate"):
-        raise UserError(f"{args.run}: task {loaded.config.task!r} does not generate text")
-    opts = SamplingOptions(temperature=0.0 if args.greedy else args.temperature, top_k=args.top_k, top_p=args.top_p)
-    text = loaded.task.generate(loaded.model, args.prompt, args.words, opts, seed=args.seed)
+    text = predict.generate(loaded, args.prompt, args.words, temperature=0.0 if args.greedy else args.temperature,
+                            top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     if args.json:
         print_json({"prompt": args.prompt, "text": text})
     else:

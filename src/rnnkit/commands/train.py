@@ -1,4 +1,7 @@
-"""rnnkit train: run a recipe into a run directory, or resume one exactly where it stopped."""
+"""rnnkit train: run a recipe into a run directory, or resume one exactly where it stopped.
+
+With ``--nproc N`` (or when started by torchrun) training is data-parallel: see rnnkit.distributed.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="random seed (data order, init, dropout)")
     add_device(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint, exactly")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="data-parallel training on N local processes (torchrun underneath; NCCL on GPUs, gloo on "
+                        "CPU); train.batch_size stays the global batch. Multi-node: torchrun ... -m rnnkit train")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines, no progress bar")
     add_json(p)
     p.set_defaults(func=run)
@@ -45,14 +51,66 @@ def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _default_out(recipe: str) -> Path:
+    return Path("runs") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _worker_argv(args: argparse.Namespace, out: str | None) -> list[str]:
+    """This command line again, without --nproc: what each torchrun worker runs."""
+    argv = ["train"] + ([args.recipe] if args.recipe else [])
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    if out:
+        argv += ["--out", out]
+    for item in args.overrides:
+        argv += ["--set", item]
+    for flag in ("max_steps", "max_time", "max_epochs", "seed", "device", "resume"):
+        value = getattr(args, flag)
+        if value is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
+    return argv + (["--quiet"] if args.quiet else []) + (["--json"] if args.json else [])
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """--nproc N: check what can be checked here (one clear error instead of N), then start the workers."""
+    import torch
+
+    from rnnkit.config import load_recipe
+    from rnnkit.distributed.launch import launch_local
+    from rnnkit.tasks import get_task
+    from rnnkit.train.device import pick_device
+    from rnnkit.train.rundir import RunDir
+
+    overrides = cli_overrides(args)
+    out = args.out
+    if args.resume:
+        config = RunDir(Path(args.resume)).require().read_config(overrides)
+    else:
+        if not args.recipe:
+            raise UserError("train: name a recipe (see 'rnnkit recipes') or pass --resume RUN_DIR")
+        config = load_recipe(args.recipe, overrides)
+        out = out or str(_default_out(config.recipe))  # one name for every rank
+    gpus = torch.cuda.device_count()
+    if pick_device(config.train.device).type == "cuda" and args.nproc > gpus:
+        raise UserError(f"--nproc {args.nproc}: only {gpus} GPU(s) here, and each process needs its own")
+    get_task(config.task)(config, Path(args.data_dir or "data"), pick_device("cpu")).shard(0, args.nproc)
+    return launch_local(args.nproc, _worker_argv(args, out))
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnkit.config import load_recipe
+    from rnnkit.distributed import env_world, init_from_env, shutdown
     from rnnkit.tasks import get_task
     from rnnkit.train.device import pick_device
     from rnnkit.train.loop import Trainer
+    from rnnkit.train.precision import resolve_precision
     from rnnkit.train.progress import Progress
     from rnnkit.train.rundir import RunDir
 
+    if args.nproc is not None and args.nproc < 1:
+        raise UserError(f"--nproc: expected a positive number of processes, got {args.nproc}")
+    if args.nproc and args.nproc > 1 and env_world()[1] == 1:
+        return _launch(args)
     overrides = cli_overrides(args)
     if args.resume:
         run_dir = RunDir(Path(args.resume)).require()
@@ -67,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.recipe:
             raise UserError("train: name a recipe (see 'rnnkit recipes') or pass --resume RUN_DIR")
         config = load_recipe(args.recipe, overrides)
-        out = Path(args.out) if args.out else Path("runs") / f"{config.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = Path(args.out) if args.out else _default_out(config.recipe)
         run_dir = RunDir(out)
         if run_dir.last.is_file() or run_dir.best.is_file():
             raise UserError(f"{out} already holds a trained run; continue it with --resume {out} "
@@ -75,21 +133,36 @@ def run(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir or "data")
         meta = {}
     device = pick_device(config.train.device)
-    task = get_task(config.task)(config, data_dir, device)
-    run_dir.write_config(config)
-    import torch
+    # "auto" becomes the concrete choice in config.toml, so a resume keeps training the same way
+    requested = config.train.precision
+    config.train.precision, precision_reason = resolve_precision(requested, device)
+    dist, device = init_from_env(device)  # a no-op outside torchrun
+    try:
+        task = get_task(config.task)(config, data_dir, device)
+        import torch
 
-    from rnnkit import __version__
+        from rnnkit import __version__
 
-    meta.update({"recipe": config.recipe, "task": config.task, "data_dir": str(data_dir.resolve()),
-                 "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
-                 "python": platform.python_version(), "threads": torch.get_num_threads(),
-                 "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None})
-    run_dir.write_meta(meta)
-    trainer = Trainer(task, config, run_dir, device, Progress(enabled=None if not args.quiet else False),
-                      echo=not args.quiet and not args.json)
-    trainer.setup(resume=bool(args.resume))
-    summary = trainer.fit()
+        if dist.is_main:
+            run_dir.write_config(config)
+            meta.setdefault("precision_requested", requested)
+            meta.update({"recipe": config.recipe, "task": config.task, "data_dir": str(data_dir.resolve()),
+                         "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
+                         "python": platform.python_version(), "threads": torch.get_num_threads(),
+                         "precision": config.train.precision, "precision_reason": precision_reason,
+                         "processes": dist.world,
+                         "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None})
+            run_dir.write_meta(meta)
+        main = dist.is_main
+        trainer = Trainer(task, config, run_dir, device,
+                          Progress(enabled=None if not args.quiet and main else False),
+                          echo=not args.quiet and not args.json and main, dist=dist)
+        trainer.setup(resume=bool(args.resume))
+        summary = trainer.fit()
+    finally:
+        shutdown()
+    if not dist.is_main:
+        return 0
     if args.json:
         print_json(summary)
     else:

@@ -62,8 +62,8 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit import predict
     from rnnkit.runs import load_run
-    from rnnkit.tasks.seq2seq import Seq2SeqTask
 
     beam = 1 if args.greedy else args.beam
     if beam is not None and beam < 1:
@@ -74,10 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise UserError("nothing to translate: give TEXT arguments, --file FILE or lines on standard input")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    task = loaded.task
-    if not isinstance(task, Seq2SeqTask):
-        raise UserError(f"{args.run}: task {loaded.config.task!r} does not translate (it is not seq2seq)")
-    results = task.translate(loaded.model, inputs, beam=beam, max_len=args.max_length, alpha=args.length_penalty)
+    results = predict.translate(loaded, inputs, beam=beam, max_len=args.max_length, alpha=args.length_penalty)
     if args.show_attention:
         pngs = plot_all(results, args.show_attention)
         if not args.json:

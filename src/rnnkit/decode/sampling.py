@@ -51,6 +51,7 @@ def filter_logits(logits: Tensor, opts: SamplingOptions, banned: list[int] | Non
         probs = torch.softmax(sorted_logits, dim=-1)
         # drop a token when the tokens before it already reach top_p (the first one is always kept)
         drop_sorted = (probs.cumsum(-1) - probs) >= opts.top_p
+        drop_sorted[..., 0] = False  # also when top_p is below float32's smallest number (1e-323 rounds to 0)
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits

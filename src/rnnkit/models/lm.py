@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
@@ -43,9 +45,16 @@ class RNNLanguageModel(nn.Module):
         if hasattr(self.rnn, "flatten_parameters"):
             self.rnn.flatten_parameters()
 
-    def forward(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(self, tokens: Tensor, state: State | None = None, activations: bool = False) -> Any:
+        """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``.
+
+        The activations feed AR/TAR regularisation (``data.ar``, ``data.tar``) in the language-model task.
+        """
         # tokens: (seq, batch)
         emb = self.drop(self.encoder(tokens))  # (seq, batch, embedding)
         out, state = self.rnn(emb, state)  # (seq, batch, hidden)
-        logits = self.decoder(self.drop(out))  # (seq, batch, vocab)
+        dropped = self.drop(out)  # (seq, batch, hidden)
+        logits = self.decoder(dropped)  # (seq, batch, vocab)
+        if activations:
+            return logits, state, (out, dropped)
         return logits, state

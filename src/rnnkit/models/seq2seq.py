@@ -121,13 +121,20 @@ class Seq2Seq(nn.Module):
         return self.out
 
     # -- encoder ----------------------------------------------------------------------------------
-    def encode(self, src: Tensor, src_len: Tensor) -> DecoderState:
-        """src (S, B) ids, src_len (B,) -> the decoder's starting state."""
+    def encode(self, src: Tensor, src_len: Tensor | None) -> DecoderState:
+        """src (S, B) ids, src_len (B,) -> the decoder's starting state.
+
+        ``src_len=None`` means no padding (every sentence is S long): nothing is packed, which is what an exported
+        encoder needs (packed sequences do not survive ONNX export or tracing).
+        """
         emb = self.drop(self.src_emb(src))  # (S, B, E)
         out, state = self.encoder(emb, lengths=src_len)  # (S, B, M)
         memory = out.transpose(0, 1)  # (B, S, M)
-        steps = torch.arange(src.size(0), device=src.device)
-        mask = steps.unsqueeze(0) < src_len.to(src.device).unsqueeze(1)  # (B, S)
+        if src_len is None:
+            mask = torch.ones(src.size(1), src.size(0), dtype=torch.bool, device=src.device)  # (B, S)
+        else:
+            steps = torch.arange(src.size(0), device=src.device)
+            mask = steps.unsqueeze(0) < src_len.to(src.device).unsqueeze(1)  # (B, S)
         rnn = self._bridge(state)
         keys = self.attn.prepare(memory) if self.attn is not None else None
         feed = memory.new_zeros(src.size(1), self.hidden) if self.input_feed else None

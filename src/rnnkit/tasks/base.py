@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.config import RunConfig
+from rnnkit.errors import UserError
 
 
 class Task(ABC):
@@ -64,8 +65,25 @@ class Task(ABC):
         """Reset per-epoch state (an LM's carried hidden state)."""
 
     @abstractmethod
-    def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
-        """Forward one batch in training mode; return (mean loss to backpropagate, count of units trained)."""
+    def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, ...]:
+        """Forward one batch in training mode; return (mean loss to backpropagate, count of units trained).
+
+        A third element, when present, is the loss to log instead of the first (e.g. the plain NLL when the
+        objective adds regularisers such as AR/TAR), so perplexities stay honest.
+        """
+
+    def lr_factor(self, batch: Any) -> float:
+        """Scale of the learning rate for this batch (an LM with variable BPTT lengths scales by length / bptt)."""
+        return 1.0
+
+    def shard(self, rank: int, world: int) -> None:
+        """Distributed training: restrict training data to this rank's share (called before ``prepare``).
+
+        A task supports data-parallel training by overriding this so that the ranks' shares, averaged, give
+        the single-process gradient of the global batch; the default refuses.
+        """
+        if world > 1:
+            raise UserError(f"task {self.name!r} does not support distributed training yet (--nproc 1)")
 
     def loss_scale(self) -> float:
         """Factor applied to the mean loss before backpropagation (the logged loss stays the mean).

@@ -1,8 +1,17 @@
-"""Language modelling: word- or character-level, truncated BPTT over carried state, perplexity, sampling."""
+"""Language modelling: word- or character-level, truncated BPTT over carried state, perplexity, sampling.
+
+Two model families share this task: the Zaremba / pytorch-examples stack (``model.arch = "standard"``) and
+AWD-LSTM (``model.arch = "awd"``, rnnkit.models.awd). The AWD training tricks that are about the objective or the
+batching live here: AR/TAR activation regularisation (``data.ar``, ``data.tar``) and variable BPTT lengths with
+the learning rate scaled by each batch's length (``data.variable_bptt``). Under distributed training each rank
+trains on its own block of the batch columns (``shard``), and the carried hidden state is gathered into the
+checkpoint as one global batch so a run resumes with any number of processes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import State
 from rnnkit.data.lm import (
     EOS,
     IGNORE,
@@ -30,6 +38,7 @@ from rnnkit.metrics import bits_per_char, perplexity
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.tasks import register
 from rnnkit.tasks.base import Task
+from rnnkit.train.loss import softmax_cross_entropy
 
 
 @dataclass
@@ -55,6 +64,15 @@ class LMData:
     train_fraction: float = 1.0  # keep the first fraction of the training tokens (vocabulary from all of them)
     word_dropout: float = 0.0  # training only: replace input tokens by <unk> with this probability
     word_swap: float = 0.0  # training only: swap an input token with the next one with this probability
+    # AWD-LSTM regularisers (Merity et al. 2017), added to the training objective (the logged loss stays the NLL):
+    ar: float = 0.0  # activation regularisation: ar * mean(dropped last-layer output ** 2)
+    tar: float = 0.0  # temporal AR: tar * mean((h_t - h_{t-1}) ** 2) on the raw last-layer output
+    # stream batching: each batch's length ~ N(bptt, bptt_std), or N(bptt / 2, bptt_std) with probability
+    # bptt_half, at least bptt_min; the learning rate is scaled by length / bptt for that batch (Merity et al.)
+    variable_bptt: bool = False
+    bptt_std: float = 5.0
+    bptt_half: float = 0.05
+    bptt_min: int = 5
 
 
 @dataclass
@@ -68,14 +86,40 @@ class LMModel:
     tie: bool = False
     init_scale: float = 0.1  # uniform init in [-init_scale, init_scale]; 0 keeps PyTorch's defaults
     forget_bias: float = 0.0
+    # standard (Zaremba / pytorch-examples) | awd (AWD-LSTM: one module per layer, the last sized `embedding`
+    # when tied; `dropout` is then the locked dropout on the last layer's output)
+    arch: str = "standard"
+    dropout_h: float = 0.0  # awd: locked dropout between recurrent layers
+    dropout_i: float = 0.0  # awd: locked dropout on the embedded input
+    dropout_e: float = 0.0  # awd: embedding dropout (whole words)
+    weight_drop: float = 0.0  # awd: DropConnect on the hidden-to-hidden matrices
 
 
-def _detach(state: State | None) -> State | None:
+def _tree_map(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
+    """Apply ``fn`` to every tensor of a state: a tensor, a pair (h, c), or a tuple of per-layer states."""
     if state is None:
         return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)  # type: ignore[return-value]
-    return state.detach()
+    if isinstance(state, Tensor):
+        return fn(state)
+    return tuple(_tree_map(fn, s) for s in state)
+
+
+def _tree_to_lists(state: Any) -> Any:
+    return state.detach().cpu() if isinstance(state, Tensor) else [_tree_to_lists(s) for s in state]
+
+
+def _lists_to_tree(saved: Any) -> Any:
+    return saved if isinstance(saved, Tensor) else tuple(_lists_to_tree(s) for s in saved)
+
+
+def _detach_one(t: Tensor) -> Tensor:
+    t = t.detach()
+    # under autocast the kernels may hand back bf16/fp16 state; carry it between batches in fp32
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
+def _detach(state: Any) -> Any:
+    return _tree_map(_detach_one, state)
 
 
 @register
@@ -90,8 +134,10 @@ class LanguageModelTask(Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ids: dict[str, Tensor] = {}
-        self.hidden: State | None = None
+        self.hidden: Any = None  # State, or a tuple of per-layer States (AWD)
         self._train_cols: Tensor | None = None
+        self.rank, self.world = 0, 1
+        self._chunks: tuple[int, list[tuple[int, int]]] | None = None  # (epoch, [(start, length)]) cache
 
     @property
     def dcfg(self) -> LMData:
@@ -137,11 +183,16 @@ class LanguageModelTask(Task):
                 raise UserError(f"data.{k}: expected a probability in [0, 1), got {getattr(d, k)}")
         if d.word_dropout and self.vocab.unk_index < 0:  # type: ignore[union-attr]
             raise UserError("data.word_dropout needs a vocabulary with <unk> (data.level = \"word\")")
+        if (d.ar or d.tar) and d.batching != "stream":
+            raise UserError("data.ar / data.tar need data.batching = \"stream\"")
         if "train" in self.ids and d.batching == "stream":
             cols = batchify(self.ids["train"], self.config.train.batch_size)  # (steps, batch)
             if cols.size(0) <= d.bptt:
                 raise UserError(f"data.train: {self.ids['train'].numel()} tokens are too few for "
                                 f"train.batch_size={self.config.train.batch_size} and data.bptt={d.bptt}")
+            if self.world > 1:  # this rank's block of columns: global batch = train.batch_size
+                per = cols.size(1) // self.world
+                cols = cols[:, self.rank * per : (self.rank + 1) * per].contiguous()  # (steps, batch / world)
             self._train_cols = cols.to(self.device)
 
     def artifacts(self) -> dict[str, Any]:
@@ -161,11 +212,36 @@ class LanguageModelTask(Task):
                             f"({len(mine)} vs {len(theirs)} tokens, first difference at index {i}); "
                             f"resume with the data the run was trained on")
 
+    def shard(self, rank: int, world: int) -> None:
+        """Train on columns [rank * B/world, (rank + 1) * B/world) of the global batch B = train.batch_size.
+
+        With equal columns per rank, DDP's gradient average equals the single-process gradient of the mean
+        (or time-summed) loss over the whole global batch, so N processes reproduce a 1-process run.
+        """
+        if self.dcfg.batching != "stream":
+            raise UserError("distributed training of a language model needs data.batching = \"stream\"")
+        if self.config.train.batch_size % world:
+            raise UserError(f"train.batch_size={self.config.train.batch_size} must be divisible by the number "
+                            f"of processes ({world}): each rank trains on an equal block of the batch columns")
+        self.rank, self.world = rank, world
+
     # -- model and training -----------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         m: LMModel = self.config.model
         assert self.vocab is not None
+        awd_only = {k: getattr(m, k) for k in ("dropout_h", "dropout_i", "dropout_e", "weight_drop")}
         try:
+            if m.arch == "awd":
+                from rnnkit.models.awd import AWDLanguageModel
+
+                return AWDLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
+                                        backend=m.backend, dropout=m.dropout, tie=m.tie, init_scale=m.init_scale,
+                                        **awd_only)
+            if m.arch != "standard":
+                raise UserError(f"model.arch: expected 'standard' or 'awd', got {m.arch!r}")
+            used = [k for k, v in awd_only.items() if v]
+            if used:
+                raise UserError(f"model.{used[0]} needs model.arch = \"awd\"")
             return RNNLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
                                     backend=m.backend, dropout=m.dropout, tie=m.tie, init_scale=m.init_scale,
                                     forget_bias=m.forget_bias)
@@ -177,13 +253,50 @@ class LanguageModelTask(Task):
             n = self.ids["train"].numel() - self.dcfg.window
             return -(-n // self.config.train.batch_size)
         assert self._train_cols is not None
+        if self.dcfg.variable_bptt:
+            return len(self._variable_chunks(epoch))
         return len(StreamBatches(self._train_cols, self.dcfg.bptt))
 
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
         if self.dcfg.batching == "windows":
             return self._window_batches(epoch, start)
         assert self._train_cols is not None
+        if self.dcfg.variable_bptt:
+            return self._variable_batches(epoch, start)
         return StreamBatches(self._train_cols, self.dcfg.bptt).iter_from(start)
+
+    def _variable_chunks(self, epoch: int) -> list[tuple[int, int]]:
+        """(start row, length) of every batch of an epoch, a pure function of (train.seed, epoch).
+
+        Merity et al.: length ~ N(bptt, std) with probability 1 - bptt_half, else N(bptt / 2, std), at least
+        bptt_min. Drawn up front so the number of batches is known and a resume starts at the same batch.
+        """
+        if self._chunks is not None and self._chunks[0] == epoch:
+            return self._chunks[1]
+        d = self.dcfg
+        assert self._train_cols is not None
+        rows = self._train_cols.size(0)
+        rng = random.Random(self.config.train.seed * 1_000_003 + epoch)
+        chunks, i = [], 0
+        while i < rows - 2:
+            mean = d.bptt if rng.random() >= d.bptt_half else d.bptt / 2
+            length = min(max(d.bptt_min, int(rng.gauss(mean, d.bptt_std))), rows - 1 - i)
+            chunks.append((i, length))
+            i += length
+        self._chunks = (epoch, chunks)
+        return chunks
+
+    def _variable_batches(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
+        data = self._train_cols
+        assert data is not None
+        for i, length in self._variable_chunks(epoch)[start:]:
+            yield data[i : i + length], data[i + 1 : i + 1 + length]  # (length, batch) each
+
+    def lr_factor(self, batch: Any) -> float:
+        """Variable BPTT: a batch of length L trains at lr * L / bptt, so short batches do not count as much."""
+        if not self.dcfg.variable_bptt or self.dcfg.batching != "stream":
+            return 1.0
+        return batch[0].size(0) / self.dcfg.bptt
 
     def _window_batches(self, epoch: int, start: int) -> Iterator[tuple[Tensor, Tensor]]:
         ids, w, bs = self.ids["train"], self.dcfg.window, self.config.train.batch_size
@@ -218,31 +331,61 @@ class LanguageModelTask(Task):
             x = x.masked_fill(torch.rand(x.shape, device=x.device) < d.word_dropout, self.vocab.unk_index)
         return x
 
-    def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
+    def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, ...]:
+        d = self.dcfg
         x, y = batch  # stream: (bptt, batch) each; windows: (window, batch) and (batch,)
-        if self.dcfg.word_dropout or self.dcfg.word_swap:
+        if d.word_dropout or d.word_swap:
             x = self._noise(x)
-        if self.dcfg.batching == "windows":
+        if d.batching == "windows":
             logits, _ = model(x)  # (window, batch, vocab)
-            return F.cross_entropy(logits[-1], y), y.numel()
-        hidden = _detach(self.hidden) if self.dcfg.carry_state else None
-        logits, hidden = model(x, hidden)  # (bptt, batch, vocab)
+            return softmax_cross_entropy(logits[-1].float(), y), y.numel()
+        hidden = _detach(self.hidden) if d.carry_state else None
+        if d.ar or d.tar:
+            logits, hidden, (raw, dropped) = model(x, hidden, activations=True)  # raw/dropped: (bptt, batch, h)
+        else:
+            logits, hidden = model(x, hidden)  # (bptt, batch, vocab)
         self.hidden = _detach(hidden)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1)), y.numel()
+        # the log-softmax in fp32 even when autocast ran the decoder in bf16/fp16
+        nll = softmax_cross_entropy(logits.view(-1, logits.size(-1)).float(), y.reshape(-1))
+        if not (d.ar or d.tar):
+            return nll, y.numel()
+        objective = nll
+        if d.ar:
+            objective = objective + d.ar * dropped.float().pow(2).mean()
+        if d.tar:
+            objective = objective + d.tar * (raw[1:] - raw[:-1]).float().pow(2).mean()
+        return objective, y.numel(), nll.detach()
 
     def loop_state(self) -> dict[str, Any]:
         if self.hidden is None:
             return {}
-        h = self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)
-        return {"hidden": [t.detach().cpu() for t in h]}
+        h = self.hidden
+        if self.world > 1:  # one global batch in the checkpoint, whatever the number of processes
+            from rnnkit.distributed import gather_columns
+
+            h = _tree_map(gather_columns, h)
+        if isinstance(h, Tensor) or (len(h) == 2 and all(isinstance(t, Tensor) for t in h)):
+            return {"hidden": [t.detach().cpu() for t in (h if isinstance(h, tuple) else (h,))]}
+        return {"hidden": _tree_to_lists(h), "nested": True}  # per-layer states (AWD)
 
     def load_loop_state(self, state: dict[str, Any]) -> None:
         h = state.get("hidden")
         if not h:
             self.hidden = None
             return
-        ts = tuple(t.to(self.device) for t in h)
-        self.hidden = ts if len(ts) == 2 else ts[0]
+        if state.get("nested"):
+            tree = _lists_to_tree(h)
+        else:
+            ts = tuple(h)
+            tree = ts if len(ts) == 2 else ts[0]
+        per = self.config.train.batch_size // self.world
+
+        def local(t: Tensor) -> Tensor:  # (layers, global batch, hidden) -> this rank's columns
+            if self.world > 1:
+                t = t[:, self.rank * per : (self.rank + 1) * per].contiguous()
+            return t.to(self.device)
+
+        self.hidden = _tree_map(local, tree)
 
     # -- evaluation -------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -4,10 +4,15 @@ Exact resume is the design constraint: everything that influences the next loss 
 (seed, epoch, batch index) or stored in ``last.pt`` - model, optimiser, schedule, the RNG states (dropout), the
 task's carried state (an LM's hidden state), the position in the epoch and the logging accumulators. Resuming
 after a kill -9 therefore reproduces the losses of an uninterrupted run bit for bit.
+
+The same loop runs mixed precision (``train.precision``: autocast around the forward pass, a GradScaler for
+fp16, see precision.py) and data-parallel training (``dist``: every rank runs this loop on its shard; rank 0
+alone writes files; the few collectives happen at the same steps on every rank, see rnnkit.distributed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -22,11 +27,13 @@ from torch import Tensor, nn
 
 from rnnkit import __version__
 from rnnkit.config import RunConfig
+from rnnkit.distributed import SINGLE, DistContext
 from rnnkit.errors import TrainingDiverged, UserError
 from rnnkit.tasks.base import Task
 from rnnkit.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 from rnnkit.train.optim import Schedule, build_optimizer, set_lr
 from rnnkit.train.plots import plot_curves
+from rnnkit.train.precision import Precision
 from rnnkit.train.progress import Progress
 from rnnkit.train.rundir import RunDir
 
@@ -54,10 +61,11 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    # .cpu(): a checkpoint loaded with map_location=cuda moves these byte tensors too; RNG states live on the CPU
+    torch.set_rng_state(state["torch"].cpu())
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([t.cpu() for t in state["cuda"]])
 
 
 def _main_thread() -> bool:
@@ -74,8 +82,10 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     def __init__(self, task: Task, config: RunConfig, run: RunDir, device: torch.device,
                  progress: Progress | None = None, echo: bool = True,
-                 on_validate: Callable[[dict[str, float], int], None] | None = None) -> None:
+                 on_validate: Callable[[dict[str, float], int], None] | None = None,
+                 dist: DistContext | None = None) -> None:
         self.task, self.config, self.run, self.device = task, config, run, device
+        self.dist = dist or SINGLE
         # called with (validation metrics, step) after every validation, once best.pt is up to date; the tuner
         # reports to its trial here, and may raise (optuna.TrialPruned) to stop the run
         self.on_validate = on_validate
@@ -84,8 +94,10 @@ class Trainer:
         self.state = LoopState()
         self.tb: Any = None
         self.model: nn.Module
+        self.train_model: nn.Module  # the model, or its DistributedDataParallel wrapper
         self.optimizer: torch.optim.Optimizer
         self.schedule: Schedule
+        self.precision: Precision
 
     # -- set-up -----------------------------------------------------------------------------------
     def setup(self, resume: bool) -> None:
@@ -95,6 +107,8 @@ class Trainer:
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
         seed_everything(cfg.train.seed)
+        if self.dist.enabled:
+            self.task.shard(self.dist.rank, self.dist.world)
         ckpt = load_checkpoint(self.run.last, self.device) if resume else None
         self.task.prepare()  # rebuilt from the data, then compared with the checkpoint's artifacts
         if ckpt is not None:
@@ -102,8 +116,18 @@ class Trainer:
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(cfg.optim, self.model)
         self.schedule = Schedule(cfg.optim, cfg.train.max_epochs)
+        self.precision = Precision(cfg.train.precision, self.device)
+        if self.dist.rank > 0:  # same initial weights (built above from the seed), own dropout masks
+            self._seed_rank(0)
         if ckpt is not None:
             self._restore(ckpt)
+        self.train_model = self.dist.wrap(self.model, self.device)
+
+    def _seed_rank(self, step: int) -> None:
+        """Ranks > 0 draw their own random numbers (dropout masks); rank 0 keeps the single-process stream."""
+        seed = self.config.train.seed + 1_000_003 * self.dist.rank + 7919 * step
+        random.seed(seed)
+        torch.manual_seed(seed)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         try:
@@ -115,18 +139,39 @@ class Trainer:
             self.model.rnn.flatten_parameters()
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
+        self.precision.load_state_dict(ckpt.get("scaler", {}))
         loop = dict(ckpt["loop"])
         loop["acc_loss"] = loop["acc_loss"].to(torch.float64)
+        if self.dist.enabled:  # the saved window is global: rank 0 carries it, summed back over ranks at the flush
+            loop["acc_loss"] = loop["acc_loss"] * self.dist.world if self.dist.is_main else torch.zeros_like(
+                loop["acc_loss"])
+            loop["acc_count"] = loop["acc_count"] if self.dist.is_main else 0
         self.state = LoopState(**loop)
         self.state.finished = False
-        _set_rng_state(ckpt["rng"])
+        ranks = ckpt.get("rng_ranks")
+        if self.dist.enabled and ranks and len(ranks) == self.dist.world:
+            _set_rng_state(ranks[self.dist.rank])  # same number of processes: exact resume
+        else:
+            _set_rng_state(ckpt["rng"])
+            if self.dist.rank > 0:
+                self._seed_rank(self.state.step)
         self.task.load_loop_state(ckpt["task_loop"])
-        self.run.truncate_metrics(self.state.step)
+        if self.dist.is_main:
+            self.run.truncate_metrics(self.state.step)
 
     # -- checkpoints and records ------------------------------------------------------------------
     def _checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        """Everything needed to resume; distributed, a collective (call it on every rank, save on rank 0)."""
         if hasattr(self, "_t_start"):
             self._tick()
+        loop = dataclasses.asdict(self.state)
+        rng = _rng_state()
+        extra: dict[str, Any] = {}
+        if self.dist.enabled:  # global state only, so any number of processes can resume it
+            acc_loss, acc_count = self.dist.all_reduce_sum([float(self.state.acc_loss), float(self.state.acc_count)])
+            loop["acc_loss"] = torch.tensor(acc_loss / self.dist.world, dtype=torch.float64)
+            loop["acc_count"] = int(acc_count)
+            extra = {"world_size": self.dist.world, "rng_ranks": self.dist.all_gather_object(rng)}
         return {
             "format": FORMAT,
             "rnnkit_version": __version__,
@@ -135,18 +180,22 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
-            "loop": dataclasses.asdict(self.state),
-            "rng": _rng_state(),
+            "scaler": self.precision.state_dict(),
+            "loop": loop,
+            "rng": rng,
             "task_loop": self.task.loop_state(),
             "artifacts": self.task.artifacts(),
             "metrics": metrics or {},
+            **extra,
         }
 
     def save_last(self) -> None:
         # never replace a good checkpoint with weights a diverging step has already ruined
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             self._diverged("the weights became NaN/inf")
-        save_atomic(self._checkpoint(), self.run.last)
+        ckpt = self._checkpoint()
+        if self.dist.is_main:
+            save_atomic(ckpt, self.run.last)
 
     def _diverged(self, what: str) -> None:
         s = self.state
@@ -159,6 +208,8 @@ class Trainer:
         self.state.elapsed = self._elapsed0 + time.perf_counter() - self._t_start
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
         self.run.append_metrics(record)
         if self.config.train.tensorboard:
             if self.tb is None:
@@ -174,9 +225,13 @@ class Trainer:
         s = self.state
         if s.acc_steps == 0:
             return None
-        loss = float(s.acc_loss) / s.acc_steps
+        acc_loss, acc_count = float(s.acc_loss), s.acc_count
+        if self.dist.enabled:  # every rank logs (and checks for divergence on) the global mean
+            acc_loss, total = self.dist.all_reduce_sum([acc_loss, float(acc_count)])
+            acc_loss, acc_count = acc_loss / self.dist.world, int(total)
+        loss = acc_loss / s.acc_steps
         record = {"step": s.step, "epoch": s.epoch + s.batch / max(self.task.num_train_batches(s.epoch), 1),
-                  "loss": loss, "lr": lr, "tokens_per_s": s.acc_count / max(wall, 1e-9)}
+                  "loss": loss, "lr": lr, "tokens_per_s": acc_count / max(wall, 1e-9)}
         record.update({k: v for k, v in self.task.describe_loss(loss).items()})
         self._log(record)
         s.acc_loss = torch.zeros((), dtype=torch.float64)
@@ -191,14 +246,24 @@ class Trainer:
             return False
         return best is None or (value > best if self.task.higher_is_better else value < best)
 
+    def _eval_weights(self) -> contextlib.AbstractContextManager[Any]:
+        """The weights to evaluate and keep as best.pt: NT-ASGD's running average once it averages."""
+        averaged = getattr(self.optimizer, "averaged", None)
+        return averaged() if averaged is not None else contextlib.nullcontext()
+
     def validate(self) -> tuple[dict[str, float], bool]:
-        metrics = self.task.evaluate(self.model, "valid")
         s = self.state
-        self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
-        improved = self._better(metrics[self.task.metric])
-        if improved:
-            s.best = metrics[self.task.metric]
-            save_atomic(self._checkpoint(metrics), self.run.best)
+        with self._eval_weights():
+            # in fp32 (no autocast), on rank 0 alone; the other ranks take its figures so they decide alike
+            metrics = self.task.evaluate(self.model, "valid") if self.dist.is_main else None
+            metrics = self.dist.broadcast_object(metrics)
+            self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
+            improved = self._better(metrics[self.task.metric])
+            if improved:
+                s.best = metrics[self.task.metric]
+                ckpt = self._checkpoint(metrics)
+                if self.dist.is_main:
+                    save_atomic(ckpt, self.run.best)
         if self.on_validate is not None:
             self.on_validate(metrics, s.step)
         return metrics, improved
@@ -221,7 +286,12 @@ class Trainer:
                 raise KeyboardInterrupt
             interrupted.append(True)
 
+        def on_sigterm(signum: int, frame: Any) -> None:  # torchrun's way to pass on a Ctrl-C: save and stop
+            if not interrupted:
+                interrupted.append(True)
+
         old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+        old_term = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() and self.dist.enabled else None
         try:
             while s.epoch < cfg.max_epochs and not stop_reason:
                 n_batches = task.num_train_batches(s.epoch)
@@ -232,19 +302,24 @@ class Trainer:
                 self.progress.start_epoch(s.epoch, n_batches, s.batch)
                 self.model.train()
                 t_window = time.perf_counter()
+                scaled_lr = False
                 for batch in task.train_batches(s.epoch, s.batch):
                     if self.config.optim.warmup_steps and s.step < self.config.optim.warmup_steps:
                         lr = self.schedule.lr(s.epoch, s.step)
                         set_lr(self.optimizer, lr)
+                    factor = task.lr_factor(batch)  # variable BPTT: lr x length / bptt
+                    if factor != 1.0 or scaled_lr:
+                        set_lr(self.optimizer, lr * factor)
+                        scaled_lr = factor != 1.0
                     self.optimizer.zero_grad(set_to_none=True)
-                    loss, count = task.train_step(self.model, batch)
-                    (loss * scale if scale != 1.0 else loss).backward()
-                    if clip > 0:
-                        torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-                    self.optimizer.step()
+                    with self.precision.autocast():
+                        out = task.train_step(self.train_model, batch)
+                    loss, count = out[0], out[1]
+                    self.precision.backward(loss * scale if scale != 1.0 else loss)
+                    self.precision.step(self.optimizer, params, clip)
                     s.step += 1
                     s.batch += 1
-                    s.acc_loss += loss.detach().double().cpu()
+                    s.acc_loss += (out[2] if len(out) > 2 else loss).detach().double().cpu()
                     s.acc_steps += 1
                     s.acc_count += count
                     total_count += count
@@ -262,11 +337,14 @@ class Trainer:
                         valid_metrics, _ = self.validate()
                         self.model.train()
                     elapsed = time.perf_counter() - t_start
-                    if interrupted:
+                    time_up, stop_now = bool(cfg.max_time and elapsed >= cfg.max_time), bool(interrupted)
+                    if self.dist.enabled:  # rank 0's clock decides the time budget; a Ctrl-C anywhere stops all
+                        (time_up,), (stop_now,) = self.dist.stop_flags([time_up], [stop_now])
+                    if stop_now:
                         stop_reason = "interrupted"
                     elif cfg.max_steps and s.step >= cfg.max_steps:
                         stop_reason = "max_steps"
-                    elif cfg.max_time and elapsed >= cfg.max_time:
+                    elif time_up:
                         stop_reason = "max_time"
                     if stop_reason:
                         break
@@ -275,6 +353,10 @@ class Trainer:
                     self._flush_window(lr, time.perf_counter() - t_window)
                     valid_metrics, improved = self.validate()
                     self.schedule.observe(valid_metrics[task.metric], task.higher_is_better)
+                    observe = getattr(self.optimizer, "observe", None)  # NT-ASGD's averaging trigger
+                    switched = observe is not None and observe(valid_metrics[task.metric], task.higher_is_better)
+                    if switched and self.echo and self.dist.is_main:
+                        self.progress.write(f"epoch {s.epoch + 1}: validation stalled, averaging weights (ASGD)")
                     s.evals_since_best = 0 if improved else s.evals_since_best + 1
                     s.epoch += 1
                     s.batch = 0
@@ -299,14 +381,19 @@ class Trainer:
             self.progress.close()
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
         wall = time.perf_counter() - t_start
+        total_count *= self.dist.world  # every rank trains an equal share
         summary: dict[str, Any] = {"run": str(self.run.path), "stopped": stop_reason, "step": s.step,
                                    "epoch": s.epoch, "wall_s": round(wall, 2),
                                    f"{task.count_unit}_per_s": round(total_count / max(wall, 1e-9), 1),
                                    "valid": valid_metrics}
+        if self.dist.enabled:
+            summary["processes"] = self.dist.world
         if stop_reason == "interrupted":
             summary["resume"] = f"rnnkit train --resume {self.run.path}"
-        elif cfg.eval_test and "test" in task.splits() and self.run.best.is_file():
+        elif cfg.eval_test and "test" in task.splits() and self.dist.is_main and self.run.best.is_file():
             summary["valid_best"], summary["test"] = self.evaluate_best()
         if self.tb is not None:
             self.tb.flush()
@@ -326,14 +413,16 @@ class Trainer:
         return best.get("metrics", {}), test
 
     def _echo_epoch(self, metrics: dict[str, float], lr: float, count: int, wall: float) -> None:
-        if not self.echo:
+        if not self.echo or not self.dist.is_main:
             return
         s = self.state
-        rate = count / max(wall, 1e-9)
+        rate = count * self.dist.world / max(wall, 1e-9)
         self.progress.write(f"epoch {s.epoch}/{self.config.train.max_epochs}  step {s.step}  lr {lr:.4g}  "
                             f"valid {self.task.format_metrics(metrics)}  {rate:,.0f} {self.task.count_unit}/s")
 
     def _plot(self) -> None:
+        if not self.dist.is_main:
+            return
         try:
             plot_curves(self.run.read_metrics(), self.run.curves, self.task.metric, title=self.config.recipe)
         except Exception as e:  # a plotting problem must never cost a training run

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -22,7 +24,100 @@ def build_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer
         if len(cfg.betas) != 2:
             raise UserError(f"optim.betas: expected two numbers, got {cfg.betas}")
         return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, foreach=True)
-    raise UserError(f"optim.name: expected sgd, adam or adamw, got {cfg.name!r}")
+    if cfg.name == "ntasgd":
+        if cfg.momentum:
+            raise UserError("optim.momentum: ntasgd is plain SGD before averaging; set optim.momentum = 0")
+        if cfg.nonmono < 1:
+            raise UserError(f"optim.nonmono: expected a positive integer, got {cfg.nonmono}")
+        return NTASGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, nonmono=cfg.nonmono)
+    raise UserError(f"optim.name: expected sgd, adam, adamw or ntasgd, got {cfg.name!r}")
+
+
+class NTASGD(torch.optim.Optimizer):
+    """Non-monotonically triggered averaged SGD (Merity, Keskar & Socher 2017, "AWD-LSTM").
+
+    Plain SGD (with L2 ``weight_decay``) until ``observe()`` sees a validation result worse than the best one
+    before the last ``nonmono`` evaluations; from then on every step also updates a running (Polyak) average of
+    the iterates, ``ax = mean(w_t for t since the switch)``. Evaluation and ``best.pt`` use the average
+    (``averaged()``), which is what gives AWD-LSTM its last few points of perplexity.
+
+    Everything - the validation history, whether and since when it averages, the averages themselves - lives in
+    ``state_dict()`` (the history in ``param_groups[0]``, ``ax`` per parameter), so a resumed run continues
+    exactly. One optimiser object does both phases, so the trainer never has to swap optimisers mid-run.
+    """
+
+    def __init__(self, params: Any, lr: float, weight_decay: float = 0.0, nonmono: int = 5) -> None:
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
+        g = self.param_groups[0]
+        g.setdefault("nonmono", nonmono)
+        g.setdefault("val_history", [])  # validation metric after each epoch, oldest first
+        g.setdefault("avg_steps", -1)  # -1: plain SGD; otherwise the number of iterates averaged so far
+
+    @property
+    def averaging(self) -> bool:
+        return self.param_groups[0]["avg_steps"] >= 0
+
+    def observe(self, value: float, higher_is_better: bool = False) -> bool:
+        """Feed one end-of-epoch validation result; returns True when this call switched averaging on."""
+        g = self.param_groups[0]
+        hist: list[float] = g["val_history"]
+        n = g["nonmono"]
+        worse = (lambda a, b: a < b) if higher_is_better else (lambda a, b: a > b)
+        best_before = (max if higher_is_better else min)(hist[:-n]) if len(hist) > n else None
+        switched = False
+        if not self.averaging and best_before is not None and worse(value, best_before):
+            g["avg_steps"] = 0
+            switched = True
+        hist.append(float(value))
+        return switched
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        first = self.param_groups[0]
+        averaging = first["avg_steps"] >= 0
+        if averaging:
+            first["avg_steps"] += 1
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if group["weight_decay"]:
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            torch._foreach_add_(params, grads, alpha=-group["lr"])
+            if averaging:
+                axs = []
+                for p in params:
+                    st = self.state[p]
+                    if "ax" not in st:
+                        st["ax"] = p.detach().clone()
+                    axs.append(st["ax"])
+                # ax += (w - ax) / n: the mean of the n iterates since the switch (the first one is w itself)
+                torch._foreach_lerp_(axs, params, 1.0 / first["avg_steps"])
+        return loss
+
+    @contextlib.contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Temporarily load the averaged weights into the parameters (for evaluation and best.pt)."""
+        pairs = [(p, self.state[p]["ax"]) for g in self.param_groups for p in g["params"]
+                 if self.averaging and "ax" in self.state[p]]
+        if not pairs:
+            yield
+            return
+        with torch.no_grad():
+            saved = [p.detach().clone() for p, _ in pairs]
+            for p, ax in pairs:
+                p.copy_(ax)  # in place: fused modules' flat weight buffers keep pointing at the parameters
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for (p, _), w in zip(pairs, saved):
+                    p.copy_(w)
 
 
 class Schedule:

@@ -1,0 +1,206 @@
+"""A bounded load test of `rnnkit serve` on this machine: N concurrent clients for T seconds against /v1/generate and
+/v1/classify, reporting requests/s, p50/p99 latency, errors and the server's resident memory before and after.
+
+    python benchmarks/load_test.py --lm RUN --classifier RUN [--clients 8] [--seconds 10] [--warmup 3]
+        [--max-new-tokens 20] [--json-out FILE]
+    python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid PID --lm-model NAME --classifier-model NAME ...
+
+The first form starts the server itself (on a free loopback port) and stops it at the end; the second targets a
+running server, which must be on a loopback address (this tool never sends traffic elsewhere) and whose PID gives
+its memory. A warm-up phase of the same load runs first, so memory is compared at steady state: "before" is read
+after the warm-up, "after" at the end, "peak" is the highest reading during the measured phase. Exit status 1 if
+any request failed or memory grew by more than --max-growth-mib. Prints a table, then one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+PROMPTS = ["the company said", "the market", "in the first quarter", "mr. smith", "analysts expect", "the bank"]
+TEXTS = ["Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
+         "Ok lar, see you at home tonight", "URGENT! You have won a 1 week FREE membership, call now",
+         "I'll be late for dinner, sorry", "Congratulations, you have been selected for a cash prize",
+         "Did you finish the report for tomorrow?"]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def check_loopback(url: str) -> None:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise SystemExit(f"load_test: {url} is not a loopback address; this tool only loads servers on this machine")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(lm: str, classifier: str, port: int) -> subprocess.Popen:
+    src = Path(__file__).resolve().parent.parent / "src"
+    env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    cmd = [sys.executable, "-m", "rnnkit", "serve", f"lm={lm}", f"classifier={classifier}", "--port", str(port),
+           "--log-level", "warning"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise SystemExit(f"load_test: the server exited ({proc.returncode}): {proc.stderr.read()[-2000:]}")
+            try:
+                if (await client.get(f"{url}/healthz", timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit(f"load_test: {url}/healthz did not answer 200 within {timeout:.0f} s")
+
+
+async def load(url: str, clients: int, seconds: float, lm: str, classifier: str, max_new_tokens: int,
+               pid: int | None = None) -> tuple[list[tuple[str, float, int]], float]:
+    """Run the clients for ``seconds``: (endpoint, latency s, status or -1 for a failed connection) per request,
+    and the highest RSS seen (MiB)."""
+    import httpx
+
+    records: list[tuple[str, float, int]] = []
+    deadline = time.monotonic() + seconds
+    peak = 0.0
+
+    async def client(k: int) -> None:
+        n = 0
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while time.monotonic() < deadline:
+                n += 1
+                if (k + n) % 2:
+                    path, body = "/v1/generate", {"model": lm, "prompt": PROMPTS[(k + n) % len(PROMPTS)],
+                                                  "max_new_tokens": max_new_tokens, "temperature": 0.8, "top_k": 40,
+                                                  "seed": k * 100_000 + n}
+                else:
+                    path, body = "/v1/classify", {"model": classifier, "text": TEXTS[(k + n) % len(TEXTS)]}
+                t0 = time.perf_counter()
+                try:
+                    status = (await http.post(path, json=body)).status_code
+                except httpx.HTTPError:
+                    status = -1
+                records.append((path.rsplit("/", 1)[1], time.perf_counter() - t0, status))
+
+    async def watch() -> None:
+        nonlocal peak
+        while time.monotonic() < deadline and pid is not None:
+            peak = max(peak, rss_mib(pid))
+            await asyncio.sleep(0.25)
+
+    await asyncio.gather(watch(), *(client(k) for k in range(clients)))
+    return records, peak
+
+
+def summarise(records: list[tuple[str, float, int]], seconds: float) -> dict[str, Any]:
+    def stats(rs: list[tuple[str, float, int]]) -> dict[str, Any]:
+        lat = np.array([r[1] for r in rs]) * 1000 if rs else np.zeros(1)
+        return {"requests": len(rs), "rps": round(len(rs) / seconds, 2), "errors": sum(r[2] != 200 for r in rs),
+                "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+    out = stats(records)
+    out["by_endpoint"] = {e: stats([r for r in records if r[0] == e]) for e in ("generate", "classify")}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lm", help="language-model run to serve (starts a server)")
+    p.add_argument("--classifier", help="classifier run to serve (starts a server)")
+    p.add_argument("--url", help="a running server on a loopback address instead")
+    p.add_argument("--pid", type=int, help="the running server's process id (for its memory)")
+    p.add_argument("--lm-model", default="lm", help="model name for /v1/generate (default: %(default)s)")
+    p.add_argument("--classifier-model", default="classifier",
+                   help="model name for /v1/classify (default: %(default)s)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured duration (default: %(default)s)")
+    p.add_argument("--warmup", type=float, default=3.0, help="warm-up duration before measuring (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=int, default=20, help="words per generate request (default: %(default)s)")
+    p.add_argument("--max-growth-mib", type=float, default=20.0,
+                   help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)")
+    p.add_argument("--json-out", help="also write the JSON report here")
+    args = p.parse_args(argv)
+    if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:
+        raise SystemExit("load_test: --seconds must be in (0, 600], --warmup >= 0, --clients in 1..256")
+    proc = None
+    if args.url:
+        url, pid = args.url.rstrip("/"), args.pid
+    elif args.lm and args.classifier:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(args.lm, args.classifier, port)
+        pid = proc.pid
+    else:
+        raise SystemExit("load_test: give --lm and --classifier (to start a server), or --url of a running one")
+    check_loopback(url)
+    try:
+        asyncio.run(wait_healthy(url, proc))
+        if args.warmup:
+            asyncio.run(load(url, args.clients, args.warmup, args.lm_model, args.classifier_model,
+                             args.max_new_tokens))
+        before = rss_mib(pid) if pid else None
+        records, peak = asyncio.run(load(url, args.clients, args.seconds, args.lm_model, args.classifier_model,
+                                         args.max_new_tokens, pid))
+        after = rss_mib(pid) if pid else None
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    report = {"url": url, "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
+              "max_new_tokens": args.max_new_tokens, **summarise(records, args.seconds)}
+    if before is not None and after is not None:
+        report["rss_mib"] = {"before": round(before, 1), "after": round(after, 1), "peak": round(max(peak, after), 1),
+                             "growth": round(after - before, 1)}
+    grew = report.get("rss_mib", {}).get("growth", 0.0) > args.max_growth_mib
+    report["ok"] = report["errors"] == 0 and report["requests"] > 0 and not grew
+    print(f"{'endpoint':<10} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for name, st in [("all", report), *report["by_endpoint"].items()]:
+        print(f"{name:<10} {st['requests']:>8} {st['rps']:>8} {st['p50_ms']:>8} {st['p99_ms']:>8} {st['errors']:>6}")
+    if "rss_mib" in report:
+        r = report["rss_mib"]
+        print(f"server RSS: {r['before']} MiB after warm-up, {r['after']} MiB at the end (peak {r['peak']}, "
+              f"growth {r['growth']:+})")
+    print(json.dumps(report))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(report, indent=1) + "\n")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

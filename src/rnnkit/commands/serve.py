@@ -1,0 +1,66 @@
+"""rnnkit serve: an HTTP API with an OpenAPI schema and a browser playground over trained runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnnkit.commands.common import add_device
+from rnnkit.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve trained runs over HTTP, with a playground page",
+                       description="Load each RUN once and answer POST /v1/generate, /v1/translate, /v1/chat, "
+                                   "/v1/classify and /v1/forecast (whichever the runs can do), GET /v1/models and "
+                                   "GET /healthz; the schema is at /openapi.json and a playground page at /. A "
+                                   "request names its model with \"model\" (the run directory's name, or NAME "
+                                   "from NAME=RUN_DIR); it may leave it out when one model offers the endpoint. "
+                                   "Needs the serve extra: pip install 'rnnkit[serve]'.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or NAME=RUN_DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--max-input-length", type=int, default=2000, metavar="N",
+                   help="longest text in characters, or numeric input in values (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
+                   help="most words one generate request may ask for (default: %(default)s)")
+    p.add_argument("--max-batch", type=int, default=32, metavar="N",
+                   help="most texts per classify request and replies per chat request; also the most concurrent "
+                        "requests merged into one forward pass (default: %(default)s)")
+    p.add_argument("--max-horizon", type=int, default=1000, metavar="N",
+                   help="most steps one forecast request may ask for (default: %(default)s)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                   help="server log verbosity (default: %(default)s; info logs each request)")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from rnnkit.serve.app import Limits, create_app, load_models
+    except ImportError as e:
+        raise UserError(f"rnnkit serve needs the serve extra ({e.name} is missing): pip install 'rnnkit[serve]'"
+                        ) from None
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be in 1..65535, got {args.port}")
+    limits = Limits(max_input_length=args.max_input_length, max_new_tokens=args.max_new_tokens,
+                    max_batch=args.max_batch, max_horizon=args.max_horizon)
+    limits.max_body_bytes = max(1 << 20, 64 * args.max_input_length)  # room for JSON around the largest input
+    limits.check()
+    models = load_models(args.runs, args.checkpoint, args.device or "auto")
+    app = create_app(models, limits)
+    names = ", ".join(f"{m.name} ({'/'.join(m.endpoints)})" for m in models.values())
+    print(f"rnnkit serve: {names} on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind, after logging why
+        if server.started:
+            raise
+        raise UserError(f"could not listen on {args.host}:{args.port} (in use, or not an address of this machine)"
+                        ) from None
+    return 0

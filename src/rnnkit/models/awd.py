@@ -1,0 +1,152 @@
+"""The AWD-LSTM language model (Merity, Keskar & Socher 2017, "Regularizing and Optimizing LSTM Language Models").
+
+A stack of single-layer recurrent modules, one per layer so each can have its own size and its own dropout:
+
+    tokens -> embedding (embedding dropout: whole rows, i.e. whole words, dropped)
+           -> locked dropout (dropout_i) -> LSTM 1 -> locked dropout (dropout_h) -> LSTM 2 -> ...
+           -> LSTM L -> locked dropout (dropout) -> decoder (tied to the embedding)
+
+* Weight drop (DropConnect) on every hidden-to-hidden matrix: one mask per forward pass, shared by all time
+  steps and all sequences, so the recurrence is regularised without touching the fused kernel's inner loop.
+  The dropped matrix is passed to the fused op directly (``torch.lstm`` with the layer's own ``weight_ih``
+  and biases) - the module's parameters are never replaced, so cuDNN's flat weight buffer and the state dict
+  stay intact; the scratch backend gets it through ``torch.func.functional_call``.
+* Locked (variational) dropout: one mask per sequence, the same at every time step (Gal & Ghahramani 2016).
+* Per-layer sizes: layers 1..L-1 have ``hidden`` units, the last has ``embedding`` units when tied (1150,
+  1150, 400 in the paper) so the decoder can share the embedding matrix (Inan et al.; Press & Wolf 2017).
+
+All randomness comes from torch's global RNG, which the trainer checkpoints, so resume stays exact.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from rnnkit.cells import RecurrentSpec, State, make_recurrent
+
+# The dropped hidden-to-hidden matrix cannot live in cuDNN's flat buffer; cuDNN copies it in each call (as in the
+# reference implementation). The warning about that is expected here, not a sign of a problem.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+
+_FUSED_OPS = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu}
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout with one mask per (sequence, feature), reused at every time step."""
+    # x: (seq, batch, features)
+    if not training or p == 0.0:
+        return x
+    mask = x.new_empty(1, x.size(1), x.size(2)).bernoulli_(1.0 - p).div_(1.0 - p)  # (1, batch, features)
+    return x * mask
+
+
+def embedding_dropout(embed: nn.Embedding, tokens: Tensor, p: float, training: bool) -> Tensor:
+    """Drop whole rows of the embedding matrix (every occurrence of a word in the batch), rescaling the rest."""
+    # tokens: (seq, batch) -> (seq, batch, embedding)
+    weight = embed.weight  # (vocab, embedding)
+    if training and p > 0.0:
+        mask = weight.new_empty(weight.size(0), 1).bernoulli_(1.0 - p).div_(1.0 - p)  # (vocab, 1)
+        weight = weight * mask
+    return F.embedding(tokens, weight, embed.padding_idx)
+
+
+def fused_with_weight_hh(rnn: nn.RNNBase, x: Tensor, state: State | None, w_hh: Tensor) -> tuple[Tensor, State]:
+    """Run a single-layer unidirectional ``nn.LSTM``/``nn.GRU``/``nn.RNN`` with ``w_hh`` as its recurrent matrix.
+
+    The same ATen op ``nn.LSTM.forward`` calls (cuDNN on CUDA, oneDNN on CPU, autocast-aware), given the layer's
+    own input weights and biases plus the dropped ``w_hh``; gradients flow to the raw parameters.
+    """
+    # x: (seq, batch, input); state: (1, batch, hidden) or a pair of them for an LSTM
+    cell = rnn.spec.cell  # type: ignore[attr-defined]
+    weights = [rnn.weight_ih_l0, w_hh]
+    if rnn.bias:
+        weights += [rnn.bias_ih_l0, rnn.bias_hh_l0]
+    if state is None:
+        zeros = x.new_zeros(1, x.size(1), rnn.hidden_size)
+        state = (zeros, zeros) if cell == "lstm" else zeros
+    args = (weights, rnn.bias, 1, 0.0, True, False, False)  # params, biases, layers, dropout, train, bidir, batch1st
+    if cell == "lstm":
+        out, h, c = torch.lstm(x, list(state), *args)  # type: ignore[arg-type]
+        return out, (h, c)
+    out, h = _FUSED_OPS[cell](x, state, *args)
+    return out, h
+
+
+class AWDLanguageModel(nn.Module):
+    """AWD-LSTM: weight-dropped, locked-dropout LSTM stack with tied embedding/decoder.
+
+    ``forward(tokens, state)`` returns ``(logits, state)`` like :class:`RNNLanguageModel`, so evaluation,
+    generation and serving need nothing special; ``state`` is a tuple with one entry per layer (each
+    ``(1, batch, size)``, a pair ``(h, c)`` for LSTMs) since layer sizes differ.
+    """
+
+    def __init__(self, vocab_size: int, embedding: int, hidden: int, layers: int, cell: str = "lstm",
+                 backend: str = "fused", dropout: float = 0.4, dropout_h: float = 0.25, dropout_i: float = 0.4,
+                 dropout_e: float = 0.1, weight_drop: float = 0.5, tie: bool = True, init_scale: float = 0.1) -> None:
+        super().__init__()
+        if cell not in _FUSED_OPS:
+            raise ValueError(f"model.arch = \"awd\" supports cells {', '.join(_FUSED_OPS)}, not {cell!r}")
+        if layers < 1:
+            raise ValueError(f"model.layers must be >= 1, got {layers}")
+        for name, p in (("dropout", dropout), ("dropout_h", dropout_h), ("dropout_i", dropout_i),
+                        ("dropout_e", dropout_e), ("weight_drop", weight_drop)):
+            if not 0.0 <= p < 1.0:
+                raise ValueError(f"model.{name} must be in [0, 1), got {p}")
+        self.cell, self.backend = cell, backend
+        self.dropout, self.dropout_h, self.dropout_i, self.dropout_e = dropout, dropout_h, dropout_i, dropout_e
+        self.weight_drop = weight_drop
+        self.encoder = nn.Embedding(vocab_size, embedding)
+        last = embedding if tie else hidden
+        self.sizes = [hidden] * (layers - 1) + [last]  # output size of each layer
+        inputs = [embedding] + self.sizes[:-1]
+        self.rnns = nn.ModuleList(make_recurrent(RecurrentSpec(cell, i, o, 1), backend)
+                                  for i, o in zip(inputs, self.sizes))
+        self.decoder = nn.Linear(last, vocab_size)
+        if tie:
+            self.decoder.weight = self.encoder.weight
+        self.init_weights(init_scale)
+
+    def init_weights(self, scale: float) -> None:
+        """As the reference code: embedding/decoder uniform in [-scale, scale], decoder bias 0; the recurrent
+        layers keep PyTorch's default uniform(+-1/sqrt(hidden))."""
+        if scale > 0:
+            nn.init.uniform_(self.encoder.weight, -scale, scale)
+            nn.init.uniform_(self.decoder.weight, -scale, scale)
+        nn.init.zeros_(self.decoder.bias)
+
+    def _layer(self, k: int, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        rnn = self.rnns[k]
+        if not (self.training and self.weight_drop > 0.0):
+            return rnn(x, state)
+        w_hh = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)  # one DropConnect mask per pass
+        if isinstance(rnn, nn.RNNBase):
+            return fused_with_weight_hh(rnn, x, state, w_hh)
+        return functional_call(rnn, {"weight_hh_l0": w_hh}, (x, state))
+
+    def forward(self, tokens: Tensor, state: tuple[State, ...] | None = None, activations: bool = False) -> Any:
+        """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``."""
+        # tokens: (seq, batch)
+        x = embedding_dropout(self.encoder, tokens, self.dropout_e, self.training)  # (seq, batch, embedding)
+        x = locked_dropout(x, self.dropout_i, self.training)
+        new_state: list[State] = []
+        raw = x
+        for k in range(len(self.rnns)):
+            raw, s = self._layer(k, x, state[k] if state is not None else None)  # (seq, batch, sizes[k])
+            new_state.append(s)
+            last = k == len(self.rnns) - 1
+            x = locked_dropout(raw, self.dropout if last else self.dropout_h, self.training)
+        logits = self.decoder(x)  # (seq, batch, vocab)
+        if activations:
+            return logits, tuple(new_state), (raw, x)
+        return logits, tuple(new_state)
+
+    def flatten_parameters(self) -> None:
+        for rnn in self.rnns:
+            if hasattr(rnn, "flatten_parameters"):
+                rnn.flatten_parameters()

@@ -1,0 +1,85 @@
+"""Mixed precision: the device decides what `auto` means, fp32 master weights, GradScaler state resumes exactly.
+
+This CPU may lack bf16 hardware, so the training tests use the scratch backend (plain matmuls, which autocast
+runs in any dtype) and pretend the probes said yes: they check the wiring, not the speed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnnkit.config import load_recipe
+from rnnkit.errors import UserError
+from rnnkit.tasks import get_task
+from rnnkit.train import precision
+from rnnkit.train.loop import Trainer
+from rnnkit.train.precision import Precision, resolve_precision
+from rnnkit.train.rundir import RunDir
+
+CPU = torch.device("cpu")
+TINY = {"model.embedding": 16, "model.hidden": 16, "model.backend": "scratch", "train.batch_size": 4,
+        "data.bptt": 8, "data.train": "ptb/ptb.valid.txt", "data.valid": "", "data.valid_fraction": 0.05,
+        "data.train_fraction": 0.2, "data.max_vocab": 500, "train.log_every": 1, "train.tensorboard": False,
+        "train.eval_test": False}
+
+
+def _fit(run: Path, data_dir: Path, resume: bool = False, **overrides) -> Trainer:
+    config = RunDir(run).read_config(overrides) if resume else load_recipe("ptb-small", {**TINY, **overrides})
+    RunDir(run).write_config(config)
+    trainer = Trainer(get_task("lm")(config, data_dir, CPU), config, RunDir(run), CPU, echo=False)
+    trainer.setup(resume=resume)
+    trainer.fit()
+    return trainer
+
+
+def _losses(run: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in RunDir(run).read_metrics() if "split" not in r}
+
+
+def test_auto_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", CPU)[0] == "fp32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU)[0] == "bf16"
+    assert resolve_precision("fp32", CPU) == ("fp32", "requested")
+    monkeypatch.setattr(precision, "cpu_bf16_usable", lambda: False)
+    with pytest.raises(UserError, match="bfloat16"):
+        resolve_precision("bf16", CPU)
+    with pytest.raises(UserError, match="CUDA"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(UserError, match="train.precision"):
+        resolve_precision("int8", CPU)
+    p = Precision("fp32", CPU)
+    assert p.state_dict() == {} and not torch.is_autocast_enabled("cpu")
+    with p.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_bf16_autocast_keeps_fp32_weights_and_state(tmp_path, data_dir, monkeypatch):
+    ref = _fit(tmp_path / "fp32", data_dir, **{"train.max_steps": 4})
+    monkeypatch.setattr(precision, "cpu_bf16_usable", lambda: True)
+    low = _fit(tmp_path / "bf16", data_dir, **{"train.max_steps": 4, "train.precision": "bf16"})
+    assert low.precision.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in low.model.parameters())
+    assert all(t.dtype == torch.float32 for t in low.task.hidden)  # carried state back in fp32
+    a, b = _losses(tmp_path / "fp32"), _losses(tmp_path / "bf16")
+    assert a.keys() == b.keys() and all(abs(a[s] - b[s]) / a[s] < 0.02 for s in a)  # bf16: ~3 digits
+    assert a != b  # ... and it really ran in bf16
+    assert ref.precision.dtype is None
+
+
+def test_fp16_grad_scaler_state_resumes_exactly(tmp_path, data_dir, monkeypatch):
+    real = precision.resolve_precision
+    monkeypatch.setattr(precision, "resolve_precision",
+                        lambda name, device: ("fp16", "test") if name == "fp16" else real(name, device))
+    _fit(tmp_path / "full", data_dir, **{"train.max_steps": 6, "train.precision": "fp16"})
+    _fit(tmp_path / "part", data_dir, **{"train.max_steps": 3, "train.precision": "fp16"})
+    ckpt = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["scaler"]["scale"] > 1  # GradScaler state travels with the checkpoint
+    resumed = _fit(tmp_path / "part", data_dir, resume=True, **{"train.max_steps": 6})
+    assert resumed.precision.scaler is not None
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "part")
+    assert sorted(a) == list(range(1, 7)) and a == b
