@@ -19,6 +19,7 @@ pytest.importorskip("onnx", reason="onnx is not installed: pip install 'rnnkit[s
 
 
 def export(run, out, fmt: str, capsys) -> dict:
+    capsys.readouterr()  # drop what training the tiny run (on first use, inside this test) printed
     code = main(["export", str(run), "--format", fmt, "--out", str(out), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, report
