@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _train import train_summary
+
 RECIPES = ["sms-spam", "sentiment", "har", "digits-rows"]
 # the figures each recipe must reach (test split); sentiment is reported next to its baseline instead
 TARGETS: dict[str, dict[str, Any]] = {
@@ -76,13 +78,7 @@ def run_recipe(recipe: str, args: argparse.Namespace, root: Path) -> dict[str, A
         cmd += ["--max-time", str(args.max_time)]
     if args.seed is not None:
         cmd += ["--seed", str(args.seed)]
-    t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.time() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"{recipe}: training failed (exit {proc.returncode})")
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, wall = train_summary(cmd, recipe)
     report = subprocess.run([sys.executable, "-m", "rnnkit", "classify", str(out), "--report", "--json"],
                             capture_output=True, text=True)
     png = json.loads(report.stdout)["png"] if report.returncode == 0 else None

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _train import train_summary
 
 RECIPES = ("airline", "temperatures", "sunspots", "sine-series")
 
@@ -28,13 +29,7 @@ def train(recipe: str, seed: int, args: argparse.Namespace, out: Path) -> dict:
            "--seed", str(seed), "--json", "--quiet", "--set", "train.tensorboard=false"]
     for o in args.overrides:
         cmd += ["--set", o]
-    t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.time() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"{recipe}: training failed (exit {proc.returncode})")
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, wall = train_summary(cmd, recipe)
     test = summary["test"]
     return {"seed": seed, "run": str(out), "wall_s": round(wall, 1), "steps": summary["step"],
             "valid_rmse": summary.get("valid_best", {}).get("rmse"), "test": test}

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _train import train_summary
 
 PUBLISHED = {  # test perplexity reported by Zaremba et al. 2014 (and the seed notebook for small)
     "ptb-small": {"zaremba_test_ppl": 114.5, "notebook_test_ppl": 118.0},
@@ -42,13 +43,7 @@ def main() -> int:
         cmd += ["--max-epochs", str(args.max_epochs)]
     if args.max_time:
         cmd += ["--max-time", str(args.max_time)]
-    t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.time() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        return proc.returncode
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, wall = train_summary(cmd, args.recipe)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     print(f"{'epoch':>5} {'lr':>8} {'train ppl':>10} {'valid ppl':>10} {'tokens/s':>9}")
     epochs = []

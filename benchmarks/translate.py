@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _train import train_summary
 
 # (Spanish as the book's readers type it: no accents, no ¿?, expected English)
 EXAMPLES = [
@@ -60,12 +61,7 @@ def main() -> int:
     print(f"training {args.recipe} for at most {train_time / 60:.0f} min on {args.device} ({args.threads} threads) "
           f"into {out}", flush=True)
     t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    train_wall = time.time() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        return proc.returncode
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, train_wall = train_summary(cmd, args.recipe, env)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
     print(f"\n{'epoch':>6} {'step':>6} {'train loss':>10} {'valid loss':>10} {'valid BLEU (greedy)':>19} "
