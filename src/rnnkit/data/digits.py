@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.text import read_text, split_lines
+from rnnkit.data.text import is_number, read_text, split_lines
 from rnnkit.errors import UserError
 
 SIDE = 8
@@ -37,7 +37,7 @@ def read_digits_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             values = [float(f) for f in fields]
         except ValueError:
-            bad = next(f for f in fields if not _is_number(f))
+            bad = next(f for f in fields if not is_number(f))
             raise UserError(f"{path}: line {n}: not a number: {bad!r}") from None
         if not values[-1].is_integer() or not 0 <= values[-1] <= 9:
             raise UserError(f"{path}: line {n}: label {fields[-1]!r} is not a digit 0-9")
@@ -49,11 +49,3 @@ def read_digits_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(x).all():
         raise UserError(f"{path}: NaN or infinite pixel values")
     return x, np.asarray(labels, dtype=np.int64)
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False

@@ -64,5 +64,14 @@ def split_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+def is_number(field: str) -> bool:
+    """Whether a CSV field parses as a float: used to name the first bad field in a row of numbers."""
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return False
+
+
 def read_lines(path: Path) -> list[str]:
     return split_lines(read_text(path))

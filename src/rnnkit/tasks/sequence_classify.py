@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.splits import digest
-from rnnkit.data.text import find_data_file
+from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks import register
@@ -185,18 +185,10 @@ class SequenceClassifyTask(ClassificationTask):
             try:
                 values = np.array(fields, dtype=np.float64)
             except ValueError:
-                bad = next(f for f in fields if not _is_number(f))
+                bad = next(f for f in fields if not is_number(f))
                 raise UserError(f"input {n}: not a number: {bad!r}; expected {self.describe_input()}") from None
             if values.size != steps * ch or not np.isfinite(values).all():
                 raise UserError(f"input {n}: {values.size} finite numbers needed as {self.describe_input()}; "
                                 f"got {values.size}")
             rows.append(values.reshape(ch, steps).T if self.layout == "channels_first" else values.reshape(steps, ch))
         return self._features(np.stack(rows)).transpose(0, 1), None
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
