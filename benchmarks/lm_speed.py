@@ -303,13 +303,21 @@ def main() -> int:
     rows = []
     print(f"\nLM training speed, {a.layers}x{a.hidden} LSTM, bptt {a.bptt}, batch {a.batch}, dropout {a.dropout}, "
           f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s\n")
-    print(f"{'variant':>8} {'tokens/s':>10} {'vs plain':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'variant':>8} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8}")
+
+    def ratio(v: str, base: str) -> float | None:
+        return round(med[v] / med[base], 3) if base in med else None
+
+    def shown(r: float | None) -> str:
+        return f"{r:>8.2f}x" if r is not None else f"{'-':>9}"
+
     for v in variants:
         gf = med[v] * flops / 1e9
-        ratio = med[v] / med["plain"] if "plain" in med else float("nan")
-        rows.append({"variant": v, "tokens_per_s": round(med[v], 1), "vs_plain": round(ratio, 3),
-                     "gflops": round(gf, 1), "fraction_of_peak": round(gf / peak, 3), "runs": results[v]})
-        print(f"{v:>8} {med[v]:>10,.0f} {ratio:>8.2f}x {gf:>8.1f} {gf / peak:>7.1%}")
+        rows.append({"variant": v, "tokens_per_s": round(med[v], 1), "vs_plain": ratio(v, "plain"),
+                     "vs_fused": ratio(v, "fused"), "gflops": round(gf, 1), "fraction_of_peak": round(gf / peak, 3),
+                     "runs": results[v]})
+        print(f"{v:>8} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
+              f"{gf / peak:>7.1%}")
     out = {"config": vars(a), "vocab": len(vocab), "matmul_peak_gflops": round(peak, 1),
            "train_flops_per_token": flops, "results": rows, "torch": torch.__version__}
     if a.json_out:

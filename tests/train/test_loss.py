@@ -35,3 +35,49 @@ def test_custom_ignore_index_and_float32() -> None:
     (ref_grad,) = torch.autograd.grad(F.cross_entropy(ref_logits, target, ignore_index=0), ref_logits)
     assert torch.allclose(loss, F.cross_entropy(logits.detach(), target, ignore_index=0), atol=1e-6)
     assert torch.allclose(grad, ref_grad, atol=1e-7)
+
+
+@pytest.mark.parametrize(("bias", "tied", "ignore_every"), [(True, False, 0), (False, False, 4), (True, True, 3)])
+def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied: bool, ignore_every: int) -> None:
+    """The fused output layer: loss and the gradients of hidden, weight and bias, incl. a weight also used as
+    an embedding (tied), where the transposed weight gradient is accumulated with the embedding's."""
+    from rnnkit.train.loss import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(48, 24, dtype=torch.float64, generator=g)
+    weight = torch.randn(300, 24, dtype=torch.float64, generator=g) * 0.3
+    b = torch.randn(300, dtype=torch.float64, generator=g) if bias else None
+    target = torch.randint(0, 300, (48,), generator=g)
+    if ignore_every:
+        target[::ignore_every] = -100
+    tokens = torch.randint(0, 300, (10,), generator=g)
+
+    def run(fused: bool) -> tuple[torch.Tensor, ...]:
+        h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
+        bb = b.clone().requires_grad_() if b is not None else None
+        loss = (linear_cross_entropy(h, w, bb, target) if fused
+                else F.cross_entropy(F.linear(h, w, bb), target))
+        if tied:
+            loss = loss + F.embedding(tokens, w).pow(2).sum() * 0.01
+        (loss * 1.7).backward()
+        return (loss, h.grad, w.grad) + ((bb.grad,) if bb is not None else ())
+
+    for ours, ref in zip(run(True), run(False)):
+        assert torch.allclose(ours, ref, rtol=0, atol=1e-12)
+    assert run(True)[2].is_contiguous()  # the transposed product lands in the parameter's layout
+
+
+def test_linear_cross_entropy_without_grad_or_under_autocast_is_the_plain_expression() -> None:
+    from rnnkit.train.loss import linear_cross_entropy
+
+    hidden, weight, b = torch.randn(16, 8), torch.randn(50, 8), torch.randn(50)
+    target = torch.randint(0, 50, (16,))
+    ref = F.cross_entropy(F.linear(hidden, weight, b), target)
+    with torch.no_grad():
+        assert torch.allclose(linear_cross_entropy(hidden, weight, b, target), ref, atol=1e-6)
+    w = weight.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_cross_entropy(hidden, w, b, target)
+    assert out.dtype == torch.float32 and abs(out.item() - ref.item()) < 0.05
+    out.backward()
+    assert w.grad is not None and w.grad.dtype == torch.float32

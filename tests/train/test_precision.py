@@ -83,3 +83,33 @@ def test_fp16_grad_scaler_state_resumes_exactly(tmp_path, data_dir, monkeypatch)
     assert resumed.precision.scaler is not None
     a, b = _losses(tmp_path / "full"), _losses(tmp_path / "part")
     assert sorted(a) == list(range(1, 7)) and a == b
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("clip", [0.05, 100.0])  # clipping active / inactive
+def test_fused_step_with_folded_clipping_equals_clip_then_step(name, clip):
+    """The fused optimiser takes the clip coefficient as its grad_scale divisor; the update must be the one
+    clip_grad_norm_ followed by the plain (foreach) step gives, and NT-ASGD (not fused) keeps the plain path."""
+    from rnnkit.config import OptimConfig
+    from rnnkit.train.optim import build_optimizer
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 30), torch.nn.Tanh(), torch.nn.Linear(30, 5))
+    ref = torch.nn.Sequential(torch.nn.Linear(12, 30), torch.nn.Tanh(), torch.nn.Linear(30, 5))
+    ref.load_state_dict(model.state_dict())
+    cfg = OptimConfig(name=name, lr=0.1)
+    opt = build_optimizer(cfg, model)
+    assert all(g["fused"] for g in opt.param_groups)
+    ref_opt = (torch.optim.SGD if name == "sgd" else torch.optim.Adam)(ref.parameters(), lr=0.1, foreach=True)
+    prec = Precision("fp32", CPU)
+    x, y = torch.randn(64, 12), torch.randn(64, 5)
+    for _ in range(3):
+        for m, o in ((model, opt), (ref, ref_opt)):
+            o.zero_grad(set_to_none=True)
+            torch.nn.functional.mse_loss(m(x), y).backward()
+        prec.step(opt, list(model.parameters()), clip)
+        torch.nn.utils.clip_grad_norm_(list(ref.parameters()), clip, foreach=True)
+        ref_opt.step()
+        assert not hasattr(opt, "grad_scale")
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(a, b, rtol=0, atol=1e-6)

@@ -35,6 +35,9 @@ class ScratchCell(nn.Module):
     has_cell_state: bool = False
     # Whether b_hh can be added once up front (true unless it sits inside a nonlinearity, as in the GRU's n gate).
     folds_hidden_bias: bool = True
+    # Whether ``h W_hh^T`` is only ever added to ``gx`` (``addmm(gx, h, W_hh^T)``), so the gradient of ``gx`` is
+    # that of the projection and the layer can compute W_hh's gradient for all steps in one matmul.
+    additive_recurrence: bool = False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
         super().__init__()

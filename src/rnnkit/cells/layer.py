@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -181,14 +183,52 @@ def _reverse(seq: Tensor, rev_index: Tensor | None) -> Tensor:
     return seq.gather(0, rev_index.unsqueeze(-1).expand_as(seq))
 
 
+class _RecurrentWeightGrad(torch.autograd.Function):
+    """Identity on ``gx`` whose backward also returns ``W_hh``'s gradient, as one matmul over every step.
+
+    For a cell whose recurrent projection ``h_{t-1} W_hh^T`` is only ever added to ``gx_t`` (LSTM, peephole LSTM,
+    simple RNN), the gradient reaching ``gx_t`` is the gradient of that projection, so
+    ``dW_hh = sum_t dgx_t^T h_{t-1}``: a ``(gates * hidden, seq * batch) x (seq * batch, hidden)`` product. The
+    loop then uses ``W_hh`` detached, and autograd no longer sums ``seq`` separate rank-``batch`` weight
+    gradients, each a full ``(gates * hidden, hidden)`` tensor (memory-bound, the scratch backend's largest
+    overhead at Zaremba-medium size). ``prev`` is filled with the stacked ``h_{t-1}`` once the loop has run.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, gx: Tensor, weight_hh: Tensor, prev: list[Tensor]) -> Tensor:
+        ctx.prev = prev
+        return gx.view_as(gx)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor | None, None]:
+        # grad: (seq, batch, gates * hidden); prev[0]: (seq, batch, hidden)
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            h_prev = ctx.prev[0]
+            # (hidden, gates * hidden) then transposed: BLAS runs this shape faster than grad^T @ h_prev
+            grad_w = torch.mm(h_prev.reshape(-1, h_prev.size(-1)).t(), grad.reshape(-1, grad.size(-1))).t()
+        return grad, grad_w, None
+
+
 def _unroll(
     cell: ScratchCell, gx: Tensor, state: State, weights: Weights, mask: Tensor | None, first_masked: int
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over the time axis of ``gx``; past each sequence's length freeze its state, zero its output."""
     # gx: (seq, batch, gates * hidden); state: h or (h, c), each (batch, hidden); mask: (seq, batch, 1) or None
+    w_hh = weights["weight_hh"]
+    batched = cell.additive_recurrence and torch.is_grad_enabled() and w_hh.requires_grad
+    prev: list[Tensor] = []
+    if batched:
+        gx = _RecurrentWeightGrad.apply(gx, w_hh, prev)
+        weights = {**weights, "weight_hh": w_hh.detach()}
     hs: list[Tensor] = []
-    for t in range(gx.size(0)):
-        new = cell(gx[t], state, weights)
+    h_prev: list[Tensor] = []
+    # unbind: one backward node that stacks every step's gradient, where gx[t] would add a zero-filled
+    # full-size gradient per step
+    for t, gx_t in enumerate(gx.unbind(0)):
+        if batched:
+            h_prev.append(state[0] if isinstance(state, tuple) else state)
+        new = cell(gx_t, state, weights)
         if mask is not None and t >= first_masked:
             m = mask[t]  # (batch, 1)
             if isinstance(new, tuple):
@@ -197,6 +237,8 @@ def _unroll(
                 new = torch.where(m, new, state)
         state = new
         hs.append(state[0] if isinstance(state, tuple) else state)
+    if batched:
+        prev.append(torch.stack(h_prev).detach())  # (seq, batch, hidden)
     out = torch.stack(hs)  # (seq, batch, hidden)
     if mask is not None:
         out = out.masked_fill(~mask, 0.0)

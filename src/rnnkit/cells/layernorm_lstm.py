@@ -32,6 +32,7 @@ class LayerNormLSTMCell(LSTMCell):
     """
 
     eps = 1e-5
+    additive_recurrence = False  # W_hh h_{t-1} is normalised before it meets gx
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, forget_bias: float = 0.0) -> None:
         super().__init__(input_size, hidden_size, bias=bias, peephole=False, forget_bias=forget_bias)

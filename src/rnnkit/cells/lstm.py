@@ -31,6 +31,7 @@ class LSTMCell(ScratchCell):
 
     gates = 4
     has_cell_state = True
+    additive_recurrence = True  # gates = addmm(gx, h, W_hh^T)
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, peephole: bool = False, forget_bias: float = 0.0

@@ -19,6 +19,7 @@ class RNNCell(ScratchCell):
     """
 
     gates = 1
+    additive_recurrence = True  # act(addmm(gx, h, W_hh^T))
     has_cell_state = False
 
     def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", bias: bool = True) -> None:

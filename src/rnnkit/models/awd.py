@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.models.lm import decode
 
 # The dropped hidden-to-hidden matrix cannot live in cuDNN's flat buffer; cuDNN copies it in each call (as in the
 # reference implementation). The warning about that is expected here, not a sign of a problem.
@@ -129,8 +130,11 @@ class AWDLanguageModel(nn.Module):
             return fused_with_weight_hh(rnn, x, state, w_hh)
         return functional_call(rnn, {"weight_hh_l0": w_hh}, (x, state))
 
-    def forward(self, tokens: Tensor, state: tuple[State, ...] | None = None, activations: bool = False) -> Any:
-        """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``."""
+    def forward(self, tokens: Tensor, state: tuple[State, ...] | None = None, activations: bool = False,
+                targets: Tensor | None = None) -> Any:
+        """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``.
+
+        With ``targets`` the first element is their mean cross-entropy instead (see ``RNNLanguageModel``)."""
         # tokens: (seq, batch)
         x = embedding_dropout(self.encoder, tokens, self.dropout_e, self.training)  # (seq, batch, embedding)
         x = locked_dropout(x, self.dropout_i, self.training)
@@ -141,10 +145,10 @@ class AWDLanguageModel(nn.Module):
             new_state.append(s)
             last = k == len(self.rnns) - 1
             x = locked_dropout(raw, self.dropout if last else self.dropout_h, self.training)
-        logits = self.decoder(x)  # (seq, batch, vocab)
+        head = decode(self.decoder, x, targets)  # (seq, batch, vocab), or the loss
         if activations:
-            return logits, tuple(new_state), (raw, x)
-        return logits, tuple(new_state)
+            return head, tuple(new_state), (raw, x)
+        return head, tuple(new_state)
 
     def flatten_parameters(self) -> None:
         for rnn in self.rnns:

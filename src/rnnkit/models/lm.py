@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.train.loss import linear_cross_entropy
 
 
 class RNNLanguageModel(nn.Module):
@@ -45,16 +46,27 @@ class RNNLanguageModel(nn.Module):
         if hasattr(self.rnn, "flatten_parameters"):
             self.rnn.flatten_parameters()
 
-    def forward(self, tokens: Tensor, state: State | None = None, activations: bool = False) -> Any:
+    def forward(self, tokens: Tensor, state: State | None = None, activations: bool = False,
+                targets: Tensor | None = None) -> Any:
         """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``.
 
-        The activations feed AR/TAR regularisation (``data.ar``, ``data.tar``) in the language-model task.
+        With ``targets`` (seq, batch) the first element is the mean cross-entropy of the targets instead of the
+        logits: the decoder and the softmax then run as one function that never keeps the logits
+        (``linear_cross_entropy``), the fast path for training. The activations feed AR/TAR regularisation
+        (``data.ar``, ``data.tar``) in the language-model task.
         """
         # tokens: (seq, batch)
         emb = self.drop(self.encoder(tokens))  # (seq, batch, embedding)
         out, state = self.rnn(emb, state)  # (seq, batch, hidden)
         dropped = self.drop(out)  # (seq, batch, hidden)
-        logits = self.decoder(dropped)  # (seq, batch, vocab)
+        head = decode(self.decoder, dropped, targets)  # (seq, batch, vocab), or the loss
         if activations:
-            return logits, state, (out, dropped)
-        return logits, state
+            return head, state, (out, dropped)
+        return head, state
+
+
+def decode(decoder: nn.Linear, x: Tensor, targets: Tensor | None) -> Tensor:
+    """The decoder's logits for ``x`` (seq, batch, features), or with ``targets`` their mean cross-entropy."""
+    if targets is None:
+        return decoder(x)  # (seq, batch, vocab)
+    return linear_cross_entropy(x.reshape(-1, x.size(-1)), decoder.weight, decoder.bias, targets.reshape(-1))

@@ -340,13 +340,13 @@ class LanguageModelTask(Task):
             logits, _ = model(x)  # (window, batch, vocab)
             return softmax_cross_entropy(logits[-1].float(), y), y.numel()
         hidden = _detach(self.hidden) if d.carry_state else None
+        # with targets the model returns the mean NLL: decoder + softmax fused in fp32, and under autocast the
+        # decoder in bf16/fp16 with the log-softmax in fp32 (rnnkit.train.loss.linear_cross_entropy)
         if d.ar or d.tar:
-            logits, hidden, (raw, dropped) = model(x, hidden, activations=True)  # raw/dropped: (bptt, batch, h)
+            nll, hidden, (raw, dropped) = model(x, hidden, activations=True, targets=y)  # raw: (bptt, batch, h)
         else:
-            logits, hidden = model(x, hidden)  # (bptt, batch, vocab)
+            nll, hidden = model(x, hidden, targets=y)
         self.hidden = _detach(hidden)
-        # the log-softmax in fp32 even when autocast ran the decoder in bf16/fp16
-        nll = softmax_cross_entropy(logits.view(-1, logits.size(-1)).float(), y.reshape(-1))
         if not (d.ar or d.tar):
             return nll, y.numel()
         objective = nll

@@ -8,6 +8,13 @@ log_softmax's backward reads that buffer and the saved output again. The closed 
 On the Zaremba small model this is most of the non-matmul time of a training step (benchmarks/lm_speed.py).
 
 The value and the gradient equal ``F.cross_entropy`` (mean over the non-ignored targets) to float rounding.
+
+``linear_cross_entropy`` goes one step further for the output layer of a language model: the decoder's matmul,
+its bias, the softmax and the loss in one function, so the logits are never kept (only the log-probabilities
+the backward needs) and the decoder's weight gradient is computed as ``hidden.T @ grad`` (a ``(hidden, vocab)``
+product) and transposed, which BLAS runs faster than autograd's ``grad.T @ hidden`` with its ``(vocab, hidden)``
+output and a short inner dimension: on this CPU ~20% less time for that product at the Zaremba-medium shape
+(benchmarks/lm_profile.py shows the output layer is about half of a training step).
 """
 
 from __future__ import annotations
@@ -19,29 +26,71 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _mean_nll(log_probs: Tensor, target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The mean NLL over the non-ignored rows, plus what the closed-form backward needs."""
+    keep = target != ignore_index  # (N,)
+    safe = torch.where(keep, target, torch.zeros_like(target))
+    picked = log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)  # (N,)
+    count = keep.sum()
+    loss = -(picked * keep).sum() / count.clamp(min=1)
+    return loss, safe, keep, count
+
+
+def _softmax_minus_onehot(log_probs: Tensor, safe: Tensor, keep: Tensor, count: Tensor, grad_loss: Tensor) -> Tensor:
+    """d(mean NLL)/d(logits) = (softmax - onehot) x grad_loss / count, zero on ignored rows; (N, vocab)."""
+    scale = grad_loss / count.clamp(min=1)
+    # softmax, (N, vocab): the one full pass, in place over the saved buffer (a fresh logits-sized allocation
+    # costs page faults every step); a second backward through the same graph then fails loudly on the
+    # saved tensor's version counter instead of using overwritten values
+    grad = log_probs.exp_()
+    minus_one = torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype, device=grad.device)
+    grad.scatter_add_(1, safe.unsqueeze(1), minus_one)  # softmax - onehot
+    # one row-scaled multiply (ignored rows x 0) instead of asking the device whether any row is ignored
+    grad.mul_((keep.to(grad.dtype) * scale).unsqueeze(1))
+    return grad
+
+
 class _SoftmaxCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
         # logits: (N, vocab); target: (N,)
         log_probs = torch.log_softmax(logits, dim=-1)  # (N, vocab)
-        keep = target != ignore_index  # (N,)
-        safe = torch.where(keep, target, torch.zeros_like(target))
-        picked = log_probs.gather(1, safe.unsqueeze(1)).squeeze(1)  # (N,)
-        count = keep.sum()
-        loss = -(picked * keep).sum() / count.clamp(min=1)
+        loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
         ctx.save_for_backward(log_probs, safe, keep, count)
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor, None, None]:
         log_probs, safe, keep, count = ctx.saved_tensors
-        scale = grad_loss / count.clamp(min=1)
-        grad = torch.exp(log_probs)  # softmax, (N, vocab): the one full pass
-        minus_one = torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype, device=grad.device)
-        grad.scatter_add_(1, safe.unsqueeze(1), minus_one)  # softmax - onehot
-        # one row-scaled multiply (ignored rows x 0) instead of asking the device whether any row is ignored
-        grad.mul_((keep.to(grad.dtype) * scale).unsqueeze(1))
-        return grad, None, None
+        return _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss), None, None
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor,
+                ignore_index: int) -> Tensor:
+        # hidden: (N, H); weight: (vocab, H); bias: (vocab,); target: (N,)
+        logits = torch.mm(hidden, weight.t())  # (N, vocab)
+        if bias is not None:
+            logits.add_(bias)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (N, vocab)
+        del logits
+        loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
+        ctx.save_for_backward(hidden, weight, log_probs, safe, keep, count)
+        ctx.has_bias = bias is not None
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor | None, ...]:
+        hidden, weight, log_probs, safe, keep, count = ctx.saved_tensors
+        grad = _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss)  # (N, vocab)
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_hidden = torch.mm(grad, weight) if need_h else None  # (N, H)
+        # (H, vocab) product, then a transposed view: faster than grad.T @ hidden (see the module docstring);
+        # autograd copies it into the parameter's layout when it accumulates
+        grad_weight = torch.mm(hidden.t(), grad).t() if need_w else None  # (vocab, H)
+        grad_bias = grad.sum(0) if ctx.has_bias and need_b else None  # (vocab,)
+        return grad_hidden, grad_weight, grad_bias, None, None
 
 
 def softmax_cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
@@ -53,3 +102,18 @@ def softmax_cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -1
     if not (torch.is_grad_enabled() and logits.requires_grad) or logits.dtype not in (torch.float32, torch.float64):
         return F.cross_entropy(logits, target, ignore_index=ignore_index)
     return _SoftmaxCrossEntropy.apply(logits, target, ignore_index)
+
+
+def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor,
+                         ignore_index: int = -100) -> Tensor:
+    """``F.cross_entropy(F.linear(hidden, weight, bias), target)`` for ``hidden`` (N, H), as one fused function.
+
+    Used for the training loss of language models in fp32. Under autocast, without gradients, or outside
+    float32/float64 it is exactly the unfused expression (the half-precision matmul is the lever there).
+    """
+    fused = (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+             and hidden.dtype in (torch.float32, torch.float64) and weight.dtype == hidden.dtype
+             and not torch.is_autocast_enabled(hidden.device.type))
+    if not fused:
+        return softmax_cross_entropy(F.linear(hidden, weight, bias).float(), target, ignore_index)
+    return _LinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index)

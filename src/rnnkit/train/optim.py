@@ -16,14 +16,17 @@ from rnnkit.errors import UserError
 
 def build_optimizer(cfg: OptimConfig, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    # foreach kernels update all parameters in a few fused calls instead of a Python loop per tensor
+    # fused kernels update each parameter in one pass (and take gradient clipping as a divisor, see
+    # Precision.step); foreach kernels, a few batched calls instead of a Python loop, where fused ones don't run
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    kernels: dict[str, Any] = {"fused": True} if fused else {"foreach": True}
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, foreach=True)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **kernels)
     if cfg.name in ("adam", "adamw"):
         cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
         if len(cfg.betas) != 2:
             raise UserError(f"optim.betas: expected two numbers, got {cfg.betas}")
-        return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, foreach=True)
+        return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **kernels)
     if cfg.name == "ntasgd":
         if cfg.momentum:
             raise UserError("optim.momentum: ntasgd is plain SGD before averaging; set optim.momentum = 0")

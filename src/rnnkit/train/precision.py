@@ -114,13 +114,24 @@ class Precision:
     def step(self, optimizer: torch.optim.Optimizer, params: Iterable[Tensor], clip: float) -> None:
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
+        folded = False
         if clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            if all(group.get("fused") for group in optimizer.param_groups):
+                # a fused step divides the gradients by ``grad_scale`` as it applies them (GradScaler's hook):
+                # clip_grad_norm_'s coefficient as that divisor saves its separate pass over every gradient
+                grads = [p.grad for p in params if p.grad is not None]
+                norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+                optimizer.grad_scale = ((norm + 1e-6) / clip).clamp(min=1.0).float()  # type: ignore[attr-defined]
+                folded = True
+            else:
+                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
         if self.scaler is not None:
-            self.scaler.step(optimizer)  # skipped when unscale_ found inf/NaN gradients
+            self.scaler.step(optimizer)  # skipped when unscale_ found inf/NaN gradients; takes our grad_scale
             self.scaler.update()
         else:
             optimizer.step()
+        if folded and hasattr(optimizer, "grad_scale"):
+            del optimizer.grad_scale  # type: ignore[attr-defined]
 
     def state_dict(self) -> dict[str, Any]:
         return self.scaler.state_dict() if self.scaler is not None else {}

@@ -1,0 +1,264 @@
+"""Where a language model's training step spends its time: data, embedding, recurrence, decoder, softmax, optimiser.
+
+    python benchmarks/lm_profile.py [RECIPE=ptb-medium] [--steps 30] [--warmup 5] [--threads 2]
+                                    [--set model.backend=scratch ...] [--device cpu|cuda]
+                                    [--data-dir DIR] [--json-out FILE] [--ops N]
+
+It builds the recipe's task, model, optimiser and precision policy through the Trainer (the path `rnnkit train`
+takes) and then drives the Trainer's own step pieces (``task.train_batches``, ``task.train_step``,
+``precision.backward``, ``precision.step``) one step at a time, timestamping the phase boundaries:
+
+- forward: hooks before/after ``model.encoder`` and ``model.rnn``; the output layer (decoder + softmax loss) is
+  what follows the recurrence until ``train_step`` returns;
+- backward: gradient hooks on the recurrence's output and on its input fire when autograd reaches each of them,
+  so the backward splits into output layer, recurrence and (the rest) embedding;
+- where the decoder runs as its own module (under autocast, where the fused output layer is not used), hooks on
+  it and on the logits' gradient split "output" further into "decoder" and "softmax";
+- the optimiser phase is gradient clipping + the step + zero_grad.
+
+Dropout after the embedding counts as "other" (with what the hooks do not cover), dropout after the
+recurrence as "output". On CUDA each timestamp synchronises, which is what makes a per-phase split possible
+and costs a little throughput. ``--ops N`` adds
+the top N operators by self time from ``torch.profiler`` over the same steps, to see *what* inside a phase is
+slow. Each phase's arithmetic (2 x multiply-adds) is divided by its time to give GFLOP/s against the machine's
+measured matmul peak, which is what says whether a phase is compute-bound or overhead-bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lm_speed import adaptive_peak_gflops
+
+REPO = Path(__file__).resolve().parent.parent
+PHASES = ("data", "embedding", "recurrence", "output", "decoder", "softmax", "optimizer", "other")
+
+
+class PhaseClock:
+    """Timestamps named events within one training step (synchronising first on CUDA)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.sync()
+        self.marks[name] = time.perf_counter()
+
+    def hook(self, name: str):
+        def fn(*_: Any) -> None:
+            self.mark(name)
+        return fn
+
+
+def _first_tensor(x: Any) -> torch.Tensor | None:
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (tuple, list)) and x:
+        return _first_tensor(x[0])
+    return None
+
+
+def instrument(model: torch.nn.Module, clock: PhaseClock) -> None:
+    """Forward hooks on encoder/rnn/decoder; gradient hooks on the tensors between them."""
+    def grad_mark(name: str):
+        def pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+            clock.mark(f"{name}_fwd0")
+            t = _first_tensor(args)
+            if name == "rnn" and t is not None and t.requires_grad:  # its grad = recurrence backward done
+                t.register_hook(lambda g: clock.mark("rnn_bwd1"))
+
+        def post(module: torch.nn.Module, args: tuple[Any, ...], out: Any) -> None:
+            clock.mark(f"{name}_fwd1")
+            t = _first_tensor(out)
+            if t is not None and t.requires_grad:
+                # the grad of a module's output arrives when the backward of what follows it is done
+                t.register_hook(lambda g: clock.mark(f"{name}_out_grad"))
+        return pre, post
+
+    for name in ("encoder", "rnn", "decoder"):
+        module = getattr(model, name, None)
+        if module is None and name == "decoder":
+            continue
+        if module is None:
+            raise SystemExit(f"lm_profile: the model has no .{name} (only the LM/AWD models are profiled)")
+        pre, post = grad_mark(name)
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+
+
+def step_phases(m: dict[str, float]) -> dict[str, float]:
+    """Seconds per phase from one step's marks (see the module docstring for the boundaries).
+
+    "output" is the decoder and the softmax loss together; where the decoder runs as its own module (not fused
+    with the loss: autocast, or a model without the fused path) it is also split into "decoder" and "softmax".
+    """
+    bwd_end = m["bwd_end"]
+    # backward order: loss -> [logits grad: softmax done] -> rnn output grad (output layer done)
+    # -> rnn input grad (recurrence done) -> embedding and the rest until backward() returns
+    rnn_out_grad = m.get("rnn_out_grad", m["bwd0"])
+    rnn_b = m.get("rnn_bwd1", bwd_end) - rnn_out_grad
+    out = {
+        "data": m["data1"] - m["data0"],
+        "embedding": (m["encoder_fwd1"] - m["encoder_fwd0"]) + bwd_end - m.get("rnn_bwd1", bwd_end),
+        "recurrence": (m["rnn_fwd1"] - m["rnn_fwd0"]) + rnn_b,
+        "output": (m["fwd_end"] - m["rnn_fwd1"]) + (rnn_out_grad - m["bwd0"]),
+        "optimizer": m["opt1"] - m["bwd_end"],
+    }
+    if "decoder_fwd1" in m and "decoder_out_grad" in m:
+        out["decoder"] = (m["decoder_fwd1"] - m["decoder_fwd0"]) + (rnn_out_grad - m["decoder_out_grad"])
+        out["softmax"] = (m["fwd_end"] - m["decoder_fwd1"]) + (m["decoder_out_grad"] - m["bwd0"])
+    out["total"] = m["opt1"] - m["data0"]
+    out["other"] = out["total"] - sum(out[k] for k in ("data", "embedding", "recurrence", "output", "optimizer"))
+    return out
+
+
+def phase_flops(cfg: Any, tokens: int) -> dict[str, float]:
+    """Training arithmetic (forward + backward, 2 x multiply-adds) per phase for one step of ``tokens``."""
+    m = cfg.model
+    emb, hid, layers = m.embedding, m.hidden, m.layers
+    sizes = [emb] + [hid] * (layers - 1)
+    outs = [hid] * layers
+    if getattr(m, "arch", "") == "awd" and getattr(m, "tie", False):
+        outs[-1] = emb  # AWD: the last layer projects back to the embedding size
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(m.cell, 4)
+    rnn = sum(gates * o * (i + o) for i, o in zip(sizes, outs))
+    dec = 3 * 2 * outs[-1] * cfg.vocab_size * tokens
+    return {"recurrence": 3 * 2 * rnn * tokens, "output": dec, "decoder": dec}
+
+
+def profile(a: argparse.Namespace) -> dict[str, Any]:
+    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.tasks import get_task
+    from rnnkit.train.device import pick_device
+    from rnnkit.train.loop import Trainer
+    from rnnkit.train.rundir import RunDir
+
+    device = pick_device(a.device)
+    if device.type == "cpu":
+        torch.set_num_threads(a.threads)
+    overrides = parse_overrides(a.overrides)
+    overrides.update({"train.tensorboard": False, "train.eval_test": False})
+    config = load_recipe(a.recipe, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDir(Path(tmp) / "run")
+        run.write_config(config)
+        task = get_task(config.task)(config, Path(a.data_dir), device)
+        trainer = Trainer(task, config, run, device, echo=False)
+        trainer.setup(resume=False)
+    model, opt, prec = trainer.model, trainer.optimizer, trainer.precision
+    params = [p for p in model.parameters() if p.requires_grad]
+    clock = PhaseClock(device)
+    instrument(model, clock)
+    model.train()
+    task.begin_epoch(model, 0)
+    batches = task.train_batches(0, 0)
+    rows: list[dict[str, float]] = []
+    tokens = 0
+    prof = None
+    for i in range(a.warmup + a.steps):
+        if i == a.warmup and a.ops:
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            if device.type == "cuda":
+                activities.append(torch.profiler.ProfilerActivity.CUDA)
+            prof = torch.profiler.profile(activities=activities)
+            prof.__enter__()
+        clock.marks.clear()
+        clock.mark("data0")
+        batch = next(batches)
+        clock.mark("data1")
+        opt.zero_grad(set_to_none=True)
+        with prec.autocast():
+            out = task.train_step(model, batch)
+        clock.mark("fwd_end")
+        loss = out[0]
+        scale = task.loss_scale()
+        clock.mark("bwd0")
+        prec.backward(loss * scale if scale != 1.0 else loss)
+        clock.mark("bwd_end")
+        prec.step(opt, params, config.optim.clip)
+        clock.mark("opt1")
+        if i >= a.warmup:
+            rows.append(step_phases(clock.marks))
+            tokens = out[1]
+    if prof is not None:
+        prof.__exit__(None, None, None)
+    med = {k: statistics.median(r[k] for r in rows) for k in (*PHASES, "total") if k in rows[0]}
+    flops = phase_flops(_Dims(config, task), tokens)
+    precision = prec.name
+    peak_dtype = prec.dtype or torch.float32
+    peak = adaptive_peak_gflops(peak_dtype, device.type)
+    result: dict[str, Any] = {
+        "recipe": a.recipe, "overrides": a.overrides, "device": str(device), "threads": a.threads,
+        "precision": precision, "backend": config.model.backend, "tokens_per_step": tokens, "steps": a.steps,
+        "step_ms": med["total"] * 1e3, "tokens_per_s": tokens / med["total"], "matmul_peak_gflops": peak,
+        "phases": {},
+    }
+    for k in (k for k in PHASES if k in med):
+        entry = {"ms": med[k] * 1e3, "share": med[k] / med["total"]}
+        if k in flops and med[k] > 0:
+            entry["gflops"] = flops[k] / med[k] / 1e9
+            entry["peak_fraction"] = entry["gflops"] / peak
+        result["phases"][k] = entry
+    if prof is not None:
+        key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        table = prof.key_averages().table(sort_by=key, row_limit=a.ops)
+        result["top_ops"] = [
+            {"op": e.key, "self_ms_per_step": getattr(e, key) / 1e3 / a.steps, "calls_per_step": e.count / a.steps}
+            for e in sorted(prof.key_averages(), key=lambda e: -getattr(e, key))[: a.ops]]
+        result["_table"] = table
+    return result
+
+
+class _Dims:
+    """The model sizes phase_flops needs, with the vocabulary the task built."""
+
+    def __init__(self, config: Any, task: Any) -> None:
+        self.model = config.model
+        self.vocab_size = len(task.vocab)
+
+
+def print_report(r: dict[str, Any]) -> None:
+    print(f"{r['recipe']} {' '.join(r['overrides'])}: {r['device']}, {r['threads']} threads, {r['precision']}, "
+          f"backend {r['backend']}; {r['tokens_per_step']} tokens/step, median step {r['step_ms']:.1f} ms "
+          f"({r['tokens_per_s']:,.0f} tokens/s), matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")
+    print(f"{'phase':<11} {'ms/step':>8} {'share':>6} {'GFLOP/s':>8} {'of peak':>8}")
+    for k, e in r["phases"].items():
+        k = f"  {k}" if k in ("decoder", "softmax") else k  # the split of "output"
+        gf = f"{e['gflops']:8.1f} {e['peak_fraction']:8.1%}" if "gflops" in e else f"{'':>8} {'':>8}"
+        print(f"{k:<11} {e['ms']:8.1f} {e['share']:6.1%} {gf}")
+    if "_table" in r:
+        print(r["_table"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("recipe", nargs="?", default="ptb-medium")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps (the median step is reported)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--ops", type=int, default=0, help="also list the top N operators by self time")
+    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--json-out")
+    a = ap.parse_args()
+    r = profile(a)
+    print_report(r)
+    if a.json_out:
+        r.pop("_table", None)
+        Path(a.json_out).write_text(json.dumps(r, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
