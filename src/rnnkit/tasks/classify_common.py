@@ -21,6 +21,7 @@ from rnnkit.data.splits import stratified_split
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_report, plot_confusion
 from rnnkit.tasks.base import Task
+from rnnkit.train.device import to_device
 
 BALANCES = ("none", "weights", "sampler")
 
@@ -152,7 +153,7 @@ class ClassificationTask(Task):
         for b in range(start, len(plan)):
             idx = plan[b]
             x, lengths = self.make_batch("train", idx)
-            yield x, lengths, torch.from_numpy(self.targets["train"][idx]).to(self.device)
+            yield x, lengths, to_device(torch.from_numpy(self.targets["train"][idx]), self.device)
 
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
         x, lengths, y = batch

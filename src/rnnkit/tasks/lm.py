@@ -38,6 +38,7 @@ from rnnkit.metrics import bits_per_char, perplexity
 from rnnkit.models.lm import RNNLanguageModel
 from rnnkit.tasks import register
 from rnnkit.tasks.base import Task
+from rnnkit.train.device import to_device
 from rnnkit.train.loss import softmax_cross_entropy
 
 
@@ -305,7 +306,7 @@ class LanguageModelTask(Task):
         for b in range(start, -(-starts.numel() // bs)):
             s = starts[b * bs : (b + 1) * bs]
             win = ids[s.unsqueeze(1) + offsets].t()  # (window + 1, batch)
-            yield win[:-1].to(self.device), win[-1].to(self.device)
+            yield to_device(win[:-1], self.device), to_device(win[-1], self.device)
 
     def loss_scale(self) -> float:
         if self.dcfg.loss_over_time not in ("mean", "sum_time"):

@@ -61,6 +61,7 @@ from rnnkit.metrics.bleu import corpus_bleu, corpus_chrf
 from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq
 from rnnkit.tasks import register
 from rnnkit.tasks.base import Task
+from rnnkit.train.device import to_device
 from rnnkit.train.loss import softmax_cross_entropy
 
 ACCENT_MODES = ("auto", "source", "target", "both", "none")
@@ -407,7 +408,7 @@ class Seq2SeqTask(Task):
 
     def _to(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         dev = self.device
-        return batch.src.to(dev), batch.src_len, batch.tgt_in.to(dev), batch.tgt_out.to(dev)
+        return to_device(batch.src, dev), batch.src_len, to_device(batch.tgt_in, dev), to_device(batch.tgt_out, dev)
 
     def train_step(self, model: nn.Module, batch: Batch) -> tuple[Tensor, int]:
         src, src_len, tgt_in, tgt_out = self._to(batch)

@@ -24,6 +24,7 @@ from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks import register
 from rnnkit.tasks.classify_common import ClassificationTask
+from rnnkit.train.device import to_device
 
 
 @dataclass
@@ -156,7 +157,7 @@ class TextClassifyTask(ClassificationTask):
 
     def _pad(self, seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
         lengths = torch.tensor([s.numel() for s in seqs], dtype=torch.long)
-        return pad_sequence(seqs, padding_value=0).to(self.device), lengths  # (seq, batch); lengths stay on CPU
+        return to_device(pad_sequence(seqs, padding_value=0), self.device), lengths  # (seq, batch); lengths: CPU
 
     def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
         ids = self.ids[split]
