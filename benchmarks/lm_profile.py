@@ -8,17 +8,17 @@ It builds the recipe's task, model, optimiser and precision policy through the T
 takes) and then drives the Trainer's own step pieces (``task.train_batches``, ``task.train_step``,
 ``precision.backward``, ``precision.step``) one step at a time, timestamping the phase boundaries:
 
-- forward: hooks before/after ``model.encoder`` and ``model.rnn``; the output layer (decoder + softmax loss) is
-  what follows the recurrence until ``train_step`` returns;
-- backward: gradient hooks on the recurrence's output and on its input fire when autograd reaches each of them,
-  so the backward splits into output layer, recurrence and (the rest) embedding;
+- forward: the embedding is ``model.encoder`` (module hooks; AWD-LSTM: its ``embedding_dropout``), the output
+  layer (decoder + softmax loss) starts where the model calls ``rnnkit.models.lm.decode`` (wrapped) and ends
+  where ``train_step`` returns; the recurrence is what lies between (with the dropout between layers);
+- backward: gradient hooks on the output layer's input and on the embedding's output fire when autograd reaches
+  them, so the backward splits the same way;
 - where the decoder runs as its own module (under autocast, where the fused output layer is not used), hooks on
   it and on the logits' gradient split "output" further into "decoder" and "softmax";
 - the optimiser phase is gradient clipping + the step + zero_grad.
 
-Dropout after the embedding counts as "other" (with what the hooks do not cover), dropout after the
-recurrence as "output". On CUDA each timestamp synchronises, which is what makes a per-phase split possible
-and costs a little throughput. ``--ops N`` adds
+On CUDA each timestamp synchronises, which is what makes a per-phase split possible and costs a little
+throughput. ``--ops N`` adds
 the top N operators by self time from ``torch.profiler`` over the same steps, to see *what* inside a phase is
 slow. Each phase's arithmetic (2 x multiply-adds) is divided by its time to give GFLOP/s against the machine's
 measured matmul peak, which is what says whether a phase is compute-bound or overhead-bound.
@@ -68,55 +68,76 @@ def _first_tensor(x: Any) -> torch.Tensor | None:
     return None
 
 
+def _tap(clock: PhaseClock, name: str, t: Any) -> None:
+    """Mark ``name`` when autograd delivers the gradient of ``t`` (the backward of what follows it is done)."""
+    t = _first_tensor(t)
+    if t is not None and t.requires_grad:
+        t.register_hook(lambda g: clock.mark(name))
+
+
 def instrument(model: torch.nn.Module, clock: PhaseClock) -> None:
-    """Forward hooks on encoder/rnn/decoder; gradient hooks on the tensors between them."""
-    def grad_mark(name: str):
-        def pre(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-            clock.mark(f"{name}_fwd0")
-            t = _first_tensor(args)
-            if name == "rnn" and t is not None and t.requires_grad:  # its grad = recurrence backward done
-                t.register_hook(lambda g: clock.mark("rnn_bwd1"))
+    """Marks at the three boundaries of an LM step: embedding -> recurrence -> output layer, both directions.
 
-        def post(module: torch.nn.Module, args: tuple[Any, ...], out: Any) -> None:
+    The output layer starts where the model calls ``rnnkit.models.lm.decode`` (wrapped here); the embedding is
+    ``model.encoder`` (module hooks) or, for AWD-LSTM, its ``embedding_dropout`` function (wrapped), which looks
+    the rows up from a masked weight without calling the module.
+    """
+    import rnnkit.models.awd as awd
+    import rnnkit.models.lm as lm
+
+    def wrap(module: Any, fn_name: str, before: str, after: str, tap_in: str | None, tap_out: str | None) -> None:
+        original = getattr(module, fn_name)
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            clock.mark(before)
+            if tap_in:
+                _tap(clock, tap_in, args[1] if fn_name == "decode" else args[0])
+            out = original(*args, **kwargs)
+            clock.mark(after)
+            if tap_out:
+                _tap(clock, tap_out, out)
+            return out
+        setattr(module, fn_name, wrapped)
+
+    def hook_module(module: torch.nn.Module, name: str) -> None:
+        def after(m: torch.nn.Module, args: Any, out: Any) -> None:
             clock.mark(f"{name}_fwd1")
-            t = _first_tensor(out)
-            if t is not None and t.requires_grad:
-                # the grad of a module's output arrives when the backward of what follows it is done
-                t.register_hook(lambda g: clock.mark(f"{name}_out_grad"))
-        return pre, post
+            _tap(clock, f"{name}_out_grad", out)
+        module.register_forward_pre_hook(lambda m, a: clock.mark(f"{name}_fwd0"))
+        module.register_forward_hook(after)
 
-    for name in ("encoder", "rnn", "decoder"):
-        module = getattr(model, name, None)
-        if module is None and name == "decoder":
-            continue
-        if module is None:
-            raise SystemExit(f"lm_profile: the model has no .{name} (only the LM/AWD models are profiled)")
-        pre, post = grad_mark(name)
-        module.register_forward_pre_hook(pre)
-        module.register_forward_hook(post)
+    for mod in (lm, awd):  # each module calls its own global name
+        wrap(mod, "decode", "out_fwd0", "out_fwd1", "out_in_grad", None)
+    if hasattr(model, "rnns"):
+        wrap(awd, "embedding_dropout", "encoder_fwd0", "encoder_fwd1", None, "encoder_out_grad")
+    else:
+        hook_module(model.encoder, "encoder")
+    decoder = getattr(model, "decoder", None)
+    if decoder is not None:  # called as a module only off the fused path (autocast): split decoder / softmax
+        hook_module(decoder, "decoder")
 
 
 def step_phases(m: dict[str, float]) -> dict[str, float]:
     """Seconds per phase from one step's marks (see the module docstring for the boundaries).
 
     "output" is the decoder and the softmax loss together; where the decoder runs as its own module (not fused
-    with the loss: autocast, or a model without the fused path) it is also split into "decoder" and "softmax".
+    with the loss: autocast) it is also split into "decoder" and "softmax".
     """
-    bwd_end = m["bwd_end"]
-    # backward order: loss -> [logits grad: softmax done] -> rnn output grad (output layer done)
-    # -> rnn input grad (recurrence done) -> embedding and the rest until backward() returns
-    rnn_out_grad = m.get("rnn_out_grad", m["bwd0"])
-    rnn_b = m.get("rnn_bwd1", bwd_end) - rnn_out_grad
+    # backward order: loss -> [logits grad: softmax done] -> output input grad (output layer done)
+    # -> embedding output grad (recurrence done) -> embedding backward until backward() returns
+    bwd0, bwd_end = m["bwd0"], m["bwd_end"]
+    out_in = m.get("out_in_grad", bwd0)
+    emb_out = m.get("encoder_out_grad", out_in)
     out = {
         "data": m["data1"] - m["data0"],
-        "embedding": (m["encoder_fwd1"] - m["encoder_fwd0"]) + bwd_end - m.get("rnn_bwd1", bwd_end),
-        "recurrence": (m["rnn_fwd1"] - m["rnn_fwd0"]) + rnn_b,
-        "output": (m["fwd_end"] - m["rnn_fwd1"]) + (rnn_out_grad - m["bwd0"]),
-        "optimizer": m["opt1"] - m["bwd_end"],
+        "embedding": (m["encoder_fwd1"] - m["encoder_fwd0"]) + (bwd_end - emb_out),
+        "recurrence": (m["out_fwd0"] - m["encoder_fwd1"]) + (emb_out - out_in),
+        "output": (m["fwd_end"] - m["out_fwd0"]) + (out_in - bwd0),
+        "optimizer": m["opt1"] - bwd_end,
     }
     if "decoder_fwd1" in m and "decoder_out_grad" in m:
-        out["decoder"] = (m["decoder_fwd1"] - m["decoder_fwd0"]) + (rnn_out_grad - m["decoder_out_grad"])
-        out["softmax"] = (m["fwd_end"] - m["decoder_fwd1"]) + (m["decoder_out_grad"] - m["bwd0"])
+        out["decoder"] = (m["decoder_fwd1"] - m["decoder_fwd0"]) + (out_in - m["decoder_out_grad"])
+        out["softmax"] = (m["fwd_end"] - m["decoder_fwd1"]) + (m["decoder_out_grad"] - bwd0)
     out["total"] = m["opt1"] - m["data0"]
     out["other"] = out["total"] - sum(out[k] for k in ("data", "embedding", "recurrence", "output", "optimizer"))
     return out
