@@ -11,7 +11,8 @@ The plain loop is written the way the pytorch/examples word language model write
 nn.Linear, repackage_hidden, model.zero_grad(), clip_grad_norm_, manual SGD update). rnnkit runs through its
 real training path (task + Trainer, run directory and all), once with the fused backend and once with the
 scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
-tokens/s is reported, plus the fraction of the machine's measured matmul throughput that training achieves.
+tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the machine's measured
+matmul throughput that training achieves.
 ``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference.
 
 ``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
@@ -303,10 +304,15 @@ def main() -> int:
     rows = []
     print(f"\nLM training speed, {a.layers}x{a.hidden} LSTM, bptt {a.bptt}, batch {a.batch}, dropout {a.dropout}, "
           f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s\n")
-    print(f"{'variant':>8} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'variant':>8} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8}"
+          "   (tokens/s: median of the rounds; vs: median of the per-round ratios)")
 
     def ratio(v: str, base: str) -> float | None:
-        return round(med[v] / med[base], 3) if base in med else None
+        """The median over rounds of this round's v / base: each pair ran back to back, so machine drift
+        between rounds (+-10% here) cancels, which the ratio of the two medians does not do."""
+        if base not in med:
+            return None
+        return round(statistics.median(x / y for x, y in zip(results[v], results[base])), 3)
 
     def shown(r: float | None) -> str:
         return f"{r:>8.2f}x" if r is not None else f"{'-':>9}"

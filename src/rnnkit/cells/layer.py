@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import CELL_TYPES, RecurrentSpec, State
 from rnnkit.cells.cell import ScratchCell, Weights
+from rnnkit.cells.dropout import dropout
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.layernorm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
@@ -123,7 +123,7 @@ class ScratchRecurrent(nn.Module):
         layer_input = x  # (seq, batch, input or hidden * dirs)
         for k, cell in enumerate(self.cells):
             if k > 0 and self.dropout > 0.0 and self.training:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
+                layer_input = dropout(layer_input, self.dropout)
             outputs = []
             for d in range(spec.directions):
                 w = self.weights(k, d)

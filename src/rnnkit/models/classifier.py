@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
+from rnnkit.cells.dropout import Dropout
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -52,7 +53,7 @@ class SequenceClassifier(nn.Module):
         rnn_in = embedding if vocab_size else input_size
         self.spec = RecurrentSpec(cell, rnn_in, hidden, layers, bidirectional=bidirectional, dropout=dropout)
         self.rnn = make_recurrent(self.spec, backend)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.pooling = pooling
         self.attend = AdditivePooling(self.spec.output_size, attention) if pooling == "attention" else None
         self.head = nn.Linear(self.spec.output_size, num_classes)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
+from rnnkit.cells.dropout import Dropout
 
 STRATEGIES = ("direct", "recursive")
 ARCHITECTURES = ("rnn", "seq2seq")
@@ -43,7 +44,7 @@ class Forecaster(nn.Module):
         self.gaussian = gaussian
         self.spec = RecurrentSpec(cell, n_series, hidden, layers, dropout=dropout, forget_bias=forget_bias)
         self.rnn = make_recurrent(self.spec, backend)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         per_step = n_series * (2 if gaussian else 1)
         if strategy == "direct" and architecture == "rnn":
             self.head = nn.Linear(hidden, horizon * per_step)

@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.cells.dropout import Dropout
 from rnnkit.train.loss import linear_cross_entropy
 
 
@@ -24,7 +25,7 @@ class RNNLanguageModel(nn.Module):
         super().__init__()
         if tie and embedding != hidden:
             raise ValueError(f"tied weights need model.embedding == model.hidden (got {embedding} and {hidden})")
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.encoder = nn.Embedding(vocab_size, embedding)
         self.rnn = make_recurrent(RecurrentSpec(cell, embedding, hidden, layers, dropout=dropout), backend)
         self.decoder = nn.Linear(hidden, vocab_size)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.cells.dropout import Dropout
 from rnnkit.data.parallel import PAD_ID
 from rnnkit.models.attention import Attention
 
@@ -75,7 +76,7 @@ class Seq2Seq(nn.Module):
         self.hidden = hidden
         self.layers = layers
         self.bidirectional = bidirectional
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.src_emb = nn.Embedding(src_vocab, embedding, padding_idx=PAD_ID)
         self.tgt_emb = nn.Embedding(tgt_vocab, embedding, padding_idx=PAD_ID)
         enc = RecurrentSpec(cell, embedding, hidden, layers, bidirectional=bidirectional, dropout=dropout)
