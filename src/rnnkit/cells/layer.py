@@ -197,6 +197,7 @@ class _RecurrentWeightGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gx: Tensor, weight_hh: Tensor, prev: list[Tensor]) -> Tensor:
         ctx.prev = prev
+        ctx.weight_dtype = weight_hh.dtype
         return gx.view_as(gx)
 
     @staticmethod
@@ -204,9 +205,11 @@ class _RecurrentWeightGrad(torch.autograd.Function):
         # grad: (seq, batch, gates * hidden); prev[0]: (seq, batch, hidden)
         grad_w = None
         if ctx.needs_input_grad[1]:
-            h_prev = ctx.prev[0]
+            # under autocast the per-step matmuls ran in grad's (half) dtype: so does this one
+            h_prev = ctx.prev[0].to(grad.dtype)
             # (hidden, gates * hidden) then transposed: BLAS runs this shape faster than grad^T @ h_prev
             grad_w = torch.mm(h_prev.reshape(-1, h_prev.size(-1)).t(), grad.reshape(-1, grad.size(-1))).t()
+            grad_w = grad_w.to(ctx.weight_dtype)
         return grad, grad_w, None
 
 
