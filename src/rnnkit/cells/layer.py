@@ -224,13 +224,11 @@ def _unroll(
     if batched:
         gx = _RecurrentWeightGrad.apply(gx, w_hh, prev)
         weights = {**weights, "weight_hh": w_hh.detach()}
+    h0 = state[0] if isinstance(state, tuple) else state  # (batch, hidden)
     hs: list[Tensor] = []
-    h_prev: list[Tensor] = []
     # unbind: one backward node that stacks every step's gradient, where gx[t] would add a zero-filled
     # full-size gradient per step
     for t, gx_t in enumerate(gx.unbind(0)):
-        if batched:
-            h_prev.append(state[0] if isinstance(state, tuple) else state)
         new = cell(gx_t, state, weights)
         if mask is not None and t >= first_masked:
             m = mask[t]  # (batch, 1)
@@ -240,8 +238,8 @@ def _unroll(
                 new = torch.where(m, new, state)
         state = new
         hs.append(state[0] if isinstance(state, tuple) else state)
-    if batched:
-        prev.append(torch.stack(h_prev).detach())  # (seq, batch, hidden)
+    if batched:  # h_{t-1} for every step: the initial h, then the outputs but the last
+        prev.append(torch.stack([h0, *hs[:-1]]).detach())  # (seq, batch, hidden)
     out = torch.stack(hs)  # (seq, batch, hidden)
     if mask is not None:
         out = out.masked_fill(~mask, 0.0)
