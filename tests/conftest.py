@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,21 @@ def data_dir() -> Path:
     if not (SHARED_DATA / "ptb" / "ptb.train.txt").is_file():
         pytest.fail(f"test data not found at {SHARED_DATA} (set RNNKIT_TEST_DATA)")
     return SHARED_DATA
+
+
+def apt_install(*packages: str, timeout: int = 900) -> str:
+    """apt-get install Debian ``packages`` for a test's outside program (CI starts from a fresh machine, as root);
+    returns why not, or '' on success. An index update is tried only when the first install fails."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"cannot apt-get install {' '.join(packages)} here (not root, or not Debian)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    if subprocess.run(cmd, env=env, capture_output=True, timeout=timeout).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            return f"apt-get install {' '.join(packages)} failed: {proc.stderr.strip().splitlines()[-1:]}"
+    return ""
 
 
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:

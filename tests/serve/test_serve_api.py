@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, apt_install
 
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
@@ -221,27 +221,13 @@ def test_concurrent_requests_get_the_same_answers_as_sequential_ones(server):
 
 
 # -- the playground in a real browser ---------------------------------------------------------------------------------
-def _install_chromium() -> str:
-    """apt-get install Debian's chromium (as root); returns why not, or '' on success."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "chromium is not installed and apt-get cannot run here (not root, or not Debian)"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "fonts-dejavu-core"]
-    if subprocess.run(cmd, env=env, capture_output=True, timeout=1200).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-        if proc.returncode != 0:
-            return f"apt-get install chromium failed: {proc.stderr.strip().splitlines()[-1:]}"
-    return ""
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Path of Debian's chromium, installed on first use if missing (CI starts from a fresh machine)."""
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'rnnkit[serve]'")
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).is_file():
-        why = _install_chromium()
+        why = apt_install("chromium", "fonts-dejavu-core", timeout=1200)
         path = shutil.which("chromium") or "/usr/bin/chromium"
         if not Path(path).is_file():
             pytest.skip(f"no browser for the playground test: {why or 'chromium installed but not found'}")

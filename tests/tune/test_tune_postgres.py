@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from tune_helpers import PARITY, cli_json, write_space
 
-from conftest import REPO
+from conftest import REPO, apt_install
 
 
 def _pg_bin() -> Path | None:
@@ -34,22 +34,6 @@ def _pg_bin() -> Path | None:
         if (Path(c) / "initdb").is_file() and (Path(c) / "pg_ctl").is_file():
             return Path(c)
     return None
-
-
-def _install_postgres() -> str:
-    """apt-get install postgresql (as root, on Debian); returns why not, or '' on success."""
-    if os.geteuid() != 0:
-        return "initdb/pg_ctl not found and not root, so cannot apt-get install postgresql"
-    if not shutil.which("apt-get"):
-        return "initdb/pg_ctl not found and apt-get is not available"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
-    if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            return f"apt-get install postgresql failed: {proc.stderr.strip().splitlines()[-1:]}"
-    return ""
 
 
 def _free_port() -> int:
@@ -66,7 +50,7 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("psycopg2 is not installed: pip install 'rnnkit[tune]' (psycopg2-binary)")
     bindir = _pg_bin()
     if bindir is None:
-        why = _install_postgres()
+        why = apt_install("postgresql")
         bindir = _pg_bin()
         if bindir is None:
             pytest.skip(f"PostgreSQL is not available: {why or 'installed, but initdb/pg_ctl not found'}")
