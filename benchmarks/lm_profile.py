@@ -143,9 +143,9 @@ def step_phases(m: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def phase_flops(cfg: Any, tokens: int) -> dict[str, float]:
-    """Training arithmetic (forward + backward, 2 x multiply-adds) per phase for one step of ``tokens``."""
-    m = cfg.model
+def phase_flops(m: Any, vocab_size: int, tokens: int) -> dict[str, float]:
+    """Training arithmetic (forward + backward, 2 x multiply-adds) per phase for one step of ``tokens``;
+    ``m`` is the run's model config."""
     emb, hid, layers = m.embedding, m.hidden, m.layers
     sizes = [emb] + [hid] * (layers - 1)
     outs = [hid] * layers
@@ -153,7 +153,7 @@ def phase_flops(cfg: Any, tokens: int) -> dict[str, float]:
         outs[-1] = emb  # AWD: the last layer projects back to the embedding size
     gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(m.cell, 4)
     rnn = sum(gates * o * (i + o) for i, o in zip(sizes, outs))
-    dec = 3 * 2 * outs[-1] * cfg.vocab_size * tokens
+    dec = 3 * 2 * outs[-1] * vocab_size * tokens
     return {"recurrence": 3 * 2 * rnn * tokens, "output": dec, "decoder": dec}
 
 
@@ -214,7 +214,7 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
     if prof is not None:
         prof.__exit__(None, None, None)
     med = {k: statistics.median(r[k] for r in rows) for k in (*PHASES, "total") if k in rows[0]}
-    flops = phase_flops(_Dims(config, task), tokens)
+    flops = phase_flops(config.model, len(task.vocab), tokens)
     precision = prec.name
     peak_dtype = prec.dtype or torch.float32
     peak = adaptive_peak_gflops(peak_dtype, device.type)
@@ -239,13 +239,6 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
         result["_table"] = table
     return result
 
-
-class _Dims:
-    """The model sizes phase_flops needs, with the vocabulary the task built."""
-
-    def __init__(self, config: Any, task: Any) -> None:
-        self.model = config.model
-        self.vocab_size = len(task.vocab)
 
 
 def print_report(r: dict[str, Any]) -> None:
