@@ -165,6 +165,7 @@ class Trainer:
         if hasattr(self, "_t_start"):
             self._tick()
         loop = dataclasses.asdict(self.state)
+        loop["acc_loss"] = loop["acc_loss"].cpu()  # checkpoints hold CPU tensors only
         rng = _rng_state()
         extra: dict[str, Any] = {}
         if self.dist.enabled:  # global state only, so any number of processes can resume it
@@ -319,7 +320,9 @@ class Trainer:
                     self.precision.step(self.optimizer, params, clip)
                     s.step += 1
                     s.batch += 1
-                    s.acc_loss += (out[2] if len(out) > 2 else loss).detach().double().cpu()
+                    # summed where the loss lives (a 0-dim CPU start adds to a CUDA loss): no host sync per step,
+                    # only when a window is logged or checkpointed
+                    s.acc_loss = s.acc_loss + (out[2] if len(out) > 2 else loss).detach().double()
                     s.acc_steps += 1
                     s.acc_count += count
                     total_count += count
