@@ -1,7 +1,8 @@
 import pytest
 
-from rnnkit.config import list_recipes, load_recipe, parse_overrides, parse_value
+from rnnkit.config import parse_overrides, parse_value
 from rnnkit.errors import UserError
+from rnnkit.tasks.recipes import list_recipes, load_recipe
 
 
 def test_every_shipped_recipe_loads():
@@ -32,8 +33,8 @@ def test_overrides_are_typed():
 
 @pytest.mark.parametrize("item, message", [
     ("model.hiddn=3", "unknown field 'hiddn'"),
-    ("model.hidden=abc", "model.hidden: expected an integer"),
-    ("model.tie=3", "model.tie: expected true or false"),
+    ("model.hidden=abc", "model.hidden must be an integer"),
+    ("model.tie=3", "model.tie must be true or false"),
     ("nosection.x=1", "bad config key"),
     ("model.hidden", "expected section.field=value"),
 ])

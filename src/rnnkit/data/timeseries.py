@@ -139,7 +139,7 @@ def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, 
     if kind not in SYNTHETIC:
         raise UserError(f"data.synthetic: expected one of {', '.join(SYNTHETIC)}, got {kind!r}")
     if length < 2 or step <= 0:
-        raise UserError("data.length must be >= 2 and data.step > 0")
+        raise UserError("data.synthetic_length must be >= 2 and data.synthetic_step > 0")
     t = np.arange(length, dtype=np.float64) * step
     y = t * np.sin(t) / 3 + 2 * np.sin(5 * t)
     if noise > 0:

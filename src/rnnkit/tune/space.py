@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.config import SECTIONS, RunConfig, load_recipe, load_toml
+from rnnkit.config import SECTIONS, RunConfig, load_toml
 from rnnkit.errors import UserError
+from rnnkit.tasks.recipes import load_recipe
 
 TYPES = ("int", "float", "categorical")
 _KEYS = {"int": {"type", "low", "high", "step", "log"}, "float": {"type", "low", "high", "step", "log"},
