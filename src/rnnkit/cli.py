@@ -6,6 +6,7 @@ Exit status: 0 success, 2 a user or data error (one line on stderr), 1 a bug (tr
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import warnings
@@ -36,8 +37,14 @@ def _warn(message: Any, category: type[Warning], filename: str, lineno: int, fil
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """One parser per process: building it (a dozen verbs) costs more than parsing, and tests call main() often."""
+    return build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version (0) or a usage error (2, one line already printed)

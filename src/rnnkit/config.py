@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import math
 import re
 import sys
@@ -166,7 +167,7 @@ class Key:
         """Everything a reader needs to know about allowed values, for the glossary."""
         parts = []
         if self.choices is not None:
-            parts.append(" \\| ".join(f"`{c}`" for c in self.choices))
+            parts.append(" | ".join(f"`{c}`" for c in self.choices))
         if self.pattern_doc:
             parts.append(self.pattern_doc)
         rng = self.range_text()
@@ -193,7 +194,12 @@ def _hashable(v: Any) -> bool:
 
 def _num(x: float) -> str:
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
+        x = int(x)
+    if isinstance(x, int) and x > 1_000_000:  # the sanity bounds read better as powers of two
+        if x & (x - 1) == 0:
+            return f"2^{x.bit_length() - 1}"
+        if (x + 1) & x == 0:
+            return f"2^{x.bit_length()}-1"
     return repr(x) if isinstance(x, float) else str(x)
 
 
@@ -399,6 +405,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
     return value
 
 
+@functools.cache
 def field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

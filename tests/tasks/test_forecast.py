@@ -108,8 +108,9 @@ def test_forecast_table_holdout_and_longer_horizons(runs, data_dir, tmp_path, ca
 @pytest.mark.parametrize("strategy, architecture", [("recursive", "rnn"), ("direct", "seq2seq")])
 def test_gaussian_strategies_give_intervals_around_the_mean(tmp_path, data_dir, capsys, strategy, architecture):
     run = tmp_path / "g"
-    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY, "--set", "data.synthetic_length=400",
-               "--set", f"model.strategy={strategy}", "--set", f"model.arch={architecture}",
+    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY,
+               "--set", "data.synthetic_length=400", "--set", f"model.strategy={strategy}",
+               "--set", f"model.arch={architecture}",
                "--set", "model.distribution=gaussian", "--set", "model.samples=50") == 0
     losses = train_losses(run)
     assert losses[20] < losses[1]

@@ -46,6 +46,7 @@ from rnnkit.tasks.base import Task
 TOKENIZERS = {"word": "whitespace-separated words, <eos> at each line end", "char": "characters"}
 BATCHINGS = {"stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
              "windows": "fixed windows of data.window tokens -> the next token, shuffled"}
+AWD_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the fused ops AWD's weight drop calls directly
 ARCHS = {"standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
          "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
                 "dropout on the last layer's output (Merity et al. 2017)"}
@@ -155,8 +156,15 @@ class LanguageModelTask(Task[LMData, LMModel]):
 
     @classmethod
     def check_config(cls, config: RunConfig[LMData, LMModel]) -> None:
-        d, o = config.data, config.optim
-        fields.check_recurrent(config.model)
+        d, o, m = config.data, config.optim, config.model
+        if m.arch == "awd":
+            if m.cell not in AWD_CELLS:
+                raise ConfigError("model.cell", f"= {m.cell!r}: model.arch = \"awd\" supports {', '.join(AWD_CELLS)}")
+        else:
+            fields.check_recurrent(m)
+            if m.tie and m.embedding != m.hidden:
+                raise ConfigError("model.tie", f"needs model.embedding == model.hidden (got {m.embedding} and "
+                                               f"{m.hidden}), or model.arch = \"awd\"")
         for s in ("valid", "test"):
             if not getattr(d, s) and not getattr(d, f"{s}_fraction"):
                 raise ConfigError(f"data.{s}", f"is \"\": name a file, or set data.{s}_fraction in (0, 0.5) to "

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import MAX_COUNT, MAX_SIZE, RunConfig, key
+from rnnkit.config import MAX_COUNT, MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.parallel import (
     EOS_ID,
     GO_ID,
@@ -192,7 +192,11 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
 
     @classmethod
     def check_config(cls, config: RunConfig[Seq2SeqData, Seq2SeqModel]) -> None:
-        fields.check_recurrent(config.model)
+        m = config.model
+        fields.check_recurrent(m)
+        if m.attention == "dot" and m.bidirectional:
+            raise ConfigError("model.attention", "= 'dot' needs encoder and decoder outputs of one size; with "
+                                                 "model.bidirectional = true use general or bahdanau")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
