@@ -189,6 +189,7 @@ def test_old_names_in_a_recipe_load_with_a_warning(tmp_path):
     ("sine-series", "data.length", "data.synthetic_length", 500, 500),
     ("sine-series", "data.seed", "data.synthetic_seed", 3, 3),
     ("airline", "model.architecture", "model.arch", "seq2seq", "seq2seq"),
+    ("airline", "data.time_col", "data.time_column", "Month", "Month"),
     ("chatbot", "data.pairs", "data.path", "dialogs/other.tsv", ["dialogs/other.tsv"]),
 ])
 def test_old_names_in_set_load_with_a_warning(recipe, old, new, value, expect):

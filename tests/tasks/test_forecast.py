@@ -183,7 +183,7 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
                                                    for i, v in enumerate(y)))
     run = tmp_path / "two"
     assert cli("train", "airline", "--out", run, "--max-steps", "5", "-q", *TINY, "--set", f"data.path={csv}",
-               "--set", "data.time_col=month", "--set", "data.target=a,b") == 0
+               "--set", "data.time_column=month", "--set", "data.target=a,b") == 0
     capsys.readouterr()
     assert cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "b,a", "--horizon", "3",
                "--json") == 0

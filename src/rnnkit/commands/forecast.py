@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "truth and the naive baselines.")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--csv", metavar="FILE", help="series to continue (default: the run's training series)")
-    p.add_argument("--time-col", help="time column of --csv (default: the run's data.time_col)")
+    p.add_argument("--time-col", help="time column of --csv (default: the run's data.time_column)")
     p.add_argument("--target", help="value column(s) of --csv, comma-separated (default: the run's data.target)")
     p.add_argument("--horizon", type=cli_number(int, "--horizon", ge=1, le=1_000_000),
                    help="steps to forecast (default: the run's data.horizon)")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.csv)
         if not path.is_file():
             raise UserError(f"--csv: file not found: {args.csv}")
-        series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_col,
+        series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_column,
                                  args.target if args.target is not None else d.target)
         trained = list(task.columns or [])
         if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order

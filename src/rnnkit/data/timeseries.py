@@ -85,14 +85,14 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
     if time_col.lower() == "none":
         t_idx = None
     elif time_col:
-        t_idx = col(time_col, "data.time_col")
+        t_idx = col(time_col, "data.time_column")
     else:
         t_idx = 0
     wanted = parse_target(target)
     if wanted:
         v_idx = [col(c, "data.target") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
-            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_col and data.target")
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
     else:
         v_idx = [i for i in range(len(header)) if i != t_idx]
     if not v_idx:

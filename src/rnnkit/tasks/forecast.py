@@ -1,6 +1,6 @@
 """Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the classic baselines.
 
-Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_col``, ``data.target``),
+Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``, ``data.target``),
 or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The series is split
 chronologically into train / valid / test; a window belongs to the split that holds all of its targets, and its
 inputs may reach back into the preceding history (as they would when forecasting for real). The optional ``log``
@@ -65,7 +65,8 @@ MIN_WINDOW_SD = 1e-2  # in scaled units: a flat window is not blown up by "stand
 class ForecastData:
     path: list[str] = fields.path([], "the CSV (relative to --data-dir, or absolute); empty (data.path = []) = the "
                                   "synthetic series (data.synthetic_*)", one=True, optional=True)
-    time_col: str = key("", "time column name; \"\" = the first column; \"none\" = no time column (rows numbered)")
+    time_column: str = key("", "time column name; \"\" = the first column; \"none\" = no time column (rows "
+                           "numbered)")
     target: str = key("", "value column(s) to forecast, comma-separated; \"\" = every column but the time column")
     synthetic: str = key("sine", "the synthetic series (when data.path is empty)", choices=SYNTHETIC)
     synthetic_length: int = key(1000, "synthetic series: number of points", ge=2, le=10_000_000)
@@ -87,8 +88,9 @@ class ForecastData:
     epoch_passes: int = key(1, "shuffled passes over the training windows per epoch (short series: fewer "
                             "validations)", ge=1, le=100_000)
 
-    RENAMED: ClassVar[dict[str, str]] = {"length": "data.synthetic_length", "step": "data.synthetic_step",
-                                         "noise": "data.synthetic_noise", "seed": "data.synthetic_seed"}
+    RENAMED: ClassVar[dict[str, str]] = {"time_col": "data.time_column", "length": "data.synthetic_length",
+                                         "step": "data.synthetic_step", "noise": "data.synthetic_noise",
+                                         "seed": "data.synthetic_seed"}
 
 
 @dataclass
@@ -143,7 +145,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_col, d.target)
+            return read_series_csv(path, d.time_column, d.target)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise,
                                 d.synthetic_seed)
 
