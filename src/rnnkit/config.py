@@ -426,15 +426,6 @@ def build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def check_section(obj: Any, section: str) -> None:
-    """Check every field of a section object against its declaration (a config built in code)."""
-    hints = field_types(type(obj))
-    for f in dataclasses.fields(obj):
-        name = f"{section}.{f.name}"
-        value = coerce(getattr(obj, f.name), hints[f.name], name)
-        declaration(type(obj), f.name).check(value, name)
-
-
 # -- overrides ----------------------------------------------------------------------------------------------------
 class Overrides(dict):
     """``section.field -> value`` overrides, remembering where each came from (``--set k=v``, ``--max-steps``)

@@ -124,7 +124,7 @@ def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
             if value == default:
                 continue
             if decl.loss_term and f.name not in task_cls.loss_terms:
-                users = [t for t in _tasks_using(f.name)] or ["none"]
+                users = _tasks_using(f.name) or ["none"]
                 raise ConfigError(f"{s}.{f.name}", f"is a loss term task {config.task!r} does not use (used by: "
                                                    f"{', '.join(users)}); leave it at {default!r}")
             for other, required in decl.needs.items():
