@@ -23,8 +23,8 @@ def test_zaremba_configurations():
 
 
 def test_overrides_are_typed():
-    cfg = load_recipe("ptb-small", parse_overrides(["model.hidden=650", "optim.lr=0.5", "model.tie=true",
-                                                    "data.train=foo.txt", "optim.betas=[0.8, 0.9]"]))
+    cfg = load_recipe("ptb-small", parse_overrides(["model.hidden=650", "model.embedding=650", "optim.lr=0.5",
+                                                    "model.tie=true", "data.train=foo.txt", "optim.betas=[0.8, 0.9]"]))
     assert cfg.model.hidden == 650 and isinstance(cfg.model.hidden, int)
     assert cfg.optim.lr == 0.5 and cfg.model.tie is True and cfg.data.train == "foo.txt"
     assert cfg.optim.betas == [0.8, 0.9]
@@ -94,6 +94,7 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
     (["--set", "train.device=gpu"], "train.device must be auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     (["--set", "optim.betas=[0.9]"], "optim.betas must hold 2 values"),
     (["--set", "model.dropout_h=0.2"], "model.dropout_h = 0.2 needs model.arch = 'awd'"),
+    (["--set", "model.tie=true"], "model.tie needs model.embedding == model.hidden"),
     (["--set", "data.valid="], "data.valid is \"\": name a file, or set data.valid_fraction"),
     (["--set", "train.seed=-1"], "train.seed must be >= 0"),
     (["--max-steps", "0"], "argument --max-steps: must be >= 1, got 0"),
