@@ -94,7 +94,7 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
     (["--set", "train.device=gpu"], "train.device must be auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     (["--set", "optim.betas=[0.9]"], "optim.betas must hold 2 values"),
     (["--set", "model.dropout_h=0.2"], "model.dropout_h = 0.2 needs model.arch = 'awd'"),
-    (["--set", "model.tie=true"], "model.tie needs model.embedding == model.hidden"),
+    (["--set", "model.tie=true", "--set", "model.hidden=300"], "model.tie needs model.embedding == model.hidden"),
     (["--set", "data.valid="], "data.valid is \"\": name a file, or set data.valid_fraction"),
     (["--set", "train.seed=-1"], "train.seed must be >= 0"),
     (["--max-steps", "0"], "argument --max-steps: must be >= 1, got 0"),
