@@ -31,6 +31,7 @@ test: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml (tests/test_layers.py runs it in `make test`)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

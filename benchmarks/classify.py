@@ -38,10 +38,11 @@ def bow_baseline(recipe: str, data_dir: str, overrides: list[str]) -> dict[str, 
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
     from rnnkit.data.labelled_text import tokenize
     from rnnkit.metrics.classification import classification_report
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
 
     config = load_recipe(recipe, parse_overrides([o for o in overrides if o.startswith("data.")]))
     task = get_task(config.task)(config, Path(data_dir), torch.device("cpu"))

@@ -158,9 +158,10 @@ def phase_flops(m: Any, vocab_size: int, tokens: int) -> dict[str, float]:
 
 
 def profile(a: argparse.Namespace) -> dict[str, Any]:
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 

@@ -130,8 +130,8 @@ def plain_loop(train: torch.Tensor, ntokens: int, a: argparse.Namespace) -> floa
 
 def rnnkit_loop(backend: str, a: argparse.Namespace) -> float:
     """tokens/s of `rnnkit train ptb-small` with the same shape, read from its metrics.jsonl."""
-    from rnnkit.config import load_recipe
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 

@@ -3,9 +3,10 @@
 The CLI verbs (``generate``, ``translate``, ``chat``, ``classify``, ``forecast``) and the HTTP server call these
 functions, so both check their inputs and choose their defaults the same way. Each function takes a
 ``rnnkit.runs.LoadedRun`` and raises ``UserError`` for anything the caller can fix (the CLI exits 2, the server
-answers 422). A task takes part by implementing the method a service needs (``generate``, ``translate``,
-``replies``, ``classify``, ``forecast``); nothing here names a task class, so a new task registered in
-``rnnkit.tasks`` is served as soon as it has one of them.
+answers 422). A task takes part by declaring the services it offers (``Task.services``) and implementing their
+methods (``generate``, ``translate``, ``replies``, ``classify``, ``forecast``); its ``describe()`` says what a
+client needs to know. Nothing here names a task class or reads a task's configuration, so a new task registered
+in ``rnnkit.tasks`` is served as soon as it declares a service.
 """
 
 from __future__ import annotations
@@ -17,69 +18,40 @@ import numpy as np
 
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
+from rnnkit.tasks.base import SERVICES as _SERVICE_NAMES
 
-# service -> (task method that provides it, how the CLI says a run cannot)
-SERVICES: dict[str, tuple[str, str]] = {
-    "generate": ("generate", "does not generate text"),
-    "translate": ("translate", "does not translate (it is not seq2seq)"),
-    "chat": ("replies", "is not a chatbot (not seq2seq)"),
-    "classify": ("classify", "is not a classifier"),
-    "forecast": ("forecast", "does not forecast time series"),
+# service -> how the CLI says a run cannot provide it
+SERVICES: dict[str, str] = {
+    "generate": "does not generate text",
+    "translate": "does not translate (it is not seq2seq)",
+    "chat": "is not a chatbot (not seq2seq)",
+    "classify": "is not a classifier",
+    "forecast": "does not forecast time series",
 }
+assert tuple(SERVICES) == _SERVICE_NAMES
 
 
 def can(loaded: LoadedRun, service: str) -> bool:
-    """Whether the run's task implements ``service`` (one of ``SERVICES``)."""
-    return hasattr(loaded.task, SERVICES[service][0])
+    """Whether the run's task offers ``service`` (one of ``SERVICES``)."""
+    return service in loaded.task.services
 
 
 def require(loaded: LoadedRun, service: str) -> Any:
     """The run's task, or a UserError naming the run when it cannot provide ``service``."""
     if not can(loaded, service):
-        raise UserError(f"{loaded.run.path}: task {loaded.config.task!r} {SERVICES[service][1]}")
+        raise UserError(f"{loaded.run.path}: task {loaded.config.task!r} {SERVICES[service]}")
     return loaded.task
 
 
 def services(loaded: LoadedRun) -> tuple[str, ...]:
-    """What a run is *for*: the services a server offers it under (and the playground shows a tab for).
-
-    A sequence-to-sequence run can technically both translate and chat; it is offered as a chatbot when it was
-    trained on dialogue (earlier turns as context, or the same language on both sides) and as a translator
-    otherwise, so a request that names no model reaches the right one.
-    """
-    found = tuple(s for s in SERVICES if can(loaded, s))
-    if "translate" in found and "chat" in found:
-        d = loaded.config.data
-        src, tgt = str(getattr(d, "source_lang", "")).lower(), str(getattr(d, "target_lang", "")).lower()
-        dialogue = getattr(d, "context_turns", 0) > 0 or (src != "" and src == tgt)
-        found = tuple(s for s in found if s != ("translate" if dialogue else "chat"))
-    return found
+    """What a run is *for*: the services a server offers it under (and the playground shows a tab for); the task
+    decides (a sequence-to-sequence run trained on dialogue is a chatbot, otherwise a translator)."""
+    return tuple(s for s in loaded.task.served() if s in SERVICES)
 
 
 def describe(loaded: LoadedRun) -> dict[str, Any]:
     """Plain facts a client needs to form requests: labels, input shape, forecast columns, decoding defaults."""
-    task, cfg = loaded.task, loaded.config
-    info: dict[str, Any] = {}
-    if can(loaded, "generate"):
-        info["level"] = getattr(cfg.data, "level", "word")
-    if can(loaded, "classify"):
-        info["labels"] = list(getattr(task, "labels", None) or [])
-        if hasattr(task, "describe_input"):
-            info["input"] = "sequence"
-            info["input_format"] = task.describe_input()
-        else:
-            info["input"] = "text"
-    if can(loaded, "forecast"):
-        saved = getattr(task, "saved", {}) or {}
-        info.update({"columns": list(getattr(task, "columns", None) or []), "horizon": cfg.data.horizon,
-                     "lookback": cfg.data.lookback, "interval": cfg.model.interval,
-                     "history_points": len(saved.get("history", []))})
-    if can(loaded, "translate"):
-        d, m = cfg.data, cfg.model
-        info.update({"source_lang": d.source_lang, "target_lang": d.target_lang, "beam": m.beam,
-                     "context_turns": d.context_turns, "replies": m.replies, "top_k": m.top_k,
-                     "temperature": m.temperature, "attention": m.attention})
-    return info
+    return dict(loaded.task.describe())
 
 
 # -- the services -------------------------------------------------------------------------------------------
@@ -132,11 +104,11 @@ def classify(loaded: LoadedRun, inputs: Sequence[str]) -> list[dict[str, Any]]:
 def forecast_settings(loaded: LoadedRun, horizon: int | None = None, level: float | None = None
                       ) -> tuple[int, float]:
     """The horizon and interval coverage to forecast with: the given ones, checked, or the run's defaults."""
-    require(loaded, "forecast")
-    horizon = loaded.config.data.horizon if horizon is None else horizon
+    info = require(loaded, "forecast").describe()
+    horizon = info["horizon"] if horizon is None else horizon
     if horizon < 1:
         raise UserError(f"--horizon must be at least 1, got {horizon}")
-    level = loaded.config.model.interval if level is None else level
+    level = info["interval"] if level is None else level
     if not 0 < level < 1:
         raise UserError(f"--level must be in (0, 1), got {level}")
     return horizon, level

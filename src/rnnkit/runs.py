@@ -10,9 +10,9 @@ from torch import nn
 
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
+from rnnkit.ops.device import pick_device
 from rnnkit.tasks import Task, get_task
 from rnnkit.train.checkpoint import load_checkpoint
-from rnnkit.train.device import pick_device
 from rnnkit.train.rundir import RunDir
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.config import load_recipe
 from rnnkit.data.timeseries import (
     Scaler,
     apply_transform,
@@ -21,6 +20,7 @@ from rnnkit.data.timeseries import (
 )
 from rnnkit.errors import UserError
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 
 
 def _csv(tmp_path: Path, text: str, name: str = "s.csv") -> Path:

@@ -148,8 +148,9 @@ def test_pooling_ignores_padding(pooling, backend, cell):
 
 # -- splits, class weighting --------------------------------------------------------------------------------
 def _task(recipe: str, data_dir, *overrides: str):
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
 
     config = load_recipe(recipe, parse_overrides(list(overrides)))
     return get_task(config.task)(config, data_dir, torch.device("cpu"))

@@ -108,8 +108,9 @@ def test_forecast_table_holdout_and_longer_horizons(runs, data_dir, tmp_path, ca
 @pytest.mark.parametrize("strategy, architecture", [("recursive", "rnn"), ("direct", "seq2seq")])
 def test_gaussian_strategies_give_intervals_around_the_mean(tmp_path, data_dir, capsys, strategy, architecture):
     run = tmp_path / "g"
-    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY, "--set", "data.length=400",
-               "--set", f"model.strategy={strategy}", "--set", f"model.architecture={architecture}",
+    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY,
+               "--set", "data.synthetic_length=400", "--set", f"model.strategy={strategy}",
+               "--set", f"model.arch={architecture}",
                "--set", "model.distribution=gaussian", "--set", "model.samples=50") == 0
     losses = train_losses(run)
     assert losses[20] < losses[1]
@@ -127,7 +128,7 @@ def test_model_shapes_and_gaussian_loss():
     x = torch.randn(10, 3, 2)  # (lookback, batch, k)
     for arch in ("rnn", "seq2seq"):
         for gaussian in (False, True):
-            m = Forecaster(2, 5, 8, strategy="direct", architecture=arch, gaussian=gaussian)
+            m = Forecaster(2, 5, 8, strategy="direct", arch=arch, gaussian=gaussian)
             mean, logvar = m(x)
             assert mean.shape == (3, 5, 2) and (logvar is None) == (not gaussian)
             assert logvar is None or logvar.shape == (3, 5, 2)
@@ -182,7 +183,7 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
                                                    for i, v in enumerate(y)))
     run = tmp_path / "two"
     assert cli("train", "airline", "--out", run, "--max-steps", "5", "-q", *TINY, "--set", f"data.path={csv}",
-               "--set", "data.time_col=month", "--set", "data.target=a,b") == 0
+               "--set", "data.time_column=month", "--set", "data.target=a,b") == 0
     capsys.readouterr()
     assert cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "b,a", "--horizon", "3",
                "--json") == 0

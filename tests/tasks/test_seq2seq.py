@@ -119,7 +119,7 @@ def test_bad_pairs_files_are_one_line_errors(tmp_path, data_dir):
         path.write_bytes(content)
         col = "2" if name == "cols.tsv" else "0"
         proc = run_cli("train", "spa-eng-small", "--out", str(tmp_path / f"run-{name}"), "--set",
-                       f"data.pairs={path}", "--set", f"data.source_column={col}", "--set", "data.target_column=1",
+                       f"data.path={path}", "--set", f"data.source_column={col}", "--set", "data.target_column=1",
                        "--max-steps", "1", check=False)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -143,8 +143,8 @@ def test_chat_once_prints_the_asked_number_of_replies(tmp_path, data_dir):
 
 # -- in-process units -----------------------------------------------------------------------------
 def _task(data_dir, **over):
-    from rnnkit.config import load_recipe
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
 
     overrides = {"data.max_pairs": 2000, "model.hidden": 24, "model.embedding": 16, "train.batch_size": 32}
     overrides.update(over)

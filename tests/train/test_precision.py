@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.config import load_recipe
 from rnnkit.errors import UserError
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 from rnnkit.train import precision
 from rnnkit.train.loop import Trainer
 from rnnkit.train.precision import Precision, resolve_precision

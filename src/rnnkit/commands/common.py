@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,20 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-class IntermixedParser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse with rnnkit's error convention: one line on stderr (naming the verb and the option) and exit 2.
+
+    argparse's own ``error`` prints the usage block first, so a mistyped number gave several lines; the usage is
+    one ``--help`` away, and scripts read the single line.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        verb = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        where = f"{verb}: " if verb else ""
+        self.exit(2, f"rnnkit: error: {where}{message} (see '{self.prog} --help')\n")
+
+
+class IntermixedParser(Parser):
     """A verb parser that accepts options after positional TEXT arguments (``classify RUN --json "text"``).
 
     argparse's default parsing stops collecting a ``nargs="*"`` positional at the first option, so options placed

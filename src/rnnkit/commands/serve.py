@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rnnkit.commands.common import add_device
+from rnnkit.config import MAX_COUNT, MAX_SIZE, cli_number
 from rnnkit.errors import UserError
 
 
@@ -19,15 +20,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "Needs the serve extra: pip install 'rnnkit[serve]'.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directory, or NAME=RUN_DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    p.add_argument("--max-input-length", type=int, default=2000, metavar="N",
+    p.add_argument("--port", type=cli_number(int, "--port", ge=0, le=65535),
+                   default=8000, help="port (default: %(default)s)")
+    p.add_argument("--max-input-length", type=cli_number(int, "--max-input-length", ge=1, le=MAX_COUNT),
+                   default=2000, metavar="N",
                    help="longest text in characters, or numeric input in values (default: %(default)s)")
-    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
+    p.add_argument("--max-new-tokens", type=cli_number(int, "--max-new-tokens", ge=1, le=MAX_COUNT),
+                   default=256, metavar="N",
                    help="most words one generate request may ask for (default: %(default)s)")
-    p.add_argument("--max-batch", type=int, default=32, metavar="N",
+    p.add_argument("--max-batch", type=cli_number(int, "--max-batch", ge=1, le=MAX_SIZE), default=32, metavar="N",
                    help="most texts per classify request and replies per chat request; also the most concurrent "
                         "requests merged into one forward pass (default: %(default)s)")
-    p.add_argument("--max-horizon", type=int, default=1000, metavar="N",
+    p.add_argument("--max-horizon", type=cli_number(int, "--max-horizon", ge=1, le=1_000_000),
+                   default=1000, metavar="N",
                    help="most steps one forecast request may ask for (default: %(default)s)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.commands.common import add_device, add_json, allow_intermixed, print_json
+from rnnkit.config import MAX_SIZE, cli_number
 from rnnkit.errors import UserError
 
 
@@ -20,11 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to translate (default: lines of stdin)")
     p.add_argument("--file", metavar="FILE", help="translate every line of this UTF-8 file")
-    p.add_argument("--beam", type=int, help="beam size (default: the run's model.beam; 1 = greedy)")
+    p.add_argument("--beam", type=cli_number(int, "--beam", ge=1, le=1000),
+                   help="beam size (default: the run's model.beam; 1 = greedy)")
     p.add_argument("--greedy", action="store_true", help="same as --beam 1")
-    p.add_argument("--length-penalty", type=float, metavar="ALPHA",
+    p.add_argument("--length-penalty", type=cli_number(float, "--length-penalty", ge=0, le=100), metavar="ALPHA",
                    help="GNMT length penalty alpha (default: the run's model.length_penalty)")
-    p.add_argument("--max-length", type=int, metavar="N", help="most output tokens (default: 2 x input + 10)")
+    p.add_argument("--max-length", type=cli_number(int, "--max-length", ge=1, le=MAX_SIZE),
+                   metavar="N", help="most output tokens (default: 2 x input + 10)")
     p.add_argument("--show-attention", metavar="PNG",
                    help="draw the attention weights (target x source words) into PNG; with several inputs "
                         "PNG-1.png, PNG-2.png, ...")

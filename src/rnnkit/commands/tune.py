@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
 from rnnkit.errors import UserError
 
 _SAMPLERS = ("grid", "random", "tpe", "gp")
@@ -30,29 +31,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("study_target", nargs="?", metavar="OUT_OR_URL",
                    help="report only: the study directory (tune's --out) or a database URL")
     p.add_argument("--space", metavar="FILE", help="search space (TOML)")
-    p.add_argument("--trials", type=int, metavar="N", help="trials to run in this invocation")
+    p.add_argument("--trials", type=cli_number(int, "--trials", ge=1, le=MAX_COUNT),
+                   metavar="N", help="trials to run in this invocation")
     p.add_argument("--sampler", choices=_SAMPLERS, default="tpe", help="search strategy (default: %(default)s)")
     p.add_argument("--pruner", choices=_PRUNERS, default="median",
                    help="stop poor trials early from their intermediate validations (default: %(default)s)")
     p.add_argument("--storage", metavar="URL", help="database URL shared by workers (default: sqlite OUT/study.db)")
     p.add_argument("--study", metavar="NAME", help="study name (default: the recipe's name)")
     p.add_argument("--out", metavar="DIR", help="study directory: study.db and trials/ (default: runs/tune-RECIPE)")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this long")
+    p.add_argument("--timeout", type=cli_number(float, "--timeout", gt=0),
+                   metavar="SECONDS", help="start no new trial after this long")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="fix a config field in every trial, e.g. --set train.max_epochs=3 (repeatable)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="each trial: stop after this many optimiser steps")
-    p.add_argument("--max-time", type=float, metavar="SECONDS", help="each trial: stop after this long")
+    p.add_argument("--max-steps", type=cli_number(int, "--max-steps", ge=1, le=MAX_COUNT),
+                   metavar="N", help="each trial: stop after this many optimiser steps")
+    p.add_argument("--max-time", type=cli_number(float, "--max-time", gt=0),
+                   metavar="SECONDS", help="each trial: stop after this long")
     p.add_argument("--resume", action="store_true", help="continue an existing study (error if there is none)")
     p.add_argument("--baseline", action="store_true",
                    help="run the recipe's own values of the searched fields as a trial first (once per study)")
-    p.add_argument("--total-trials", type=int, metavar="N",
+    p.add_argument("--total-trials", type=cli_number(int, "--total-trials", ge=1, le=MAX_COUNT), metavar="N",
                    help="stop once the study holds N complete + pruned trials (all workers together)")
-    p.add_argument("--seed", type=int, help="sampler seed (default: random)")
-    p.add_argument("--startup-trials", type=int, metavar="N",
+    p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED), help="sampler seed (default: random)")
+    p.add_argument("--startup-trials", type=cli_number(int, "--startup-trials", ge=0, le=MAX_COUNT), metavar="N",
                    help="tpe/gp: random trials before the model-based search (default: 10)")
-    p.add_argument("--pruner-startup", type=int, metavar="N",
+    p.add_argument("--pruner-startup", type=cli_number(int, "--pruner-startup", ge=0, le=MAX_COUNT), metavar="N",
                    help="median: complete trials needed before pruning (default: 5)")
-    p.add_argument("--pruner-warmup", type=int, metavar="STEPS",
+    p.add_argument("--pruner-warmup", type=cli_number(int, "--pruner-warmup", ge=0, le=MAX_COUNT), metavar="STEPS",
                    help="median: never prune before this step; halving/hyperband: minimum resource in steps")
     add_data_dir(p, default=None)
     add_device(p)

@@ -85,14 +85,14 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
     if time_col.lower() == "none":
         t_idx = None
     elif time_col:
-        t_idx = col(time_col, "data.time_col")
+        t_idx = col(time_col, "data.time_column")
     else:
         t_idx = 0
     wanted = parse_target(target)
     if wanted:
         v_idx = [col(c, "data.target") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
-            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_col and data.target")
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
     else:
         v_idx = [i for i in range(len(header)) if i != t_idx]
     if not v_idx:
@@ -139,7 +139,7 @@ def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, 
     if kind not in SYNTHETIC:
         raise UserError(f"data.synthetic: expected one of {', '.join(SYNTHETIC)}, got {kind!r}")
     if length < 2 or step <= 0:
-        raise UserError("data.length must be >= 2 and data.step > 0")
+        raise UserError("data.synthetic_length must be >= 2 and data.synthetic_step > 0")
     t = np.arange(length, dtype=np.float64) * step
     y = t * np.sin(t) / 3 + 2 * np.sin(5 * t)
     if noise > 0:

@@ -7,6 +7,7 @@ greedy argmax, so "very cold" sampling degrades gracefully instead of failing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,8 +25,8 @@ class SamplingOptions:
     def validate(self) -> None:
         from rnnkit.errors import UserError
 
-        if self.temperature < 0:
-            raise UserError(f"temperature must be >= 0, got {self.temperature}")
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise UserError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if self.top_k < 0:
             raise UserError(f"top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

@@ -221,8 +221,8 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
     import torch
 
     from rnnkit import __version__
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
     from rnnkit.train.loop import Trainer
     from rnnkit.train.progress import Progress
     from rnnkit.train.rundir import RunDir

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
 from rnnkit.cells.dropout import Dropout
-from rnnkit.train.loss import linear_cross_entropy
+from rnnkit.ops.loss import linear_cross_entropy
 
 
 class RNNLanguageModel(nn.Module):

@@ -15,53 +15,72 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import ConfigError, RunConfig, key
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.tasks import register
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.classify_common import ClassificationTask
 
-SOURCES = ("har", "digits")
+SOURCES = {"har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
+           "digits": "8x8 digit images read row by row (8 steps of 8 pixels)"}
 _NUMBER_SEP = re.compile(r"[\s,;]+")
+_SHAPES = {"har": (128, 9), "digits": (8, 8)}  # (steps, channels) of one example, for `rnnkit train --check`
 
 
 @dataclass
 class SequenceClassifyData:
-    source: str = "har"  # har | digits
-    path: str = "har/har-subset.tar.gz"  # har: archive or directory; digits: "" = scikit-learn's copy, or a CSV
-    valid_fraction: float = 0.1  # carved from the training data
-    test_fraction: float = 0.1  # digits only: HAR has its own test split
-    seed: int = 0  # the split; train.seed orders batches and initialises the model
-    standardize: bool = True  # per-channel mean/std from the training split
-    chunk: int = 1  # merge k consecutive steps into one step of k x channels features (shorter sequences)
-    balance: str = "none"  # none | weights (class-weighted loss) | sampler (class-balanced sampling)
-    eval_batch_size: int = 512
+    source: str = key("har", "which data set (and reader)", choices=SOURCES)
+    path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive or directory; digits: a CSV, or "
+                                  "empty (data.path = []) for scikit-learn's bundled copy", one=True, optional=True,
+                                  kind="file or directory")
+    valid_fraction: float = fields.fraction(0.1, "share carved from the training data for validation (stratified)")
+    test_fraction: float = fields.fraction(0.1, "digits only (HAR has its own test split): share held out for "
+                                           "testing (stratified)")
+    seed: int = fields.split_seed()
+    standardize: bool = key(True, "standardise each channel with the training split's mean and deviation")
+    chunk: int = key(1, "merge k consecutive steps into one step of k x channels features (shorter sequences); "
+                     "must divide the number of steps", ge=1, le=100_000)
+    balance: str = fields.balance()
+
+    RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size"}
 
 
 @dataclass
 class SequenceClassifyModel:
-    cell: str = "lstm"
-    backend: str = "fused"
-    hidden: int = 64
-    layers: int = 2
-    bidirectional: bool = False
-    dropout: float = 0.0
-    pooling: str = "last"  # last | mean | max | attention
-    attention: int = 0
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    hidden: int = fields.hidden(64)
+    layers: int = fields.layers(2)
+    bidirectional: bool = fields.bidirectional(False)
+    dropout: float = fields.dropout()
+    pooling: str = key("last", "how the recurrent outputs over time become one vector", choices=fields.POOLINGS)
+    attention_size: int = fields.attention_size("attention pooling: size of the scoring layer")
+
+    RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
 
 @register
-class SequenceClassifyTask(ClassificationTask):
+class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClassifyModel]):
     name = "sequence-classify"
-    DataConfig = SequenceClassifyData
-    ModelConfig = SequenceClassifyModel
+    default_eval_batch_size = 512
+
+    @classmethod
+    def check_config(cls, config: RunConfig[SequenceClassifyData, SequenceClassifyModel]) -> None:
+        fields.check_recurrent(config.model)
+        d = config.data
+        if d.source == "har" and not d.path:
+            raise ConfigError("data.path", "is empty: data.source = \"har\" reads the HAR archive (or directory)")
+        steps = _SHAPES[d.source][0]
+        if steps % d.chunk:
+            raise ConfigError("data.chunk", f"= {d.chunk} must divide the {steps} steps of an example")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,20 +90,14 @@ class SequenceClassifyTask(ClassificationTask):
         self.shape: tuple[int, int] | None = None  # raw (steps, channels) of one example
         self.layout = ""
 
-    @property
-    def dcfg(self) -> SequenceClassifyData:
-        return self.config.data
-
     # -- data -------------------------------------------------------------------------------------
     def _read(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """split -> (raw x (n, steps, channels), y), checking the data against a loaded run's digest."""
         d = self.dcfg
-        if d.source not in SOURCES:
-            raise UserError(f"data.source: expected one of {', '.join(SOURCES)}, got {d.source!r}")
         if d.source == "har":
             from rnnkit.data.har import ACTIVITIES, read_har
 
-            path = find_data_file(d.path, self.data_dir, "data.path")
+            path = find_data_file(d.path[0], self.data_dir, "data.path")
             self.check_digest(digest(path.read_bytes()) if path.is_file() else digest(str(path)), str(path))
             self.set_labels(list(ACTIVITIES))
             self.layout = "channels_first"
@@ -101,7 +114,7 @@ class SequenceClassifyTask(ClassificationTask):
         from rnnkit.data.digits import load_bundled, read_digits_csv
 
         if d.path:
-            path = find_data_file(d.path, self.data_dir, "data.path")
+            path = find_data_file(d.path[0], self.data_dir, "data.path")
             x, y = read_digits_csv(path)
             where = str(path)
         else:
@@ -147,6 +160,12 @@ class SequenceClassifyTask(ClassificationTask):
         return {**self.common_artifacts(), "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout, "source": self.dcfg.source}
 
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        steps, channels = _SHAPES[self.dcfg.source]
+        labels = [str(k) for k in range(10)] if self.dcfg.source == "digits" else ["a", "b", "c", "d", "e", "f"]
+        return {"labels": labels, "mean": [0.0] * channels, "std": [1.0] * channels, "steps": steps,
+                "channels": channels, "layout": "channels_first" if self.dcfg.source == "har" else "steps_first"}
+
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.load_common_artifacts(artifacts)
         self.mean = np.asarray(artifacts["mean"], dtype=np.float64)
@@ -155,15 +174,12 @@ class SequenceClassifyTask(ClassificationTask):
         self.layout = str(artifacts["layout"])
 
     # -- model ------------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        m: SequenceClassifyModel = self.config.model
+    def make_model(self) -> nn.Module:
+        m = self.mcfg
         assert self.shape is not None
-        try:
-            return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                      input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
-                                      dropout=m.dropout, pooling=m.pooling, attention=m.attention)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+        return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                  input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
+                                  dropout=m.dropout, pooling=m.pooling, attention_size=m.attention_size)
 
     def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
         return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)

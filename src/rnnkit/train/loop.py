@@ -29,6 +29,7 @@ from rnnkit import __version__
 from rnnkit.config import RunConfig
 from rnnkit.distributed import SINGLE, DistContext
 from rnnkit.errors import TrainingDiverged, UserError
+from rnnkit.seeds import Purpose, derive_seed
 from rnnkit.tasks.base import Task
 from rnnkit.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 from rnnkit.train.optim import Schedule, build_optimizer, set_lr
@@ -125,7 +126,7 @@ class Trainer:
 
     def _seed_rank(self, step: int) -> None:
         """Ranks > 0 draw their own random numbers (dropout masks); rank 0 keeps the single-process stream."""
-        seed = self.config.train.seed + 1_000_003 * self.dist.rank + 7919 * step
+        seed = derive_seed(self.config.train.seed, self.dist.rank, step, purpose=Purpose.RANK)
         random.seed(seed)
         torch.manual_seed(seed)
 

@@ -29,9 +29,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit import config
 from rnnkit.errors import UserError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = tuple(config.PRECISIONS)  # declared with train.precision, checked when a config loads
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -16,8 +16,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rnnkit.config import RunConfig, config_from_dict, load_toml
+from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
+from rnnkit.tasks.recipes import read_config
 
 
 def _clean(v: Any) -> Any:
@@ -59,7 +60,7 @@ class RunDir:
         self.config_file.write_text(config.to_toml())
 
     def read_config(self, overrides: dict[str, Any] | None = None) -> RunConfig:
-        return config_from_dict(load_toml(self.config_file), str(self.config_file), overrides)
+        return read_config(self.config_file, overrides)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         self.meta_file.write_text(json.dumps(meta, indent=2) + "\n")

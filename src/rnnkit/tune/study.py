@@ -373,9 +373,9 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
     import torch
 
     from rnnkit import __version__
-    from rnnkit.config import load_recipe
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.plots import plot_curves
     from rnnkit.train.progress import Progress

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.train.loss import softmax_cross_entropy
+from rnnkit.ops.loss import softmax_cross_entropy
 
 
 @pytest.mark.parametrize("ignore_every", [0, 3])
@@ -41,7 +41,7 @@ def test_custom_ignore_index_and_float32() -> None:
 def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied: bool, ignore_every: int) -> None:
     """The fused output layer: loss and the gradients of hidden, weight and bias, incl. a weight also used as
     an embedding (tied), where the transposed weight gradient is accumulated with the embedding's."""
-    from rnnkit.train.loss import linear_cross_entropy
+    from rnnkit.ops.loss import linear_cross_entropy
 
     g = torch.Generator().manual_seed(1)
     hidden = torch.randn(48, 24, dtype=torch.float64, generator=g)
@@ -68,7 +68,7 @@ def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied
 
 
 def test_linear_cross_entropy_without_grad_or_under_autocast_is_the_plain_expression() -> None:
-    from rnnkit.train.loss import linear_cross_entropy
+    from rnnkit.ops.loss import linear_cross_entropy
 
     hidden, weight, b = torch.randn(16, 8), torch.randn(50, 8), torch.randn(50)
     target = torch.randint(0, 50, (16,))
