@@ -54,6 +54,9 @@ class ForecastData:
     path: str = ""  # CSV relative to --data-dir; "" = the synthetic series below
     time_col: str = ""  # time column name; "" = the first column; "none" = no time column (rows numbered)
     target: str = ""  # value column(s) to forecast, comma-separated; "" = every column but the time column
+    # rows out of time order are an error naming the line (true: sort them by time); repeated or impossible
+    # times are errors either way
+    sort: bool = False
     synthetic: str = "sine"  # when path is "": sine = t*sin(t)/3 + 2*sin(5t) (+ noise), t = 0, step, 2 step...
     length: int = 1000  # synthetic: number of points
     step: float = 0.1  # synthetic: spacing of t
@@ -146,7 +149,7 @@ class ForecastTask(Task):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path, self.data_dir, "data.path")
-            return read_series_csv(path, d.time_col, d.target)
+            return read_series_csv(path, d.time_col, d.target, sort=d.sort)
         return synthetic_series(d.synthetic, d.length, d.step, d.noise, d.seed)
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
