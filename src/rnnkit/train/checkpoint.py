@@ -48,7 +48,8 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, default_mode())
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, default_mode())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -97,7 +98,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: 
     except OSError as e:
         raise file_error(path, e, "read") from None
     except Exception as e:  # a damaged archive, or one holding objects weights_only refuses
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(e))
         if found:
             raise UserError(f"{path}: not a loadable rnnkit checkpoint (it holds a Python object, {found.group(1)}; "
                             f"rnnkit loads only tensors and plain data, so that a checkpoint can never run code)"

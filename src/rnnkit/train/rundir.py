@@ -53,7 +53,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, default_mode())
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, default_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -185,7 +186,7 @@ class RunDir:
         except FileExistsError:
             if self.path.is_dir():  # made by another process just now
                 return
-            raise UserError(f"{self.path}: a part of the path is a file, not a directory") from None
+            raise UserError(f"{self.path}: exists and is not a directory; choose another run directory") from None
         except OSError as e:
             raise file_error(self.path, e, "create the run directory") from None
 
@@ -198,7 +199,11 @@ class RunDir:
             return ""
         self.create()
         lock = RunLock(self.path)
-        note = lock.acquire()
+        try:
+            note = lock.acquire()
+        except BaseException:
+            self._remove_if_unused()
+            raise
         self._lock, self._lock_depth = lock, 1
         try:
             self.remove_temp_files()
@@ -214,11 +219,16 @@ class RunDir:
         if self._lock_depth == 0 and self._lock is not None:
             self._lock.release()
             self._lock = None
-            if self._made:  # a run that failed before writing anything leaves no empty directory behind
-                with contextlib.suppress(OSError):
-                    if {p.name for p in self.path.iterdir()} <= {".lock"}:
-                        (self.path / ".lock").unlink(missing_ok=True)
-                        self.path.rmdir()
+            self._remove_if_unused()
+
+    def _remove_if_unused(self) -> None:
+        """A run that failed before writing anything leaves no empty directory behind (only one it created)."""
+        if self._made:
+            with contextlib.suppress(OSError):
+                if {p.name for p in self.path.iterdir()} <= {".lock", ".lock.json"}:
+                    for name in (".lock.json", ".lock"):
+                        (self.path / name).unlink(missing_ok=True)
+                    self.path.rmdir()
 
     @property
     def locked(self) -> bool:
