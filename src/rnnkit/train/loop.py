@@ -216,7 +216,9 @@ class Trainer:
         elif s.best == value and s.best_step is None:
             s.best_step = step
         if s.best is None or self._beats(value, s.best):
-            self._disk_best = record  # newer than last.pt: the replayed steps must beat it to replace it
+            # newer than last.pt: the replayed steps must beat it to replace it; the loop's own record of its
+            # best stays as an uninterrupted run's, so early stopping decides alike
+            self._disk_best = record
 
     # -- checkpoints and records ------------------------------------------------------------------
     def _checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
@@ -236,9 +238,7 @@ class Trainer:
             "format": FORMAT,
             "rnnkit_version": __version__,
             "task": self.task.name,
-            # the best validation so far and which checkpoint holds it, for readers (loop.best* for the trainer)
-            "best": {"metric": self.task.metric, "value": self.state.best, "step": self.state.best_step,
-                     "checkpoint": self.run.best.name if self.state.best_step is not None else None},
+            "best": self._best_record(),
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -251,6 +251,13 @@ class Trainer:
             "metrics": metrics or {},
             **extra,
         }
+
+    def _best_record(self) -> dict[str, Any]:
+        """The best validation so far and which checkpoint holds it, for readers of any checkpoint (the trainer
+        itself reads loop.best and loop.best_step)."""
+        value, step = self._disk_best or (self.state.best, self.state.best_step)
+        return {"metric": self.task.metric, "value": value, "step": step,
+                "checkpoint": self.run.best.name if step is not None else None}
 
     def save_last(self) -> None:
         # never replace a good checkpoint with weights a diverging step has already ruined
@@ -329,11 +336,11 @@ class Trainer:
             self._validated_step = s.step
             self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
             value = metrics[self.task.metric]
-            improved = self._better(value)
-            if improved and self._disk_best is not None and not self._beats(value, self._disk_best[0]):
-                s.best, s.best_step = self._disk_best  # best.pt already holds a model at least this good
-            elif improved:
+            improved = self._better(value)  # the loop's own record, as in an uninterrupted run (early stopping)
+            if improved:
                 s.best, s.best_step = value, s.step
+            # best.pt may hold a model at least this good already, saved after the last.pt this run resumed from
+            if improved and (self._disk_best is None or self._beats(value, self._disk_best[0])):
                 self._disk_best = None
                 ckpt = self._checkpoint(metrics)
                 if self.dist.is_main:
