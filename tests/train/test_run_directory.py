@@ -177,7 +177,9 @@ def test_another_tasks_checkpoint_is_named_as_such(tmp_path, capsys):
                "--set", "train.eval_test=false")[0] == 0
     for name in ("last.pt", "best.pt"):
         shutil.copy(sine / "checkpoints" / name, parity / "checkpoints" / name)
+    files = {p.name: p.read_bytes() for p in parity.iterdir() if p.is_file()}
     code, _, err = cli(capsys, "train", "--resume", parity, "--max-steps", "4")
+    assert {p.name: p.read_bytes() for p in parity.iterdir() if p.is_file()} == files  # nothing written
     assert code == 2
     one_line(err, f"{parity / 'checkpoints' / 'last.pt'}: this checkpoint belongs to another task ('forecast', "
                   f"recipe 'sine-series'); this run trains task 'parity'")
