@@ -7,10 +7,16 @@ answers 422). A task takes part by declaring the services it offers (``Task.serv
 methods (``generate``, ``translate``, ``replies``, ``classify``, ``forecast``); its ``describe()`` says what a
 client needs to know. Nothing here names a task class or reads a task's configuration, so a new task registered
 in ``rnnkit.tasks`` is served as soon as it declares a service.
+
+Inputs are checked here, once, for both: a text that is empty or only whitespace is refused (there is nothing to
+classify, translate or answer), and a text over ``max_input_length`` characters (numeric sequences: values) is
+refused before any work starts, since decoding cost grows with its length. The CLI verbs apply the server's
+default limit (``MAX_INPUT_LENGTH``, raised with ``--max-input-length`` on either).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +25,39 @@ import numpy as np
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
 from rnnkit.tasks.base import SERVICES as _SERVICE_NAMES
+
+MAX_INPUT_LENGTH = 2000  # characters of a text, values of a numeric sequence: the default of CLI and server alike
+
+
+class InputTooLong(UserError):
+    """An input over the length limit (the server answers 413 Content Too Large, the CLI exits 2)."""
+
+
+def check_length(text: str, what: str = "text", limit: int | None = MAX_INPUT_LENGTH,
+                 flag: str = "--max-input-length", unit: str = "characters") -> None:
+    """Refuse ``text`` longer than ``limit`` (None: no limit)."""
+    n = len(text) if unit == "characters" else len(_values(text))
+    if limit is not None and n > limit:
+        raise InputTooLong(f"{what} is {n} {unit}; the limit is {limit} ({flag})")
+
+
+def check_text(text: str, what: str = "text", service: str = "classify", limit: int | None = MAX_INPUT_LENGTH,
+               flag: str = "--max-input-length", unit: str = "characters") -> None:
+    """Refuse an empty or whitespace-only ``text``, or one over ``limit``."""
+    if not text.strip():
+        raise UserError(f"{what}: nothing to {service} (the text is empty)")
+    check_length(text, what, limit, flag, unit)
+
+
+def input_unit(loaded: LoadedRun) -> str:
+    """What an input's length counts: characters of a text, or values of a numeric sequence (sequence classifiers
+    read whitespace- or comma-separated numbers)."""
+    return "values" if loaded.task.describe().get("input") == "sequence" else "characters"
+
+
+def _values(text: str) -> list[str]:
+    return [v for v in re.split(r"[\s,]+", text.strip()) if v]
+
 
 # service -> how the CLI says a run cannot provide it
 SERVICES: dict[str, str] = {
@@ -56,11 +95,12 @@ def describe(loaded: LoadedRun) -> dict[str, Any]:
 
 # -- the services -------------------------------------------------------------------------------------------
 def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int | None = None) -> str:
-    """Continue ``prompt`` by ``words`` words (temperature 0 = greedy)."""
+             top_p: float = 1.0, seed: int | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> str:
+    """Continue ``prompt`` by ``words`` words (temperature 0 = greedy; an empty prompt starts a new sentence)."""
     from rnnkit.decode.sampling import SamplingOptions
 
     task = require(loaded, "generate")
+    check_length(prompt, "prompt", max_input_length)
     if words < 1:
         raise UserError(f"--words must be at least 1, got {words}")
     opts = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
@@ -68,9 +108,13 @@ def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.
 
 
 def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, max_len: int | None = None,
-              alpha: float | None = None) -> list[dict[str, Any]]:
+              alpha: float | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> list[dict[str, Any]]:
     """Translations with tokens, score and attention (target x source, or None) per input, in input order."""
     task = require(loaded, "translate")
+    if not texts:
+        raise UserError("nothing to translate")
+    for i, text in enumerate(texts, start=1):
+        check_text(text, f"text {i}" if len(texts) > 1 else "text", "translate", max_input_length)
     if beam is not None and beam < 1:
         raise UserError(f"--beam must be >= 1, got {beam}")
     if max_len is not None and max_len < 1:
@@ -80,9 +124,13 @@ def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, 
 
 def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | None = None,
          decoding: str | None = None, top_k: int | None = None, temperature: float | None = None,
-         beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
+         beam: int | None = None, seed: int | None = None, max_len: int | None = None,
+         max_input_length: int | None = MAX_INPUT_LENGTH) -> list[str]:
     """``n`` candidate replies to ``text`` after the conversation ``history`` (unset options: the run's own)."""
     task = require(loaded, "chat")
+    check_text(text, "text", "answer", max_input_length)
+    for i, turn in enumerate(history):
+        check_length(turn, f"history[{i}]", max_input_length)
     for name, v in (("replies", n), ("top_k", top_k), ("beam", beam), ("max_words", max_len)):
         low = 0 if name == "top_k" else 1
         if v is not None and v < low:
@@ -93,11 +141,15 @@ def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | Non
                         temperature=temperature, beam=beam, seed=seed, max_len=max_len)
 
 
-def classify(loaded: LoadedRun, inputs: Sequence[str]) -> list[dict[str, Any]]:
+def classify(loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | None = MAX_INPUT_LENGTH
+             ) -> list[dict[str, Any]]:
     """Label, its probability and every class's probability per input (text, or numbers written as text)."""
     task = require(loaded, "classify")
     if not inputs:
         raise UserError("nothing to classify")
+    unit = input_unit(loaded)
+    for i, text in enumerate(inputs, start=1):
+        check_text(text, f"text {i}" if len(inputs) > 1 else "text", "classify", max_input_length, unit=unit)
     return task.classify(loaded.model, list(inputs))
 
 

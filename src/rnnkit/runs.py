@@ -12,7 +12,7 @@ from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
 from rnnkit.ops.device import pick_device
 from rnnkit.tasks import Task, get_task
-from rnnkit.train.checkpoint import load_checkpoint
+from rnnkit.train.checkpoint import check_task, load_checkpoint
 from rnnkit.train.rundir import RunDir
 
 
@@ -37,6 +37,7 @@ def load_run(path: str | Path, which: str = "best", device: str = "auto",
         raise UserError(f"{run.path}: no checkpoint yet (checkpoints/{which}.pt)")
     dev = pick_device(device)
     ckpt = load_checkpoint(ckpt_path, dev)
+    check_task(ckpt, config.task, ckpt_path)
     if data_dir is None:
         data_dir = run.read_meta().get("data_dir", "data")
     task = get_task(config.task)(config, Path(data_dir), dev)

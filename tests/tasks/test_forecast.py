@@ -193,3 +193,35 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
         ("1961-01", "a"), ("1961-01", "b"), ("1961-02", "a")]
     code = cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "a")
     _assert_user_error(code, capsys.readouterr().err, "1 value column(s), but the model forecasts 2 (a, b)")
+
+
+def test_rows_out_of_time_order_are_refused_unless_data_sort(tmp_path, data_dir, runs, capsys):
+    lines = (data_dir / AIRLINE).read_text().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]  # 1949-05 and 1949-06 swapped: lines 6 and 7 of the file
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    code = cli("train", "airline", "--out", tmp_path / "r", "--set", f"data.path={swapped}", *TINY)
+    _assert_user_error(code, capsys.readouterr().err, "swapped.csv: line 7, column 'Month': time '1949-05' comes "
+                       "before '1949-06' on line 6", "data.sort = true")
+    assert not (tmp_path / "r").exists()
+    assert cli("forecast", runs["airline"], "--csv", swapped) == 2
+    assert "swapped.csv: line 7" in capsys.readouterr().err
+    out = tmp_path / "sorted"
+    assert cli("train", "airline", "--out", out, "--set", f"data.path={swapped}", "--set", "data.sort=true",
+               "--max-steps", "3", "-q", *TINY) == 0
+    from rnnkit.runs import load_run
+
+    saved = load_run(out).checkpoint["artifacts"]
+    assert saved["history_times"][-1] == "1960-12" and sorted(saved["history_times"]) == saved["history_times"]
+
+
+def test_plot_into_a_missing_directory_is_refused_before_any_work(runs, tmp_path, capsys):
+    capsys.readouterr()
+    target = tmp_path / "no-such-dir" / "f.png"
+    assert cli("forecast", runs["airline"], "--plot", target) == 2
+    err = capsys.readouterr().err
+    _assert_user_error(2, err, f"--plot {target}: directory {target.parent} does not exist")
+    assert not target.parent.exists()
+    assert cli("forecast", runs["airline"], "--plot", tmp_path) == 2  # a directory, not a file name
+    assert "is a directory" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
 from rnnkit.config import MAX_COUNT, MAX_SEED, MAX_SIZE, cli_number
 from rnnkit.errors import UserError
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
                    help="fixes the sampling for reproducible replies")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -46,12 +47,15 @@ def run(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if v is not None and v < (0 if name == "top_k" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    if args.once is not None:  # before loading the model: an empty message costs nothing
+        predict.check_text(args.once, "--once", "answer", args.max_input_length)
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     predict.require(loaded, "chat")
 
     def answer(text: str, history: list[str], seed: int | None) -> list[str]:
         return predict.chat(loaded, text, history, n=args.replies, decoding=args.decoding, top_k=args.top_k,
-                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words)
+                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words,
+                            max_input_length=args.max_input_length)
 
     if args.once is not None:
         replies = answer(args.once, [], args.seed)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_json, output_file, print_json, save_figure
 from rnnkit.config import MAX_SEED, cli_number
 from rnnkit.errors import UserError
 
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
     from rnnkit.runs import load_run
 
+    if args.plot:
+        output_file(args.plot, "--plot")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     task = predict.require(loaded, "forecast")
     d = loaded.config.data
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UserError(f"--csv: file not found: {args.csv}")
         series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_column,
-                                 args.target if args.target is not None else d.target)
+                                 args.target if args.target is not None else d.target, sort=d.sort)
         trained = list(task.columns or [])
         if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
             order = [series.columns.index(c) for c in trained]
@@ -169,7 +171,7 @@ def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc:
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    try:
+        save_figure(fig, Path(path), "--plot", dpi=90)
+    finally:
+        plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
 from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
 from rnnkit.errors import UserError
 
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
                    help="fixes the sampling for reproducible output")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--words must be at least 1, got {args.words}")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     text = predict.generate(loaded, args.prompt, args.words, temperature=0.0 if args.greedy else args.temperature,
-                            top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                            top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                            max_input_length=args.max_input_length)
     if args.json:
         print_json({"prompt": args.prompt, "text": text})
     else:

@@ -1,6 +1,8 @@
 """rnnkit train: run a recipe into a run directory, or resume one exactly where it stopped.
 
 With ``--nproc N`` (or when started by torchrun) training is data-parallel: see rnnkit.distributed.
+Exit status: 0 when training stopped at its budget (or had nothing left to do), 2 for a user error, 130 after a
+Ctrl-C (the checkpoint saved, the summary printed as usual).
 """
 
 from __future__ import annotations
@@ -145,12 +147,20 @@ def run(args: argparse.Namespace) -> int:
     requested = config.train.precision
     config.train.precision, precision_reason = resolve_precision(requested, device)
     dist, device = init_from_env(device)  # a no-op outside torchrun
+    trainer = None
     try:
         task = get_task(config.task)(config, data_dir, device)
         import torch
 
         from rnnkit import __version__
 
+        main = dist.is_main
+        trainer = Trainer(task, config, run_dir, device,
+                          Progress(enabled=None if not args.quiet and main else False),
+                          echo=not args.quiet and not args.json and main, dist=dist)
+        # locks the run directory (rank 0), then checks the data and the checkpoint against the configuration;
+        # only then are config.toml and run.json (re)written, so a refused resume leaves them as they were
+        trainer.setup(resume=bool(args.resume))
         if dist.is_main:
             run_dir.write_config(config)
             meta.setdefault("precision_requested", requested)
@@ -161,21 +171,20 @@ def run(args: argparse.Namespace) -> int:
                          "processes": dist.world,
                          "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None})
             run_dir.write_meta(meta)
-        main = dist.is_main
-        trainer = Trainer(task, config, run_dir, device,
-                          Progress(enabled=None if not args.quiet and main else False),
-                          echo=not args.quiet and not args.json and main, dist=dist)
-        trainer.setup(resume=bool(args.resume))
         summary = trainer.fit()
     finally:
+        if trainer is not None:
+            trainer.close()
         shutdown()
     if not dist.is_main:
         return 0
+    for note in trainer.notes:
+        print(f"rnnkit: {note}", file=sys.stderr, flush=True)
     if args.json:
         print_json(summary)
     else:
         print(_human_summary(summary, task))
-    return 0
+    return 130 if summary["stopped"] == "interrupted" else 0
 
 
 def check(args: argparse.Namespace) -> int:

@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Search config fields of a recipe with Optuna. Each trial is an ordinary run directory "
                     "(OUT/trials/NNNN) trained like 'rnnkit train'; the objective is the task's validation metric "
-                    "(best over the trial). The study is kept in OUT/study.db, so running the same command again "
-                    "continues it; --storage postgresql://... lets several workers share one study.\n\n"
+                    "(best over the trial). The study is kept in OUT/study.db; --trials N is the study's total, "
+                    "so the same command after a kill or Ctrl-C runs only the missing trials (the cut one again) "
+                    "and a larger N extends the study; --storage postgresql://... lets several workers share "
+                    "one study.\n\n"
                     "  rnnkit tune RECIPE --space space.toml --trials N [--sampler tpe] [--pruner median] ...\n"
                     "  rnnkit tune report OUT_OR_DB_URL [--study NAME] [--json]\n\n"
                     "Space file (TOML), one table per field:\n"
@@ -31,8 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("study_target", nargs="?", metavar="OUT_OR_URL",
                    help="report only: the study directory (tune's --out) or a database URL")
     p.add_argument("--space", metavar="FILE", help="search space (TOML)")
-    p.add_argument("--trials", type=cli_number(int, "--trials", ge=1, le=MAX_COUNT),
-                   metavar="N", help="trials to run in this invocation")
+    p.add_argument("--trials", type=cli_number(int, "--trials", ge=1, le=MAX_COUNT), metavar="N",
+                   help="trials the study holds when done (all invocations and workers together); the same "
+                        "command again runs only the missing ones")
     p.add_argument("--sampler", choices=_SAMPLERS, default="tpe", help="search strategy (default: %(default)s)")
     p.add_argument("--pruner", choices=_PRUNERS, default="median",
                    help="stop poor trials early from their intermediate validations (default: %(default)s)")
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     metric = summary.get("metric") or "value"
     line = (f"study {summary['study']} in {summary['out']}: {summary['n_trials']} complete, {summary['n_pruned']} "
-            f"pruned, {summary['n_failed']} failed")
+            f"pruned, {summary['n_failed']} failed"
+            + (f", {summary['n_retried']} cut short and rerun" if summary.get("n_retried") else ""))
     print(line)
     if summary["best_trial"] is not None:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -68,6 +68,8 @@ class ForecastData:
     time_column: str = key("", "time column name; \"\" = the first column; \"none\" = no time column (rows "
                            "numbered)")
     target: str = key("", "value column(s) to forecast, comma-separated; \"\" = every column but the time column")
+    sort: bool = key(False, "rows out of time order are an error naming the line; true sorts them by time "
+                     "(repeated or impossible times are errors either way)")
     synthetic: str = key("sine", "the synthetic series (when data.path is empty)", choices=SYNTHETIC)
     synthetic_length: int = key(1000, "synthetic series: number of points", ge=2, le=10_000_000)
     synthetic_step: float = key(0.1, "synthetic series: spacing of t", gt=0, le=1e6)
@@ -145,7 +147,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.target)
+            return read_series_csv(path, d.time_column, d.target, sort=d.sort)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise,
                                 d.synthetic_seed)
 
