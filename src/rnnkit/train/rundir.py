@@ -128,10 +128,13 @@ class RunLock:
         return bool(self._lock.is_locked)
 
     def _holder(self) -> dict[str, Any]:
-        for _ in range(10):  # the holder writes its record just after taking the lock
+        deadline = time.monotonic() + 5.0  # the holder writes its record just after taking the lock (slower on a
+        while True:  # loaded machine: give it a few seconds before calling it anonymous)
             try:
                 return dict(json.loads(self.info.read_text()))
             except FileNotFoundError:
+                if time.monotonic() > deadline:
+                    break
                 time.sleep(0.05)
             except (OSError, ValueError, TypeError):
                 break
