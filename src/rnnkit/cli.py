@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rnnkit import __version__
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "offline", False):  # --offline: for this process and any it starts (torchrun workers)
+        os.environ["RNNKIT_OFFLINE"] = "1"
     try:
         return int(args.func(args) or 0)
     except UserError as e:

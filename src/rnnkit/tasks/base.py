@@ -31,9 +31,10 @@ class Task(ABC):
     higher_is_better: ClassVar[bool] = False
     count_unit: ClassVar[str] = "tokens"  # what train_step's count measures (shown as <unit>/s)
 
-    def __init__(self, config: RunConfig, data_dir: Path, device: torch.device) -> None:
+    def __init__(self, config: RunConfig, data_dir: Path | None, device: torch.device) -> None:
         self.config = config
-        self.data_dir = Path(data_dir)
+        # an explicit --data-dir, or None: files come from the data cache (rnnkit.datasets.resolve)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.device = device
 
     # -- data -------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ Sources (``data.source``):
   own train/test split, with a stratified validation share carved off train.
 * ``digits``: 8x8 digit images, one image row per time step (8 steps of 8 pixels); a stratified
   train/valid/test split.
+* ``mnist``: 28x28 MNIST images, one row per step (28 steps of 28 pixels): the canonical IDX files (MNIST's own
+  train/test split, validation carved off train) or a CSV of 784 pixels + label (a stratified train/valid/test
+  split), see rnnkit.data.mnist.
 
 Both splits are pure functions of the data and ``data.seed``. Features are standardised per channel with the
 training split's mean and standard deviation, which are saved in the checkpoint for inference.
@@ -28,14 +31,16 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks import register
 from rnnkit.tasks.classify_common import ClassificationTask
 
-SOURCES = ("har", "digits")
+SOURCES = ("har", "digits", "mnist")
 _NUMBER_SEP = re.compile(r"[\s,;]+")
 
 
 @dataclass
 class SequenceClassifyData:
-    source: str = "har"  # har | digits
-    path: str = "har/har-subset.tar.gz"  # har: archive or directory; digits: "" = scikit-learn's copy, or a CSV
+    source: str = "har"  # har | digits | mnist
+    # har: archive (.zip/.tar.gz) or directory; digits: "" = scikit-learn's copy, or a CSV; mnist: an IDX file (the
+    # other three beside it) or directory, or a CSV of 784 pixels + label
+    path: str = "har/har-subset.tar.gz"
     valid_fraction: float = 0.1  # carved from the training data
     test_fraction: float = 0.1  # digits only: HAR has its own test split
     seed: int = 0  # the split; train.seed orders batches and initialises the model
@@ -55,6 +60,7 @@ class SequenceClassifyModel:
     dropout: float = 0.0
     pooling: str = "last"  # last | mean | max | attention
     attention: int = 0
+    project: int = 0  # > 0: a per-step Linear(features -> project) + ReLU before the recurrent stack
 
 
 @register
@@ -84,7 +90,7 @@ class SequenceClassifyTask(ClassificationTask):
         if d.source == "har":
             from rnnkit.data.har import ACTIVITIES, read_har
 
-            path = find_data_file(d.path, self.data_dir, "data.path")
+            path = find_data_file(d.path, self.data_dir, "data.path", allow_dir=True)
             self.check_digest(digest(path.read_bytes()) if path.is_file() else digest(str(path)), str(path))
             self.set_labels(list(ACTIVITIES))
             self.layout = "channels_first"
@@ -98,6 +104,8 @@ class SequenceClassifyTask(ClassificationTask):
             if "test" in raw:
                 out["test"] = raw["test"]
             return out
+        if d.source == "mnist":
+            return self._read_mnist(splits)
         from rnnkit.data.digits import load_bundled, read_digits_csv
 
         if d.path:
@@ -110,6 +118,25 @@ class SequenceClassifyTask(ClassificationTask):
         self.check_digest(digest(x, y), where)
         self.set_labels([str(k) for k in range(10)])
         self.layout = "steps_first"
+        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
+        return {s: (x[idx], y[idx]) for s, idx in parts.items()}
+
+    def _read_mnist(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from rnnkit.data.mnist import is_idx_name, read_mnist_csv, read_mnist_idx
+
+        d = self.dcfg
+        path = find_data_file(d.path, self.data_dir, "data.path", allow_dir=True)
+        self.set_labels([str(k) for k in range(10)])
+        self.layout = "steps_first"
+        if is_idx_name(path):
+            raw = read_mnist_idx(path)
+            self.check_digest(digest(*(a for xy in raw.values() for a in xy)), str(path))
+            x, y = raw["train"]
+            parts = self.split_indices(y, {"valid": d.valid_fraction})
+            return {"train": (x[parts["train"]], y[parts["train"]]), "valid": (x[parts["valid"]], y[parts["valid"]]),
+                    "test": raw["test"]}
+        x, y = read_mnist_csv(path)
+        self.check_digest(digest(x, y), str(path))
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
         return {s: (x[idx], y[idx]) for s, idx in parts.items()}
 
@@ -161,7 +188,8 @@ class SequenceClassifyTask(ClassificationTask):
         try:
             return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
                                       input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
-                                      dropout=m.dropout, pooling=m.pooling, attention=m.attention)
+                                      dropout=m.dropout, pooling=m.pooling, attention=m.attention,
+                                      project=m.project)
         except ValueError as e:
             raise UserError(f"model: {e}") from None
 

@@ -2,7 +2,9 @@
 
 Data: one or more files of ``label<TAB>text`` (``data.label_column = 0``) or ``text<TAB>label`` (1), combined,
 split into train/valid/test by a stratified draw that is a pure function of the data and ``data.seed`` (identical
-texts always share a split). The vocabulary comes from the training split only. Batches are padded to their
+texts always share a split). ``data.format = "aclimdb"`` reads the Large Movie Review Dataset's own layout instead
+(``data.path``: aclImdb_v1.tar.gz or its directory): its train/test split is kept and the validation share is
+carved off train. The vocabulary comes from the training split only. Batches are padded to their
 longest sequence and the recurrent stack sees each sequence's true length, so padding changes nothing.
 """
 
@@ -38,7 +40,9 @@ class TextClassifyData:
     digits: bool = False  # map every digit to 0 (numbers of one shape share a token)
     min_count: int = 1  # training-split words seen fewer times become <unk>
     max_vocab: int = 0  # 0 = no limit
-    max_length: int = 0  # keep the first N tokens of a text; 0 = all
+    max_length: int = 0  # keep N tokens of a text (see truncate); 0 = all
+    truncate: str = "post"  # post: keep the first max_length tokens | pre: keep the last (Keras pad_sequences)
+    format: str = "lines"  # lines: label<TAB>text files | aclimdb: aclImdb {train,test}/{pos,neg}/*.txt
     word_dropout: float = 0.0  # training only: replace input words by <unk> with this probability
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -79,11 +83,31 @@ class TextClassifyTask(ClassificationTask):
         return self.config.data
 
     def _tokens(self, text: str) -> list[str]:
-        toks = tokenize(text, self.dcfg.lowercase, self.dcfg.digits)
-        return toks[: self.dcfg.max_length] if self.dcfg.max_length > 0 else toks
+        return self._cut(tokenize(text, self.dcfg.lowercase, self.dcfg.digits))
+
+    def _cut(self, toks: list[str]) -> list[str]:
+        n = self.dcfg.max_length
+        if n <= 0 or len(toks) <= n:
+            return toks
+        if self.dcfg.truncate not in ("post", "pre"):
+            raise UserError(f"data.truncate: expected 'post' or 'pre', got {self.dcfg.truncate!r}")
+        return toks[-n:] if self.dcfg.truncate == "pre" else toks[:n]
 
     def read_examples(self) -> tuple[list[Example], str]:
         d = self.dcfg
+        self._fixed_test: np.ndarray | None = None  # examples the data set itself puts in its test split
+        if d.format == "aclimdb":
+            from rnnkit.data.aclimdb import read_aclimdb
+
+            if len(d.path) != 1:
+                raise UserError(f"data.path: format 'aclimdb' reads one archive or directory, got {len(d.path)} paths")
+            path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
+            parts = read_aclimdb(path)
+            examples = parts["train"] + parts["test"]
+            self._fixed_test = np.arange(len(examples)) >= len(parts["train"])
+            return examples, digest(*(f"{e.label}\t{e.text}" for e in examples), "aclimdb")
+        if d.format != "lines":
+            raise UserError(f"data.format: expected 'lines' or 'aclimdb', got {d.format!r}")
         if not d.path:
             raise UserError("data.path is not set; point it at a label<TAB>text file with --set data.path=FILE")
         examples: list[Example] = []
@@ -110,8 +134,13 @@ class TextClassifyTask(ClassificationTask):
         y = np.array([index[e.label] for e in examples], dtype=np.int64)
         full = [tokenize(e.text, d.lowercase, d.digits) for e in examples]
         groups = [" ".join(t) for t in full]  # identical texts (up to case and spacing) never straddle splits
-        tokens = [t[: d.max_length] for t in full] if d.max_length > 0 else full
-        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
+        tokens = [self._cut(t) for t in full]
+        if self._fixed_test is not None:  # the data set's own test split; validation carved off its train split
+            pool = np.flatnonzero(~self._fixed_test)
+            sub = self.split_indices(y[pool], {"valid": d.valid_fraction}, [groups[i] for i in pool])
+            parts = {"train": pool[sub["train"]], "valid": pool[sub["valid"]], "test": np.flatnonzero(self._fixed_test)}
+        else:
+            parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
             train_tokens = (t for i in parts["train"] for t in tokens[i])
             self.vocab = Vocabulary.build(train_tokens, specials=(PAD, UNK), min_count=d.min_count,
