@@ -89,8 +89,8 @@ def test_sentiment_three_files_text_then_label(tmp_path, data_dir):
 
 
 def test_har_stacked_lstm_and_confusion_png(tmp_path, data_dir):
-    run = tmp_path / "har"
-    run_cli("train", "har", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "30", *TINY_SEQ,
+    run = tmp_path / "har-subset"
+    run_cli("train", "har-subset", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "30", *TINY_SEQ,
             "--set", "data.chunk=8")
     first, last = loss_fell(run)
     assert last < first - 0.1, (first, last)

@@ -47,7 +47,7 @@ def read_aclimdb(path: Path) -> dict[str, list[Example]]:
                     assert f is not None
                     found.append((m.group(1), member.name, m.group(2), _decode(f.read(), f"{path}:{member.name}")))
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise UserError(f"{path}: not a readable aclImdb archive: {e}") from None
+            raise UserError(f"{path}: not a readable aclImdb archive: {str(e).splitlines()[0]}") from None
     out: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for split, name, label, text in sorted(found, key=lambda r: (r[0], r[1])):
         out[split].append(Example(text, label, name))

@@ -55,7 +55,7 @@ class _Source:
             self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by close()
             self.files = {Path(m.name).name: m.name for m in self.tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise UserError(f"{path}: not a readable tar archive of UCI HAR files: {e}") from None
+            raise UserError(f"{path}: not a readable tar archive of UCI HAR files: {str(e).splitlines()[0]}") from None
 
     def read(self, name: str) -> str:
         if name not in self.files:

@@ -357,7 +357,7 @@ def _open_member(archive: Path, kind: str, name: str, where: str) -> Iterator[IO
                 with f:
                     yield f
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise _SourceFailed(f"{where}: corrupt archive ({type(e).__name__}: {e})") from None
+        raise _SourceFailed(f"{where}: corrupt archive ({type(e).__name__}: {str(e).splitlines()[0]})") from None
 
 
 def _from_public(ds: Dataset, tree: Path, work: Path) -> _Produced:
