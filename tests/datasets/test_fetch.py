@@ -333,7 +333,14 @@ def test_unverified_download_is_refused_unless_allowed(cache, server, monkeypatc
     _clean(cache, ds)
     monkeypatch.setenv("RNNKIT_ALLOW_UNVERIFIED", "1")
     datasets.get("toy")
-    assert "UNVERIFIED" in " ".join(store.read_manifest(ds)["verified_by"])
+    assert "UNVERIFIED (RNNKIT_ALLOW_UNVERIFIED)" in " ".join(store.read_manifest(ds)["verified_by"])
+    store.remove(ds)
+    monkeypatch.delenv("RNNKIT_ALLOW_UNVERIFIED")
+    monkeypatch.setenv("RNNKIT_OFFLINE", "1")
+    (cache / "downloads").mkdir()
+    (cache / "downloads" / "toy.zip").write_bytes(ARCHIVE)  # put there by hand, as the error line says: used
+    datasets.get("toy")
+    assert "UNVERIFIED (placed by hand)" in " ".join(store.read_manifest(ds)["verified_by"])
 
 
 def test_two_processes_fetch_once(cache, server, monkeypatch):

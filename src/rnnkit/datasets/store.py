@@ -367,10 +367,10 @@ def _from_public(ds: Dataset, tree: Path, work: Path) -> _Produced:
     files_by_path = {f.path: f for f in ds.files}
     files, how, sources = {}, [], []
     for i, dl in enumerate(ds.downloads):
-        if _unverified(ds, dl) and not allow_unverified():
+        local = _by_hand(dl)  # a person's deliberate choice: used even when nothing can verify it
+        if local is None and _unverified(ds, dl) and not allow_unverified():
             raise _SourceFailed(f"{dl.urls[0]}: {dl.hash_from} for this download, so rnnkit will not use it "
                                 f"unless RNNKIT_ALLOW_UNVERIFIED=1")
-        local = _by_hand(dl)
         if local is not None:
             _verify_download(local, dl, str(local))
             where = str(local)
@@ -391,7 +391,8 @@ def _from_public(ds: Dataset, tree: Path, work: Path) -> _Produced:
         if dl.hash:
             how.append(f"{dl.filename}: {dl.hash.split(':')[0]} pinned by {dl.hash_from}")
         elif _unverified(ds, dl):
-            how.append(f"{dl.filename}: UNVERIFIED (RNNKIT_ALLOW_UNVERIFIED), sha256 {file_sha256(local)}")
+            why = "placed by hand" if local.parent == cache_dir() / "downloads" else "RNNKIT_ALLOW_UNVERIFIED"
+            how.append(f"{dl.filename}: UNVERIFIED ({why}), sha256 {file_sha256(local)}")
         sources.append(where)
         for m in dl.members:
             f = files_by_path[m.path]
