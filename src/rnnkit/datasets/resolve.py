@@ -36,6 +36,9 @@ def drain_log() -> dict[str, dict[str, Any]]:
 
 def _record(field: str, path: Path, origin: str, ds: Dataset | None = None) -> Path:
     _LOG[field] = {"path": str(path.resolve()), "from": origin, "dataset": ds.name if ds else None}
+    if origin == "cache" and ds is not None:  # where the cached copy was fetched from, and when
+        man = store.read_manifest(ds) or {}
+        _LOG[field].update({"source": man.get("source"), "fetched": man.get("fetched")})
     return path
 
 

@@ -255,6 +255,7 @@ def _from_mirror_url(ds: Dataset, base: str, tree: Path, work: Path) -> _Produce
     if offline():
         raise _SourceFailed(f"mirror {base}: offline (RNNKIT_OFFLINE)")
     files, how = {}, []
+    _say(f"downloading {ds.name} from the mirror {base}")
     for f in ds.files:
         url = base.rstrip("/") + "/" + urllib.parse.quote(f.path)
         got = _http_get(url, f"sha256:{f.sha256}" if f.sha256 else None, work / "mirror", Path(f.path).name)
