@@ -38,9 +38,11 @@ def load_run(path: str | Path, which: str = "best", device: str = "auto",
     dev = pick_device(device)
     ckpt = load_checkpoint(ckpt_path, dev)
     check_task(ckpt, config.task, ckpt_path)
-    if data_dir is None:
-        data_dir = run.read_meta().get("data_dir", "data")
-    task = get_task(config.task)(config, Path(data_dir), dev)
+    from rnnkit.datasets import data_dir_option
+
+    ddir = data_dir_option(data_dir) if data_dir is not None else \
+        data_dir_option(run.read_meta().get("data_dir"), recorded=True)
+    task = get_task(config.task)(config, ddir, dev)
     task.load_artifacts(ckpt["artifacts"])
     model = task.build_model().to(dev)
     model.load_state_dict(ckpt["model"])

@@ -85,6 +85,7 @@ def _launch(args: argparse.Namespace) -> int:
     """--nproc N: check what can be checked here (one clear error instead of N), then start the workers."""
     import torch
 
+    from rnnkit.datasets import data_dir_option
     from rnnkit.distributed.launch import launch_local
     from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
@@ -103,11 +104,12 @@ def _launch(args: argparse.Namespace) -> int:
     gpus = torch.cuda.device_count()
     if pick_device(config.train.device).type == "cuda" and args.nproc > gpus:
         raise UserError(f"--nproc {args.nproc}: only {gpus} GPU(s) here, and each process needs its own")
-    get_task(config.task)(config, Path(args.data_dir or "data"), pick_device("cpu")).shard(0, args.nproc)
+    get_task(config.task)(config, data_dir_option(args.data_dir), pick_device("cpu")).shard(0, args.nproc)
     return launch_local(args.nproc, _worker_argv(args, out))
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnnkit import datasets
     from rnnkit.distributed import env_world, init_from_env, shutdown
     from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
@@ -130,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         if args.recipe and args.recipe not in (config.recipe, str(run_dir.path)):
             raise UserError(f"{run_dir.path} was trained with recipe {config.recipe!r}, not {args.recipe!r}")
         meta = run_dir.read_meta()
-        data_dir = Path(args.data_dir or meta.get("data_dir", "data"))
+        data_dir = datasets.data_dir_option(args.data_dir) if args.data_dir else \
+            datasets.data_dir_option(meta.get("data_dir"), recorded=True)
     else:
         if not args.recipe:
             raise UserError("train: name a recipe (see 'rnnkit recipes') or pass --resume RUN_DIR")
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         if run_dir.last.is_file() or run_dir.best.is_file():
             raise UserError(f"{out} already holds a trained run; continue it with --resume {out} "
                             f"or choose another --out")
-        data_dir = Path(args.data_dir or "data")
+        data_dir = datasets.data_dir_option(args.data_dir)  # a missing --data-dir fails before anything is written
         meta = {}
     device = pick_device(config.train.device)
     # "auto" becomes the concrete choice in config.toml, so a resume keeps training the same way
@@ -148,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     config.train.precision, precision_reason = resolve_precision(requested, device)
     dist, device = init_from_env(device)  # a no-op outside torchrun
     trainer = None
+    datasets.set_progress(None if not args.quiet and not args.json and dist.is_main else False)  # None: on a TTY
+    datasets.drain_log()
     try:
         task = get_task(config.task)(config, data_dir, device)
         import torch
@@ -164,12 +169,15 @@ def run(args: argparse.Namespace) -> int:
         if dist.is_main:
             run_dir.write_config(config)
             meta.setdefault("precision_requested", requested)
-            meta.update({"recipe": config.recipe, "task": config.task, "data_dir": str(data_dir.resolve()),
+            meta.update({"recipe": config.recipe, "task": config.task,
+                         "data_dir": str(data_dir.resolve()) if data_dir is not None else None,
                          "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
                          "python": platform.python_version(), "threads": torch.get_num_threads(),
                          "precision": config.train.precision, "precision_reason": precision_reason,
                          "processes": dist.world,
                          "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None})
+            # where each data file came from (resolved while the task prepared its data in setup)
+            meta["data"] = {**meta.get("data", {}), **datasets.drain_log()}
             run_dir.write_meta(meta)
         summary = trainer.fit()
     finally:

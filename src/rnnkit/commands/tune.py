@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.quiet or args.json
     opts = TuneOptions(recipe=args.recipe, space=args.space, trials=args.trials, sampler=args.sampler,
                        pruner=args.pruner, storage=args.storage, study=args.study, out=args.out,
-                       timeout=args.timeout, overrides=overrides, data_dir=args.data_dir or "data", seed=args.seed,
+                       timeout=args.timeout, overrides=overrides, data_dir=args.data_dir, seed=args.seed,
                        baseline=args.baseline, resume=args.resume, total_trials=args.total_trials,
                        startup_trials=args.startup_trials, pruner_startup=args.pruner_startup,
                        pruner_warmup=args.pruner_warmup,

@@ -243,7 +243,7 @@ class TuneOptions:
     out: str | None = None
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # --set, --max-steps, --max-time, --device
-    data_dir: str = "data"
+    data_dir: str | None = None  # None: rnnkit's data cache (rnnkit.datasets)
     seed: int | None = None  # the sampler's
     baseline: bool = False  # run the recipe's own values of the searched fields as a trial first
     resume: bool = False  # require an existing study
@@ -344,7 +344,9 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         n_trials = min(n_trials, max(0, opts.total_trials - len(finished)))
 
     trial_overrides = dict(overrides)
-    data_dir = Path(opts.data_dir)
+    from rnnkit.datasets import data_dir_option
+
+    data_dir = data_dir_option(opts.data_dir)
     trials_dir = out / "trials"
     errors: list[str] = []
     done_here: list[int] = []
@@ -417,7 +419,7 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
-def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path, metric: str,
+def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path | None, metric: str,
                  study_name: str) -> tuple[float, dict[str, Any]]:
     """One trial = one ordinary training run (the same Trainer as ``rnnkit train``), reporting each validation."""
     import platform
@@ -441,7 +443,8 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
     device = pick_device(config.train.device)
     task = get_task(config.task)(config, data_dir, device)
     run.write_config(config)
-    run.write_meta({"recipe": config.recipe, "task": config.task, "data_dir": str(data_dir.resolve()),
+    run.write_meta({"recipe": config.recipe, "task": config.task,
+                        "data_dir": str(data_dir.resolve()) if data_dir is not None else None,
                     "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
                     "python": platform.python_version(), "threads": torch.get_num_threads(),
                     "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None,
