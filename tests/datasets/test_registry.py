@@ -14,9 +14,9 @@ import pytest
 
 from conftest import run_cli
 from rnnkit import datasets
-from rnnkit.config import list_recipes, load_recipe
 from rnnkit.datasets.registry import DATASETS, OUR_COPY, UNVERIFIED
 from rnnkit.paths import vendor_dir
+from rnnkit.tasks.recipes import list_recipes, load_recipe
 
 HASH = re.compile(r"^(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})$")
 # sets ../shared/data holds in full (the others are public downloads only)
