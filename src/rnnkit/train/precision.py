@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit.cells import select
 from rnnkit.errors import UserError
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
@@ -134,8 +135,16 @@ class Precision:
             del optimizer.grad_scale  # type: ignore[attr-defined]
 
     def state_dict(self) -> dict[str, Any]:
-        return self.scaler.state_dict() if self.scaler is not None else {}
+        """The GradScaler's state (fp16), plus under ``"recurrence"`` the LSTM implementations chosen per shape
+        (``rnnkit.cells.select``), so that a resumed run keeps them and resumes exactly."""
+        state: dict[str, Any] = self.scaler.state_dict() if self.scaler is not None else {}
+        chosen = select.choices()
+        if chosen:
+            state["recurrence"] = chosen
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        select.load_choices(state.pop("recurrence", {}))
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
