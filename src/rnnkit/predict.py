@@ -95,6 +95,25 @@ def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.
     return task.generate(loaded.model, prompt, words, opts, seed=seed)
 
 
+def generation_stream(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.0, top_k: int = 0,
+                      top_p: float = 1.0, seed: int | None = None) -> Any:
+    """``generate``'s request as a stream for a shared :func:`generation_batch` (the server's step-level batching):
+    the same text as ``generate`` with the same arguments, up to float-rounding ties."""
+    from rnnkit.decode.sampling import SamplingOptions
+
+    task = require(loaded, "generate")
+    if words < 1:
+        raise UserError(f"--words must be at least 1, got {words}")
+    opts = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
+    return task.generation_stream(loaded.model, prompt, words, opts, seed=seed)
+
+
+def generation_batch(loaded: LoadedRun, service: str = "generate") -> Any:
+    """An empty :class:`~rnnkit.decode.stream.StreamBatch` over the run's model, for ``service`` (generate |
+    chat) streams."""
+    return require(loaded, service).generation_batch(loaded.model)
+
+
 def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, max_len: int | None = None,
               alpha: float | None = None) -> list[dict[str, Any]]:
     """Translations with tokens, score and attention (target x source, or None) per input, in input order."""

@@ -3,7 +3,8 @@
 Endpoints: ``POST /v1/generate | translate | chat | classify | forecast``, ``GET /v1/models``, ``GET /healthz``,
 ``GET /openapi.json`` and the playground page at ``/``. Which models answer which endpoint comes from
 ``rnnkit.predict.services``; the work itself is ``rnnkit.predict``'s, the same code the CLI verbs run, on one
-inference thread (``InferenceWorker``) that batches concurrent classification and translation requests.
+inference thread (``InferenceWorker``) that batches concurrent classification and translation requests, and decodes
+concurrent generation and chat requests together, one token step at a time (``rnnkit.decode.stream``).
 
 Errors are JSON ``{"detail": "one line"}`` with a 4xx status for anything a client can fix: 422 for a body that
 does not validate (malformed JSON included) or an input the model cannot take (a prompt of unknown words), 413
@@ -312,8 +313,11 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         if req.max_new_tokens > limits.max_new_tokens:
             raise ApiError(422, f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
                                 f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)")
-        text = await worker.run(lambda: predict.generate(m.loaded, req.prompt, req.max_new_tokens, req.temperature,
-                                                         req.top_k, req.top_p, req.seed))
+        text = await worker.run_stream(
+            ("generate", m.name),
+            lambda: predict.generation_stream(m.loaded, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
+                                              req.top_p, req.seed),
+            lambda: predict.generation_batch(m.loaded))
         return s.GenerateResponse(model=m.name, prompt=req.prompt, text=text)
 
     @app.post("/v1/translate", response_model=s.TranslateResponse, responses=errors,
