@@ -81,8 +81,12 @@ class StreamBatch:
     states; a seq2seq decoder passes its own).
     """
 
-    def __init__(self, step_fn: StepFn, cat: Callable[[Sequence[Any]], Any] = cat_states,
-                 select: Callable[[Any, Tensor], Any] = select_state) -> None:
+    def __init__(
+        self,
+        step_fn: StepFn,
+        cat: Callable[[Sequence[Any]], Any] = cat_states,
+        select: Callable[[Any, Tensor], Any] = select_state,
+    ) -> None:
         self.step_fn, self.cat, self.select = step_fn, cat, select
         self.streams: list[Stream] = []
         self.state: Any = None
