@@ -140,6 +140,26 @@ def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | Non
                         temperature=temperature, beam=beam, seed=seed, max_len=max_len)
 
 
+def reply_stream(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | None = None,
+                 decoding: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                 seed: int | None = None) -> Any:
+    """A sampled or greedy ``chat`` request as a stream for a shared :func:`generation_batch` (``service="chat"``):
+    the same replies as ``chat`` with the same arguments, up to float-rounding ties."""
+    task = require(loaded, "chat")
+    for name, v in (("replies", n), ("top_k", top_k)):
+        if v is not None and v < (0 if name == "top_k" else 1):
+            raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    if temperature is not None and temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {temperature}")
+    return task.reply_stream(loaded.model, text, list(history), n=n, method=decoding, top_k=top_k,
+                             temperature=temperature, seed=seed)
+
+
+def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
+    """The decoding a chat request gets: its own, or the run's ``model.reply_decoding``."""
+    return decoding if decoding is not None else str(getattr(loaded.config.model, "reply_decoding", "sample"))
+
+
 def classify(loaded: LoadedRun, inputs: Sequence[str]) -> list[dict[str, Any]]:
     """Label, its probability and every class's probability per input (text, or numbers written as text)."""
     task = require(loaded, "classify")

@@ -105,3 +105,46 @@ def test_worker_batches_concurrent_streams_and_returns_each_its_own_text(lm):
     assert isinstance(out[-1], UserError) and "unknown" in str(out[-1])  # its own error, nobody else's
     assert worker.stream_rows > 2 * worker.stream_steps  # more than two rows per step on average
     assert worker.stream_rows <= 4 * worker.stream_steps  # never over max_batch
+
+
+@pytest.fixture(scope="module")
+def chat(tiny_run):
+    """The tiny chatbot with its weights redrawn large, for the same reason as ``lm``."""
+    loaded = load_run(str(tiny_run("chat")), "best", "cpu")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in loaded.model.parameters():
+            p.copy_(torch.empty(p.shape).uniform_(-0.5, 0.5, generator=g))
+    return loaded
+
+
+# (text, history, replies, decoding, top_k, temperature, seed): messages of different lengths, both decodings
+CHATS = [
+    ("hi , how are you ?", [], 3, "sample", 3, 1.0, 5),
+    ("what is your name", ["hello"], 2, "greedy", None, None, None),
+    ("i am fine thanks", [], 4, "sample", 10, 0.7, 42),
+    ("where do you live ? i live in a small town near the sea", [], 1, "sample", 0, 1.3, 8),
+    ("ok", [], 2, "sample", 5, 1.0, 9),
+]
+
+
+def test_chat_streams_batched_give_each_request_its_own_replies(chat):
+    alone = [
+        predict.chat(chat, t, h, n=n, decoding=d, top_k=k, temperature=tmp, seed=s) for t, h, n, d, k, tmp, s in CHATS
+    ]
+    assert len({tuple(r) for r in alone}) == len(CHATS)
+    batch = predict.generation_batch(chat, "chat")
+    streams = [
+        predict.reply_stream(chat, t, h, n=n, decoding=d, top_k=k, temperature=tmp, seed=s)
+        for t, h, n, d, k, tmp, s in CHATS
+    ]
+    widest = 0
+    with torch.inference_mode():
+        for k, s in enumerate(streams):
+            batch.add(s)
+            widest = max(widest, batch.rows)
+            if k % 2:
+                batch.step()
+        batch.run()
+    assert [s.result() for s in streams] == alone
+    assert widest > 8  # sampled requests bring 2 x replies rows each

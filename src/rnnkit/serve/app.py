@@ -348,9 +348,16 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
             size("replies", req.replies, limits.max_batch, "--max-batch", "replies")
         if not req.text.strip():
             raise ApiError(422, "text: say something (the message is empty)")
-        replies = await worker.run(lambda: predict.chat(
-            m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
-            temperature=req.temperature, beam=req.beam, seed=req.seed))
+        if predict.reply_decoding(m.loaded, req.decoding) in ("sample", "greedy"):  # decoded with the others
+            replies = await worker.run_stream(
+                ("chat", m.name),
+                lambda: predict.reply_stream(m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding,
+                                             top_k=req.top_k, temperature=req.temperature, seed=req.seed),
+                lambda: predict.generation_batch(m.loaded, "chat"))
+        else:  # beam search: alone
+            replies = await worker.run(lambda: predict.chat(
+                m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
+                temperature=req.temperature, beam=req.beam, seed=req.seed))
         return s.ChatResponse(model=m.name, replies=replies)
 
     @app.post("/v1/classify", response_model=s.ClassifyResponse, responses=errors, response_model_exclude_none=True,

@@ -14,7 +14,8 @@ Generation streams (``run_stream``: /v1/generate, sampled and greedy /v1/chat) a
 instead: each model has one :class:`~rnnkit.decode.stream.StreamBatch`; a new request is prefilled (its prompt run
 alone) and joins it, every turn of the loop advances every row by one token, and a request leaves with its result
 as soon as its own rows are done. Other jobs run between two steps, so a long generation never blocks a
-classification for more than one step. A batch holds at most ``max_batch`` rows; later requests wait for rows.
+classification for more than one step. A request joins while its batch has fewer than ``max_batch`` rows; later
+requests wait for rows to free up.
 """
 
 from __future__ import annotations
