@@ -45,6 +45,10 @@ class Stream:
         """Next tokens (rows,) from this stream's logits (rows, vocab); sets ``done`` once every row is finished."""
         raise NotImplementedError
 
+    # A subclass whose streams have one row each may also define ``choose_together(streams, logits) -> tokens``
+    # (a staticmethod over several streams' rows at once, each row still with its own options and generator);
+    # StreamBatch then makes one vectorised call per step instead of one per stream.
+
     def restart(self) -> bool:
         """Called once ``done``: True to go round again (a new :meth:`prefill`), False to leave with a result."""
         return False
@@ -133,9 +137,15 @@ class StreamBatch:
         finished: list[Stream] = []
         restarted: list[Stream] = []
         nxt: list[Tensor] = []
+        kind = type(self.streams[0])
+        together = getattr(kind, "choose_together", None)
+        if together is not None and all(type(s) is kind and s.rows == 1 for s in self.streams):
+            chosen = together(self.streams, logits).split(1)  # one vectorised choice for all rows
+        else:
+            chosen = None
         row = 0
-        for s in self.streams:
-            tok = s.choose(logits[row : row + s.rows])
+        for k, s in enumerate(self.streams):
+            tok = chosen[k] if chosen is not None else s.choose(logits[row : row + s.rows])
             if not s.done:
                 keep.append(row)
                 keep.extend(range(row + 1, row + s.rows))

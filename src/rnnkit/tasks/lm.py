@@ -32,7 +32,7 @@ from rnnkit.data.lm import (
 )
 from rnnkit.data.text import find_data_file, read_text
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decode.sampling import SamplingOptions, sample_next
+from rnnkit.decode.sampling import SamplingOptions, sample_rows
 from rnnkit.decode.stream import Stream, StreamBatch
 from rnnkit.errors import UserError
 from rnnkit.metrics import bits_per_char, perplexity
@@ -478,17 +478,26 @@ class _LMStream(Stream):
         return logits[-1], hidden
 
     def choose(self, logits: Tensor) -> Tensor:
-        # logits: (1, vocab)
+        return _LMStream.choose_together([self], logits)  # logits: (1, vocab)
+
+    @staticmethod
+    def choose_together(streams: list[_LMStream], logits: Tensor) -> Tensor:
+        """The next token of every stream (one row each) in one vectorised draw: each row with its own options and
+        generator (``sample_rows``), so batched and alone agree."""
+        tokens = sample_rows(logits, [s.opts for s in streams], [s.generator for s in streams], streams[0].banned)
+        for s, t in zip(streams, tokens.tolist()):
+            s._take(t)
+        return tokens
+
+    def _take(self, token: int) -> None:
         assert self.task.vocab is not None
-        nxt = sample_next(logits, self.opts, self.generator, self.banned)  # (1,)
-        tok = self.task.vocab.itos[int(nxt)]
+        tok = self.task.vocab.itos[token]
         self.out.append(tok)
         if self.char_level:
             self.n_words = len("".join(self.out).split()) if tok.isspace() else self.n_words
         elif tok != EOS:
             self.n_words += 1
         self.done = self.n_words >= self.words or len(self.out) >= self.max_tokens
-        return nxt
 
     def result(self) -> str:
         if self.char_level:
