@@ -78,7 +78,7 @@ def sample_rows(logits: Tensor, opts: Sequence[SamplingOptions], generators: Seq
     Built for step-level batching (``rnnkit.decode.stream``): what row ``r`` gets depends only on its own logits
     row, its options and its generator, never on the other rows - rows with equal options are filtered together
     (every operation is row-wise), and each sampled row draws exactly one uniform number from its own generator
-    and picks the token where that number falls in the cumulative distribution (in float64). So a seeded request
+    and picks the token where that number falls in the cumulative distribution. So a seeded request
     samples the same tokens batched or alone, and a batch costs one vectorised pass, not one per row (``sample_next``
     draws a number per vocabulary entry). Greedy rows (temperature ~0 or top-k 1) take the argmax.
     """
@@ -98,12 +98,14 @@ def sample_rows(logits: Tensor, opts: Sequence[SamplingOptions], generators: Seq
             out[idx] = part.argmax(-1)
             continue
         probs = torch.softmax(filter_logits(part, o), dim=-1)  # (group, vocab)
-        cdf = probs.double().cumsum(-1)
-        u = torch.cat([torch.rand(1, dtype=torch.float64, generator=generators[r]) for r in members])
+        cdf = probs.cumsum(-1)  # fp32: a token's share is off by ~1e-7 at most, row for row the same batched or alone
+        u = torch.cat([torch.rand(1, dtype=torch.float64, generator=generators[r]) for r in members]).float()
         target = (u.to(cdf.device) * cdf[:, -1]).unsqueeze(1)  # (group, 1)
         tok = torch.searchsorted(cdf, target, right=True).squeeze(1).clamp_(max=vocab - 1)
         # rounding at the very top of the distribution must not land on a token of probability zero
         ok = probs.gather(1, tok.unsqueeze(1)).squeeze(1) > 0
-        last = vocab - 1 - (probs > 0).flip(-1).to(torch.uint8).argmax(-1)
-        out[idx] = torch.where(ok, tok, last)
+        if not bool(ok.all()):
+            last = vocab - 1 - (probs > 0).flip(-1).to(torch.uint8).argmax(-1)
+            tok = torch.where(ok, tok, last)
+        out[idx] = tok
     return out
