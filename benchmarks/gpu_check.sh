@@ -2,10 +2,11 @@
 # One-shot CUDA check of rnnkit on a lent GPU machine (written for one H200; ~5 min, hard cap 8):
 #   1. the CUDA tests (tests/cuda: cells, projected recurrence, bf16/fp16/auto training, batched generation) and
 #      the CPU cell/precision tests, with the machine's own torch;
-#   2. benchmarks/lm_speed.py on CUDA for the ptb-small and ptb-medium shapes: the plain fp32 PyTorch loop against
+#   2. benchmarks/recurrence.py (the LSTM alone: cuDNN vs the projected layer, per shape, fp32 and bf16);
+#   3. benchmarks/lm_speed.py on CUDA for the ptb-small and ptb-medium shapes: the plain fp32 PyTorch loop against
 #      rnnkit fp32, bf16 and auto (paired rounds, validation perplexity after the same steps), JSON per shape.
-# Everything it writes goes to $OUT (default benchmarks/results/gpu): gpu-tests.log, lm-speed-{small,medium}-cuda.json
-# and their logs, env.txt.
+# Everything it writes goes to $OUT (default benchmarks/results/gpu): gpu-tests.log, recurrence-cuda.json,
+# lm-speed-{small,medium}-cuda.json, their logs, env.txt (at most 8 files come back from $OUT: 7 + env.txt).
 #
 # The machine has no network: nothing is pip-installed; rnnkit runs from src/ (PYTHONPATH). rnnkit needs one package
 # that GPU image lacks, tomli-w (pure Python): carry its wheel in .whl/ (git-ignored) and it is installed from there:
@@ -36,6 +37,10 @@ cat "$OUT/env.txt"
 echo "== tests (CUDA + CPU cells/precision) =="
 timeout 200 $PY -m pytest -q -x -p no:cacheprovider tests/cuda tests/cells tests/train/test_precision.py \
   2>&1 | tee "$OUT/gpu-tests.log" | tail -15
+
+echo "== recurrence alone: cuDNN vs projected, fp32 and bf16 =="
+timeout 60 $PY benchmarks/recurrence.py --device cuda --reps 5 --json-out "$OUT/recurrence-cuda.json" 2>&1 \
+  | grep -v '^{' | tee "$OUT/recurrence-cuda.log"
 
 echo "== lm_speed on CUDA =="
 common=(--device cuda --rounds 2 --threads 4 --variants plain,fused:fp32,fused:bf16,fused:auto --data-dir "$DATA")
