@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot CUDA check of rnnkit on a lent GPU machine (written for one H200; ~5 min, hard cap 8):
+# One-shot CUDA check of rnnkit on a lent GPU machine (written for one H200; ~5 min, every step capped: 7.6 min at most):
 #   1. the CUDA tests (tests/cuda: cells, projected recurrence, bf16/fp16/auto training, batched generation) and
 #      the CPU cell/precision tests, with the machine's own torch;
 #   2. benchmarks/recurrence.py (the LSTM alone: cuDNN vs the projected layer, per shape, fp32 and bf16);
@@ -35,18 +35,18 @@ fi
 cat "$OUT/env.txt"
 
 echo "== tests (CUDA + CPU cells/precision) =="
-timeout 200 $PY -m pytest -q -x -p no:cacheprovider tests/cuda tests/cells tests/train/test_precision.py \
+timeout 180 $PY -m pytest -q -x -p no:cacheprovider tests/cuda tests/cells tests/train/test_precision.py \
   2>&1 | tee "$OUT/gpu-tests.log" | tail -15
 
 echo "== recurrence alone: cuDNN vs projected, fp32 and bf16 =="
-timeout 60 $PY benchmarks/recurrence.py --device cuda --reps 5 --json-out "$OUT/recurrence-cuda.json" 2>&1 \
+timeout 45 $PY benchmarks/recurrence.py --device cuda --reps 5 --json-out "$OUT/recurrence-cuda.json" 2>&1 \
   | grep -v '^{' | tee "$OUT/recurrence-cuda.log"
 
 echo "== lm_speed on CUDA =="
 common=(--device cuda --rounds 2 --threads 4 --variants plain,fused:fp32,fused:bf16,fused:auto --data-dir "$DATA")
-timeout 120 $PY benchmarks/lm_speed.py --hidden 200 --bptt 20 --batch 20 --steps 150 "${common[@]}" \
+timeout 100 $PY benchmarks/lm_speed.py --hidden 200 --bptt 20 --batch 20 --steps 150 "${common[@]}" \
   --json-out "$OUT/lm-speed-small-cuda.json" 2>&1 | grep -v '^{' | tee "$OUT/lm-speed-small-cuda.log"
-timeout 150 $PY benchmarks/lm_speed.py --hidden 650 --bptt 35 --batch 20 --dropout 0.5 --steps 100 "${common[@]}" \
+timeout 130 $PY benchmarks/lm_speed.py --hidden 650 --bptt 35 --batch 20 --dropout 0.5 --steps 100 "${common[@]}" \
   --json-out "$OUT/lm-speed-medium-cuda.json" 2>&1 | grep -v '^{' | tee "$OUT/lm-speed-medium-cuda.log"
 rm -rf .gpu-data
 ls -l "$OUT"
