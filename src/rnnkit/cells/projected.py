@@ -130,9 +130,8 @@ class _LSTMLayer(torch.autograd.Function):
             torch.mul(Q[t, :, :H3].view(batch, 3, hidden), dc.unsqueeze(1), out=dp[:, :H3].view(batch, 3, hidden))
             torch.mul(Q[t, :, H3:], dh, out=dp[:, H3:])
             dc_next = dc * f[t]
-            if low:
-                dh_rec = torch.mm(dp, whh).to(acc)
-                dh = dH[t - 1] + dh_rec if t > 0 else dh_rec
+            if low:  # the bf16 product added to the fp32 gradient by type promotion: no cast per step
+                dh = dH[t - 1] + torch.mm(dp, whh) if t > 0 else torch.mm(dp, whh).to(acc)
             else:
                 dh = torch.addmm(dH[t - 1], dp, whh) if t > 0 else torch.mm(dp, whh)
         need = ctx.needs_input_grad
