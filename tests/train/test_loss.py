@@ -97,11 +97,9 @@ def test_linear_cross_entropy_under_bf16_autocast_equals_autocasts_own_chain(bia
     def run(ours: bool) -> tuple[torch.Tensor, ...]:
         h = h0.bfloat16().requires_grad_()  # the dropout output under autocast is bf16
         w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_() if bias else None
+        fn = linear_cross_entropy if ours else (lambda h, w, b, t: F.cross_entropy(F.linear(h, w, b).float(), t))
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            if ours:
-                loss = linear_cross_entropy(h, w, b, target)
-            else:
-                loss = F.cross_entropy(F.linear(h, w, b).float(), target)
+            loss = fn(h, w, b, target)
         (loss * 3.0).backward()
         grads = (h.grad, w.grad) + ((b.grad,) if b is not None else ())
         return (loss, *grads)
