@@ -107,6 +107,27 @@ def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.
     return task.generate(loaded.model, prompt, words, opts, seed=seed)
 
 
+def generation_stream(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.0, top_k: int = 0,
+                      top_p: float = 1.0, seed: int | None = None,
+                      max_input_length: int | None = MAX_INPUT_LENGTH) -> Any:
+    """``generate``'s request as a stream for a shared :func:`generation_batch` (the server's step-level batching):
+    the same text as ``generate`` with the same arguments, up to float-rounding ties."""
+    from rnnkit.decode.sampling import SamplingOptions
+
+    task = require(loaded, "generate")
+    check_length(prompt, "prompt", max_input_length)
+    if words < 1:
+        raise UserError(f"--words must be at least 1, got {words}")
+    opts = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
+    return task.generation_stream(loaded.model, prompt, words, opts, seed=seed)
+
+
+def generation_batch(loaded: LoadedRun, service: str = "generate") -> Any:
+    """An empty :class:`~rnnkit.decode.stream.StreamBatch` over the run's model, for ``service`` (generate |
+    chat) streams."""
+    return require(loaded, service).generation_batch(loaded.model)
+
+
 def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, max_len: int | None = None,
               alpha: float | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> list[dict[str, Any]]:
     """Translations with tokens, score and attention (target x source, or None) per input, in input order."""
@@ -139,6 +160,29 @@ def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | Non
         raise UserError(f"--temperature must be >= 0, got {temperature}")
     return task.replies(loaded.model, text, list(history), n=n, method=decoding, top_k=top_k,
                         temperature=temperature, beam=beam, seed=seed, max_len=max_len)
+
+
+def reply_stream(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | None = None,
+                 decoding: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                 seed: int | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> Any:
+    """A sampled or greedy ``chat`` request as a stream for a shared :func:`generation_batch` (``service="chat"``):
+    the same replies as ``chat`` with the same arguments, up to float-rounding ties."""
+    task = require(loaded, "chat")
+    check_text(text, "text", "answer", max_input_length)
+    for i, turn in enumerate(history):
+        check_length(turn, f"history[{i}]", max_input_length)
+    for name, v in (("replies", n), ("top_k", top_k)):
+        if v is not None and v < (0 if name == "top_k" else 1):
+            raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    if temperature is not None and temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {temperature}")
+    return task.reply_stream(loaded.model, text, list(history), n=n, method=decoding, top_k=top_k,
+                             temperature=temperature, seed=seed)
+
+
+def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
+    """The decoding a chat request gets: its own, or the run's ``model.reply_decoding``."""
+    return decoding if decoding is not None else str(require(loaded, "chat").describe().get("reply_decoding", "sample"))
 
 
 def classify(loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | None = MAX_INPUT_LENGTH

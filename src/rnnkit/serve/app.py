@@ -3,7 +3,8 @@
 Endpoints: ``POST /v1/generate | translate | chat | classify | forecast``, ``GET /v1/models``, ``GET /healthz``,
 ``GET /openapi.json`` and the playground page at ``/``. Which models answer which endpoint comes from
 ``rnnkit.predict.services``; the work itself is ``rnnkit.predict``'s, the same code the CLI verbs run, on one
-inference thread (``InferenceWorker``) that batches concurrent classification and translation requests.
+inference thread (``InferenceWorker``) that batches concurrent classification and translation requests, and decodes
+concurrent generation and chat requests together, one token step at a time (``rnnkit.decode.stream``).
 
 Errors are JSON ``{"detail": "one line"}`` with a 4xx status for anything a client can fix: 422 for a body that
 does not validate (malformed JSON included) or an input the model cannot take (a prompt of unknown words), 413
@@ -318,8 +319,11 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         if req.max_new_tokens > limits.max_new_tokens:
             raise ApiError(422, f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
                                 f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)")
-        text = await worker.run(lambda: predict.generate(m.loaded, req.prompt, req.max_new_tokens, req.temperature,
-                                                         req.top_k, req.top_p, req.seed, limits.max_input_length))
+        text = await worker.run_stream(
+            ("generate", m.name),
+            lambda: predict.generation_stream(m.loaded, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
+                                              req.top_p, req.seed, limits.max_input_length),
+            lambda: predict.generation_batch(m.loaded))
         return s.GenerateResponse(model=m.name, prompt=req.prompt, text=text)
 
     @app.post("/v1/translate", response_model=s.TranslateResponse, responses=errors,
@@ -346,9 +350,18 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
             text_size(f"history[{i}]", turn)
         if req.replies is not None:
             size("replies", req.replies, limits.max_batch, "--max-batch", "replies")
-        replies = await worker.run(lambda: predict.chat(
-            m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
-            temperature=req.temperature, beam=req.beam, seed=req.seed, max_input_length=limits.max_input_length))
+        if predict.reply_decoding(m.loaded, req.decoding) in ("sample", "greedy"):  # decoded with the others
+            replies = await worker.run_stream(
+                ("chat", m.name),
+                lambda: predict.reply_stream(m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding,
+                                             top_k=req.top_k, temperature=req.temperature, seed=req.seed,
+                                             max_input_length=limits.max_input_length),
+                lambda: predict.generation_batch(m.loaded, "chat"))
+        else:  # beam search: alone
+            replies = await worker.run(lambda: predict.chat(
+                m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
+                temperature=req.temperature, beam=req.beam, seed=req.seed,
+                max_input_length=limits.max_input_length))
         return s.ChatResponse(model=m.name, replies=replies)
 
     @app.post("/v1/classify", response_model=s.ClassifyResponse, responses=errors, response_model_exclude_none=True,

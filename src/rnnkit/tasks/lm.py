@@ -33,7 +33,8 @@ from rnnkit.data.lm import (
 )
 from rnnkit.data.text import find_data_file, read_text
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decode.sampling import SamplingOptions, sample_next
+from rnnkit.decode.sampling import SamplingOptions, sample_rows
+from rnnkit.decode.stream import Stream, StreamBatch
 from rnnkit.errors import UserError
 from rnnkit.metrics import bits_per_char, perplexity
 from rnnkit.models.lm import RNNLanguageModel
@@ -437,34 +438,77 @@ class LanguageModelTask(Task[LMData, LMModel]):
             raise UserError(f"no character of the prompt is in this model's vocabulary: {prompt!r}")
         return ids or [self.vocab.index("\n") if "\n" in self.vocab else 0]
 
+    def generation_stream(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
+                          seed: int | None = None) -> Stream:
+        """One generation request as a :class:`~rnnkit.decode.stream.Stream`: the server decodes many of these
+        in one :meth:`generation_batch`; :meth:`generate` runs one alone. Checks the prompt (UserError) now."""
+        assert self.vocab is not None
+        opts.validate()
+        return _LMStream(self, model, self.encode_prompt(prompt), words, opts, seed)
+
+    def generation_batch(self, model: nn.Module) -> StreamBatch:
+        """An empty batch of generation streams over ``model`` (one token per row per step)."""
+        model.eval()
+        return StreamBatch(lambda tokens, state: model(tokens, state))
+
     @torch.inference_mode()
     def generate(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
                  seed: int | None = None) -> str:
         """Continue ``prompt`` by ``words`` words (whitespace-separated words for character models)."""
-        assert self.vocab is not None
-        opts.validate()
-        model.eval()
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        ids = self.encode_prompt(prompt)
-        banned = [self.vocab.unk_index] if self.vocab.unk_index >= 0 else None
-        logits, hidden = model(torch.tensor(ids, device=self.device).unsqueeze(1))  # (len, 1, vocab)
-        out: list[str] = []
-        char_level = self.dcfg.tokenizer == "char"
-        max_tokens = words * 20 if char_level else words * 4
-        n_words = 0
-        for _ in range(max_tokens):
-            nxt = sample_next(logits[-1], opts, gen, banned)  # (1,)
-            tok = self.vocab.itos[int(nxt)]
-            out.append(tok)
-            if char_level:
-                n_words = len("".join(out).split()) if tok.isspace() else n_words
-            elif tok != EOS:
-                n_words += 1
-            if n_words >= words:
-                break
-            logits, hidden = model(nxt.view(1, 1), hidden)
-        return detokenize(out, self.dcfg.tokenizer).strip("\n") if not char_level else "".join(out)
+        stream = self.generation_stream(model, prompt, words, opts, seed)
+        batch = self.generation_batch(model)
+        if not batch.add(stream):
+            batch.run()
+        return stream.result()
+
 
     def describe(self) -> dict[str, Any]:
         # "level": the key clients of rnnkit 0.1 read (word | char)
         return {"level": self.dcfg.tokenizer, "tokenizer": self.dcfg.tokenizer}
+
+class _LMStream(Stream):
+    """A prompt's continuation: its own generator and stop rule (``words`` words, at most 4 tokens a word, or 20
+    characters a word for character models); one row."""
+
+    def __init__(self, task: LanguageModelTask, model: nn.Module, ids: list[int], words: int, opts: SamplingOptions,
+                 seed: int | None) -> None:
+        assert task.vocab is not None
+        self.task, self.model, self.ids, self.words, self.opts = task, model, ids, words, opts
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.banned = [task.vocab.unk_index] if task.vocab.unk_index >= 0 else None
+        self.char_level = task.dcfg.tokenizer == "char"
+        self.max_tokens = words * 20 if self.char_level else words * 4
+        self.out: list[str] = []
+        self.n_words = 0
+
+    def prefill(self) -> tuple[Tensor, Any]:
+        self.model.eval()
+        logits, hidden = self.model(torch.tensor(self.ids, device=self.task.device).unsqueeze(1))  # (len, 1, V)
+        return logits[-1], hidden
+
+    def choose(self, logits: Tensor) -> Tensor:
+        return _LMStream.choose_together([self], logits)  # logits: (1, vocab)
+
+    @staticmethod
+    def choose_together(streams: list[_LMStream], logits: Tensor) -> Tensor:
+        """The next token of every stream (one row each) in one vectorised draw: each row with its own options and
+        generator (``sample_rows``), so batched and alone agree."""
+        tokens = sample_rows(logits, [s.opts for s in streams], [s.generator for s in streams], streams[0].banned)
+        for s, t in zip(streams, tokens.tolist()):
+            s._take(t)
+        return tokens
+
+    def _take(self, token: int) -> None:
+        assert self.task.vocab is not None
+        tok = self.task.vocab.itos[token]
+        self.out.append(tok)
+        if self.char_level:
+            self.n_words = len("".join(self.out).split()) if tok.isspace() else self.n_words
+        elif tok != EOS:
+            self.n_words += 1
+        self.done = self.n_words >= self.words or len(self.out) >= self.max_tokens
+
+    def result(self) -> str:
+        if self.char_level:
+            return "".join(self.out)
+        return detokenize(self.out, self.task.dcfg.tokenizer).strip("\n")

@@ -56,12 +56,13 @@ from rnnkit.data.sampling import bucketed_batches, epoch_permutation
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decode.beam import Hypothesis, beam_search, greedy_search, sample_search
-from rnnkit.decode.sampling import SamplingOptions
+from rnnkit.decode.beam import Hypothesis, _mask_logp, _trim, beam_search, greedy_search, sample_search
+from rnnkit.decode.sampling import SamplingOptions, filter_logits
+from rnnkit.decode.stream import Stream, StreamBatch
 from rnnkit.errors import UserError
 from rnnkit.metrics import perplexity
 from rnnkit.metrics.bleu import corpus_bleu, corpus_chrf
-from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq
+from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, cat_decoder_states
 from rnnkit.ops.device import to_device
 from rnnkit.ops.loss import softmax_cross_entropy
 from rnnkit.seeds import Purpose, derive_seed
@@ -227,7 +228,7 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         d, m = self.dcfg, self.mcfg
         return {"source_lang": d.source_lang, "target_lang": d.target_lang, "beam": m.beam,
                 "context_turns": d.context_turns, "replies": m.replies, "top_k": m.top_k,
-                "temperature": m.temperature, "attention": m.attention}
+                "temperature": m.temperature, "attention": m.attention, "reply_decoding": m.reply_decoding}
 
     # -- text -------------------------------------------------------------------------------------
     def strips(self, side: str) -> bool:
@@ -530,39 +531,59 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
                         "target_tokens": labels, "unknown": unknown, "score": best.score, "attention": att})
         return out
 
-    def replies(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
-                method: str | None = None, top_k: int | None = None, temperature: float | None = None,
-                beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
-        """``n`` candidate replies to ``text`` (after the conversation ``history``), best/first first."""
+    def reply_stream(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
+                     method: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                     seed: int | None = None, max_len: int | None = None) -> Stream:
+        """A sampled or greedy chat request as a :class:`~rnnkit.decode.stream.Stream` (the server decodes many
+        in one :meth:`generation_batch`); UserError for a bad request, now. Beam search is not streamed."""
         m = self.mcfg
         n = m.replies if n is None else n
         method = m.reply_decoding if method is None else method
         if n < 1:
             raise UserError(f"--replies must be >= 1, got {n}")
-        if method not in ("sample", "beam", "greedy"):
+        if method not in ("sample", "greedy"):
+            raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
+        ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
+        if not ids:
+            raise UserError("say something: the message is empty")
+        opts = SamplingOptions(temperature=m.temperature if temperature is None else temperature,
+                               top_k=m.top_k if top_k is None else top_k)
+        opts.validate()
+        return _ReplyStream(self, model, ids, n, method, opts, seed, max_len or m.decode_length or None)
+
+    def generation_batch(self, model: nn.Module) -> StreamBatch:
+        """An empty batch of reply streams over ``model``: one decoder step per row per step."""
+        model.eval()
+
+        def step(tokens: Tensor, st: Any) -> tuple[Tensor, Any]:
+            feat, st, _ = model.step(tokens[0], st)  # tokens: (1, rows)
+            return model.logits(feat).unsqueeze(0), st  # (1, rows, vocab)
+
+        return StreamBatch(step, cat=cat_decoder_states, select=lambda st, idx: st.select(idx))
+
+    def replies(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
+                method: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
+        """``n`` candidate replies to ``text`` (after the conversation ``history``), best/first first."""
+        m = self.mcfg
+        method = m.reply_decoding if method is None else method
+        if method in ("sample", "greedy"):  # the server's batched path, with a batch of one
+            stream = self.reply_stream(model, text, history, n, method, top_k, temperature, seed, max_len)
+            with torch.no_grad():
+                batch = self.generation_batch(model)
+                if not batch.add(stream):
+                    batch.run()
+            return stream.result()
+        n = m.replies if n is None else n
+        if n < 1:
+            raise UserError(f"--replies must be >= 1, got {n}")
+        if method != "beam":
             raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
         ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
         if not ids:
             raise UserError("say something: the message is empty")
         limit = max_len or m.decode_length or None
-        if method == "sample":
-            opts = SamplingOptions(temperature=m.temperature if temperature is None else temperature,
-                                   top_k=m.top_k if top_k is None else top_k)
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
-            found: list[str] = []
-            for _ in range(4):  # distinct replies first; repeats only if the model has no more to say
-                hyps = self.decode(model, [ids] * (2 * n), "sample", opts=opts, generator=gen, max_len=limit,
-                                   min_len=1)
-                for h in hyps:
-                    r = self._reply_text(h[0].tokens)
-                    if r not in found:
-                        found.append(r)
-                if len(found) >= n:
-                    break
-            while len(found) < n:
-                found.append(found[len(found) % max(len(found), 1)] if found else "")
-            return found[:n]
-        n_beam = 1 if method == "greedy" else max(beam or m.beam, n)  # greedy has one reply; repeated to n
+        n_beam = max(beam or m.beam, n)
         hyps = self.decode(model, [ids], "beam" if n_beam > 1 else "greedy", n_beam, n, limit, min_len=1)[0]
         texts = [self._reply_text(h.tokens) for h in hyps]
         while len(texts) < n:
@@ -644,3 +665,60 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         keys = [k for k in (self.metric, "bleu", "bleu_greedy", "chrf", "loss") if k in metrics]
         keys = list(dict.fromkeys(keys))
         return " ".join(f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+class _ReplyStream(Stream):
+    """A chat request: ``2n`` sampled rows (one for greedy), and up to 4 rounds until ``n`` distinct replies -
+    exactly ``sample_search`` / ``greedy_search`` step by step, with its own generator."""
+
+    def __init__(self, task: Seq2SeqTask, model: nn.Module, ids: list[int], n: int, method: str,
+                 opts: SamplingOptions, seed: int | None, limit: int | None) -> None:
+        self.task, self.model, self.ids, self.n, self.method, self.opts = task, model, ids, n, method, opts
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.rows = 2 * n if method == "sample" else 1
+        self.override = limit
+        self.found: list[str] = []
+        self.rounds = 0
+        self.banned = task._banned()
+
+    def prefill(self) -> tuple[Tensor, Any]:
+        """Encode the source (``rows`` copies) and run the decoder's first step from <go>."""
+        self.model.eval()
+        src, src_len = pad_batch([self.ids] * self.rows)
+        st = self.model.encode(src.to(self.task.device), src_len)
+        self.limit = self.task._max_len(src_len, self.override)
+        self.t, self.done, self.out = 0, False, []
+        self.finished = torch.zeros(self.rows, dtype=torch.bool, device=self.task.device)
+        feat, st, _ = self.model.step(torch.full((self.rows,), GO_ID, dtype=torch.long, device=self.task.device), st)
+        return self.model.logits(feat), st
+
+    def choose(self, logits: Tensor) -> Tensor:
+        # logits: (rows, vocab)
+        logp = _mask_logp(torch.log_softmax(logits.float(), -1), self.banned, EOS_ID, self.t >= 1)
+        if self.method == "greedy":
+            nxt = logp.max(-1)[1]
+        elif self.opts.greedy:
+            nxt = logp.argmax(-1)
+        else:
+            probs = torch.softmax(filter_logits(logp, self.opts), -1)
+            nxt = torch.multinomial(probs.cpu(), 1, generator=self.generator).squeeze(-1).to(logits.device)
+        tokens = torch.where(self.finished, torch.full_like(nxt, EOS_ID), nxt)
+        self.out.append(tokens)
+        self.finished |= tokens == EOS_ID
+        self.t += 1
+        self.done = bool(self.finished.all()) or self.t >= self.limit
+        return tokens
+
+    def restart(self) -> bool:
+        self.rounds += 1
+        for seq in torch.stack(self.out, 1).tolist():
+            reply = self.task._reply_text(_trim(seq, EOS_ID)[0])
+            if self.method == "greedy" or reply not in self.found:
+                self.found.append(reply)
+        return self.method == "sample" and len(self.found) < self.n and self.rounds < 4
+
+    def result(self) -> list[str]:
+        found = list(self.found)
+        while len(found) < self.n:
+            found.append(found[len(found) % max(len(found), 1)] if found else "")
+        return found[: self.n]
