@@ -131,8 +131,8 @@ def cpu_flags() -> dict:
 
 def valid_ppl(model: nn.Module, a: argparse.Namespace) -> float:
     """Validation perplexity of ``model`` as rnnkit evaluates (PTB valid, eval batch 10, bptt chunks, fp32)."""
-    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
 
     task = get_task("lm")(load_recipe("ptb-small", {"data.bptt": a.bptt}), Path(a.data_dir), torch.device(a.device))
     task.prepare(("train", "valid"))

@@ -143,8 +143,8 @@ class KerasRun:
 def rnnkit_run(data_dir: Path, steps: int, warmup: int, precision: str) -> tuple[float, float]:
     """(tokens/s, training loss of the last window) of `rnnkit train` on the peer shape, through the Trainer."""
     sys.path.insert(0, str(REPO / "src"))
-    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 

@@ -90,8 +90,8 @@ def test_bf16_autocast_times_cudnn_against_projected_once_per_shape():
 
 @pytest.mark.parametrize("name", ["bf16", "fp16", "auto"])
 def test_lm_trains_in_reduced_precision_close_to_fp32(tmp_path, data_dir, name):
-    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 
