@@ -80,8 +80,8 @@ def test_a_missing_data_dir_fails_before_the_run_directory_is_written(tmp_path):
     assert not (out / "run.json").exists()
 
 
-def test_run_json_says_where_the_data_came_from(tmp_path):
-    from conftest import TINY_LM
+def test_run_json_says_where_the_data_came_from(cache, tmp_path):
+    from conftest import TINY_LM  # `cache`: an empty cache and no mirror, so PTB comes from the vendored copy
 
     out = tmp_path / "run"
     run_cli("train", "ptb-small", "--out", str(out), "--max-steps", "2", "-q", *TINY_LM)
