@@ -16,6 +16,18 @@ from rnnkit.train.checkpoint import check_task, load_checkpoint
 from rnnkit.train.rundir import RunDir
 
 
+def run_data_dir(run: RunDir, given: str | Path | None = None) -> Path:
+    """Where a run's ``data.*`` paths are read from: the directory given (``--data-dir``), else the run directory
+    itself for data materialised into it (``rnnkit.train(..., data=...)``: wherever the run has been moved), else
+    the data directory recorded in run.json when it was trained."""
+    if given is not None:
+        return Path(given)
+    meta = run.read_meta()
+    if meta.get("materialised"):
+        return run.path
+    return Path(meta.get("data_dir") or "data")
+
+
 @dataclass
 class LoadedRun:
     run: RunDir
@@ -38,9 +50,7 @@ def load_run(path: str | Path, which: str = "best", device: str = "auto",
     dev = pick_device(device)
     ckpt = load_checkpoint(ckpt_path, dev)
     check_task(ckpt, config.task, ckpt_path)
-    if data_dir is None:
-        data_dir = run.read_meta().get("data_dir", "data")
-    task = get_task(config.task)(config, Path(data_dir), dev)
+    task = get_task(config.task)(config, run_data_dir(run, data_dir), dev)
     task.load_artifacts(ckpt["artifacts"])
     model = task.build_model().to(dev)
     model.load_state_dict(ckpt["model"])
