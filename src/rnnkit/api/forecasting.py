@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 
@@ -13,7 +14,11 @@ def future_index(index: Any, horizon: int, labels: list[str]) -> Any:
     if isinstance(index, pd.PeriodIndex) and len(index):
         return pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq)
     if isinstance(index, pd.DatetimeIndex) and len(index):
-        freq = index.freq or (pd.infer_freq(index) if len(index) >= 3 else None)
+        freq = index.freq
+        if freq is None and len(index) >= 3:
+            with warnings.catch_warnings():  # pandas 3 announces infer_freq's next return type; either works here
+                warnings.simplefilter("ignore")
+                freq = pd.infer_freq(index)
         if freq is not None:
             return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:]
         return pd.DatetimeIndex(pd.to_datetime(labels))
