@@ -281,7 +281,14 @@ def tune(recipe: str, *, space: PathLike | Mapping[str, Any], trials: int, out: 
 
     budget = _overrides(overrides, max_steps=max_steps, max_time=max_time, device=device)
     _number("trials", trials, int, ge=0)
-    space_arg: Any = dict(space) if isinstance(space, Mapping) else os.fspath(space)
+    space_arg: Any = os.fspath(space) if not isinstance(space, Mapping) else {}
+    if isinstance(space, Mapping):  # {"optim.lr": {...}} as the TOML file's [optim.lr] table: {"optim": {"lr": ...}}
+        for key, table in space.items():
+            section, dot, name = str(key).partition(".")
+            if dot and isinstance(table, Mapping) and "type" in table:
+                space_arg.setdefault(section, {})[name] = dict(table)
+            else:
+                space_arg[str(key)] = table
     opts = TuneOptions(recipe=recipe, space=space_arg, trials=trials, sampler=sampler, pruner=pruner,
                        storage=storage, study=study, out=os.fspath(out) if out is not None else None,
                        timeout=timeout, overrides=dict(budget), data_dir=os.fspath(data_dir) if data_dir else None,
