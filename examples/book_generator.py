@@ -8,7 +8,7 @@ import os
 import rnnkit
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # None: rnnkit's data cache (fetched once, verified)
 
 settings = {"train.tensorboard": False}
 if QUICK:

@@ -11,10 +11,11 @@ import pandas as pd
 import rnnkit
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = Path(os.environ.get("RNNKIT_EXAMPLES_DATA") or "data")
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # a folder laid out like rnnkit's data cache; None: the cache
+RELPATH = "timeseries/airline-passengers.csv"
+source = Path(DATA) / RELPATH if DATA else rnnkit.datasets.files("timeseries")[RELPATH]
 
-passengers = pd.read_csv(DATA / "timeseries" / "airline-passengers.csv", index_col="Month",
-                         parse_dates=True)["Passengers"]
+passengers = pd.read_csv(source, index_col="Month", parse_dates=True)["Passengers"]
 
 settings = {"train.tensorboard": False}
 if QUICK:

@@ -10,7 +10,7 @@ import os
 import rnnkit
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # None: rnnkit's own data location
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # None: rnnkit's data cache (fetched once, verified)
 
 settings = {"train.tensorboard": False}
 if QUICK:  # a tiny model on PTB's validation text: seconds, not minutes

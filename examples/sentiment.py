@@ -11,10 +11,12 @@ import pandas as pd
 import rnnkit
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = Path(os.environ.get("RNNKIT_EXAMPLES_DATA") or "data")
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # a folder laid out like rnnkit's data cache; None: the cache
+files = {f"sentiment/{name}_labelled.txt": None for name in ("amazon_cells", "imdb", "yelp")}
+for rel in files:
+    files[rel] = Path(DATA) / rel if DATA else rnnkit.datasets.files("sentiment-sentences")[rel]
 
-frames = [pd.read_csv(DATA / "sentiment" / f"{name}_labelled.txt", sep="\t", names=["text", "label"], quoting=3)
-          for name in ("amazon_cells", "imdb", "yelp")]
+frames = [pd.read_csv(path, sep="\t", names=["text", "label"], quoting=3) for path in files.values()]
 reviews = pd.concat(frames, ignore_index=True).dropna()
 reviews["label"] = reviews["label"].map({0: "negative", 1: "positive"})
 

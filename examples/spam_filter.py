@@ -13,10 +13,12 @@ import rnnkit
 from rnnkit.callbacks import EarlyStopping
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = Path(os.environ.get("RNNKIT_EXAMPLES_DATA") or "data")
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # a folder laid out like rnnkit's data cache; None: the cache
+RELPATH = "sms-spam/SMSSpamCollection"
+source = Path(DATA) / RELPATH if DATA else rnnkit.datasets.files("sms-spam")[RELPATH]  # fetched once, verified
 
 pairs = []
-for line in (DATA / "sms-spam" / "SMSSpamCollection").read_text(encoding="utf-8").splitlines():
+for line in source.read_text(encoding="utf-8").splitlines():
     label, text = line.split("\t", 1)
     pairs.append((text, label))
 if QUICK:

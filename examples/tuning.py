@@ -8,7 +8,7 @@ import os
 import rnnkit
 
 QUICK = os.environ.get("RNNKIT_EXAMPLES_QUICK") == "1"
-DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")
+DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # None: rnnkit's data cache (fetched once, verified)
 
 space = {"optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
          "model.hidden": {"type": "int", "low": 16, "high": 64, "step": 16}}

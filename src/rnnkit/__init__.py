@@ -31,7 +31,7 @@ _LAZY = {
     "Study": "rnnkit.api.training",
     "UserError": "rnnkit.errors",
 }
-_SUBMODULES = ("callbacks", "api", "errors")
+_SUBMODULES = ("callbacks", "api", "errors", "datasets")
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names resolve as if imported eagerly
     from rnnkit import callbacks as callbacks
@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names resolve as if importe
     from rnnkit.api.training import tune as tune
     from rnnkit.errors import UserError as UserError
 
-__all__ = ["Run", "Study", "UserError", "__version__", "callbacks", "check", "load", "recipes", "train", "tune"]
+__all__ = ["Run", "Study", "UserError", "__version__", "callbacks", "check", "datasets", "load", "recipes", "train",
+           "tune"]
 
 
 def __getattr__(name: str) -> Any:

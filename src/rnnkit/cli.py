@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import os
 import sys
 import warnings
 from typing import Any
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version (0) or a usage error (2, one line already printed)
         return int(e.code or 0) if not isinstance(e.code, str) else 2
+    if getattr(args, "offline", False):  # --offline: for this process and any it starts (torchrun workers)
+        os.environ["RNNKIT_OFFLINE"] = "1"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default", RenamedKeyWarning)  # old config keys: say so, once per source

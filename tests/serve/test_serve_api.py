@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, apt_install
+from conftest import REPO
 
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
@@ -234,14 +234,11 @@ def test_concurrent_requests_get_the_same_answers_as_sequential_ones(server):
 # -- the playground in a real browser ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path of Debian's chromium, installed on first use if missing (CI starts from a fresh machine)."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'rnnkit[serve]'")
+    """Path of Debian's chromium (scripts/provision.sh installs it; tests never install anything)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'rnnkit[dev]'")
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).is_file():
-        why = apt_install("chromium", "fonts-dejavu-core", timeout=1200)
-        path = shutil.which("chromium") or "/usr/bin/chromium"
-        if not Path(path).is_file():
-            pytest.skip(f"no browser for the playground test: {why or 'chromium installed but not found'}")
+        pytest.skip("no chromium for the playground test: run scripts/provision.sh")
     return path
 
 

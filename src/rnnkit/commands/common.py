@@ -16,9 +16,14 @@ def add_device(p: argparse.ArgumentParser) -> None:
                    help="where to run (default: the recipe's train.device, normally auto = CUDA if present)")
 
 
-def add_data_dir(p: argparse.ArgumentParser, default: str | None = "data") -> None:
+def add_data_dir(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--data-dir`` and ``--offline``: where data.* paths are read (see rnnkit.datasets.resolve)."""
     p.add_argument("--data-dir", default=default, metavar="DIR",
-                   help="directory that data.* paths are relative to (default: %(default)s)")
+                   help="read data.* paths relative to DIR (default: rnnkit's data cache, $RNNKIT_DATA, which "
+                        "fetches a registered data set once; see 'rnnkit data list')")
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network (same as RNNKIT_OFFLINE=1); the cache and a mirror directory "
+                        "are still used")
 
 
 def add_json(p: argparse.ArgumentParser) -> None:

@@ -45,12 +45,14 @@ class SequenceClassifier(nn.Module):
     def __init__(self, num_classes: int, hidden: int, layers: int = 1, cell: str = "lstm", backend: str = "fused",
                  input_size: int = 0, vocab_size: int = 0, embedding: int = 0, bidirectional: bool = False,
                  dropout: float = 0.0, pooling: str = "last", padding_idx: int | None = None,
-                 attention_size: int = 0) -> None:
+                 attention_size: int = 0, project: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.embed = nn.Embedding(vocab_size, embedding, padding_idx=padding_idx) if vocab_size else None
-        rnn_in = embedding if vocab_size else input_size
+        # raw features: an optional per-step Linear + ReLU first (the TF HAR set-up's input layer)
+        self.project = nn.Sequential(nn.Linear(input_size, project), nn.ReLU()) if project and not vocab_size else None
+        rnn_in = embedding if vocab_size else (project or input_size)
         self.spec = RecurrentSpec(cell, rnn_in, hidden, layers, bidirectional=bidirectional, dropout=dropout)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
@@ -62,6 +64,8 @@ class SequenceClassifier(nn.Module):
         # x: (seq, batch) token ids, or (seq, batch, features); lengths: (batch,) or None
         if self.embed is not None:
             x = self.drop(self.embed(x))  # (seq, batch, embedding)
+        elif self.project is not None:
+            x = self.project(x)  # (seq, batch, project)
         out, state = self.rnn(x, None, lengths)  # out: (seq, batch, hidden * dirs)
         if self.pooling == "last":
             h = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, hidden)

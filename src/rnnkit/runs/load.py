@@ -16,16 +16,19 @@ from rnnkit.train.checkpoint import check_task, load_checkpoint
 from rnnkit.train.rundir import RunDir
 
 
-def run_data_dir(run: RunDir, given: str | Path | None = None) -> Path:
+def run_data_dir(run: RunDir, given: str | Path | None = None) -> Path | None:
     """Where a run's ``data.*`` paths are read from: the directory given (``--data-dir``), else the run directory
     itself for data materialised into it (``rnnkit.train(..., data=...)``: wherever the run has been moved), else
-    the data directory recorded in run.json when it was trained."""
+    the data directory recorded in run.json when it was trained (if it still exists; None: rnnkit's data cache,
+    see rnnkit.datasets.resolve)."""
+    from rnnkit.datasets import data_dir_option
+
     if given is not None:
-        return Path(given)
+        return data_dir_option(given)
     meta = run.read_meta()
     if meta.get("materialised"):
         return run.path
-    return Path(meta.get("data_dir") or "data")
+    return data_dir_option(meta.get("data_dir"), recorded=True)
 
 
 @dataclass

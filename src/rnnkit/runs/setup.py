@@ -8,7 +8,8 @@ the configuration) runs *before* config.toml and run.json are (re)written, so a 
 the run directory exactly as it was.
 
 run.json (one schema, ``RUN_JSON_SCHEMA``) - how the run was started; a resume updates it:
-    schema, recipe, task, data_dir (the directory data.* paths were read from, or null),
+    schema, recipe, task, data_dir (the directory data.* paths were read from, or null: rnnkit's data cache),
+    data {field: {path, from, dataset, ...}} (where each data file came from: rnnkit.datasets.resolve),
     device, processes, threads, precision (what ran), precision_requested, precision_reason,
     rnnkit, torch, python, started (first start, ISO time), updated (last start), command (the CLI's argv or null),
     materialised (in-memory data written into RUN/data; see rnnkit.runs.memory) - only when data= was given,
@@ -27,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit import datasets
 from rnnkit.config import RunConfig
+from rnnkit.datasets import data_dir_option
 from rnnkit.errors import UserError
 from rnnkit.paths import recipes_dir
 from rnnkit.runs import memory
@@ -47,7 +50,7 @@ class TrainRequest:
     recipe: str | Path | RunConfig | None = None  # recipe name, .toml path, a task name (its defaults), a config
     out: str | Path | None = None  # new run: its directory (default runs/RECIPE-TIMESTAMP)
     resume: str | Path | None = None  # the run directory to continue
-    data_dir: str | Path | None = None  # where data.* paths are read (default: recorded / "data")
+    data_dir: str | Path | None = None  # where data.* paths are read (default: recorded, or rnnkit's data cache)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # section.key -> value (an Overrides keeps origins)
     data: Any = None  # in-memory data, written into RUN/data (rnnkit.runs.memory)
     callbacks: Sequence[Callback] = ()  # see rnnkit.callbacks
@@ -91,7 +94,7 @@ def _command() -> list[str] | None:
     return None
 
 
-def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path, dict[str, Any]]:
+def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dict[str, Any]]:
     """(configuration, run directory, data directory, run.json so far) of a request; checks, writes nothing."""
     overrides = req.overrides or {}
     if req.resume is not None:
@@ -112,7 +115,7 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path, dict[str, 
     if run.last.is_file() or run.best.is_file():
         raise UserError(f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
                         f"resume=...)) or choose another --out")
-    return config, run, Path(req.data_dir) if req.data_dir is not None else Path("data"), {}
+    return config, run, data_dir_option(req.data_dir), {}  # a missing --data-dir fails before anything is written
 
 
 def train_run(req: TrainRequest) -> TrainResult:
@@ -139,6 +142,8 @@ def train_run(req: TrainRequest) -> TrainResult:
     trainer: Trainer | None = None
     notes: list[str] = []
     materialised = False
+    datasets.set_progress(None if req.progress is not False and main else False)  # a fetch's bar: on a TTY
+    datasets.drain_log()
     try:
         if main:  # held from here: in-memory data is written into the directory under the lock
             note = run.lock()
@@ -172,6 +177,8 @@ def train_run(req: TrainRequest) -> TrainResult:
                          "rnnkit": __version__, "torch": torch.__version__, "python": platform.python_version(),
                          "updated": now, "command": req.command if req.command is not None else _command(),
                          **dict(req.meta)})
+            # where each data file came from (resolved while the task prepared its data in setup)
+            meta["data"] = {**meta.get("data", {}), **datasets.drain_log()}
             run.write_meta(meta)
     except BaseException:
         if trainer is not None:
@@ -210,7 +217,7 @@ def check_request(req: TrainRequest) -> dict[str, Any]:
         config = resolve_recipe(req.recipe, req.overrides or {})
     else:
         raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
-    task = get_task(config.task)(config, Path(req.data_dir or "data"), torch.device("cpu"))
+    task = get_task(config.task)(config, Path(req.data_dir) if req.data_dir else None, torch.device("cpu"))
     artifacts = task.placeholder_artifacts()
     model_name = None
     if artifacts is not None:
@@ -240,7 +247,7 @@ def check_launch(req: TrainRequest, nproc: int) -> str:
             raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
         config = resolve_recipe(req.recipe, req.overrides or {})
         out = str(req.out or default_out(config.recipe))
-        data_dir = Path(req.data_dir or "data")
+        data_dir = data_dir_option(req.data_dir)
     gpus = torch.cuda.device_count()
     if pick_device(config.train.device).type == "cuda" and nproc > gpus:
         raise UserError(f"--nproc {nproc}: only {gpus} GPU(s) here, and each process needs its own")

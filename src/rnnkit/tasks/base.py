@@ -57,9 +57,10 @@ class Task(ABC, Generic[D, M]):
         if unknown:
             raise TypeError(f"{cls.__name__}.services: unknown service(s) {sorted(unknown)}; known: {SERVICES}")
 
-    def __init__(self, config: RunConfig[D, M], data_dir: Path, device: torch.device) -> None:
+    def __init__(self, config: RunConfig[D, M], data_dir: Path | None, device: torch.device) -> None:
         self.config = config
-        self.data_dir = Path(data_dir)
+        # an explicit --data-dir, or None: files come from the data cache (rnnkit.datasets.resolve)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.device = device
 
     @property

@@ -9,6 +9,9 @@ Sources (``data.source``):
 * ``npz``: any labelled sequences, ``numpy.savez(path, x=X, y=y)`` with X (examples, steps, channels) and y one
   label (string) per example; a stratified train/valid/test split. In-memory arrays given to
   ``rnnkit.train(..., data=(X, y))`` are written in this form.
+* ``mnist``: 28x28 MNIST images, one row per step (28 steps of 28 pixels): the canonical IDX files (MNIST's own
+  train/test split, validation carved off train) or a CSV of 784 pixels + label (a stratified train/valid/test
+  split), see rnnkit.data.mnist.
 
 Both splits are pure functions of the data and ``data.seed``. Features are standardised per channel with the
 training split's mean and standard deviation, which are saved in the checkpoint for inference.
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnkit.config import ConfigError, RunConfig, key
+from rnnkit.config import MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError
@@ -37,17 +40,22 @@ from rnnkit.tasks.classify_common import ClassificationTask
 SOURCES = {"har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
            "digits": "8x8 digit images read row by row (8 steps of 8 pixels)",
            "npz": "arrays saved by numpy: x (examples, steps, channels) and y (one label each); a stratified "
-                  "train/valid/test split (what rnnkit.train(..., data=(X, y)) writes)"}
+                  "train/valid/test split (what rnnkit.train(..., data=(X, y)) writes)",
+           "mnist": "MNIST digits read row by row (28 steps of 28 pixels): the IDX files or a CSV of 784 pixels + "
+                    "label"}
 _NUMBER_SEP = re.compile(r"[\s,;]+")
-_SHAPES = {"har": (128, 9), "digits": (8, 8)}  # (steps, channels) of one example, for `rnnkit train --check`
+# (steps, channels) of one example, for `rnnkit train --check`
+_SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
 
 
 @dataclass
 class SequenceClassifyData:
     source: str = key("har", "which data set (and reader)", choices=SOURCES)
-    path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive or directory; digits: a CSV, or "
-                                  "empty (data.path = []) for scikit-learn's bundled copy", one=True, optional=True,
-                                  kind="file or directory")
+    path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive (.zip/.tar.gz) or directory; digits: "
+                                  "a CSV, or empty (data.path = []) for scikit-learn's bundled copy; mnist: an IDX "
+                                  "file (the other three beside it) or directory, or a CSV of 784 pixels + label; "
+                                  "npz: a .npz file of x and y",
+                                  one=True, optional=True, kind="file or directory")
     valid_fraction: float = fields.fraction(0.1, "share carved from the training data for validation (stratified)")
     test_fraction: float = fields.fraction(0.1, "digits only (HAR has its own test split): share held out for "
                                            "testing (stratified)")
@@ -70,6 +78,8 @@ class SequenceClassifyModel:
     dropout: float = fields.dropout()
     pooling: str = key("last", "how the recurrent outputs over time become one vector", choices=fields.POOLINGS)
     attention_size: int = fields.attention_size("attention pooling: size of the scoring layer")
+    project: int = key(0, "a per-step Linear(features -> project) + ReLU before the recurrent stack", ge=1,
+                       le=MAX_SIZE, special={0: "none: the features go straight into the recurrent stack"})
 
     RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
@@ -116,7 +126,7 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         if d.source == "har":
             from rnnkit.data.har import ACTIVITIES, read_har
 
-            path = find_data_file(d.path[0], self.data_dir, "data.path")
+            path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
             self.check_digest(digest(path.read_bytes()) if path.is_file() else digest(str(path)), str(path))
             self.set_labels(list(ACTIVITIES))
             self.layout = "channels_first"
@@ -132,6 +142,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             return out
         if d.source == "npz":
             return self._read_npz()
+        if d.source == "mnist":
+            return self._read_mnist(splits)
         from rnnkit.data.digits import load_bundled, read_digits_csv
 
         if d.path:
@@ -166,6 +178,25 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         self.layout = "steps_first"
         index = {lab: i for i, lab in enumerate(labels)}
         y = np.array([index[v] for v in names.tolist()], dtype=np.int64)
+        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
+        return {s: (x[idx], y[idx]) for s, idx in parts.items()}
+
+    def _read_mnist(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from rnnkit.data.mnist import is_idx_name, read_mnist_csv, read_mnist_idx
+
+        d = self.dcfg
+        path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
+        self.set_labels([str(k) for k in range(10)])
+        self.layout = "steps_first"
+        if is_idx_name(path):
+            raw = read_mnist_idx(path)
+            self.check_digest(digest(*(a for xy in raw.values() for a in xy)), str(path))
+            x, y = raw["train"]
+            parts = self.split_indices(y, {"valid": d.valid_fraction})
+            return {"train": (x[parts["train"]], y[parts["train"]]), "valid": (x[parts["valid"]], y[parts["valid"]]),
+                    "test": raw["test"]}
+        x, y = read_mnist_csv(path)
+        self.check_digest(digest(x, y), str(path))
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
         return {s: (x[idx], y[idx]) for s, idx in parts.items()}
 
@@ -224,7 +255,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         assert self.shape is not None
         return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
                                   input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
-                                  dropout=m.dropout, pooling=m.pooling, attention_size=m.attention_size)
+                                  dropout=m.dropout, pooling=m.pooling, attention_size=m.attention_size,
+                                  project=m.project)
 
     def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
         return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)

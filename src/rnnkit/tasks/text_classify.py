@@ -2,7 +2,9 @@
 
 Data: one or more files of ``label<TAB>text`` (``data.label_column = 0``) or ``text<TAB>label`` (1), combined,
 split into train/valid/test by a stratified draw that is a pure function of the data and ``data.seed`` (identical
-texts always share a split). The vocabulary comes from the training split only. Batches are padded to their
+texts always share a split). ``data.format = "aclimdb"`` reads the Large Movie Review Dataset's own layout instead
+(``data.path``: aclImdb_v1.tar.gz or its directory): its train/test split is kept and the validation share is
+carved off train. The vocabulary comes from the training split only. Batches are padded to their
 longest sequence and the recurrent stack sees each sequence's true length, so padding changes nothing.
 """
 
@@ -29,6 +31,11 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR
 from rnnkit.tasks.classify_common import ClassificationTask
 
+TRUNCATE_SIDES = {"post": "the end: keep the first data.truncate tokens",
+                  "pre": "the start: keep the last data.truncate tokens (Keras pad_sequences' default)"}
+FORMATS = {"lines": "label<TAB>text (or text<TAB>label) lines, one file or several combined",
+           "aclimdb": "the aclImdb archive or directory ({train,test}/{pos,neg}/*.txt; its own test split)"}
+
 
 @dataclass
 class TextClassifyData:
@@ -43,8 +50,10 @@ class TextClassifyData:
     digits: bool = key(False, "map every digit to 0 (numbers of one shape share a token)")
     min_count: int = fields.min_count(1)
     max_vocab: int = fields.max_vocab()
-    truncate: int = key(0, "keep the first N tokens of a text (longer texts are cut, never dropped)", ge=1,
+    truncate: int = key(0, "keep N tokens of a text (longer texts are cut at data.truncate_side, never dropped)", ge=1,
                         le=MAX_COUNT, special={0: "keep every token"})
+    truncate_side: str = key("post", "which end of a text longer than data.truncate is cut", choices=TRUNCATE_SIDES)
+    format: str = key("lines", "how the data files are laid out", choices=FORMATS)
     word_dropout: float = fields.word_dropout()
     valid_fraction: float = fields.fraction(0.1, "share of the examples held out for validation (stratified)")
     test_fraction: float = fields.fraction(0.1, "share of the examples held out for testing (stratified)")
@@ -97,11 +106,29 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         return {"data.path": [f"{MEMORY_DIR}/examples.tsv"], "data.label_column": 0, "data.label_names": {}}
 
     def _tokens(self, text: str) -> list[str]:
-        toks = tokenize(text, self.dcfg.lowercase, self.dcfg.digits)
-        return toks[: self.dcfg.truncate] if self.dcfg.truncate > 0 else toks
+        return self._cut(tokenize(text, self.dcfg.lowercase, self.dcfg.digits))
+
+    def _cut(self, toks: list[str]) -> list[str]:
+        n = self.dcfg.truncate
+        if n <= 0 or len(toks) <= n:
+            return toks
+        return toks[-n:] if self.dcfg.truncate_side == "pre" else toks[:n]
 
     def read_examples(self) -> tuple[list[Example], str]:
         d = self.dcfg
+        self._fixed_test: np.ndarray | None = None  # examples the data set itself puts in its test split
+        if d.format == "aclimdb":
+            from rnnkit.data.aclimdb import read_aclimdb
+
+            if len(d.path) != 1:
+                raise UserError(f"data.path: format 'aclimdb' reads one archive or directory, got {len(d.path)} paths")
+            path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
+            parts = read_aclimdb(path)
+            examples = parts["train"] + parts["test"]
+            self._fixed_test = np.arange(len(examples)) >= len(parts["train"])
+            return examples, digest(*(f"{e.label}\t{e.text}" for e in examples), "aclimdb")
+        if d.format != "lines":
+            raise UserError(f"data.format: expected 'lines' or 'aclimdb', got {d.format!r}")
         if not d.path:
             raise UserError("data.path is not set; point it at a label<TAB>text file with --set data.path=FILE")
         examples: list[Example] = []
@@ -126,8 +153,13 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         y = np.array([index[e.label] for e in examples], dtype=np.int64)
         full = [tokenize(e.text, d.lowercase, d.digits) for e in examples]
         groups = [" ".join(t) for t in full]  # identical texts (up to case and spacing) never straddle splits
-        tokens = [t[: d.truncate] for t in full] if d.truncate > 0 else full
-        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
+        tokens = [self._cut(t) for t in full]
+        if self._fixed_test is not None:  # the data set's own test split; validation carved off its train split
+            pool = np.flatnonzero(~self._fixed_test)
+            sub = self.split_indices(y[pool], {"valid": d.valid_fraction}, [groups[i] for i in pool])
+            parts = {"train": pool[sub["train"]], "valid": pool[sub["valid"]], "test": np.flatnonzero(self._fixed_test)}
+        else:
+            parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
             train_tokens = (t for i in parts["train"] for t in tokens[i])
             self.vocab = Vocabulary.build(train_tokens, specials=(PAD, UNK), min_count=d.min_count,

@@ -242,7 +242,7 @@ class TuneOptions:
     out: str | None = None
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # --set, --max-steps, --max-time, --device
-    data_dir: str | None = None
+    data_dir: str | None = None  # None: rnnkit's data cache (rnnkit.datasets)
     seed: int | None = None  # the sampler's
     baseline: bool = False  # run the recipe's own values of the searched fields as a trial first
     resume: bool = False  # require an existing study
@@ -344,7 +344,9 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         n_trials = min(n_trials, max(0, opts.total_trials - len(finished)))
 
     trial_overrides = dict(overrides)
-    data_dir = Path(opts.data_dir) if opts.data_dir else Path("data")
+    from rnnkit.datasets import data_dir_option
+
+    data_dir = data_dir_option(opts.data_dir)
     trials_dir = out / "trials"
     errors: list[str] = []
     done_here: list[int] = []
