@@ -52,6 +52,7 @@ class Run:
         self._summary = summary
         self.notes = list(notes)
         self.rank = rank
+        self.launched = False  # trained by worker processes this call started (train(nproc=...))
         self._loaded: Any = None
 
     def __repr__(self) -> str:

@@ -71,7 +71,7 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
           out: PathLike | None = None, overrides: Mapping[str, Any] | None = None, max_steps: int | None = None,
           max_time: float | None = None, max_epochs: int | None = None, seed: int | None = None,
           device: str | None = None, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-          resume: PathLike | None = None, nproc: int | None = None) -> Run:
+          resume: PathLike | None = None, nproc: int | None = None, worker_args: Sequence[str] = ()) -> Run:
     """Train a recipe (or a task on your own data) into a run directory, or resume one; returns the ``Run``.
 
     Why a run directory: everything a run produces - resolved configuration, metrics, checkpoints, curves - is
@@ -108,6 +108,8 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
             (``Run.resume`` does this for a Run).
         nproc: data-parallel training on this many local processes (torchrun underneath; not with ``data`` or
             ``callbacks``). Under torchrun, leave it out: every process calls ``train`` alike.
+        worker_args: with ``nproc``, extra ``rnnkit train`` flags for the worker processes, whose rank 0 prints
+            the summary (the CLI passes its ``--json`` / ``--quiet``); ``progress=False`` adds ``--quiet``.
 
     Returns:
         ``rnnkit.Run``: ``run.summary`` (how it stopped, best validation, test figures), ``run.metrics``,
@@ -144,13 +146,13 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
 
         _number("nproc", nproc, int, ge=1, le=MAX_COUNT)
     if nproc is not None and nproc > 1 and env_world()[1] == 1:
-        return _launch(req, nproc, progress)
+        return _launch(req, nproc, progress, worker_args)
     result = train_run(req)
     return Run(result.run.path, summary=result.summary, notes=result.notes, rank=result.rank,
                data_dir=data_dir if data_dir is not None else None)
 
 
-def _launch(req: Any, nproc: int, progress: bool | None) -> Run:
+def _launch(req: Any, nproc: int, progress: bool | None, worker_args: Sequence[str]) -> Run:
     """``nproc`` local worker processes (torchrun) running ``rnnkit train`` with this request's arguments."""
     import tomli_w
 
@@ -166,16 +168,17 @@ def _launch(req: Any, nproc: int, progress: bool | None) -> Run:
         if isinstance(v, dict):
             raise UserError(f"overrides[{k!r}]: a table cannot be passed to worker processes; put it in a recipe")
         argv += ["--set", f"{k}={tomli_w.dumps({'v': v})[4:].strip()}"]
-    if progress is False:
-        argv.append("--quiet")
-    rc = launch_local(nproc, argv)
+    flags = list(worker_args) + (["--quiet"] if progress is False and "--quiet" not in worker_args else [])
+    rc = launch_local(nproc, argv + flags)
     if rc == 130:
         raise KeyboardInterrupt
     if rc == 2:
         raise WorkersFailed("distributed training stopped on the error above")
     if rc != 0:
         raise RuntimeError(f"distributed training failed (exit status {rc}); see the workers' output above")
-    return Run(out)
+    done = Run(out)
+    done.launched = True  # the workers reported (rank 0 printed the summary)
+    return done
 
 
 def load(path: PathLike, checkpoint: str = "best", device: str = "auto", data_dir: PathLike | None = None) -> Run:

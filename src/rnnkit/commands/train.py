@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
             built = f"; the model builds ({result['model']})" if result["model"] else ""
             print(f"{result['recipe']}: configuration OK (task {result['task']}){built}")
         return 0
-    done = api.train(**target, out=args.out, nproc=args.nproc,
-                     progress=False if args.quiet or args.json else None)
-    if done.rank:  # a worker process of distributed training: rank 0 reports
+    done = api.train(**target, out=args.out, nproc=args.nproc, progress=False if args.quiet or args.json else None,
+                     worker_args=(["--quiet"] if args.quiet else []) + (["--json"] if args.json else []))
+    if done.rank or done.launched:  # distributed: the worker of rank 0 prints the summary
         return 0
     summary = done.summary
     for note in done.notes:
