@@ -68,8 +68,9 @@ def _run_dir(args: argparse.Namespace) -> int:
     path = Path(args.target)
     if not path.is_dir():
         raise UserError(f"diagnose: {args.target!r} is neither 'gradients' nor a run directory")
+    fractions = parse_fractions(args.data_sizes) if args.data_sizes else None  # a typo costs nothing
     run = api.load(path, data_dir=args.data_dir)
-    if args.data_sizes:
+    if fractions is not None:
         from rnnkit.config import parse_overrides
 
         overrides = parse_overrides(args.overrides)
@@ -77,7 +78,7 @@ def _run_dir(args: argparse.Namespace) -> int:
                            (args.device, "train.device")):
             if value is not None:
                 overrides[key] = value
-        result = run.data_size_curve(parse_fractions(args.data_sizes), overrides, args.plot,
+        result = run.data_size_curve(fractions, overrides, args.plot,
                                      echo=None if args.json else (lambda line: print(line, file=sys.stderr,
                                                                                      flush=True)))
         if args.json:
