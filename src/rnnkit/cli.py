@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _warn
             return int(args.func(args) or 0)
     except UserError as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
+        if not getattr(e, "reported", False):  # distributed workers already printed their one line
+            print(f"rnnkit: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)

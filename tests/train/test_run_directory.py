@@ -191,7 +191,7 @@ def test_another_tasks_checkpoint_is_named_as_such(tmp_path, capsys):
 
 # -- full disk and read-only file systems: injected (always) ----------------------------------------------------------
 def test_injected_enospc_while_saving_last_pt(lm_run, capsys, monkeypatch):
-    import rnnkit.train.checkpoint as checkpoint
+    from rnnkit.train import checkpoint
 
     before = digest(lm_run)
     real_save = torch.save
@@ -212,7 +212,7 @@ def test_injected_enospc_while_saving_last_pt(lm_run, capsys, monkeypatch):
 
 
 def test_injected_erofs_and_enospc_at_the_start(tmp_path, capsys, monkeypatch):
-    import rnnkit.train.rundir as rundir
+    from rnnkit.train import rundir
 
     def read_only(self, *a, **k):
         raise OSError(errno.EROFS, "Read-only file system")

@@ -40,22 +40,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit import predict
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
     for name in ("replies", "top_k", "beam", "max_words"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "top_k" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
     if args.once is not None:  # before loading the model: an empty message costs nothing
-        predict.check_text(args.once, "--once", "answer", args.max_input_length)
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    predict.require(loaded, "chat")
+        api.check_text(args.once, "--once", "answer", args.max_input_length)
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto")
+    loaded.require("chat")
 
     def answer(text: str, history: list[str], seed: int | None) -> list[str]:
-        return predict.chat(loaded, text, history, n=args.replies, decoding=args.decoding, top_k=args.top_k,
-                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words,
-                            max_input_length=args.max_input_length)
+        return loaded.chat(text, history, replies=args.replies, decoding=args.decoding, top_k=args.top_k,
+                           temperature=args.temperature, beam=args.beam, seed=seed, max_words=args.max_words,
+                           max_input_length=args.max_input_length)
 
     if args.once is not None:
         replies = answer(args.once, [], args.seed)

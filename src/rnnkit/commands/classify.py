@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from rnnkit.commands.common import (
@@ -50,17 +49,16 @@ def read_stdin_lines() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit import predict
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto", args.data_dir)
-    task = predict.require(loaded, "classify")
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto", args.data_dir)
+    loaded.require("classify")
     if args.report:
-        return _report(args, loaded.model, task, loaded.run.path)
+        return _report(args, loaded)
     inputs = list(args.texts) if args.texts else read_stdin_lines()
     if not inputs:
         raise UserError("nothing to classify: give TEXT arguments or lines on standard input")
-    results = predict.classify(loaded, inputs, max_input_length=args.max_input_length)
+    results = loaded.classify(inputs, max_input_length=args.max_input_length)
     if args.json:
         print_json(results)
         return 0
@@ -70,14 +68,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, model: Any, task: Any, run_path: Path) -> int:
-    metrics, png = task.write_report(model, args.split, run_path)
+def _report(args: argparse.Namespace, loaded: Any) -> int:
+    metrics, png = loaded.report(args.split)
     if args.json:
         print_json({**metrics, "png": str(png)})
         return 0
     labels = metrics["confusion"]["labels"]
     width = max(8, *(len(lab) for lab in labels))
-    print(f"{args.split}: {task.format_metrics(metrics)}  ({metrics['examples']} examples)")
+    print(f"{args.split}: {loaded.format_metrics(metrics)}  ({metrics['examples']} examples)")
     print(f"{'class':<{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for lab in labels:
         print(f"{lab:<{width}} {metrics['precision'][lab]:>9.3f} {metrics['recall'][lab]:>7.3f} "

@@ -61,13 +61,16 @@ def run(args: argparse.Namespace) -> int:
 def _run_dir(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rnnkit.diagnose.run import data_size_curve, diagnose_run, format_diagnosis, format_sizes, parse_fractions
+    import rnnkit.api as api
+    from rnnkit.diagnose.run import format_diagnosis, format_sizes, parse_fractions
     from rnnkit.errors import UserError
 
     path = Path(args.target)
     if not path.is_dir():
         raise UserError(f"diagnose: {args.target!r} is neither 'gradients' nor a run directory")
-    if args.data_sizes:
+    fractions = parse_fractions(args.data_sizes) if args.data_sizes else None  # a typo costs nothing
+    run = api.load(path, data_dir=args.data_dir)
+    if fractions is not None:
         from rnnkit.config import parse_overrides
 
         overrides = parse_overrides(args.overrides)
@@ -75,14 +78,15 @@ def _run_dir(args: argparse.Namespace) -> int:
                            (args.device, "train.device")):
             if value is not None:
                 overrides[key] = value
-        result = data_size_curve(path, parse_fractions(args.data_sizes), overrides, args.data_dir, args.plot,
-                                 echo=None if args.json else (lambda line: print(line, file=sys.stderr, flush=True)))
+        result = run.data_size_curve(fractions, overrides, args.plot,
+                                     echo=None if args.json else (lambda line: print(line, file=sys.stderr,
+                                                                                     flush=True)))
         if args.json:
             print_json(result)
         else:
             print(format_sizes(result))
         return 0
-    result = diagnose_run(path, args.plot, args.target_loss)
+    result = run.diagnose(args.target_loss, args.plot)
     if args.json:
         print_json(result)
     else:
@@ -91,22 +95,15 @@ def _run_dir(args: argparse.Namespace) -> int:
 
 
 def _gradients(args: argparse.Namespace) -> int:
-    from rnnkit.cells.base import CELL_TYPES
-    from rnnkit.diagnose.gradients import format_gradient_table, gradient_flow, plot_gradient_flow
-    from rnnkit.errors import UserError
+    import rnnkit.api as api
+    from rnnkit.diagnose.gradients import format_gradient_table
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
-    bad = [c for c in cells if c not in CELL_TYPES]
-    if bad or not cells:
-        raise UserError(f"--cells: unknown cell(s) {', '.join(bad) or '(none)'}; choose from {', '.join(CELL_TYPES)}")
-    if args.steps < 2 or args.hidden < 1:
-        raise UserError("--steps must be >= 2 and --hidden >= 1")
-    result = gradient_flow(cells=cells, steps=args.steps, hidden=args.hidden, seed=args.seed)
-    args.plot = args.plot or "gradient-flow.png"
-    plot_gradient_flow(result, args.plot)
+    result = api.gradient_flow(cells, steps=args.steps, hidden=args.hidden, seed=args.seed,
+                               plot=args.plot or "gradient-flow.png")
     if args.json:
-        print_json({"plot": args.plot, **result})
+        print_json(result)
     else:
-        print(format_gradient_table(result, every=args.every))
-        print(f"plot: {args.plot}")
+        print(format_gradient_table({k: v for k, v in result.items() if k != "plot"}, every=args.every))
+        print(f"plot: {result['plot']}")
     return 0

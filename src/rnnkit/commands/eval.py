@@ -20,14 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto", args.data_dir)
-    splits = [args.split] if args.split else list(loaded.task.splits())
-    results = {s: loaded.task.evaluate(loaded.model, s) for s in splits}
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto", args.data_dir)
+    results = {args.split: loaded.evaluate(args.split)} if args.split else loaded.evaluate()
     if args.json:
         print_json(results[args.split] if args.split else results)
         return 0
     for s, m in results.items():
-        print(f"{s}: {loaded.task.format_metrics(m)}")
+        print(f"{s}: {loaded.format_metrics(m)}")
     return 0

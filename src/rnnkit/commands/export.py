@@ -25,11 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.export import export_run
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
-    loaded = load_run(args.run, args.checkpoint, "cpu")
-    report = export_run(loaded, args.format, args.out)
+    report = api.load(args.run, args.checkpoint, "cpu").export(args.format, args.out)
     if args.json:
         print_json(report)
     else:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_device, add_json, output_file, print_json, save_figure
+from rnnkit.commands.common import add_device, add_json, print_json
 from rnnkit.config import MAX_SEED, cli_number
-from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,81 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    import rnnkit.api as api
 
-    from rnnkit import predict
-    from rnnkit.data.timeseries import future_times, read_series_csv
-    from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
-    from rnnkit.runs import load_run
-
-    if args.plot:
-        output_file(args.plot, "--plot")
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    task = predict.require(loaded, "forecast")
-    d = loaded.config.data
-    horizon, level = predict.forecast_settings(loaded, args.horizon, args.level)
-    series = None
-    if args.csv:
-        path = Path(args.csv)
-        if not path.is_file():
-            raise UserError(f"--csv: file not found: {args.csv}")
-        series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_column,
-                                 args.target if args.target is not None else d.target, sort=d.sort)
-        trained = list(task.columns or [])
-        if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
-            order = [series.columns.index(c) for c in trained]
-            series.values, series.columns = series.values[:, order], trained
-        values, times, columns, source = series.values, series.times, series.columns, str(path)
-    else:
-        values, times, columns, source = predict.saved_history(loaded)
-    n = values.shape[0]
-    if horizon > n:
-        raise UserError(f"{source}: --horizon {horizon} is longer than the series ({n} points)")
-    truth = None
-    if args.holdout:
-        if n - horizon < d.lookback:
-            raise UserError(f"{source}: series too short for --holdout: {n} points leave {n - horizon} before the "
-                            f"last {horizon}, the model needs data.lookback={d.lookback}")
-        truth = values[n - horizon :]
-        history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
-    else:
-        history, hist_times, out_times = values, times, future_times(times, horizon)
-    fc = predict.forecast(loaded, history, horizon, level, series=series, seed=args.seed)
-    rows = []
-    for i in range(horizon):
-        for j, col in enumerate(columns):
-            row: dict[str, Any] = {"time": out_times[i], "column": col, "forecast": float(fc["mean"][i, j]),
-                                   "lower": float(fc["lower"][i, j]), "upper": float(fc["upper"][i, j])}
-            if truth is not None:
-                row["truth"] = float(truth[i, j])
-            rows.append(row)
-    result: dict[str, Any] = {"run": str(args.run), "source": source, "columns": columns, "horizon": horizon,
-                              "interval": level, "holdout": bool(args.holdout), "strategy":
-                              loaded.config.model.strategy, "rows": rows}
-    if truth is not None:
-        origin = np.array([history.shape[0]])
-        scale = mase_scale(history, d.season)
-        y = truth[None]
-        metrics: dict[str, Any] = dict(point_metrics(y, fc["mean"][None], scale))
-        try:
-            base = baseline_forecasts(values, origin, horizon, d.season)
-        except ValueError:  # not a whole season of history before the holdout
-            base = {k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items() if k != "seasonal_naive"}
-        metrics["baselines"] = {k: point_metrics(y, f, scale) for k, f in base.items()}
-        result["metrics"] = metrics
-    if args.plot:
-        plot_forecast(hist_times, history, out_times, fc, truth, columns, args.plot, level,
-                      title=f"{Path(str(args.run)).name}: {', '.join(columns)}")
-        result["plot"] = args.plot
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto")
+    result = loaded.forecast_report(csv=args.csv, time_column=args.time_col, target=args.target,
+                                    horizon=args.horizon, holdout=args.holdout, level=args.level, plot=args.plot,
+                                    seed=args.seed)
     if args.json:
         print_json(result)
         return 0
-    print(_table(result, out_times, hist_times[-1] if hist_times else "start"))
+    print(_table(result))
     return 0
 
 
-def _table(result: dict[str, Any], out_times: list[str], after: str) -> str:
-    cols = result["columns"]
+def _table(result: dict[str, Any]) -> str:
+    cols, after = result["columns"], result["after"]
+    out_times = list(dict.fromkeys(r["time"] for r in result["rows"]))
     holdout = result["holdout"]
     lines = [f"{'holdout forecast of the last' if holdout else 'forecast of the'} {result['horizon']} steps after "
              f"{after} ({', '.join(cols)}; {result['interval']:.0%} interval; {result['strategy']})"]
@@ -135,43 +74,3 @@ def _table(result: dict[str, Any], out_times: list[str], after: str) -> str:
     if "plot" in result:
         lines.append(f"plot: {result['plot']}")
     return "\n".join(lines)
-
-
-def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc: dict[str, Any], truth: Any,
-                  columns: list[str], path: str, level: float, title: str = "") -> None:
-    """History (the last few hundred points), forecast, interval band and the truth where known."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    horizon = len(out_times)
-    show = min(len(hist_times), max(5 * horizon, 120))
-    hx = np.arange(-show, 0)
-    fx = np.arange(horizon)
-    k = len(columns)
-    fig, axes = plt.subplots(k, 1, figsize=(10, 3.2 * k), squeeze=False)
-    for j, ax in enumerate(axes[:, 0]):
-        ax.plot(hx, history[-show:, j], color="C0", lw=1, label="history")
-        if truth is not None:
-            ax.plot(np.concatenate([[-1], fx]), np.concatenate([history[-1:, j], truth[:, j]]), color="k", lw=1,
-                    ls="--", label="truth")
-        ax.plot(np.concatenate([[-1], fx]), np.concatenate([history[-1:, j], fc["mean"][:, j]]), color="C3",
-                lw=1.5, label="forecast")
-        ax.fill_between(fx, fc["lower"][:, j], fc["upper"][:, j], color="C3", alpha=0.2,
-                        label=f"{level:.0%} interval")
-        labels = list(hist_times[-show:]) + list(out_times)
-        xs = np.concatenate([hx, fx])
-        ticks = np.linspace(0, len(xs) - 1, num=min(8, len(xs))).astype(int)
-        ax.set_xticks(xs[ticks])
-        ax.set_xticklabels([labels[i] for i in ticks], rotation=20, fontsize=8)
-        ax.set_ylabel(columns[j])
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    try:
-        save_figure(fig, Path(path), "--plot", dpi=90)
-    finally:
-        plt.close(fig)

@@ -34,15 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit import predict
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
     if args.words < 1:
         raise UserError(f"--words must be at least 1, got {args.words}")
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    text = predict.generate(loaded, args.prompt, args.words, temperature=0.0 if args.greedy else args.temperature,
-                            top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                            max_input_length=args.max_input_length)
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto")
+    text = loaded.generate(args.prompt, args.words, temperature=0.0 if args.greedy else args.temperature,
+                           top_k=args.top_k, top_p=args.top_p, seed=args.seed, max_input_length=args.max_input_length)
     if args.json:
         print_json({"prompt": args.prompt, "text": text})
     else:

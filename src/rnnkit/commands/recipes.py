@@ -14,13 +14,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.tasks.recipes import list_recipes
+    import rnnkit.api as api
 
-    rows = list_recipes()
+    rows = api.recipes()
     if args.json:
-        print_json([{"name": n, "description": d} for n, d in rows])
+        print_json(rows)
         return 0
-    width = max((len(n) for n, _ in rows), default=0)
-    for name, desc in rows:
-        print(f"{name:<{width}}  {desc}")
+    width = max((len(r["name"]) for r in rows), default=0)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['description']}")
     return 0

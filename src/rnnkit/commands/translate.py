@@ -14,7 +14,6 @@ from rnnkit.commands.common import (
     allow_intermixed,
     output_file,
     print_json,
-    save_figure,
 )
 from rnnkit.config import MAX_SIZE, cli_number
 from rnnkit.errors import UserError
@@ -76,8 +75,7 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit import predict
-    from rnnkit.runs import load_run
+    import rnnkit.api as api
 
     beam = 1 if args.greedy else args.beam
     if beam is not None and beam < 1:
@@ -91,23 +89,23 @@ def run(args: argparse.Namespace) -> int:
         output_file(args.show_attention, "--show-attention")
     if args.texts:  # each TEXT is checked as given: an empty one is a mistake
         for i, text in enumerate(inputs, start=1):
-            predict.check_text(text, f"TEXT {i}" if len(inputs) > 1 else "TEXT", "translate", args.max_input_length)
+            api.check_text(text, f"TEXT {i}" if len(inputs) > 1 else "TEXT", "translate", args.max_input_length)
     else:  # lines of a file: a blank line stays a blank line of the output
         where = args.file or "stdin"
         for i, text in enumerate(inputs, start=1):
             if text:
-                predict.check_length(text, f"{where}: line {i}", args.max_input_length)
-    loaded = load_run(args.run, args.checkpoint, args.device or "auto")
+                api.check_length(text, f"{where}: line {i}", args.max_input_length)
+    loaded = api.load(args.run, args.checkpoint, args.device or "auto")
     todo = [t for t in inputs if t]
     if not todo:
         raise UserError(f"{args.file or 'stdin'}: nothing to translate (only blank lines)")
-    done = iter(predict.translate(loaded, todo, beam=beam, max_len=args.max_length, alpha=args.length_penalty,
-                                  max_input_length=args.max_input_length))
+    done = iter(loaded.translate(todo, beam=beam, max_length=args.max_length, length_penalty=args.length_penalty,
+                                 details=True, max_input_length=args.max_input_length))
     blank = {"source": "", "translation": "", "source_tokens": [], "target_tokens": [], "unknown": [],
              "score": None, "attention": None}
     results = [next(done) if t else dict(blank) for t in inputs]
     if args.show_attention:
-        pngs = plot_all(results, args.show_attention)
+        pngs = plot_all(loaded, results, args.show_attention)
         if not args.json:
             for p in pngs:
                 print(f"attention: {p}", file=sys.stderr)
@@ -119,39 +117,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def plot_all(results: list[dict[str, Any]], target: str) -> list[str]:
+def plot_all(loaded: Any, results: list[dict[str, Any]], target: str) -> list[str]:
     out = []
     path = Path(target)
     results = [r for r in results if r["source"]]
     for i, r in enumerate(results, start=1):
-        if r["attention"] is None:
-            raise UserError("--show-attention: this run's model has no attention (model.attention = 'none')")
         p = path if len(results) == 1 else path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}")
-        plot_attention(r["attention"], r["source_tokens"], r["target_tokens"], p, r["source"], r["translation"])
-        out.append(str(p))
+        out.append(str(loaded.plot_attention(r, p)))
     return out
-
-
-def plot_attention(weights: Any, source: list[str], target: list[str], path: Path, src_text: str = "",
-                   tgt_text: str = "") -> None:
-    """Heatmap of attention weights: one row per output word, one column per input word."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    w = weights.float().numpy() if hasattr(weights, "numpy") else weights
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.6 * len(source) + 2), max(2.5, 0.5 * len(target) + 1.5)))
-    im = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(source)), source, rotation=45, ha="right")
-    ax.set_yticks(range(len(target)), target)
-    ax.set_xlabel("source")
-    ax.set_ylabel("output")
-    if src_text:
-        ax.set_title(f"{src_text} -> {tgt_text}", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    try:
-        save_figure(fig, path, "--show-attention", dpi=120)
-    finally:
-        plt.close(fig)

@@ -81,23 +81,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("tune: --space FILE is required (a TOML file with one table per searched field)")
     if args.trials is None:
         raise UserError("tune: --trials N is required")
+    import rnnkit.api as api
     from rnnkit.config import parse_overrides
-    from rnnkit.tune.study import TuneOptions, run_study
 
-    overrides = parse_overrides(args.overrides)
-    for value, key in ((args.max_steps, "train.max_steps"), (args.max_time, "train.max_time"),
-                       (args.device, "train.device")):
-        if value is not None:
-            overrides[key] = value
     quiet = args.quiet or args.json
-    opts = TuneOptions(recipe=args.recipe, space=args.space, trials=args.trials, sampler=args.sampler,
-                       pruner=args.pruner, storage=args.storage, study=args.study, out=args.out,
-                       timeout=args.timeout, overrides=overrides, data_dir=args.data_dir, seed=args.seed,
-                       baseline=args.baseline, resume=args.resume, total_trials=args.total_trials,
-                       startup_trials=args.startup_trials, pruner_startup=args.pruner_startup,
-                       pruner_warmup=args.pruner_warmup,
-                       echo=None if quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
-    summary = run_study(opts)
+    study = api.tune(args.recipe, space=args.space, trials=args.trials, sampler=args.sampler, pruner=args.pruner,
+                     storage=args.storage, study=args.study, out=args.out, timeout=args.timeout,
+                     overrides=parse_overrides(args.overrides), max_steps=args.max_steps, max_time=args.max_time,
+                     device=args.device, data_dir=args.data_dir, seed=args.seed, baseline=args.baseline,
+                     resume=args.resume, total_trials=args.total_trials, startup_trials=args.startup_trials,
+                     pruner_startup=args.pruner_startup, pruner_warmup=args.pruner_warmup,
+                     echo=None if quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
+    summary = study.summary
     if args.json:
         print_json(summary)
         return 0
@@ -117,11 +112,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rnnkit.tune.report import format_report, report
+    import rnnkit.api as api
+    from rnnkit.tune.report import format_report
 
     if not args.study_target:
         raise UserError("tune report: give the study directory (tune's --out) or a database URL")
-    rep = report(args.study_target, args.study, args.plots, plots=not args.no_plots)
+    rep = api.tune_report(args.study_target, args.study, plots=not args.no_plots, plots_dir=args.plots)
     if args.json:
         print_json(rep)
     else:

@@ -82,12 +82,9 @@ def format_gradient_table(result: dict[str, list[float]], every: int = 10) -> st
 
 def plot_gradient_flow(result: dict[str, list[float]], path: str | Path) -> None:
     """Write a PNG of ``||dL/dh_t||`` against steps before the end, log-scale y, one line per cell."""
-    # Figure + Agg canvas directly: no pyplot, so nothing global (the user's backend, open figures) is touched.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from rnnkit.figures import figure, save_png
 
-    fig = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = figure((6.4, 4.0), dpi=100)
     ax = fig.add_subplot()
     for name, norms in result.items():
         back = _steps_back(norms)
@@ -99,7 +96,7 @@ def plot_gradient_flow(result: dict[str, list[float]], path: str | Path) -> None
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(Path(path), format="png")
+    save_png(fig, Path(path), dpi=100, flag="--plot")
 
 
 def decay_ratio(norms: Iterable[float], back: int) -> float:

@@ -132,13 +132,11 @@ def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = 
 
 def plot_diagnosis(records: list[dict[str, Any]], diagnosis: dict[str, Any], path: Path, title: str = "") -> None:
     """Training vs validation loss by step, and the gap between them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.figures import figure, save_png
 
     train, valid = curves(records)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = figure((11, 4))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     ax.plot(*zip(*train), lw=1, label="train (per log window)")
     if valid:
@@ -159,10 +157,7 @@ def plot_diagnosis(records: list[dict[str, Any]], diagnosis: dict[str, Any], pat
                  diagnosis["verdict"].replace("_", " "))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path, dpi=90, flag="--plot")
 
 
 def diagnose_run(run_path: str | Path, plot: str | Path | None = None, target_loss: float | None = None,
@@ -216,15 +211,8 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
     Copies go to ``RUN/data-sizes/fFRACTION/`` (ordinary run directories); one whose configuration is unchanged and
     that finished is reused, so running the command again only trains what is missing.
     """
-    import platform
-
-    import torch
-
-    from rnnkit import __version__
-    from rnnkit.ops.device import pick_device
-    from rnnkit.tasks import get_task
-    from rnnkit.train.loop import Trainer
-    from rnnkit.train.progress import Progress
+    from rnnkit.runs import run_data_dir
+    from rnnkit.runs.setup import TrainRequest, train_run
     from rnnkit.train.rundir import RunDir
 
     run = RunDir(Path(run_path)).require()
@@ -233,10 +221,7 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
         raise UserError(f"{run.path}: task {base.task!r} has no data.train_fraction, which --data-sizes needs "
                         f"(the lm task has it)")
     full = float(base.data.train_fraction)
-    meta = run.read_meta()
-    from rnnkit.datasets import data_dir_option
-
-    ddir = data_dir_option(data_dir) if data_dir else data_dir_option(meta.get("data_dir"), recorded=True)
+    ddir = run_data_dir(run, data_dir)
     results = []
     cache_file = run.path / "data-sizes" / "results.json"
     cache: dict[str, Any] = {}
@@ -257,17 +242,9 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
                 import shutil
 
                 shutil.rmtree(copy.path)
-            device = pick_device(config.train.device)
-            task = get_task(config.task)(config, ddir, device)
-            copy.write_config(config)
-            copy.write_meta({"recipe": config.recipe, "task": config.task,
-                             "data_dir": str(ddir.resolve()) if ddir is not None else None,
-                             "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
-                             "python": platform.python_version(), "data_size_of": str(run.path.resolve()),
-                             "train_fraction": full * f})
-            trainer = Trainer(task, config, copy, device, Progress(enabled=False), echo=False)
-            trainer.setup(resume=False)
-            trainer.fit()
+            # the run's configuration at this fraction, through the one run set-up
+            train_run(TrainRequest(recipe=config, out=copy.path, data_dir=ddir, progress=False,
+                                   meta={"data_size_of": str(run.path.resolve()), "train_fraction": full * f}))
             records = copy.read_metrics()
             cache[f"{f:g}"] = {"config": key}
             cache_file.write_text(json.dumps(cache, indent=1) + "\n")
@@ -304,20 +281,19 @@ def _data_verdict(rows: list[dict[str, Any]]) -> tuple[str, str]:
 
 
 def _plot_sizes(rows: list[dict[str, Any]], path: Path, title: str, verdict: str) -> None:
-    import matplotlib
+    from matplotlib.ticker import NullFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401 - matplotlib.ticker.NullFormatter below
+    from rnnkit.figures import figure, save_png
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure((6, 4))
+    ax = fig.subplots()
     xs = [r["fraction"] for r in rows]
     ax.plot(xs, [r["train_loss"] for r in rows], "o-", label="train (final)")
     ax.plot(xs, [r["valid_loss"] for r in rows], "o-", label="validation (final)")
     ax.set_xscale("log")
     ax.set_xticks(xs)
     ax.set_xticklabels([f"{x:g}" for x in xs])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("fraction of the training set")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
@@ -325,8 +301,7 @@ def _plot_sizes(rows: list[dict[str, Any]], path: Path, title: str, verdict: str
     ax.set_title(f"{title}: {verdict.replace('_', ' ')}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90, flag="--plot")
 
 
 def format_sizes(d: dict[str, Any]) -> str:

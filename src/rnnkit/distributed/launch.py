@@ -58,8 +58,7 @@ def launch_local(nproc: int, argv: list[str]) -> int:
         rc = proc.wait()
     finally:
         signal.signal(signal.SIGINT, old)
-    if interrupted:
-        print("rnnkit: interrupted", file=sys.stderr)
+    if interrupted:  # the caller says so (the CLI: "rnnkit: interrupted", exit 130)
         return 130
     if rc != 0 and user_errors:
         return 2

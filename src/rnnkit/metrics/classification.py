@@ -66,16 +66,14 @@ def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[i
 
 def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: Any, title: str = "") -> None:
     """A confusion-matrix PNG: counts in each cell, colour by row-normalised share (per-class recall)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.figures import figure, save_png
 
     cm = np.asarray(matrix, dtype=np.float64)
     share = _safe_div(cm, cm.sum(1, keepdims=True))
     n = len(labels)
     size = max(4.0, 0.6 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = figure((size + 1, size))
+    ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
@@ -89,7 +87,4 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path, dpi=90)

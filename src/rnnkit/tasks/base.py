@@ -20,6 +20,8 @@ M = TypeVar("M")  # the task's [model] dataclass
 
 # What a trained run can answer (rnnkit.predict, the CLI verbs and the server's /v1/<service> routes).
 SERVICES = ("generate", "translate", "chat", "classify", "forecast")
+# The folder of a run directory that in-memory data is written into (Task.write_data), and its config paths' prefix
+MEMORY_DIR = "data"
 
 
 class Task(ABC, Generic[D, M]):
@@ -84,6 +86,18 @@ class Task(ABC, Generic[D, M]):
     @abstractmethod
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         """Read the named splits. With artifacts already loaded (inference, resume) reuse their vocabulary."""
+
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig[D, M]) -> dict[str, Any]:
+        """Write in-memory ``data`` (``rnnkit.train(..., data=...)``) into ``folder`` (``RUN/data``) in this task's
+        own file format and return the ``[data]`` overrides that point the configuration at those files (paths
+        ``data/NAME``: a run with materialised data reads its data.* paths from its own directory). ``config`` is
+        the run's configuration before the overrides (the user's settings, e.g. held-out fractions, stay).
+
+        Why files: resume, evaluation and serving must work long after the Python objects are gone. The readers
+        that check every file then check these too. A task that takes no in-memory data keeps this default."""
+        raise UserError(f"task {cls.name!r} reads its data from files only (data.* settings); in-memory data "
+                        f"(data=...) is taken by text-classify, sequence-classify, forecast, seq2seq and lm")
 
     def artifacts(self) -> dict[str, Any]:
         return {}

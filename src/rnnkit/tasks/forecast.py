@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,7 +46,7 @@ from rnnkit.models import forecaster
 from rnnkit.models.forecaster import Forecaster, forecast_loss
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import MEMORY_DIR, Task
 
 SYNTHETIC = {"sine": "t sin(t) / 3 + 2 sin(5t) (+ noise) at t = 0, step, 2 step, ... (Geron's textbook series)"}
 TRANSFORMS = {"none": "the values as they are", "log": "log values: multiplicative growth and seasonality become "
@@ -143,6 +144,16 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self._train_windows: Tensor | None = None
 
     # -- data -------------------------------------------------------------------------------------
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
+        """A pandas Series or DataFrame (the index is the time), a dict of columns or numbers -> a CSV with a
+        time column (row numbers without times) and the value columns, all of which are forecast."""
+        from rnnkit.data.memory import series_table, write_series_csv
+
+        values, times, columns = series_table(data)
+        write_series_csv(folder / "series.csv", values, times, columns)
+        return {"data.path": [f"{MEMORY_DIR}/series.csv"], "data.time_column": "", "data.target": ""}
+
     def load_series(self) -> Series:
         d = self.dcfg
         if d.path:

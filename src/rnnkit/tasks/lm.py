@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -42,7 +43,7 @@ from rnnkit.ops.device import to_device
 from rnnkit.ops.loss import softmax_cross_entropy
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import MEMORY_DIR, Task
 
 TOKENIZERS = {"word": "whitespace-separated words, <eos> at each line end", "char": "characters"}
 BATCHINGS = {"stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
@@ -172,6 +173,18 @@ class LanguageModelTask(Task[LMData, LMModel]):
                                                f"carve it off the training text")
         if (o.ar or o.tar) and d.batching != "stream":
             raise ConfigError("optim.ar" if o.ar else "optim.tar", "needs data.batching = \"stream\"")
+
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
+        """A text (or a list of lines) -> a training file; validation and test are carved off its end
+        (data.valid_fraction / data.test_fraction, 0.1 each unless set)."""
+        from rnnkit.data.memory import text_lines
+
+        lines = text_lines(data)
+        (folder / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        d = config.data
+        return {"data.train": f"{MEMORY_DIR}/train.txt", "data.valid": "", "data.test": "",
+                "data.valid_fraction": d.valid_fraction or 0.1, "data.test_fraction": d.test_fraction or 0.1}
 
     # -- data -------------------------------------------------------------------------------------
     def _read(self, split: str) -> list[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,7 +68,7 @@ from rnnkit.ops.device import to_device
 from rnnkit.ops.loss import softmax_cross_entropy
 from rnnkit.seeds import Purpose, derive_seed
 from rnnkit.tasks import fields, register
-from rnnkit.tasks.base import Task
+from rnnkit.tasks.base import MEMORY_DIR, Task
 
 ACCENT_MODES = {"auto": "the source when it is Spanish (data.source_lang)", "source": "the source side",
                 "target": "the target side", "both": "both sides", "none": "neither"}
@@ -285,6 +286,15 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
                             f"{self._saved_digest}), so its saved train/valid/test split does not apply; "
                             f"use the training data (--data-dir)")
         return pairs, turns
+
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
+        """(source, target) pairs, a dict of "source"/"target" columns or a DataFrame with them ->
+        a source<TAB>target file."""
+        from rnnkit.data.memory import text_pairs, write_tsv
+
+        write_tsv(folder / "pairs.tsv", text_pairs(data, "source", "target"))
+        return {"data.path": [f"{MEMORY_DIR}/pairs.tsv"], "data.source_column": 0, "data.target_column": 1}
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg

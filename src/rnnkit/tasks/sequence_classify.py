@@ -6,6 +6,9 @@ Sources (``data.source``):
   own train/test split, with a stratified validation share carved off train.
 * ``digits``: 8x8 digit images, one image row per time step (8 steps of 8 pixels); a stratified
   train/valid/test split.
+* ``npz``: any labelled sequences, ``numpy.savez(path, x=X, y=y)`` with X (examples, steps, channels) and y one
+  label (string) per example; a stratified train/valid/test split. In-memory arrays given to
+  ``rnnkit.train(..., data=(X, y))`` are written in this form.
 * ``mnist``: 28x28 MNIST images, one row per step (28 steps of 28 pixels): the canonical IDX files (MNIST's own
   train/test split, validation carved off train) or a CSV of 784 pixels + label (a stratified train/valid/test
   split), see rnnkit.data.mnist.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,10 +34,13 @@ from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks import fields, register
+from rnnkit.tasks.base import MEMORY_DIR
 from rnnkit.tasks.classify_common import ClassificationTask
 
 SOURCES = {"har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
            "digits": "8x8 digit images read row by row (8 steps of 8 pixels)",
+           "npz": "arrays saved by numpy: x (examples, steps, channels) and y (one label each); a stratified "
+                  "train/valid/test split (what rnnkit.train(..., data=(X, y)) writes)",
            "mnist": "MNIST digits read row by row (28 steps of 28 pixels): the IDX files or a CSV of 784 pixels + "
                     "label"}
 _NUMBER_SEP = re.compile(r"[\s,;]+")
@@ -46,7 +53,8 @@ class SequenceClassifyData:
     source: str = key("har", "which data set (and reader)", choices=SOURCES)
     path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive (.zip/.tar.gz) or directory; digits: "
                                   "a CSV, or empty (data.path = []) for scikit-learn's bundled copy; mnist: an IDX "
-                                  "file (the other three beside it) or directory, or a CSV of 784 pixels + label",
+                                  "file (the other three beside it) or directory, or a CSV of 784 pixels + label; "
+                                  "npz: a .npz file of x and y",
                                   one=True, optional=True, kind="file or directory")
     valid_fraction: float = fields.fraction(0.1, "share carved from the training data for validation (stratified)")
     test_fraction: float = fields.fraction(0.1, "digits only (HAR has its own test split): share held out for "
@@ -87,7 +95,9 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         d = config.data
         if d.source == "har" and not d.path:
             raise ConfigError("data.path", "is empty: data.source = \"har\" reads the HAR archive (or directory)")
-        steps = _SHAPES[d.source][0]
+        if d.source == "npz" and not d.path:
+            raise ConfigError("data.path", "is empty: data.source = \"npz\" reads the arrays from a .npz file")
+        steps = _SHAPES[d.source][0] if d.source in _SHAPES else d.chunk  # npz: checked when the data is read
         if steps % d.chunk:
             raise ConfigError("data.chunk", f"= {d.chunk} must divide the {steps} steps of an example")
 
@@ -98,6 +108,16 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         self.std: np.ndarray | None = None
         self.shape: tuple[int, int] | None = None  # raw (steps, channels) of one example
         self.layout = ""
+
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
+        """``(X, y)``: X (examples, steps, channels) or (examples, steps), y one label each -> an .npz file."""
+        from rnnkit.data.memory import labelled_arrays
+
+        x, y = labelled_arrays(data)
+        with open(folder / "sequences.npz", "wb") as f:
+            np.savez(f, x=x, y=y)
+        return {"data.source": "npz", "data.path": [f"{MEMORY_DIR}/sequences.npz"]}
 
     # -- data -------------------------------------------------------------------------------------
     def _read(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -120,6 +140,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             if "test" in raw:
                 out["test"] = raw["test"]
             return out
+        if d.source == "npz":
+            return self._read_npz()
         if d.source == "mnist":
             return self._read_mnist(splits)
         from rnnkit.data.digits import load_bundled, read_digits_csv
@@ -134,6 +156,28 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         self.check_digest(digest(x, y), where)
         self.set_labels([str(k) for k in range(10)])
         self.layout = "steps_first"
+        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
+        return {s: (x[idx], y[idx]) for s, idx in parts.items()}
+
+    def _read_npz(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        d = self.dcfg
+        path = find_data_file(d.path[0], self.data_dir, "data.path")
+        try:
+            with np.load(path, allow_pickle=False) as f:  # no pickles: nothing in a user's file executes
+                x, names = np.asarray(f["x"], dtype=np.float64), np.asarray(f["y"]).astype(str)
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            raise UserError(f"{path}: not an .npz file holding arrays x and y ({e})") from None
+        if x.ndim == 2:
+            x = x[:, :, None]
+        if x.ndim != 3 or x.shape[0] != names.shape[0] or not np.isfinite(x).all():
+            raise UserError(f"{path}: x must be finite numbers of shape (examples, steps, channels) with one label "
+                            f"in y per example; got x {x.shape}, y {names.shape}")
+        labels = sorted(set(names.tolist()), key=lambda v: (0, int(v), "") if v.lstrip("-").isdigit() else (1, 0, v))
+        self.check_digest(digest(x, names), str(path))
+        self.set_labels(labels)
+        self.layout = "steps_first"
+        index = {lab: i for i, lab in enumerate(labels)}
+        y = np.array([index[v] for v in names.tolist()], dtype=np.int64)
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
         return {s: (x[idx], y[idx]) for s, idx in parts.items()}
 
@@ -190,7 +234,9 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         return {**self.common_artifacts(), "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout, "source": self.dcfg.source}
 
-    def placeholder_artifacts(self) -> dict[str, Any]:
+    def placeholder_artifacts(self) -> dict[str, Any] | None:
+        if self.dcfg.source not in _SHAPES:  # npz: the shape is the data's
+            return None
         steps, channels = _SHAPES[self.dcfg.source]
         labels = [str(k) for k in range(10)] if self.dcfg.source == "digits" else ["a", "b", "c", "d", "e", "f"]
         return {"labels": labels, "mean": [0.0] * channels, "std": [1.0] * channels, "steps": steps,
@@ -216,6 +262,10 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)
 
     # -- prediction -------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        assert self.shape is not None
+        return {**super().describe(), "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout}
+
     def describe_input(self) -> str:
         assert self.shape is not None
         steps, ch = self.shape

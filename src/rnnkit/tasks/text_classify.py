@@ -11,6 +11,7 @@ longest sequence and the recurrent stack sees each sequence's true length, so pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +28,7 @@ from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.ops.device import to_device
 from rnnkit.tasks import fields, register
+from rnnkit.tasks.base import MEMORY_DIR
 from rnnkit.tasks.classify_common import ClassificationTask
 
 TRUNCATE_SIDES = {"post": "the end: keep the first data.truncate tokens",
@@ -92,6 +94,16 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         self.ids: dict[str, list[Tensor]] = {}
         self.texts: dict[str, list[str]] = {}
         self._lengths: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
+        """(text, label) pairs, a dict of "text"/"label" columns or a DataFrame with those columns -> a
+        label<TAB>text file; labels are taken as given (no label_names renaming)."""
+        from rnnkit.data.memory import text_pairs, write_tsv
+
+        rows = text_pairs(data, "text", "label")
+        write_tsv(folder / "examples.tsv", [(label, text) for text, label in rows])
+        return {"data.path": [f"{MEMORY_DIR}/examples.tsv"], "data.label_column": 0, "data.label_names": {}}
 
     def _tokens(self, text: str) -> list[str]:
         return self._cut(tokenize(text, self.dcfg.lowercase, self.dcfg.digits))

@@ -13,6 +13,14 @@ best, and ``best.pt`` is replaced only by a strictly better validated model. On 
 ``last.pt`` first, and it is then the bar to beat. Validation leaves the random streams as it found them, so
 when and how often a run validates never changes its training losses.
 
+Callbacks (``Trainer(callbacks=[...])``, see rnnkit.callbacks) see every record as it is written to
+metrics.jsonl - each training window and each validation - and stop the run cleanly by returning True: the loop
+finishes the step, validates (unless it just did) and saves ``last.pt``, exactly as a ``--max-steps`` stop does
+(stop reason ``callback``), so the run resumes from there like any other. Records are written (and callbacks
+called) by rank 0 alone; under data-parallel training rank 0's decision reaches every rank with the other stop
+flags. A callback with an ``on_train_begin(info)`` method is told about the run first, including the records a
+resumed run already has, so a stateful callback (early stopping) decides as it would have in one uninterrupted run.
+
 The same loop runs mixed precision (``train.precision``: autocast around the forward pass, a GradScaler for
 fp16, see precision.py) and data-parallel training (``dist``: every rank runs this loop on its shard; rank 0
 alone writes files; the few collectives happen at the same steps on every rank, see rnnkit.distributed).
@@ -26,7 +34,7 @@ import math
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,13 +100,14 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     def __init__(self, task: Task, config: RunConfig, run: RunDir, device: torch.device,
                  progress: Progress | None = None, echo: bool = True,
-                 on_validate: Callable[[dict[str, float], int], None] | None = None,
+                 callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
                  dist: DistContext | None = None) -> None:
         self.task, self.config, self.run, self.device = task, config, run, device
         self.dist = dist or SINGLE
-        # called with (validation metrics, step) after every validation, once best.pt is up to date; the tuner
-        # reports to its trial here, and may raise (optuna.TrialPruned) to stop the run
-        self.on_validate = on_validate
+        # called with every record written to metrics.jsonl (a validation's once best.pt is up to date); True
+        # stops the run cleanly (stop reason "callback"); an exception (the tuner's optuna.TrialPruned) aborts it
+        self.callbacks = list(callbacks)
+        self._callback_stop = False
         self.progress = progress or Progress(enabled=False)
         self.echo = echo
         self.state = LoopState()
@@ -128,6 +137,17 @@ class Trainer:
             note = self.run.lock()
             if note:
                 self.notes.append(note)
+
+    def wrap_up(self) -> None:
+        """After ``fit`` ended by an exception (a pruned trial, divergence, a callback's error): close the event
+        files and draw the curves of what was recorded, as a normal end would. Never raises."""
+        if self.tb is not None:
+            with contextlib.suppress(Exception):
+                self.tb.close()
+            self.tb = None
+        with contextlib.suppress(Exception):
+            if self.dist.is_main and self.run.metrics_file.is_file():
+                self._plot()
 
     def close(self) -> None:
         """Release the run directory (idempotent)."""
@@ -159,6 +179,19 @@ class Trainer:
             self._restore(ckpt)
             self._read_best_on_disk()
         self.train_model = self.dist.wrap(self.model, self.device)
+        self._begin_callbacks()
+
+    def _begin_callbacks(self) -> None:
+        """Tell callbacks that want to know (``on_train_begin``) about the run, and what it has done so far."""
+        hooks = [cb.on_train_begin for cb in self.callbacks if callable(getattr(cb, "on_train_begin", None))]
+        if not hooks or not self.dist.is_main:
+            return
+        s = self.state
+        info = {"run": str(self.run.path), "task": self.task.name, "metric": self.task.metric,
+                "higher_is_better": self.task.higher_is_better, "step": s.step, "epoch": s.epoch,
+                "records": self.run.read_metrics() if s.step else []}
+        for hook in hooks:
+            hook(info)
 
     def _seed_rank(self, step: int) -> None:
         """Ranks > 0 draw their own random numbers (dropout masks); rank 0 keeps the single-process stream."""
@@ -278,10 +311,12 @@ class Trainer:
     def _tick(self) -> None:
         self.state.elapsed = self._elapsed0 + time.perf_counter() - self._t_start
 
-    def _log(self, record: dict[str, Any]) -> None:
+    def _log(self, record: dict[str, Any], notify: bool = True) -> None:
         if not self.dist.is_main:
             return
         self.run.append_metrics(record)
+        if notify:
+            self._notify(record)
         if self.config.train.tensorboard:
             if self.tb is None:
                 from torch.utils.tensorboard import SummaryWriter
@@ -291,6 +326,14 @@ class Trainer:
             for k, v in record.items():
                 if k not in ("step", "epoch", "split") and isinstance(v, (int, float)) and math.isfinite(v):
                     self.tb.add_scalar(f"{prefix}/{k}", v, record.get("step", 0))
+
+    def _notify(self, record: dict[str, Any]) -> None:
+        """Hand ``record`` to every callback (rank 0); one returning True asks the loop to stop."""
+        if not self.dist.is_main:
+            return
+        for cb in self.callbacks:
+            if cb(dict(record)) is True:
+                self._callback_stop = True
 
     def _flush_window(self, lr: float, wall: float) -> float | None:
         s = self.state
@@ -335,7 +378,8 @@ class Trainer:
             metrics = self.dist.broadcast_object(metrics)
             _set_rng_state(rng)  # validating never shifts the training's random streams
             self._validated_step = s.step
-            self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
+            record = {"split": "valid", "step": s.step, "epoch": s.epoch, **metrics}
+            self._log(record, notify=False)  # callbacks hear of it once best.pt is up to date (below)
             value = metrics[self.task.metric]
             improved = self._better(value)  # the loop's own record, as in an uninterrupted run (early stopping)
             if improved:
@@ -346,8 +390,7 @@ class Trainer:
                 ckpt = self._checkpoint(metrics)
                 if self.dist.is_main:
                     save_atomic(ckpt, self.run.best)
-        if self.on_validate is not None:
-            self.on_validate(metrics, s.step)
+        self._notify(record)
         return metrics, improved
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -468,10 +511,13 @@ class Trainer:
                         self.model.train()
                     elapsed = time.perf_counter() - t_start
                     time_up, stop_now = bool(cfg.max_time and elapsed >= cfg.max_time), bool(interrupted)
-                    if self.dist.enabled:  # rank 0's clock decides the time budget; a Ctrl-C anywhere stops all
-                        (time_up,), (stop_now,) = self.dist.stop_flags([time_up], [stop_now])
+                    asked = self._callback_stop
+                    if self.dist.enabled:  # rank 0's clock and callbacks decide; a Ctrl-C anywhere stops all
+                        (time_up, asked), (stop_now,) = self.dist.stop_flags([time_up, asked], [stop_now])
                     if stop_now:
                         stop_reason = "interrupted"
+                    elif asked:
+                        stop_reason = "callback"
                     elif cfg.max_steps and s.step >= cfg.max_steps:
                         stop_reason = "max_steps"
                     elif time_up:
@@ -493,12 +539,14 @@ class Trainer:
                     self._echo_epoch(valid_metrics, lr, total_count, time.perf_counter() - t_start)
                     if cfg.early_stop and s.evals_since_best >= cfg.early_stop:
                         stop_reason = "early_stop"
+                    elif self.dist.stop_flags([self._callback_stop], [])[0][0]:  # the epoch's validation
+                        stop_reason = "callback"
                     self._tick()
                     self.save_last()
                     self._plot()
             if not stop_reason:
                 stop_reason = "max_epochs"
-            if stop_reason in ("max_steps", "max_time", "interrupted") and s.batch > 0:
+            if stop_reason in ("max_steps", "max_time", "interrupted", "callback") and s.batch > 0:
                 # a stop mid-epoch: validate so best.pt reflects this work (not on Ctrl-C: the user wants out),
                 # then save where we are - after the validation, so last.pt knows the best a resume must beat
                 self._flush_window(lr, time.perf_counter() - t_window)

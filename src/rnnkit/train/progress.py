@@ -1,4 +1,5 @@
-"""Progress display: a tqdm bar on a terminal, silence otherwise (logs and CI stay clean)."""
+"""Progress display: a notebook bar in Jupyter, a terminal bar on a TTY, silence otherwise (logs and CI stay
+clean) or when asked (``progress=False``, ``--quiet``, ``--json``)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,46 @@ import sys
 from typing import Any
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where tqdm's notebook widget renders; a terminal bar would print garbage)."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    try:
+        ip = get() if get is not None else None
+    except Exception:
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def bar_kind(enabled: bool | None) -> str:
+    """Which bar to draw: "notebook", "terminal" or "none". ``enabled`` None chooses by where rnnkit runs;
+    True draws one even on a pipe (a terminal bar, or the notebook's in Jupyter)."""
+    if enabled is False:
+        return "none"
+    if in_notebook():
+        return "notebook"
+    if enabled or sys.stderr.isatty():
+        return "terminal"
+    return "none"
+
+
 class Progress:
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.kind = bar_kind(enabled)
+        self.enabled = self.kind != "none"
         self.bar: Any = None
 
     def start_epoch(self, epoch: int, total: int, done: int) -> None:
         if not self.enabled:
             return
+        self.close()
+        if self.kind == "notebook":
+            from tqdm.auto import tqdm  # the widget where ipywidgets is installed, else a text bar
+
+            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+            return
         from tqdm import tqdm
 
-        self.close()
         self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
                         dynamic_ncols=True, file=sys.stderr)
 

@@ -1,7 +1,10 @@
 """A run directory: everything one training run produced, in files other tools can read.
 
     RUN/config.toml           the resolved configuration (recipe + overrides)
-    RUN/run.json              how it was started: data dir, device, rnnkit/torch versions, command line
+    RUN/run.json              how it was started: data dir, device, precision, versions, command line (the keys:
+                              rnnkit.runs.setup)
+    RUN/summary.json          the summary of the last training invocation (what `rnnkit train --json` prints)
+    RUN/data/                 in-memory data given to rnnkit.train(data=...), in the task's file format
     RUN/metrics.jsonl         one JSON object per line: training records and evaluation records
     RUN/checkpoints/last.pt   latest state, for exact resume
     RUN/checkpoints/best.pt   best validation metric so far
@@ -164,6 +167,7 @@ class RunDir:
     checkpoints = property(lambda self: self.path / "checkpoints")
     last = property(lambda self: self.path / "checkpoints" / "last.pt")
     best = property(lambda self: self.path / "checkpoints" / "best.pt")
+    summary_file = property(lambda self: self.path / "summary.json")
     tensorboard = property(lambda self: self.path / "tensorboard")
     curves = property(lambda self: self.path / "curves.png")
 
@@ -273,6 +277,15 @@ class RunDir:
         try:
             return json.loads(self.meta_file.read_text())
         except (OSError, json.JSONDecodeError):
+            return {}
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_text_atomic(self.summary_file, json.dumps(_clean(summary), indent=2, default=str) + "\n")
+
+    def read_summary(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.summary_file.read_text()))
+        except (OSError, ValueError, TypeError):
             return {}
 
     def append_metrics(self, record: dict[str, Any]) -> None:

@@ -96,12 +96,10 @@ def write_plots(study: Any, directory: Path) -> tuple[dict[str, str], dict[str, 
     """
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as ovm
+
+    from rnnkit.figures import pyplot_figures, save_png
 
     directory.mkdir(parents=True, exist_ok=True)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -122,18 +120,17 @@ def write_plots(study: Any, directory: Path) -> tuple[dict[str, str], dict[str, 
             continue
         path = directory / f"tune-{name}.png"
         try:
-            with warnings.catch_warnings():
+            # Optuna draws through pyplot: the user's backend stays, and its figures are closed afterwards
+            with warnings.catch_warnings(), pyplot_figures():
                 warnings.simplefilter("ignore")
                 ax = fn(study)
                 first = ax.flat[0] if hasattr(ax, "flat") else ax
                 fig = first.figure
                 fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 5))
                 fig.tight_layout()
-                fig.savefig(path, dpi=90)
-            plt.close(fig)
+                save_png(fig, path, dpi=90)
             written[name] = str(path)
         except Exception as e:  # noqa: BLE001 - report what could be drawn
-            plt.close("all")
             skipped[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return written, skipped
 

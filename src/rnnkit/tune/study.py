@@ -26,7 +26,6 @@ import math
 import os
 import shutil
 import socket
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import TrainingDiverged, UserError
-from rnnkit.tune.space import SearchSpace, check_space, load_space
+from rnnkit.tune.space import SearchSpace, check_space, load_space, parse_space
 
 SAMPLERS = ("grid", "random", "tpe", "gp")
 PRUNERS = ("none", "median", "halving", "hyperband")
@@ -234,7 +233,7 @@ def make_pruner(name: str, startup: int | None, warmup: int | None, max_steps: i
 @dataclass
 class TuneOptions:
     recipe: str
-    space: str
+    space: str | Path | dict[str, Any] | SearchSpace  # a TOML file, or its tables as a dict
     trials: int  # the study's total (see the module docstring)
     sampler: str = "tpe"
     pruner: str = "median"
@@ -272,7 +271,8 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         raise UserError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
     if opts.pruner not in PRUNERS:
         raise UserError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {opts.pruner!r}")
-    space = load_space(opts.space)
+    space = opts.space if isinstance(opts.space, SearchSpace) else (
+        parse_space(dict(opts.space), "space") if isinstance(opts.space, dict) else load_space(opts.space))
     overrides = dict(opts.overrides)
     searched = set(space.names())
     if "train.eval_test" not in searched:
@@ -419,72 +419,39 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
-def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path | None, metric: str,
-                 study_name: str) -> tuple[float, dict[str, Any]]:
-    """One trial = one ordinary training run (the same Trainer as ``rnnkit train``), reporting each validation."""
-    import platform
-
+def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path | None,
+                 metric: str, study_name: str) -> tuple[float, dict[str, Any]]:
+    """One trial = one ordinary training run (the run set-up ``rnnkit train`` uses), reporting each validation
+    to the trial through a callback; the pruner's verdict (optuna.TrialPruned) ends the run."""
     import optuna
-    import torch
 
-    from rnnkit import __version__
-    from rnnkit.ops.device import pick_device
-    from rnnkit.tasks import get_task
-    from rnnkit.tasks.recipes import load_recipe
-    from rnnkit.train.loop import Trainer
-    from rnnkit.train.plots import plot_curves
-    from rnnkit.train.progress import Progress
-    from rnnkit.train.rundir import RunDir
+    from rnnkit.runs.setup import TrainRequest, train_run
 
-    config = load_recipe(recipe, overrides)
     if run_path.exists():  # left by an earlier study with this number (a deleted study.db): this trial owns it now
         shutil.rmtree(run_path)
-    run = RunDir(run_path)
-    device = pick_device(config.train.device)
-    task = get_task(config.task)(config, data_dir, device)
-    run.write_config(config)
-    run.write_meta({"recipe": config.recipe, "task": config.task,
-                        "data_dir": str(data_dir.resolve()) if data_dir is not None else None,
-                    "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
-                    "python": platform.python_version(), "threads": torch.get_num_threads(),
-                    "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None,
-                    "tune": {"study": study_name, "trial": trial.number, "params": dict(trial.params)}})
     reported: set[int] = set()
 
-    def on_validate(metrics: dict[str, float], step: int) -> None:
-        value = metrics.get(metric)
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or step in reported:
+    def report(record: dict[str, Any]) -> None:
+        value, step = record.get(metric), record.get("step")
+        if (record.get("split") != "valid" or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or step in reported):
             return
         reported.add(step)
         trial.report(float(value), step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"at step {step} ({metric} {value:.4g})")
 
-    trainer = Trainer(task, config, run, device, Progress(enabled=False), echo=False, on_validate=on_validate)
+    request = TrainRequest(recipe=recipe, out=run_path, data_dir=data_dir, overrides=overrides, callbacks=[report],
+                           progress=False,
+                           meta={"tune": {"study": study_name, "trial": trial.number, "params": dict(trial.params)}})
     try:
-        try:
-            trainer.setup(resume=False)
-        except ValueError as e:  # a model or optimiser refusing the sampled values (an unknown cell name, ...)
-            raise UserError(f"cannot build this configuration: {e}") from None
-        summary = trainer.fit()
-    except BaseException as e:  # pruned, diverged, interrupted: close what fit() would have, draw the curves
-        if trainer.tb is not None:
-            trainer.tb.close()
-            trainer.tb = None
-        records = run.read_metrics()
-        try:
-            if records:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    plot_curves(records, run.curves, task.metric, title=f"{config.recipe} trial {trial.number}")
-        except Exception:  # a plot must never cost a trial
-            pass
-        if isinstance(e, TrainingDiverged):
-            raise UserError(str(e).split(";")[0]) from None
-        raise
+        result = train_run(request)
+    except TrainingDiverged as e:
+        raise UserError(str(e).split(";")[0]) from None
+    summary = result.summary
     if summary["stopped"] == "interrupted":
         raise KeyboardInterrupt
-    best = trainer.state.best
+    best = result.best
     if best is None or not math.isfinite(best):
         raise UserError(f"no finite validation {metric}")
     info = {"stopped": summary["stopped"], "step": summary["step"], "wall_s": summary["wall_s"]}

@@ -16,6 +16,21 @@ from rnnkit.train.checkpoint import check_task, load_checkpoint
 from rnnkit.train.rundir import RunDir
 
 
+def run_data_dir(run: RunDir, given: str | Path | None = None) -> Path | None:
+    """Where a run's ``data.*`` paths are read from: the directory given (``--data-dir``), else the run directory
+    itself for data materialised into it (``rnnkit.train(..., data=...)``: wherever the run has been moved), else
+    the data directory recorded in run.json when it was trained (if it still exists; None: rnnkit's data cache,
+    see rnnkit.datasets.resolve)."""
+    from rnnkit.datasets import data_dir_option
+
+    if given is not None:
+        return data_dir_option(given)
+    meta = run.read_meta()
+    if meta.get("materialised"):
+        return run.path
+    return data_dir_option(meta.get("data_dir"), recorded=True)
+
+
 @dataclass
 class LoadedRun:
     run: RunDir
@@ -38,11 +53,7 @@ def load_run(path: str | Path, which: str = "best", device: str = "auto",
     dev = pick_device(device)
     ckpt = load_checkpoint(ckpt_path, dev)
     check_task(ckpt, config.task, ckpt_path)
-    from rnnkit.datasets import data_dir_option
-
-    ddir = data_dir_option(data_dir) if data_dir is not None else \
-        data_dir_option(run.read_meta().get("data_dir"), recorded=True)
-    task = get_task(config.task)(config, ddir, dev)
+    task = get_task(config.task)(config, run_data_dir(run, data_dir), dev)
     task.load_artifacts(ckpt["artifacts"])
     model = task.build_model().to(dev)
     model.load_state_dict(ckpt["model"])

@@ -1,0 +1,332 @@
+"""``rnnkit.train``, ``rnnkit.load``, ``rnnkit.tune``, ``rnnkit.recipes``, ``rnnkit.check``: the library's front door.
+
+These functions are what the CLI verbs call (the verbs only parse arguments and print), so a script, a notebook
+and the command line train and evaluate through the same code - the run set-up itself lives one layer down, in
+``rnnkit.runs.setup``, where the tuner and ``diagnose`` use it too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.api.run import PathLike, Run
+from rnnkit.errors import UserError
+
+Callback = Callable[[dict[str, Any]], Any]
+
+
+class WorkersFailed(UserError):
+    """Distributed training stopped on a user error that its workers already reported (one line each)."""
+
+    reported = True
+
+
+def _number(name: str, value: Any, kind: type, **rules: Any) -> Any:
+    """An API number checked by the rules the CLI applies to its option (``max_steps=0`` is an error, as
+    ``--max-steps 0`` is), as a one-line UserError naming the argument."""
+    from rnnkit.config import Key
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise UserError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    Key("", **rules).check(value, name)
+    return value
+
+
+def _overrides(overrides: Mapping[str, Any] | None, **budget: Any) -> Any:
+    """The configuration overrides of a call: ``overrides`` (an ``Overrides`` from the CLI keeps its origins)
+    plus the budget arguments, each remembered under the name the user typed, for error messages."""
+    from rnnkit.config import MAX_COUNT, MAX_SEED, Overrides, split_key
+
+    out = Overrides()
+    if overrides:
+        if not isinstance(overrides, Mapping):
+            raise UserError(f"overrides must be a dict of 'section.key': value, got {type(overrides).__name__}")
+        for k, v in overrides.items():
+            if not isinstance(k, str):
+                raise UserError(f"overrides: keys are 'section.key' strings, got {k!r}")
+            split_key(k)
+            out.put(k, v, getattr(overrides, "origins", {}).get(k, f"overrides[{k!r}] = {v!r}"))
+    rules = {"max_steps": (int, {"ge": 1, "le": MAX_COUNT}), "max_time": (float, {"gt": 0}),
+             "max_epochs": (int, {"ge": 1, "le": MAX_COUNT}), "seed": (int, {"ge": 0, "le": MAX_SEED})}
+    for name, value in budget.items():
+        if value is None:
+            continue
+        if name == "device":
+            if not isinstance(value, str):
+                raise UserError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {value!r}")
+        else:
+            kind, rule = rules[name]
+            _number(name, value, kind, **rule)
+        out.put(f"train.{name}", value, f"{name}={value!r}")
+    return out
+
+
+def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: PathLike | None = None,
+          out: PathLike | None = None, overrides: Mapping[str, Any] | None = None, max_steps: int | None = None,
+          max_time: float | None = None, max_epochs: int | None = None, seed: int | None = None,
+          device: str | None = None, callbacks: Sequence[Callback] = (), progress: bool | None = None,
+          resume: PathLike | None = None, nproc: int | None = None, worker_args: Sequence[str] = ()) -> Run:
+    """Train a recipe (or a task on your own data) into a run directory, or resume one; returns the ``Run``.
+
+    Why a run directory: everything a run produces - resolved configuration, metrics, checkpoints, curves - is
+    written to files (``RUN/config.toml``, ``metrics.jsonl``, ``checkpoints/``), so it can be resumed exactly,
+    evaluated, served and exported later by any process, exactly as ``rnnkit train`` runs are.
+
+    Args:
+        recipe: a shipped recipe (``"ptb-small"``, see ``rnnkit.recipes()``), a path to a recipe's .toml file,
+            or a task name (``"text-classify"``, ``"forecast"``, ...: that task's defaults). Not needed with
+            ``resume``.
+        data: your data, in place of the recipe's files (the recipe's other settings stay): a list of
+            ``(text, label)`` pairs, a dict of ``"text"``/``"label"`` columns or a pandas DataFrame with those
+            columns (text classification); a pandas Series or DataFrame indexed by time, or a list/array of
+            numbers (forecasting); ``(X, y)`` with X of shape (examples, steps, channels) (sequence
+            classification); ``(source, target)`` pairs (seq2seq); a text or a list of lines (language model).
+            It is written into ``RUN/data/`` in the task's file format (recorded in run.json), so the run never
+            needs the Python object again.
+        data_dir: the directory the recipe's data paths are relative to (default ``data``; a resumed run uses
+            the one it was trained with).
+        out: the new run's directory (default ``runs/RECIPE-YYYYmmdd-HHMMSS``); refused if it holds a trained run.
+        overrides: configuration values, ``{"model.hidden": 650, "optim.lr": 0.5}`` - any key of the recipe's
+            four sections (see docs/config.md); checked like a recipe's.
+        max_steps: stop after this many optimiser steps in total (across resumes); >= 1.
+        max_time: stop after this many seconds of this call.
+        max_epochs: the number of epochs (train.max_epochs).
+        seed: the run's seed (initialisation, dropout, batch order).
+        device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N" or "mps".
+        callbacks: callables given every record written to metrics.jsonl (training windows, validations);
+            one returning True stops training cleanly, like a max_steps stop (see ``rnnkit.callbacks``, e.g.
+            ``EarlyStopping``).
+        progress: None shows a progress bar where one can be drawn (a notebook widget in Jupyter, a bar on a
+            terminal) and a line per epoch; True forces the bar; False is silent.
+        resume: a run directory to continue from its last checkpoint, bit for bit as if it had not stopped
+            (``Run.resume`` does this for a Run).
+        nproc: data-parallel training on this many local processes (torchrun underneath; not with ``data`` or
+            ``callbacks``). Under torchrun, leave it out: every process calls ``train`` alike.
+        worker_args: with ``nproc``, extra ``rnnkit train`` flags for the worker processes, whose rank 0 prints
+            the summary (the CLI passes its ``--json`` / ``--quiet``); ``progress=False`` adds ``--quiet``.
+
+    Returns:
+        ``rnnkit.Run``: ``run.summary`` (how it stopped, best validation, test figures), ``run.metrics``,
+        ``run.evaluate(...)``, ``run.classify(...)`` and the other predictions, ``run.resume(...)``.
+
+    Raises:
+        rnnkit.errors.UserError: anything you can fix (a bad value, missing data), as one line naming the
+        file, line or key. KeyboardInterrupt after Ctrl-C (the checkpoint is saved first).
+
+    Example::
+
+        import rnnkit
+        run = rnnkit.train("sms-spam", max_steps=200, out="runs/spam")
+        run.summary["test"]["accuracy"]
+        run.classify(["WINNER!! Claim your prize now", "see you at lunch"])
+        run = rnnkit.train("text-classify", data=[("great film", "pos"), ("dull", "neg"), ...],
+                           overrides={"model.hidden": 32}, callbacks=[rnnkit.callbacks.EarlyStopping(patience=3)])
+    """
+    from rnnkit.distributed import env_world
+    from rnnkit.runs.setup import TrainRequest, train_run
+
+    if callbacks is None:
+        callbacks = ()
+    if not isinstance(callbacks, Sequence) or not all(callable(c) for c in callbacks):
+        raise UserError("callbacks must be a list of callables (each takes one record)")
+    if progress not in (None, True, False):
+        raise UserError(f"progress must be None, True or False, got {progress!r}")
+    req = TrainRequest(recipe=recipe, out=out, resume=resume, data_dir=data_dir,
+                       overrides=_overrides(overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs,
+                                            seed=seed, device=device),
+                       data=data, callbacks=list(callbacks), progress=progress)
+    if nproc is not None:
+        from rnnkit.config import MAX_COUNT
+
+        _number("nproc", nproc, int, ge=1, le=MAX_COUNT)
+    if nproc is not None and nproc > 1 and env_world()[1] == 1:
+        return _launch(req, nproc, progress, worker_args)
+    result = train_run(req)
+    return Run(result.run.path, summary=result.summary, notes=result.notes, rank=result.rank,
+               data_dir=data_dir if data_dir is not None else None)
+
+
+def _launch(req: Any, nproc: int, progress: bool | None, worker_args: Sequence[str]) -> Run:
+    """``nproc`` local worker processes (torchrun) running ``rnnkit train`` with this request's arguments."""
+    import tomli_w
+
+    from rnnkit.distributed.launch import launch_local
+    from rnnkit.runs.setup import check_launch
+
+    out = check_launch(req, nproc)
+    argv = ["train"] + ([str(req.recipe)] if req.recipe is not None and req.resume is None else [])
+    if req.data_dir is not None:
+        argv += ["--data-dir", os.fspath(req.data_dir)]
+    argv += ["--resume", out] if req.resume is not None else ["--out", out]
+    for k, v in req.overrides.items():
+        if isinstance(v, dict):
+            raise UserError(f"overrides[{k!r}]: a table cannot be passed to worker processes; put it in a recipe")
+        argv += ["--set", f"{k}={tomli_w.dumps({'v': v})[4:].strip()}"]
+    flags = list(worker_args) + (["--quiet"] if progress is False and "--quiet" not in worker_args else [])
+    rc = launch_local(nproc, argv + flags)
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc == 2:
+        raise WorkersFailed("distributed training stopped on the error above")
+    if rc != 0:
+        raise RuntimeError(f"distributed training failed (exit status {rc}); see the workers' output above")
+    done = Run(out)
+    done.launched = True  # the workers reported (rank 0 printed the summary)
+    return done
+
+
+def load(path: PathLike, checkpoint: str = "best", device: str = "auto", data_dir: PathLike | None = None) -> Run:
+    """Open a run directory - finished or stopped, trained by ``rnnkit.train``, the CLI or the tuner.
+
+    Args:
+        path: the run directory (it holds config.toml).
+        checkpoint: "best" (the best validated model; falls back to last.pt before any validation) or "last".
+        device: where the model runs: "auto", "cpu", "cuda", ...
+        data_dir: where the run's data.* paths are read for ``evaluate`` (default: where it was trained).
+
+    The model is loaded on first use. Example::
+
+        run = rnnkit.load("runs/spam")
+        run.evaluate("test")          # == rnnkit eval runs/spam --split test --json
+    """
+    return Run(path, checkpoint=checkpoint, device=device, data_dir=data_dir)
+
+
+def recipes() -> list[dict[str, str]]:
+    """The shipped recipes: ``[{"name": "ptb-small", "description": "..."}, ...]`` (``rnnkit recipes --json``)."""
+    from rnnkit.tasks.recipes import list_recipes
+
+    return [{"name": n, "description": d} for n, d in list_recipes()]
+
+
+def check(recipe: str | PathLike | None = None, *, overrides: Mapping[str, Any] | None = None,
+          resume: PathLike | None = None, data_dir: PathLike | None = None) -> dict[str, Any]:
+    """Check a configuration without training (``rnnkit train --check``): every value is validated and the model
+    is built on the meta device (no memory, no data read, nothing written). Returns {"recipe", "task", "ok",
+    "model", "config"}; a bad value raises UserError naming the key."""
+    from rnnkit.runs.setup import TrainRequest, check_request
+
+    return check_request(TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir,
+                                      overrides=_overrides(overrides)))
+
+
+@dataclass
+class Study:
+    """A hyperparameter search (``rnnkit.tune``): its summary and where its trials are."""
+
+    out: Path  # the study directory: study.db and trials/NNNN (each a run directory)
+    summary: dict[str, Any] = field(default_factory=dict)  # best_value, best_params, best_trial, best_run, counts
+    storage: str | None = None
+    name: str | None = None
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.summary.get("best_params") or {})
+
+    @property
+    def best_value(self) -> float | None:
+        return self.summary.get("best_value")
+
+    def best_run(self) -> Run | None:
+        """The best complete trial's run directory, as a Run (None before any trial completed)."""
+        path = self.summary.get("best_run")
+        return Run(path) if path else None
+
+    def report(self, plots: bool = True, plots_dir: PathLike | None = None) -> dict[str, Any]:
+        """What ``rnnkit tune report --json`` prints: every trial, the best configuration, and the PNGs
+        (optimisation history, importances, ...) written into ``plots_dir`` (default: the study directory)."""
+        return tune_report(self.storage or str(self.out), study=self.name, plots=plots, plots_dir=plots_dir)
+
+
+def tune(recipe: str, *, space: PathLike | Mapping[str, Any], trials: int, out: PathLike | None = None,
+         sampler: str = "tpe", pruner: str = "median", storage: str | None = None, study: str | None = None,
+         timeout: float | None = None, overrides: Mapping[str, Any] | None = None, max_steps: int | None = None,
+         max_time: float | None = None, device: str | None = None, data_dir: PathLike | None = None,
+         seed: int | None = None, baseline: bool = False, resume: bool = False, total_trials: int | None = None,
+         startup_trials: int | None = None, pruner_startup: int | None = None, pruner_warmup: int | None = None,
+         echo: Callable[[str], None] | None = None) -> Study:
+    """Search a recipe's configuration with Optuna; every trial is an ordinary run directory trained like
+    ``rnnkit.train``, scored by the task's validation metric. Returns a ``Study``.
+
+    Why a study directory: the study lives in ``OUT/study.db`` (or a shared ``storage`` database), so a search
+    cut by a kill continues where it stopped when called again, and several workers can share one.
+
+    Args:
+        recipe: the recipe to tune (name or .toml path).
+        space: the search space: a TOML file, or the same tables as a dict, e.g.
+            ``{"model.hidden": {"type": "int", "low": 8, "high": 64, "step": 8},
+            "optim.lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True}}``.
+        trials: the number of trials the study holds when done (all calls and workers together).
+        out: the study directory (default ``runs/tune-RECIPE``).
+        sampler: "tpe", "random", "grid" or "gp". pruner: "median", "halving", "hyperband" or "none".
+        storage: a database URL shared by workers (default: SQLite OUT/study.db). study: its name.
+        timeout: start no new trial after this many seconds.
+        overrides: configuration values fixed in every trial. max_steps, max_time, device: each trial's.
+        data_dir: as for ``train``. seed: the sampler's seed.
+        baseline: run the recipe's own values of the searched keys as a trial first.
+        resume: require an existing study. total_trials: stop once the study holds this many complete +
+            pruned trials. startup_trials, pruner_startup, pruner_warmup: the sampler's and pruner's warm-up.
+        echo: called with one line per trial (default: silent).
+
+    Example::
+
+        study = rnnkit.tune("sms-spam", space={"optim.lr": {"type": "float", "low": 1e-3, "high": 1e-2,
+                            "log": True}}, trials=8, max_steps=300, out="runs/tune-spam")
+        study.best_params, study.best_run().evaluate("valid")
+    """
+    from rnnkit.tune.study import TuneOptions, run_study
+
+    budget = _overrides(overrides, max_steps=max_steps, max_time=max_time, device=device)
+    _number("trials", trials, int, ge=0)
+    space_arg: Any = os.fspath(space) if not isinstance(space, Mapping) else {}
+    if isinstance(space, Mapping):  # {"optim.lr": {...}} as the TOML file's [optim.lr] table: {"optim": {"lr": ...}}
+        for key, table in space.items():
+            section, dot, name = str(key).partition(".")
+            if dot and isinstance(table, Mapping) and "type" in table:
+                space_arg.setdefault(section, {})[name] = dict(table)
+            else:
+                space_arg[str(key)] = table
+    opts = TuneOptions(recipe=recipe, space=space_arg, trials=trials, sampler=sampler, pruner=pruner,
+                       storage=storage, study=study, out=os.fspath(out) if out is not None else None,
+                       timeout=timeout, overrides=dict(budget), data_dir=os.fspath(data_dir) if data_dir else None,
+                       seed=seed, baseline=baseline, resume=resume, total_trials=total_trials,
+                       startup_trials=startup_trials, pruner_startup=pruner_startup, pruner_warmup=pruner_warmup,
+                       echo=echo)
+    summary = run_study(opts)
+    return Study(Path(summary["out"]), summary, storage=storage, name=summary.get("study"))
+
+
+def tune_report(target: PathLike, study: str | None = None, plots: bool = True,
+                plots_dir: PathLike | None = None) -> dict[str, Any]:
+    """A study's trials, best configuration and plots (``rnnkit tune report --json``); ``target`` is the study
+    directory or a database URL."""
+    from rnnkit.tune.report import report
+
+    return report(os.fspath(target), study, os.fspath(plots_dir) if plots_dir is not None else None, plots=plots)
+
+
+def gradient_flow(cells: Sequence[str] = ("rnn_tanh", "lstm", "gru"), steps: int = 100, hidden: int = 64,
+                  seed: int = 0, plot: PathLike | None = "gradient-flow.png") -> dict[str, Any]:
+    """How far back a gradient reaches (``rnnkit diagnose gradients``): ``||dL/dh_t||`` of a last-step loss for
+    each cell, step by step; drawn into ``plot`` unless None. Returns {cell: [norm per step], "plot": path}."""
+    from rnnkit.cells.base import CELL_TYPES
+    from rnnkit.diagnose.gradients import gradient_flow as flow
+    from rnnkit.diagnose.gradients import plot_gradient_flow
+
+    cells = tuple(cells)
+    bad = [c for c in cells if c not in CELL_TYPES]
+    if bad or not cells:
+        raise UserError(f"--cells: unknown cell(s) {', '.join(bad) or '(none)'}; choose from {', '.join(CELL_TYPES)}")
+    if steps < 2 or hidden < 1:
+        raise UserError("--steps must be >= 2 and --hidden >= 1")
+    result: dict[str, Any] = dict(flow(cells=cells, steps=steps, hidden=hidden, seed=seed))
+    if plot is not None:
+        plot_gradient_flow(result, plot)
+        return {"plot": os.fspath(plot), **result}
+    return result
