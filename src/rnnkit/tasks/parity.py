@@ -59,7 +59,7 @@ class ParityData:
 class ParityModel:
     cell: str = fields.cell("rnn_tanh")
     backend: str = fields.backend()
-    hidden: int = fields.hidden(24)
+    hidden: int | list[int] = fields.hidden(24)
     layers: int = fields.layers(1)
     init: str = key("default", "recurrent weight initialisation", choices=INITS)
     head: str = key("linear", "output layer", choices=HEADS)
