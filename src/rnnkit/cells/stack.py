@@ -55,7 +55,7 @@ class LayerStack(nn.ModuleList):
         self, x: Tensor, state: Sequence[State] | None = None, lengths: Tensor | None = None
     ) -> tuple[Tensor, tuple[State, ...]]:
         # x: (seq, batch, input); state[k]: (directions, batch, sizes[k]) or a pair of them
-        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != len(self)):
+        if state is not None and not self._per_layer(state):
             raise ValueError(
                 f"a stack of {len(self)} layers of sizes {list(self.spec.sizes)} takes a tuple of one "
                 f"state per layer, got {_describe(state)}"
@@ -67,6 +67,13 @@ class LayerStack(nn.ModuleList):
             x, s = layer(x, None if state is None else state[k], lengths)  # x: (seq, batch, sizes[k] * dirs)
             new.append(s)
         return x, tuple(new)
+
+    def _per_layer(self, state: Any) -> bool:
+        if not isinstance(state, (tuple, list)) or len(state) != len(self):
+            return False
+        if self.spec.has_cell_state:
+            return all(isinstance(s, tuple) and len(s) == 2 for s in state)
+        return all(isinstance(s, Tensor) for s in state)
 
     def flatten_parameters(self) -> None:
         for layer in self:
@@ -120,40 +127,62 @@ def join_states(fn: Callable[[list[Tensor]], Tensor], states: Sequence[Any]) -> 
     return tuple(join_states(fn, [s[i] for s in states]) for i in range(len(first)))
 
 
-def layer_states(spec: RecurrentSpec, state: Any) -> list[State]:
-    """The state of each layer, ``(directions, batch, size)`` (pairs for LSTMs), from either layout."""
-    if not spec.uniform:
+def per_layer(rnn: nn.Module) -> bool:
+    """Whether ``rnn`` (a module from ``make_recurrent``, or a LayerStack) keeps one state per layer."""
+    return isinstance(rnn, LayerStack)
+
+
+def layer_states(rnn: nn.Module, state: Any) -> list[State]:
+    """The state of each layer of ``rnn``, ``(directions, batch, size)`` (pairs for LSTMs), from either layout."""
+    if per_layer(rnn):
         return list(state)
-    d = spec.directions
+    d, layers = rnn.spec.directions, rnn.spec.num_layers
     if isinstance(state, tuple):
         h, c = state
-        return [(h[k * d : (k + 1) * d], c[k * d : (k + 1) * d]) for k in range(spec.num_layers)]
-    return [state[k * d : (k + 1) * d] for k in range(spec.num_layers)]
+        return [(h[k * d : (k + 1) * d], c[k * d : (k + 1) * d]) for k in range(layers)]
+    return [state[k * d : (k + 1) * d] for k in range(layers)]
 
 
-def from_layer_states(spec: RecurrentSpec, states: Sequence[State]) -> Any:
-    """The inverse of :func:`layer_states`: per-layer states in the layout ``spec``'s module takes."""
-    if not spec.uniform:
+def from_layer_states(rnn: nn.Module, states: Sequence[State]) -> Any:
+    """The inverse of :func:`layer_states`: per-layer states in the layout ``rnn`` takes."""
+    if per_layer(rnn):
         return tuple(states)
     if isinstance(states[0], tuple):
         return torch.cat([s[0] for s in states]), torch.cat([s[1] for s in states])  # type: ignore[index]
     return torch.cat(list(states))  # type: ignore[arg-type]
 
 
-def last_hidden(spec: RecurrentSpec, state: Any) -> Tensor:
+def last_hidden(rnn: nn.Module, state: Any) -> Tensor:
     """The last layer's final ``h``: (directions, batch, last size)."""
-    top = layer_states(spec, state)[-1]
+    top = layer_states(rnn, state)[-1]
     return top[0] if isinstance(top, tuple) else top
 
 
-def zero_state(spec: RecurrentSpec, batch: int, **like: Any) -> Any:
-    """An all-zero state for ``batch`` sequences in the layout ``spec``'s module takes (``like``: dtype, device)."""
-    parts = 2 if spec.has_cell_state else 1
+def flat_state(state: Any) -> tuple[Tensor, ...]:
+    """Every tensor of a state in order (``h``, ``c`` of each layer in turn): for graphs that take plain tensors."""
+    if isinstance(state, Tensor):
+        return (state,)
+    return tuple(t for s in state for t in flat_state(s))
 
-    def one(size: int, layers: int) -> State:
-        t = [torch.zeros(layers * spec.directions, batch, size, **like) for _ in range(parts)]
-        return (t[0], t[1]) if parts == 2 else t[0]
 
-    if spec.uniform:
-        return one(spec.sizes[0], spec.num_layers)
-    return tuple(one(size, 1) for size in spec.sizes)
+def state_shapes(rnn: nn.Module, batch: int) -> list[tuple[str, tuple[int, ...]]]:
+    """Name and shape of each tensor of ``rnn``'s state in :func:`flat_state`'s order: ``h`` and ``c``
+    ``(layers * directions, batch, hidden)`` for one module, ``h_l0, c_l0, h_l1, ...`` (each
+    ``(directions, batch, size)``) for a LayerStack - the inputs and outputs of an exported graph."""
+    spec: RecurrentSpec = rnn.spec
+    parts = ("h", "c") if spec.has_cell_state else ("h",)
+    if not per_layer(rnn):
+        return [(p, (spec.num_layers * spec.directions, batch, spec.sizes[0])) for p in parts]
+    return [(f"{p}_l{k}", (spec.directions, batch, size)) for k, size in enumerate(spec.sizes) for p in parts]
+
+
+def unflatten_state(rnn: nn.Module, tensors: Sequence[Tensor]) -> Any:
+    """The inverse of :func:`flat_state` for ``rnn``'s layout."""
+    n = 2 if rnn.spec.has_cell_state else 1
+
+    def one(ts: Sequence[Tensor]) -> State:
+        return (ts[0], ts[1]) if n == 2 else ts[0]
+
+    if not per_layer(rnn):
+        return one(tensors)
+    return tuple(one(tensors[i : i + n]) for i in range(0, len(tensors), n))

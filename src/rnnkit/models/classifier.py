@@ -72,7 +72,7 @@ class SequenceClassifier(nn.Module):
             x = self.project(x)  # (seq, batch, project)
         out, state = self.rnn(x, None, lengths)  # out: (seq, batch, hidden * dirs)
         if self.pooling == "last":
-            h = last_hidden(self.spec, state)  # (dirs, batch, last hidden)
+            h = last_hidden(self.rnn, state)  # (dirs, batch, last hidden)
             pooled = torch.cat(h.unbind(0), dim=-1)  # (batch, last hidden * dirs)
         else:
             steps = torch.arange(out.size(0), device=out.device).unsqueeze(1)  # (seq, 1)

@@ -195,13 +195,13 @@ class Seq2Seq(nn.Module):
                 return merge(state[0], self.bridge_h, True), merge(state[1], self.bridge_c, False)
             return merge(state, self.bridge_h, True)
         merged: list[State] = []
-        for k, s in enumerate(layer_states(self.enc_spec, state)):  # s: (2, B, sizes[k]) or a pair
+        for k, s in enumerate(layer_states(self.encoder, state)):  # s: (2, B, sizes[k]) or a pair
             if isinstance(s, tuple):
                 assert self.bridge_c is not None
                 merged.append((merge(s[0], self.bridge_h[k], True), merge(s[1], self.bridge_c[k], False)))
             else:
                 merged.append(merge(s, self.bridge_h[k], True))
-        return from_layer_states(self.dec_spec, merged)
+        return from_layer_states(self.decoder, merged)
 
     # -- decoder ----------------------------------------------------------------------------------
     def step(self, tokens: Tensor, st: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
@@ -210,7 +210,7 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.kind == "bahdanau":
             assert self.attn is not None and self.combine is not None
-            top = last_hidden(self.dec_spec, st.rnn)[-1]  # previous top-layer state (B, H)
+            top = last_hidden(self.decoder, st.rnn)[-1]  # previous top-layer state (B, H)
             ctx, weights = self.attn(top, st.keys, st.memory, st.mask)
             out, rnn = self.decoder(torch.cat([emb, ctx], -1).unsqueeze(0), st.rnn)
             h = out[0]
