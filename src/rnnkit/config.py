@@ -72,8 +72,10 @@ class Key:
     ``choices`` maps each allowed string to its meaning; ``pattern`` is a regular expression a string must match
     (described by ``pattern_doc``). ``path`` says what a path must be where that is knowable before any data is
     read: ``"file"`` or ``"dir"`` (checked when the path exists as given). ``length``/``max_length`` bound a
-    list's length. ``needs`` names other keys' values that a value other than the default requires, e.g.
-    ``{"model.arch": "awd"}``. ``loss_term`` marks an [optim] key that only tasks using that loss term accept.
+    list's length; ``per`` names the integer key a list must hold one value for each unit of (``hidden``:
+    ``per="model.layers"``, checked with the rules between keys). ``needs`` names other keys' values that a value
+    other than the default requires, e.g. ``{"model.arch": "awd"}``. ``loss_term`` marks an [optim] key that only
+    tasks using that loss term accept.
     """
 
     doc: str
@@ -90,6 +92,7 @@ class Key:
     length: int | None = None
     max_length: int | None = None
     min_length: int | None = None
+    per: str | None = None
     needs: Mapping[str, Any] = field(default_factory=dict)
     loss_term: bool = False
 
@@ -181,6 +184,8 @@ class Key:
             parts.append(f"at most {self.max_length}")
         if self.min_length is not None:
             parts.append(f"at least {self.min_length}")
+        if self.per is not None:
+            parts.append(f"a list: one value per {self.per}")
         for v, meaning in self.special.items():
             parts.append(f"`{_toml(v)}` = {meaning}")
         if self.needs:

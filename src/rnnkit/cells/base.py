@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
 
 # An LSTM's state is (h, c); the other cells carry h alone. Each tensor is (layers * directions, batch, hidden).
+# A stack whose layers differ in size (``rnnkit.cells.stack.LayerStack``) returns one such state per layer instead,
+# a tuple of ``num_layers`` states each (directions, batch, size of that layer): the sizes cannot be stacked.
 State = Tensor | tuple[Tensor, Tensor]
 
 # cell name -> (gates per step, carries a cell state c)
@@ -25,16 +28,55 @@ FUSED_CELLS = {"rnn_tanh", "rnn_relu", "lstm", "gru"}
 
 @dataclass(frozen=True)
 class RecurrentSpec:
-    """Everything needed to build a recurrent stack, independent of backend."""
+    """Everything needed to build a recurrent stack, independent of backend.
+
+    ``hidden_size`` is one size for every layer, or a sequence with one size per layer (``(256, 128)``). A sequence
+    of equal sizes is stored as the int, so ``(200, 200)`` and ``200`` are the same spec and build the same module
+    (one fused ``nn.LSTM``, the same checkpoints); only sizes that really differ make a per-layer stack.
+    """
 
     cell: str  # one of CELL_TYPES
     input_size: int
-    hidden_size: int
+    hidden_size: int | tuple[int, ...]  # per direction; a tuple: one per layer, never all equal (see above)
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0  # between layers, as in nn.LSTM
     bias: bool = True
     forget_bias: float = 0.0  # added to the forget-gate bias at init (LSTM family); 1.0 is the usual advice
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+        h = self.hidden_size
+        if isinstance(h, Sequence) and not isinstance(h, str):
+            sizes = tuple(int(v) for v in h)
+            if len(sizes) != self.num_layers:
+                raise ValueError(
+                    f"hidden sizes {list(sizes)} give {len(sizes)} layers, but num_layers is "
+                    f"{self.num_layers}: give one size per layer"
+                )
+            h = sizes[0] if len(set(sizes)) == 1 else sizes
+        if min(h if isinstance(h, tuple) else (h,)) < 1:
+            raise ValueError(f"hidden sizes must be >= 1, got {h}")
+        object.__setattr__(self, "hidden_size", h)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The hidden size of each layer (per direction)."""
+        h = self.hidden_size
+        return h if isinstance(h, tuple) else (h,) * self.num_layers
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every layer has the same size, so the stack is one module with stacked states."""
+        return not isinstance(self.hidden_size, tuple)
+
+    def layer(self, k: int) -> RecurrentSpec:
+        """The one-layer spec of layer ``k``: its own size, fed the previous layer's output (both directions)."""
+        input_size = self.input_size if k == 0 else self.sizes[k - 1] * self.directions
+        return RecurrentSpec(
+            self.cell, input_size, self.sizes[k], 1, self.bidirectional, 0.0, self.bias, self.forget_bias
+        )
 
     @property
     def directions(self) -> int:
@@ -50,4 +92,5 @@ class RecurrentSpec:
 
     @property
     def output_size(self) -> int:
-        return self.hidden_size * self.directions
+        """Features of the stack's output: the last layer's size times the directions."""
+        return self.sizes[-1] * self.directions

@@ -51,6 +51,11 @@ class FusedRNN(_LengthsMixin, nn.RNN):
 def build_fused(spec: RecurrentSpec) -> nn.RNNBase:
     if spec.cell not in FUSED_CELLS:
         raise ValueError(f"cell {spec.cell!r} has no fused kernel; use backend 'scratch'")
+    if not spec.uniform:
+        raise ValueError(
+            f"one fused module cannot hold layers of sizes {list(spec.sizes)}: build it with "
+            f"make_recurrent (a stack of one-layer modules)"
+        )
     kwargs = dict(
         input_size=spec.input_size,
         hidden_size=spec.hidden_size,

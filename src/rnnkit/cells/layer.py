@@ -58,6 +58,11 @@ class ScratchRecurrent(nn.Module):
             raise ValueError(f"unknown cell {spec.cell!r}; choose one of {', '.join(CELL_TYPES)}")
         if not 0.0 <= spec.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {spec.dropout}")
+        if not spec.uniform:
+            raise ValueError(
+                f"layers of sizes {list(spec.sizes)} have per-layer states: build them with "
+                f"make_recurrent (a stack of one-layer modules)"
+            )
         self.spec = spec
         self.input_size = spec.input_size
         self.hidden_size = spec.hidden_size

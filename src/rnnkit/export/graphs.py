@@ -5,6 +5,10 @@ model is wrapped into the steps a runtime loops over itself:
 
 * language model: one call per chunk of tokens, the recurrent state in and out (``tokens, h[, c] -> logits, h[, c]``);
   a runtime feeds the prompt, then one sampled token at a time.
+
+The recurrent state is ``h`` and ``c`` (``(layers * directions, batch, hidden)``) for layers of one size, and one
+tensor per layer, ``h_l0, c_l0, h_l1, c_l1...`` (``(directions, batch, size of that layer)``), for layers of
+different sizes (``model.hidden = [256, 128]``) and AWD-LSTM: those cannot be stacked. Outputs add ``_out``.
 * classifier: ``tokens`` (text) or ``features`` (numeric sequences) -> ``logits, probabilities``.
 * forecaster: a window in the model's frame -> the horizon's ``mean`` (and ``logvar`` for Gaussian heads); the
   recursive strategy's feedback loop is unrolled over the trained horizon.
@@ -26,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells.stack import flat_state, state_shapes, unflatten_state
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
 
@@ -84,18 +89,18 @@ def fused_copy(model: nn.Module) -> tuple[nn.Module, bool]:
     return model, fixed
 
 
-def _state(model_rnn: nn.Module, batch: int, gen: torch.Generator) -> list[Tensor]:
-    spec = model_rnn.spec
-    shape = (spec.num_layers * spec.directions, batch, spec.hidden_size)
-    return [torch.randn(shape, generator=gen) * 0.5 for _ in range(2 if spec.has_cell_state else 1)]
+def _state(rnn: nn.Module, batch: int, gen: torch.Generator) -> list[Tensor]:
+    """A random state for ``rnn`` (the tensors a graph takes, in order)."""
+    return [torch.randn(shape, generator=gen) * 0.5 for _, shape in state_shapes(rnn, batch)]
 
 
-def _pack(state: list[Tensor]) -> Any:
-    return (state[0], state[1]) if len(state) == 2 else state[0]
+def _state_names(rnn: nn.Module) -> list[str]:
+    return [name for name, _ in state_shapes(rnn, 1)]
 
 
-def _unpack(state: Any) -> tuple[Tensor, ...]:
-    return tuple(state) if isinstance(state, tuple) else (state,)
+def _recurrent(model: nn.Module) -> nn.Module:
+    """A language model's recurrent layers: ``rnn`` (one module or a LayerStack), or AWD-LSTM's ``rnns``."""
+    return model.rnn if hasattr(model, "rnn") else model.rnns
 
 
 # -- language model ---------------------------------------------------------------------------------------------
@@ -107,18 +112,16 @@ class LanguageModelStep(nn.Module):
         self.model = model
 
     def forward(self, tokens: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        logits, new = self.model(tokens, _pack(list(state)))
-        return (logits, *_unpack(new))
+        logits, new = self.model(tokens, unflatten_state(_recurrent(self.model), state))
+        return (logits, *flat_state(new))
 
 
 def _lm_graphs(model: nn.Module, vocab: int, fixed: bool) -> list[Graph]:
-    if not hasattr(getattr(model, "rnn", None), "spec"):
-        raise UserError(f"export of this language model ({type(model).__name__}, a stack of layers of different "
-                        f"sizes) is not supported yet; plain stacked LSTM/GRU/RNN language models export")
     g = torch.Generator().manual_seed(0)
-    names = ["h", "c"] if model.rnn.spec.has_cell_state else ["h"]
-    example = (torch.randint(0, vocab, (5, 2), generator=g), *_state(model.rnn, 2, g))
-    check = example if fixed else (torch.randint(0, vocab, (9, 3), generator=g), *_state(model.rnn, 3, g))
+    rnn = _recurrent(model)
+    names = _state_names(rnn)
+    example = (torch.randint(0, vocab, (5, 2), generator=g), *_state(rnn, 2, g))
+    check = example if fixed else (torch.randint(0, vocab, (9, 3), generator=g), *_state(rnn, 3, g))
     axes = {"tokens": {0: "seq", 1: "batch"}, "logits": {0: "seq", 1: "batch"}}
     axes.update({n: {1: "batch"} for n in names})
     axes.update({f"{n}_out": {1: "batch"} for n in names})
@@ -195,7 +198,7 @@ class Seq2SeqEncoder(nn.Module):
     def forward(self, src: Tensor) -> tuple[Tensor, ...]:
         st = self.model.encode(src, None)
         keys = st.keys if st.keys is not None else st.memory
-        out = (st.memory, keys, st.mask, *_unpack(st.rnn))
+        out = (st.memory, keys, st.mask, *flat_state(st.rnn))
         return (*out, st.feed) if st.feed is not None else out
 
 
@@ -210,11 +213,11 @@ class Seq2SeqDecoderStep(nn.Module):
         from rnnkit.models.seq2seq import DecoderState
 
         m = self.model
-        n = 2 if m.has_cell_state else 1
-        rnn, feed = _pack(list(rest[:n])), (rest[n] if m.input_feed else None)
+        n = len(_state_names(m.decoder))
+        rnn, feed = unflatten_state(m.decoder, rest[:n]), (rest[n] if m.input_feed else None)
         st = DecoderState(rnn, memory, keys if m.attn is not None else None, mask, feed)
         feat, new, weights = m.step(tokens, st)
-        out = (m.logits(feat), *_unpack(new.rnn))
+        out = (m.logits(feat), *flat_state(new.rnn))
         if new.feed is not None:
             out = (*out, new.feed)
         if weights is None:
@@ -225,7 +228,7 @@ class Seq2SeqDecoderStep(nn.Module):
 def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
     g = torch.Generator().manual_seed(0)
     src_vocab, tgt_vocab = model.src_emb.num_embeddings, model.tgt_emb.num_embeddings
-    state = ["h", "c"] if model.has_cell_state else ["h"]
+    state = _state_names(model.decoder)
     feed = ["feed"] if model.input_feed else []
     enc = Seq2SeqEncoder(model)
     src = torch.randint(4, src_vocab, (6, 2), generator=g)

@@ -13,7 +13,10 @@ A stack of single-layer recurrent modules, one per layer so each can have its ow
   stay intact; the scratch backend gets it through ``torch.func.functional_call``.
 * Locked (variational) dropout: one mask per sequence, the same at every time step (Gal & Ghahramani 2016).
 * Per-layer sizes: layers 1..L-1 have ``hidden`` units, the last has ``embedding`` units when tied (1150,
-  1150, 400 in the paper) so the decoder can share the embedding matrix (Inan et al.; Press & Wolf 2017).
+  1150, 400 in the paper) so the decoder can share the embedding matrix (Inan et al.; Press & Wolf 2017); or
+  ``hidden`` lists every layer's size (the last must then equal ``embedding`` when tied). The layers are a
+  :class:`~rnnkit.cells.stack.LayerStack` (one module per layer, state one per layer), as any stack of mixed
+  sizes is; AWD runs them itself to put its own dropout between them.
 
 All randomness comes from torch's global RNG, which the trainer checkpoints, so resume stays exact.
 """
@@ -21,6 +24,7 @@ All randomness comes from torch's global RNG, which the trainer checkpoints, so 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -28,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.cells import LayerStack, RecurrentSpec, State
 from rnnkit.models.lm import decode
 
 # The dropped hidden-to-hidden matrix cannot live in cuDNN's flat buffer; cuDNN copies it in each call (as in the
@@ -87,7 +91,7 @@ class AWDLanguageModel(nn.Module):
     ``(1, batch, size)``, a pair ``(h, c)`` for LSTMs) since layer sizes differ.
     """
 
-    def __init__(self, vocab_size: int, embedding: int, hidden: int, layers: int, cell: str = "lstm",
+    def __init__(self, vocab_size: int, embedding: int, hidden: int | Sequence[int], layers: int, cell: str = "lstm",
                  backend: str = "fused", dropout: float = 0.4, dropout_h: float = 0.25, dropout_i: float = 0.4,
                  dropout_e: float = 0.1, weight_drop: float = 0.5, tie: bool = True, init_scale: float = 0.1) -> None:
         super().__init__()
@@ -103,12 +107,16 @@ class AWDLanguageModel(nn.Module):
         self.dropout, self.dropout_h, self.dropout_i, self.dropout_e = dropout, dropout_h, dropout_i, dropout_e
         self.weight_drop = weight_drop
         self.encoder = nn.Embedding(vocab_size, embedding)
-        last = embedding if tie else hidden
-        self.sizes = [hidden] * (layers - 1) + [last]  # output size of each layer
-        inputs = [embedding] + self.sizes[:-1]
-        self.rnns = nn.ModuleList(make_recurrent(RecurrentSpec(cell, i, o, 1), backend)
-                                  for i, o in zip(inputs, self.sizes))
-        self.decoder = nn.Linear(last, vocab_size)
+        if isinstance(hidden, int):
+            self.sizes = [hidden] * (layers - 1) + [embedding if tie else hidden]  # output size of each layer
+        else:
+            self.sizes = list(hidden)
+            if tie and self.sizes[-1] != embedding:
+                raise ValueError(f"tied weights need the last layer's model.hidden == model.embedding (got "
+                                 f"{self.sizes[-1]} and {embedding})")
+        # one module per layer, even where sizes agree: weight drop and the dropouts go between them
+        self.rnns = LayerStack(RecurrentSpec(cell, embedding, self.sizes, layers), backend)
+        self.decoder = nn.Linear(self.sizes[-1], vocab_size)
         if tie:
             self.decoder.weight = self.encoder.weight
         self.init_weights(init_scale)

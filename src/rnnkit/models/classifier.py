@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 from rnnkit.cells.dropout import Dropout
+from rnnkit.cells.stack import last_hidden
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -42,10 +45,10 @@ class SequenceClassifier(nn.Module):
     steps only, so padding never changes a sequence's prediction.
     """
 
-    def __init__(self, num_classes: int, hidden: int, layers: int = 1, cell: str = "lstm", backend: str = "fused",
-                 input_size: int = 0, vocab_size: int = 0, embedding: int = 0, bidirectional: bool = False,
-                 dropout: float = 0.0, pooling: str = "last", padding_idx: int | None = None,
-                 attention_size: int = 0, project: int = 0) -> None:
+    def __init__(self, num_classes: int, hidden: int | Sequence[int], layers: int = 1, cell: str = "lstm",
+                 backend: str = "fused", input_size: int = 0, vocab_size: int = 0, embedding: int = 0,
+                 bidirectional: bool = False, dropout: float = 0.0, pooling: str = "last",
+                 padding_idx: int | None = None, attention_size: int = 0, project: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -53,7 +56,8 @@ class SequenceClassifier(nn.Module):
         # raw features: an optional per-step Linear + ReLU first (the TF HAR set-up's input layer)
         self.project = nn.Sequential(nn.Linear(input_size, project), nn.ReLU()) if project and not vocab_size else None
         rnn_in = embedding if vocab_size else (project or input_size)
-        self.spec = RecurrentSpec(cell, rnn_in, hidden, layers, bidirectional=bidirectional, dropout=dropout)
+        self.spec = RecurrentSpec(cell, rnn_in, hidden if isinstance(hidden, int) else tuple(hidden), layers,
+                                  bidirectional=bidirectional, dropout=dropout)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         self.pooling = pooling
@@ -68,9 +72,8 @@ class SequenceClassifier(nn.Module):
             x = self.project(x)  # (seq, batch, project)
         out, state = self.rnn(x, None, lengths)  # out: (seq, batch, hidden * dirs)
         if self.pooling == "last":
-            h = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, hidden)
-            d = self.spec.directions
-            pooled = torch.cat([h[-d + i] for i in range(d)], dim=-1)  # (batch, hidden * dirs)
+            h = last_hidden(self.rnn, state)  # (dirs, batch, last hidden)
+            pooled = torch.cat(h.unbind(0), dim=-1)  # (batch, last hidden * dirs)
         else:
             steps = torch.arange(out.size(0), device=out.device).unsqueeze(1)  # (seq, 1)
             valid = (steps < lengths.to(out.device).unsqueeze(0)) if lengths is not None else torch.ones_like(

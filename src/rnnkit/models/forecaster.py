@@ -16,6 +16,7 @@ so forecasts come with prediction intervals.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 from rnnkit.cells.dropout import Dropout
+from rnnkit.cells.stack import map_state
 
 STRATEGIES = ("direct", "recursive")
 ARCHITECTURES = ("rnn", "seq2seq")
@@ -30,7 +32,10 @@ LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 
 
 class Forecaster(nn.Module):
-    def __init__(self, n_series: int, horizon: int, hidden: int, layers: int = 1, cell: str = "lstm",
+    """See the module docstring. ``hidden``: one size for every layer or one per layer; the seq2seq decoder has
+    the encoder's sizes (it starts from the encoder's state, layer by layer)."""
+
+    def __init__(self, n_series: int, horizon: int, hidden: int | Sequence[int], layers: int = 1, cell: str = "lstm",
                  backend: str = "fused", dropout: float = 0.0, strategy: str = "direct", arch: str = "rnn",
                  gaussian: bool = False, forget_bias: float = 0.0) -> None:
         super().__init__()
@@ -42,16 +47,18 @@ class Forecaster(nn.Module):
             raise ValueError("arch 'seq2seq' is a direct multi-step model; use strategy 'direct'")
         self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
         self.gaussian = gaussian
-        self.spec = RecurrentSpec(cell, n_series, hidden, layers, dropout=dropout, forget_bias=forget_bias)
+        sizes = hidden if isinstance(hidden, int) else tuple(hidden)
+        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         per_step = n_series * (2 if gaussian else 1)
+        top = self.spec.output_size
         if strategy == "direct" and arch == "rnn":
-            self.head = nn.Linear(hidden, horizon * per_step)
+            self.head = nn.Linear(top, horizon * per_step)
         else:
-            self.head = nn.Linear(hidden, per_step)
+            self.head = nn.Linear(top, per_step)
         if arch == "seq2seq":
-            self.decoder = make_recurrent(RecurrentSpec(cell, n_series + 1, hidden, layers, dropout=dropout,
+            self.decoder = make_recurrent(RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout,
                                                         forget_bias=forget_bias), backend)
 
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -96,8 +103,7 @@ class Forecaster(nn.Module):
         last, h = x[-1], out[-1]
         if repeats > 1:
             last, h = last.repeat_interleave(repeats, 0), h.repeat_interleave(repeats, 0)
-            state = tuple(s.repeat_interleave(repeats, 1) for s in state) if isinstance(state, tuple) else \
-                state.repeat_interleave(repeats, 1)
+            state = map_state(lambda s: s.repeat_interleave(repeats, 1), state)
         means, logvars = [], []
         for j in range(steps):
             mean, logvar = self._split(self.head(h))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -17,19 +18,26 @@ class RNNLanguageModel(nn.Module):
 
     Dropout is applied to the embeddings, between recurrent layers and before the decoder, never on the
     recurrent connections (Zaremba et al. 2014). ``tie`` shares the embedding and decoder weights
-    (Press & Wolf 2017; Inan et al. 2017), which needs ``embedding == hidden``.
+    (Press & Wolf 2017; Inan et al. 2017), which needs ``embedding`` == the last layer's size.
+
+    ``hidden`` is one size for every layer or one per layer (``[256, 128]``: the seed notebook's PTB model); with
+    sizes that differ, ``rnn`` is a :class:`~rnnkit.cells.stack.LayerStack` and the state one per layer.
     """
 
-    def __init__(self, vocab_size: int, embedding: int, hidden: int, layers: int, cell: str = "lstm",
-                 backend: str = "fused", dropout: float = 0.0, tie: bool = False, init_scale: float = 0.1,
-                 forget_bias: float = 0.0) -> None:
+    def __init__(self, vocab_size: int, embedding: int, hidden: int | Sequence[int], layers: int,
+                 cell: str = "lstm", backend: str = "fused", dropout: float = 0.0, tie: bool = False,
+                 init_scale: float = 0.1, forget_bias: float = 0.0) -> None:
         super().__init__()
-        if tie and embedding != hidden:
-            raise ValueError(f"tied weights need model.embedding == model.hidden (got {embedding} and {hidden})")
+        spec = RecurrentSpec(cell, embedding, hidden if isinstance(hidden, int) else tuple(hidden), layers,
+                             dropout=dropout)
+        last = spec.sizes[-1]
+        if tie and embedding != last:
+            raise ValueError(f"tied weights need model.embedding == the last layer's model.hidden (got {embedding} "
+                             f"and {last})")
         self.drop = Dropout(dropout)
         self.encoder = nn.Embedding(vocab_size, embedding)
-        self.rnn = make_recurrent(RecurrentSpec(cell, embedding, hidden, layers, dropout=dropout), backend)
-        self.decoder = nn.Linear(hidden, vocab_size)
+        self.rnn = make_recurrent(spec, backend)
+        self.decoder = nn.Linear(last, vocab_size)
         if tie:
             self.decoder.weight = self.encoder.weight
         self.cell = cell
@@ -41,9 +49,9 @@ class RNNLanguageModel(nn.Module):
             for p in self.parameters():
                 nn.init.uniform_(p, -scale, scale)
         if forget_bias and self.cell.endswith("lstm"):
-            h = self.rnn.spec.hidden_size
             for name, p in self.rnn.named_parameters():
-                if name.startswith("bias_ih"):
+                if name.rpartition(".")[2].startswith("bias_ih"):  # "bias_ih_l0", or "1.bias_ih_l0" in a stack
+                    h = p.size(0) // 4
                     p.data[h : 2 * h].add_(forget_bias)  # gate order i, f, g, o
         if hasattr(self.rnn, "flatten_parameters"):
             self.rnn.flatten_parameters()
@@ -59,8 +67,8 @@ class RNNLanguageModel(nn.Module):
         """
         # tokens: (seq, batch)
         emb = self.drop(autocast_rows(self.encoder(tokens)))  # (seq, batch, embedding)
-        out, state = self.rnn(emb, state)  # (seq, batch, hidden)
-        dropped = self.drop(out)  # (seq, batch, hidden)
+        out, state = self.rnn(emb, state)  # (seq, batch, last hidden)
+        dropped = self.drop(out)  # (seq, batch, last hidden)
         head = decode(self.decoder, dropped, targets)  # (seq, batch, vocab), or the loss
         if activations:
             return head, state, (out, dropped)

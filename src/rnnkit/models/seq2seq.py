@@ -2,6 +2,9 @@
 
 Encoder: embedding -> (bi)directional multi-layer LSTM/GRU from ``rnnkit.cells`` (either backend), run on each
 sentence's true length. Its final state, passed through a ``bridge`` when bidirectional, starts the decoder.
+``hidden`` may give one size per layer (``[512, 256]``): the decoder then has the encoder's sizes, layer for
+layer, since each decoder layer starts from the encoder layer's final state; attention and the output layer see
+the last layer's size.
 
 Decoder, one of:
   ``bahdanau``: the additive score with the previous decoder state as query; the context enters the RNN input
@@ -29,6 +32,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
 from rnnkit.cells.dropout import Dropout
+from rnnkit.cells.stack import from_layer_states, join_states, last_hidden, layer_states, map_state
 from rnnkit.data.parallel import PAD_ID
 from rnnkit.models.attention import Attention
 
@@ -36,16 +40,14 @@ ATTENTIONS = ("bahdanau", "dot", "general", "none")
 
 
 def _select_state(state: State, idx: Tensor) -> State:
-    if isinstance(state, tuple):
-        return tuple(s.index_select(1, idx) for s in state)  # type: ignore[return-value]
-    return state.index_select(1, idx)
+    return map_state(lambda s: s.index_select(1, idx), state)
 
 
 @dataclass
 class DecoderState:
     """Everything one decoder step needs; ``select`` reorders/expands along the batch (beam search)."""
 
-    rnn: State  # (layers, B, H) or a pair for LSTMs
+    rnn: State  # (layers, B, H) or a pair for LSTMs; a tuple of one per layer when sizes differ
     memory: Tensor  # (B, S, M) encoder outputs
     keys: Tensor | None  # (B, S, K) projected for the attention score
     mask: Tensor  # (B, S) True on real source tokens
@@ -80,44 +82,50 @@ def cat_decoder_states(states: Sequence[DecoderState]) -> DecoderState:
     def cat0(ts: list[Tensor | None]) -> Tensor | None:
         return None if ts[0] is None else torch.cat(ts, 0)  # type: ignore[arg-type]
 
-    first = states[0].rnn
-    if isinstance(first, tuple):
-        rnn: State = tuple(torch.cat([st.rnn[i] for st in states], 1) for i in range(len(first)))  # type: ignore[index]
-    else:
-        rnn = torch.cat([st.rnn for st in states], 1)  # type: ignore[misc]
+    rnn = join_states(lambda ts: torch.cat(ts, 1), [st.rnn for st in states])
     return DecoderState(rnn, cat0([pad(st.memory) for st in states]), cat0([pad(st.keys) for st in states]),
                         cat0([pad(st.mask, False) for st in states]), cat0([st.feed for st in states]))
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, src_vocab: int, tgt_vocab: int, embedding: int = 100, hidden: int = 256, layers: int = 1,
+    def __init__(self, src_vocab: int, tgt_vocab: int, embedding: int = 100, hidden: int | Sequence[int] = 256,
+                 layers: int = 1,
                  cell: str = "lstm", backend: str = "fused", bidirectional: bool = False,
                  attention: str = "general", attention_size: int = 0, input_feed: bool = True,
                  dropout: float = 0.0, tie: bool = False, init_scale: float = 0.1) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
-        if min(embedding, hidden, layers, src_vocab, tgt_vocab) < 1:
+        if min(embedding, layers, src_vocab, tgt_vocab) < 1:
             raise ValueError("embedding, hidden and layers must be >= 1")
+        sizes = hidden if isinstance(hidden, int) else tuple(hidden)
+        enc = RecurrentSpec(cell, embedding, sizes, layers, bidirectional=bidirectional, dropout=dropout)
         self.kind = attention
         self.input_feed = input_feed and attention in ("dot", "general")
         self.cell = cell
-        self.hidden = hidden
+        hidden = enc.sizes[-1]
+        self.hidden = hidden  # the decoder's last layer: attention query, attentional state, output features
         self.layers = layers
         self.bidirectional = bidirectional
         self.drop = Dropout(dropout)
         self.src_emb = nn.Embedding(src_vocab, embedding, padding_idx=PAD_ID)
         self.tgt_emb = nn.Embedding(tgt_vocab, embedding, padding_idx=PAD_ID)
-        enc = RecurrentSpec(cell, embedding, hidden, layers, bidirectional=bidirectional, dropout=dropout)
+        self.enc_spec = enc
         self.encoder = make_recurrent(enc, backend)
         mem = enc.output_size
         self.memory_size = mem
         self.has_cell_state = enc.has_cell_state
         if bidirectional:  # both directions' final states -> the decoder's initial state, per layer
-            self.bridge_h = nn.Linear(2 * hidden, hidden)
-            self.bridge_c = nn.Linear(2 * hidden, hidden) if enc.has_cell_state else None
+            if enc.uniform:  # one bridge shared by the layers
+                self.bridge_h = nn.Linear(2 * hidden, hidden)
+                self.bridge_c = nn.Linear(2 * hidden, hidden) if enc.has_cell_state else None
+            else:  # one per layer, of its size
+                self.bridge_h = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes)
+                self.bridge_c = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes) if enc.has_cell_state \
+                    else None
         dec_in = embedding + (mem if attention == "bahdanau" else hidden if self.input_feed else 0)
-        self.decoder = make_recurrent(RecurrentSpec(cell, dec_in, hidden, layers, dropout=dropout), backend)
+        self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout)
+        self.decoder = make_recurrent(self.dec_spec, backend)
         if attention == "none":
             self.attn = None
             self.combine = None
@@ -175,15 +183,25 @@ class Seq2Seq(nn.Module):
             return state
 
         def merge(s: Tensor, lin: nn.Linear, squash: bool) -> Tensor:
-            L, B = self.layers, s.size(1)
-            both = s.view(L, 2, B, self.hidden).permute(0, 2, 1, 3).reshape(L, B, 2 * self.hidden)
+            # s: (L * 2, B, H), layer-major -> (L, B, H) from each layer's [forward; backward] final states
+            L, B, H = s.size(0) // 2, s.size(1), s.size(2)
+            both = s.view(L, 2, B, H).permute(0, 2, 1, 3).reshape(L, B, 2 * H)
             y = lin(both)
             return torch.tanh(y) if squash else y
 
-        if isinstance(state, tuple):
-            assert self.bridge_c is not None
-            return merge(state[0], self.bridge_h, True), merge(state[1], self.bridge_c, False)
-        return merge(state, self.bridge_h, True)
+        if self.enc_spec.uniform:
+            if isinstance(state, tuple):
+                assert self.bridge_c is not None
+                return merge(state[0], self.bridge_h, True), merge(state[1], self.bridge_c, False)
+            return merge(state, self.bridge_h, True)
+        merged: list[State] = []
+        for k, s in enumerate(layer_states(self.encoder, state)):  # s: (2, B, sizes[k]) or a pair
+            if isinstance(s, tuple):
+                assert self.bridge_c is not None
+                merged.append((merge(s[0], self.bridge_h[k], True), merge(s[1], self.bridge_c[k], False)))
+            else:
+                merged.append(merge(s, self.bridge_h[k], True))
+        return from_layer_states(self.decoder, merged)
 
     # -- decoder ----------------------------------------------------------------------------------
     def step(self, tokens: Tensor, st: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
@@ -192,7 +210,7 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.kind == "bahdanau":
             assert self.attn is not None and self.combine is not None
-            top = st.rnn[0][-1] if isinstance(st.rnn, tuple) else st.rnn[-1]  # previous top-layer state
+            top = last_hidden(self.decoder, st.rnn)[-1]  # previous top-layer state (B, H)
             ctx, weights = self.attn(top, st.keys, st.memory, st.mask)
             out, rnn = self.decoder(torch.cat([emb, ctx], -1).unsqueeze(0), st.rnn)
             h = out[0]

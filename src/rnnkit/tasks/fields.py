@@ -41,7 +41,15 @@ def backend(default: str = "fused") -> Any:
 
 
 def hidden(default: int) -> Any:
-    return key(default, "units per recurrent layer (per direction)", ge=1, le=MAX_SIZE)
+    """``model.hidden``: one size for every layer, or a list of one per layer (``[256, 128]``)."""
+    return key(default, "units per recurrent layer (per direction): one size for every layer, or a list of one "
+               "per layer ([256, 128]: layers of different sizes; the output layer sees the last)", ge=1,
+               le=MAX_SIZE, per="model.layers")
+
+
+def last_size(hidden: int | list[int]) -> int:
+    """The last recurrent layer's size: what an output layer (or a tied embedding) sees."""
+    return hidden if isinstance(hidden, int) else hidden[-1]
 
 
 def layers(default: int) -> Any:

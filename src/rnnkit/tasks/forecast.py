@@ -100,7 +100,7 @@ class ForecastData:
 class ForecastModel:
     cell: str = fields.cell()
     backend: str = fields.backend()
-    hidden: int = fields.hidden(64)
+    hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(1)
     dropout: float = fields.dropout()
     forget_bias: float = fields.forget_bias(1.0)

@@ -96,10 +96,11 @@ class LMModel:
     cell: str = fields.cell()
     backend: str = fields.backend()
     embedding: int = fields.embedding(200)
-    hidden: int = fields.hidden(200)
+    hidden: int | list[int] = fields.hidden(200)
     layers: int = fields.layers(2)
     dropout: float = fields.dropout()
-    tie: bool = key(False, "share the input embedding with the output layer (standard: needs embedding = hidden)")
+    tie: bool = key(False, "share the input embedding with the output layer (needs embedding = the last layer's size;"
+                    " awd with one model.hidden: the last layer is sized model.embedding)")
     init_scale: float = fields.init_scale(0.1)
     forget_bias: float = fields.forget_bias(0.0)
     arch: str = key("standard", "model family", choices=ARCHS)
@@ -159,14 +160,19 @@ class LanguageModelTask(Task[LMData, LMModel]):
     @classmethod
     def check_config(cls, config: RunConfig[LMData, LMModel]) -> None:
         d, o, m = config.data, config.optim, config.model
+        last = fields.last_size(m.hidden)
         if m.arch == "awd":
             if m.cell not in AWD_CELLS:
                 raise ConfigError("model.cell", f"= {m.cell!r}: model.arch = \"awd\" supports {', '.join(AWD_CELLS)}")
+            if m.tie and isinstance(m.hidden, list) and last != m.embedding:
+                raise ConfigError("model.tie", f"needs the last layer's size == model.embedding (model.hidden = "
+                                               f"{m.hidden}, model.embedding = {m.embedding})")
         else:
             fields.check_recurrent(m)
-            if m.tie and m.embedding != m.hidden:
-                raise ConfigError("model.tie", f"needs model.embedding == model.hidden (got {m.embedding} and "
-                                               f"{m.hidden}), or model.arch = \"awd\"")
+            if m.tie and m.embedding != last:
+                what = "model.hidden" if isinstance(m.hidden, int) else "the last layer's size"
+                raise ConfigError("model.tie", f"needs model.embedding == {what} (got {m.embedding} and {last}), "
+                                               f"or model.arch = \"awd\"")
         for s in ("valid", "test"):
             if not getattr(d, s) and not getattr(d, f"{s}_fraction"):
                 raise ConfigError(f"data.{s}", f"is \"\": name a file, or set data.{s}_fraction in (0, 0.5) to "

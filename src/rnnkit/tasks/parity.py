@@ -59,7 +59,7 @@ class ParityData:
 class ParityModel:
     cell: str = fields.cell("rnn_tanh")
     backend: str = fields.backend()
-    hidden: int = fields.hidden(24)
+    hidden: int | list[int] = fields.hidden(24)
     layers: int = fields.layers(1)
     init: str = key("default", "recurrent weight initialisation", choices=INITS)
     head: str = key("linear", "output layer", choices=HEADS)
@@ -134,9 +134,10 @@ class ParityTask(Task[ParityData, ParityModel]):
         if m.init == "identity":
             with torch.no_grad():
                 for name, p in model.rnn.named_parameters():
-                    if name.startswith("weight_hh"):
+                    leaf = name.rpartition(".")[2]  # "weight_hh_l0", or "1.weight_hh_l0" with per-layer sizes
+                    if leaf.startswith("weight_hh"):
                         p.copy_(torch.eye(p.size(0), p.size(1)).repeat(p.size(0) // p.size(1), 1)[: p.size(0)])
-                    elif name.startswith("bias"):
+                    elif leaf.startswith("bias"):
                         p.zero_()
         return model
 

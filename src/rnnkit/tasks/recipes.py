@@ -114,12 +114,16 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
 
 
 def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
-    """The rules between keys: declared ``needs``, loss terms, then the task's own ``check_config``."""
+    """The rules between keys: declared ``per`` and ``needs``, loss terms, then the task's own ``check_config``."""
     for s in SECTIONS:
         obj = getattr(config, s)
         for f in dataclasses.fields(obj):
             decl = declaration(type(obj), f.name)
             value = getattr(obj, f.name)
+            if decl.per is not None and isinstance(value, list) and len(value) != config.get(decl.per):
+                count = config.get(decl.per)
+                raise ConfigError(f"{s}.{f.name}", f"= {value} holds {len(value)} values but {decl.per} = {count}: "
+                                                   f"give one per layer, or set {decl.per} = {len(value)}")
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             if value == default:
                 continue

@@ -125,7 +125,7 @@ class Seq2SeqModel:
     cell: str = fields.cell()
     backend: str = fields.backend()
     embedding: int = fields.embedding(100)
-    hidden: int = fields.hidden(256)
+    hidden: int | list[int] = fields.hidden(256)
     layers: int = fields.layers(1)
     bidirectional: bool = fields.bidirectional(False, "encoder: read the source in both directions")
     attention: str = key("general", "attention kind", choices=ATTENTION_KINDS)

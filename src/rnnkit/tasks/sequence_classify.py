@@ -72,7 +72,7 @@ class SequenceClassifyData:
 class SequenceClassifyModel:
     cell: str = fields.cell()
     backend: str = fields.backend()
-    hidden: int = fields.hidden(64)
+    hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(2)
     bidirectional: bool = fields.bidirectional(False)
     dropout: float = fields.dropout()

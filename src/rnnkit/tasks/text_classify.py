@@ -69,7 +69,7 @@ class TextClassifyModel:
     cell: str = fields.cell()
     backend: str = fields.backend()
     embedding: int = fields.embedding(64)
-    hidden: int = fields.hidden(64)
+    hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(1)
     bidirectional: bool = fields.bidirectional(True)
     dropout: float = fields.dropout()
