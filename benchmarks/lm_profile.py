@@ -61,6 +61,11 @@ class PhaseClock:
         return fn
 
 
+def data_dir(a: argparse.Namespace) -> Path | None:
+    """``--data-dir`` as a Path, or None: rnnkit's registry and cache (vendored PTB on a bare machine)."""
+    return Path(a.data_dir) if a.data_dir else None
+
+
 def _first_tensor(x: Any) -> torch.Tensor | None:
     if isinstance(x, torch.Tensor):
         return x
@@ -181,7 +186,7 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
         run.write_config(config)
-        task = get_task(config.task)(config, Path(a.data_dir), device)
+        task = get_task(config.task)(config, data_dir(a), device)
         trainer = Trainer(task, config, run, device, echo=False)
         trainer.setup(resume=False)
     model, opt, prec = trainer.model, trainer.optimizer, trainer.precision
@@ -278,7 +283,8 @@ def main() -> int:
     ap.add_argument("--precision", help="train.precision for the profiled step (fp32 | bf16 | auto)")
     ap.add_argument("--allow-emulated-bf16", action="store_true",
                     help="profile bf16 on a CPU without bf16 units too (what runs, not how fast: matmuls emulated)")
-    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data-dir", default=None,
+                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     r = profile(a)

@@ -51,6 +51,11 @@ from torch import nn
 REPO = Path(__file__).resolve().parent.parent
 
 
+def data_dir(a: argparse.Namespace) -> Path | None:
+    """``--data-dir`` as a Path, or None: rnnkit's registry and cache (vendored PTB on a bare machine)."""
+    return Path(a.data_dir) if a.data_dir else None
+
+
 def matmul_peak_gflops(n: int = 2048, dtype: torch.dtype = torch.float32, reps: int = 10) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
@@ -134,7 +139,7 @@ def valid_ppl(model: nn.Module, a: argparse.Namespace) -> float:
     from rnnkit.tasks import get_task
     from rnnkit.tasks.recipes import load_recipe
 
-    task = get_task("lm")(load_recipe("ptb-small", {"data.bptt": a.bptt}), Path(a.data_dir), torch.device(a.device))
+    task = get_task("lm")(load_recipe("ptb-small", {"data.bptt": a.bptt}), data_dir(a), torch.device(a.device))
     task.prepare(("train", "valid"))
     return task.evaluate(model, "valid")["ppl"]
 
@@ -194,7 +199,7 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
         run.write_config(config)
-        task = get_task("lm")(config, Path(a.data_dir), torch.device(a.device))
+        task = get_task("lm")(config, data_dir(a), torch.device(a.device))
         trainer = Trainer(task, config, run, torch.device(a.device), echo=False)
         trainer.setup(resume=False)
         summary = trainer.fit()
@@ -214,7 +219,8 @@ def scaling_rate(row: dict, a: argparse.Namespace) -> float:
             "data.valid": "", "data.valid_fraction": 0.01}  # a small validation at the stop
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "rnnkit", "train", "ptb-small", "--data-dir", a.data_dir, "--out", str(out),
+        data = ["--data-dir", a.data_dir] if a.data_dir else []
+        cmd = [sys.executable, "-m", "rnnkit", "train", "ptb-small", *data, "--out", str(out),
                "--max-steps", str(a.steps + log_every), "--quiet", "--json", "--device", a.device]
         if row["procs"] > 1:
             cmd += ["--nproc", str(row["procs"])]
@@ -250,7 +256,7 @@ def scaling(a: argparse.Namespace) -> int:
     from rnnkit.errors import UserError
     from rnnkit.train.precision import resolve_precision
 
-    vocab = len(build_vocab(tokenize(read_text(find_data_file("ptb/ptb.train.txt", Path(a.data_dir), "data.train")),
+    vocab = len(build_vocab(tokenize(read_text(find_data_file("ptb/ptb.train.txt", data_dir(a), "data.train")),
                                      "word"), "word"))
     peaks = {"fp32": adaptive_peak_gflops(torch.float32, a.device)}
     supported = {}
@@ -319,7 +325,8 @@ def main() -> int:
     ap.add_argument("--allow-emulated-bf16", action="store_true",
                     help="run bf16 variants on a CPU without bf16 units too (numerics only: ~80x slower matmuls)")
     ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
-    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data-dir", default=None,
+                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
     ap.add_argument("--json-out")
     ap.add_argument("--scaling", action="store_true", help="the scaling table instead of rnnkit vs plain")
     ap.add_argument("--hiddens", default="200,650,1500")
@@ -340,7 +347,7 @@ def main() -> int:
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
 
-    text = read_text(find_data_file("ptb/ptb.train.txt", Path(a.data_dir), "data.train"))
+    text = read_text(find_data_file("ptb/ptb.train.txt", data_dir(a), "data.train"))
     tokens = tokenize(text, "word")
     vocab = build_vocab(tokens, "word")
     train = vocab.encode(tokens)

@@ -53,6 +53,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHAPE = {"embedding": 200, "hidden": 256, "layers": 2, "batch": 60, "bptt": 20, "lr": 1.0, "clip": 5.0}
 
 
+def data_dir(a: argparse.Namespace) -> Path | None:
+    """``--data-dir`` as a Path, or None: rnnkit's registry and cache (vendored PTB on a bare machine)."""
+    return Path(a.data_dir) if a.data_dir else None
+
+
 def cpu_flags() -> dict[str, Any]:
     """What the figures were measured on: model name and the SIMD flags that decide fp32/bf16 speed."""
     flags: list[str] = []
@@ -190,7 +195,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="keras-xla,keras,rnnkit")
     ap.add_argument("--precision", default="fp32", help="rnnkit's train.precision (Keras stays fp32)")
-    ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data-dir", default=None,
+                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     variants = a.variants.split(",")
@@ -198,7 +204,7 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"peer_keras: unknown variant(s) {', '.join(sorted(unknown))}")
     torch.set_num_threads(a.threads)
-    ids, vocab = ptb_ids(Path(a.data_dir))
+    ids, vocab = ptb_ids(data_dir(a))
     keras_runs: dict[str, KerasRun] = {}
     if any(v.startswith("keras") for v in variants):
         import tensorflow as tf
@@ -215,7 +221,7 @@ def main() -> int:
     for r in range(a.rounds):
         for v in variants:
             if v == "rnnkit":
-                rate, loss = rnnkit_run(Path(a.data_dir), a.steps, a.warmup, a.precision)
+                rate, loss = rnnkit_run(data_dir(a), a.steps, a.warmup, a.precision)
             else:
                 rate, loss = keras_runs[v].run(a.steps)
             rates[v].append(rate)
