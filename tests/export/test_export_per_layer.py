@@ -31,7 +31,8 @@ RUNS = {
                  "--set", "model.layers=2", "--set", "model.bidirectional=true", "--set", "train.batch_size=32"],
     "translate": ["spa-eng-small", "--max-steps", "3", "--set", "data.max_pairs=1000", "--set", "model.hidden=[24,16]",
                   "--set", "model.layers=2", "--set", "model.embedding=16", "--set", "train.batch_size=32",
-                  "--set", "model.bidirectional=true", "--set", "data.valid_bleu_sentences=10"],
+                  "--set", "model.bidirectional=true", "--set", "data.valid_bleu_sentences=10",
+                  "--set", "model.cell=lstm", "--set", "model.input_feed=true"],  # the recipe's GRU has no c, no feed
 }
 
 
