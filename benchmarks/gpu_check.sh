@@ -12,9 +12,9 @@
 # a lent machine returns at most 8 files): env.txt, gpu-tests.log, recurrence-cuda.json, lm-speed-{small,medium}-cuda.json,
 # their logs, and per training run NAME.json (the `--json` summary), NAME.err and NAME-metrics.jsonl.
 #
-# The machine has no network: nothing is pip-installed; rnnkit runs from src/ (PYTHONPATH). rnnkit needs one package
-# that GPU image lacks, tomli-w (pure Python): carry its wheel in .whl/ (git-ignored) and it is installed from there:
-#   here:   mkdir -p .whl && pip download --no-deps -d .whl tomli-w
+# The machine has no network: nothing is pip-installed; rnnkit runs from src/ (PYTHONPATH). rnnkit needs pure-Python packages
+# that GPU image lacks (tomli-w, pooch, platformdirs): carry its wheel in .whl/ (git-ignored) and it is installed from there:
+#   here:   mkdir -p .whl && pip download --no-deps -d .whl tomli-w pooch platformdirs
 #   device: run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=540)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,9 @@ PY=${PYTHON:-python3}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 # no network there: data through rnnkit's registry, offline (PTB is vendored); a throw-away cache
 export RNNKIT_OFFLINE=1 RNNKIT_DATA=${GPU_CACHE:-$(mktemp -d)}
-if ! $PY -c "import tomli_w" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
-  $PY -m pip install -q --no-deps --no-index .whl/*.whl
-fi
+for mod in tomli_w pooch platformdirs; do  # rnnkit's pure-Python dependencies the GPU image may lack, from .whl/
+  $PY -c "import $mod" 2>/dev/null || $PY -m pip install -q --no-deps --no-index .whl/*.whl
+done
 
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda,
