@@ -89,8 +89,9 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
             classification); ``(source, target)`` pairs (seq2seq); a text or a list of lines (language model).
             It is written into ``RUN/data/`` in the task's file format (recorded in run.json), so the run never
             needs the Python object again.
-        data_dir: the directory the recipe's data paths are relative to (default ``data``; a resumed run uses
-            the one it was trained with).
+        data_dir: a directory the recipe's data paths are relative to, for your own copies of the files
+            (default None: each registered data set comes from rnnkit's cache, fetched and verified once, see
+            ``rnnkit.datasets``; a resumed run uses what it was trained with).
         out: the new run's directory (default ``runs/RECIPE-YYYYmmdd-HHMMSS``); refused if it holds a trained run.
         overrides: configuration values, ``{"model.hidden": 650, "optim.lr": 0.5}`` - any key of the recipe's
             four sections (see docs/config.md); checked like a recipe's.
