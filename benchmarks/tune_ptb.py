@@ -7,7 +7,9 @@ Every trial trains ptb-small for --max-steps optimiser steps on the first --trai
 text and is scored by its best validation perplexity (the whole validation set). Trial 0 is the recipe's own
 values of the searched fields (`rnnkit tune --baseline`, i.e. study.enqueue_trial), so "the search beats the
 default" compares like with like: same steps, same data, same validation. Run the same command again to add
-trials to the study (it lives in OUT/study.db); `rnnkit tune report OUT` draws the plots.
+trials to the study (it lives in OUT/study.db); `rnnkit tune report OUT` draws the plots. The figures and their
+provenance (benchmarks/_results.py) go to --json-out (default OUT/bench.json; the published file is
+benchmarks/results/tune-ptb.json).
 
 A 24-trial study takes roughly 24 x (300 steps + 3 validations): about 40 minutes on 2 CPU cores. A quick
 check of the script (minutes):
@@ -23,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _results import Provenance, write_result
 
 # Each range contains the recipe's value (lr 1.0, hidden 200, dropout 0, bptt 20, init 0.1, batch 20), so the
 # baseline trial lies inside the space.
@@ -90,6 +94,8 @@ def main() -> int:
     for o in args.overrides:
         cmd += ["--set", o]
     print("$ " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    threads = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("train.threads=")), None)
+    prov = Provenance.start(seeds=[args.seed], data_dir=args.data_dir, threads=threads)  # the sampler's seed
     t0 = time.time()
     proc = subprocess.run(cmd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     wall = time.time() - t0
@@ -125,8 +131,7 @@ def main() -> int:
         if b is not None:
             print(f"beats the default under the same budget: {'yes' if result['beats_default'] else 'no'} "
                   f"(perplexity {best / b - 1:+.1%})")
-    path = Path(args.json_out) if args.json_out else out / "bench.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(args.json_out or out / "bench.json", "tune_ptb", result, prov)
     print(f"result: {path}")
     return 0
 
