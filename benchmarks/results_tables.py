@@ -215,9 +215,9 @@ def render_tune_ptb(doc: dict[str, Any]) -> str:
         f"`{k}={v:.4g}`" if isinstance(v, float) else f"`{k}={v}`" for k, v in (r.get("best_params") or {}).items()
     )
     return (
-        f"- {r['n_trials']} trials ({r['sampler']} sampler, {r['pruner']} pruner, {r['max_steps']} steps each "
-        f"on {r['train_fraction']:g} of the PTB training text) in {r['wall_s'] / 60:.0f} min: "
-        f"{r['n_pruned']} pruned, {r['n_failed']} failed.\n"
+        f"- {r['n_trials'] + r['n_pruned'] + r['n_failed']} trials ({r['sampler']} sampler, {r['pruner']} pruner, "
+        f"{r['max_steps']} steps each on {r['train_fraction']:g} of the PTB training text) in "
+        f"{r['wall_s'] / 60:.0f} min: {r['n_trials']} complete, {r['n_pruned']} pruned, {r['n_failed']} failed.\n"
         f"- Recipe default under the same budget: validation perplexity **{num(r.get('baseline_valid_ppl'))}**.\n"
         f"- Best (trial {r.get('best_trial')}): **{num(r.get('best_valid_ppl'))}**"
         + (f" ({-r['improvement']:+.1%})" if r.get("improvement") is not None else "")

@@ -109,7 +109,10 @@ class TextClassifyTask(ClassificationTask):
         index = {lab: i for i, lab in enumerate(labels)}
         y = np.array([index[e.label] for e in examples], dtype=np.int64)
         full = [tokenize(e.text, d.lowercase, d.digits) for e in examples]
-        groups = [" ".join(t) for t in full]  # identical texts (up to case and spacing) never straddle splits
+        # identical texts never straddle splits; "identical" up to case, spacing and digits (templated spam that
+        # differs only in a phone number is one message), whatever the tokeniser options: the split must not
+        # move when data.lowercase or data.digits does, or two runs could not be compared on one test set
+        groups = [" ".join(tokenize(e.text, lowercase=True, digits=True)) for e in examples]
         tokens = [t[: d.max_length] for t in full] if d.max_length > 0 else full
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
