@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install demo test lint clean
+.PHONY: install provision demo test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,19 @@ demo: install
 	@echo "--- sample (temperature 0.8) ---"
 	$(BIN)/rnnkit generate runs/demo --prompt "the company said" --words 80 --temperature 0.8 --top-p 0.95 --seed 1
 
-test: install
+# PostgreSQL and chromium for two tests (idempotent; skipped where it cannot install: those tests then skip)
+provision:
+	bash scripts/provision.sh
+
+# Real data sets: RNNKIT_DATA_MIRROR=DIR (laid out like ../shared/data); without it the in-repo samples stand in
+test: install provision
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml (tests/test_layers.py runs it in `make test`)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

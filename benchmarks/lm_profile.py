@@ -1,6 +1,7 @@
 """Where a language model's training step spends its time: data, embedding, recurrence, decoder, softmax, optimiser.
 
     python benchmarks/lm_profile.py [RECIPE=ptb-medium] [--steps 30] [--warmup 5] [--threads 2]
+                                    [--precision fp32|bf16|auto] [--allow-emulated-bf16]
                                     [--set model.backend=scratch ...] [--device cpu|cuda]
                                     [--data-dir DIR] [--json-out FILE] [--ops N]
 
@@ -158,9 +159,10 @@ def phase_flops(m: Any, vocab_size: int, tokens: int) -> dict[str, float]:
 
 
 def profile(a: argparse.Namespace) -> dict[str, Any]:
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 
@@ -169,6 +171,12 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(a.threads)
     overrides = parse_overrides(a.overrides)
     overrides.update({"train.tensorboard": False, "train.eval_test": False})
+    if a.precision:
+        overrides["train.precision"] = a.precision
+    if a.allow_emulated_bf16:
+        import os
+
+        os.environ["RNNKIT_EMULATED_BF16"] = "1"
     config = load_recipe(a.recipe, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
@@ -238,6 +246,8 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
             {"op": e.key, "self_ms_per_step": getattr(e, key) / 1e3 / a.steps, "calls_per_step": e.count / a.steps}
             for e in sorted(prof.key_averages(), key=lambda e: -getattr(e, key))[: a.ops]]
         result["_table"] = table
+        casts = [e for e in prof.key_averages() if e.key in ("aten::_to_copy", "aten::copy_")]
+        result["casts_per_step"] = {e.key: e.count / a.steps for e in casts}
     return result
 
 
@@ -253,6 +263,8 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"{k:<11} {e['ms']:8.1f} {e['share']:6.1%} {gf}")
     if "_table" in r:
         print(r["_table"])
+        print("dtype conversions and copies per step: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in r.get("casts_per_step", {}).items()))
 
 
 def main() -> int:
@@ -264,6 +276,9 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--ops", type=int, default=0, help="also list the top N operators by self time")
+    ap.add_argument("--precision", help="train.precision for the profiled step (fp32 | bf16 | auto)")
+    ap.add_argument("--allow-emulated-bf16", action="store_true",
+                    help="profile bf16 on a CPU without bf16 units too (what runs, not how fast: matmuls emulated)")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--json-out")
     a = ap.parse_args()

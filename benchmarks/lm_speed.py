@@ -13,7 +13,15 @@ real training path (task + Trainer, run directory and all), once with the fused 
 scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
 tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the machine's measured
 matmul throughput that training achieves.
-``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference.
+``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference. A variant may name its own
+precision, ``fused:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds.
+
+Equal quality: every variant trains the same number of steps (``--steps`` timed + 10 warm-up) from the same seed,
+and then its validation perplexity on PTB's valid split is measured the same way (``rnnkit``'s LM evaluation, in
+fp32) and reported next to its tokens/s, so a speed-up that costs quality shows. ``--no-ppl`` skips it. With
+``--steps 990 --rounds 1 --variants fused:fp32,fused:bf16`` this is the 1,000-step bf16-vs-fp32 comparison.
+The CPU's model and SIMD flags (``avx2``, ``avx512_bf16``, ``amx_bf16``...) are printed and written to the JSON
+with every figure, and for bf16 variants the recurrence chosen per shape (``rnnkit.cells.select``) and its timings.
 
 ``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
 sequence length, fused vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
@@ -97,25 +105,61 @@ class PlainRNNModel(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -0.1, 0.1)
 
-    def forward(self, x: torch.Tensor, hidden: tuple[torch.Tensor, torch.Tensor]):
+    def forward(self, x: torch.Tensor, hidden: tuple[torch.Tensor, torch.Tensor] | None = None):
         emb = self.drop(self.encoder(x))
         output, hidden = self.rnn(emb, hidden)
         output = self.drop(output)
         return self.decoder(output), hidden
 
 
-def plain_loop(train: torch.Tensor, ntokens: int, a: argparse.Namespace) -> float:
-    """tokens/s of the pytorch/examples training loop (after a warm-up of 10 batches)."""
+def cpu_flags() -> dict:
+    """The CPU's model and the SIMD flags that decide fp32 / bf16 speed: written beside every figure."""
+    model, flags = "", []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
+    out = {"model": model, "flags": [f for f in wanted if f in flags], "threads": torch.get_num_threads(),
+           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name()
+    return out
+
+
+def valid_ppl(model: nn.Module, a: argparse.Namespace) -> float:
+    """Validation perplexity of ``model`` as rnnkit evaluates (PTB valid, eval batch 10, bptt chunks, fp32)."""
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
+
+    task = get_task("lm")(load_recipe("ptb-small", {"data.bptt": a.bptt}), Path(a.data_dir), torch.device(a.device))
+    task.prepare(("train", "valid"))
+    return task.evaluate(model, "valid")["ppl"]
+
+
+def plain_loop(train: torch.Tensor, ntokens: int, a: argparse.Namespace) -> tuple[float, float | None]:
+    """tokens/s of the pytorch/examples training loop (after a warm-up of 10 batches), and its validation
+    perplexity after those steps (None with --no-ppl)."""
     torch.manual_seed(0)
-    model = PlainRNNModel(ntokens, a.hidden, a.hidden, a.layers, a.dropout)
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    model = PlainRNNModel(ntokens, a.hidden, a.hidden, a.layers, a.dropout).to(device)
     criterion = nn.CrossEntropyLoss()
     nbatch = train.size(0) // a.batch
-    data = train[: nbatch * a.batch].view(a.batch, -1).t().contiguous()
-    hidden = (torch.zeros(a.layers, a.batch, a.hidden), torch.zeros(a.layers, a.batch, a.hidden))
+    data = train[: nbatch * a.batch].view(a.batch, -1).t().contiguous().to(device)
+    zeros = torch.zeros(a.layers, a.batch, a.hidden, device=device)
+    hidden = (zeros, zeros)
     model.train()
-    lr, t0, tokens = 1.0, 0.0, 0
+    # lr x bptt: SGD on the mean loss at lr = bptt is rnnkit's ptb-small update (lr 1 on the loss summed over the
+    # bptt steps), so both reach comparable validation perplexities (and 20 is pytorch/examples' default lr)
+    lr, t0, tokens = float(a.bptt), 0.0, 0
     for step, i in enumerate(range(0, (a.steps + 10) * a.bptt, a.bptt)):
         if step == 10:
+            sync()
             t0, tokens = time.perf_counter(), 0
         x, y = data[i : i + a.bptt], data[i + 1 : i + 1 + a.bptt].reshape(-1)
         hidden = tuple(h.detach() for h in hidden)
@@ -127,32 +171,38 @@ def plain_loop(train: torch.Tensor, ntokens: int, a: argparse.Namespace) -> floa
         for p in model.parameters():
             p.data.add_(p.grad, alpha=-lr)
         tokens += y.numel()
-    return tokens / (time.perf_counter() - t0)
+    sync()
+    rate = tokens / (time.perf_counter() - t0)
+    return rate, (None if a.no_ppl else valid_ppl(model, a))
 
 
-def rnnkit_loop(backend: str, a: argparse.Namespace) -> float:
-    """tokens/s of `rnnkit train ptb-small` with the same shape, read from its metrics.jsonl."""
-    from rnnkit.config import load_recipe
+def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | None]:
+    """tokens/s of `rnnkit train ptb-small` with the same shape, read from its metrics.jsonl, and the validation
+    perplexity the Trainer measures when it stops (None with --no-ppl). ``variant``: backend[:precision]."""
     from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.rundir import RunDir
 
+    backend, _, precision = variant.partition(":")
     log_every = 10
     overrides = {"model.hidden": a.hidden, "model.embedding": a.hidden, "model.layers": a.layers,
                  "model.dropout": a.dropout, "model.backend": backend, "data.bptt": a.bptt,
                  "train.batch_size": a.batch, "train.max_steps": a.steps + log_every, "train.log_every": log_every,
-                 "train.eval_test": False, "train.tensorboard": False, "data.valid": "ptb/ptb.test.txt",
-                 "train.precision": a.precision}
+                 "train.eval_test": False, "train.tensorboard": False, "train.precision": precision or a.precision}
+    if a.no_ppl:  # a tiny stand-in validation split, not reported
+        overrides.update({"data.valid": "", "data.valid_fraction": 0.002})
     config = load_recipe("ptb-small", overrides)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunDir(Path(tmp) / "run")
         run.write_config(config)
-        task = get_task("lm")(config, Path(a.data_dir), torch.device("cpu"))
-        trainer = Trainer(task, config, run, torch.device("cpu"), echo=False)
+        task = get_task("lm")(config, Path(a.data_dir), torch.device(a.device))
+        trainer = Trainer(task, config, run, torch.device(a.device), echo=False)
         trainer.setup(resume=False)
-        trainer.fit()
+        summary = trainer.fit()
         records = [r for r in run.read_metrics() if "split" not in r][1:]  # drop the warm-up window
-    return statistics.mean(r["tokens_per_s"] for r in records)
+    ppl = None if a.no_ppl else summary["valid"]["ppl"]
+    return statistics.mean(r["tokens_per_s"] for r in records), ppl
 
 
 def scaling_rate(row: dict, a: argparse.Namespace) -> float:
@@ -266,7 +316,10 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=200, help="timed steps per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default="plain,fused,scratch")
+    ap.add_argument("--variants", default="plain,fused,scratch", help="plain, or backend[:precision] (fused:bf16)")
+    ap.add_argument("--no-ppl", action="store_true", help="skip the validation perplexity after training")
+    ap.add_argument("--allow-emulated-bf16", action="store_true",
+                    help="run bf16 variants on a CPU without bf16 units too (numerics only: ~80x slower matmuls)")
     ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--json-out")
@@ -278,10 +331,12 @@ def main() -> int:
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--procs", default="1,2")
     ap.add_argument("--grid", choices=("main", "full"), default="main")
-    ap.add_argument("--device", default="cpu", help="scaling: cpu or cuda")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (plain loop, rnnkit runs and the scaling grid)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     sys.path.insert(0, str(REPO / "src"))
+    if a.allow_emulated_bf16:
+        os.environ["RNNKIT_EMULATED_BF16"] = "1"
     # the plain loop seeds 0, rnnkit's runs the ptb-small recipe's train.seed
     prov = Provenance.start(seeds=[0, 1234], data_dir=a.data_dir, threads=a.threads)
     if a.scaling:
@@ -295,25 +350,34 @@ def main() -> int:
     train = vocab.encode(tokens)
     variants = a.variants.split(",")
     results: dict[str, list[float]] = {v: [] for v in variants}
+    ppls: dict[str, list[float | None]] = {v: [] for v in variants}
     peaks = []
+    cpu = cpu_flags()
+    print(f"CPU: {cpu['model']} ({' '.join(cpu['flags'])}), {a.threads} threads", file=sys.stderr, flush=True)
     for r in range(a.rounds):
-        peaks.append(matmul_peak_gflops())
+        peaks.append(matmul_peak_gflops() if a.device == "cpu" else adaptive_peak_gflops(torch.float32, a.device))
         for v in variants:
-            rate = plain_loop(train, len(vocab), a) if v == "plain" else rnnkit_loop(v, a)
+            rate, ppl = plain_loop(train, len(vocab), a) if v == "plain" else rnnkit_loop(v, a)
             results[v].append(rate)
-            print(f"round {r + 1} {v:>8}: {rate:,.0f} tokens/s", file=sys.stderr, flush=True)
+            ppls[v].append(ppl)
+            shown = f", valid ppl {ppl:.2f}" if ppl is not None else ""
+            print(f"round {r + 1} {v:>10}: {rate:,.0f} tokens/s{shown}", file=sys.stderr, flush=True)
     flops = train_flops_per_token(len(vocab), a.hidden, a.hidden, a.layers)
     peak = statistics.median(peaks)
     med = {v: statistics.median(x) for v, x in results.items()}
     rows = []
     print(f"\nLM training speed, {a.layers}x{a.hidden} LSTM, bptt {a.bptt}, batch {a.batch}, dropout {a.dropout}, "
-          f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s\n")
-    print(f"{'variant':>8} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8}"
-          "   (tokens/s: median of the rounds; vs: median of the per-round ratios)")
+          f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s; {cpu['model']} "
+          f"({' '.join(cpu['flags'])}); {a.steps + 10} steps per run\n")
+    print(f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8} "
+          f"{'valid ppl':>10}   (tokens/s: median of the rounds; vs: median of the per-round ratios)")
 
     def ratio(v: str, base: str) -> float | None:
         """The median over rounds of this round's v / base: each pair ran back to back, so machine drift
-        between rounds (+-10% here) cancels, which the ratio of the two medians does not do."""
+        between rounds (+-10% here) cancels, which the ratio of the two medians does not do. "fused" is the first
+        fused variant (``fused`` or ``fused:PRECISION``)."""
+        if base == "fused":
+            base = next((x for x in variants if x.split(":")[0] == "fused"), base)
         if base not in med:
             return None
         return round(statistics.median(x / y for x, y in zip(results[v], results[base])), 3)
@@ -321,15 +385,22 @@ def main() -> int:
     def shown(r: float | None) -> str:
         return f"{r:>8.2f}x" if r is not None else f"{'-':>9}"
 
+    from rnnkit.cells import select
+
     for v in variants:
         gf = med[v] * flops / 1e9
+        got = [p for p in ppls[v] if p is not None]
+        ppl = statistics.median(got) if got else None
         rows.append({"variant": v, "tokens_per_s": round(med[v], 1), "vs_plain": ratio(v, "plain"),
                      "vs_fused": ratio(v, "fused"), "gflops": round(gf, 1), "fraction_of_peak": round(gf / peak, 3),
-                     "runs": results[v]})
-        print(f"{v:>8} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
-              f"{gf / peak:>7.1%}")
+                     "runs": results[v], "valid_ppl": round(ppl, 3) if ppl is not None else None,
+                     "valid_ppl_runs": ppls[v], "steps": a.steps + 10})
+        ppl_shown = f"{ppl:>10.2f}" if ppl is not None else f"{'-':>10}"
+        print(f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
+              f"{gf / peak:>7.1%} {ppl_shown}")
     out = {"config": vars(a), "vocab": len(vocab), "matmul_peak_gflops": round(peak, 1),
-           "train_flops_per_token": flops, "results": rows, "torch": torch.__version__}
+           "train_flops_per_token": flops, "results": rows, "torch": torch.__version__, "cpu": cpu,
+           "recurrence_choices": select.choices(), "recurrence_timings_ms": select.timings()}
     if a.json_out:
         write_result(a.json_out, "lm_speed", out, prov)
     print(json.dumps(out))

@@ -6,16 +6,22 @@ Exit status: 0 success, 2 a user or data error (one line on stderr), 1 a bug (tr
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
 import sys
+import warnings
+from typing import Any
 
 from rnnkit import __version__
 from rnnkit.commands import COMMANDS
+from rnnkit.commands.common import Parser
+from rnnkit.config import RenamedKeyWarning
 from rnnkit.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rnnkit",
         description="Recurrent neural networks on PyTorch: train, evaluate, generate, diagnose.",
         epilog="Run 'rnnkit COMMAND --help' for a command's options. Recipes: 'rnnkit recipes'.",
@@ -27,11 +33,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+          line: str | None = None) -> None:
+    print(f"rnnkit: warning: {message}", file=sys.stderr)
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """One parser per process: building it (a dozen verbs) costs more than parsing, and tests call main() often."""
+    return build_parser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = _parser()
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) or a usage error (2, one line already printed)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
+    if getattr(args, "offline", False):  # --offline: for this process and any it starts (torchrun workers)
+        os.environ["RNNKIT_OFFLINE"] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", RenamedKeyWarning)  # old config keys: say so, once per source
+            warnings.showwarning = _warn
+            return int(args.func(args) or 0)
     except UserError as e:
         print(f"rnnkit: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -1,21 +1,34 @@
-"""Typed run configuration: TOML recipes in four sections (data, model, optim, train), `--set` overrides.
+"""Typed run configuration: four sections (data, model, optim, train), each a dataclass of declared keys.
 
-A recipe names its task (``task = "lm"``); the task supplies the dataclasses for its ``data`` and ``model``
+A recipe names its task (``task = "lm"``); the task supplies the dataclasses of its ``data`` and ``model``
 sections, while ``optim`` and ``train`` are shared by every task so the trainer, tuner and CLI treat all tasks
-alike. Every field can be overridden as ``--set section.field=value``; values are parsed as TOML literals and
-checked against the field's declared type, so a typo fails at once with the field's name instead of deep
-inside a training run.
+alike. Every field can be overridden as ``--set section.field=value``.
+
+Every field is declared with ``key(default, meaning, **rules)``: its meaning and the values it accepts are data
+on the field (``dataclasses.field`` metadata), so one declaration drives three things that used to drift apart:
+the type check and range check at load time (a bad value fails at once, naming the key and where the value came
+from, instead of deep inside a training run), the glossary in docs/config.md (``python -m rnnkit.tasks.glossary``)
+and the argparse types of the CLI's numeric options (``cli_number``).
+
+This module knows no task: turning a recipe into a ``RunConfig`` for its task is ``rnnkit.tasks.recipes``.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
+import functools
+import math
+import re
 import sys
 import types
 import typing
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import tomli_w
 
@@ -27,60 +40,280 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SECTIONS = ("data", "model", "optim", "train")
+_META = "rnnkit"  # the dataclass field metadata key that holds a field's Key
+
+# Sizes (units, tokens, examples...) are bounded so that a typo such as hidden = 10**12 is a clear error at load
+# time rather than an allocation failure or an integer overflow inside PyTorch. The bounds are far above any
+# model that fits in memory today; model building still turns an allocation failure into a UserError.
+MAX_SIZE = 1 << 20  # widths: hidden, embedding, attention; also batch sizes
+MAX_COUNT = 1 << 40  # step, example and token counts
+MAX_SEED = (1 << 32) - 1
+
+
+class ConfigError(UserError):
+    """A bad value of one configuration key. Whoever resolves the configuration adds where the value came from
+    (a recipe file, a run's config.toml, ``--set key=value``), so the message names the file and the field."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key, self.reason = key, reason
+        super().__init__(f"{key} {reason}")
+
+
+class RenamedKeyWarning(DeprecationWarning):
+    """A configuration key under its old name; it still loads for one release (the message names the new key)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """The declaration of one configuration field: what it means and which values it accepts.
+
+    Numbers are finite unless ``finite=False``; ``ge/gt/le/lt`` bound them (and a list's items); ``special``
+    lists values that are allowed outside the range because they mean something (``{0: "no limit"}``).
+    ``choices`` maps each allowed string to its meaning; ``pattern`` is a regular expression a string must match
+    (described by ``pattern_doc``). ``path`` says what a path must be where that is knowable before any data is
+    read: ``"file"`` or ``"dir"`` (checked when the path exists as given). ``length``/``max_length`` bound a
+    list's length. ``needs`` names other keys' values that a value other than the default requires, e.g.
+    ``{"model.arch": "awd"}``. ``loss_term`` marks an [optim] key that only tasks using that loss term accept.
+    """
+
+    doc: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    finite: bool = True
+    special: Mapping[Any, str] = field(default_factory=dict)
+    choices: Mapping[str, str] | None = None
+    pattern: str | None = None
+    pattern_doc: str = ""
+    path: str | None = None
+    length: int | None = None
+    max_length: int | None = None
+    min_length: int | None = None
+    needs: Mapping[str, Any] = field(default_factory=dict)
+    loss_term: bool = False
+
+    # -- checking ---------------------------------------------------------------------------------
+    def check(self, value: Any, name: str) -> None:
+        """Raise ConfigError(name, ...) unless ``value`` (already of the declared type) is allowed."""
+        if isinstance(value, list):
+            n = len(value)
+            if self.length is not None and n != self.length:
+                raise ConfigError(name, f"must hold {self.length} values, got {n}")
+            if self.max_length is not None and n > self.max_length:
+                what = "one" if self.max_length == 1 else f"at most {self.max_length}"
+                raise ConfigError(name, f"takes {what} {'file' if self.path else 'value'} here, got {n}: {value}")
+            if self.min_length is not None and n < self.min_length:
+                raise ConfigError(name, f"needs at least {self.min_length} value(s), got none" if n == 0 else
+                                  f"needs at least {self.min_length} values, got {n}")
+            for i, v in enumerate(value):
+                self._check_one(v, f"{name}[{i}]" if n > 1 else name)
+            return
+        self._check_one(value, name)
+
+    def _check_one(self, value: Any, name: str) -> None:
+        if _hashable(value) and value in self.special:
+            return
+        if isinstance(value, bool):
+            return
+        if isinstance(value, (int, float)):
+            self._check_number(value, name)
+        elif isinstance(value, str):
+            self._check_string(value, name)
+
+    def _check_number(self, value: float, name: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value) and self.finite:
+            raise ConfigError(name, f"must be a finite number, got {value}")
+        low = (self.ge is not None and value < self.ge) or (self.gt is not None and value <= self.gt)
+        high = (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt)
+        if not (low or high):
+            return
+        upper = self.le if self.le is not None else self.lt
+        if upper is not None and abs(upper) <= 1000 and (self.ge is not None or self.gt is not None):
+            want = self.range_text()  # a short two-sided range reads best whole: "in [0, 1)"
+        elif low:
+            want = f">= {_num(self.ge)}" if self.ge is not None else f"> {_num(self.gt)}"
+        else:
+            want = f"<= {_num(self.le)}" if self.le is not None else f"< {_num(self.lt)}"
+        also = "".join(f" (or {_toml(v)} = {m})" for v, m in self.special.items())
+        raise ConfigError(name, f"must be {want}{also}, got {_num(value)}")
+
+    def _check_string(self, value: str, name: str) -> None:
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(name, f"must be one of {', '.join(self.choices)}, got {value!r}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise ConfigError(name, f"must be {self.pattern_doc or f'like {self.pattern}'}, got {value!r}")
+        if self.path and value:
+            p = Path(value).expanduser()
+            if self.path == "file" and p.is_dir():
+                raise ConfigError(name, f"must name a file, but {value} is a directory")
+            if self.path == "dir" and p.exists() and not p.is_dir():
+                raise ConfigError(name, f"must name a directory, but {value} is a file")
+
+    # -- describing (error messages and the glossary) ---------------------------------------------
+    def range_text(self) -> str:
+        """The allowed range in words: ">= 1", "in [0, 1)", "> 0", "" when unbounded."""
+        lo = (f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None)
+        hi = (f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None)
+        if lo and hi:
+            return f"in {lo}, {hi}"
+        if lo:
+            return f"{'>=' if lo[0] == '[' else '>'} {lo[1:]}"
+        if hi:
+            return f"{'<=' if hi[-1] == ']' else '<'} {hi[:-1]}"
+        return ""
+
+    def allowed_text(self) -> str:
+        """Everything a reader needs to know about allowed values, for the glossary."""
+        parts = []
+        if self.choices is not None:
+            parts.append(" | ".join(f"`{c}`" for c in self.choices))
+        if self.pattern_doc:
+            parts.append(self.pattern_doc)
+        rng = self.range_text()
+        if rng:
+            parts.append(rng)
+        if self.path:
+            parts.append(f"path to a {self.path}")
+        if self.length is not None:
+            parts.append(f"{self.length} values")
+        if self.max_length is not None:
+            parts.append(f"at most {self.max_length}")
+        if self.min_length is not None:
+            parts.append(f"at least {self.min_length}")
+        for v, meaning in self.special.items():
+            parts.append(f"`{_toml(v)}` = {meaning}")
+        if self.needs:
+            parts.append("non-default needs " + ", ".join(f"{k} = {_toml(v)}" for k, v in self.needs.items()))
+        return "; ".join(parts)
+
+
+def _hashable(v: Any) -> bool:
+    return isinstance(v, (int, float, str, bool))
+
+
+def _num(x: float) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        x = int(x)
+    if isinstance(x, int) and x > 1_000_000:  # the sanity bounds read better as powers of two
+        if x & (x - 1) == 0:
+            return f"2^{x.bit_length() - 1}"
+        if (x + 1) & x == 0:
+            return f"2^{x.bit_length()}-1"
+    return repr(x) if isinstance(x, float) else str(x)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def key(default: Any, doc: str, **rules: Any) -> Any:
+    """A dataclass field declared with its meaning and rules (see ``Key``); mutable defaults are copied."""
+    meta = {_META: Key(doc, **rules)}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def declaration(cls: type, name: str) -> Key:
+    """The Key of field ``name`` of section dataclass ``cls`` (a bare Key for an undeclared field)."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata.get(_META) or Key("")
+    raise KeyError(name)
+
+
+def renamed(cls: type) -> dict[str, str]:
+    """Old field names a section still accepts for one release -> the new ``section.field``."""
+    return dict(getattr(cls, "RENAMED", {}))
+
+
+# -- the shared sections ------------------------------------------------------------------------------------------
+OPTIMIZERS = {"sgd": "stochastic gradient descent (with optim.momentum)", "adam": "Adam", "adamw":
+              "Adam with decoupled weight decay", "ntasgd": "SGD, then averaged SGD once validation stalls "
+              "(non-monotonically triggered; Merity et al. 2017)"}
+SCHEDULES = {"constant": "optim.lr throughout",
+             "zaremba": "lr * decay ** max(epoch - decay_after, 0) (Zaremba et al. 2014)",
+             "plateau": "x decay each time validation fails to improve for more than optim.patience evaluations",
+             "cosine": "from optim.lr to optim.min_lr over train.max_epochs"}
+PRECISIONS = {"fp32": "float32 throughout", "bf16": "bfloat16 autocast", "fp16": "float16 autocast with gradient "
+              "scaling (CUDA)", "auto": "the fastest safe choice for the device (config.toml records the choice)"}
+LOSS_OVER_TIME = {"mean": "mean over all tokens of a batch (pytorch/examples; lr ~20 for SGD)",
+                  "sum_time": "summed over the bptt steps, mean over the batch (Zaremba et al.; lr ~1)"}
 
 
 @dataclass
 class OptimConfig:
-    """Optimiser, gradient clipping and learning-rate schedule."""
+    """The objective's extra terms, the optimiser, gradient clipping and the learning-rate schedule."""
 
-    name: str = "sgd"  # sgd | adam | adamw | ntasgd (SGD, then averaged SGD once validation stalls; Merity 2017)
-    lr: float = 1.0
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    clip: float = 5.0  # global gradient-norm clip; 0 disables
-    # constant | zaremba (lr * decay ** max(epoch - decay_after, 0)) | plateau (x decay when valid stalls)
-    # | cosine (to min_lr over max_epochs)
-    schedule: str = "constant"
-    decay: float = 0.5
-    decay_after: int = 4  # zaremba: epochs at full lr (0-based index of the last one)
-    patience: int = 0  # plateau: epochs without improvement before decaying
-    min_lr: float = 0.0
-    warmup_steps: int = 0  # linear warm-up from 0, per optimiser step
-    nonmono: int = 5  # ntasgd: start averaging when validation is worse than the best of all but the last nonmono
+    name: str = key("sgd", "optimiser", choices=OPTIMIZERS)
+    lr: float = key(1.0, "learning rate (before schedule and warm-up)", gt=0)
+    momentum: float = key(0.0, "SGD momentum", ge=0, lt=1)
+    weight_decay: float = key(0.0, "L2 penalty (decoupled for adamw)", ge=0)
+    betas: list[float] = key([0.9, 0.999], "Adam's (beta1, beta2)", ge=0, lt=1, length=2)
+    clip: float = key(5.0, "global gradient-norm clip", gt=0, special={0: "no clipping"})
+    schedule: str = key("constant", "learning-rate schedule (times a linear warm-up)", choices=SCHEDULES)
+    decay: float = key(0.5, "zaremba / plateau: factor the learning rate is multiplied by", gt=0, le=1)
+    decay_after: int = key(4, "zaremba: epochs at full lr (0-based index of the last one)", ge=0, le=MAX_COUNT)
+    patience: int = key(0, "plateau: evaluations without improvement before decaying", ge=0, le=MAX_COUNT)
+    min_lr: float = key(0.0, "cosine / plateau: the lowest learning rate", ge=0)
+    warmup_steps: int = key(0, "linear warm-up from 0 over this many optimiser steps", ge=0, le=MAX_COUNT)
+    nonmono: int = key(5, "ntasgd: start averaging when validation is worse than the best of all but the last "
+                       "nonmono evaluations", ge=1, le=MAX_COUNT)
+    # loss terms: part of the objective, so they live here; only tasks that use a term accept another value
+    ar: float = key(0.0, "activation regularisation (Merity et al. 2017): ar * mean(dropped last-layer "
+                    "output ** 2) added to the objective (the logged loss stays the NLL)", ge=0, loss_term=True)
+    tar: float = key(0.0, "temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2) on the raw "
+                     "last-layer output", ge=0, loss_term=True)
+    loss_over_time: str = key("mean", "how a batch's per-token losses make the objective", choices=LOSS_OVER_TIME,
+                              loss_term=True)
 
 
 @dataclass
 class TrainConfig:
     """The training loop: budget, batching, logging and checkpoints."""
 
-    batch_size: int = 20
-    max_epochs: int = 10
-    max_steps: int = 0  # total optimiser steps across resumes; 0 = no limit
-    max_time: float = 0.0  # seconds for this invocation; 0 = no limit
-    seed: int = 1234
-    log_every: int = 50  # steps between training records in metrics.jsonl
-    checkpoint_every: int = 0  # steps between last.pt saves (besides each epoch end and the stop); 0 = off
-    eval_every: int = 0  # steps between validations (besides each epoch end); 0 = off
-    early_stop: int = 0  # stop after this many validations without improvement; 0 = off
-    eval_test: bool = True  # evaluate best.pt on the test split when training ends
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # torch intra-op threads on CPU; 0 = PyTorch's default
-    tensorboard: bool = True
-    deterministic: bool = False  # torch.use_deterministic_algorithms (slower on CUDA)
-    # fp32 | bf16 | fp16 (CUDA, with gradient scaling) | auto (fastest safe choice for the device; the resolved
-    # choice is what config.toml records). Autocast with fp32 master weights; loss and evaluation in fp32.
-    precision: str = "fp32"
+    batch_size: int = key(20, "training examples (LM: token columns) per optimiser step; the global batch under "
+                          "distributed training", ge=1, le=MAX_SIZE)
+    eval_batch_size: int = key(0, "examples per evaluation batch (LM: columns of the evaluation stream)", ge=1,
+                               le=MAX_SIZE, special={0: "the task's default"})
+    max_epochs: int = key(10, "epochs to train", ge=1, le=MAX_COUNT)
+    max_steps: int = key(0, "total optimiser steps across resumes", ge=1, le=MAX_COUNT, special={0: "no limit"})
+    max_time: float = key(0.0, "seconds of training for this invocation", gt=0, special={0: "no limit"})
+    seed: int = key(1234, "seed of the model's initialisation, dropout and the batch order", ge=0, le=MAX_SEED)
+    log_every: int = key(50, "optimiser steps between training records in metrics.jsonl", ge=1, le=MAX_COUNT)
+    checkpoint_every: int = key(0, "steps between last.pt saves (besides each epoch end and the stop)", ge=1,
+                                le=MAX_COUNT, special={0: "only at epoch ends and the stop"})
+    eval_every: int = key(0, "steps between validations (besides each epoch end)", ge=1, le=MAX_COUNT,
+                          special={0: "only at epoch ends"})
+    early_stop: int = key(0, "stop after this many validations without improvement", ge=1, le=MAX_COUNT,
+                          special={0: "never"})
+    eval_test: bool = key(True, "evaluate best.pt on the test split when training ends")
+    device: str = key("auto", "where to train", pattern=r"auto|cpu|cuda|cuda:\d+|mps",
+                      pattern_doc="auto (CUDA when present), cpu, cuda, cuda:N or mps")
+    threads: int = key(0, "torch intra-op threads on CPU", ge=1, le=4096, special={0: "PyTorch's default"})
+    tensorboard: bool = key(True, "write TensorBoard event files")
+    deterministic: bool = key(False, "torch.use_deterministic_algorithms (slower on CUDA)")
+    precision: str = key("fp32", "autocast precision, with fp32 master weights; loss and evaluation in fp32",
+                         choices=PRECISIONS)
+
+
+D = TypeVar("D")
+M = TypeVar("M")
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Generic[D, M]):
     """A resolved configuration: what a run directory's ``config.toml`` holds."""
 
     task: str
     recipe: str
-    data: Any
-    model: Any
+    data: D
+    model: M
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     description: str = ""
@@ -97,76 +330,123 @@ class RunConfig:
         return tomli_w.dumps(self.to_dict())
 
     def get(self, key: str) -> Any:
-        section, name = _split_key(key)
+        section, name = split_key(key)
         return getattr(getattr(self, section), name)
 
 
-def _split_key(key: str) -> tuple[str, str]:
+def split_key(key: str) -> tuple[str, str]:
     parts = key.split(".")
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise UserError(f"bad config key {key!r}: expected section.field with section one of {', '.join(SECTIONS)}")
     return parts[0], parts[1]
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    """Coerce a parsed TOML value to a dataclass field type, or raise UserError naming the field."""
+# -- types ------------------------------------------------------------------------------------------------------
+def type_name(tp: Any) -> str:
+    """A field's type as the glossary writes it: int, float, bool, str, list[str], table."""
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        for a in args:
-            try:
-                return _check_type(value, a, where)
-            except UserError:
-                continue
-        raise UserError(f"{where}: expected {tp}, got {value!r}")
     if origin is list:
         (inner,) = typing.get_args(tp) or (Any,)
+        return f"list[{type_name(inner)}]"
+    if origin is dict:
+        return "table"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, name: str) -> Any:
+    """A parsed TOML value as the declared type, or ConfigError naming the field. A scalar where a list is
+    declared is a one-element list (``data.path = "a.txt"``); an empty string there is an empty list."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        for a in (a for a in typing.get_args(tp) if a is not type(None)):
+            try:
+                return coerce(value, a, name)
+            except ConfigError:
+                continue
+        raise ConfigError(name, f"must be {type_name(tp)}, got {value!r}")
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, dict):
+            raise ConfigError(name, f"must be a list, got a table {value!r}")
         if not isinstance(value, list):
-            value = [value] if not isinstance(value, (dict,)) else value
-        if not isinstance(value, list):
-            raise UserError(f"{where}: expected a list, got {value!r}")
-        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+            value = [] if value == "" else [value]
+        return [coerce(v, inner, f"{name}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        _, inner = typing.get_args(tp) or (str, Any)
+        if not isinstance(value, dict):
+            raise ConfigError(name, f"must be a table (e.g. {{\"0\" = \"negative\"}}), got {value!r}")
+        return {str(k): coerce(v, inner, f"{name}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise UserError(f"{where}: expected true or false, got {value!r}")
+        raise ConfigError(name, f"must be true or false, got {value!r}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise UserError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(name, f"must be an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-        raise UserError(f"{where}: expected a number, got {value!r}")
+        raise ConfigError(name, f"must be a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise UserError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(name, f"must be a string, got {value!r}")
     return value
 
 
-def build_section(cls: type, values: dict[str, Any], where: str) -> Any:
-    """Instantiate a section dataclass from a dict, rejecting unknown keys with their location."""
-    hints = _field_types(cls)
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
+    """A section dataclass from a dict: unknown keys, wrong types and values out of range raise ConfigError
+    naming ``section.field`` (for one value: the caller knows where each came from and says so)."""
+    hints = field_types(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for k, v in values.items():
         if k not in known:
-            raise UserError(f"{where}: unknown field {k!r} (known: {', '.join(sorted(known))})")
-        kwargs[k] = _check_type(v, hints[k], f"{where}.{k}")
+            raise ConfigError(f"{section}.{k}", f"is not a key of [{section}] here (known: {', '.join(sorted(known))})")
+        name = f"{section}.{k}"
+        value = coerce(v, hints[k], name)
+        declaration(cls, k).check(value, name)
+        kwargs[k] = value
     return cls(**kwargs)
+
+
+# -- overrides ----------------------------------------------------------------------------------------------------
+class Overrides(dict):
+    """``section.field -> value`` overrides, remembering where each came from (``--set k=v``, ``--max-steps``)
+    so that an error names what the user typed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins: dict[str, str] = {}
+
+    def put(self, key: str, value: Any, origin: str) -> None:
+        self[key] = value
+        self.origins[key] = origin
+
+
+def origin_of(overrides: Mapping[str, Any] | None, key: str) -> str:
+    """Where override ``key`` came from, for error messages."""
+    origins = getattr(overrides, "origins", {})
+    if key in origins:
+        return origins[key]
+    value = (overrides or {}).get(key)
+    return f"--set {key}={_toml(value) if _hashable(value) else value!r}"
 
 
 def parse_value(text: str) -> Any:
@@ -177,16 +457,24 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def parse_overrides(items: list[str]) -> Overrides:
+    out = Overrides()
     for item in items:
         if "=" not in item:
             raise UserError(f"bad --set {item!r}: expected section.field=value, e.g. --set model.hidden=650")
-        key, _, value = item.partition("=")
-        key = key.strip()
-        _split_key(key)
-        out[key] = parse_value(value.strip())
+        key_, _, value = item.partition("=")
+        key_ = key_.strip()
+        split_key(key_)
+        out.put(key_, parse_value(value.strip()), f"--set {item.strip()}")
     return out
+
+
+def warn_renamed(source: str, pairs: list[tuple[str, str]]) -> None:
+    """One warning per source for every old key name it used (old -> new)."""
+    if pairs:
+        names = ", ".join(f"{old} -> {new}" for old, new in pairs)
+        warnings.warn(f"{source}: renamed configuration key(s), old name(s) accepted until rnnkit 0.3: {names}",
+                      RenamedKeyWarning, stacklevel=3)
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -195,72 +483,34 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not valid UTF-8") from None
 
 
-def config_from_dict(raw: dict[str, Any], source: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve a recipe dict (+ overrides) into a typed RunConfig for its task."""
-    from rnnkit.tasks import get_task
+# -- CLI numbers --------------------------------------------------------------------------------------------------
+def cli_number(kind: type, flag: str, **rules: Any) -> Callable[[str], Any]:
+    """An argparse ``type=`` for a numeric option, checked by the same rules as a configuration key.
 
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    for key, value in (overrides or {}).items():
-        section, name = _split_key(key)
-        raw.setdefault(section, {})[name] = value
-    unknown = set(raw) - set(SECTIONS) - {"task", "recipe", "description"}
-    if unknown:
-        raise UserError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                        f"expected task, recipe, description and sections {', '.join(SECTIONS)}")
-    task_name = raw.get("task")
-    if not isinstance(task_name, str):
-        raise UserError(f"{source}: missing 'task = \"...\"' at the top of the recipe")
-    task_cls = get_task(task_name)
-    sections = {}
-    for s, cls in (("data", task_cls.DataConfig), ("model", task_cls.ModelConfig),
-                   ("optim", OptimConfig), ("train", TrainConfig)):
-        values = raw.get(s, {})
-        if not isinstance(values, dict):
-            raise UserError(f"{source}: [{s}] must be a table")
-        sections[s] = build_section(cls, values, f"{source}: {s}")
-    return RunConfig(task=task_name, recipe=str(raw.get("recipe", Path(source).stem)),
-                     description=str(raw.get("description", "")), **sections)
+    ``--max-steps 0`` is then "argument --max-steps: must be >= 1, got 0" (exit 2, one line) instead of being
+    accepted or failing later; nan/inf are refused wherever a finite number is meant.
+    """
+    rule = Key("", **rules)
 
-
-def find_recipe(name: str) -> Path:
-    """A recipe by name (``ptb-small``) from the shipped recipes, or a path to a TOML file."""
-    from rnnkit.paths import recipes_dir
-
-    p = Path(name)
-    if p.suffix == ".toml" or p.is_file():
-        if not p.is_file():
-            raise UserError(f"recipe file not found: {name}")
-        return p
-    candidate = recipes_dir() / f"{name}.toml"
-    if not candidate.is_file():
-        known = ", ".join(sorted(q.stem for q in recipes_dir().glob("*.toml")))
-        raise UserError(f"unknown recipe {name!r} (known: {known}; or give a path to a .toml file)")
-    return candidate
-
-
-def load_recipe(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    path = find_recipe(name)
-    raw = load_toml(path)
-    raw.setdefault("recipe", path.stem)
-    return config_from_dict(raw, str(path), overrides)
-
-
-def list_recipes() -> list[tuple[str, str]]:
-    """(name, one-line description) of every shipped recipe."""
-    from rnnkit.paths import recipes_dir
-
-    out = []
-    for p in sorted(recipes_dir().glob("*.toml")):
+    def parse(text: str) -> Any:
         try:
-            raw = load_toml(p)
-        except UserError:
-            continue
-        out.append((p.stem, str(raw.get("description", "")).strip().splitlines()[0] if raw.get("description")
-                    else ""))
-    return out
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try:
+            rule.check(value, flag)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(f"{e.reason}") from None
+        return value
+
+    parse.__name__ = "integer" if kind is int else "number"  # argparse names the type in its messages
+    return parse

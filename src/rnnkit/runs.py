@@ -10,9 +10,9 @@ from torch import nn
 
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
+from rnnkit.ops.device import pick_device
 from rnnkit.tasks import Task, get_task
-from rnnkit.train.checkpoint import load_checkpoint
-from rnnkit.train.device import pick_device
+from rnnkit.train.checkpoint import check_task, load_checkpoint
 from rnnkit.train.rundir import RunDir
 
 
@@ -37,9 +37,12 @@ def load_run(path: str | Path, which: str = "best", device: str = "auto",
         raise UserError(f"{run.path}: no checkpoint yet (checkpoints/{which}.pt)")
     dev = pick_device(device)
     ckpt = load_checkpoint(ckpt_path, dev)
-    if data_dir is None:
-        data_dir = run.read_meta().get("data_dir", "data")
-    task = get_task(config.task)(config, Path(data_dir), dev)
+    check_task(ckpt, config.task, ckpt_path)
+    from rnnkit.datasets import data_dir_option
+
+    ddir = data_dir_option(data_dir) if data_dir is not None else \
+        data_dir_option(run.read_meta().get("data_dir"), recorded=True)
+    task = get_task(config.task)(config, ddir, dev)
     task.load_artifacts(ckpt["artifacts"])
     model = task.build_model().to(dev)
     model.load_state_dict(ckpt["model"])

@@ -29,3 +29,15 @@ def test_identity_in_eval_and_at_zero_and_module_follows_train_mode() -> None:
     assert torch.equal(dropout(torch.ones(3), 1.0), torch.zeros(3))
     with pytest.raises(ValueError):
         Dropout(1.5)
+
+
+def test_bf16_dropout_keeps_its_dtype_and_the_exact_keep_probability():
+    """Under autocast the activations are bf16: the mask is drawn in fp32 (a bf16 uniform would shift the keep
+    probability by up to 2^-9) and applied in bf16, survivors scaled by 1 / (1 - p)."""
+    torch.manual_seed(0)
+    x = torch.ones(400_000, dtype=torch.bfloat16)
+    y = dropout(x, 0.3)
+    assert y.dtype == torch.bfloat16
+    kept = (y != 0).double().mean().item()
+    assert abs(kept - 0.7) < 0.003  # 4 sigma at this size
+    assert set(torch.unique(y).tolist()) == {0.0, float(torch.tensor(1 / 0.7).bfloat16())}

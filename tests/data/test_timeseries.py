@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.config import load_recipe
 from rnnkit.data.timeseries import (
     Scaler,
     apply_transform,
@@ -21,6 +20,7 @@ from rnnkit.data.timeseries import (
 )
 from rnnkit.errors import UserError
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 
 
 def _csv(tmp_path: Path, text: str, name: str = "s.csv") -> Path:
@@ -144,3 +144,39 @@ def test_synthetic_series_is_the_textbook_formula():
     noisy = synthetic_series("sine", length=50, step=0.1, noise=0.5, seed=3)
     assert 0.2 < np.std(noisy.values - s.values) < 1.0
     assert np.array_equal(noisy.values, synthetic_series("sine", length=50, step=0.1, noise=0.5, seed=3).values)
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("m,v\n1949-01,1\n1949-03,3\n1949-02,2\n",
+     "s.csv: line 4, column 'm': time '1949-02' comes before '1949-03' on line 3; the rows must be in time order "
+     "(or set data.sort = true to sort them)"),
+    ("m,v\n1949-01,1\n1949-02,2\n1949-02,3\n", "s.csv: line 4, column 'm': duplicate time '1949-02' (also on line 3)"),
+    ("m,v\n1949-11,1\n1949-12,2\n1949-13,3\n", "s.csv: line 4, column 'm': time '1949-13' is not a valid year-month"),
+    ("d,v\n1981-02-27,1\n1981-02-28,2\n1981-02-29,3\n", "line 4, column 'd': time '1981-02-29' is not a valid date"),
+    ("d,v\n1981-01-01,1\n1981-01-02,2\nJan 3,3\n", "line 4, column 'd': time 'Jan 3' is not a date like '1981-01-01'"),
+    ("t,v\n0.5,1\n1.5,2\n1.0,3\n", "line 4, column 't': time '1.0' comes before '1.5' on line 3"),
+    ("q,v\nQ1,1\nQ2,2\nQ1,3\n", "line 4, column 'q': duplicate time 'Q1' (also on line 2)"),  # free-form labels
+])
+def test_times_out_of_order_repeated_or_impossible_name_the_line(tmp_path, body, needle):
+    with pytest.raises(UserError) as e:
+        read_series_csv(_csv(tmp_path, body))
+    assert needle in str(e.value)
+
+
+def test_sort_puts_rows_in_time_order_but_never_hides_a_repeat(tmp_path):
+    p = _csv(tmp_path, "m,v\n1949-03,3\n1949-01,1\n1949-02,2\n")
+    s = read_series_csv(p, sort=True)
+    assert s.times == ["1949-01", "1949-02", "1949-03"] and s.values[:, 0].tolist() == [1, 2, 3]
+    newest_first = _csv(tmp_path, "d,v\n2020-01-03 00:00,3\n2020-01-02 12:00,2\n2020-01-01 00:00,1\n", "n.csv")
+    assert read_series_csv(newest_first, sort=True).values[:, 0].tolist() == [1, 2, 3]
+    with pytest.raises(UserError, match="duplicate time '1949-01'"):
+        read_series_csv(_csv(tmp_path, "m,v\n1949-02,2\n1949-01,1\n1949-01,1\n", "d.csv"), sort=True)
+    free = _csv(tmp_path, "q,v\nQ2,2\nQ1,1\n", "q.csv")  # labels of no known kind keep the file's order
+    assert read_series_csv(free, sort=True).times == ["Q2", "Q1"]
+
+
+def test_every_real_series_is_in_order(data_dir):
+    for name in ("airline-passengers", "daily-min-temperatures", "daily-total-female-births", "monthly-shampoo-sales",
+                 "monthly-sunspots"):
+        s = read_series_csv(data_dir / "timeseries" / f"{name}.csv")  # no error: ordered, no repeats, valid times
+        assert len(s) > 30, name

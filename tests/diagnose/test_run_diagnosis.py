@@ -12,7 +12,7 @@ from rnnkit.cli import main
 # a word LM memorising ~3,300 tokens, validated on the 7,400 tokens held out after them: it overfits in epochs
 OVERFIT_LM = [*TINY_LM, "--set", "model.hidden=64", "--set", 'data.valid=""', "--set", "data.valid_fraction=0.1",
               "--set", "data.train_fraction=0.05", "--set", "optim.name=adam", "--set", "optim.lr=0.01",
-              "--set", 'optim.schedule="constant"', "--set", 'data.loss_over_time="mean"',
+              "--set", 'optim.schedule="constant"', "--set", 'optim.loss_over_time="mean"',
               "--set", "train.log_every=10", "--set", "train.eval_test=false", "--set", "train.max_epochs=5"]
 # a 2-unit RNN with a learning rate far too small: the training loss does not move
 UNDERFIT_PARITY = ["--set", "data.size=1000", "--set", "data.length=20", "--set", "model.hidden=2",

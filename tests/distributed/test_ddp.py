@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from conftest import TINY_LM, read_metrics, run_cli, train_losses
-from rnnkit.config import load_recipe, parse_overrides
+from rnnkit.config import parse_overrides
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 from rnnkit.train.loop import Trainer
 from rnnkit.train.rundir import RunDir
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, apt_install
+from conftest import REPO
 
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
 pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
@@ -170,6 +170,12 @@ MISTAKES = [  # (what, method, path, json body or raw bytes, expected status)
     ("ragged history", "POST", "/v1/forecast", {"history": [[1.0, 2.0], [3.0]]}, 422),
     ("horizon over the limit", "POST", "/v1/forecast", {"horizon": 49}, 422),
     ("empty chat message", "POST", "/v1/chat", {"text": "   "}, 422),
+    ("empty text to classify", "POST", "/v1/classify", {"model": "spam", "text": ""}, 422),
+    ("whitespace to classify", "POST", "/v1/classify", {"model": "spam", "text": " \t\n "}, 422),
+    ("an empty text in a batch", "POST", "/v1/classify", {"model": "spam", "texts": ["hello", " "]}, 422),
+    ("empty text to translate", "POST", "/v1/translate", {"text": " "}, 422),
+    ("text to translate too long", "POST", "/v1/translate", {"text": "hola " * 100}, 413),
+    ("text to classify too long", "POST", "/v1/classify", {"model": "spam", "texts": ["hi", "win " * 101]}, 413),
     ("beam of zero", "POST", "/v1/translate", {"text": "hola", "beam": 0}, 422),
     ("GET on a POST route", "GET", "/v1/generate", None, 405),
     ("unknown path", "GET", "/v2/everything", None, 404),
@@ -198,6 +204,11 @@ def test_error_messages_say_what_to_change(server):
     assert "name one with \"model\"" in server.post("/v1/classify", {"text": "hi"}).json()["detail"]
     assert "64 numbers" in server.post("/v1/classify", {"model": "digits", "sequence": [1.0]}).json()["detail"]
     assert "data.lookback=24" in server.post("/v1/forecast", {"history": [1.0]}).json()["detail"]
+    # the checks of the CLI verbs, word for word (rnnkit.predict)
+    assert server.post("/v1/classify", {"model": "spam", "texts": ["hello", " "]}).json()["detail"] == \
+        "texts[1]: nothing to classify (the text is empty)"
+    assert server.post("/v1/translate", {"text": "hola " * 100}).json()["detail"] == \
+        "text is 500 characters; the limit is 400 (rnnkit serve --max-input-length)"
     r = server.post("/v1/generate", {"prompt": 3})
     assert r.json()["detail"].startswith("prompt: ") and r.json()["errors"][0]["loc"] == ["prompt"]
 
@@ -223,14 +234,11 @@ def test_concurrent_requests_get_the_same_answers_as_sequential_ones(server):
 # -- the playground in a real browser ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Path of Debian's chromium, installed on first use if missing (CI starts from a fresh machine)."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'rnnkit[serve]'")
+    """Path of Debian's chromium (scripts/provision.sh installs it; tests never install anything)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'rnnkit[dev]'")
     path = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).is_file():
-        why = apt_install("chromium", "fonts-dejavu-core", timeout=1200)
-        path = shutil.which("chromium") or "/usr/bin/chromium"
-        if not Path(path).is_file():
-            pytest.skip(f"no browser for the playground test: {why or 'chromium installed but not found'}")
+        pytest.skip("no chromium for the playground test: run scripts/provision.sh")
     return path
 
 

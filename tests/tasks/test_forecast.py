@@ -108,8 +108,9 @@ def test_forecast_table_holdout_and_longer_horizons(runs, data_dir, tmp_path, ca
 @pytest.mark.parametrize("strategy, architecture", [("recursive", "rnn"), ("direct", "seq2seq")])
 def test_gaussian_strategies_give_intervals_around_the_mean(tmp_path, data_dir, capsys, strategy, architecture):
     run = tmp_path / "g"
-    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY, "--set", "data.length=400",
-               "--set", f"model.strategy={strategy}", "--set", f"model.architecture={architecture}",
+    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY,
+               "--set", "data.synthetic_length=400", "--set", f"model.strategy={strategy}",
+               "--set", f"model.arch={architecture}",
                "--set", "model.distribution=gaussian", "--set", "model.samples=50") == 0
     losses = train_losses(run)
     assert losses[20] < losses[1]
@@ -127,7 +128,7 @@ def test_model_shapes_and_gaussian_loss():
     x = torch.randn(10, 3, 2)  # (lookback, batch, k)
     for arch in ("rnn", "seq2seq"):
         for gaussian in (False, True):
-            m = Forecaster(2, 5, 8, strategy="direct", architecture=arch, gaussian=gaussian)
+            m = Forecaster(2, 5, 8, strategy="direct", arch=arch, gaussian=gaussian)
             mean, logvar = m(x)
             assert mean.shape == (3, 5, 2) and (logvar is None) == (not gaussian)
             assert logvar is None or logvar.shape == (3, 5, 2)
@@ -182,7 +183,7 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
                                                    for i, v in enumerate(y)))
     run = tmp_path / "two"
     assert cli("train", "airline", "--out", run, "--max-steps", "5", "-q", *TINY, "--set", f"data.path={csv}",
-               "--set", "data.time_col=month", "--set", "data.target=a,b") == 0
+               "--set", "data.time_column=month", "--set", "data.target=a,b") == 0
     capsys.readouterr()
     assert cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "b,a", "--horizon", "3",
                "--json") == 0
@@ -192,3 +193,35 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
         ("1961-01", "a"), ("1961-01", "b"), ("1961-02", "a")]
     code = cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "a")
     _assert_user_error(code, capsys.readouterr().err, "1 value column(s), but the model forecasts 2 (a, b)")
+
+
+def test_rows_out_of_time_order_are_refused_unless_data_sort(tmp_path, data_dir, runs, capsys):
+    lines = (data_dir / AIRLINE).read_text().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]  # 1949-05 and 1949-06 swapped: lines 6 and 7 of the file
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    code = cli("train", "airline", "--out", tmp_path / "r", "--set", f"data.path={swapped}", *TINY)
+    _assert_user_error(code, capsys.readouterr().err, "swapped.csv: line 7, column 'Month': time '1949-05' comes "
+                       "before '1949-06' on line 6", "data.sort = true")
+    assert not (tmp_path / "r").exists()
+    assert cli("forecast", runs["airline"], "--csv", swapped) == 2
+    assert "swapped.csv: line 7" in capsys.readouterr().err
+    out = tmp_path / "sorted"
+    assert cli("train", "airline", "--out", out, "--set", f"data.path={swapped}", "--set", "data.sort=true",
+               "--max-steps", "3", "-q", *TINY) == 0
+    from rnnkit.runs import load_run
+
+    saved = load_run(out).checkpoint["artifacts"]
+    assert saved["history_times"][-1] == "1960-12" and sorted(saved["history_times"]) == saved["history_times"]
+
+
+def test_plot_into_a_missing_directory_is_refused_before_any_work(runs, tmp_path, capsys):
+    capsys.readouterr()
+    target = tmp_path / "no-such-dir" / "f.png"
+    assert cli("forecast", runs["airline"], "--plot", target) == 2
+    err = capsys.readouterr().err
+    _assert_user_error(2, err, f"--plot {target}: directory {target.parent} does not exist")
+    assert not target.parent.exists()
+    assert cli("forecast", runs["airline"], "--plot", tmp_path) == 2  # a directory, not a file name
+    assert "is a directory" in capsys.readouterr().err

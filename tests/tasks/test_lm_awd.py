@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.config import load_recipe
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 from rnnkit.train.loop import Trainer
 from rnnkit.train.rundir import RunDir
 
@@ -82,7 +82,7 @@ def test_recipes_carry_the_published_settings():
                                                                                                    True)
         assert (c.optim.name, c.optim.lr, c.optim.clip, c.optim.weight_decay, c.optim.nonmono) == (
             "ntasgd", 30.0, 0.25, 1.2e-6, 5)
-        assert (c.data.bptt, c.data.variable_bptt, c.data.ar, c.data.tar) == (70, True, 2.0, 1.0)
+        assert (c.data.bptt, c.data.variable_bptt, c.optim.ar, c.optim.tar) == (70, True, 2.0, 1.0)
         assert (c.model.dropout, c.model.dropout_e, c.model.weight_drop) == (0.4, 0.1, 0.5)
     assert (ptb.model.dropout_i, ptb.model.dropout_h, ptb.train.batch_size, ptb.train.seed) == (0.4, 0.25, 20, 141)
     assert (wt2.model.dropout_i, wt2.model.dropout_h, wt2.train.batch_size, wt2.train.max_epochs) == (0.65, 0.2, 80,

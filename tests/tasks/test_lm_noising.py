@@ -23,8 +23,8 @@ def test_noising_changes_training_and_resumes_exactly(tmp_path, data_dir):
 
 
 def test_train_fraction_keeps_the_first_tokens(tmp_path, data_dir):
-    from rnnkit.config import load_recipe
     from rnnkit.tasks.lm import LanguageModelTask
+    from rnnkit.tasks.recipes import load_recipe
 
     def task(fraction: float) -> LanguageModelTask:
         overrides = {"data.train": "ptb/ptb.valid.txt", "data.train_fraction": fraction, "train.batch_size": 8}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit.config import load_recipe
 from rnnkit.errors import UserError
 from rnnkit.tasks import get_task
+from rnnkit.tasks.recipes import load_recipe
 from rnnkit.train import precision
 from rnnkit.train.loop import Trainer
 from rnnkit.train.precision import Precision, resolve_precision
@@ -113,3 +113,28 @@ def test_fused_step_with_folded_clipping_equals_clip_then_step(name, clip):
         assert not hasattr(opt, "grad_scale")
     for a, b in zip(model.parameters(), ref.parameters()):
         assert torch.allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_bf16_fused_backend_trains_through_the_projected_recurrence_and_resumes_exactly(tmp_path, data_dir,
+                                                                                       monkeypatch):
+    """The fused backend under bf16: the LSTM runs as the projected recurrence (the only bf16 LSTM on a CPU
+    without oneDNN bf16), losses stay within bf16's ~3 digits of fp32, and the choice travels in the checkpoint so
+    a resumed run continues bit for bit."""
+    from rnnkit.cells import select
+
+    select.reset()
+    fused = {"model.backend": "fused", "train.max_steps": 6}
+    _fit(tmp_path / "fp32", data_dir, **fused)
+    monkeypatch.setattr(precision, "cpu_bf16_usable", lambda: True)
+    low = _fit(tmp_path / "bf16", data_dir, **fused, **{"train.precision": "bf16"})
+    assert list(select.choices().values()) == ["projected"] or select._oneDNN_has_bf16_lstm()
+    assert all(p.dtype == torch.float32 for p in low.model.parameters())
+    a, b = _losses(tmp_path / "fp32"), _losses(tmp_path / "bf16")
+    assert a.keys() == b.keys() and all(abs(a[s] - b[s]) / a[s] < 0.02 for s in a) and a != b
+    _fit(tmp_path / "part", data_dir, **{**fused, "train.max_steps": 3, "train.precision": "bf16"})
+    ckpt = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["scaler"]["recurrence"] == select.choices()
+    select.reset()  # a new process: the choice comes from the checkpoint
+    _fit(tmp_path / "part", data_dir, resume=True, **{"train.max_steps": 6})
+    assert _losses(tmp_path / "part") == b
+    select.reset()

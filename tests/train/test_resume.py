@@ -58,10 +58,12 @@ def test_resume_after_kill_9_is_bit_identical(tmp_path, data_dir):
 def test_resume_with_a_different_vocabulary_is_refused(tmp_path, data_dir):
     run = tmp_path / "run"
     run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "2", *TINY_LM)
+    config = (run / "config.toml").read_text()
     proc = run_cli("train", "--resume", str(run), "--max-steps", "4", "--set", "data.train=ptb/ptb.test.txt",
                    check=False)
     assert proc.returncode == 2
     assert "different vocabulary" in proc.stderr and "Traceback" not in proc.stderr
+    assert (run / "config.toml").read_text() == config  # a refused resume leaves the run as it was
 
 
 def test_refuses_to_overwrite_a_run(tmp_path, data_dir):

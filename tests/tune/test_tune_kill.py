@@ -1,7 +1,9 @@
-"""A study whose process is killed (SIGKILL) mid-trial continues with the same command and loses nothing."""
+"""A study whose process is killed (SIGKILL) mid-trial is finished by the same command: only the missing trials
+run, the cut one first, and the report counts it as rerun, not failed."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -58,6 +60,8 @@ def test_killed_study_resumes_without_losing_a_trial(tmp_path, capsys):
 
     proc = run_cli(*cmd)  # the same command again
     assert f"trial(s) {killed} of a worker that died" in proc.stderr
+    assert f"continuing study 'parity': {len(complete)} of 3 trial(s) done or running, {3 - len(complete)} to run" \
+        in proc.stderr
     after = {t.number: t for t in optuna.load_study(study_name="parity", storage=storage).get_trials()}
     assert sorted(after) == list(range(len(after)))  # unique, contiguous trial numbers
     assert {n: (after[n].params, after[n].value) for n in complete} == complete  # no finished trial lost
@@ -66,7 +70,17 @@ def test_killed_study_resumes_without_losing_a_trial(tmp_path, capsys):
     assert len(retry) == 1 and retry[0].params == before[killed].params  # the interrupted configuration reruns
     assert retry[0].state == optuna.trial.TrialState.COMPLETE
     n_complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in after.values())
-    assert n_complete == len(complete) + 3
+    assert n_complete == 3  # --trials 3 is the study's total: the command finished it, no more
+    assert len(after) == 4  # the 3 trials and the one the kill cut
     capsys.readouterr()
     assert main(["tune", "report", str(out), "--json", "--no-plots"]) == 0
-    assert f'"n_trials": {n_complete}' in capsys.readouterr().out
+    rep = json.loads(capsys.readouterr().out)
+    assert (rep["n_trials"], rep["n_failed"], rep["n_retried"], rep["n_total"]) == (3, 0, 1, 4)
+    row = next(r for r in rep["trials"] if r["number"] == killed)
+    assert row["state"] == "fail" and row["retried_as"] == retry[0].number
+    assert main(["tune", "report", str(out), "--no-plots"]) == 0
+    assert "3 complete, 0 pruned, 0 failed, 1 cut short and rerun" in capsys.readouterr().out
+
+    again = run_cli(*cmd)  # and once more: the study is complete, nothing runs
+    assert "3 of 3 trial(s) done or running; nothing to run" in again.stderr
+    assert len(optuna.load_study(study_name="parity", storage=storage).get_trials()) == 4

@@ -44,7 +44,11 @@ def test_study_finishes_reports_and_continues(tmp_path, capsys):
         assert png.read_bytes().startswith(b"\x89PNG"), name
 
     before = {n: (t.params, t.value) for n, t in _trials(out).items()}
-    again = cli_json(capsys, *cmd)  # the same command again: continues the study, adds 3 trials
+    same = cli_json(capsys, *cmd)  # the same command again: the study already holds its 3 trials
+    assert same["trials_this_run"] == 0 and same["n_trials"] == 3 and sorted(_trials(out)) == [0, 1, 2]
+    more = [*cmd[:cmd.index("--trials") + 1], "6", *cmd[cmd.index("--trials") + 2:]]
+    again = cli_json(capsys, *more)  # --trials is the study's total: 3 more make 6
+    assert again["trials_this_run"] == 3
     assert again["n_trials"] + again["n_pruned"] == 6 and again["n_failed"] == 0
     after = _trials(out)
     assert sorted(after) == list(range(6))

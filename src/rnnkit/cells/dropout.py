@@ -20,6 +20,11 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
         return x
     if x.device.type != "cpu" or not 0.0 < p < 1.0:
         return F.dropout(x, p, training=True)  # also raises PyTorch's error for p outside [0, 1]
+    if x.dtype in (torch.bfloat16, torch.float16):
+        # the draw in fp32 (a bf16 uniform rounds values just under p up to p: keep probability off by up to 2^-9),
+        # the mask and the product in x's dtype
+        keep = torch.rand(x.shape, device=x.device) >= p
+        return (x * keep).mul_(1.0 / (1.0 - p))
     mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p), same shape as x
     return x * mask
 

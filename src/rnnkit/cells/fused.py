@@ -10,7 +10,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.cells import select
 from rnnkit.cells.base import FUSED_CELLS, RecurrentSpec, State
+from rnnkit.cells.projected import lstm_stack
 
 
 class _LengthsMixin:
@@ -29,7 +31,13 @@ class _LengthsMixin:
 
 
 class FusedLSTM(_LengthsMixin, nn.LSTM):
-    pass
+    """``nn.LSTM``; under bf16/fp16 autocast it may run as the projected recurrence instead (same parameters),
+    whichever ``rnnkit.cells.select`` measured faster for this shape on this machine."""
+
+    def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
+        if lengths is None and select.eligible(self, x) and select.choose(self, x) == "projected":
+            return lstm_stack(self, x, state, select.compute_dtype(x))  # type: ignore[arg-type]
+        return super().forward(x, state, lengths)
 
 
 class FusedGRU(_LengthsMixin, nn.GRU):

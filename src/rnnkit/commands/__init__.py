@@ -7,3 +7,4 @@ COMMANDS += ["classify"]  # many-to-one classification: label + probability per 
 COMMANDS += ["tune"]  # hyperparameter search on Optuna, and `tune report` (rnnkit.commands.tune)
 COMMANDS += ["translate", "chat"]  # sequence to sequence: translation and a chatbot (rnnkit.commands.translate/chat)
 COMMANDS += ["serve", "export"]  # HTTP API + playground (rnnkit.serve), ONNX/TorchScript export (rnnkit.export)
+COMMANDS += ["data"]  # the data sets recipes use: list, get, verify, path (rnnkit.commands.data)

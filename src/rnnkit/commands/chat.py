@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
+from rnnkit.config import MAX_COUNT, MAX_SEED, MAX_SIZE, cli_number
 from rnnkit.errors import UserError
 
 
@@ -17,15 +18,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(data.context_turns). --once TEXT prints the replies to one message and exits.")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--once", metavar="TEXT", help="reply to this message and exit")
-    p.add_argument("--replies", type=int, help="candidate replies per message (default: the run's model.replies)")
+    p.add_argument("--replies", type=cli_number(int, "--replies", ge=1, le=100),
+                   help="candidate replies per message (default: the run's model.replies)")
     p.add_argument("--decoding", choices=["sample", "beam", "greedy"],
                    help="how replies are chosen (default: the run's model.reply_decoding)")
-    p.add_argument("--top-k", type=int, help="sample among the k most likely words (default: model.top_k)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: model.temperature)")
-    p.add_argument("--beam", type=int, help="beam size for --decoding beam (default: model.beam)")
-    p.add_argument("--max-words", type=int, help="longest reply in tokens (default: model.decode_length)")
-    p.add_argument("--seed", type=int, help="fixes the sampling for reproducible replies")
+    p.add_argument("--top-k", type=cli_number(int, "--top-k", ge=0, le=MAX_COUNT),
+                   help="sample among the k most likely words (default: model.top_k)")
+    p.add_argument("--temperature", type=cli_number(float, "--temperature", ge=0, le=1e6),
+                   help="sampling temperature (default: model.temperature)")
+    p.add_argument("--beam", type=cli_number(int, "--beam", ge=1, le=1000),
+                   help="beam size for --decoding beam (default: model.beam)")
+    p.add_argument("--max-words", type=cli_number(int, "--max-words", ge=1, le=MAX_SIZE),
+                   help="longest reply in tokens (default: model.decode_length)")
+    p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
+                   help="fixes the sampling for reproducible replies")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -39,12 +47,15 @@ def run(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if v is not None and v < (0 if name == "top_k" else 1):
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    if args.once is not None:  # before loading the model: an empty message costs nothing
+        predict.check_text(args.once, "--once", "answer", args.max_input_length)
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     predict.require(loaded, "chat")
 
     def answer(text: str, history: list[str], seed: int | None) -> list[str]:
         return predict.chat(loaded, text, history, n=args.replies, decoding=args.decoding, top_k=args.top_k,
-                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words)
+                            temperature=args.temperature, beam=args.beam, seed=seed, max_len=args.max_words,
+                            max_input_length=args.max_input_length)
 
     if args.once is not None:
         replies = answer(args.once, [], args.seed)

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_data_dir, add_device, add_json, allow_intermixed, print_json
+from rnnkit.commands.common import (
+    add_data_dir,
+    add_device,
+    add_input_limit,
+    add_json,
+    allow_intermixed,
+    print_json,
+)
 from rnnkit.errors import UserError
 
 
@@ -25,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluate --split, print per-class precision/recall/F1 and write confusion_SPLIT.png")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="split for --report (default: test)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_data_dir(p, default=None)
     add_device(p)
     add_json(p)
@@ -52,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = list(args.texts) if args.texts else read_stdin_lines()
     if not inputs:
         raise UserError("nothing to classify: give TEXT arguments or lines on standard input")
-    results = predict.classify(loaded, inputs)
+    results = predict.classify(loaded, inputs, max_input_length=args.max_input_length)
     if args.json:
         print_json(results)
         return 0

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rnnkit.errors import UserError
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -13,9 +16,14 @@ def add_device(p: argparse.ArgumentParser) -> None:
                    help="where to run (default: the recipe's train.device, normally auto = CUDA if present)")
 
 
-def add_data_dir(p: argparse.ArgumentParser, default: str | None = "data") -> None:
+def add_data_dir(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--data-dir`` and ``--offline``: where data.* paths are read (see rnnkit.datasets.resolve)."""
     p.add_argument("--data-dir", default=default, metavar="DIR",
-                   help="directory that data.* paths are relative to (default: %(default)s)")
+                   help="read data.* paths relative to DIR (default: rnnkit's data cache, $RNNKIT_DATA, which "
+                        "fetches a registered data set once; see 'rnnkit data list')")
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network (same as RNNKIT_OFFLINE=1); the cache and a mirror directory "
+                        "are still used")
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
@@ -28,7 +36,20 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-class IntermixedParser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse with rnnkit's error convention: one line on stderr (naming the verb and the option) and exit 2.
+
+    argparse's own ``error`` prints the usage block first, so a mistyped number gave several lines; the usage is
+    one ``--help`` away, and scripts read the single line.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        verb = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        where = f"{verb}: " if verb else ""
+        self.exit(2, f"rnnkit: error: {where}{message} (see '{self.prog} --help')\n")
+
+
+class IntermixedParser(Parser):
     """A verb parser that accepts options after positional TEXT arguments (``classify RUN --json "text"``).
 
     argparse's default parsing stops collecting a ``nargs="*"`` positional at the first option, so options placed
@@ -50,3 +71,36 @@ class IntermixedParser(argparse.ArgumentParser):
 def allow_intermixed(p: argparse.ArgumentParser) -> None:
     """Switch a sub-parser (created by ``add_parser``) to intermixed parsing."""
     p.__class__ = IntermixedParser
+
+
+def add_input_limit(p: argparse.ArgumentParser) -> None:
+    from rnnkit.predict import MAX_INPUT_LENGTH
+
+    p.add_argument("--max-input-length", type=int, default=MAX_INPUT_LENGTH, metavar="N",
+                   help="longest input in characters (numeric sequences: values), as 'rnnkit serve' takes "
+                        "(default: %(default)s)")
+
+
+def output_file(path: str, flag: str) -> Path:
+    """A file a verb will write (a plot): checked before any work, so that a typo in its directory costs nothing.
+
+    The directory must exist - as for ``--csv`` and ``--file`` inputs, a mistyped path is reported rather than
+    silently created as a tree of new directories.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name such as {p / 'plot.png'}")
+    if not p.parent.is_dir():
+        what = "is not a directory" if p.parent.exists() else "does not exist"
+        raise UserError(f"{flag} {path}: directory {p.parent} {what}; create it first")
+    return p
+
+
+def save_figure(fig: Any, path: Path, flag: str, **kwargs: Any) -> None:
+    """``fig.savefig`` with a failed write (full disk, read-only, no permission) as one line naming the file."""
+    from rnnkit.errors import file_error
+
+    try:
+        fig.savefig(path, **kwargs)
+    except OSError as e:
+        raise UserError(f"{flag}: {file_error(path, e)}") from None

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,22 +25,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "set and plots the final losses against data size (RUN/data-sizes.png).")
     p.add_argument("target", metavar="gradients|RUN_DIR", help="'gradients', or a run directory to diagnose")
     g = p.add_argument_group("gradients")
-    g.add_argument("--steps", type=int, default=100, help="sequence length (default: %(default)s)")
-    g.add_argument("--hidden", type=int, default=64, help="hidden units (default: %(default)s)")
+    g.add_argument("--steps", type=cli_number(int, "--steps", ge=1, le=100_000),
+                   default=100, help="sequence length (default: %(default)s)")
+    g.add_argument("--hidden", type=cli_number(int, "--hidden", ge=1, le=65_536),
+                   default=64, help="hidden units (default: %(default)s)")
     g.add_argument("--cells", default="rnn_tanh,lstm,gru", help="comma-separated cells (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--every", type=int, default=10, help="table row spacing in steps (default: %(default)s)")
+    g.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED), default=0)
+    g.add_argument("--every", type=cli_number(int, "--every", ge=1, le=100_000),
+                   default=10, help="table row spacing in steps (default: %(default)s)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="plot path (default: gradient-flow.png; for a run RUN/diagnosis.png or RUN/data-sizes.png)")
     r = p.add_argument_group("a run")
-    r.add_argument("--target-loss", type=float, metavar="LOSS",
+    r.add_argument("--target-loss", type=cli_number(float, "--target-loss", ge=0), metavar="LOSS",
                    help="the training loss you need: a run above it has high bias")
     r.add_argument("--data-sizes", metavar="F1,F2,...",
                    help="train copies on these fractions of the training set, e.g. 0.25,0.5,1.0")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="--data-sizes: override a config field of the copies (repeatable)")
-    r.add_argument("--max-steps", type=int, help="--data-sizes: step budget of each copy")
-    r.add_argument("--max-epochs", type=int, help="--data-sizes: epochs of each copy")
+    r.add_argument("--max-steps", type=cli_number(int, "--max-steps", ge=1, le=MAX_COUNT),
+                   help="--data-sizes: step budget of each copy")
+    r.add_argument("--max-epochs", type=cli_number(int, "--max-epochs", ge=1, le=MAX_COUNT),
+                   help="--data-sizes: epochs of each copy")
     add_data_dir(r, default=None)
     add_device(r)
     add_json(p)

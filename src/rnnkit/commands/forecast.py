@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_json, output_file, print_json, save_figure
+from rnnkit.config import MAX_SEED, cli_number
 from rnnkit.errors import UserError
 
 
@@ -19,13 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "truth and the naive baselines.")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--csv", metavar="FILE", help="series to continue (default: the run's training series)")
-    p.add_argument("--time-col", help="time column of --csv (default: the run's data.time_col)")
+    p.add_argument("--time-col", help="time column of --csv (default: the run's data.time_column)")
     p.add_argument("--target", help="value column(s) of --csv, comma-separated (default: the run's data.target)")
-    p.add_argument("--horizon", type=int, help="steps to forecast (default: the run's data.horizon)")
+    p.add_argument("--horizon", type=cli_number(int, "--horizon", ge=1, le=1_000_000),
+                   help="steps to forecast (default: the run's data.horizon)")
     p.add_argument("--holdout", action="store_true", help="forecast the last HORIZON known points and show the truth")
-    p.add_argument("--level", type=float, help="prediction-interval coverage (default: the run's model.interval)")
+    p.add_argument("--level", type=cli_number(float, "--level", gt=0, lt=1),
+                   help="prediction-interval coverage (default: the run's model.interval)")
     p.add_argument("--plot", metavar="PNG", help="draw history, forecast, interval (and truth) into this PNG")
-    p.add_argument("--seed", type=int, default=0, help="sample paths of recursive Gaussian models (default: 0)")
+    p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
+                   default=0, help="sample paths of recursive Gaussian models (default: 0)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_device(p)
     add_json(p)
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
     from rnnkit.runs import load_run
 
+    if args.plot:
+        output_file(args.plot, "--plot")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     task = predict.require(loaded, "forecast")
     d = loaded.config.data
@@ -49,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         path = Path(args.csv)
         if not path.is_file():
             raise UserError(f"--csv: file not found: {args.csv}")
-        series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_col,
-                                 args.target if args.target is not None else d.target)
+        series = read_series_csv(path, args.time_col if args.time_col is not None else d.time_column,
+                                 args.target if args.target is not None else d.target, sort=d.sort)
         trained = list(task.columns or [])
         if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
             order = [series.columns.index(c) for c in trained]
@@ -165,7 +171,7 @@ def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc:
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    try:
+        save_figure(fig, Path(path), "--plot", dpi=90)
+    finally:
+        plt.close(fig)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
+from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
 from rnnkit.errors import UserError
 
 
@@ -14,13 +15,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "picks the most likely word each step.")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--prompt", default="", help="text to continue (default: start a new sentence)")
-    p.add_argument("--words", type=int, default=50, help="words to generate (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy; <1 sharper, >1 more random")
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k most likely (0 = all)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument("--words", type=cli_number(int, "--words", ge=1, le=1_000_000),
+                   default=50, help="words to generate (default: %(default)s)")
+    p.add_argument("--temperature", type=cli_number(float, "--temperature", ge=0, le=1e6),
+                   default=1.0, help="0 = greedy; <1 sharper, >1 more random")
+    p.add_argument("--top-k", type=cli_number(int, "--top-k", ge=0, le=MAX_COUNT),
+                   default=0, help="sample among the k most likely (0 = all)")
+    p.add_argument("--top-p", type=cli_number(float, "--top-p", gt=0, le=1),
+                   default=1.0, help="nucleus sampling mass (1 = off)")
     p.add_argument("--greedy", action="store_true", help="same as --temperature 0")
-    p.add_argument("--seed", type=int, help="fixes the sampling for reproducible output")
+    p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
+                   help="fixes the sampling for reproducible output")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -34,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--words must be at least 1, got {args.words}")
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
     text = predict.generate(loaded, args.prompt, args.words, temperature=0.0 if args.greedy else args.temperature,
-                            top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+                            top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                            max_input_length=args.max_input_length)
     if args.json:
         print_json({"prompt": args.prompt, "text": text})
     else:

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnkit.config import list_recipes
+    from rnnkit.tasks.recipes import list_recipes
 
     rows = list_recipes()
     if args.json:

@@ -7,28 +7,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.commands.common import add_device, add_json, allow_intermixed, print_json
+from rnnkit.commands.common import (
+    add_device,
+    add_input_limit,
+    add_json,
+    allow_intermixed,
+    output_file,
+    print_json,
+    save_figure,
+)
+from rnnkit.config import MAX_SIZE, cli_number
 from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("translate", help="translate sentences with a trained seq2seq run",
                        description="Translate each TEXT, or each line of --file, or each line of standard input "
-                                   "when neither is given: one translation per line, in order (a blank input line "
-                                   "gives a blank output line). Accents may be left out where the run strips "
-                                   "them (Spanish sources: 'Como te llamas' reads as '¿Cómo te llamas?').")
+                                   "when neither is given: one translation per line, in order (a blank line of a "
+                                   "file or of standard input gives a blank output line, so the output stays "
+                                   "aligned with the input; an empty TEXT is an error). Accents may be left out "
+                                   "where the run strips them (Spanish sources: 'Como te llamas' reads as "
+                                   "'¿Cómo te llamas?').")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to translate (default: lines of stdin)")
     p.add_argument("--file", metavar="FILE", help="translate every line of this UTF-8 file")
-    p.add_argument("--beam", type=int, help="beam size (default: the run's model.beam; 1 = greedy)")
+    p.add_argument("--beam", type=cli_number(int, "--beam", ge=1, le=1000),
+                   help="beam size (default: the run's model.beam; 1 = greedy)")
     p.add_argument("--greedy", action="store_true", help="same as --beam 1")
-    p.add_argument("--length-penalty", type=float, metavar="ALPHA",
+    p.add_argument("--length-penalty", type=cli_number(float, "--length-penalty", ge=0, le=100), metavar="ALPHA",
                    help="GNMT length penalty alpha (default: the run's model.length_penalty)")
-    p.add_argument("--max-length", type=int, metavar="N", help="most output tokens (default: 2 x input + 10)")
+    p.add_argument("--max-length", type=cli_number(int, "--max-length", ge=1, le=MAX_SIZE),
+                   metavar="N", help="most output tokens (default: 2 x input + 10)")
     p.add_argument("--show-attention", metavar="PNG",
                    help="draw the attention weights (target x source words) into PNG; with several inputs "
                         "PNG-1.png, PNG-2.png, ...")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    add_input_limit(p)
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -73,8 +87,25 @@ def run(args: argparse.Namespace) -> int:
     inputs = read_inputs(args)
     if not inputs:
         raise UserError("nothing to translate: give TEXT arguments, --file FILE or lines on standard input")
+    if args.show_attention:
+        output_file(args.show_attention, "--show-attention")
+    if args.texts:  # each TEXT is checked as given: an empty one is a mistake
+        for i, text in enumerate(inputs, start=1):
+            predict.check_text(text, f"TEXT {i}" if len(inputs) > 1 else "TEXT", "translate", args.max_input_length)
+    else:  # lines of a file: a blank line stays a blank line of the output
+        where = args.file or "stdin"
+        for i, text in enumerate(inputs, start=1):
+            if text:
+                predict.check_length(text, f"{where}: line {i}", args.max_input_length)
     loaded = load_run(args.run, args.checkpoint, args.device or "auto")
-    results = predict.translate(loaded, inputs, beam=beam, max_len=args.max_length, alpha=args.length_penalty)
+    todo = [t for t in inputs if t]
+    if not todo:
+        raise UserError(f"{args.file or 'stdin'}: nothing to translate (only blank lines)")
+    done = iter(predict.translate(loaded, todo, beam=beam, max_len=args.max_length, alpha=args.length_penalty,
+                                  max_input_length=args.max_input_length))
+    blank = {"source": "", "translation": "", "source_tokens": [], "target_tokens": [], "unknown": [],
+             "score": None, "attention": None}
+    results = [next(done) if t else dict(blank) for t in inputs]
     if args.show_attention:
         pngs = plot_all(results, args.show_attention)
         if not args.json:
@@ -91,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
 def plot_all(results: list[dict[str, Any]], target: str) -> list[str]:
     out = []
     path = Path(target)
+    results = [r for r in results if r["source"]]
     for i, r in enumerate(results, start=1):
         if r["attention"] is None:
             raise UserError("--show-attention: this run's model has no attention (model.attention = 'none')")
@@ -119,10 +151,7 @@ def plot_attention(weights: Any, source: list[str], target: list[str], path: Pat
         ax.set_title(f"{src_text} -> {tgt_text}", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(path, dpi=120)
-    except OSError as e:
-        raise UserError(f"--show-attention: cannot write {path}: {e}") from None
+        save_figure(fig, path, "--show-attention", dpi=120)
     finally:
         plt.close(fig)

@@ -1,14 +1,17 @@
 """UCI Human Activity Recognition (Anguita et al. 2013): raw inertial windows, 9 channels x 128 steps at 50 Hz.
 
-Read straight from an archive (``.tar.gz``/``.tgz``/``.tar``) or a directory holding, per split,
+Read straight from an archive (``.zip`` as UCI distributes it, ``.tar.gz``/``.tgz``/``.tar``) or a directory holding,
+per split,
 ``<channel>_<split>.txt`` (one window a line, 128 whitespace-separated floats) and ``y_<split>.txt`` (labels
 1-6). Members are found by name anywhere in the archive, so both rnnkit's ``har-subset.tar.gz`` layout
-(``train/body_acc_x_train.txt``) and the original ``UCI HAR Dataset/train/Inertial Signals/...`` work.
+(``train/body_acc_x_train.txt``) and the original ``UCI HAR Dataset/train/Inertial Signals/...`` work (macOS
+resource forks in the UCI zip, ``__MACOSX/.../._*``, are skipped).
 """
 
 from __future__ import annotations
 
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +38,24 @@ class _Source:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tar: tarfile.TarFile | None = None
+        self.zip: zipfile.ZipFile | None = None
         self.files: dict[str, str] = {}
         if path.is_dir():
-            self.files = {p.name: str(p) for p in sorted(path.rglob("*.txt"))}
+            self.files = {p.name: str(p) for p in sorted(path.rglob("*.txt")) if not p.name.startswith("._")}
+            return
+        if zipfile.is_zipfile(path):
+            try:
+                self.zip = zipfile.ZipFile(path)  # noqa: SIM115 - closed by close()
+            except (zipfile.BadZipFile, OSError) as e:
+                raise UserError(f"{path}: not a readable zip archive of UCI HAR files: {e}") from None
+            names = [n for n in self.zip.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")]
+            self.files = {Path(n).name: n for n in names if not Path(n).name.startswith("._")}
             return
         try:
             self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by close()
             self.files = {Path(m.name).name: m.name for m in self.tar.getmembers() if m.isfile()}
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise UserError(f"{path}: not a readable tar archive of UCI HAR files: {e}") from None
+            raise UserError(f"{path}: not a readable tar archive of UCI HAR files: {str(e).splitlines()[0]}") from None
 
     def read(self, name: str) -> str:
         if name not in self.files:
@@ -51,19 +63,23 @@ class _Source:
                             f"and y_<split>.txt (channels {', '.join(CHANNELS)})")
         where = f"{self.path}:{self.files[name]}"
         try:
-            if self.tar is None:
+            if self.zip is not None:
+                raw = self.zip.read(self.files[name])
+            elif self.tar is None:
                 raw = Path(self.files[name]).read_bytes()
             else:
                 f = self.tar.extractfile(self.files[name])
                 assert f is not None
                 raw = f.read()
-        except (tarfile.TarError, OSError, EOFError) as e:
+        except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as e:
             raise UserError(f"{where}: cannot read: {e}") from None
         return _decode(raw, where)
 
     def close(self) -> None:
         if self.tar is not None:
             self.tar.close()
+        if self.zip is not None:
+            self.zip.close()
 
 
 def _parse_matrix(text: str, where: str, width: int) -> np.ndarray:

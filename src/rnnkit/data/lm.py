@@ -16,6 +16,7 @@ from torch import Tensor
 from rnnkit.data.text import split_lines
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.errors import UserError
+from rnnkit.seeds import derive_seed
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -103,5 +104,5 @@ def window_starts(n_tokens: int, window: int, seed: int, epoch: int) -> Tensor:
     count = n_tokens - window
     if count < 1:
         raise UserError(f"corpus too small for data.window={window}: only {n_tokens} tokens")
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    g = torch.Generator().manual_seed(derive_seed(seed, epoch))
     return torch.randperm(count, generator=g)

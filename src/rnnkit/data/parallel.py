@@ -274,28 +274,6 @@ def make_batch(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]], index
     return Batch(s, s_len, t_in, t_out, torch.as_tensor(list(index), dtype=torch.long))
 
 
-def bucketed_order(lengths: np.ndarray, batch_size: int, bucket: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """Batches of example indices for one epoch, a pure function of (lengths, seed, epoch).
-
-    Examples are shuffled, cut into chunks of ``bucket`` batches, each chunk sorted by length (little padding)
-    and cut into batches, and the batches shuffled. ``bucket`` 0 gives plain random batches.
-    """
-    rng = np.random.default_rng([seed, epoch, 7919])
-    perm = rng.permutation(lengths.size)
-    batches: list[np.ndarray] = []
-    if bucket > 0:
-        chunk = batch_size * bucket
-        for c in range(0, perm.size, chunk):
-            part = perm[c : c + chunk]
-            part = part[np.argsort(lengths[part], kind="stable")]
-            batches += [part[i : i + batch_size] for i in range(0, part.size, batch_size)]
-        order = rng.permutation(len(batches))
-        batches = [batches[i] for i in order]
-    else:
-        batches = [perm[i : i + batch_size] for i in range(0, perm.size, batch_size)]
-    return batches
-
-
 def length_sorted_chunks(lengths: Sequence[int], size: int) -> Iterator[np.ndarray]:
     """Indices in order of length, ``size`` at a time (evaluation: little padding, order restored by caller)."""
     order = np.argsort(np.asarray(lengths), kind="stable")

@@ -6,18 +6,15 @@ import gzip
 from pathlib import Path
 
 from rnnkit.errors import UserError
-from rnnkit.paths import resolve_data_file
 
 
-def find_data_file(name: str, data_dir: Path, field: str) -> Path:
-    """Resolve a config path like ``data.train`` or fail naming the field and where we looked."""
-    if not name:
-        raise UserError(f"{field} is not set; point it at a file with --set {field}=PATH")
-    path = resolve_data_file(name, data_dir)
-    if path is None:
-        raise UserError(f"{field}: file not found: {name} (looked in --data-dir {data_dir}); "
-                        f"pass --data-dir DIR or --set {field}=PATH")
-    return path
+def find_data_file(name: str, data_dir: Path | None, field: str, allow_dir: bool = False) -> Path:
+    """Resolve a config path like ``data.train`` or fail naming the field (see ``rnnkit.datasets.resolve``: the
+    user's own files first, then the data cache, fetching a registered data set once). ``data_dir`` is the
+    explicit ``--data-dir`` or None."""
+    from rnnkit.datasets.resolve import resolve
+
+    return resolve(name, None if data_dir is None else Path(data_dir), field, allow_dir)
 
 
 def read_bytes(path: Path) -> bytes:

@@ -56,12 +56,14 @@ def parse_target(target: str | list[str]) -> list[str]:
     return [t.strip() for t in items if t.strip()]
 
 
-def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = "") -> Series:
+def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = "", sort: bool = False) -> Series:
     """Read a CSV with a header row, a time column and one or more numeric value columns.
 
     ``time_col``: the time column's name ("" = the first column; "none" = there is none, rows are numbered from 0).
     ``target``: the value column(s) to forecast, comma-separated ("" = every column but the time column).
-    Missing or non-numeric values, ragged rows and unknown column names are reported with file, line and column.
+    Missing or non-numeric values, ragged rows and unknown column names are reported with file, line and column;
+    so are impossible, duplicated and out-of-order times (see ``check_times``), unless ``sort`` puts the rows in
+    time order.
     """
     text = read_text(path)
     reader = csv.reader(io.StringIO(text))
@@ -85,14 +87,14 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
     if time_col.lower() == "none":
         t_idx = None
     elif time_col:
-        t_idx = col(time_col, "data.time_col")
+        t_idx = col(time_col, "data.time_column")
     else:
         t_idx = 0
     wanted = parse_target(target)
     if wanted:
         v_idx = [col(c, "data.target") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
-            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_col and data.target")
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
     else:
         v_idx = [i for i in range(len(header)) if i != t_idx]
     if not v_idx:
@@ -100,6 +102,7 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
                         f"and at least one numeric column")
     rows: list[list[float]] = []
     times: list[str] = []
+    lines: list[int] = []
     for fields in reader:
         line = reader.line_num
         if not fields or all(not f.strip() for f in fields):
@@ -123,10 +126,90 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
             row.append(x)
         rows.append(row)
         times.append(fields[t_idx].strip() if t_idx is not None else str(len(times)))
+        lines.append(line)
     if not rows:
         raise UserError(f"{path}: no data rows after the header")
-    return Series(np.asarray(rows, dtype=np.float64), times, [header[i] for i in v_idx],
-                  header[t_idx] if t_idx is not None else "", str(path))
+    values = np.asarray(rows, dtype=np.float64)
+    if t_idx is not None:
+        order = check_times(times, lines, str(path), header[t_idx], sort)
+        if order is not None:
+            values, times = values[order], [times[i] for i in order]
+    return Series(values, times, [header[i] for i in v_idx], header[t_idx] if t_idx is not None else "", str(path))
+
+
+# -- time labels: kinds, validity, order -----------------------------------------------------------------
+def _month_key(label: str) -> float | None:
+    y, m = label.split("-")
+    return int(y) * 12 + int(m) - 1 if 1 <= int(m) <= 12 else None
+
+
+def _date_key(*formats: str) -> Any:
+    def parse(label: str) -> float | None:
+        for fmt in formats:
+            try:
+                # read as UTC: a local clock's daylight-saving hour would repeat or skip labels that do not
+                return dt.datetime.strptime(label, fmt).replace(tzinfo=dt.timezone.utc).timestamp()
+            except ValueError:
+                continue
+        return None
+
+    return parse
+
+
+def _number_key(label: str) -> float | None:
+    x = float(label)
+    return x if math.isfinite(x) else None
+
+
+# (what a user calls it, the shape of its labels, the sortable key of a label of that shape or None if impossible)
+TIME_KINDS: list[tuple[str, re.Pattern[str], Any]] = [
+    ("year-month", re.compile(r"^\d{1,4}-\d{1,2}$"), _month_key),
+    ("date", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$"), _date_key("%Y-%m-%d")),
+    ("date and time", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?$"),
+     _date_key("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")),
+    ("date", re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$"), _date_key("%Y/%m/%d")),
+    ("date", re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), _date_key("%d/%m/%Y")),
+    ("number", re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), _number_key),
+]
+
+
+def check_times(times: list[str], lines: list[int], source: str, column: str, sort: bool = False
+                ) -> list[int] | None:
+    """Check a series' time labels; returns the row order that sorts them (``sort``), or None if already sorted.
+
+    The first label decides the kind (year-month, date, date and time, number); every other label must be a valid
+    label of the same kind (``1949-13`` is not a month), no time may repeat, and times must increase down the
+    file - a forecaster trained on shuffled rows learns nothing true, silently. Labels of no known kind (``Q1``,
+    ``week 3``) can only be checked for repeats. Errors name the line: ``FILE: line N: ...``.
+    """
+    kind = next(((name, shape, key) for name, shape, key in TIME_KINDS if shape.match(times[0])), None)
+    seen: dict[Any, int] = {}
+    keys: list[float] = []
+    for label, line in zip(times, lines):
+        if kind is None:
+            k: Any = label
+        else:
+            name, shape, key = kind
+            k = key(label) if shape.match(label) else None
+            if k is None:
+                why = (f"is not a valid {name}" if shape.match(label) else
+                       f"is not a {name} like {times[0]!r} on line {lines[0]}")
+                raise UserError(f"{source}: line {line}, column {column!r}: time {label!r} {why}")
+            keys.append(k)
+        if k in seen:
+            raise UserError(f"{source}: line {line}, column {column!r}: duplicate time {label!r} (also on line "
+                            f"{seen[k]}); a series has one row per time")
+        seen[k] = line
+    if kind is None:
+        return None
+    for i in range(1, len(keys)):
+        if keys[i] < keys[i - 1]:
+            if sort:
+                return sorted(range(len(keys)), key=keys.__getitem__)
+            raise UserError(f"{source}: line {lines[i]}, column {column!r}: time {times[i]!r} comes before "
+                            f"{times[i - 1]!r} on line {lines[i - 1]}; the rows must be in time order (or set "
+                            f"data.sort = true to sort them)")
+    return None
 
 
 def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, noise: float = 0.0,
@@ -139,7 +222,7 @@ def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, 
     if kind not in SYNTHETIC:
         raise UserError(f"data.synthetic: expected one of {', '.join(SYNTHETIC)}, got {kind!r}")
     if length < 2 or step <= 0:
-        raise UserError("data.length must be >= 2 and data.step > 0")
+        raise UserError("data.synthetic_length must be >= 2 and data.synthetic_step > 0")
     t = np.arange(length, dtype=np.float64) * step
     y = t * np.sin(t) / 3 + 2 * np.sin(5 * t)
     if noise > 0:

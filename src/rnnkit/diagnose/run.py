@@ -221,8 +221,8 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
     import torch
 
     from rnnkit import __version__
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
     from rnnkit.train.loop import Trainer
     from rnnkit.train.progress import Progress
     from rnnkit.train.rundir import RunDir
@@ -234,7 +234,9 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
                         f"(the lm task has it)")
     full = float(base.data.train_fraction)
     meta = run.read_meta()
-    ddir = Path(data_dir or meta.get("data_dir") or "data")
+    from rnnkit.datasets import data_dir_option
+
+    ddir = data_dir_option(data_dir) if data_dir else data_dir_option(meta.get("data_dir"), recorded=True)
     results = []
     cache_file = run.path / "data-sizes" / "results.json"
     cache: dict[str, Any] = {}
@@ -258,7 +260,8 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
             device = pick_device(config.train.device)
             task = get_task(config.task)(config, ddir, device)
             copy.write_config(config)
-            copy.write_meta({"recipe": config.recipe, "task": config.task, "data_dir": str(ddir.resolve()),
+            copy.write_meta({"recipe": config.recipe, "task": config.task,
+                             "data_dir": str(ddir.resolve()) if ddir is not None else None,
                              "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
                              "python": platform.python_version(), "data_size_of": str(run.path.resolve()),
                              "train_fraction": full * f})

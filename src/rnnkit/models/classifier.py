@@ -18,11 +18,11 @@ class AdditivePooling(nn.Module):
     output ``sum_t a_t h_t``. The weights of the last call are kept in ``weights`` ((seq, batch), detached).
     """
 
-    def __init__(self, size: int, attention: int = 0) -> None:
+    def __init__(self, size: int, attention_size: int = 0) -> None:
         super().__init__()
-        attention = attention or size
-        self.proj = nn.Linear(size, attention)
-        self.score = nn.Linear(attention, 1, bias=False)
+        attention_size = attention_size or size
+        self.proj = nn.Linear(size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
         self.weights: Tensor | None = None
 
     def forward(self, out: Tensor, valid: Tensor) -> Tensor:
@@ -45,23 +45,27 @@ class SequenceClassifier(nn.Module):
     def __init__(self, num_classes: int, hidden: int, layers: int = 1, cell: str = "lstm", backend: str = "fused",
                  input_size: int = 0, vocab_size: int = 0, embedding: int = 0, bidirectional: bool = False,
                  dropout: float = 0.0, pooling: str = "last", padding_idx: int | None = None,
-                 attention: int = 0) -> None:
+                 attention_size: int = 0, project: int = 0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.embed = nn.Embedding(vocab_size, embedding, padding_idx=padding_idx) if vocab_size else None
-        rnn_in = embedding if vocab_size else input_size
+        # raw features: an optional per-step Linear + ReLU first (the TF HAR set-up's input layer)
+        self.project = nn.Sequential(nn.Linear(input_size, project), nn.ReLU()) if project and not vocab_size else None
+        rnn_in = embedding if vocab_size else (project or input_size)
         self.spec = RecurrentSpec(cell, rnn_in, hidden, layers, bidirectional=bidirectional, dropout=dropout)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         self.pooling = pooling
-        self.attend = AdditivePooling(self.spec.output_size, attention) if pooling == "attention" else None
+        self.attend = AdditivePooling(self.spec.output_size, attention_size) if pooling == "attention" else None
         self.head = nn.Linear(self.spec.output_size, num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         # x: (seq, batch) token ids, or (seq, batch, features); lengths: (batch,) or None
         if self.embed is not None:
             x = self.drop(self.embed(x))  # (seq, batch, embedding)
+        elif self.project is not None:
+            x = self.project(x)  # (seq, batch, project)
         out, state = self.rnn(x, None, lengths)  # out: (seq, batch, hidden * dirs)
         if self.pooling == "last":
             h = state[0] if isinstance(state, tuple) else state  # (layers * dirs, batch, hidden)

@@ -31,26 +31,26 @@ LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 
 class Forecaster(nn.Module):
     def __init__(self, n_series: int, horizon: int, hidden: int, layers: int = 1, cell: str = "lstm",
-                 backend: str = "fused", dropout: float = 0.0, strategy: str = "direct", architecture: str = "rnn",
+                 backend: str = "fused", dropout: float = 0.0, strategy: str = "direct", arch: str = "rnn",
                  gaussian: bool = False, forget_bias: float = 0.0) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
-        if architecture == "seq2seq" and strategy != "direct":
-            raise ValueError("architecture 'seq2seq' is a direct multi-step model; use strategy 'direct'")
-        self.k, self.horizon, self.strategy, self.architecture = n_series, horizon, strategy, architecture
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
+        if arch == "seq2seq" and strategy != "direct":
+            raise ValueError("arch 'seq2seq' is a direct multi-step model; use strategy 'direct'")
+        self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
         self.gaussian = gaussian
         self.spec = RecurrentSpec(cell, n_series, hidden, layers, dropout=dropout, forget_bias=forget_bias)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         per_step = n_series * (2 if gaussian else 1)
-        if strategy == "direct" and architecture == "rnn":
+        if strategy == "direct" and arch == "rnn":
             self.head = nn.Linear(hidden, horizon * per_step)
         else:
             self.head = nn.Linear(hidden, per_step)
-        if architecture == "seq2seq":
+        if arch == "seq2seq":
             self.decoder = make_recurrent(RecurrentSpec(cell, n_series + 1, hidden, layers, dropout=dropout,
                                                         forget_bias=forget_bias), backend)
 
@@ -69,7 +69,7 @@ class Forecaster(nn.Module):
         if self.strategy == "recursive":
             mean, logvar = self._split(self.head(self.drop(out)))
             return x + mean, logvar
-        if self.architecture == "rnn":
+        if self.arch == "rnn":
             o = self.head(self.drop(out[-1])).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
             return self._split(o)
         prev = x[-1]  # (batch, k)

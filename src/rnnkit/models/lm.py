@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, State, make_recurrent
 from rnnkit.cells.dropout import Dropout
-from rnnkit.train.loss import linear_cross_entropy
+from rnnkit.ops.loss import linear_cross_entropy
 
 
 class RNNLanguageModel(nn.Module):
@@ -54,16 +55,25 @@ class RNNLanguageModel(nn.Module):
         With ``targets`` (seq, batch) the first element is the mean cross-entropy of the targets instead of the
         logits: the decoder and the softmax then run as one function that never keeps the logits
         (``linear_cross_entropy``), the fast path for training. The activations feed AR/TAR regularisation
-        (``data.ar``, ``data.tar``) in the language-model task.
+        (``optim.ar``, ``optim.tar``) in the language-model task.
         """
         # tokens: (seq, batch)
-        emb = self.drop(self.encoder(tokens))  # (seq, batch, embedding)
+        emb = self.drop(autocast_rows(self.encoder(tokens)))  # (seq, batch, embedding)
         out, state = self.rnn(emb, state)  # (seq, batch, hidden)
         dropped = self.drop(out)  # (seq, batch, hidden)
         head = decode(self.decoder, dropped, targets)  # (seq, batch, vocab), or the loss
         if activations:
             return head, state, (out, dropped)
         return head, state
+
+
+def autocast_rows(x: Tensor) -> Tensor:
+    """Embedding rows in autocast's dtype where it is on (bf16/fp16), else as they are: the lookup itself is not
+    autocast, and the rows would otherwise go through dropout in fp32 only to be cast before the first GEMM."""
+    kind = x.device.type
+    if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):
+        return x.to(torch.get_autocast_dtype(kind))
+    return x
 
 
 def decode(decoder: nn.Linear, x: Tensor, targets: Tensor | None) -> Tensor:

@@ -20,7 +20,9 @@ softmax over a subset of the output layer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +60,33 @@ class DecoderState:
             else:
                 out[f.name] = v.index_select(0, idx) if v is not None else None
         return DecoderState(**out)
+
+
+def cat_decoder_states(states: Sequence[DecoderState]) -> DecoderState:
+    """Several decoders' states as one batch (step-level batching of chat requests, ``rnnkit.decode.stream``).
+
+    Sources differ in length: memory and keys are zero-padded to the longest and the mask is False there, so the
+    attention gives the padding exactly zero weight and every row attends as it would alone.
+    """
+    width = max(st.memory.size(1) for st in states)
+
+    def pad(t: Tensor | None, value: Any = 0) -> Tensor | None:
+        if t is None or t.size(1) == width:
+            return t
+        extra = list(t.shape)
+        extra[1] = width - t.size(1)
+        return torch.cat([t, t.new_full(extra, value)], 1)
+
+    def cat0(ts: list[Tensor | None]) -> Tensor | None:
+        return None if ts[0] is None else torch.cat(ts, 0)  # type: ignore[arg-type]
+
+    first = states[0].rnn
+    if isinstance(first, tuple):
+        rnn: State = tuple(torch.cat([st.rnn[i] for st in states], 1) for i in range(len(first)))  # type: ignore[index]
+    else:
+        rnn = torch.cat([st.rnn for st in states], 1)  # type: ignore[misc]
+    return DecoderState(rnn, cat0([pad(st.memory) for st in states]), cat0([pad(st.keys) for st in states]),
+                        cat0([pad(st.mask, False) for st in states]), cat0([st.feed for st in states]))
 
 
 class Seq2Seq(nn.Module):

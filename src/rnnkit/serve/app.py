@@ -3,7 +3,8 @@
 Endpoints: ``POST /v1/generate | translate | chat | classify | forecast``, ``GET /v1/models``, ``GET /healthz``,
 ``GET /openapi.json`` and the playground page at ``/``. Which models answer which endpoint comes from
 ``rnnkit.predict.services``; the work itself is ``rnnkit.predict``'s, the same code the CLI verbs run, on one
-inference thread (``InferenceWorker``) that batches concurrent classification and translation requests.
+inference thread (``InferenceWorker``) that batches concurrent classification and translation requests, and decodes
+concurrent generation and chat requests together, one token step at a time (``rnnkit.decode.stream``).
 
 Errors are JSON ``{"detail": "one line"}`` with a 4xx status for anything a client can fix: 422 for a body that
 does not validate (malformed JSON included) or an input the model cannot take (a prompt of unknown words), 413
@@ -241,7 +242,7 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": str(exc)}, status_code=413 if isinstance(exc, predict.InputTooLong) else 422)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -277,8 +278,14 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         if n > limit:
             raise ApiError(413, f"{what} is {n} {unit}; this server takes at most {limit} (rnnkit serve {flag})")
 
+    # the checks of the CLI verbs (rnnkit.predict), run per request before it can join a batch
+    flag = "rnnkit serve --max-input-length"
+
     def text_size(what: str, text: str) -> None:
-        size(what, len(text), limits.max_input_length, "--max-input-length")
+        predict.check_length(text, what, limits.max_input_length, flag)
+
+    def text_input(what: str, text: str, service: str, unit: str = "characters") -> None:
+        predict.check_text(text, what, service, limits.max_input_length, flag, unit)
 
     # -- routes ---------------------------------------------------------------------------------------------------
     def openapi() -> dict[str, Any]:
@@ -312,20 +319,21 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         if req.max_new_tokens > limits.max_new_tokens:
             raise ApiError(422, f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
                                 f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)")
-        text = await worker.run(lambda: predict.generate(m.loaded, req.prompt, req.max_new_tokens, req.temperature,
-                                                         req.top_k, req.top_p, req.seed))
+        text = await worker.run_stream(
+            ("generate", m.name),
+            lambda: predict.generation_stream(m.loaded, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
+                                              req.top_p, req.seed, limits.max_input_length),
+            lambda: predict.generation_batch(m.loaded))
         return s.GenerateResponse(model=m.name, prompt=req.prompt, text=text)
 
     @app.post("/v1/translate", response_model=s.TranslateResponse, responses=errors,
               summary="translate a sentence (with the attention weights, when the model has attention)")
     async def translate(req: s.TranslateRequest) -> s.TranslateResponse:
         m = pick("translate", req.model)
-        text_size("text", req.text)
-        if not req.text.strip():
-            raise ApiError(422, "text: nothing to translate (the text is empty)")
+        text_input("text", req.text, "translate")
 
         def run(texts: list[str]) -> list[dict[str, Any]]:
-            return predict.translate(m.loaded, texts, beam=req.beam)
+            return predict.translate(m.loaded, texts, beam=req.beam, max_input_length=limits.max_input_length)
 
         r = await worker.run_batched(("translate", m.name, req.beam), run, req.text)
         att = r["attention"]
@@ -337,16 +345,23 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
     @app.post("/v1/chat", response_model=s.ChatResponse, responses=errors, summary="replies to a message")
     async def chat(req: s.ChatRequest) -> s.ChatResponse:
         m = pick("chat", req.model)
-        text_size("text", req.text)
+        text_input("text", req.text, "answer")
         for i, turn in enumerate(req.history):
             text_size(f"history[{i}]", turn)
         if req.replies is not None:
             size("replies", req.replies, limits.max_batch, "--max-batch", "replies")
-        if not req.text.strip():
-            raise ApiError(422, "text: say something (the message is empty)")
-        replies = await worker.run(lambda: predict.chat(
-            m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
-            temperature=req.temperature, beam=req.beam, seed=req.seed))
+        if predict.reply_decoding(m.loaded, req.decoding) in ("sample", "greedy"):  # decoded with the others
+            replies = await worker.run_stream(
+                ("chat", m.name),
+                lambda: predict.reply_stream(m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding,
+                                             top_k=req.top_k, temperature=req.temperature, seed=req.seed,
+                                             max_input_length=limits.max_input_length),
+                lambda: predict.generation_batch(m.loaded, "chat"))
+        else:  # beam search: alone
+            replies = await worker.run(lambda: predict.chat(
+                m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
+                temperature=req.temperature, beam=req.beam, seed=req.seed,
+                max_input_length=limits.max_input_length))
         return s.ChatResponse(model=m.name, replies=replies)
 
     @app.post("/v1/classify", response_model=s.ClassifyResponse, responses=errors, response_model_exclude_none=True,
@@ -369,15 +384,15 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         elif req.texts is not None:
             size("texts", len(req.texts), limits.max_batch, "--max-batch", "texts")
             for i, t in enumerate(req.texts):
-                text_size(f"texts[{i}]", t)
+                text_input(f"texts[{i}]", t, "classify")
             inputs = list(req.texts)
         else:
             assert req.text is not None
-            text_size("text", req.text)
+            text_input("text", req.text, "classify")
             inputs = [req.text]
 
         def run(items: list[str]) -> list[dict[str, Any]]:
-            return predict.classify(m.loaded, items)
+            return predict.classify(m.loaded, items, max_input_length=limits.max_input_length)
 
         results = await asyncio.gather(*(worker.run_batched(("classify", m.name), run, x) for x in inputs))
         preds = [s.Prediction(label=r["label"], probability=r["probability"], probabilities=r["probabilities"])

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
+from rnnkit.ops.device import allocation_guard
+
+D = TypeVar("D")  # the task's [data] dataclass
+M = TypeVar("M")  # the task's [model] dataclass
+
+# What a trained run can answer (rnnkit.predict, the CLI verbs and the server's /v1/<service> routes).
+SERVICES = ("generate", "translate", "chat", "classify", "forecast")
 
 
-class Task(ABC):
+class Task(ABC, Generic[D, M]):
     """Data + model + loss + metrics + decoding for one kind of problem.
+
+    A task is declared as ``class MyTask(Task[MyData, MyModel])``: the two dataclasses become ``DataConfig`` and
+    ``ModelConfig`` (the recipe's [data] and [model] sections) and ``self.dcfg`` / ``self.mcfg`` are typed.
 
     The trainer calls, in order: ``prepare()`` (read data, build vocabularies), ``build_model()``, then per epoch
     ``begin_epoch()`` and ``train_step()`` over ``train_batches()``, and ``evaluate()`` on held-out splits.
@@ -30,11 +41,44 @@ class Task(ABC):
     metric: ClassVar[str] = "loss"  # selects best.pt, drives early stopping, plateau schedules and the tuner
     higher_is_better: ClassVar[bool] = False
     count_unit: ClassVar[str] = "tokens"  # what train_step's count measures (shown as <unit>/s)
+    services: ClassVar[tuple[str, ...]] = ()  # of SERVICES: what a trained run answers (methods it implements)
+    loss_terms: ClassVar[frozenset[str]] = frozenset()  # [optim] loss terms the objective uses (e.g. ar, tar)
+    default_eval_batch_size: ClassVar[int] = 256  # train.eval_batch_size = 0 means this
 
-    def __init__(self, config: RunConfig, data_dir: Path, device: torch.device) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if len(args) == 2 and all(isinstance(a, type) for a in args):
+                cls.DataConfig, cls.ModelConfig = args  # type: ignore[misc]
+        unknown = set(cls.services) - set(SERVICES)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.services: unknown service(s) {sorted(unknown)}; known: {SERVICES}")
+
+    def __init__(self, config: RunConfig[D, M], data_dir: Path | None, device: torch.device) -> None:
         self.config = config
-        self.data_dir = Path(data_dir)
+        # an explicit --data-dir, or None: files come from the data cache (rnnkit.datasets.resolve)
+        self.data_dir = Path(data_dir) if data_dir is not None else None
         self.device = device
+
+    @property
+    def dcfg(self) -> D:
+        return self.config.data
+
+    @property
+    def mcfg(self) -> M:
+        return self.config.model
+
+    @property
+    def eval_batch_size(self) -> int:
+        return self.config.train.eval_batch_size or self.default_eval_batch_size
+
+    @classmethod
+    def check_config(cls, config: RunConfig[D, M]) -> None:
+        """Rules between keys that the declarations cannot say (raise ``rnnkit.config.ConfigError(key, why)``).
+
+        Called when a configuration is resolved, before any data is read, so a bad combination fails at once.
+        """
 
     # -- data -------------------------------------------------------------------------------------
     @abstractmethod
@@ -50,9 +94,33 @@ class Task(ABC):
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         """On resume: raise UserError if the data now gives different artifacts (e.g. another vocabulary)."""
 
+    def placeholder_artifacts(self) -> dict[str, Any] | None:
+        """Artifacts of a plausible shape (a few placeholder words, two labels...) so that ``build_model`` runs
+        without reading data: ``rnnkit train --check`` builds the model from them. None: the task cannot."""
+        return None
+
     # -- model and training -----------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        """The task's model for its configuration and artifacts.
+
+        The model's own argument checks (ValueError) and allocation failures (sizes too large for memory) become
+        one-line UserErrors here, so no task has to repeat that.
+        """
+        with allocation_guard(self.model_summary()):
+            try:
+                return self.make_model()
+            except ValueError as e:
+                raise UserError(f"model: {e}") from None
+
     @abstractmethod
-    def build_model(self) -> nn.Module: ...
+    def make_model(self) -> nn.Module:
+        """Build the model (called by ``build_model``)."""
+
+    def model_summary(self) -> str:
+        """The sizes that decide a model's memory, for error messages: ``model.hidden=..., model.layers=...``."""
+        m = self.config.model
+        keys = [k for k in ("embedding", "hidden", "layers", "attention_size") if hasattr(m, k)]
+        return ", ".join(f"model.{k}={getattr(m, k)}" for k in keys)
 
     @abstractmethod
     def num_train_batches(self, epoch: int) -> int: ...
@@ -115,3 +183,13 @@ class Task(ABC):
     def format_metrics(self, metrics: dict[str, float]) -> str:
         keys = [self.metric] + [k for k in metrics if k not in (self.metric, "loss")][:3]
         return " ".join(f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+    # -- serving ----------------------------------------------------------------------------------
+    def served(self) -> tuple[str, ...]:
+        """What a run is *for*: the services a server offers it under (default: all it can do)."""
+        return self.services
+
+    def describe(self) -> dict[str, Any]:
+        """Plain facts a client needs to form requests (labels, input format, horizon, decoding defaults);
+        the server's model listing and `rnnkit.predict.describe` show them."""
+        return {}

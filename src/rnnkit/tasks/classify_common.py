@@ -10,28 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.data.sampling import bucketed_batches, epoch_permutation, epoch_sample
 from rnnkit.data.splits import stratified_split
 from rnnkit.errors import UserError
 from rnnkit.metrics.classification import classification_report, plot_confusion
+from rnnkit.ops.device import to_device
 from rnnkit.tasks.base import Task
-from rnnkit.train.device import to_device
 
-BALANCES = ("none", "weights", "sampler")
+CD = TypeVar("CD")
+CM = TypeVar("CM")
 
 
-class ClassificationTask(Task):
+class ClassificationTask(Task[CD, CM]):
     """A many-to-one classifier over examples held per split; subclasses read data and build batches."""
 
     metric: ClassVar[str] = "macro_f1"
     higher_is_better: ClassVar[bool] = True
     count_unit: ClassVar[str] = "examples"
+    services: ClassVar[tuple[str, ...]] = ("classify",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,20 +53,23 @@ class ClassificationTask(Task):
         """User inputs (text, or numbers as text) -> a batch, for `rnnkit classify`."""
         raise NotImplementedError
 
+    def describe_input(self) -> str:
+        """How a user writes one input, for numeric inputs ("" for text)."""
+        return ""
+
+    def describe(self) -> dict[str, Any]:
+        fmt = self.describe_input()
+        return {"labels": list(self.labels or []), "input": "sequence" if fmt else "text",
+                **({"input_format": fmt} if fmt else {})}
+
     # -- shared data helpers ----------------------------------------------------------------------
     @property
     def balance(self) -> str:
-        b = self.config.data.balance
-        if b not in BALANCES:
-            raise UserError(f"data.balance: expected one of {', '.join(BALANCES)}, got {b!r}")
-        return b
+        return self.config.data.balance  # type: ignore[attr-defined]
 
     def split_indices(self, labels: np.ndarray, fractions: dict[str, float], groups: list[Any] | None = None,
                       ) -> dict[str, np.ndarray]:
-        for name, f in fractions.items():
-            if not 0 < f < 0.5:
-                raise UserError(f"data.{name}_fraction must be in (0, 0.5), got {f}")
-        return stratified_split(labels, fractions, self.config.data.seed, groups)
+        return stratified_split(labels, fractions, self.config.data.seed, groups)  # type: ignore[attr-defined]
 
     def check_digest(self, digest: str, source: str) -> None:
         self.data_digest = digest
@@ -86,7 +92,6 @@ class ClassificationTask(Task):
             raise UserError(f"no training examples of class(es) {missing}; add data or lower the held-out fractions")
         w = counts.sum() / (len(counts) * counts)  # "balanced": each class contributes equally to the loss
         self.class_weights = torch.tensor(w, dtype=torch.float32, device=self.device)
-        _ = self.balance
 
     @property
     def num_classes(self) -> int:
@@ -116,37 +121,21 @@ class ClassificationTask(Task):
 
     def epoch_order(self, epoch: int) -> np.ndarray:
         """Training example indices for one epoch, a function of (train.seed, epoch) only."""
-        y = self.targets["train"]
-        g = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch)
+        y, seed = self.targets["train"], self.config.train.seed
         if self.balance == "sampler":  # draw with replacement, each class equally likely
             assert self.class_weights is not None
-            p = self.class_weights.cpu().double()[torch.from_numpy(y)]
-            return torch.multinomial(p, y.size, replacement=True, generator=g).numpy()
-        return torch.randperm(y.size, generator=g).numpy()
+            return epoch_sample(self.class_weights.cpu().double()[torch.from_numpy(y)].numpy(), seed, epoch)
+        return epoch_permutation(y.size, seed, epoch)
 
     def example_lengths(self, split: str) -> np.ndarray | None:
         """Per-example lengths when they vary (text), for bucketing; None for fixed-length sequences."""
         return None
 
     def batch_plan(self, epoch: int) -> list[np.ndarray]:
-        """The epoch's batches (example indices), a function of (train.seed, epoch) only.
-
-        With ``data.bucket = K`` > 0 and variable lengths, each run of K batches of the shuffled order is sorted by
-        length before being cut into batches, and the batches are shuffled again: batches hold sequences of
-        similar length, so little time goes into padding, while every epoch still sees a new random order.
-        """
-        order, bs = self.epoch_order(epoch), self.config.train.batch_size
-        lengths = self.example_lengths("train")
-        k = getattr(self.config.data, "bucket", 0)
-        if lengths is None or k <= 0:
-            return [order[i : i + bs] for i in range(0, order.size, bs)]
-        batches = []
-        for i in range(0, order.size, bs * k):
-            chunk = order[i : i + bs * k]
-            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            batches += [chunk[j : j + bs] for j in range(0, chunk.size, bs)]
-        g = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch + 7_919)
-        return [batches[j] for j in torch.randperm(len(batches), generator=g).tolist()]
+        """The epoch's batches (example indices), a function of (train.seed, epoch) only; bucketed by length
+        with ``data.bucket`` > 0 when examples vary in length (rnnkit.data.sampling.bucketed_batches)."""
+        return bucketed_batches(self.epoch_order(epoch), self.example_lengths("train"), self.config.train.batch_size,
+                                getattr(self.config.data, "bucket", 0), self.config.train.seed, epoch)
 
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
         plan = self.batch_plan(epoch)
@@ -172,9 +161,9 @@ class ClassificationTask(Task):
         model.eval()
         y = self.targets[split]
         pred = np.empty(y.size, dtype=np.int64)
-        order, bs = self.eval_order(split), self.config.data.eval_batch_size
+        order, bs = self.eval_order(split), self.eval_batch_size
         total = 0.0
-        for i in range(0, order.size, max(bs, 1)):
+        for i in range(0, order.size, bs):
             idx = order[i : i + bs]
             x, lengths = self.make_batch(split, idx)
             logits = model(x, lengths).float()
@@ -217,7 +206,7 @@ class ClassificationTask(Task):
         assert self.labels is not None
         model.eval()
         out: list[dict[str, Any]] = []
-        bs = max(self.config.data.eval_batch_size, 1)
+        bs = self.eval_batch_size
         for i in range(0, len(inputs), bs):
             chunk = inputs[i : i + bs]
             x, lengths = self.encode_inputs(chunk)

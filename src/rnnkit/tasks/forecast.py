@@ -1,11 +1,11 @@
 """Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the classic baselines.
 
-Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_col``, ``data.target``),
-or the built-in synthetic series (``data.path = ""``). The series is split chronologically into train / valid /
-test; a window belongs to the split that holds all of its targets, and its inputs may reach back into the
-preceding history (as they would when forecasting for real). The optional ``log`` transform and the scaler are
-fitted on the training split only. Every metric is computed in the original units over rolling origins: every
-step (``data.stride``) of the split at which a whole horizon still fits.
+Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``, ``data.target``),
+or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The series is split
+chronologically into train / valid / test; a window belongs to the split that holds all of its targets, and its
+inputs may reach back into the preceding history (as they would when forecasting for real). The optional ``log``
+transform and the scaler are fitted on the training split only. Every metric is computed in the original units over
+rolling origins: every step (``data.stride``) of the split at which a whole horizon still fits.
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import MAX_COUNT, MAX_SEED, ConfigError, RunConfig, key
+from rnnkit.data import timeseries
 from rnnkit.data.text import find_data_file
 from rnnkit.data.timeseries import (
     Scaler,
     Series,
     apply_transform,
-    check_transform,
     invert_transform,
     read_series_csv,
     split_bounds,
@@ -40,62 +41,93 @@ from rnnkit.metrics.forecasting import (
     point_metrics,
     z_value,
 )
-from rnnkit.models.forecaster import ARCHITECTURES, STRATEGIES, Forecaster, forecast_loss
-from rnnkit.tasks import register
+from rnnkit.models import forecaster
+from rnnkit.models.forecaster import Forecaster, forecast_loss
+from rnnkit.seeds import derive_seed
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
 
-DISTRIBUTIONS = ("point", "gaussian")
-WINDOW_NORMS = ("none", "last", "standard")
+SYNTHETIC = {"sine": "t sin(t) / 3 + 2 sin(5t) (+ noise) at t = 0, step, 2 step, ... (Geron's textbook series)"}
+TRANSFORMS = {"none": "the values as they are", "log": "log values: multiplicative growth and seasonality become "
+              "additive (values must be > 0)"}
+WINDOW_NORMS = {"none": "as scaled", "last": "minus the window's last value (removes level and trend)",
+                "standard": "minus the window's mean, over its standard deviation (reversible instance "
+                            "normalisation, for series whose level or amplitude drifts beyond the training range)"}
+STRATEGIES = {"direct": "all horizon steps at once", "recursive": "a one-step model fed its own forecasts"}
+ARCHS = {"rnn": "encoder + multi-output head", "seq2seq": "encoder-decoder (direct strategy only)"}
+DISTRIBUTIONS = {"point": "point forecasts (MSE)", "gaussian": "mean + log-variance (Gaussian NLL)"}
+assert set(SYNTHETIC) == set(timeseries.SYNTHETIC) and set(TRANSFORMS) == set(timeseries.TRANSFORMS)
+assert set(STRATEGIES) == set(forecaster.STRATEGIES) and set(ARCHS) == set(forecaster.ARCHITECTURES)
 MIN_WINDOW_SD = 1e-2  # in scaled units: a flat window is not blown up by "standard"
 
 
 @dataclass
 class ForecastData:
-    path: str = ""  # CSV relative to --data-dir; "" = the synthetic series below
-    time_col: str = ""  # time column name; "" = the first column; "none" = no time column (rows numbered)
-    target: str = ""  # value column(s) to forecast, comma-separated; "" = every column but the time column
-    synthetic: str = "sine"  # when path is "": sine = t*sin(t)/3 + 2*sin(5t) (+ noise), t = 0, step, 2 step...
-    length: int = 1000  # synthetic: number of points
-    step: float = 0.1  # synthetic: spacing of t
-    noise: float = 0.0  # synthetic: standard deviation of added Gaussian noise
-    seed: int = 0  # synthetic: noise seed (the data set itself; train.seed only orders batches)
-    lookback: int = 24  # input steps per window
-    horizon: int = 12  # steps forecast from each origin
-    season: int = 1  # seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none
-    transform: str = "none"  # none | log (multiplicative growth and seasonality; values must be > 0)
-    # each window as the model sees it: none | last (minus the window's last value: removes level and trend)
-    # | standard (minus the window's mean, over its standard deviation: reversible instance normalisation, for
-    # series whose level or amplitude drifts beyond the training range)
-    window_norm: str = "none"
-    valid_fraction: float = 0.15  # chronological: train, then valid, then test (the most recent points)
-    test_fraction: float = 0.15
-    stride: int = 1  # rolling-origin backtest: an origin every `stride` steps on valid and test
-    epoch_passes: int = 1  # shuffled passes over the training windows per epoch (short series: fewer validations)
+    path: list[str] = fields.path([], "the CSV (relative to --data-dir, or absolute); empty (data.path = []) = the "
+                                  "synthetic series (data.synthetic_*)", one=True, optional=True)
+    time_column: str = key("", "time column name; \"\" = the first column; \"none\" = no time column (rows "
+                           "numbered)")
+    target: str = key("", "value column(s) to forecast, comma-separated; \"\" = every column but the time column")
+    sort: bool = key(False, "rows out of time order are an error naming the line; true sorts them by time "
+                     "(repeated or impossible times are errors either way)")
+    synthetic: str = key("sine", "the synthetic series (when data.path is empty)", choices=SYNTHETIC)
+    synthetic_length: int = key(1000, "synthetic series: number of points", ge=2, le=10_000_000)
+    synthetic_step: float = key(0.1, "synthetic series: spacing of t", gt=0, le=1e6)
+    synthetic_noise: float = key(0.0, "synthetic series: standard deviation of added Gaussian noise", ge=0, le=1e6)
+    synthetic_seed: int = key(0, "synthetic series: seed of the noise", ge=0, le=MAX_SEED)
+    lookback: int = key(24, "input steps per window", ge=1, le=1_000_000)
+    horizon: int = key(12, "steps forecast from each origin", ge=1, le=1_000_000)
+    season: int = key(1, "seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none", ge=1,
+                      le=1_000_000)
+    transform: str = key("none", "value transform before scaling (fitted on the training split)",
+                         choices=TRANSFORMS)
+    window_norm: str = key("none", "each window as the model sees it", choices=WINDOW_NORMS)
+    valid_fraction: float = fields.fraction(0.15, "chronological share for validation (train, then valid, then "
+                                            "test: the most recent points)")
+    test_fraction: float = fields.fraction(0.15, "chronological share for testing (the most recent points)")
+    stride: int = key(1, "rolling-origin backtest: an origin every `stride` steps on valid and test", ge=1,
+                      le=MAX_COUNT)
+    epoch_passes: int = key(1, "shuffled passes over the training windows per epoch (short series: fewer "
+                            "validations)", ge=1, le=100_000)
+
+    RENAMED: ClassVar[dict[str, str]] = {"time_col": "data.time_column", "length": "data.synthetic_length",
+                                         "step": "data.synthetic_step", "noise": "data.synthetic_noise",
+                                         "seed": "data.synthetic_seed"}
 
 
 @dataclass
 class ForecastModel:
-    cell: str = "lstm"  # lstm | gru | rnn_tanh | rnn_relu (and the scratch-only cells with backend = "scratch")
-    backend: str = "fused"
-    hidden: int = 64
-    layers: int = 1
-    dropout: float = 0.0
-    forget_bias: float = 1.0
-    strategy: str = "direct"  # direct (all horizon steps at once) | recursive (one-step model fed its forecasts)
-    architecture: str = "rnn"  # rnn (encoder + multi-output head) | seq2seq (encoder-decoder; direct only)
-    distribution: str = "point"  # point (MSE) | gaussian (mean + log-variance, Gaussian NLL)
-    interval: float = 0.9  # prediction-interval coverage (point models: from validation residuals)
-    samples: int = 100  # recursive + gaussian: sample paths per forecast for the interval
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    hidden: int = fields.hidden(64)
+    layers: int = fields.layers(1)
+    dropout: float = fields.dropout()
+    forget_bias: float = fields.forget_bias(1.0)
+    strategy: str = key("direct", "how the horizon is forecast", choices=STRATEGIES)
+    arch: str = key("rnn", "model family", choices=ARCHS, needs={"model.strategy": "direct"})
+    distribution: str = key("point", "what the model outputs", choices=DISTRIBUTIONS)
+    interval: float = key(0.9, "prediction-interval coverage (point models: from validation residuals)", gt=0, lt=1)
+    samples: int = key(100, "recursive + gaussian: sample paths per forecast for the interval", ge=10, le=100_000)
+
+    RENAMED: ClassVar[dict[str, str]] = {"architecture": "model.arch"}
 
 
 @register
-class ForecastTask(Task):
+class ForecastTask(Task[ForecastData, ForecastModel]):
     name = "forecast"
-    DataConfig = ForecastData
-    ModelConfig = ForecastModel
     metric = "rmse"
     higher_is_better = False
     count_unit = "windows"
+    services = ("forecast",)
+    default_eval_batch_size = 1024
+
+    @classmethod
+    def check_config(cls, config: RunConfig[ForecastData, ForecastModel]) -> None:
+        fields.check_recurrent(config.model)
+        d = config.data
+        if not d.path and d.synthetic_length <= d.horizon:
+            raise ConfigError("data.horizon", f"= {d.horizon} is longer than the synthetic series "
+                                              f"(data.synthetic_length = {d.synthetic_length})")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -110,47 +142,16 @@ class ForecastTask(Task):
         self.saved: dict[str, Any] = {}  # artifacts of a loaded run (history for forecasting without data)
         self._train_windows: Tensor | None = None
 
-    @property
-    def dcfg(self) -> ForecastData:
-        return self.config.data
-
-    @property
-    def mcfg(self) -> ForecastModel:
-        return self.config.model
-
     # -- data -------------------------------------------------------------------------------------
-    def check_config(self) -> None:
-        d, m = self.dcfg, self.mcfg
-        for name in ("lookback", "horizon", "season", "stride", "epoch_passes"):
-            if getattr(d, name) < 1:
-                raise UserError(f"data.{name} must be >= 1, got {getattr(d, name)}")
-        check_transform(d.transform)
-        if d.window_norm not in WINDOW_NORMS:
-            raise UserError(f"data.window_norm: expected one of {', '.join(WINDOW_NORMS)}, got {d.window_norm!r}")
-        if m.strategy not in STRATEGIES:
-            raise UserError(f"model.strategy: expected one of {', '.join(STRATEGIES)}, got {m.strategy!r}")
-        if m.architecture not in ARCHITECTURES:
-            raise UserError(f"model.architecture: expected one of {', '.join(ARCHITECTURES)}, "
-                            f"got {m.architecture!r}")
-        if m.architecture == "seq2seq" and m.strategy != "direct":
-            raise UserError("model.architecture=seq2seq is a direct multi-step model; set model.strategy=direct")
-        if m.distribution not in DISTRIBUTIONS:
-            raise UserError(f"model.distribution: expected one of {', '.join(DISTRIBUTIONS)}, "
-                            f"got {m.distribution!r}")
-        if not 0 < m.interval < 1:
-            raise UserError(f"model.interval must be in (0, 1), got {m.interval}")
-        if m.samples < 10:
-            raise UserError(f"model.samples must be >= 10, got {m.samples}")
-
     def load_series(self) -> Series:
         d = self.dcfg
         if d.path:
-            path = find_data_file(d.path, self.data_dir, "data.path")
-            return read_series_csv(path, d.time_col, d.target)
-        return synthetic_series(d.synthetic, d.length, d.step, d.noise, d.seed)
+            path = find_data_file(d.path[0], self.data_dir, "data.path")
+            return read_series_csv(path, d.time_column, d.target, sort=d.sort)
+        return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise,
+                                d.synthetic_seed)
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
-        self.check_config()
         d = self.dcfg
         s = self.load_series()
         n, L, H = len(s), d.lookback, d.horizon
@@ -217,18 +218,16 @@ class ForecastTask(Task):
             raise UserError("the training data gives different columns or scaling than the checkpoint's; resume "
                             "with the series the run was trained on")
 
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        return {"columns": ["y"], "scaler": Scaler.fit(np.zeros((2, 1))).to_dict(), "mase_scale": [1.0]}
+
     # -- model and training -----------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
+    def make_model(self) -> nn.Module:
         m = self.mcfg
-        self.check_config()
         assert self.columns is not None
-        try:
-            return Forecaster(len(self.columns), self.dcfg.horizon, m.hidden, m.layers, cell=m.cell,
-                              backend=m.backend, dropout=m.dropout, strategy=m.strategy,
-                              architecture=m.architecture, gaussian=m.distribution == "gaussian",
-                              forget_bias=m.forget_bias)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+        return Forecaster(len(self.columns), self.dcfg.horizon, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                          dropout=m.dropout, strategy=m.strategy, arch=m.arch,
+                          gaussian=m.distribution == "gaussian", forget_bias=m.forget_bias)
 
     def num_train_batches(self, epoch: int) -> int:
         n = int(self.origins["train"].size)
@@ -238,7 +237,7 @@ class ForecastTask(Task):
         assert self._train_windows is not None
         n, bs = self._train_windows.size(0), self.config.train.batch_size
         per_pass = -(-n // bs)
-        g = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(derive_seed(self.config.train.seed, epoch))
         orders = [torch.randperm(n, generator=g) for _ in range(self.dcfg.epoch_passes)]
         for b in range(start, self.num_train_batches(epoch)):
             idx = orders[b // per_pass][(b % per_pass) * bs : (b % per_pass + 1) * bs]
@@ -345,7 +344,8 @@ class ForecastTask(Task):
         self._update_residual_sd(model)
         origins = self.origins[split]
         w = torch.as_tensor(self._windows(origins), dtype=torch.float32, device=self.device)
-        total = sum(float(self._loss(model, w[i : i + 1024], "sum")) for i in range(0, w.size(0), 1024))
+        bs = self.eval_batch_size
+        total = sum(float(self._loss(model, w[i : i + bs], "sum")) for i in range(0, w.size(0), bs))
         per_window = (d.lookback if self.mcfg.strategy == "recursive" else d.horizon) * w.size(2)
         mean, lo, hi, _, _ = self._split_forecast(model, split)
         mean, lo, hi = self.to_original(mean), self.to_original(lo), self.to_original(hi)
@@ -377,6 +377,10 @@ class ForecastTask(Task):
         mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level or self.mcfg.interval, seed)
         return {"mean": self.to_original(mean[0]), "lower": self.to_original(lo[0]),
                 "upper": self.to_original(hi[0])}
+
+    def describe(self) -> dict[str, Any]:
+        return {"columns": list(self.columns or []), "horizon": self.dcfg.horizon, "lookback": self.dcfg.lookback,
+                "interval": self.mcfg.interval, "history_points": len((self.saved or {}).get("history", []))}
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
         parts = [f"{k} {metrics[k]:.4g}" for k in ("rmse", "mae", "mase") if isinstance(metrics.get(k), float)]

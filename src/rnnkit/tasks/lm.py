@@ -2,7 +2,7 @@
 
 Two model families share this task: the Zaremba / pytorch-examples stack (``model.arch = "standard"``) and
 AWD-LSTM (``model.arch = "awd"``, rnnkit.models.awd). The AWD training tricks that are about the objective or the
-batching live here: AR/TAR activation regularisation (``data.ar``, ``data.tar``) and variable BPTT lengths with
+batching live here: AR/TAR activation regularisation (``optim.ar``, ``optim.tar``) and variable BPTT lengths with
 the learning rate scaled by each batch's length (``data.variable_bptt``). Under distributed training each rank
 trains on its own block of the batch columns (``shard``), and the carried hidden state is gathered into the
 checkpoint as one global batch so a run resumes with any number of processes.
@@ -13,12 +13,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.lm import (
     EOS,
     IGNORE,
@@ -32,68 +33,81 @@ from rnnkit.data.lm import (
 )
 from rnnkit.data.text import find_data_file, read_text
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decode.sampling import SamplingOptions, sample_next
+from rnnkit.decode.sampling import SamplingOptions, sample_rows
+from rnnkit.decode.stream import Stream, StreamBatch
 from rnnkit.errors import UserError
 from rnnkit.metrics import bits_per_char, perplexity
 from rnnkit.models.lm import RNNLanguageModel
-from rnnkit.tasks import register
+from rnnkit.ops.device import to_device
+from rnnkit.ops.loss import softmax_cross_entropy
+from rnnkit.seeds import derive_seed
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
-from rnnkit.train.device import to_device
-from rnnkit.train.loss import softmax_cross_entropy
+
+TOKENIZERS = {"word": "whitespace-separated words, <eos> at each line end", "char": "characters"}
+BATCHINGS = {"stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
+             "windows": "fixed windows of data.window tokens -> the next token, shuffled"}
+AWD_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the fused ops AWD's weight drop calls directly
+ARCHS = {"standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
+         "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
+                "dropout on the last layer's output (Merity et al. 2017)"}
 
 
 @dataclass
 class LMData:
-    train: str = "ptb/ptb.train.txt"  # paths relative to --data-dir (vendored PTB is the fallback)
-    valid: str = "ptb/ptb.valid.txt"
-    test: str = "ptb/ptb.test.txt"
-    level: str = "word"  # word (lines + <eos>) | char
-    lowercase: bool = False
-    punctuation: bool = False  # word level: split punctuation off words ("end." -> "end", ".")
-    min_count: int = 1  # rarer training words become <unk>
-    max_vocab: int = 0  # 0 = no limit
-    valid_fraction: float = 0.0  # when data.valid is "", carve this share off the end of train
-    test_fraction: float = 0.0  # when data.test is "", likewise (taken before valid)
-    bptt: int = 35  # truncated back-propagation length
-    eval_batch_size: int = 10
-    batching: str = "stream"  # stream (Zaremba TBPTT) | windows (fixed context -> next token)
-    window: int = 20  # windows: context length
-    carry_state: bool = True  # stream: carry the hidden state from batch to batch (detached)
-    # mean: the loss is the mean over all tokens of a batch (pytorch/examples, lr ~20 for SGD)
-    # sum_time: summed over the bptt steps, mean over the batch (Zaremba et al. / the TF tutorial, lr ~1)
-    loss_over_time: str = "mean"
-    train_fraction: float = 1.0  # keep the first fraction of the training tokens (vocabulary from all of them)
-    word_dropout: float = 0.0  # training only: replace input tokens by <unk> with this probability
-    word_swap: float = 0.0  # training only: swap an input token with the next one with this probability
-    # AWD-LSTM regularisers (Merity et al. 2017), added to the training objective (the logged loss stays the NLL):
-    ar: float = 0.0  # activation regularisation: ar * mean(dropped last-layer output ** 2)
-    tar: float = 0.0  # temporal AR: tar * mean((h_t - h_{t-1}) ** 2) on the raw last-layer output
-    # stream batching: each batch's length ~ N(bptt, bptt_std), or N(bptt / 2, bptt_std) with probability
-    # bptt_half, at least bptt_min; the learning rate is scaled by length / bptt for that batch (Merity et al.)
-    variable_bptt: bool = False
-    bptt_std: float = 5.0
-    bptt_half: float = 0.05
-    bptt_min: int = 5
+    train: str = fields.split_file("ptb/ptb.train.txt", "train")
+    valid: str = fields.split_file("ptb/ptb.valid.txt", "valid")
+    test: str = fields.split_file("ptb/ptb.test.txt", "test")
+    tokenizer: str = key("word", "how text becomes tokens", choices=TOKENIZERS)
+    lowercase: bool = fields.lowercase(False)
+    punctuation: bool = key(False, "word tokenizer: split punctuation off words (\"end.\" -> \"end\", \".\")")
+    min_count: int = fields.min_count(1)
+    max_vocab: int = fields.max_vocab()
+    valid_fraction: float = key(0.0, "when data.valid is \"\": the share of the training text carved off its end "
+                                "for validation", gt=0, lt=0.5, special={0: "none (data.valid names a file)"})
+    test_fraction: float = key(0.0, "when data.test is \"\": likewise for testing (taken before valid)", gt=0,
+                               lt=0.5, special={0: "none (data.test names a file)"})
+    bptt: int = key(35, "truncated back-propagation length (stream batching; also the evaluation chunk)", ge=1,
+                    le=MAX_SIZE)
+    batching: str = key("stream", "how training batches are cut from the text", choices=BATCHINGS)
+    window: int = key(20, "windows batching: context length", ge=1, le=MAX_SIZE)
+    carry_state: bool = key(True, "stream batching: carry the hidden state from batch to batch (detached)")
+    train_fraction: float = key(1.0, "keep the first fraction of the training tokens (vocabulary from all of them)",
+                                gt=0, le=1)
+    word_dropout: float = key(0.0, "training only: replace input tokens by <unk> with this probability", ge=0,
+                              lt=1, needs={"data.tokenizer": "word"})
+    word_swap: float = key(0.0, "training only: swap an input token with the next one with this probability",
+                           ge=0, lt=1)
+    variable_bptt: bool = key(False, "stream batching: each batch's length ~ N(bptt, bptt_std), or N(bptt / 2, "
+                              "bptt_std) with probability bptt_half, at least bptt_min; the learning rate is scaled "
+                              "by length / bptt for that batch (Merity et al.)", needs={"data.batching": "stream"})
+    bptt_std: float = key(5.0, "variable_bptt: standard deviation of the length", ge=0, le=MAX_SIZE)
+    bptt_half: float = key(0.05, "variable_bptt: probability of a half-length batch", ge=0, le=1)
+    bptt_min: int = key(5, "variable_bptt: shortest batch", ge=1, le=MAX_SIZE)
+
+    RENAMED: ClassVar[dict[str, str]] = {"level": "data.tokenizer", "ar": "optim.ar", "tar": "optim.tar",
+                                         "loss_over_time": "optim.loss_over_time",
+                                         "eval_batch_size": "train.eval_batch_size"}
 
 
 @dataclass
 class LMModel:
-    cell: str = "lstm"  # lstm | gru | rnn_tanh | rnn_relu | peephole_lstm | layernorm_lstm
-    backend: str = "fused"  # fused (nn.LSTM / cuDNN / oneDNN) | scratch (rnnkit.cells)
-    embedding: int = 200
-    hidden: int = 200
-    layers: int = 2
-    dropout: float = 0.0
-    tie: bool = False
-    init_scale: float = 0.1  # uniform init in [-init_scale, init_scale]; 0 keeps PyTorch's defaults
-    forget_bias: float = 0.0
-    # standard (Zaremba / pytorch-examples) | awd (AWD-LSTM: one module per layer, the last sized `embedding`
-    # when tied; `dropout` is then the locked dropout on the last layer's output)
-    arch: str = "standard"
-    dropout_h: float = 0.0  # awd: locked dropout between recurrent layers
-    dropout_i: float = 0.0  # awd: locked dropout on the embedded input
-    dropout_e: float = 0.0  # awd: embedding dropout (whole words)
-    weight_drop: float = 0.0  # awd: DropConnect on the hidden-to-hidden matrices
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    embedding: int = fields.embedding(200)
+    hidden: int = fields.hidden(200)
+    layers: int = fields.layers(2)
+    dropout: float = fields.dropout()
+    tie: bool = key(False, "share the input embedding with the output layer (standard: needs embedding = hidden)")
+    init_scale: float = fields.init_scale(0.1)
+    forget_bias: float = fields.forget_bias(0.0)
+    arch: str = key("standard", "model family", choices=ARCHS)
+    dropout_h: float = key(0.0, "awd: locked dropout between recurrent layers", ge=0, lt=1,
+                           needs={"model.arch": "awd"})
+    dropout_i: float = key(0.0, "awd: locked dropout on the embedded input", ge=0, lt=1, needs={"model.arch": "awd"})
+    dropout_e: float = key(0.0, "awd: embedding dropout (whole words)", ge=0, lt=1, needs={"model.arch": "awd"})
+    weight_drop: float = key(0.0, "awd: DropConnect on the hidden-to-hidden matrices", ge=0, lt=1,
+                             needs={"model.arch": "awd"})
 
 
 def _tree_map(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
@@ -124,11 +138,12 @@ def _detach(state: Any) -> Any:
 
 
 @register
-class LanguageModelTask(Task):
+class LanguageModelTask(Task[LMData, LMModel]):
     name = "lm"
-    DataConfig = LMData
-    ModelConfig = LMModel
     metric = "ppl"
+    services = ("generate",)
+    loss_terms = frozenset({"ar", "tar", "loss_over_time"})
+    default_eval_batch_size = 10
 
     vocab: Vocabulary | None = None
 
@@ -140,21 +155,31 @@ class LanguageModelTask(Task):
         self.rank, self.world = 0, 1
         self._chunks: tuple[int, list[tuple[int, int]]] | None = None  # (epoch, [(start, length)]) cache
 
-    @property
-    def dcfg(self) -> LMData:
-        return self.config.data
+    @classmethod
+    def check_config(cls, config: RunConfig[LMData, LMModel]) -> None:
+        d, o, m = config.data, config.optim, config.model
+        if m.arch == "awd":
+            if m.cell not in AWD_CELLS:
+                raise ConfigError("model.cell", f"= {m.cell!r}: model.arch = \"awd\" supports {', '.join(AWD_CELLS)}")
+        else:
+            fields.check_recurrent(m)
+            if m.tie and m.embedding != m.hidden:
+                raise ConfigError("model.tie", f"needs model.embedding == model.hidden (got {m.embedding} and "
+                                               f"{m.hidden}), or model.arch = \"awd\"")
+        for s in ("valid", "test"):
+            if not getattr(d, s) and not getattr(d, f"{s}_fraction"):
+                raise ConfigError(f"data.{s}", f"is \"\": name a file, or set data.{s}_fraction in (0, 0.5) to "
+                                               f"carve it off the training text")
+        if (o.ar or o.tar) and d.batching != "stream":
+            raise ConfigError("optim.ar" if o.ar else "optim.tar", "needs data.batching = \"stream\"")
 
     # -- data -------------------------------------------------------------------------------------
     def _read(self, split: str) -> list[str]:
         path = find_data_file(getattr(self.dcfg, split), self.data_dir, f"data.{split}")
-        return tokenize(read_text(path), self.dcfg.level, self.dcfg.lowercase, self.dcfg.punctuation)
+        return tokenize(read_text(path), self.dcfg.tokenizer, self.dcfg.lowercase, self.dcfg.punctuation)
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg
-        if d.level not in ("word", "char"):
-            raise UserError(f"data.level: expected 'word' or 'char', got {d.level!r}")
-        if d.batching not in ("stream", "windows"):
-            raise UserError(f"data.batching: expected 'stream' or 'windows', got {d.batching!r}")
         carved = {s for s in ("valid", "test") if not getattr(d, s)}
         need_train = "train" in splits or self.vocab is None or bool(carved & set(splits))
         streams: dict[str, list[str]] = {}
@@ -163,29 +188,18 @@ class LanguageModelTask(Task):
             for s in ("test", "valid"):  # carve test first so valid sits just before it
                 if s in carved:
                     frac = getattr(d, f"{s}_fraction")
-                    if not 0 < frac < 0.5:
-                        raise UserError(f"data.{s} is empty: set it to a file or data.{s}_fraction in (0, 0.5)")
                     cut = int(len(train) * (1 - frac))
                     train, streams[s] = train[:cut], train[cut:]
             streams["train"] = train
             if self.vocab is None:
-                self.vocab = build_vocab(train, d.level, d.min_count, d.max_vocab)
+                self.vocab = build_vocab(train, d.tokenizer, d.min_count, d.max_vocab)
         for s in splits:
             tokens = streams[s] if s in streams else self._read(s)
             if not tokens:
                 raise UserError(f"data.{s}: no tokens")
             self.ids[s] = self.vocab.encode(tokens)  # type: ignore[union-attr]
         if "train" in self.ids and d.train_fraction != 1.0:
-            if not 0 < d.train_fraction <= 1:
-                raise UserError(f"data.train_fraction: expected a number in (0, 1], got {d.train_fraction}")
             self.ids["train"] = self.ids["train"][: max(int(self.ids["train"].numel() * d.train_fraction), 2)]
-        for k in ("word_dropout", "word_swap"):
-            if not 0 <= getattr(d, k) < 1:
-                raise UserError(f"data.{k}: expected a probability in [0, 1), got {getattr(d, k)}")
-        if d.word_dropout and self.vocab.unk_index < 0:  # type: ignore[union-attr]
-            raise UserError("data.word_dropout needs a vocabulary with <unk> (data.level = \"word\")")
-        if (d.ar or d.tar) and d.batching != "stream":
-            raise UserError("data.ar / data.tar need data.batching = \"stream\"")
         if "train" in self.ids and d.batching == "stream":
             cols = batchify(self.ids["train"], self.config.train.batch_size)  # (steps, batch)
             if cols.size(0) <= d.bptt:
@@ -198,11 +212,16 @@ class LanguageModelTask(Task):
 
     def artifacts(self) -> dict[str, Any]:
         assert self.vocab is not None
-        return {"vocab": self.vocab.to_list(), "level": self.dcfg.level}
+        return {"vocab": self.vocab.to_list(), "tokenizer": self.dcfg.tokenizer}
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
-        self.vocab = build_vocab([], artifacts["level"]) if not artifacts["vocab"] else Vocabulary(
-            artifacts["vocab"], unk="<unk>" if artifacts["level"] == "word" else None)
+        kind = artifacts.get("tokenizer", artifacts.get("level"))  # "level": checkpoints of rnnkit 0.1
+        self.vocab = build_vocab([], kind) if not artifacts["vocab"] else Vocabulary(
+            artifacts["vocab"], unk="<unk>" if kind == "word" else None)
+
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        words = ["<unk>", EOS] + [f"w{i}" for i in range(30)] if self.dcfg.tokenizer == "word" else list("abc \n")
+        return {"vocab": words, "tokenizer": self.dcfg.tokenizer}
 
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         assert self.vocab is not None
@@ -227,27 +246,17 @@ class LanguageModelTask(Task):
         self.rank, self.world = rank, world
 
     # -- model and training -----------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        m: LMModel = self.config.model
+    def make_model(self) -> nn.Module:
+        m = self.mcfg
         assert self.vocab is not None
-        awd_only = {k: getattr(m, k) for k in ("dropout_h", "dropout_i", "dropout_e", "weight_drop")}
-        try:
-            if m.arch == "awd":
-                from rnnkit.models.awd import AWDLanguageModel
+        if m.arch == "awd":
+            from rnnkit.models.awd import AWDLanguageModel
 
-                return AWDLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
-                                        backend=m.backend, dropout=m.dropout, tie=m.tie, init_scale=m.init_scale,
-                                        **awd_only)
-            if m.arch != "standard":
-                raise UserError(f"model.arch: expected 'standard' or 'awd', got {m.arch!r}")
-            used = [k for k, v in awd_only.items() if v]
-            if used:
-                raise UserError(f"model.{used[0]} needs model.arch = \"awd\"")
-            return RNNLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
-                                    backend=m.backend, dropout=m.dropout, tie=m.tie, init_scale=m.init_scale,
-                                    forget_bias=m.forget_bias)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+            return AWDLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                    dropout=m.dropout, tie=m.tie, init_scale=m.init_scale, dropout_h=m.dropout_h,
+                                    dropout_i=m.dropout_i, dropout_e=m.dropout_e, weight_drop=m.weight_drop)
+        return RNNLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                dropout=m.dropout, tie=m.tie, init_scale=m.init_scale, forget_bias=m.forget_bias)
 
     def num_train_batches(self, epoch: int) -> int:
         if self.dcfg.batching == "windows":
@@ -277,7 +286,7 @@ class LanguageModelTask(Task):
         d = self.dcfg
         assert self._train_cols is not None
         rows = self._train_cols.size(0)
-        rng = random.Random(self.config.train.seed * 1_000_003 + epoch)
+        rng = random.Random(derive_seed(self.config.train.seed, epoch))
         chunks, i = [], 0
         while i < rows - 2:
             mean = d.bptt if rng.random() >= d.bptt_half else d.bptt / 2
@@ -309,9 +318,7 @@ class LanguageModelTask(Task):
             yield to_device(win[:-1], self.device), to_device(win[-1], self.device)
 
     def loss_scale(self) -> float:
-        if self.dcfg.loss_over_time not in ("mean", "sum_time"):
-            raise UserError(f"data.loss_over_time: expected 'mean' or 'sum_time', got {self.dcfg.loss_over_time!r}")
-        summed = self.dcfg.loss_over_time == "sum_time" and self.dcfg.batching == "stream"
+        summed = self.config.optim.loss_over_time == "sum_time" and self.dcfg.batching == "stream"
         return float(self.dcfg.bptt) if summed else 1.0
 
     def begin_epoch(self, model: nn.Module, epoch: int) -> None:
@@ -333,7 +340,7 @@ class LanguageModelTask(Task):
         return x
 
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, ...]:
-        d = self.dcfg
+        d, o = self.dcfg, self.config.optim
         x, y = batch  # stream: (bptt, batch) each; windows: (window, batch) and (batch,)
         if d.word_dropout or d.word_swap:
             x = self._noise(x)
@@ -342,19 +349,19 @@ class LanguageModelTask(Task):
             return softmax_cross_entropy(logits[-1].float(), y), y.numel()
         hidden = _detach(self.hidden) if d.carry_state else None
         # with targets the model returns the mean NLL: decoder + softmax fused in fp32, and under autocast the
-        # decoder in bf16/fp16 with the log-softmax in fp32 (rnnkit.train.loss.linear_cross_entropy)
-        if d.ar or d.tar:
+        # decoder in bf16/fp16 with the log-softmax in fp32 (rnnkit.ops.loss.linear_cross_entropy)
+        if o.ar or o.tar:
             nll, hidden, (raw, dropped) = model(x, hidden, activations=True, targets=y)  # raw: (bptt, batch, h)
         else:
             nll, hidden = model(x, hidden, targets=y)
         self.hidden = _detach(hidden)
-        if not (d.ar or d.tar):
+        if not (o.ar or o.tar):
             return nll, y.numel()
         objective = nll
-        if d.ar:
-            objective = objective + d.ar * dropped.float().pow(2).mean()
-        if d.tar:
-            objective = objective + d.tar * (raw[1:] - raw[:-1]).float().pow(2).mean()
+        if o.ar:
+            objective = objective + o.ar * dropped.float().pow(2).mean()
+        if o.tar:
+            objective = objective + o.tar * (raw[1:] - raw[:-1]).float().pow(2).mean()
         return objective, y.numel(), nll.detach()
 
     def loop_state(self) -> dict[str, Any]:
@@ -394,7 +401,7 @@ class LanguageModelTask(Task):
         if split not in self.ids:
             self.prepare((split,))
         model.eval()
-        inputs, targets = eval_columns(self.ids[split], self.dcfg.eval_batch_size)
+        inputs, targets = eval_columns(self.ids[split], self.eval_batch_size)
         inputs, targets = inputs.to(self.device), targets.to(self.device)
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         hidden = None
@@ -406,7 +413,7 @@ class LanguageModelTask(Task):
         n = int((targets != IGNORE).sum())
         mean = float(total) / max(n, 1)
         out = {"loss": mean, "ppl": perplexity(mean), "tokens": n}
-        if self.dcfg.level == "char":
+        if self.dcfg.tokenizer == "char":
             out["bpc"] = bits_per_char(mean)
         return out
 
@@ -416,8 +423,7 @@ class LanguageModelTask(Task):
     # -- decoding ---------------------------------------------------------------------------------
     def encode_prompt(self, prompt: str) -> list[int]:
         assert self.vocab is not None
-        level = self.dcfg.level
-        if level == "word":
+        if self.dcfg.tokenizer == "word":
             words = tokenize(prompt, "word", self.dcfg.lowercase, self.dcfg.punctuation)[:-1] if prompt.strip() else []
             ids = []
             for w in words:
@@ -432,30 +438,77 @@ class LanguageModelTask(Task):
             raise UserError(f"no character of the prompt is in this model's vocabulary: {prompt!r}")
         return ids or [self.vocab.index("\n") if "\n" in self.vocab else 0]
 
+    def generation_stream(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
+                          seed: int | None = None) -> Stream:
+        """One generation request as a :class:`~rnnkit.decode.stream.Stream`: the server decodes many of these
+        in one :meth:`generation_batch`; :meth:`generate` runs one alone. Checks the prompt (UserError) now."""
+        assert self.vocab is not None
+        opts.validate()
+        return _LMStream(self, model, self.encode_prompt(prompt), words, opts, seed)
+
+    def generation_batch(self, model: nn.Module) -> StreamBatch:
+        """An empty batch of generation streams over ``model`` (one token per row per step)."""
+        model.eval()
+        return StreamBatch(lambda tokens, state: model(tokens, state))
+
     @torch.inference_mode()
     def generate(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
                  seed: int | None = None) -> str:
         """Continue ``prompt`` by ``words`` words (whitespace-separated words for character models)."""
-        assert self.vocab is not None
-        opts.validate()
-        model.eval()
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        ids = self.encode_prompt(prompt)
-        banned = [self.vocab.unk_index] if self.vocab.unk_index >= 0 else None
-        logits, hidden = model(torch.tensor(ids, device=self.device).unsqueeze(1))  # (len, 1, vocab)
-        out: list[str] = []
-        char_level = self.dcfg.level == "char"
-        max_tokens = words * 20 if char_level else words * 4
-        n_words = 0
-        for _ in range(max_tokens):
-            nxt = sample_next(logits[-1], opts, gen, banned)  # (1,)
-            tok = self.vocab.itos[int(nxt)]
-            out.append(tok)
-            if char_level:
-                n_words = len("".join(out).split()) if tok.isspace() else n_words
-            elif tok != EOS:
-                n_words += 1
-            if n_words >= words:
-                break
-            logits, hidden = model(nxt.view(1, 1), hidden)
-        return detokenize(out, self.dcfg.level).strip("\n") if not char_level else "".join(out)
+        stream = self.generation_stream(model, prompt, words, opts, seed)
+        batch = self.generation_batch(model)
+        if not batch.add(stream):
+            batch.run()
+        return stream.result()
+
+
+    def describe(self) -> dict[str, Any]:
+        # "level": the key clients of rnnkit 0.1 read (word | char)
+        return {"level": self.dcfg.tokenizer, "tokenizer": self.dcfg.tokenizer}
+
+class _LMStream(Stream):
+    """A prompt's continuation: its own generator and stop rule (``words`` words, at most 4 tokens a word, or 20
+    characters a word for character models); one row."""
+
+    def __init__(self, task: LanguageModelTask, model: nn.Module, ids: list[int], words: int, opts: SamplingOptions,
+                 seed: int | None) -> None:
+        assert task.vocab is not None
+        self.task, self.model, self.ids, self.words, self.opts = task, model, ids, words, opts
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.banned = [task.vocab.unk_index] if task.vocab.unk_index >= 0 else None
+        self.char_level = task.dcfg.tokenizer == "char"
+        self.max_tokens = words * 20 if self.char_level else words * 4
+        self.out: list[str] = []
+        self.n_words = 0
+
+    def prefill(self) -> tuple[Tensor, Any]:
+        self.model.eval()
+        logits, hidden = self.model(torch.tensor(self.ids, device=self.task.device).unsqueeze(1))  # (len, 1, V)
+        return logits[-1], hidden
+
+    def choose(self, logits: Tensor) -> Tensor:
+        return _LMStream.choose_together([self], logits)  # logits: (1, vocab)
+
+    @staticmethod
+    def choose_together(streams: list[_LMStream], logits: Tensor) -> Tensor:
+        """The next token of every stream (one row each) in one vectorised draw: each row with its own options and
+        generator (``sample_rows``), so batched and alone agree."""
+        tokens = sample_rows(logits, [s.opts for s in streams], [s.generator for s in streams], streams[0].banned)
+        for s, t in zip(streams, tokens.tolist()):
+            s._take(t)
+        return tokens
+
+    def _take(self, token: int) -> None:
+        assert self.task.vocab is not None
+        tok = self.task.vocab.itos[token]
+        self.out.append(tok)
+        if self.char_level:
+            self.n_words = len("".join(self.out).split()) if tok.isspace() else self.n_words
+        elif tok != EOS:
+            self.n_words += 1
+        self.done = self.n_words >= self.words or len(self.out) >= self.max_tokens
+
+    def result(self) -> str:
+        if self.char_level:
+            return "".join(self.out)
+        return detokenize(self.out, self.task.dcfg.tokenizer).strip("\n")

@@ -22,39 +22,47 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.errors import UserError
+from rnnkit.config import MAX_SEED, ConfigError, RunConfig, key
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.tasks import register
+from rnnkit.seeds import derive_seed
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
+
+LABELS = {"count": "how many ones (classes 0..data.length)", "parity": "whether the count is odd (2 classes)"}
+INITS = {"default": "PyTorch's initialisation",
+         "identity": "IRNN (Le et al. 2015): W_hh = I, biases 0; lets a ReLU RNN add"}
+HEADS = {"linear": "softmax over a linear map of the last state",
+         "count": "CountHead: classes are the integers 0..K-1, scored by distance from one learned read-out of the "
+                  "count (100% accuracy after ~1-2k Adam steps where a linear head needs ~20k for ~97%)"}
 
 
 @dataclass
 class ParityData:
-    size: int = 100_000  # strings generated in all
-    length: int = 50
-    target: str = "count"  # count (classes 0..length) | parity (2 classes)
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0  # the data set itself; train.seed only orders it
+    size: int = key(100_000, "random bit strings generated in all", ge=10, le=10_000_000)
+    length: int = key(50, "bits per string (time steps)", ge=1, le=100_000)
+    label: str = key("count", "what the network outputs for a string", choices=LABELS)
+    valid_fraction: float = fields.fraction(0.1, "share of the strings held out for validation")
+    test_fraction: float = fields.fraction(0.1, "share of the strings held out for testing")
+    seed: int = key(0, "seed of the data set's generation and split (train.seed only orders it)", ge=0,
+                    le=MAX_SEED)
+
+    RENAMED: ClassVar[dict[str, str]] = {"target": "data.label"}
 
 
 @dataclass
 class ParityModel:
-    cell: str = "rnn_tanh"
-    backend: str = "fused"
-    hidden: int = 24
-    layers: int = 1
-    init: str = "default"  # default | identity (IRNN, Le et al. 2015: W_hh = I, biases 0; lets a relu RNN add)
-    # linear (softmax over a linear map of the last state) | count (CountHead: classes are the integers 0..K-1,
-    # scored by distance from one learned read-out of the count; 100% accuracy after ~1-2k Adam steps where a
-    # linear head needs ~20k for ~97%; see the module docstring)
-    head: str = "linear"
+    cell: str = fields.cell("rnn_tanh")
+    backend: str = fields.backend()
+    hidden: int = fields.hidden(24)
+    layers: int = fields.layers(1)
+    init: str = key("default", "recurrent weight initialisation", choices=INITS)
+    head: str = key("linear", "output layer", choices=HEADS)
 
 
 class CountHead(nn.Module):
@@ -79,13 +87,20 @@ class CountHead(nn.Module):
 
 
 @register
-class ParityTask(Task):
+class ParityTask(Task[ParityData, ParityModel]):
     name = "parity"
-    DataConfig = ParityData
-    ModelConfig = ParityModel
     metric = "accuracy"
     higher_is_better = True
     count_unit = "sequences"
+    default_eval_batch_size = 4096
+
+    @classmethod
+    def check_config(cls, config: RunConfig[ParityData, ParityModel]) -> None:
+        fields.check_recurrent(config.model)
+        d = config.data
+        for s in ("valid", "test"):
+            if int(d.size * getattr(d, f"{s}_fraction")) < 1:
+                raise ConfigError(f"data.{s}_fraction", f"of data.size = {d.size} strings leaves the {s} split empty")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,17 +108,13 @@ class ParityTask(Task):
 
     @property
     def num_classes(self) -> int:
-        return self.config.data.length + 1 if self.config.data.target == "count" else 2
+        return self.dcfg.length + 1 if self.dcfg.label == "count" else 2
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
-        d: ParityData = self.config.data
-        if d.target not in ("count", "parity"):
-            raise UserError(f"data.target: expected 'count' or 'parity', got {d.target!r}")
-        if d.length < 1 or d.size < 10:
-            raise UserError("data.length must be >= 1 and data.size >= 10")
+        d = self.dcfg
         g = torch.Generator().manual_seed(d.seed)
         bits = torch.randint(0, 2, (d.size, d.length), generator=g)
-        y = bits.sum(1) if d.target == "count" else bits.sum(1) % 2
+        y = bits.sum(1) if d.label == "count" else bits.sum(1) % 2
         n_test, n_valid = int(d.size * d.test_fraction), int(d.size * d.valid_fraction)
         n_train = d.size - n_test - n_valid
         cuts = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, d.size)}
@@ -112,12 +123,11 @@ class ParityTask(Task):
             # (seq, batch, 1) floats: the bit at each step is the input feature
             self.splits_data[s] = (bits[a:b].t().unsqueeze(-1).float().to(self.device), y[a:b].to(self.device))
 
-    def build_model(self) -> nn.Module:
-        m: ParityModel = self.config.model
-        if m.init not in ("default", "identity"):
-            raise UserError(f"model.init: expected 'default' or 'identity', got {m.init!r}")
-        if m.head not in ("linear", "count"):
-            raise UserError(f"model.head: expected 'linear' or 'count', got {m.head!r}")
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        return {}
+
+    def make_model(self) -> nn.Module:
+        m = self.mcfg
         model = SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend, input_size=1)
         if m.head == "count":
             model.head = CountHead(model.spec.output_size, self.num_classes)
@@ -137,7 +147,7 @@ class ParityTask(Task):
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
         x, y = self.splits_data["train"]
         bs = self.config.train.batch_size
-        g = torch.Generator().manual_seed(self.config.train.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(derive_seed(self.config.train.seed, epoch))
         order = torch.randperm(y.numel(), generator=g).to(y.device)
         for b in range(start, self.num_train_batches(epoch)):
             idx = order[b * bs : (b + 1) * bs]
@@ -153,9 +163,9 @@ class ParityTask(Task):
             self.prepare((split,))
         model.eval()
         x, y = self.splits_data[split]
-        loss, correct = 0.0, 0
-        for i in range(0, y.numel(), 4096):
-            logits = model(x[:, i : i + 4096])
-            loss += float(F.cross_entropy(logits, y[i : i + 4096], reduction="sum"))
-            correct += int((logits.argmax(-1) == y[i : i + 4096]).sum())
+        loss, correct, bs = 0.0, 0, self.eval_batch_size
+        for i in range(0, y.numel(), bs):
+            logits = model(x[:, i : i + bs])
+            loss += float(F.cross_entropy(logits, y[i : i + bs], reduction="sum"))
+            correct += int((logits.argmax(-1) == y[i : i + bs]).sum())
         return {"loss": loss / y.numel(), "accuracy": correct / y.numel(), "examples": y.numel()}

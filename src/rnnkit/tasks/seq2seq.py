@@ -4,7 +4,8 @@ Data: ``source<TAB>target[<TAB>...]`` lines (``data.source_column`` / ``data.tar
 Tatoeba Spanish-English pairs (English in column 0) or a dialogue corpus of (utterance, reply) lines. Pairs are
 split train/valid/test by source sentence (``rnnkit.data.parallel.grouped_split``); the split is saved in every
 checkpoint and reused by ``rnnkit eval``, so test sentences are never trained on, even if the code that draws
-splits changes. Pairs longer than ``data.max_length`` tokens on either side are dropped from every split.
+splits changes. Pairs longer than ``data.max_length`` tokens on either side are dropped from every split (text
+classification's ``data.truncate`` cuts texts instead: a classifier keeps every example).
 
 Selection metric (``model.select``): ``bleu`` = corpus BLEU of greedy decoding on at most
 ``data.valid_bleu_sentences`` validation sources (``bleu_greedy``); it tracks what we care about better than the
@@ -21,25 +22,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import MAX_COUNT, MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.parallel import (
     EOS_ID,
     GO_ID,
     PAD_ID,
     SEP,
     SPANISH,
+    SPECIALS,
     SPLIT_CODES,
     UNK_ID,
     Batch,
     Pair,
     Tokenizer,
-    bucketed_order,
     build_vocab,
     display_case,
     encode,
@@ -50,84 +52,102 @@ from rnnkit.data.parallel import (
     pad_batch,
     read_pairs,
 )
+from rnnkit.data.sampling import bucketed_batches, epoch_permutation
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file
 from rnnkit.data.vocab import Vocabulary
-from rnnkit.decode.beam import Hypothesis, beam_search, greedy_search, sample_search
-from rnnkit.decode.sampling import SamplingOptions
+from rnnkit.decode.beam import Hypothesis, _mask_logp, _trim, beam_search, greedy_search, sample_search
+from rnnkit.decode.sampling import SamplingOptions, filter_logits
+from rnnkit.decode.stream import Stream, StreamBatch
 from rnnkit.errors import UserError
 from rnnkit.metrics import perplexity
 from rnnkit.metrics.bleu import corpus_bleu, corpus_chrf
-from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq
-from rnnkit.tasks import register
+from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, cat_decoder_states
+from rnnkit.ops.device import to_device
+from rnnkit.ops.loss import softmax_cross_entropy
+from rnnkit.seeds import Purpose, derive_seed
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
-from rnnkit.train.device import to_device
-from rnnkit.train.loss import softmax_cross_entropy
 
-ACCENT_MODES = ("auto", "source", "target", "both", "none")
+ACCENT_MODES = {"auto": "the source when it is Spanish (data.source_lang)", "source": "the source side",
+                "target": "the target side", "both": "both sides", "none": "neither"}
+TOKENIZERS = {"word": "words and punctuation", "sentencepiece": "learned subwords (the optional sentencepiece "
+              "package; data.subword_vocab pieces per side)"}
+ATTENTION_KINDS = {"bahdanau": "additive (Bahdanau et al. 2015)", "dot": "dot product (Luong et al. 2015)",
+                   "general": "bilinear (Luong et al. 2015)", "none": "no attention: the encoder's final state only"}
+assert set(ATTENTION_KINDS) == set(ATTENTIONS)
+SELECTS = {"bleu": "greedy validation BLEU", "loss": "teacher-forced validation loss (one reference among many "
+           "possible ones, e.g. a chatbot)"}
+REPLY_DECODINGS = {"sample": "top-k sampling", "beam": "beam search", "greedy": "greedy"}
 ENGLISH = ("", "en", "eng", "english")  # an unnamed target language is taken as English for display only
 _PRONOUN_I = re.compile(r"\bi\b")
 
 
 @dataclass
 class Seq2SeqData:
-    pairs: str = "spa-eng/spa.txt.gz"  # relative to --data-dir (or absolute); .gz is read transparently
-    source_column: int = 0  # 0-based; the Tatoeba file is English<TAB>Spanish, so spa->eng uses 1 and 0
-    target_column: int = 1
-    source_lang: str = ""  # e.g. "spa": informs data.strip_accents = "auto"
-    target_lang: str = ""
-    lowercase: bool = True  # fold case (BLEU is then case-insensitive)
-    # remove accents (cómo -> como, español -> espanol) on: auto (the source when it is Spanish), source,
-    # target, both, none; applied in training and inference alike
-    strip_accents: str = "auto"
-    tokenizer: str = "word"  # word | sentencepiece (learned subwords, optional package)
-    subword_vocab: int = 8000  # sentencepiece pieces per side
-    max_length: int = 15  # tokens per side (without <go>/<eos>); longer pairs are dropped; 0 = no limit
-    min_count: int = 1  # training words seen fewer times become <unk>
-    max_vocab: int = 0  # per side, specials included; 0 = no limit
-    max_pairs: int = 0  # read only the first N pairs of the file (quick experiments); 0 = all
-    valid_fraction: float = 0.05
-    test_fraction: float = 0.05
-    seed: int = 0  # the split; train.seed orders batches and initialises the model
-    bucket: int = 20  # batches sorted by length within runs of this many (less padding); 0 = random
-    eval_batch_size: int = 256
-    valid_bleu_sentences: int = 1000  # validation BLEU on at most this many sources (greedy); 0 = all
-    context_turns: int = 0  # dialogues: prepend this many earlier turns (chained lines) to the source
-    source_punct_dropout: float = 0.0  # training: share of sources shown without punctuation (users omit ¿?)
+    path: list[str] = fields.path(["spa-eng/spa.txt.gz"], "the file of source<TAB>target[<TAB>...] lines, "
+                                  "relative to --data-dir (or absolute); .gz is read transparently", one=True)
+    source_column: int = key(0, "0-based column of the source (the Tatoeba file is English<TAB>Spanish, so "
+                             "spa->eng reads 1 and 0)", ge=0, le=1000)
+    target_column: int = key(1, "0-based column of the target", ge=0, le=1000)
+    source_lang: str = key("", "source language code, e.g. \"spa\" (informs data.strip_accents = \"auto\")")
+    target_lang: str = key("", "target language code (\"eng\", or empty: English, for display case)")
+    lowercase: bool = fields.lowercase(True)
+    strip_accents: str = key("auto", "remove accents (cómo -> como) on, in training and inference alike",
+                             choices=ACCENT_MODES)
+    tokenizer: str = key("word", "how text becomes tokens", choices=TOKENIZERS)
+    subword_vocab: int = key(8000, "sentencepiece: pieces per side", ge=8, le=MAX_COUNT)
+    max_length: int = key(15, "tokens per side (without <go>/<eos>): longer pairs are dropped from every split",
+                          ge=1, le=MAX_COUNT, special={0: "no limit"})
+    min_count: int = fields.min_count(1)
+    max_vocab: int = fields.max_vocab("per side: the vocabulary's size limit (most frequent first, specials "
+                                      "included)")
+    max_pairs: int = key(0, "read only the first N pairs of the file (quick experiments)", ge=1, le=MAX_COUNT,
+                         special={0: "all"})
+    valid_fraction: float = fields.fraction(0.05, "share of source sentences held out for validation (a source "
+                                            "and all its translations fall in one split)")
+    test_fraction: float = fields.fraction(0.05, "share of source sentences held out for testing")
+    seed: int = fields.split_seed()
+    bucket: int = fields.bucket(20)
+    valid_bleu_sentences: int = key(1000, "validation BLEU on at most this many sources (greedy)", ge=1,
+                                    le=MAX_COUNT, special={0: "all"})
+    context_turns: int = key(0, "dialogues: prepend this many earlier turns (chained lines) to the source", ge=0,
+                             le=100)
+    source_punct_dropout: float = key(0.0, "training: share of sources shown without punctuation (users omit ¿?)",
+                                      ge=0, lt=1)
+
+    RENAMED: ClassVar[dict[str, str]] = {"pairs": "data.path", "eval_batch_size": "train.eval_batch_size"}
 
 
 @dataclass
 class Seq2SeqModel:
-    cell: str = "lstm"  # lstm | gru | rnn_tanh | rnn_relu (fused); peephole_lstm | layernorm_lstm (scratch)
-    backend: str = "fused"  # fused | scratch
-    embedding: int = 100
-    hidden: int = 256
-    layers: int = 1
-    bidirectional: bool = False  # encoder
-    attention: str = "general"  # bahdanau (additive) | dot | general (Luong) | none
-    attention_size: int = 0  # bahdanau: scoring layer size (0 = hidden)
-    input_feed: bool = False  # Luong input feeding (dot/general; Bahdanau always feeds its context)
-    dropout: float = 0.0
-    tie: bool = False  # share the target embedding with the output layer
-    init_scale: float = 0.1  # uniform init in [-s, s]; 0 keeps PyTorch's defaults
-    teacher_forcing: float = 1.0  # probability of feeding the true previous word in training...
-    teacher_forcing_final: float = 1.0  # ...moving linearly to this value...
-    teacher_forcing_epochs: float = 0.0  # ...over this many epochs (0 = constant)
-    sampled_softmax: int = 0  # training loss over this many sampled classes (0 = full softmax)
-    select: str = "bleu"  # best.pt by: bleu (greedy valid BLEU) | loss (valid loss)
-    beam: int = 5  # beam size for test evaluation and `rnnkit translate` (1 = greedy)
-    length_penalty: float = 0.6  # GNMT alpha; 0 = none
-    decode_length: int = 0  # most output tokens; 0 = 2 x source length + 10
-    ban_unk: bool = False  # never output <unk>
-    replies: int = 1  # chat: candidate replies per prompt
-    reply_decoding: str = "sample"  # chat: sample (top-k) | beam | greedy
-    top_k: int = 3
-    temperature: float = 1.0
-
-
-def _seed(*parts: int) -> int:
-    """A generator seed from (train.seed, epoch, batch, purpose): batches are reproducible on resume."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    embedding: int = fields.embedding(100)
+    hidden: int = fields.hidden(256)
+    layers: int = fields.layers(1)
+    bidirectional: bool = fields.bidirectional(False, "encoder: read the source in both directions")
+    attention: str = key("general", "attention kind", choices=ATTENTION_KINDS)
+    attention_size: int = fields.attention_size("bahdanau: size of the scoring layer")
+    input_feed: bool = key(False, "Luong input feeding (dot/general; Bahdanau always feeds its context)")
+    dropout: float = fields.dropout()
+    tie: bool = key(False, "share the target embedding with the output layer")
+    init_scale: float = fields.init_scale(0.1)
+    teacher_forcing: float = key(1.0, "training: probability of feeding the true previous word...", ge=0, le=1)
+    teacher_forcing_final: float = key(1.0, "...moving linearly to this value...", ge=0, le=1)
+    teacher_forcing_epochs: float = key(0.0, "...over this many epochs", gt=0, le=MAX_COUNT,
+                                        special={0: "constant model.teacher_forcing"})
+    sampled_softmax: int = key(0, "training loss over this many sampled classes", ge=2, le=MAX_COUNT,
+                               special={0: "full softmax"})
+    select: str = key("bleu", "what selects best.pt", choices=SELECTS)
+    beam: int = key(5, "beam size for test evaluation and `rnnkit translate` (1 = greedy)", ge=1, le=1000)
+    length_penalty: float = key(0.6, "GNMT length penalty alpha (0 = none)", ge=0, le=100)
+    decode_length: int = key(0, "most output tokens", ge=1, le=MAX_SIZE, special={0: "2 x source length + 10"})
+    ban_unk: bool = key(False, "never output <unk>")
+    replies: int = key(1, "chat: candidate replies per prompt", ge=1, le=100)
+    reply_decoding: str = key("sample", "chat: how replies are decoded", choices=REPLY_DECODINGS)
+    top_k: int = key(3, "chat sampling: among the k most likely words", ge=1, le=MAX_COUNT, special={0: "all"})
+    temperature: float = key(1.0, "chat sampling: temperature (0 = greedy)", ge=0, le=1000)
 
 
 def log_uniform_probs(n: int) -> Tensor:
@@ -164,27 +184,25 @@ class Split:
 
 
 @register
-class Seq2SeqTask(Task):
+class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
     name = "seq2seq"
-    DataConfig = Seq2SeqData
-    ModelConfig = Seq2SeqModel
     metric = "bleu_greedy"
     higher_is_better = True
+    services = ("translate", "chat")
+    default_eval_batch_size = 256
+
+    @classmethod
+    def check_config(cls, config: RunConfig[Seq2SeqData, Seq2SeqModel]) -> None:
+        m = config.model
+        fields.check_recurrent(m)
+        if m.attention == "dot" and m.bidirectional:
+            raise ConfigError("model.attention", "= 'dot' needs encoder and decoder outputs of one size; with "
+                                                 "model.bidirectional = true use general or bahdanau")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        m: Seq2SeqModel = self.config.model
-        if m.select not in ("bleu", "loss"):
-            raise UserError(f"model.select: expected 'bleu' or 'loss', got {m.select!r}")
-        if m.select == "loss":
+        if self.mcfg.select == "loss":
             self.metric, self.higher_is_better = "loss", False  # type: ignore[misc]
-        d: Seq2SeqData = self.config.data
-        if d.strip_accents not in ACCENT_MODES:
-            raise UserError(f"data.strip_accents: expected one of {', '.join(ACCENT_MODES)}, got {d.strip_accents!r}")
-        if d.max_length < 0 or d.context_turns < 0 or d.max_pairs < 0:
-            raise UserError("data.max_length, data.context_turns and data.max_pairs must be >= 0")
-        if not 0 <= d.source_punct_dropout <= 1:
-            raise UserError(f"data.source_punct_dropout must be in [0, 1], got {d.source_punct_dropout}")
         self.src_tok: Tokenizer | None = None
         self.tgt_tok: Tokenizer | None = None
         self.src_vocab: Vocabulary | None = None
@@ -196,13 +214,21 @@ class Seq2SeqTask(Task):
         self._punct_ids: Tensor | None = None
         self._probs: Tensor | None = None
 
-    @property
-    def dcfg(self) -> Seq2SeqData:
-        return self.config.data
+    # -- serving ----------------------------------------------------------------------------------
+    def served(self) -> tuple[str, ...]:
+        """A sequence-to-sequence run can both translate and chat; it is offered as a chatbot when it was trained
+        on dialogue (earlier turns as context, or the same language on both sides) and as a translator otherwise,
+        so a request that names no model reaches the right one."""
+        d = self.dcfg
+        src, tgt = d.source_lang.lower(), d.target_lang.lower()
+        dialogue = d.context_turns > 0 or (src != "" and src == tgt)
+        return ("chat",) if dialogue else ("translate",)
 
-    @property
-    def mcfg(self) -> Seq2SeqModel:
-        return self.config.model
+    def describe(self) -> dict[str, Any]:
+        d, m = self.dcfg, self.mcfg
+        return {"source_lang": d.source_lang, "target_lang": d.target_lang, "beam": m.beam,
+                "context_turns": d.context_turns, "replies": m.replies, "top_k": m.top_k,
+                "temperature": m.temperature, "attention": m.attention, "reply_decoding": m.reply_decoding}
 
     # -- text -------------------------------------------------------------------------------------
     def strips(self, side: str) -> bool:
@@ -240,7 +266,7 @@ class Seq2SeqTask(Task):
     # -- data -------------------------------------------------------------------------------------
     def _read(self) -> tuple[list[Pair], list[list[str]]]:
         d = self.dcfg
-        path = find_data_file(d.pairs, self.data_dir, "data.pairs")
+        path = find_data_file(d.path[0], self.data_dir, "data.path")
         pairs = read_pairs(path, d.source_column, d.target_column, d.max_pairs)
         turns: list[list[str]] = []
         for i, p in enumerate(pairs):  # chained dialogue: line i's utterance is line i-1's reply
@@ -262,17 +288,13 @@ class Seq2SeqTask(Task):
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg
-        for name in ("valid", "test"):
-            f = getattr(d, f"{name}_fraction")
-            if not 0 < f < 0.5:
-                raise UserError(f"data.{name}_fraction must be in (0, 0.5), got {f}")
         pairs, turns = self._read()
         if self.codes is None:
             keys = [self.norm(p.source, "source") if not d.context_turns else "\x1f".join(
                 self.norm(t, "source") for t in tt) for p, tt in zip(pairs, turns)]
             self.codes = grouped_split(keys, {"valid": d.valid_fraction, "test": d.test_fraction}, d.seed)
         elif self.codes.size != len(pairs):
-            raise UserError(f"data.pairs: {len(pairs)} pairs, but the run's saved split covers {self.codes.size}")
+            raise UserError(f"data.path: {len(pairs)} pairs, but the run's saved split covers {self.codes.size}")
         need = set(splits)
         fresh = self.src_vocab is None
         if fresh:
@@ -298,7 +320,7 @@ class Seq2SeqTask(Task):
                 tgt.append(b)
                 keep.append(int(i))
             if not keep:
-                raise UserError(f"data.pairs: no {s} pairs of at most data.max_length={d.max_length} tokens "
+                raise UserError(f"data.path: no {s} pairs of at most data.max_length={d.max_length} tokens "
                                 f"(raise data.max_length or the {s} fraction)")
             tokens[s] = (src, tgt, keep)
         if fresh:
@@ -357,28 +379,28 @@ class Seq2SeqTask(Task):
             raise UserError("the training data gives a different split or vocabulary than the checkpoint's; "
                             "resume with the data and data.* settings the run was trained with")
 
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        words = list(SPECIALS) + [f"w{i}" for i in range(30)]
+        empty = torch.zeros(0, dtype=torch.uint8)
+        return {"src_vocab": words, "tgt_vocab": words, "tokenizer": "word", "src_model": empty, "tgt_model": empty,
+                "split": empty, "digest": ""}
+
     # -- model and training -----------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
+    def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.src_vocab is not None and self.tgt_vocab is not None
-        if m.attention not in ATTENTIONS:
-            raise UserError(f"model.attention: expected one of {', '.join(ATTENTIONS)}, got {m.attention!r}")
-        if m.sampled_softmax < 0 or m.beam < 1:
-            raise UserError("model.sampled_softmax must be >= 0 and model.beam >= 1")
-        try:
-            return Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
-                           backend=m.backend, bidirectional=m.bidirectional, attention=m.attention,
-                           attention_size=m.attention_size, input_feed=m.input_feed, dropout=m.dropout, tie=m.tie,
-                           init_scale=m.init_scale)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+        return Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
+                       backend=m.backend, bidirectional=m.bidirectional, attention=m.attention,
+                       attention_size=m.attention_size, input_feed=m.input_feed, dropout=m.dropout, tie=m.tie,
+                       init_scale=m.init_scale)
 
     def _src_lengths(self, split: str) -> np.ndarray:
         return np.array([len(s) for s in self.data[split].src], dtype=np.int64)
 
     def _order(self, epoch: int) -> list[np.ndarray]:
-        return bucketed_order(self._src_lengths("train"), self.config.train.batch_size, self.dcfg.bucket,
-                              self.config.train.seed, epoch)
+        lengths, seed = self._src_lengths("train"), self.config.train.seed
+        return bucketed_batches(epoch_permutation(lengths.size, seed, epoch), lengths, self.config.train.batch_size,
+                                self.dcfg.bucket, seed, epoch)
 
     def num_train_batches(self, epoch: int) -> int:
         return -(-len(self.data["train"].src) // self.config.train.batch_size)
@@ -391,7 +413,8 @@ class Seq2SeqTask(Task):
                 continue
             src = [tr.src[i] for i in idx]
             if p > 0 and self._punct_ids is not None and self._punct_ids.numel():
-                g = torch.Generator().manual_seed(_seed(self.config.train.seed, epoch, b, 1))
+                g = torch.Generator().manual_seed(
+                    derive_seed(self.config.train.seed, epoch, b, purpose=Purpose.INPUT_NOISE))
                 drop = (torch.rand(len(src), generator=g) < p).tolist()
                 punct = set(self._punct_ids.tolist())
                 src = [[t for t in s if t not in punct] or s if dr else s for s, dr in zip(src, drop)]
@@ -413,7 +436,8 @@ class Seq2SeqTask(Task):
     def train_step(self, model: nn.Module, batch: Batch) -> tuple[Tensor, int]:
         src, src_len, tgt_in, tgt_out = self._to(batch)
         ratio = self.teacher_forcing(batch.epoch, batch.number)
-        g = torch.Generator().manual_seed(_seed(self.config.train.seed, batch.epoch, batch.number, 2))
+        g = torch.Generator().manual_seed(
+            derive_seed(self.config.train.seed, batch.epoch, batch.number, purpose=Purpose.DECODER))
         feats, _ = model(src, src_len, tgt_in, teacher_forcing=ratio, generator=g)  # (T, B, D)
         mask = tgt_out != PAD_ID
         count = int(mask.sum())
@@ -451,7 +475,7 @@ class Seq2SeqTask(Task):
         alpha = self.mcfg.length_penalty if alpha is None else alpha
         out: list[list[Hypothesis]] = [[] for _ in sources]
         lengths = [len(s) for s in sources]
-        size = max(1, self.dcfg.eval_batch_size // (beam if method == "beam" else 1))
+        size = max(1, self.eval_batch_size // (beam if method == "beam" else 1))
         for idx in length_sorted_chunks(lengths, size):
             todo = [int(i) for i in idx if lengths[i] > 0]
             for i in idx:
@@ -507,39 +531,59 @@ class Seq2SeqTask(Task):
                         "target_tokens": labels, "unknown": unknown, "score": best.score, "attention": att})
         return out
 
-    def replies(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
-                method: str | None = None, top_k: int | None = None, temperature: float | None = None,
-                beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
-        """``n`` candidate replies to ``text`` (after the conversation ``history``), best/first first."""
+    def reply_stream(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
+                     method: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                     seed: int | None = None, max_len: int | None = None) -> Stream:
+        """A sampled or greedy chat request as a :class:`~rnnkit.decode.stream.Stream` (the server decodes many
+        in one :meth:`generation_batch`); UserError for a bad request, now. Beam search is not streamed."""
         m = self.mcfg
         n = m.replies if n is None else n
         method = m.reply_decoding if method is None else method
         if n < 1:
             raise UserError(f"--replies must be >= 1, got {n}")
-        if method not in ("sample", "beam", "greedy"):
+        if method not in ("sample", "greedy"):
+            raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
+        ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
+        if not ids:
+            raise UserError("say something: the message is empty")
+        opts = SamplingOptions(temperature=m.temperature if temperature is None else temperature,
+                               top_k=m.top_k if top_k is None else top_k)
+        opts.validate()
+        return _ReplyStream(self, model, ids, n, method, opts, seed, max_len or m.decode_length or None)
+
+    def generation_batch(self, model: nn.Module) -> StreamBatch:
+        """An empty batch of reply streams over ``model``: one decoder step per row per step."""
+        model.eval()
+
+        def step(tokens: Tensor, st: Any) -> tuple[Tensor, Any]:
+            feat, st, _ = model.step(tokens[0], st)  # tokens: (1, rows)
+            return model.logits(feat).unsqueeze(0), st  # (1, rows, vocab)
+
+        return StreamBatch(step, cat=cat_decoder_states, select=lambda st, idx: st.select(idx))
+
+    def replies(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
+                method: str | None = None, top_k: int | None = None, temperature: float | None = None,
+                beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
+        """``n`` candidate replies to ``text`` (after the conversation ``history``), best/first first."""
+        m = self.mcfg
+        method = m.reply_decoding if method is None else method
+        if method in ("sample", "greedy"):  # the server's batched path, with a batch of one
+            stream = self.reply_stream(model, text, history, n, method, top_k, temperature, seed, max_len)
+            with torch.no_grad():
+                batch = self.generation_batch(model)
+                if not batch.add(stream):
+                    batch.run()
+            return stream.result()
+        n = m.replies if n is None else n
+        if n < 1:
+            raise UserError(f"--replies must be >= 1, got {n}")
+        if method != "beam":
             raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
         ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
         if not ids:
             raise UserError("say something: the message is empty")
         limit = max_len or m.decode_length or None
-        if method == "sample":
-            opts = SamplingOptions(temperature=m.temperature if temperature is None else temperature,
-                                   top_k=m.top_k if top_k is None else top_k)
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
-            found: list[str] = []
-            for _ in range(4):  # distinct replies first; repeats only if the model has no more to say
-                hyps = self.decode(model, [ids] * (2 * n), "sample", opts=opts, generator=gen, max_len=limit,
-                                   min_len=1)
-                for h in hyps:
-                    r = self._reply_text(h[0].tokens)
-                    if r not in found:
-                        found.append(r)
-                if len(found) >= n:
-                    break
-            while len(found) < n:
-                found.append(found[len(found) % max(len(found), 1)] if found else "")
-            return found[:n]
-        n_beam = 1 if method == "greedy" else max(beam or m.beam, n)  # greedy has one reply; repeated to n
+        n_beam = max(beam or m.beam, n)
         hyps = self.decode(model, [ids], "beam" if n_beam > 1 else "greedy", n_beam, n, limit, min_len=1)[0]
         texts = [self._reply_text(h.tokens) for h in hyps]
         while len(texts) < n:
@@ -561,7 +605,7 @@ class Seq2SeqTask(Task):
         data = self.data[split]
         total = torch.zeros((), dtype=torch.float64)
         count = 0
-        for idx in length_sorted_chunks(self._src_lengths(split), self.dcfg.eval_batch_size):
+        for idx in length_sorted_chunks(self._src_lengths(split), self.eval_batch_size):
             batch = make_batch([data.src[i] for i in idx], [data.tgt[i] for i in idx], idx)
             src, src_len, tgt_in, tgt_out = self._to(batch)
             feats, _ = model(src, src_len, tgt_in)
@@ -621,3 +665,60 @@ class Seq2SeqTask(Task):
         keys = [k for k in (self.metric, "bleu", "bleu_greedy", "chrf", "loss") if k in metrics]
         keys = list(dict.fromkeys(keys))
         return " ".join(f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
+
+
+class _ReplyStream(Stream):
+    """A chat request: ``2n`` sampled rows (one for greedy), and up to 4 rounds until ``n`` distinct replies -
+    exactly ``sample_search`` / ``greedy_search`` step by step, with its own generator."""
+
+    def __init__(self, task: Seq2SeqTask, model: nn.Module, ids: list[int], n: int, method: str,
+                 opts: SamplingOptions, seed: int | None, limit: int | None) -> None:
+        self.task, self.model, self.ids, self.n, self.method, self.opts = task, model, ids, n, method, opts
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.rows = 2 * n if method == "sample" else 1
+        self.override = limit
+        self.found: list[str] = []
+        self.rounds = 0
+        self.banned = task._banned()
+
+    def prefill(self) -> tuple[Tensor, Any]:
+        """Encode the source (``rows`` copies) and run the decoder's first step from <go>."""
+        self.model.eval()
+        src, src_len = pad_batch([self.ids] * self.rows)
+        st = self.model.encode(src.to(self.task.device), src_len)
+        self.limit = self.task._max_len(src_len, self.override)
+        self.t, self.done, self.out = 0, False, []
+        self.finished = torch.zeros(self.rows, dtype=torch.bool, device=self.task.device)
+        feat, st, _ = self.model.step(torch.full((self.rows,), GO_ID, dtype=torch.long, device=self.task.device), st)
+        return self.model.logits(feat), st
+
+    def choose(self, logits: Tensor) -> Tensor:
+        # logits: (rows, vocab)
+        logp = _mask_logp(torch.log_softmax(logits.float(), -1), self.banned, EOS_ID, self.t >= 1)
+        if self.method == "greedy":
+            nxt = logp.max(-1)[1]
+        elif self.opts.greedy:
+            nxt = logp.argmax(-1)
+        else:
+            probs = torch.softmax(filter_logits(logp, self.opts), -1)
+            nxt = torch.multinomial(probs.cpu(), 1, generator=self.generator).squeeze(-1).to(logits.device)
+        tokens = torch.where(self.finished, torch.full_like(nxt, EOS_ID), nxt)
+        self.out.append(tokens)
+        self.finished |= tokens == EOS_ID
+        self.t += 1
+        self.done = bool(self.finished.all()) or self.t >= self.limit
+        return tokens
+
+    def restart(self) -> bool:
+        self.rounds += 1
+        for seq in torch.stack(self.out, 1).tolist():
+            reply = self.task._reply_text(_trim(seq, EOS_ID)[0])
+            if self.method == "greedy" or reply not in self.found:
+                self.found.append(reply)
+        return self.method == "sample" and len(self.found) < self.n and self.rounds < 4
+
+    def result(self) -> list[str]:
+        found = list(self.found)
+        while len(found) < self.n:
+            found.append(found[len(found) % max(len(found), 1)] if found else "")
+        return found[: self.n]

@@ -6,6 +6,9 @@ Sources (``data.source``):
   own train/test split, with a stratified validation share carved off train.
 * ``digits``: 8x8 digit images, one image row per time step (8 steps of 8 pixels); a stratified
   train/valid/test split.
+* ``mnist``: 28x28 MNIST images, one row per step (28 steps of 28 pixels): the canonical IDX files (MNIST's own
+  train/test split, validation carved off train) or a CSV of 784 pixels + label (a stratified train/valid/test
+  split), see rnnkit.data.mnist.
 
 Both splits are pure functions of the data and ``data.seed``. Features are standardised per channel with the
 training split's mean and standard deviation, which are saved in the checkpoint for inference.
@@ -15,53 +18,78 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.tasks import register
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.classify_common import ClassificationTask
 
-SOURCES = ("har", "digits")
+SOURCES = {"har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
+           "digits": "8x8 digit images read row by row (8 steps of 8 pixels)",
+           "mnist": "MNIST digits read row by row (28 steps of 28 pixels): the IDX files or a CSV of 784 pixels + "
+                    "label"}
 _NUMBER_SEP = re.compile(r"[\s,;]+")
+# (steps, channels) of one example, for `rnnkit train --check`
+_SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
 
 
 @dataclass
 class SequenceClassifyData:
-    source: str = "har"  # har | digits
-    path: str = "har/har-subset.tar.gz"  # har: archive or directory; digits: "" = scikit-learn's copy, or a CSV
-    valid_fraction: float = 0.1  # carved from the training data
-    test_fraction: float = 0.1  # digits only: HAR has its own test split
-    seed: int = 0  # the split; train.seed orders batches and initialises the model
-    standardize: bool = True  # per-channel mean/std from the training split
-    chunk: int = 1  # merge k consecutive steps into one step of k x channels features (shorter sequences)
-    balance: str = "none"  # none | weights (class-weighted loss) | sampler (class-balanced sampling)
-    eval_batch_size: int = 512
+    source: str = key("har", "which data set (and reader)", choices=SOURCES)
+    path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive (.zip/.tar.gz) or directory; digits: "
+                                  "a CSV, or empty (data.path = []) for scikit-learn's bundled copy; mnist: an IDX "
+                                  "file (the other three beside it) or directory, or a CSV of 784 pixels + label",
+                                  one=True, optional=True, kind="file or directory")
+    valid_fraction: float = fields.fraction(0.1, "share carved from the training data for validation (stratified)")
+    test_fraction: float = fields.fraction(0.1, "digits only (HAR has its own test split): share held out for "
+                                           "testing (stratified)")
+    seed: int = fields.split_seed()
+    standardize: bool = key(True, "standardise each channel with the training split's mean and deviation")
+    chunk: int = key(1, "merge k consecutive steps into one step of k x channels features (shorter sequences); "
+                     "must divide the number of steps", ge=1, le=100_000)
+    balance: str = fields.balance()
+
+    RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size"}
 
 
 @dataclass
 class SequenceClassifyModel:
-    cell: str = "lstm"
-    backend: str = "fused"
-    hidden: int = 64
-    layers: int = 2
-    bidirectional: bool = False
-    dropout: float = 0.0
-    pooling: str = "last"  # last | mean | max | attention
-    attention: int = 0
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    hidden: int = fields.hidden(64)
+    layers: int = fields.layers(2)
+    bidirectional: bool = fields.bidirectional(False)
+    dropout: float = fields.dropout()
+    pooling: str = key("last", "how the recurrent outputs over time become one vector", choices=fields.POOLINGS)
+    attention_size: int = fields.attention_size("attention pooling: size of the scoring layer")
+    project: int = key(0, "a per-step Linear(features -> project) + ReLU before the recurrent stack", ge=1,
+                       le=MAX_SIZE, special={0: "none: the features go straight into the recurrent stack"})
+
+    RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
 
 @register
-class SequenceClassifyTask(ClassificationTask):
+class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClassifyModel]):
     name = "sequence-classify"
-    DataConfig = SequenceClassifyData
-    ModelConfig = SequenceClassifyModel
+    default_eval_batch_size = 512
+
+    @classmethod
+    def check_config(cls, config: RunConfig[SequenceClassifyData, SequenceClassifyModel]) -> None:
+        fields.check_recurrent(config.model)
+        d = config.data
+        if d.source == "har" and not d.path:
+            raise ConfigError("data.path", "is empty: data.source = \"har\" reads the HAR archive (or directory)")
+        steps = _SHAPES[d.source][0]
+        if steps % d.chunk:
+            raise ConfigError("data.chunk", f"= {d.chunk} must divide the {steps} steps of an example")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,20 +99,14 @@ class SequenceClassifyTask(ClassificationTask):
         self.shape: tuple[int, int] | None = None  # raw (steps, channels) of one example
         self.layout = ""
 
-    @property
-    def dcfg(self) -> SequenceClassifyData:
-        return self.config.data
-
     # -- data -------------------------------------------------------------------------------------
     def _read(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """split -> (raw x (n, steps, channels), y), checking the data against a loaded run's digest."""
         d = self.dcfg
-        if d.source not in SOURCES:
-            raise UserError(f"data.source: expected one of {', '.join(SOURCES)}, got {d.source!r}")
         if d.source == "har":
             from rnnkit.data.har import ACTIVITIES, read_har
 
-            path = find_data_file(d.path, self.data_dir, "data.path")
+            path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
             self.check_digest(digest(path.read_bytes()) if path.is_file() else digest(str(path)), str(path))
             self.set_labels(list(ACTIVITIES))
             self.layout = "channels_first"
@@ -98,10 +120,12 @@ class SequenceClassifyTask(ClassificationTask):
             if "test" in raw:
                 out["test"] = raw["test"]
             return out
+        if d.source == "mnist":
+            return self._read_mnist(splits)
         from rnnkit.data.digits import load_bundled, read_digits_csv
 
         if d.path:
-            path = find_data_file(d.path, self.data_dir, "data.path")
+            path = find_data_file(d.path[0], self.data_dir, "data.path")
             x, y = read_digits_csv(path)
             where = str(path)
         else:
@@ -110,6 +134,25 @@ class SequenceClassifyTask(ClassificationTask):
         self.check_digest(digest(x, y), where)
         self.set_labels([str(k) for k in range(10)])
         self.layout = "steps_first"
+        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
+        return {s: (x[idx], y[idx]) for s, idx in parts.items()}
+
+    def _read_mnist(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        from rnnkit.data.mnist import is_idx_name, read_mnist_csv, read_mnist_idx
+
+        d = self.dcfg
+        path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
+        self.set_labels([str(k) for k in range(10)])
+        self.layout = "steps_first"
+        if is_idx_name(path):
+            raw = read_mnist_idx(path)
+            self.check_digest(digest(*(a for xy in raw.values() for a in xy)), str(path))
+            x, y = raw["train"]
+            parts = self.split_indices(y, {"valid": d.valid_fraction})
+            return {"train": (x[parts["train"]], y[parts["train"]]), "valid": (x[parts["valid"]], y[parts["valid"]]),
+                    "test": raw["test"]}
+        x, y = read_mnist_csv(path)
+        self.check_digest(digest(x, y), str(path))
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
         return {s: (x[idx], y[idx]) for s, idx in parts.items()}
 
@@ -147,6 +190,12 @@ class SequenceClassifyTask(ClassificationTask):
         return {**self.common_artifacts(), "mean": self.mean.tolist(), "std": self.std.tolist(),
                 "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout, "source": self.dcfg.source}
 
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        steps, channels = _SHAPES[self.dcfg.source]
+        labels = [str(k) for k in range(10)] if self.dcfg.source == "digits" else ["a", "b", "c", "d", "e", "f"]
+        return {"labels": labels, "mean": [0.0] * channels, "std": [1.0] * channels, "steps": steps,
+                "channels": channels, "layout": "channels_first" if self.dcfg.source == "har" else "steps_first"}
+
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.load_common_artifacts(artifacts)
         self.mean = np.asarray(artifacts["mean"], dtype=np.float64)
@@ -155,15 +204,13 @@ class SequenceClassifyTask(ClassificationTask):
         self.layout = str(artifacts["layout"])
 
     # -- model ------------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        m: SequenceClassifyModel = self.config.model
+    def make_model(self) -> nn.Module:
+        m = self.mcfg
         assert self.shape is not None
-        try:
-            return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                      input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
-                                      dropout=m.dropout, pooling=m.pooling, attention=m.attention)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+        return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                  input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
+                                  dropout=m.dropout, pooling=m.pooling, attention_size=m.attention_size,
+                                  project=m.project)
 
     def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
         return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)

@@ -2,70 +2,89 @@
 
 Data: one or more files of ``label<TAB>text`` (``data.label_column = 0``) or ``text<TAB>label`` (1), combined,
 split into train/valid/test by a stratified draw that is a pure function of the data and ``data.seed`` (identical
-texts always share a split). The vocabulary comes from the training split only. Batches are padded to their
+texts always share a split). ``data.format = "aclimdb"`` reads the Large Movie Review Dataset's own layout instead
+(``data.path``: aclImdb_v1.tar.gz or its directory): its train/test split is kept and the validation share is
+carved off train. The vocabulary comes from the training split only. Batches are padded to their
 longest sequence and the recurrent stack sees each sequence's true length, so padding changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
+from rnnkit.config import MAX_COUNT, RunConfig, key
 from rnnkit.data.labelled_text import PAD, UNK, Example, read_labelled, tokenize
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.errors import UserError
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.tasks import register
+from rnnkit.ops.device import to_device
+from rnnkit.tasks import fields, register
 from rnnkit.tasks.classify_common import ClassificationTask
-from rnnkit.train.device import to_device
+
+TRUNCATE_SIDES = {"post": "the end: keep the first data.truncate tokens",
+                  "pre": "the start: keep the last data.truncate tokens (Keras pad_sequences' default)"}
+FORMATS = {"lines": "label<TAB>text (or text<TAB>label) lines, one file or several combined",
+           "aclimdb": "the aclImdb archive or directory ({train,test}/{pos,neg}/*.txt; its own test split)"}
 
 
 @dataclass
 class TextClassifyData:
-    # files relative to --data-dir (or absolute), combined; `--set data.path=FILE` gives one file
-    path: list[str] = field(default_factory=lambda: ["sms-spam/SMSSpamCollection"])
-    label_column: int = 0  # 0: label<TAB>text (split on the first tab) | 1: text<TAB>label (split on the last tab)
-    label_names: dict[str, str] = field(default_factory=dict)  # rename classes, e.g. {"0" = "negative"}
-    max_classes: int = 100  # more distinct labels than this means the label column holds text
-    lowercase: bool = True
-    digits: bool = False  # map every digit to 0 (numbers of one shape share a token)
-    min_count: int = 1  # training-split words seen fewer times become <unk>
-    max_vocab: int = 0  # 0 = no limit
-    max_length: int = 0  # keep the first N tokens of a text; 0 = all
-    word_dropout: float = 0.0  # training only: replace input words by <unk> with this probability
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0  # the split; train.seed orders batches and initialises the model
-    balance: str = "none"  # none | weights (class-weighted loss) | sampler (class-balanced sampling)
-    bucket: int = 20  # sort runs of this many batches by length (less padding); 0 = plain random batches
-    eval_batch_size: int = 256
+    path: list[str] = fields.path(["sms-spam/SMSSpamCollection"], "files of labelled lines, relative to --data-dir "
+                                  "(or absolute), combined")
+    label_column: int = key(0, "where the label is: 0 = label<TAB>text (split on the first tab), 1 = text<TAB>label "
+                            "(split on the last tab)", ge=0, le=1)
+    label_names: dict[str, str] = key({}, "rename classes, e.g. {\"0\" = \"negative\"}")
+    max_classes: int = key(100, "more distinct labels than this means the label column holds text", ge=2,
+                           le=MAX_COUNT)
+    lowercase: bool = fields.lowercase(True)
+    digits: bool = key(False, "map every digit to 0 (numbers of one shape share a token)")
+    min_count: int = fields.min_count(1)
+    max_vocab: int = fields.max_vocab()
+    truncate: int = key(0, "keep N tokens of a text (longer texts are cut at data.truncate_side, never dropped)", ge=1,
+                        le=MAX_COUNT, special={0: "keep every token"})
+    truncate_side: str = key("post", "which end of a text longer than data.truncate is cut", choices=TRUNCATE_SIDES)
+    format: str = key("lines", "how the data files are laid out", choices=FORMATS)
+    word_dropout: float = fields.word_dropout()
+    valid_fraction: float = fields.fraction(0.1, "share of the examples held out for validation (stratified)")
+    test_fraction: float = fields.fraction(0.1, "share of the examples held out for testing (stratified)")
+    seed: int = fields.split_seed()
+    balance: str = fields.balance()
+    bucket: int = fields.bucket(20)
+
+    RENAMED: ClassVar[dict[str, str]] = {"max_length": "data.truncate", "eval_batch_size": "train.eval_batch_size"}
 
 
 @dataclass
 class TextClassifyModel:
-    cell: str = "lstm"  # lstm | gru | rnn_tanh | rnn_relu | peephole_lstm | layernorm_lstm (scratch)
-    backend: str = "fused"
-    embedding: int = 64
-    hidden: int = 64
-    layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.0
-    pooling: str = "max"  # last | mean | max | attention
-    attention: int = 0  # attention pooling: size of the scoring layer (0 = the RNN's output size)
+    cell: str = fields.cell()
+    backend: str = fields.backend()
+    embedding: int = fields.embedding(64)
+    hidden: int = fields.hidden(64)
+    layers: int = fields.layers(1)
+    bidirectional: bool = fields.bidirectional(True)
+    dropout: float = fields.dropout()
+    pooling: str = key("max", "how the recurrent outputs over time become one vector", choices=fields.POOLINGS)
+    attention_size: int = fields.attention_size("attention pooling: size of the scoring layer")
+
+    RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
 
 @register
-class TextClassifyTask(ClassificationTask):
+class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
     name = "text-classify"
-    DataConfig = TextClassifyData
-    ModelConfig = TextClassifyModel
+    default_eval_batch_size = 256
+
+    @classmethod
+    def check_config(cls, config: RunConfig[TextClassifyData, TextClassifyModel]) -> None:
+        fields.check_recurrent(config.model)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -74,16 +93,30 @@ class TextClassifyTask(ClassificationTask):
         self.texts: dict[str, list[str]] = {}
         self._lengths: dict[str, np.ndarray] = {}
 
-    @property
-    def dcfg(self) -> TextClassifyData:
-        return self.config.data
-
     def _tokens(self, text: str) -> list[str]:
-        toks = tokenize(text, self.dcfg.lowercase, self.dcfg.digits)
-        return toks[: self.dcfg.max_length] if self.dcfg.max_length > 0 else toks
+        return self._cut(tokenize(text, self.dcfg.lowercase, self.dcfg.digits))
+
+    def _cut(self, toks: list[str]) -> list[str]:
+        n = self.dcfg.truncate
+        if n <= 0 or len(toks) <= n:
+            return toks
+        return toks[-n:] if self.dcfg.truncate_side == "pre" else toks[:n]
 
     def read_examples(self) -> tuple[list[Example], str]:
         d = self.dcfg
+        self._fixed_test: np.ndarray | None = None  # examples the data set itself puts in its test split
+        if d.format == "aclimdb":
+            from rnnkit.data.aclimdb import read_aclimdb
+
+            if len(d.path) != 1:
+                raise UserError(f"data.path: format 'aclimdb' reads one archive or directory, got {len(d.path)} paths")
+            path = find_data_file(d.path[0], self.data_dir, "data.path", allow_dir=True)
+            parts = read_aclimdb(path)
+            examples = parts["train"] + parts["test"]
+            self._fixed_test = np.arange(len(examples)) >= len(parts["train"])
+            return examples, digest(*(f"{e.label}\t{e.text}" for e in examples), "aclimdb")
+        if d.format != "lines":
+            raise UserError(f"data.format: expected 'lines' or 'aclimdb', got {d.format!r}")
         if not d.path:
             raise UserError("data.path is not set; point it at a label<TAB>text file with --set data.path=FILE")
         examples: list[Example] = []
@@ -92,8 +125,6 @@ class TextClassifyTask(ClassificationTask):
             path = find_data_file(name, self.data_dir, "data.path" if len(d.path) == 1 else f"data.path[{i}]")
             examples += read_labelled(path, d.label_column, d.max_classes)
             raw.append(path.read_bytes())
-        if not isinstance(d.label_names, dict) or not all(isinstance(v, str) for v in d.label_names.values()):
-            raise UserError(f"data.label_names: expected a table of label = name, got {d.label_names!r}")
         for e in examples:
             e.label = d.label_names.get(e.label, e.label)
         return examples, digest(*raw, str(d.label_column), str(sorted(d.label_names.items())))
@@ -113,8 +144,13 @@ class TextClassifyTask(ClassificationTask):
         # differs only in a phone number is one message), whatever the tokeniser options: the split must not
         # move when data.lowercase or data.digits does, or two runs could not be compared on one test set
         groups = [" ".join(tokenize(e.text, lowercase=True, digits=True)) for e in examples]
-        tokens = [t[: d.max_length] for t in full] if d.max_length > 0 else full
-        parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
+        tokens = [self._cut(t) for t in full]
+        if self._fixed_test is not None:  # the data set's own test split; validation carved off its train split
+            pool = np.flatnonzero(~self._fixed_test)
+            sub = self.split_indices(y[pool], {"valid": d.valid_fraction}, [groups[i] for i in pool])
+            parts = {"train": pool[sub["train"]], "valid": pool[sub["valid"]], "test": np.flatnonzero(self._fixed_test)}
+        else:
+            parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
             train_tokens = (t for i in parts["train"] for t in tokens[i])
             self.vocab = Vocabulary.build(train_tokens, specials=(PAD, UNK), min_count=d.min_count,
@@ -147,16 +183,15 @@ class TextClassifyTask(ClassificationTask):
             raise UserError(f"the training data gives a different vocabulary than the checkpoint's "
                             f"({len(self.vocab)} vs {len(saved['vocab'])} words); resume with the same data")
 
-    def build_model(self) -> nn.Module:
-        m: TextClassifyModel = self.config.model
+    def placeholder_artifacts(self) -> dict[str, Any]:
+        return {"labels": ["a", "b"], "vocab": [PAD, UNK] + [f"w{i}" for i in range(30)]}
+
+    def make_model(self) -> nn.Module:
+        m = self.mcfg
         assert self.vocab is not None
-        try:
-            return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                      vocab_size=len(self.vocab), embedding=m.embedding,
-                                      bidirectional=m.bidirectional, dropout=m.dropout, pooling=m.pooling,
-                                      padding_idx=0, attention=m.attention)
-        except ValueError as e:
-            raise UserError(f"model: {e}") from None
+        return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
+                                  vocab_size=len(self.vocab), embedding=m.embedding, bidirectional=m.bidirectional,
+                                  dropout=m.dropout, pooling=m.pooling, padding_idx=0, attention_size=m.attention_size)
 
     def _pad(self, seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
         lengths = torch.tensor([s.numel() for s in seqs], dtype=torch.long)
@@ -169,8 +204,6 @@ class TextClassifyTask(ClassificationTask):
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
         p = self.dcfg.word_dropout
         if p:
-            if not 0 <= p < 1:
-                raise UserError(f"data.word_dropout: expected a probability in [0, 1), got {p}")
             x, lengths, y = batch
             assert self.vocab is not None  # the global RNG draws the noise, so exact resume still holds
             x = x.masked_fill((torch.rand(x.shape, device=x.device) < p) & (x != 0), self.vocab.unk_index)

@@ -5,6 +5,14 @@ Exact resume is the design constraint: everything that influences the next loss 
 task's carried state (an LM's hidden state), the position in the epoch and the logging accumulators. Resuming
 after a kill -9 therefore reproduces the losses of an uninterrupted run bit for bit.
 
+``best.pt`` is never made worse, whatever stopped the run and however often it resumes: every checkpoint records
+the best validation metric and the step of the model in ``best.pt`` (``loop.best``, ``loop.best_step``, and
+``best`` for readers), a stop by a budget validates *before* the final ``last.pt``, so the resumed run knows that
+best, and ``best.pt`` is replaced only by a strictly better validated model. On resume the trainer also reads
+``best.pt`` itself: it may be newer than ``last.pt`` (a kill between the two saves) or from a version that saved
+``last.pt`` first, and it is then the bar to beat. Validation leaves the random streams as it found them, so
+when and how often a run validates never changes its training losses.
+
 The same loop runs mixed precision (``train.precision``: autocast around the forward pass, a GradScaler for
 fp16, see precision.py) and data-parallel training (``dist``: every rank runs this loop on its shard; rank 0
 alone writes files; the few collectives happen at the same steps on every rank, see rnnkit.distributed).
@@ -29,8 +37,9 @@ from rnnkit import __version__
 from rnnkit.config import RunConfig
 from rnnkit.distributed import SINGLE, DistContext
 from rnnkit.errors import TrainingDiverged, UserError
+from rnnkit.seeds import Purpose, derive_seed
 from rnnkit.tasks.base import Task
-from rnnkit.train.checkpoint import FORMAT, load_checkpoint, save_atomic
+from rnnkit.train.checkpoint import FORMAT, check_task, load_checkpoint, save_atomic
 from rnnkit.train.optim import Schedule, build_optimizer, set_lr
 from rnnkit.train.plots import plot_curves
 from rnnkit.train.precision import Precision
@@ -43,7 +52,8 @@ class LoopState:
     step: int = 0  # optimiser steps done, across resumes
     epoch: int = 0  # current epoch (0-based)
     batch: int = 0  # next batch index within the epoch
-    best: float | None = None  # best validation metric so far
+    best: float | None = None  # best validation metric so far: the metric of the model in best.pt
+    best_step: int | None = None  # the step at which that model was validated (and best.pt written)
     evals_since_best: int = 0
     elapsed: float = 0.0  # training seconds, across resumes
     finished: bool = False
@@ -92,6 +102,9 @@ class Trainer:
         self.progress = progress or Progress(enabled=False)
         self.echo = echo
         self.state = LoopState()
+        self.notes: list[str] = []  # things the user should hear about (a stale lock taken over, nothing to do)
+        self._disk_best: tuple[float, int] | None = None  # best.pt's (metric, step) when it is the bar to beat
+        self._validated_step = -1
         self.tb: Any = None
         self.model: nn.Module
         self.train_model: nn.Module  # the model, or its DistributedDataParallel wrapper
@@ -101,6 +114,27 @@ class Trainer:
 
     # -- set-up -----------------------------------------------------------------------------------
     def setup(self, resume: bool) -> None:
+        """Take the run directory's lock (rank 0), build task, model and optimiser, and restore ``last.pt`` when
+        resuming. The lock is held until ``fit`` returns or ``close`` is called."""
+        self._lock_run()
+        try:
+            self._setup(resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock_run(self) -> None:
+        if self.dist.is_main and not self.run.locked:
+            note = self.run.lock()
+            if note:
+                self.notes.append(note)
+
+    def close(self) -> None:
+        """Release the run directory (idempotent)."""
+        while self.run.locked:
+            self.run.unlock()
+
+    def _setup(self, resume: bool) -> None:
         cfg = self.config
         if cfg.train.threads > 0:
             torch.set_num_threads(cfg.train.threads)
@@ -110,6 +144,8 @@ class Trainer:
         if self.dist.enabled:
             self.task.shard(self.dist.rank, self.dist.world)
         ckpt = load_checkpoint(self.run.last, self.device) if resume else None
+        if ckpt is not None:
+            check_task(ckpt, self.task.name, self.run.last)
         self.task.prepare()  # rebuilt from the data, then compared with the checkpoint's artifacts
         if ckpt is not None:
             self.task.check_artifacts(ckpt["artifacts"])
@@ -121,11 +157,12 @@ class Trainer:
             self._seed_rank(0)
         if ckpt is not None:
             self._restore(ckpt)
+            self._read_best_on_disk()
         self.train_model = self.dist.wrap(self.model, self.device)
 
     def _seed_rank(self, step: int) -> None:
         """Ranks > 0 draw their own random numbers (dropout masks); rank 0 keeps the single-process stream."""
-        seed = self.config.train.seed + 1_000_003 * self.dist.rank + 7919 * step
+        seed = derive_seed(self.config.train.seed, self.dist.rank, step, purpose=Purpose.RANK)
         random.seed(seed)
         torch.manual_seed(seed)
 
@@ -159,6 +196,31 @@ class Trainer:
         if self.dist.is_main:
             self.run.truncate_metrics(self.state.step)
 
+    def _read_best_on_disk(self) -> None:
+        """Make ``best.pt`` the bar to beat where ``last.pt`` does not know it (see the module docstring)."""
+        record = None
+        if self.dist.is_main and self.run.best.is_file():
+            try:
+                best = load_checkpoint(self.run.best, "cpu", mmap=True)
+            except UserError as e:
+                raise UserError(f"{e}; move it away to resume (the next validation writes a new best.pt)") from None
+            check_task(best, self.task.name, self.run.best)
+            value = best.get("metrics", {}).get(self.task.metric, best["loop"].get("best"))
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                record = (float(value), int(best["loop"]["step"]))
+        record = self.dist.broadcast_object(record)  # every rank decides "improved" alike
+        if record is None:
+            return
+        s, (value, step) = self.state, record
+        if step <= s.step and (s.best is None or self._beats(value, s.best)):
+            s.best, s.best_step = value, step  # a last.pt saved before this best.pt was (older versions did)
+        elif s.best == value and s.best_step is None:
+            s.best_step = step
+        if s.best is None or self._beats(value, s.best):
+            # newer than last.pt: the replayed steps must beat it to replace it; the loop's own record of its
+            # best stays as an uninterrupted run's, so early stopping decides alike
+            self._disk_best = record
+
     # -- checkpoints and records ------------------------------------------------------------------
     def _checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
         """Everything needed to resume; distributed, a collective (call it on every rank, save on rank 0)."""
@@ -177,6 +239,7 @@ class Trainer:
             "format": FORMAT,
             "rnnkit_version": __version__,
             "task": self.task.name,
+            "best": self._best_record(),
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -189,6 +252,13 @@ class Trainer:
             "metrics": metrics or {},
             **extra,
         }
+
+    def _best_record(self) -> dict[str, Any]:
+        """The best validation so far and which checkpoint holds it, for readers of any checkpoint (the trainer
+        itself reads loop.best and loop.best_step)."""
+        value, step = self._disk_best or (self.state.best, self.state.best_step)
+        return {"metric": self.task.metric, "value": value, "step": step,
+                "checkpoint": self.run.best.name if step is not None else None}
 
     def save_last(self) -> None:
         # never replace a good checkpoint with weights a diverging step has already ruined
@@ -241,11 +311,15 @@ class Trainer:
             self._diverged(f"loss is {loss}")
         return loss
 
+    def _beats(self, value: float, other: float) -> bool:
+        return value > other if self.task.higher_is_better else value < other
+
     def _better(self, value: float) -> bool:
+        """Strictly better than the best so far (a tie or a NaN never replaces best.pt)."""
         best = self.state.best
         if not math.isfinite(value):
             return False
-        return best is None or (value > best if self.task.higher_is_better else value < best)
+        return best is None or self._beats(value, best)
 
     def _eval_weights(self) -> contextlib.AbstractContextManager[Any]:
         """The weights to evaluate and keep as best.pt: NT-ASGD's running average once it averages."""
@@ -254,14 +328,21 @@ class Trainer:
 
     def validate(self) -> tuple[dict[str, float], bool]:
         s = self.state
+        rng = _rng_state()
         with self._eval_weights():
             # in fp32 (no autocast), on rank 0 alone; the other ranks take its figures so they decide alike
             metrics = self.task.evaluate(self.model, "valid") if self.dist.is_main else None
             metrics = self.dist.broadcast_object(metrics)
+            _set_rng_state(rng)  # validating never shifts the training's random streams
+            self._validated_step = s.step
             self._log({"split": "valid", "step": s.step, "epoch": s.epoch, **metrics})
-            improved = self._better(metrics[self.task.metric])
+            value = metrics[self.task.metric]
+            improved = self._better(value)  # the loop's own record, as in an uninterrupted run (early stopping)
             if improved:
-                s.best = metrics[self.task.metric]
+                s.best, s.best_step = value, s.step
+            # best.pt may hold a model at least this good already, saved after the last.pt this run resumed from
+            if improved and (self._disk_best is None or self._beats(value, self._disk_best[0])):
+                self._disk_best = None
                 ckpt = self._checkpoint(metrics)
                 if self.dist.is_main:
                     save_atomic(ckpt, self.run.best)
@@ -270,7 +351,53 @@ class Trainer:
         return metrics, improved
 
     # -- the loop ---------------------------------------------------------------------------------
+    def nothing_to_do(self) -> tuple[str, str] | None:
+        """(stop reason, message) when the run has already reached its budget, so that fit() must not take a
+        single step (a resume with --max-steps at or below the run's step, all epochs done, stopped early)."""
+        cfg, s = self.config.train, self.state
+        if cfg.max_steps and s.step >= cfg.max_steps:
+            return "max_steps", (f"{self.run.path} is at step {s.step} and train.max_steps (--max-steps) is "
+                                 f"{cfg.max_steps}: nothing to train; raise it to train on")
+        if s.epoch >= cfg.max_epochs:
+            return "max_epochs", (f"{self.run.path} has trained all {s.epoch} epochs of train.max_epochs "
+                                  f"(--max-epochs) = {cfg.max_epochs}: nothing to train; raise it to train on")
+        if cfg.early_stop and s.batch == 0 and s.evals_since_best >= cfg.early_stop:
+            n = s.evals_since_best
+            return "early_stop", (f"{self.run.path} stopped early ({n} validation{'s' if n != 1 else ''} without "
+                                  f"improvement, train.early_stop = {cfg.early_stop}): nothing to train; raise "
+                                  f"train.early_stop to train on")
+        return None
+
     def fit(self) -> dict[str, Any]:
+        """Train until a budget (steps, time, epochs), early stopping or Ctrl-C stops it; returns the summary.
+        Releases the run directory when it returns."""
+        self._lock_run()
+        try:
+            idle = self.nothing_to_do()
+            if idle is not None:
+                return self._idle_summary(*idle)
+            return self._fit()
+        finally:
+            self.close()
+
+    def _idle_summary(self, reason: str, note: str) -> dict[str, Any]:
+        """What a run that had nothing left to do reports: its best validation and the test figures already
+        measured, read back without evaluating or writing anything."""
+        s = self.state
+        self.notes.append(note)
+        summary: dict[str, Any] = {"run": str(self.run.path), "stopped": reason, "step": s.step, "epoch": s.epoch,
+                                   "wall_s": 0.0, f"{self.task.count_unit}_per_s": 0.0, "valid": {},
+                                   "note": note}
+        if self.dist.is_main and self.run.best.is_file():
+            best = load_checkpoint(self.run.best, "cpu", mmap=True)
+            summary["valid_best"] = best.get("metrics", {})
+            tests = [r for r in self.run.read_metrics() if r.get("split") == "test"
+                     and r.get("step") == best["loop"]["step"]]
+            if tests:
+                summary["test"] = {k: v for k, v in tests[-1].items() if k not in ("split", "step", "epoch")}
+        return summary
+
+    def _fit(self) -> dict[str, Any]:
         cfg, s, task = self.config.train, self.state, self.task
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = self.config.optim.clip
@@ -372,13 +499,16 @@ class Trainer:
             if not stop_reason:
                 stop_reason = "max_epochs"
             if stop_reason in ("max_steps", "max_time", "interrupted") and s.batch > 0:
-                # a stop mid-epoch: save where we are, and validate so best.pt reflects this work
+                # a stop mid-epoch: validate so best.pt reflects this work (not on Ctrl-C: the user wants out),
+                # then save where we are - after the validation, so last.pt knows the best a resume must beat
                 self._flush_window(lr, time.perf_counter() - t_window)
+                if stop_reason != "interrupted" and self._validated_step != s.step:
+                    valid_metrics, _ = self.validate()
                 self._tick()
                 self.save_last()
-                if stop_reason != "interrupted":
-                    valid_metrics, _ = self.validate()
                 self._plot()
+            if interrupted:  # a Ctrl-C during the final validation or save: everything is saved; still stop now
+                stop_reason = "interrupted"
             s.finished = stop_reason in ("max_epochs", "early_stop")
         finally:
             self.progress.close()

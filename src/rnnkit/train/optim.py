@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnkit.config import OptimConfig
+from rnnkit.config import SCHEDULES, OptimConfig
 from rnnkit.errors import UserError
 
 
@@ -133,7 +133,7 @@ class Schedule:
     All of them are multiplied by a linear warm-up over the first `warmup_steps` optimiser steps.
     """
 
-    KINDS = ("constant", "zaremba", "plateau", "cosine")
+    KINDS = tuple(SCHEDULES)  # declared with optim.schedule (rnnkit.config), checked when a config loads
 
     def __init__(self, cfg: OptimConfig, max_epochs: int) -> None:
         if cfg.schedule not in self.KINDS:

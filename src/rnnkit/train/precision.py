@@ -17,21 +17,30 @@ comparable across precisions.
   do not underflow.
 * ``auto``: the fastest safe choice for the device: bf16 on a GPU that has it, fp16 + scaling on older GPUs,
   bf16 on a CPU with native bf16 dot products (AMX or AVX512-BF16), fp32 on any other CPU - there bf16 is
-  emulated (measured ~100x slower than fp32 for a matmul on an AVX2-only EPYC) and oneDNN has no bf16 LSTM.
+  emulated (measured ~80x slower than fp32 for a matmul on an AVX2-only EPYC) and oneDNN has no bf16 LSTM.
+
+Under bf16/fp16 the fused LSTM runs as oneDNN's/cuDNN's kernel or as rnnkit's projected recurrence
+(``rnnkit.cells.projected``: bf16 GEMMs, fp32 cell state), whichever a short timing at the first step measured
+faster for the shape (``rnnkit.cells.select``); the choices are part of :meth:`Precision.state_dict`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from rnnkit import config
+from rnnkit.cells import select
 from rnnkit.errors import UserError
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+PRECISIONS = tuple(config.PRECISIONS)  # declared with train.precision, checked when a config loads
+# opt-in to bf16 on a CPU that can only emulate it: correct (the LSTM runs as rnnkit.cells.projected) but slow
+EMULATED_BF16 = "RNNKIT_EMULATED_BF16"
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -75,9 +84,10 @@ def resolve_precision(name: str, device: torch.device) -> tuple[str, str]:
     if name == "bf16":
         if cuda and not torch.cuda.is_bf16_supported():
             raise UserError("train.precision=bf16: this GPU does not support bfloat16; use fp16 or auto")
-        if device.type == "cpu" and not cpu_bf16_usable():
-            raise UserError("train.precision=bf16: oneDNN has no bfloat16 support on this CPU (it needs AVX512 "
-                            "or AMX; nn.LSTM would fail and matmuls run ~100x slower); use fp32 or auto")
+        if device.type == "cpu" and not cpu_bf16_usable() and os.environ.get(EMULATED_BF16) != "1":
+            raise UserError(f"train.precision=bf16: this CPU has no bfloat16 support in oneDNN (it needs AVX512 or "
+                            f"AMX): every bf16 matmul would be emulated, ~80x slower than fp32; use fp32 or auto "
+                            f"(or set {EMULATED_BF16}=1 to run it anyway, e.g. to check bf16 numerics)")
         if device.type not in ("cpu", "cuda"):
             raise UserError(f"train.precision=bf16: not supported on device {device}")
         return "bf16", "requested"
@@ -134,8 +144,16 @@ class Precision:
             del optimizer.grad_scale  # type: ignore[attr-defined]
 
     def state_dict(self) -> dict[str, Any]:
-        return self.scaler.state_dict() if self.scaler is not None else {}
+        """The GradScaler's state (fp16), plus under ``"recurrence"`` the LSTM implementations chosen per shape
+        (``rnnkit.cells.select``), so that a resumed run keeps them and resumes exactly."""
+        state: dict[str, Any] = self.scaler.state_dict() if self.scaler is not None else {}
+        chosen = select.choices()
+        if chosen:
+            state["recurrence"] = chosen
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        select.load_choices(state.pop("recurrence", {}))
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import UserError
-from rnnkit.tune.study import _safe_url, import_optuna, open_storage, study_summary
+from rnnkit.tune.study import _safe_url, cut_trials, import_optuna, open_storage, study_summary
 
 
 def open_study(target: str, study_name: str | None = None) -> tuple[Any, Path | None]:
@@ -45,7 +45,11 @@ def _fmt(v: Any) -> str:
 
 def trial_rows(study: Any) -> list[dict[str, Any]]:
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    cut = cut_trials(trials)
+    for t in trials:
+        if t.user_attrs.get("surplus"):  # a slot given back at once (see rnnkit.tune.study): nothing ran
+            continue
         dur = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
             else None
         steps = sorted(t.intermediate_values)
@@ -55,7 +59,8 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
                      "run_dir": t.user_attrs.get("run_dir"), "worker": t.user_attrs.get("worker"),
                      **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
                      **({"baseline": True} if t.user_attrs.get("baseline") else {}),
-                     **({"retry_of": t.user_attrs["retry_of"]} if "retry_of" in t.user_attrs else {})})
+                     **({"retry_of": t.user_attrs["retry_of"]} if "retry_of" in t.user_attrs else {}),
+                     **({"retried_as": cut[t.number]} if t.number in cut else {})})
     return rows
 
 
@@ -65,6 +70,8 @@ def _note(row: dict[str, Any]) -> str:
         notes.append("recipe default")
     if "retry_of" in row:
         notes.append(f"rerun of {row['retry_of']}")
+    if "retried_as" in row:
+        notes.append(f"cut short; rerun as {row['retried_as']}")
     if row.get("error"):
         err = row["error"]
         notes.append(err if len(err) <= 60 else err[:57] + "...")
@@ -152,6 +159,7 @@ def format_report(rep: dict[str, Any]) -> str:
     metric = rep.get("metric") or "value"
     lines = [f"study {rep['study']} ({rep.get('recipe')}, {rep['direction']} {metric}): {rep['n_trials']} complete, "
              f"{rep['n_pruned']} pruned, {rep['n_failed']} failed"
+             + (f", {rep['n_retried']} cut short and rerun" if rep.get("n_retried") else "")
              + (f", {rep['n_running']} running" if rep["n_running"] else "")
              + (f", {rep['n_waiting']} queued" if rep["n_waiting"] else "")]
     if rep["best_trial"] is not None:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.config import SECTIONS, RunConfig, load_recipe, load_toml
+from rnnkit.config import SECTIONS, RunConfig, load_toml
 from rnnkit.errors import UserError
+from rnnkit.tasks.recipes import load_recipe
 
 TYPES = ("int", "float", "categorical")
 _KEYS = {"int": {"type", "low", "high", "step", "log"}, "float": {"type", "low", "high", "step", "log"},
@@ -205,6 +206,15 @@ def check_space(space: SearchSpace, recipe: str, overrides: dict[str, Any]) -> R
         where = f"{space.source}: [{p.name}]"
         if p.name in overrides:
             raise UserError(f"{where}: the field is both searched and fixed with --set {p.name}=...")
+        section, name = p.name.split(".", 1)
+        known = hasattr(getattr(base, section), name)  # an unknown field is reported by the probes below
+        current = base.get(p.name) if known else None
+        numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
+        if known and p.type in ("int", "float") and not numeric:
+            raise UserError(f"{where}: type = \"{p.type}\" but the field holds {type(current).__name__} values "
+                            f"(e.g. {current!r}); use type = \"categorical\"")
+        if known and p.type == "float" and isinstance(current, int):
+            raise UserError(f"{where}: the field is an integer; use type = \"int\"")
         probes = list(p.choices) if p.type == "categorical" else [p.low, p.high]
         for value in probes:
             try:
@@ -217,10 +227,4 @@ def check_space(space: SearchSpace, recipe: str, overrides: dict[str, Any]) -> R
                     raise UserError(f"{where}: unknown field {p.name!r} for recipe {base.recipe!r} (task "
                                     f"{base.task}; {section} fields: {known})") from None
                 raise UserError(f"{where}: value {value!r} is not valid here: {msg.split(': ', 1)[-1]}") from None
-        current = base.get(p.name)
-        if p.type in ("int", "float") and (isinstance(current, bool) or not isinstance(current, (int, float))):
-            raise UserError(f"{where}: type = \"{p.type}\" but the field holds {type(current).__name__} values "
-                            f"(e.g. {current!r}); use type = \"categorical\"")
-        if p.type == "float" and isinstance(current, int):
-            raise UserError(f"{where}: the field is an integer; use type = \"int\"")
     return base

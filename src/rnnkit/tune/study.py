@@ -10,6 +10,14 @@ A worker that dies mid-trial (kill -9, a lost machine) leaves its trial RUNNING.
 sees that the process is gone and marks the trial failed at once; on other hosts Optuna's heartbeat does the same
 after a grace period. Either way the trial's parameters are queued again, so the search loses no configuration,
 and no finished trial is ever touched.
+
+``--trials N`` is the size of the study, not of one invocation: a study holds N trials when done, counting the
+finished (complete, pruned, failed) and those other workers are running, but not a trial cut short by a kill or
+Ctrl-C whose configuration was queued again (``cut_trials``; its rerun counts instead). So the same command after
+a kill runs only the missing trials, the cut one first, and once the study is complete it runs none. Workers
+sharing a study stop together at N: a trial that another worker's trial made one too many (both started at the
+same moment) gives its slot back at once, before training (state FAIL, user attribute ``surplus``, counted
+nowhere).
 """
 
 from __future__ import annotations
@@ -159,6 +167,41 @@ def recover_dead_trials(study: Any) -> list[int]:
     return failed
 
 
+def cut_trials(trials: list[Any]) -> dict[int, int]:
+    """Failed trials whose configuration was queued to run again (cut by a kill or Ctrl-C): {number: rerun's}."""
+    from optuna.trial import TrialState
+
+    failed = {t.number for t in trials if t.state == TrialState.FAIL}
+    out: dict[int, int] = {}
+    for t in trials:
+        # ours (recover_dead_trials, Ctrl-C), and Optuna's heartbeat retry on other hosts
+        for n in (t.user_attrs.get("retry_of"), t.system_attrs.get("failed_trial")):
+            if isinstance(n, int) and n in failed:
+                out.setdefault(n, t.number)
+    return out
+
+
+def counted_trials(study: Any) -> int:
+    """How many trials count toward ``--trials``: all but those cut and queued again, surplus ones, and those
+    still queued."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    cut = cut_trials(trials)
+    return sum(1 for t in trials if t.state != TrialState.WAITING and t.number not in cut
+               and not t.user_attrs.get("surplus"))
+
+
+def _surplus(study: Any, number: int, total: int) -> bool:
+    """Whether trial ``number`` would exceed the study's ``total``: ``total`` trials with smaller numbers (queued
+    ones included: they will run) already hold the slots. Trial numbers come from the storage, so every worker
+    agrees which trials are the first ``total``."""
+    trials = study.get_trials(deepcopy=False)
+    cut = cut_trials(trials)
+    before = sum(1 for t in trials if t.number < number and t.number not in cut and not t.user_attrs.get("surplus"))
+    return before >= total
+
+
 def make_sampler(name: str, space: SearchSpace, seed: int | None, startup: int | None) -> Any:
     optuna = import_optuna()
     s = optuna.samplers
@@ -192,7 +235,7 @@ def make_pruner(name: str, startup: int | None, warmup: int | None, max_steps: i
 class TuneOptions:
     recipe: str
     space: str
-    trials: int
+    trials: int  # the study's total (see the module docstring)
     sampler: str = "tpe"
     pruner: str = "median"
     storage: str | None = None
@@ -200,7 +243,7 @@ class TuneOptions:
     out: str | None = None
     timeout: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # --set, --max-steps, --max-time, --device
-    data_dir: str = "data"
+    data_dir: str | None = None  # None: rnnkit's data cache (rnnkit.datasets)
     seed: int | None = None  # the sampler's
     baseline: bool = False  # run the recipe's own values of the searched fields as a trial first
     resume: bool = False  # require an existing study
@@ -216,7 +259,7 @@ def _fmt(v: Any) -> str:
 
 
 def run_study(opts: TuneOptions) -> dict[str, Any]:
-    """Create or continue a study and run ``opts.trials`` trials in this process. Returns a summary."""
+    """Create or continue a study and run the trials it lacks to hold ``opts.trials``. Returns a summary."""
     optuna = import_optuna()
     from optuna.trial import TrialState
 
@@ -281,11 +324,13 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
     seed = None if opts.seed is None else opts.seed + n_before  # a continued study must not replay its samples
     study.sampler = make_sampler(opts.sampler, space, seed, opts.startup_trials)
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    counted = counted_trials(study)
+    n_trials = max(0, opts.trials - counted)
     if study_name in existing:
-        echo(f"continuing study {study_name!r}: {len(finished)} finished trial(s)")
+        echo(f"continuing study {study_name!r}: {counted} of {opts.trials} trial(s) done or running"
+             + (f", {n_trials} to run" if n_trials else "; nothing to run (raise --trials to search further)"))
     if opts.baseline and not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(space.baseline(base), user_attrs={"baseline": True})
-    n_trials = opts.trials
     if opts.sampler == "grid":
         try:
             left = len(study.sampler._get_unvisited_grid_ids(study))
@@ -299,12 +344,18 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         n_trials = min(n_trials, max(0, opts.total_trials - len(finished)))
 
     trial_overrides = dict(overrides)
-    data_dir = Path(opts.data_dir)
+    from rnnkit.datasets import data_dir_option
+
+    data_dir = data_dir_option(opts.data_dir)
     trials_dir = out / "trials"
     errors: list[str] = []
     done_here: list[int] = []
 
     def objective(trial: Any) -> float:
+        if _surplus(study, trial.number, opts.trials):  # another worker took the last slot at the same moment
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            return float("nan")
         params = space.suggest(trial)
         run_path = trials_dir / f"{trial.number:04d}"
         trial.set_user_attr("worker", worker_id())
@@ -341,7 +392,11 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
              f"({info.get('stopped')}, step {info.get('step')}, {time.perf_counter() - t0:.0f} s)  {best_s}".rstrip())
         return value
 
-    callbacks = []
+    def enough(study: Any, trial: Any) -> None:  # other workers on the same study: stop at the total together
+        if counted_trials(study) >= opts.trials:
+            study.stop()
+
+    callbacks = [enough]
     if opts.total_trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(opts.total_trials,
                                                         states=(TrialState.COMPLETE, TrialState.PRUNED)))
@@ -364,7 +419,7 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
-def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path, metric: str,
+def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path | None, metric: str,
                  study_name: str) -> tuple[float, dict[str, Any]]:
     """One trial = one ordinary training run (the same Trainer as ``rnnkit train``), reporting each validation."""
     import platform
@@ -373,9 +428,9 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
     import torch
 
     from rnnkit import __version__
-    from rnnkit.config import load_recipe
+    from rnnkit.ops.device import pick_device
     from rnnkit.tasks import get_task
-    from rnnkit.train.device import pick_device
+    from rnnkit.tasks.recipes import load_recipe
     from rnnkit.train.loop import Trainer
     from rnnkit.train.plots import plot_curves
     from rnnkit.train.progress import Progress
@@ -388,7 +443,8 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
     device = pick_device(config.train.device)
     task = get_task(config.task)(config, data_dir, device)
     run.write_config(config)
-    run.write_meta({"recipe": config.recipe, "task": config.task, "data_dir": str(data_dir.resolve()),
+    run.write_meta({"recipe": config.recipe, "task": config.task,
+                        "data_dir": str(data_dir.resolve()) if data_dir is not None else None,
                     "device": str(device), "rnnkit": __version__, "torch": torch.__version__,
                     "python": platform.python_version(), "threads": torch.get_num_threads(),
                     "command": sys.argv[1:] if sys.argv and sys.argv[0].endswith("rnnkit") else None,
@@ -436,14 +492,22 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
 
 
 def study_summary(study: Any) -> dict[str, Any]:
-    """The figures ``rnnkit tune report --json`` prints: best value/params and trial counts by state."""
+    """The figures ``rnnkit tune report --json`` prints: best value/params and trial counts by state.
+
+    A trial cut by a kill or Ctrl-C and queued again is ``n_retried``, not ``n_failed``: its configuration did not
+    fail, and its rerun is counted in its own state. ``n_trials + n_pruned + n_failed + n_running`` is what counts
+    toward ``--trials``; ``n_total`` is every trial number the study has handed out.
+    """
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     by = {s: [t for t in trials if t.state == s] for s in TrialState}
+    cut = cut_trials(trials)
+    surplus = sum(1 for t in by[TrialState.FAIL] if t.user_attrs.get("surplus"))
     out: dict[str, Any] = {"best_value": None, "best_params": {}, "best_trial": None, "best_run": None,
                            "n_trials": len(by[TrialState.COMPLETE]), "n_pruned": len(by[TrialState.PRUNED]),
-                           "n_failed": len(by[TrialState.FAIL]), "n_running": len(by[TrialState.RUNNING]),
+                           "n_failed": len(by[TrialState.FAIL]) - len(cut) - surplus, "n_retried": len(cut),
+                           "n_running": len(by[TrialState.RUNNING]),
                            "n_waiting": len(by[TrialState.WAITING]), "n_total": len(trials),
                            "direction": study.direction.name.lower(), "metric": study.user_attrs.get("metric"),
                            "recipe": study.user_attrs.get("recipe")}

@@ -73,8 +73,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         logits = torch.mm(hidden, weight.t())  # (N, vocab)
         if bias is not None:
             logits.add_(bias)
-        log_probs = torch.log_softmax(logits, dim=-1)  # (N, vocab)
-        del logits
+        # in place: the logits' buffer becomes the log-probabilities (one (N, vocab) allocation a step, not two)
+        log_probs = torch._log_softmax(logits, -1, False, out=logits)
         loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
         ctx.save_for_backward(hidden, weight, log_probs, safe, keep, count)
         ctx.has_bias = bias is not None
@@ -83,14 +83,68 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor | None, ...]:
         hidden, weight, log_probs, safe, keep, count = ctx.saved_tensors
-        grad = _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss)  # (N, vocab)
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        scale = None
+        if log_probs.device.type == "cpu" and bool(keep.all()):  # a free check on the CPU (a sync on CUDA)
+            # every row counts alike: apply 1 / count to the three (much smaller) results instead of a pass over
+            # the (N, vocab) gradient
+            scale = grad_loss / count
+            grad = log_probs.exp_()
+            grad.scatter_add_(1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype))
+        else:
+            grad = _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss)  # (N, vocab)
         grad_hidden = torch.mm(grad, weight) if need_h else None  # (N, H)
         # (H, vocab) product, then a transposed view: faster than grad.T @ hidden (see the module docstring);
         # autograd copies it into the parameter's layout when it accumulates
         grad_weight = torch.mm(hidden.t(), grad).t() if need_w else None  # (vocab, H)
         grad_bias = grad.sum(0) if ctx.has_bias and need_b else None  # (vocab,)
+        if scale is not None:
+            for g in (grad_hidden, grad_weight, grad_bias):
+                if g is not None:
+                    g.mul_(scale)
         return grad_hidden, grad_weight, grad_bias, None, None
+
+
+class _LowPrecisionLinearCrossEntropy(torch.autograd.Function):
+    """The output layer under bf16/fp16 autocast: the decoder GEMMs in ``dtype`` with the bias fused in, the
+    log-softmax and the loss in fp32 (the log-probabilities in place over the one fp32 copy of the logits), and
+    the softmax gradient written once, straight into ``dtype`` for the two backward GEMMs.
+
+    Autocast's generic chain for the same expression keeps fp32 logits and an fp32 gradient of the same
+    ``(tokens, vocab)`` size and casts that gradient back to ``dtype`` for the GEMMs: two passes over the largest
+    buffers of a step more than this (benchmarks/lm_profile.py --precision bf16). Values and gradients equal
+    that chain's to the rounding of ``dtype``."""
+
+    @staticmethod
+    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, ignore_index: int,
+                dtype: torch.dtype) -> Tensor:
+        # hidden: (N, H); weight: (vocab, H) fp32 master; bias: (vocab,); target: (N,)
+        h, w = hidden.to(dtype), weight.to(dtype)
+        logits = torch.addmm(bias.to(dtype), h, w.t()) if bias is not None else torch.mm(h, w.t())  # (N, V)
+        log_probs = logits.float()
+        del logits
+        torch._log_softmax(log_probs, -1, False, out=log_probs)  # in place: one fp32 buffer
+        loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
+        ctx.save_for_backward(h, w, log_probs, safe, keep, count)
+        ctx.has_bias, ctx.dtypes = bias is not None, (hidden.dtype, weight.dtype)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor | None, ...]:
+        h, w, log_probs, safe, keep, count = ctx.saved_tensors
+        scale = grad_loss / count.clamp(min=1)
+        grad = torch.empty(log_probs.shape, dtype=h.dtype, device=h.device)
+        torch.exp(log_probs, out=grad)  # softmax, rounded to dtype once
+        del log_probs
+        grad.scatter_add_(1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype,
+                                                            device=grad.device))
+        grad.mul_((keep.to(scale.dtype) * scale).unsqueeze(1))  # (N, V) in dtype; the row factors stay fp32
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        h_dtype, w_dtype = ctx.dtypes
+        grad_hidden = torch.mm(grad, w).to(h_dtype) if need_h else None
+        grad_weight = torch.mm(h.t(), grad).t().to(w_dtype) if need_w else None
+        grad_bias = grad.sum(0, dtype=torch.float32).to(w_dtype) if ctx.has_bias and need_b else None
+        return grad_hidden, grad_weight, grad_bias, None, None, None
 
 
 def softmax_cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
@@ -108,12 +162,19 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
                          ignore_index: int = -100) -> Tensor:
     """``F.cross_entropy(F.linear(hidden, weight, bias), target)`` for ``hidden`` (N, H), as one fused function.
 
-    Used for the training loss of language models in fp32. Under autocast, without gradients, or outside
-    float32/float64 it is exactly the unfused expression (the half-precision matmul is the lever there).
+    Used for the training loss of language models: in fp32 as one function; under bf16/fp16 autocast (CPU or
+    CUDA) as its low-precision form (GEMMs in that dtype, softmax and loss in fp32); without gradients, or for other
+    dtypes, exactly the unfused expression.
     """
-    fused = (torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
-             and hidden.dtype in (torch.float32, torch.float64) and weight.dtype == hidden.dtype
-             and not torch.is_autocast_enabled(hidden.device.type))
+    kind = hidden.device.type
+    training = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    if training and kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):
+        dtype = torch.get_autocast_dtype(kind)
+        if dtype in (torch.bfloat16, torch.float16) and weight.dtype == torch.float32:
+            with torch.autocast(kind, enabled=False):
+                return _LowPrecisionLinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index, dtype)
+    fused = (training and hidden.dtype in (torch.float32, torch.float64) and weight.dtype == hidden.dtype
+             and not torch.is_autocast_enabled(kind))
     if not fused:
         return softmax_cross_entropy(F.linear(hidden, weight, bias).float(), target, ignore_index)
     return _LinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index)

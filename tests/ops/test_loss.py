@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.train.loss import softmax_cross_entropy
+from rnnkit.ops.loss import softmax_cross_entropy
 
 
 @pytest.mark.parametrize("ignore_every", [0, 3])
@@ -41,7 +41,7 @@ def test_custom_ignore_index_and_float32() -> None:
 def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied: bool, ignore_every: int) -> None:
     """The fused output layer: loss and the gradients of hidden, weight and bias, incl. a weight also used as
     an embedding (tied), where the transposed weight gradient is accumulated with the embedding's."""
-    from rnnkit.train.loss import linear_cross_entropy
+    from rnnkit.ops.loss import linear_cross_entropy
 
     g = torch.Generator().manual_seed(1)
     hidden = torch.randn(48, 24, dtype=torch.float64, generator=g)
@@ -55,8 +55,7 @@ def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied
     def run(fused: bool) -> tuple[torch.Tensor, ...]:
         h, w = hidden.clone().requires_grad_(), weight.clone().requires_grad_()
         bb = b.clone().requires_grad_() if b is not None else None
-        loss = (linear_cross_entropy(h, w, bb, target) if fused
-                else F.cross_entropy(F.linear(h, w, bb), target))
+        loss = linear_cross_entropy(h, w, bb, target) if fused else F.cross_entropy(F.linear(h, w, bb), target)
         if tied:
             loss = loss + F.embedding(tokens, w).pow(2).sum() * 0.01
         (loss * 1.7).backward()
@@ -68,7 +67,7 @@ def test_linear_cross_entropy_matches_linear_then_cross_entropy(bias: bool, tied
 
 
 def test_linear_cross_entropy_without_grad_or_under_autocast_is_the_plain_expression() -> None:
-    from rnnkit.train.loss import linear_cross_entropy
+    from rnnkit.ops.loss import linear_cross_entropy
 
     hidden, weight, b = torch.randn(16, 8), torch.randn(50, 8), torch.randn(50)
     target = torch.randint(0, 50, (16,))
@@ -81,3 +80,33 @@ def test_linear_cross_entropy_without_grad_or_under_autocast_is_the_plain_expres
     assert out.dtype == torch.float32 and abs(out.item() - ref.item()) < 0.05
     out.backward()
     assert w.grad is not None and w.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_cross_entropy_under_bf16_autocast_equals_autocasts_own_chain(bias: bool) -> None:
+    """The low-precision output layer (bf16 GEMMs, fp32 log-softmax in place, the softmax gradient written once in
+    bf16) against autocast's generic F.linear -> float -> cross_entropy: the same value and gradients to bf16
+    rounding (relative error below 1e-2), fp32 gradients for the fp32 weights, and ignored rows ignored."""
+    from rnnkit.ops.loss import linear_cross_entropy
+
+    torch.manual_seed(0)
+    h0, w0, b0 = torch.randn(40, 16), torch.randn(300, 16) * 0.3, torch.randn(300) * 0.1
+    target = torch.randint(0, 300, (40,))
+    target[::7] = -100
+
+    def run(ours: bool) -> tuple[torch.Tensor, ...]:
+        h = h0.bfloat16().requires_grad_()  # the dropout output under autocast is bf16
+        w, b = w0.clone().requires_grad_(), b0.clone().requires_grad_() if bias else None
+        fn = linear_cross_entropy if ours else (lambda h, w, b, t: F.cross_entropy(F.linear(h, w, b).float(), t))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = fn(h, w, b, target)
+        (loss * 3.0).backward()
+        grads = (h.grad, w.grad) + ((b.grad,) if b is not None else ())
+        return (loss, *grads)
+
+    mine, ref = run(True), run(False)
+    assert mine[0].dtype == torch.float32 and mine[1].dtype == torch.bfloat16
+    assert all(g.dtype == torch.float32 for g in mine[2:])
+    for a, r in zip(mine, ref):
+        a, r = a.double(), r.double()
+        assert float((a - r).norm() / r.norm()) < 1e-2

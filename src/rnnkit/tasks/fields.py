@@ -1,0 +1,130 @@
+"""Declarations of the keys several tasks share, written once so that a key means one thing in every task.
+
+Each function returns a ``rnnkit.config.key`` field; a task passes its own default (and, where the meaning
+narrows, its own wording). The glossary (docs/config.md) lists a key once when its declaration is the same in
+every task that has it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnkit.cells.base import CELL_TYPES, FUSED_CELLS
+from rnnkit.cells.factory import BACKENDS
+from rnnkit.config import MAX_COUNT, MAX_SEED, MAX_SIZE, ConfigError, key
+
+CELLS = {
+    "lstm": "long short-term memory (Hochreiter & Schmidhuber 1997)",
+    "gru": "gated recurrent unit (Cho et al. 2014)",
+    "rnn_tanh": "simple (Elman) RNN, tanh",
+    "rnn_relu": "simple RNN, ReLU",
+    "peephole_lstm": "LSTM with peephole connections (backend = scratch)",
+    "layernorm_lstm": "layer-normalised LSTM (backend = scratch)",
+}
+assert set(CELLS) == set(CELL_TYPES)
+BACKEND_DOCS = {"fused": "PyTorch's nn.LSTM / nn.GRU / nn.RNN (cuDNN, oneDNN): the fast path",
+                "scratch": "rnnkit.cells, one step at a time from the equations"}
+assert set(BACKEND_DOCS) == set(BACKENDS)
+BALANCES = {"none": "as the data comes", "weights": "class-weighted loss (each class weighs the same)",
+            "sampler": "class-balanced sampling with replacement"}
+POOLINGS = {"last": "the last valid step's state", "mean": "mean over valid steps", "max": "max over valid steps",
+            "attention": "additive attention over valid steps (model.attention_size)"}
+
+
+# -- [model] -----------------------------------------------------------------------------------------------------
+def cell(default: str = "lstm") -> Any:
+    return key(default, "recurrent cell", choices=CELLS)
+
+
+def backend(default: str = "fused") -> Any:
+    return key(default, "implementation of the recurrent layers", choices=BACKEND_DOCS)
+
+
+def hidden(default: int) -> Any:
+    return key(default, "units per recurrent layer (per direction)", ge=1, le=MAX_SIZE)
+
+
+def layers(default: int) -> Any:
+    return key(default, "stacked recurrent layers", ge=1, le=256)
+
+
+def embedding(default: int) -> Any:
+    return key(default, "word embedding size", ge=1, le=MAX_SIZE)
+
+
+def dropout(default: float = 0.0, doc: str = "dropout probability between layers and before the output") -> Any:
+    return key(default, doc, ge=0, lt=1)
+
+
+def bidirectional(default: bool, doc: str = "read each sequence in both directions") -> Any:
+    return key(default, doc)
+
+
+def attention_size(doc: str) -> Any:
+    return key(0, doc, ge=1, le=MAX_SIZE, special={0: "the size of the vectors attended to"})
+
+
+def init_scale(default: float) -> Any:
+    return key(default, "uniform initialisation in [-init_scale, init_scale]", gt=0,
+               special={0: "PyTorch's default initialisation"})
+
+
+def forget_bias(default: float) -> Any:
+    return key(default, "LSTM forget-gate bias at initialisation", ge=-100, le=100)
+
+
+def check_recurrent(m: Any) -> None:
+    """Cells the fused backend cannot run are a configuration error, not a model-building one."""
+    if m.backend == "fused" and m.cell not in FUSED_CELLS:
+        raise ConfigError("model.cell", f"= {m.cell!r} has no fused implementation; set model.backend = \"scratch\"")
+
+
+# -- [data] ------------------------------------------------------------------------------------------------------
+def path(default: list[str], doc: str, *, one: bool = False, optional: bool = False, kind: str = "file") -> Any:
+    """``data.path``: always a list of paths (a string is a one-element list)."""
+    rules: dict[str, Any] = {"path": kind}
+    if one:
+        rules["max_length"] = 1
+    if not optional:
+        rules["min_length"] = 1
+    return key(default, doc, **rules)
+
+
+def split_file(default: str, split: str) -> Any:
+    return key(default, f"the {split} split's text, relative to --data-dir (or absolute)"
+               + ("" if split == "train" else f"; \"\" = carve data.{split}_fraction off the training text"),
+               path="file")
+
+
+def fraction(default: float, doc: str) -> Any:
+    return key(default, doc, gt=0, lt=0.5)
+
+
+def split_seed() -> Any:
+    return key(0, "seed of the data set's split (train.seed orders batches and initialises the model)", ge=0,
+               le=MAX_SEED)
+
+
+def min_count(default: int = 1) -> Any:
+    return key(default, "training words seen fewer times become <unk>", ge=1, le=MAX_COUNT)
+
+
+def max_vocab(doc: str = "the vocabulary's size limit (most frequent first, specials included)") -> Any:
+    return key(0, doc, ge=1, le=MAX_COUNT, special={0: "no limit"})
+
+
+def lowercase(default: bool) -> Any:
+    return key(default, "fold case before tokenising")
+
+
+def bucket(default: int = 20) -> Any:
+    return key(default, "sort runs of this many batches by length (less padding)", ge=1, le=MAX_COUNT,
+               special={0: "plain random batches"})
+
+
+def balance() -> Any:
+    return key("none", "class imbalance", choices=BALANCES)
+
+
+def word_dropout(doc: str = "training only: replace input words by <unk> with this probability") -> Any:
+    return key(0.0, doc, ge=0, lt=1)
