@@ -29,7 +29,8 @@ from _results import RESULTS, ResultError, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "results.md"
-BLOCK = re.compile(r"<!-- generated: ([\w.-]+) -->\n(.*?)<!-- end generated: \1 -->", re.S)
+# a block names one file stem, or a glob of stems ("load-*-r?") shown together by the benchmark's group renderer
+BLOCK = re.compile(r"<!-- generated: ([\w.*?-]+) -->\n(.*?)<!-- end generated: \1 -->", re.S)
 
 
 # -- formatting helpers -----------------------------------------------------------------------------------------
@@ -330,6 +331,166 @@ def render_gradient_flow(doc: dict[str, Any]) -> str:
     )
 
 
+def render_transcribed(doc: dict[str, Any]) -> str:
+    """Figures copied from a page written by hand before result files existed: its blocks verbatim, then how to
+    measure them again (the file's provenance says which page, commit, command and machine)."""
+    t = doc["result"]["transcribed"]
+    out = (
+        f"*Transcribed from the hand-written {t['page']} of commit `{t['page_commit'][:7]}` ({t['page_date']}): "
+        "no result file was written when these figures were measured, and they have not been re-measured since.*\n"
+    )
+    for block in t["blocks"]:
+        out += "\n"
+        if "table" in block:
+            out += table(block["table"]["header"], block["table"]["rows"])
+        else:
+            out += block["text"].rstrip("\n") + "\n"
+    out += f"\nTo measure them again: {t['remeasure']}\n"
+    return out
+
+
+def render_recurrence(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    c = r["config"]
+    rows = []
+    for x in r["rows"]:
+        if x.get("fused_ms") is None:
+            rows.append([x["precision"], str(x["hidden"]), str(x["batch"]), x.get("note") or "not measured", "", ""])
+        else:
+            rows.append(
+                [
+                    x["precision"],
+                    str(x["hidden"]),
+                    str(x["batch"]),
+                    rate(x["fused_ms"]),
+                    rate(x["projected_ms"]),
+                    f"{x['projected_speedup']:.2f}x",
+                ]
+            )
+    return (
+        f"{c['layers']}-layer LSTM, forward + backward over ({c['bptt']}, batch, hidden), {c['threads']} "
+        f"thread{'s' if c['threads'] != 1 else ''}, median of {c['reps']} alternating reps.\n\n"
+        + table(["precision", "hidden", "batch", "oneDNN nn.LSTM ms", "projected ms", "projected speed-up"], rows)
+    )
+
+
+def render_peer_keras(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    base = r["baseline"]
+    names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
+    rows = [
+        [
+            names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
+            rate(x["tokens_per_s"]),
+            " ".join(f"{v:.0f}" for v in x["runs"]),
+            f"{x[f'vs_{base}']:.2f}x",
+            f"{x['loss_last'][-1]:.3f}",
+        ]
+        for x in r["results"]
+    ]
+    sh, v = r["shape"], r["versions"]
+    return (
+        f"PTB, embedding {sh['embedding']}, {sh['layers']} LSTM layers of {sh['hidden']}, batch {sh['batch']}, "
+        f"bptt {sh['bptt']}, SGD lr {sh['lr']:g}, clip {sh['clip']:g}; {r['config']['rounds']} alternating rounds of "
+        f"{r['config']['steps']} steps; TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}.\n\n"
+        + table(
+            [
+                "variant",
+                "tokens/s (median)",
+                "per round",
+                f"vs {names.get(base, base)} (median of per-round ratios)",
+                "training loss at the last batch",
+            ],
+            rows,
+        )
+    )
+
+
+def render_load_test(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [["all", str(r["requests"]), f"{r['rps']:.2f}", one(r["p50_ms"]), one(r["p99_ms"]), str(r["errors"])]]
+    for name, e in r.get("by_endpoint", {}).items():
+        rows.append(
+            [f"/v1/{name}", str(e["requests"]), f"{e['rps']:.2f}", one(e["p50_ms"]), one(e["p99_ms"]), str(e["errors"])]
+        )
+    m = r.get("rss_mib") or {}
+    return table(["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors"], rows) + (
+        f"\nServer RSS {m['before']:.1f} MiB before, {m['after']:.1f} MiB after ({m['growth']:+.1f} MiB).\n"
+        if m
+        else ""
+    )
+
+
+def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
+    """Paired runs ``load-before-Cc-rN`` / ``load-after-Cc-rN``: one row per clients and round."""
+    pairs: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for stem, doc in docs.items():
+        m = re.fullmatch(r"load-(before|after)-(\d+)c-r(\d+)", stem)
+        if m is None:
+            raise ResultError(f"{stem}.json: a load-test group file is named load-(before|after)-Cc-rN")
+        pairs.setdefault((int(m[2]), int(m[3])), {})[m[1]] = doc["result"]
+    rows = []
+    for (clients, rnd), p in sorted(pairs.items()):
+        if len(p) != 2:
+            raise ResultError(f"load test, {clients} clients, round {rnd}: only the {next(iter(p))} file is there")
+        b, a = p["before"], p["after"]
+        bg, ag = b["by_endpoint"]["generate"], a["by_endpoint"]["generate"]
+        bc, ac = b["by_endpoint"]["classify"], a["by_endpoint"]["classify"]
+        rows.append(
+            [
+                str(clients),
+                str(rnd),
+                f"{bg['rps']:.2f} -> {ag['rps']:.2f}",
+                f"{ag['rps'] / bg['rps']:.2f}x",
+                f"{rate(bg['p50_ms'])} -> {rate(ag['p50_ms'])}",
+                f"{rate(bg['p99_ms'])} -> {rate(ag['p99_ms'])}",
+                f"{rate(bc['p50_ms'])} -> {rate(ac['p50_ms'])}",
+                f"{rate(bc['p99_ms'])} -> {rate(ac['p99_ms'])}",
+                f"{b['errors']} / {a['errors']}",
+                f"{b['rss_mib']['growth']:+.1f} / {a['rss_mib']['growth']:+.1f}",
+            ]
+        )
+    return table(
+        [
+            "clients",
+            "round",
+            "generations/s before -> after",
+            "ratio",
+            "generate p50 ms",
+            "generate p99 ms",
+            "classify p50 ms",
+            "classify p99 ms",
+            "errors before / after",
+            "server RSS growth MiB before / after",
+        ],
+        rows,
+    )
+
+
+def render_train(doc: dict[str, Any]) -> str:
+    """One ``rnnkit train --json`` summary: the test and best-validation figures."""
+    r = doc["result"]
+    t, v = r["test"], r.get("valid_best") or {}
+    return (
+        f"{r.get('set_up', '-')}. Split: {r.get('split', '-')}.\n\n"
+        + table(
+            ["test accuracy", "macro F1", "test examples", "best valid accuracy", "epochs", "steps", "wall s"],
+            [
+                [
+                    pct(t["accuracy"], 1),
+                    f"{t['macro_f1']:.3f}",
+                    f"{t['examples']:,}",
+                    pct(v.get("accuracy"), 1),
+                    str(r.get("epochs", "-")),
+                    f"{r['steps']:,}" if r.get("steps") else "-",
+                    f"{r['wall_s']:.0f}" if r.get("wall_s") else "-",
+                ]
+            ],
+        )
+        + (f"\n{r['seed_figure']}.\n" if r.get("seed_figure") else "")
+    )
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "classify": render_classify,
     "forecast": render_forecast,
@@ -340,16 +501,82 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "lm_profile": render_lm_profile,
     "reproduce": render_reproduce,
     "gradient_flow": render_gradient_flow,
+    "recurrence": render_recurrence,
+    "peer_keras": render_peer_keras,
+    "load_test": render_load_test,
+    "train": render_train,
+    "export": render_transcribed,  # no benchmark writes it yet: only transcribed figures
 }
+# blocks that name a glob of stems: the benchmark's renderer for several files at once
+GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {"load_test": render_load_test_group}
+
+
+def stems(name: str, results: Path = RESULTS) -> list[str]:
+    """The file stems a block name stands for: itself, or every file its glob matches."""
+    if not any(c in name for c in "*?"):
+        return [name]
+    return sorted(p.stem for p in results.glob(f"{name}.json"))
 
 
 def render(stem: str, results: Path = RESULTS) -> str:
-    """The generated block for ``benchmarks/results/STEM.json``: its table(s) and provenance line."""
-    doc = read_result(results / f"{stem}.json")
+    """The generated block for ``benchmarks/results/STEM.json`` (or a glob of stems): its tables and provenance."""
+    names = stems(stem, results)
+    if not names:
+        raise ResultError(f"block {stem!r}: no file in benchmarks/results/ matches it")
+    docs = {name: read_result(results / f"{name}.json") for name in names}
+    kinds = {d["benchmark"] for d in docs.values()}
+    if len(names) > 1 or names[0] != stem:
+        if len(kinds) != 1 or next(iter(kinds)) not in GROUP_RENDERERS:
+            raise ResultError(f"block {stem!r}: no group renderer for {sorted(kinds)} in results_tables.py")
+        body = GROUP_RENDERERS[next(iter(kinds))](docs)
+        return body + "\n" + group_provenance(docs)
+    doc = docs[stem]
+    if "transcribed" in doc["result"]:
+        return render_transcribed(doc) + "\n" + provenance_line(doc, stem)
     renderer = RENDERERS.get(doc["benchmark"])
     if renderer is None:
         raise ResultError(f"{stem}.json: no renderer for benchmark {doc['benchmark']!r} in results_tables.py")
     return renderer(doc) + "\n" + provenance_line(doc, stem)
+
+
+def group_provenance(docs: dict[str, dict[str, Any]]) -> str:
+    """One provenance paragraph for several files: the first file's command, then the code (commit) and date of
+    each file, the machine once (the same machine, or each when they differ), and every reconstruction note."""
+    first_stem, first = next(iter(docs.items()))
+    by_commit: dict[str, list[str]] = {}
+    for stem, doc in docs.items():
+        git = doc["provenance"]["git"]
+        code = f"`{git['commit'][:10]}`" if git.get("commit") else "unknown commit"
+        if git.get("dirty"):
+            code += " (uncommitted changes)"
+        by_commit.setdefault(f"{code} ({(doc['provenance'].get('finished') or '')[:10] or 'date unknown'})", []).append(
+            stem
+        )
+    code_text = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_commit.items())
+    machines = []
+    for doc in docs.values():
+        p = doc["provenance"]
+        m = p["machine"]
+        flags = " ".join(m.get("cpu_flags") or []) or "no AVX"
+        text = (
+            f"{m.get('cpu') or 'unknown CPU'} ({flags}; {m.get('cpus')} CPUs), {m.get('threads')} thread(s), "
+            f"torch {p['software'].get('torch')}"
+        )
+        if text not in machines:
+            machines.append(text)
+    notes = []
+    for doc in docs.values():
+        note = doc["provenance"].get("reconstructed")
+        if note and note not in notes:
+            notes.append(note)
+    text = (
+        f"Measured by commands of the form `{first['provenance']['command']}` (each file records its own), "
+        f"code and date per file: {code_text}; on {'; '.join(machines)} (benchmarks/results/{first_stem}.json and "
+        f"the {len(docs) - 1} others named)."
+    )
+    if notes:
+        text += " Provenance reconstructed after the fact: " + " / ".join(notes)
+    return "<sub>" + text + "</sub>\n"
 
 
 def generate(text: str, results: Path = RESULTS) -> str:
@@ -361,9 +588,9 @@ def generate(text: str, results: Path = RESULTS) -> str:
     return BLOCK.sub(block, text)
 
 
-def referenced(text: str) -> list[str]:
-    """The result-file stems the doc's generated blocks name, in order."""
-    return [name for name, _ in BLOCK.findall(text)]
+def referenced(text: str, results: Path = RESULTS) -> list[str]:
+    """The result-file stems the doc's generated blocks show, in order (a glob block: every file it matches)."""
+    return [stem for name, _ in BLOCK.findall(text) for stem in stems(name, results)]
 
 
 def main() -> int:

@@ -140,3 +140,27 @@ def test_a_result_file_missing_a_field_is_named(tmp_path):
     doc["provenance"]["git"]["commit"] = "main"
     with pytest.raises(_results.ResultError, match="40-hex"):
         _results.check_result(doc, "x.json")
+
+
+def test_a_transcribed_file_says_so_and_how_to_measure_it_again():
+    transcribed = [p for p in RESULT_FILES if "transcribed" in _results.read_result(p)["result"]]
+    assert transcribed, "the figures of the hand-written page are kept in transcribing result files"
+    for path in transcribed:
+        doc = _results.read_result(path)
+        t = doc["result"]["transcribed"]
+        assert doc["provenance"]["reconstructed"], f"{path.name}: a transcription must say it is one"
+        assert t["page_commit"] == doc["provenance"]["git"]["commit"] and t["remeasure"] and t["blocks"]
+        block = results_tables.render(path.stem)
+        assert "Transcribed from the hand-written" in block and "To measure them again:" in block, path.name
+
+
+def test_a_glob_block_shows_every_file_it_matches_in_one_table(tmp_path):
+    for path in _results.RESULTS.glob("load-*c-r?.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    names = results_tables.stems("load-*c-r?", tmp_path)
+    assert names and all(n.startswith(("load-before-", "load-after-")) for n in names)
+    block = results_tables.render("load-*c-r?", tmp_path)
+    assert block.count("\n| ") == len(names) // 2  # one row per clients and round (pairs before / after)
+    (tmp_path / f"{names[0]}.json").unlink()
+    with pytest.raises(_results.ResultError, match="only the"):  # half a pair is not silently dropped
+        results_tables.render("load-*c-r?", tmp_path)
