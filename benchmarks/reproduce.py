@@ -13,7 +13,9 @@ in CLAIMS below is checked:
   this table in step;
 - ``published``: the figure docs/results.md shows, read from the published result file
   (benchmarks/results/classify.json, forecast.json), within the tolerance declared here;
-- ``baseline``: the model beats the baseline the doc compares it with.
+- ``baseline``: the model beats the baseline the doc compares it with;
+- ``compare``: a baseline the doc reports beside the model without claiming the model beats it (sms-spam against
+  the bag-of-words regression): the table says whether it is beaten, and it never fails the check.
 
 Prints one table, writes it with its provenance to --json-out (default benchmarks/results/reproduce-quick.json,
 shown in docs/results.md), and exits 1 when any figure falls outside its tolerance. The tolerances allow for
@@ -52,7 +54,7 @@ SOURCE = {r: "classify" for r in classify.RECIPES} | {r: "forecast" for r in for
 @dataclass(frozen=True)
 class Claim:
     recipe: str
-    kind: str  # "floor" | "published" | "baseline"
+    kind: str  # "floor" | "published" | "baseline" | "compare"
     key: str  # dotted path into the recipe's row of the benchmark result ("accuracy.mean", "model.rmse")
     figure: str  # what the doc calls it
     value: float | None = None  # floor: the bound
@@ -70,7 +72,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("sms-spam", "floor", "accuracy.mean", ACC + " (description: >= 98%)", value=0.98),
     Claim("sms-spam", "floor", "accuracy.min", "test accuracy, lowest seed", value=0.975),
     Claim("sms-spam", "published", "accuracy.mean", ACC, abs_tol=0.006),
-    Claim("sms-spam", "baseline", "accuracy.mean", ACC + " vs bag-of-words LR", baseline="baseline.accuracy"),
+    # the recipe does not beat the bag-of-words regression (docs/results.md says so): reported, not claimed
+    Claim("sms-spam", "compare", "accuracy.mean", ACC + " vs bag-of-words LR", baseline="baseline.accuracy"),
+    Claim("sentiment", "compare", "accuracy.mean", ACC + " vs bag-of-words LR", baseline="baseline.accuracy"),
     Claim("digits-rows", "floor", "accuracy.mean", ACC + " (description: >= 95%)", value=0.95),
     Claim("digits-rows", "published", "accuracy.mean", ACC, abs_tol=0.012),
     Claim("har-subset", "floor", "accuracy.mean", ACC + " (description: >= 90%)", value=0.90),
@@ -141,9 +145,11 @@ def check(claim: Claim, row: dict[str, Any], published: dict[str, Any] | None) -
             else f"+-{claim.rel_tol:.0%}"
         )
         out.update(stated=_fmt(claim.key, value), tolerance=tol_text, value=value)
-    elif claim.kind == "baseline":
+    elif claim.kind in ("baseline", "compare"):
         value = lookup(row, claim.baseline)
-        ok = measured < value if claim.lower_is_better else measured > value
+        beats = measured < value if claim.lower_is_better else measured > value
+        out["beats"] = bool(beats)
+        ok = beats or claim.kind == "compare"
         out.update(
             stated=f"{'<' if claim.lower_is_better else '>'} {_fmt(claim.key, value)} "
             f"({claim.baseline.split('.')[0].replace('_', ' ')})",
@@ -154,6 +160,13 @@ def check(claim: Claim, row: dict[str, Any], published: dict[str, Any] | None) -
         raise ValueError(f"unknown claim kind {claim.kind!r}")
     out["ok"] = bool(ok)
     return out
+
+
+def verdict(c: dict[str, Any]) -> str:
+    """What the report's last column says: ok / FAIL, and for a comparison whether the baseline is beaten."""
+    if c["kind"] == "compare":
+        return "beaten" if c["beats"] else "not beaten (reported, not claimed)"
+    return "ok" if c["ok"] else "FAIL"
 
 
 def measure(recipe: str, seeds: list[int], threads: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -197,7 +210,7 @@ def main() -> int:
             checks.append(check(claim, row, published[recipe][0]))
             c = checks[-1]
             print(
-                f"  {recipe}: {c['figure']}: {c['measured_text']} (stated {c['stated']}) {'ok' if c['ok'] else 'FAIL'}",
+                f"  {recipe}: {c['figure']}: {c['measured_text']} (stated {c['stated']}) {verdict(c)}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -207,7 +220,7 @@ def main() -> int:
     for c in checks:
         print(
             f"{c['recipe']:<13} {c['figure']:<{width}} {c['stated']:>22} {c['tolerance']:>10} "
-            f"{c['measured_text']:>9}  {'ok' if c['ok'] else 'FAIL'}"
+            f"{c['measured_text']:>9}  {verdict(c)}"
         )
     print(f"{len(checks)} checks, {failed} outside tolerance; wall {sum(walls.values()) / 60:.1f} min")
     result = {

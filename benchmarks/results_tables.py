@@ -308,14 +308,19 @@ def render_lm_profile(doc: dict[str, Any]) -> str:
     return out
 
 
+def _verdict(c: dict[str, Any]) -> str:
+    if c["kind"] == "compare":
+        return "beaten" if c.get("beats") else "not beaten (reported, not claimed)"
+    return "ok" if c["ok"] else "**FAIL**"
+
+
 def render_reproduce(doc: dict[str, Any]) -> str:
     r = doc["result"]
     rows = [
-        [c["recipe"], c["figure"], c["stated"], c["tolerance"], c["measured_text"], "ok" if c["ok"] else "**FAIL**"]
-        for c in r["checks"]
+        [c["recipe"], c["figure"], c["stated"], c["tolerance"], c["measured_text"], _verdict(c)] for c in r["checks"]
     ]
     walls = ", ".join(f"{k} {v:.0f} s" for k, v in r["wall_s_by_recipe"].items())
-    verdict = "all within tolerance" if r["passed"] else f"{r['failed']} outside tolerance"
+    verdict = "all claims hold" if r["passed"] else f"{r['failed']} outside tolerance"
     return (
         table(["recipe", "figure", "stated", "tolerance", "measured", "result"], rows)
         + f"\n{len(r['checks'])} checks, {verdict}. Training wall time (seeds together): {walls}.\n"
