@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)")
     p.add_argument("--json-out", help="also write the JSON report here")
     args = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
     prov = Provenance.start(threads=1, argv=[sys.argv[0], *argv] if argv is not None else None)
     if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:

@@ -198,7 +198,7 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"peer_keras: unknown variant(s) {', '.join(sorted(unknown))}")
     torch.set_num_threads(a.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
 
     prov = Provenance.start(seeds=[0], data_dir=a.data_dir, threads=a.threads)  # Keras's set_random_seed(0)

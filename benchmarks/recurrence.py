@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--json-out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
 
     prov = Provenance.start(threads=a.threads)
