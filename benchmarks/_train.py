@@ -9,6 +9,11 @@ import time
 from typing import Any
 
 
+def data_flag(data_dir: str | None) -> list[str]:
+    """``--data-dir DIR`` for a training command when the benchmark was given one; none: rnnkit's registry."""
+    return ["--data-dir", data_dir] if data_dir else []
+
+
 def train_summary(cmd: list[str], label: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], float]:
     """Run a training command; return its JSON summary (the last stdout line) and the wall time in seconds.
 

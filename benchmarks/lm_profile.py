@@ -28,7 +28,6 @@ measured matmul peak, which is what says whether a phase is compute-bound or ove
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 
 import torch
 
+from _results import Provenance, write_result
 from lm_speed import adaptive_peak_gflops
 
 REPO = Path(__file__).resolve().parent.parent
@@ -232,7 +232,8 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
     peak_dtype = prec.dtype or torch.float32
     peak = adaptive_peak_gflops(peak_dtype, device.type)
     result: dict[str, Any] = {
-        "recipe": a.recipe, "overrides": a.overrides, "device": str(device), "threads": a.threads,
+        "recipe": a.recipe, "overrides": a.overrides, "seed": config.train.seed, "device": str(device),
+        "threads": a.threads,
         "precision": precision, "backend": config.model.backend, "tokens_per_step": tokens, "steps": a.steps,
         "step_ms": med["total"] * 1e3, "tokens_per_s": tokens / med["total"], "matmul_peak_gflops": peak,
         "phases": {},
@@ -287,11 +288,13 @@ def main() -> int:
                     help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
+    prov = Provenance.start(data_dir=a.data_dir, threads=a.threads)
     r = profile(a)
+    prov.seeds = [r["seed"]]
     print_report(r)
     if a.json_out:
         r.pop("_table", None)
-        Path(a.json_out).write_text(json.dumps(r, indent=2) + "\n")
+        write_result(a.json_out, "lm_profile", r, prov)
     return 0
 
 

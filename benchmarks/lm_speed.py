@@ -48,6 +48,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from _results import Provenance, write_result
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -250,7 +252,7 @@ def scaling_grid(a: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def scaling(a: argparse.Namespace) -> int:
+def scaling(a: argparse.Namespace, prov: Provenance) -> int:
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
     from rnnkit.errors import UserError
@@ -305,7 +307,7 @@ def scaling(a: argparse.Namespace) -> int:
               "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}, "rows": rows,
               "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json_out, "lm_speed", result, prov)
     print(json.dumps(result))
     return 0
 
@@ -342,8 +344,10 @@ def main() -> int:
     sys.path.insert(0, str(REPO / "src"))
     if a.allow_emulated_bf16:
         os.environ["RNNKIT_EMULATED_BF16"] = "1"
+    # the plain loop seeds 0, rnnkit's runs the ptb-small recipe's train.seed
+    prov = Provenance.start(seeds=[0, 1234], data_dir=a.data_dir, threads=a.threads)
     if a.scaling:
-        return scaling(a)
+        return scaling(a, prov)
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
 
@@ -405,7 +409,7 @@ def main() -> int:
            "train_flops_per_token": flops, "results": rows, "torch": torch.__version__, "cpu": cpu,
            "recurrence_choices": select.choices(), "recurrence_timings_ms": select.timings()}
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps(out, indent=2) + "\n")
+        write_result(a.json_out, "lm_speed", out, prov)
     print(json.dumps(out))
     return 0
 

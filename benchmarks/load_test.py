@@ -153,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)")
     p.add_argument("--json-out", help="also write the JSON report here")
     args = p.parse_args(argv)
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
+    from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
+    prov = Provenance.start(threads=1, argv=[sys.argv[0], *argv] if argv is not None else None)
     if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:
         raise SystemExit("load_test: --seconds must be in (0, 600], --warmup >= 0, --clients in 1..256")
     proc = None
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
               f"growth {r['growth']:+})")
     print(json.dumps(report))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(report, indent=1) + "\n")
+        write_result(args.json_out, "load_test", report, prov)
     return 0 if report["ok"] else 1
 
 

@@ -204,6 +204,10 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"peer_keras: unknown variant(s) {', '.join(sorted(unknown))}")
     torch.set_num_threads(a.threads)
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
+    from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
+
+    prov = Provenance.start(seeds=[0], data_dir=a.data_dir, threads=a.threads)  # Keras's set_random_seed(0)
     ids, vocab = ptb_ids(data_dir(a))
     keras_runs: dict[str, KerasRun] = {}
     if any(v.startswith("keras") for v in variants):
@@ -266,7 +270,7 @@ def main() -> int:
         "results": rows,
     }
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps(out, indent=2) + "\n")
+        write_result(a.json_out, "peer_keras", out, prov)
     print(json.dumps(out))
     return 0
 

@@ -73,6 +73,10 @@ def main() -> int:
     ap.add_argument("--json-out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
+    from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
+
+    prov = Provenance.start(threads=a.threads)
     sys.path.insert(0, str(REPO / "src"))
     sys.path.insert(0, str(REPO / "benchmarks"))
     from lm_speed import cpu_flags
@@ -103,7 +107,7 @@ def main() -> int:
                 rows.append(row)
     out = {"benchmark": "recurrence", "config": vars(a), "cpu": cpu, "torch": torch.__version__, "rows": rows}
     if a.json_out:
-        Path(a.json_out).write_text(json.dumps(out, indent=2) + "\n")
+        write_result(a.json_out, "recurrence", out, prov)
     print(json.dumps(out))
     return 0
 

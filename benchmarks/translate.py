@@ -6,7 +6,9 @@ wall time, and the translations of the book's example sentences.
 
 The whole benchmark (data preparation, training, the test evaluation with beam and greedy decoding, the
 examples) is kept inside ``--minutes``: training gets the budget less ``--reserve`` seconds for evaluation.
-The target for spa-eng-small: test BLEU >= 25 with beam search, and beam above greedy.
+The target for spa-eng-small: test BLEU >= 25 with beam search, and beam above greedy. The figures and their
+provenance (benchmarks/_results.py) go to --json-out (default RUN_DIR/benchmark.json; the published file is
+benchmarks/results/RECIPE.json).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from _train import train_summary
+from _results import Provenance, write_result
+from _train import data_flag, train_summary
 
 # (Spanish as the book's readers type it: no accents, no ¿?, expected English)
 EXAMPLES = [
@@ -37,10 +40,21 @@ EXAMPLES = [
 TARGET_BLEU = 25.0
 
 
+def recipe_seed(recipe: str, overrides: list[str]) -> int:
+    """The train.seed the run will use (the recipe's, after --set)."""
+    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.errors import UserError
+
+    try:
+        return int(load_recipe(recipe, parse_overrides(overrides)).train.seed)
+    except UserError as e:
+        raise SystemExit(f"translate.py: {e}") from None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipe", nargs="?", default="spa-eng-small")
-    ap.add_argument("--data-dir", default="data")
+    ap.add_argument("--data-dir", help="a folder laid out like the data cache (default: rnnkit's registry)")
     ap.add_argument("--out")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--minutes", type=float, default=60.0, help="budget for everything (default: %(default)s)")
@@ -48,16 +62,21 @@ def main() -> int:
                     help="seconds of the budget kept for the final evaluation (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, help="train.seed (default: the recipe's)")
     ap.add_argument("--json-out")
     args = ap.parse_args()
     out = Path(args.out or f"runs/bench-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}")
     train_time = max(60.0, args.minutes * 60 - args.reserve)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, "--data-dir", args.data_dir, "--out", str(out),
+    cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, *data_flag(args.data_dir), "--out", str(out),
            "--device", args.device, "--max-time", str(train_time), "--set", f"train.threads={args.threads}",
            "--json", "--quiet"]
     for o in args.overrides:
         cmd += ["--set", o]
+    if args.seed is not None:
+        cmd += ["--seed", str(args.seed)]
+    prov = Provenance.start(seeds=[args.seed if args.seed is not None else recipe_seed(args.recipe, args.overrides)],
+                            data_dir=args.data_dir, threads=args.threads)
     print(f"training {args.recipe} for at most {train_time / 60:.0f} min on {args.device} ({args.threads} threads) "
           f"into {out}", flush=True)
     t0 = time.time()
@@ -114,8 +133,7 @@ def main() -> int:
           f"{summary.get('step')} steps ({summary.get('stopped')}); wall {total_wall / 60:.1f} min "
           f"(training {train_wall / 60:.1f}); target BLEU >= {TARGET_BLEU:g} and beam > greedy: "
           f"{'met' if ok else 'NOT met'}")
-    path = Path(args.json_out) if args.json_out else out / "benchmark.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(args.json_out or out / "benchmark.json", "translate", result, prov)
     print(f"result: {path}")
     return 0
 

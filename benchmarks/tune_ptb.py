@@ -7,7 +7,9 @@ Every trial trains ptb-small for --max-steps optimiser steps on the first --trai
 text and is scored by its best validation perplexity (the whole validation set). Trial 0 is the recipe's own
 values of the searched fields (`rnnkit tune --baseline`, i.e. study.enqueue_trial), so "the search beats the
 default" compares like with like: same steps, same data, same validation. Run the same command again to add
-trials to the study (it lives in OUT/study.db); `rnnkit tune report OUT` draws the plots.
+trials to the study (it lives in OUT/study.db); `rnnkit tune report OUT` draws the plots. The figures and their
+provenance (benchmarks/_results.py) go to --json-out (default OUT/bench.json; the published file is
+benchmarks/results/tune-ptb.json).
 
 A 24-trial study takes roughly 24 x (300 steps + 3 validations): about 40 minutes on 2 CPU cores. A quick
 check of the script (minutes):
@@ -23,6 +25,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _results import Provenance, write_result
+from _train import data_flag
 
 # Each range contains the recipe's value (lr 1.0, hidden 200, dropout 0, bptt 20, init 0.1, batch 20), so the
 # baseline trial lies inside the space.
@@ -64,7 +69,7 @@ choices = [10, 20, 32]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default="data")
+    ap.add_argument("--data-dir", help="a folder laid out like the data cache (default: rnnkit's registry)")
     ap.add_argument("--out", default="runs/tune-ptb-bench")
     ap.add_argument("--trials", type=int, default=24, help="trials in this invocation (default: %(default)s)")
     ap.add_argument("--max-steps", type=int, default=300, help="optimiser steps per trial (default: %(default)s)")
@@ -84,12 +89,14 @@ def main() -> int:
     cmd = [sys.executable, "-m", "rnnkit", "tune", "ptb-small", "--space", str(space), "--trials", str(args.trials),
            "--sampler", args.sampler, "--pruner", args.pruner, "--baseline", "--seed", str(args.seed),
            "--startup-trials", str(min(10, max(3, args.trials // 3))),
-           "--max-steps", str(args.max_steps), "--data-dir", args.data_dir, "--out", str(out),
+           "--max-steps", str(args.max_steps), *data_flag(args.data_dir), "--out", str(out),
            "--set", f"data.train_fraction={args.train_fraction}", "--set", f"train.eval_every={evals}",
            "--set", "train.tensorboard=false", "--set", f"train.log_every={max(1, evals // 2)}"]
     for o in args.overrides:
         cmd += ["--set", o]
     print("$ " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
+    threads = next((int(o.split("=", 1)[1]) for o in args.overrides if o.startswith("train.threads=")), None)
+    prov = Provenance.start(seeds=[args.seed], data_dir=args.data_dir, threads=threads)  # the sampler's seed
     t0 = time.time()
     proc = subprocess.run(cmd, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     wall = time.time() - t0
@@ -125,8 +132,7 @@ def main() -> int:
         if b is not None:
             print(f"beats the default under the same budget: {'yes' if result['beats_default'] else 'no'} "
                   f"(perplexity {best / b - 1:+.1%})")
-    path = Path(args.json_out) if args.json_out else out / "bench.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result(args.json_out or out / "bench.json", "tune_ptb", result, prov)
     print(f"result: {path}")
     return 0
 

@@ -152,7 +152,10 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         index = {lab: i for i, lab in enumerate(labels)}
         y = np.array([index[e.label] for e in examples], dtype=np.int64)
         full = [tokenize(e.text, d.lowercase, d.digits) for e in examples]
-        groups = [" ".join(t) for t in full]  # identical texts (up to case and spacing) never straddle splits
+        # identical texts never straddle splits; "identical" up to case, spacing and digits (templated spam that
+        # differs only in a phone number is one message), whatever the tokeniser options: the split must not
+        # move when data.lowercase or data.digits does, or two runs could not be compared on one test set
+        groups = [" ".join(tokenize(e.text, lowercase=True, digits=True)) for e in examples]
         tokens = [self._cut(t) for t in full]
         if self._fixed_test is not None:  # the data set's own test split; validation carved off its train split
             pool = np.flatnonzero(~self._fixed_test)

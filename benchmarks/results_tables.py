@@ -1,0 +1,632 @@
+"""Generate the tables of docs/results.md from the result files in benchmarks/results/.
+
+    python benchmarks/results_tables.py            # rewrite the generated blocks of docs/results.md
+    python benchmarks/results_tables.py --check    # exit 1 (and say which block) when the doc is stale
+
+The doc is prose written by hand around generated blocks:
+
+    <!-- generated: classify -->
+    ...
+    <!-- end generated: classify -->
+
+The marker names a file stem of benchmarks/results/ (``classify`` -> benchmarks/results/classify.json); the file's
+``benchmark`` field picks the renderer below. Every block ends with the measurement's provenance (command, commit,
+CPU and its speed flags, threads, torch, seeds, date, load), so no figure reaches the doc without them. Renderers
+only format what the file holds: a figure the doc shows is a figure the benchmark wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from _results import RESULTS, ResultError, read_result
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "results.md"
+# a block names one file stem, or a glob of stems ("load-*-r?") shown together by the benchmark's group renderer
+BLOCK = re.compile(r"<!-- generated: ([\w.*?-]+) -->\n(.*?)<!-- end generated: \1 -->", re.S)
+
+
+# -- formatting helpers -----------------------------------------------------------------------------------------
+def pct(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}%}"
+
+
+def num(x: float | None, sig: int = 4) -> str:
+    """``sig`` significant digits, thousands separated, no exponent for the sizes these tables hold."""
+    if x is None:
+        return "-"
+    if abs(x) >= 10 ** (sig - 1):
+        return f"{x:,.0f}"
+    return f"{x:.{sig}g}" if abs(x) >= 1 else f"{x:.{sig - 1}f}"
+
+
+def rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def one(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def table(header: list[str], rows: list[list[str]], drop_empty: bool = False) -> str:
+    """A markdown table; ``drop_empty`` leaves out the columns no row has a value in."""
+    if drop_empty and rows:
+        keep = [i for i in range(len(header)) if any(r[i] not in ("", "-") for r in rows)]
+        header, rows = [header[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def provenance_line(doc: dict[str, Any], stem: str) -> str:
+    """One paragraph that says who measured the block's figures, on what, and how to do it again."""
+    p = doc["provenance"]
+    m, git, sw = p["machine"], p["git"], p["software"]
+    commit = git.get("commit")
+    code = f"commit `{commit[:10]}`" if commit else "an unknown commit"
+    if git.get("dirty"):
+        code += f" with uncommitted changes to {', '.join(git.get('dirty_files') or [])}"
+    flags = " ".join(m.get("cpu_flags") or []) or "no AVX"
+    cpu = f"{m.get('cpu') or 'unknown CPU'} ({flags}; {m.get('cpus')} CPUs)"
+    threads = m.get("threads")
+    thread_text = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "threads not recorded"
+    seeds = p.get("seeds") or []
+    seed_text = f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}" if seeds else "no seed"
+    when = (p.get("finished") or "")[:10] or "date unknown"
+    parts = [code, cpu, thread_text, f"torch {sw.get('torch')}", seed_text, when]
+    if p.get("wall_s"):
+        parts.append(f"{p['wall_s'] / 60:.0f} min" if p["wall_s"] >= 120 else f"{p['wall_s']:.0f} s")
+    load = m.get("load_avg") or {}
+    if load.get("start") is not None and load.get("end") is not None:
+        busy = max(load["start"], load["end"]) > max((m.get("cpus") or 1) - (threads or 1), 0) + 0.5
+        parts.append(f"load {load['start']:.1f} -> {load['end']:.1f}" + (" (shared machine)" if busy else ""))
+    text = f"Measured by `{p['command']}` on " + "; ".join(parts) + f" (benchmarks/results/{stem}.json)."
+    if p.get("reconstructed"):
+        text += f" Provenance reconstructed after the fact: {p['reconstructed']}"
+    return "<sub>" + text + "</sub>\n"
+
+
+# -- renderers: one per benchmark -------------------------------------------------------------------------------
+def render_classify(doc: dict[str, Any]) -> str:
+    res = doc["result"]
+    seeds = res["seeds"]
+    header = [
+        "recipe",
+        f"test accuracy (mean of {len(seeds)})",
+        "lowest",
+        "macro F1",
+        "per seed",
+        "notes",
+        "train s / run",
+    ]
+    rows = []
+    for r in res["results"]:
+        f1 = r.get("macro_f1")
+        notes = []
+        if "spam" in r.get("f1_mean", {}):
+            notes.append(f"spam F1 {r['f1_mean']['spam']:.3f}")
+        if "baseline" in r:
+            b = r["baseline"]
+            notes.append(f"bag-of-words LR, same split: {pct(b['accuracy'])} / F1 {b['macro_f1']:.3f}")
+        per_seed = " ".join(pct(x["test"]["accuracy"]) for x in r["runs"])
+        train_s = statistics.fmean(x["train_s"] for x in r["runs"])
+        rows.append(
+            [
+                r["recipe"],
+                pct(r["accuracy"]["mean"]),
+                pct(r["accuracy"]["min"]),
+                f"{f1['mean']:.3f}" if f1 else "-",
+                per_seed,
+                "; ".join(notes),
+                f"{train_s:.0f}",
+            ]
+        )
+    return table(header, rows)
+
+
+def render_forecast(doc: dict[str, Any]) -> str:
+    res = doc["result"]
+    header = [
+        "recipe",
+        "H",
+        "origins",
+        f"model RMSE / MASE (mean of {len(res['seeds'])})",
+        "RMSE sd",
+        "seasonal naive RMSE / MASE",
+        "naive RMSE / MASE",
+        "beats seasonal naive",
+    ]
+    rows = []
+    for r in res["results"]:
+        m, sn, nv = r["model"], r["seasonal_naive"], r["naive"]
+        rows.append(
+            [
+                r["recipe"],
+                str(r["horizon"]),
+                str(r["windows"]),
+                f"{num(m['rmse'])} / {m['mase']:.3f}",
+                num(r["model_rmse_sd"], 2),
+                f"{num(sn['rmse'])} / {sn['mase']:.3f}",
+                f"{num(nv['rmse'])} / {nv['mase']:.3f}",
+                "yes" if r["beats_seasonal_naive"] else "no",
+            ]
+        )
+    return table(header, rows)
+
+
+def render_ptb(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [
+            str(v["step"]) if v.get("step") is not None else "-",
+            f"{v['epoch']:.2f}" if v.get("epoch") is not None else "-",
+            num(v.get("lr")),
+            one(v.get("train_ppl")),
+            one(v.get("valid_ppl")),
+            rate(v.get("tokens_per_s")),
+        ]
+        for v in r.get("validations", [])
+    ]
+    out = table(["step", "epoch", "lr", "train ppl", "valid ppl", "tokens/s"], rows, drop_empty=True) if rows else ""
+    published = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (r.get("published") or {}).items())
+    steps = f"{r['steps']:,} steps, " if r.get("steps") else ""
+    out += (
+        f"\n**Test perplexity {one(r.get('test_ppl'))}** (best validation {one(r.get('valid_ppl'))}); "
+        f"{steps}stopped by {r.get('stopped') or '-'}, wall {r['wall_s'] / 60:.1f} min"
+        + (f"; published: {published}" if published else "")
+        + ".\n"
+    )
+    return out
+
+
+def render_translate(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    t = r["test"]
+    out = (
+        f"{r['steps']} steps ({r['stopped']}), training {r['train_wall_s'] / 60:.1f} min, total "
+        f"{r['total_wall_s'] / 60:.1f} min; test: {t.get('sentences')} sources, {t.get('references')} references.\n\n"
+    )
+    out += table(
+        ["decoding", "BLEU", "chrF"],
+        [
+            [f"beam {t.get('beam')}", f"**{t['bleu']:.2f}**", f"{t['chrf']:.2f}"],
+            ["greedy", f"{t['bleu_greedy']:.2f}", f"{t['chrf_greedy']:.2f}"],
+        ],
+    )
+    bleus = [f"{e['valid_bleu_greedy']:.1f}" for e in r.get("epochs", []) if e.get("valid_bleu_greedy") is not None]
+    if bleus:
+        out += f"\nValidation BLEU (greedy) at each validation: {', '.join(bleus)}.\n"
+    out += "\n" + table(
+        ["input", "expected", "beam", "greedy"],
+        [[x["spanish"], x["expected"], x["beam"], x["greedy"]] for x in r.get("examples", [])],
+    )
+    return out
+
+
+def render_tune_ptb(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    params = " ".join(
+        f"`{k}={v:.4g}`" if isinstance(v, float) else f"`{k}={v}`" for k, v in (r.get("best_params") or {}).items()
+    )
+    return (
+        f"- {r['n_trials'] + r['n_pruned'] + r['n_failed']} trials ({r['sampler']} sampler, {r['pruner']} pruner, "
+        f"{r['max_steps']} steps each on {r['train_fraction']:g} of the PTB training text) in "
+        f"{r['wall_s'] / 60:.0f} min: {r['n_trials']} complete, {r['n_pruned']} pruned, {r['n_failed']} failed.\n"
+        f"- Recipe default under the same budget: validation perplexity **{num(r.get('baseline_valid_ppl'))}**.\n"
+        f"- Best (trial {r.get('best_trial')}): **{num(r.get('best_valid_ppl'))}**"
+        + (f" ({-r['improvement']:+.1%})" if r.get("improvement") is not None else "")
+        + f": {params}.\n"
+    )
+
+
+def render_lm_speed(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    if r.get("mode") == "scaling":
+        measured = [x for x in r["rows"] if x.get("tokens_per_s")]
+        rows = [
+            [
+                str(x["hidden"]),
+                str(x["batch"]),
+                str(x["bptt"]),
+                x["backend"],
+                x["precision"],
+                str(x["procs"]),
+                rate(x["tokens_per_s"]),
+                one(x.get("gflops")),
+                pct(x.get("fraction_of_peak"), 1),
+            ]
+            for x in measured
+        ]
+        peaks = ", ".join(f"{k} {v:g}" for k, v in r["matmul_peak_gflops"].items())
+        notes = sorted(
+            {f"{x['precision']}: {x.get('note') or 'not measured'}" for x in r["rows"] if not x.get("tokens_per_s")}
+        )
+        return (
+            f"Matmul peak measured in the run (GFLOP/s): {peaks}.\n\n"
+            + table(
+                ["hidden", "batch", "bptt", "backend", "precision", "procs", "tokens/s", "GFLOP/s", "of peak"], rows
+            )
+            + (f"\nNot measured: {'; '.join(notes)} ({len(r['rows']) - len(measured)} rows).\n" if notes else "")
+        )
+    c = r["config"]
+    rows = [
+        [
+            x["variant"],
+            rate(x["tokens_per_s"]),
+            " ".join(f"{v:.0f}" for v in x["runs"]),
+            f"{x['vs_plain']:.2f}x" if x.get("vs_plain") is not None else "-",
+            pct(x["fraction_of_peak"], 1),
+        ]
+        for x in r["results"]
+    ]
+    return (
+        f"{c['layers']}x{c['hidden']} LSTM, bptt {c['bptt']}, batch {c['batch']}, dropout {c['dropout']}, "
+        f"{c['threads']} threads, {c['rounds']} alternating rounds of {c['steps']} steps; fp32 matmul peak "
+        f"measured in the run: {r['matmul_peak_gflops']:g} GFLOP/s.\n\n"
+        + table(
+            [
+                "variant",
+                f"tokens/s (median of {c['rounds']})",
+                "runs",
+                "vs plain (median of per-round ratios)",
+                "share of peak",
+            ],
+            rows,
+        )
+    )
+
+
+def render_lm_profile(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [
+            k,
+            f"{e['ms']:.1f}",
+            pct(e["share"], 1),
+            f"{e['gflops']:.1f}" if "gflops" in e else "",
+            pct(e["peak_fraction"], 1) if "peak_fraction" in e else "",
+        ]
+        for k, e in r["phases"].items()
+    ]
+    out = (
+        f"{r['recipe']} {' '.join(r['overrides'])}".rstrip() + f": {r['device']}, {r['threads']} threads, "
+        f"{r['precision']}, backend {r['backend']}; {r['tokens_per_step']} tokens a step, median of {r['steps']} "
+        f"steps {r['step_ms']:.0f} ms ({rate(r['tokens_per_s'])} tokens/s); matmul peak {r['matmul_peak_gflops']:.0f} "
+        f"GFLOP/s.\n\n"
+    )
+    out += table(["phase", "ms/step", "share", "GFLOP/s", "of peak"], rows)
+    if r.get("top_ops"):
+        ops = ", ".join(f"`{o['op']}` {o['self_ms_per_step']:.1f} ms" for o in r["top_ops"])
+        out += f"\nTop operators by self time per step: {ops}.\n"
+    return out
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    if c["kind"] == "compare":
+        return "beaten" if c.get("beats") else "not beaten (reported, not claimed)"
+    return "ok" if c["ok"] else "**FAIL**"
+
+
+def render_reproduce(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [c["recipe"], c["figure"], c["stated"], c["tolerance"], c["measured_text"], _verdict(c)] for c in r["checks"]
+    ]
+    walls = ", ".join(f"{k} {v:.0f} s" for k, v in r["wall_s_by_recipe"].items())
+    verdict = "all claims hold" if r["passed"] else f"{r['failed']} outside tolerance"
+    return (
+        table(["recipe", "figure", "stated", "tolerance", "measured", "result"], rows)
+        + f"\n{len(r['checks'])} checks, {verdict}. Training wall time (seeds together): {walls}.\n"
+    )
+
+
+def render_gradient_flow(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    ratios = ", ".join(f"{cell} {v:.1e}" for cell, v in r["ratio_first_to_last"].items())
+    return (
+        f"Gradient {r['steps'] - 1} steps back relative to the last step (hidden {r['hidden']}, PyTorch's default "
+        f"init, float64): {ratios}.\n"
+    )
+
+
+def render_transcribed(doc: dict[str, Any]) -> str:
+    """Figures copied from a page written by hand before result files existed: its blocks verbatim, then how to
+    measure them again (the file's provenance says which page, commit, command and machine)."""
+    t = doc["result"]["transcribed"]
+    out = (
+        f"*Transcribed from the hand-written {t['page']} of commit `{t['page_commit'][:7]}` ({t['page_date']}): "
+        "no result file was written when these figures were measured, and they have not been re-measured since.*\n"
+    )
+    for block in t["blocks"]:
+        out += "\n"
+        if "table" in block:
+            out += table(block["table"]["header"], block["table"]["rows"])
+        else:
+            out += block["text"].rstrip("\n") + "\n"
+    out += f"\nTo measure them again: {t['remeasure']}\n"
+    return out
+
+
+def render_recurrence(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    c = r["config"]
+    rows = []
+    for x in r["rows"]:
+        if x.get("fused_ms") is None:
+            rows.append([x["precision"], str(x["hidden"]), str(x["batch"]), x.get("note") or "not measured", "", ""])
+        else:
+            rows.append(
+                [
+                    x["precision"],
+                    str(x["hidden"]),
+                    str(x["batch"]),
+                    rate(x["fused_ms"]),
+                    rate(x["projected_ms"]),
+                    f"{x['projected_speedup']:.2f}x",
+                ]
+            )
+    return (
+        f"{c['layers']}-layer LSTM, forward + backward over ({c['bptt']}, batch, hidden), {c['threads']} "
+        f"thread{'s' if c['threads'] != 1 else ''}, median of {c['reps']} alternating reps.\n\n"
+        + table(["precision", "hidden", "batch", "oneDNN nn.LSTM ms", "projected ms", "projected speed-up"], rows)
+    )
+
+
+def render_peer_keras(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    base = r["baseline"]
+    names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
+    rows = [
+        [
+            names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
+            rate(x["tokens_per_s"]),
+            " ".join(f"{v:.0f}" for v in x["runs"]),
+            f"{x[f'vs_{base}']:.2f}x",
+            f"{x['loss_last'][-1]:.3f}",
+        ]
+        for x in r["results"]
+    ]
+    sh, v = r["shape"], r["versions"]
+    return (
+        f"PTB, embedding {sh['embedding']}, {sh['layers']} LSTM layers of {sh['hidden']}, batch {sh['batch']}, "
+        f"bptt {sh['bptt']}, SGD lr {sh['lr']:g}, clip {sh['clip']:g}; {r['config']['rounds']} alternating rounds of "
+        f"{r['config']['steps']} steps; TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}.\n\n"
+        + table(
+            [
+                "variant",
+                "tokens/s (median)",
+                "per round",
+                f"vs {names.get(base, base)} (median of per-round ratios)",
+                "training loss at the last batch",
+            ],
+            rows,
+        )
+    )
+
+
+def render_load_test(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [["all", str(r["requests"]), f"{r['rps']:.2f}", one(r["p50_ms"]), one(r["p99_ms"]), str(r["errors"])]]
+    for name, e in r.get("by_endpoint", {}).items():
+        rows.append(
+            [f"/v1/{name}", str(e["requests"]), f"{e['rps']:.2f}", one(e["p50_ms"]), one(e["p99_ms"]), str(e["errors"])]
+        )
+    m = r.get("rss_mib") or {}
+    return table(["endpoint", "requests", "req/s", "p50 ms", "p99 ms", "errors"], rows) + (
+        f"\nServer RSS {m['before']:.1f} MiB before, {m['after']:.1f} MiB after ({m['growth']:+.1f} MiB).\n"
+        if m
+        else ""
+    )
+
+
+def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
+    """Paired runs ``load-before-Cc-rN`` / ``load-after-Cc-rN``: one row per clients and round."""
+    pairs: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    for stem, doc in docs.items():
+        m = re.fullmatch(r"load-(before|after)-(\d+)c-r(\d+)", stem)
+        if m is None:
+            raise ResultError(f"{stem}.json: a load-test group file is named load-(before|after)-Cc-rN")
+        pairs.setdefault((int(m[2]), int(m[3])), {})[m[1]] = doc["result"]
+    rows = []
+    for (clients, rnd), p in sorted(pairs.items()):
+        if len(p) != 2:
+            raise ResultError(f"load test, {clients} clients, round {rnd}: only the {next(iter(p))} file is there")
+        b, a = p["before"], p["after"]
+        bg, ag = b["by_endpoint"]["generate"], a["by_endpoint"]["generate"]
+        bc, ac = b["by_endpoint"]["classify"], a["by_endpoint"]["classify"]
+        rows.append(
+            [
+                str(clients),
+                str(rnd),
+                f"{bg['rps']:.2f} -> {ag['rps']:.2f}",
+                f"{ag['rps'] / bg['rps']:.2f}x",
+                f"{rate(bg['p50_ms'])} -> {rate(ag['p50_ms'])}",
+                f"{rate(bg['p99_ms'])} -> {rate(ag['p99_ms'])}",
+                f"{rate(bc['p50_ms'])} -> {rate(ac['p50_ms'])}",
+                f"{rate(bc['p99_ms'])} -> {rate(ac['p99_ms'])}",
+                f"{b['errors']} / {a['errors']}",
+                f"{b['rss_mib']['growth']:+.1f} / {a['rss_mib']['growth']:+.1f}",
+            ]
+        )
+    return table(
+        [
+            "clients",
+            "round",
+            "generations/s before -> after",
+            "ratio",
+            "generate p50 ms",
+            "generate p99 ms",
+            "classify p50 ms",
+            "classify p99 ms",
+            "errors before / after",
+            "server RSS growth MiB before / after",
+        ],
+        rows,
+    )
+
+
+def render_train(doc: dict[str, Any]) -> str:
+    """One ``rnnkit train --json`` summary: the test and best-validation figures."""
+    r = doc["result"]
+    t, v = r["test"], r.get("valid_best") or {}
+    return (
+        f"{r.get('set_up', '-')}. Split: {r.get('split', '-')}.\n\n"
+        + table(
+            ["test accuracy", "macro F1", "test examples", "best valid accuracy", "epochs", "steps", "wall s"],
+            [
+                [
+                    pct(t["accuracy"], 1),
+                    f"{t['macro_f1']:.3f}",
+                    f"{t['examples']:,}",
+                    pct(v.get("accuracy"), 1),
+                    str(r.get("epochs", "-")),
+                    f"{r['steps']:,}" if r.get("steps") else "-",
+                    f"{r['wall_s']:.0f}" if r.get("wall_s") else "-",
+                ]
+            ],
+        )
+        + (f"\n{r['seed_figure']}.\n" if r.get("seed_figure") else "")
+    )
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "classify": render_classify,
+    "forecast": render_forecast,
+    "ptb": render_ptb,
+    "translate": render_translate,
+    "tune_ptb": render_tune_ptb,
+    "lm_speed": render_lm_speed,
+    "lm_profile": render_lm_profile,
+    "reproduce": render_reproduce,
+    "gradient_flow": render_gradient_flow,
+    "recurrence": render_recurrence,
+    "peer_keras": render_peer_keras,
+    "load_test": render_load_test,
+    "train": render_train,
+    "export": render_transcribed,  # no benchmark writes it yet: only transcribed figures
+}
+# blocks that name a glob of stems: the benchmark's renderer for several files at once
+GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {"load_test": render_load_test_group}
+
+
+def stems(name: str, results: Path = RESULTS) -> list[str]:
+    """The file stems a block name stands for: itself, or every file its glob matches."""
+    if not any(c in name for c in "*?"):
+        return [name]
+    return sorted(p.stem for p in results.glob(f"{name}.json"))
+
+
+def render(stem: str, results: Path = RESULTS) -> str:
+    """The generated block for ``benchmarks/results/STEM.json`` (or a glob of stems): its tables and provenance."""
+    names = stems(stem, results)
+    if not names:
+        raise ResultError(f"block {stem!r}: no file in benchmarks/results/ matches it")
+    docs = {name: read_result(results / f"{name}.json") for name in names}
+    kinds = {d["benchmark"] for d in docs.values()}
+    if len(names) > 1 or names[0] != stem:
+        if len(kinds) != 1 or next(iter(kinds)) not in GROUP_RENDERERS:
+            raise ResultError(f"block {stem!r}: no group renderer for {sorted(kinds)} in results_tables.py")
+        body = GROUP_RENDERERS[next(iter(kinds))](docs)
+        return body + "\n" + group_provenance(docs)
+    doc = docs[stem]
+    if "transcribed" in doc["result"]:
+        return render_transcribed(doc) + "\n" + provenance_line(doc, stem)
+    renderer = RENDERERS.get(doc["benchmark"])
+    if renderer is None:
+        raise ResultError(f"{stem}.json: no renderer for benchmark {doc['benchmark']!r} in results_tables.py")
+    return renderer(doc) + "\n" + provenance_line(doc, stem)
+
+
+def group_provenance(docs: dict[str, dict[str, Any]]) -> str:
+    """One provenance paragraph for several files: the first file's command, then the code (commit) and date of
+    each file, the machine once (the same machine, or each when they differ), and every reconstruction note."""
+    first_stem, first = next(iter(docs.items()))
+    by_commit: dict[str, list[str]] = {}
+    for stem, doc in docs.items():
+        git = doc["provenance"]["git"]
+        code = f"`{git['commit'][:10]}`" if git.get("commit") else "unknown commit"
+        if git.get("dirty"):
+            code += " (uncommitted changes)"
+        by_commit.setdefault(f"{code} ({(doc['provenance'].get('finished') or '')[:10] or 'date unknown'})", []).append(
+            stem
+        )
+    code_text = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_commit.items())
+    machines = []
+    for doc in docs.values():
+        p = doc["provenance"]
+        m = p["machine"]
+        flags = " ".join(m.get("cpu_flags") or []) or "no AVX"
+        text = (
+            f"{m.get('cpu') or 'unknown CPU'} ({flags}; {m.get('cpus')} CPUs), {m.get('threads')} thread(s), "
+            f"torch {p['software'].get('torch')}"
+        )
+        if text not in machines:
+            machines.append(text)
+    notes = []
+    for doc in docs.values():
+        note = doc["provenance"].get("reconstructed")
+        if note and note not in notes:
+            notes.append(note)
+    text = (
+        f"Measured by commands of the form `{first['provenance']['command']}` (each file records its own), "
+        f"code and date per file: {code_text}; on {'; '.join(machines)} (benchmarks/results/{first_stem}.json and "
+        f"the {len(docs) - 1} others named)."
+    )
+    if notes:
+        text += " Provenance reconstructed after the fact: " + " / ".join(notes)
+    return "<sub>" + text + "</sub>\n"
+
+
+def generate(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every generated block rewritten from its result file."""
+
+    def block(m: re.Match[str]) -> str:
+        return f"<!-- generated: {m[1]} -->\n{render(m[1], results)}<!-- end generated: {m[1]} -->"
+
+    return BLOCK.sub(block, text)
+
+
+def referenced(text: str, results: Path = RESULTS) -> list[str]:
+    """The result-file stems the doc's generated blocks show, in order (a glob block: every file it matches)."""
+    return [stem for name, _ in BLOCK.findall(text) for stem in stems(name, results)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="only compare; exit 1 when the doc differs")
+    ap.add_argument("--doc", type=Path, default=DOC)
+    a = ap.parse_args()
+    text = a.doc.read_text()
+    try:
+        new = generate(text)
+    except ResultError as e:
+        print(f"results_tables: {e}", file=sys.stderr)
+        return 2
+    unused = sorted({p.stem for p in RESULTS.glob("*.json")} - set(referenced(text)))
+    if unused:
+        print(f"results_tables: not shown in {a.doc.name}: {', '.join(unused)}", file=sys.stderr)
+    if a.check:
+        if new != text:
+            stale = [m[0] for m, n in zip(BLOCK.findall(text), BLOCK.findall(new)) if m != n]
+            print(
+                f"results_tables: {a.doc} is stale in block(s) {', '.join(stale)}; "
+                f"run python benchmarks/results_tables.py",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if new != text:
+        a.doc.write_text(new)
+        print(f"rewrote {a.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
