@@ -29,9 +29,12 @@ provision:
 	bash scripts/provision.sh
 
 # Real data sets: RNNKIT_DATA_MIRROR=DIR (laid out like ../shared/data); without it the in-repo samples stand in
+# Two test processes (pytest-xdist), one thread each, a test file per process at a time: the suite is mostly
+# small models and subprocess start-ups, which one thread each keeps two cores busy with (~1.6x on 2 cores)
+TEST_PROCS ?= 2
 test: install provision
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check src tests benchmarks examples
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_PROCS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -44,11 +44,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_data(*names): needs these full data sets (from RNNKIT_DATA_MIRROR)")
 
 
+_NEEDS = "needs full data sets from RNNKIT_DATA_MIRROR: "  # + the names; read back from the report below
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker("needs_data")
     if marker is not None and mirror() is None:
-        _skipped_for_data.update(marker.args)
-        pytest.skip("needs full data sets from RNNKIT_DATA_MIRROR (see the data line at the end)")
+        pytest.skip(_NEEDS + ", ".join(marker.args))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the data sets skipped tests needed from their reports, not from the skipping process: with
+    ``pytest -n`` (xdist) tests run in workers and only their reports reach the process that prints the summary."""
+    if report.skipped and isinstance(report.longrepr, tuple) and _NEEDS in str(report.longrepr[2]):
+        _skipped_for_data.update(str(report.longrepr[2]).split(_NEEDS, 1)[1].split(", "))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest's hook

@@ -37,6 +37,18 @@ def figure(figsize: tuple[float, float] = (6.4, 4.8), dpi: float = 100) -> Any:
     return fig
 
 
+def output_file(path: str | os.PathLike, flag: str) -> Path:
+    """A PNG about to be written (``--plot``, ``--show-attention``), checked before any work: a typo in its
+    directory costs nothing. The directory must exist: a mistyped path is reported, not created."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; give a file name such as {p / 'plot.png'}")
+    if not p.parent.is_dir():
+        what = "is not a directory" if p.parent.exists() else "does not exist"
+        raise UserError(f"{flag} {path}: directory {p.parent} {what}; create it first")
+    return p
+
+
 def save_png(fig: Any, path: str | Path, dpi: float = 90, flag: str | None = None, **kwargs: Any) -> Path:
     """Write ``fig`` as a PNG at ``path`` whole or not at all (temporary file + rename, so a reader never sees half
     a file and an interrupted write leaves the old one). A write that fails (full disk, read-only, no such

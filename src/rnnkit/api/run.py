@@ -340,7 +340,9 @@ class Run:
         from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
 
         if plot is not None:
-            _output_file(plot, "--plot")
+            from rnnkit.figures import output_file
+
+            output_file(plot, "--plot")
         loaded = self._load()
         task = predict.require(loaded, "forecast")
         d = loaded.config.data
@@ -466,17 +468,6 @@ def _limit(n: int | None) -> int:
     from rnnkit.predict import MAX_INPUT_LENGTH
 
     return MAX_INPUT_LENGTH if n is None else n
-
-
-def _output_file(path: PathLike, flag: str) -> Path:
-    """A file about to be written (a plot), checked before any work: a typo in its directory costs nothing."""
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {path}: is a directory; give a file name such as {p / 'plot.png'}")
-    if not p.parent.is_dir():
-        what = "is not a directory" if p.parent.exists() else "does not exist"
-        raise UserError(f"{flag} {path}: directory {p.parent} {what}; create it first")
-    return p
 
 
 def json_ready(obj: Any) -> Any:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any, NoReturn
-
-from rnnkit.errors import UserError
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
@@ -79,28 +76,3 @@ def add_input_limit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-input-length", type=int, default=MAX_INPUT_LENGTH, metavar="N",
                    help="longest input in characters (numeric sequences: values), as 'rnnkit serve' takes "
                         "(default: %(default)s)")
-
-
-def output_file(path: str, flag: str) -> Path:
-    """A file a verb will write (a plot): checked before any work, so that a typo in its directory costs nothing.
-
-    The directory must exist - as for ``--csv`` and ``--file`` inputs, a mistyped path is reported rather than
-    silently created as a tree of new directories.
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {path}: is a directory; give a file name such as {p / 'plot.png'}")
-    if not p.parent.is_dir():
-        what = "is not a directory" if p.parent.exists() else "does not exist"
-        raise UserError(f"{flag} {path}: directory {p.parent} {what}; create it first")
-    return p
-
-
-def save_figure(fig: Any, path: Path, flag: str, **kwargs: Any) -> None:
-    """``fig.savefig`` with a failed write (full disk, read-only, no permission) as one line naming the file."""
-    from rnnkit.errors import file_error
-
-    try:
-        fig.savefig(path, **kwargs)
-    except OSError as e:
-        raise UserError(f"{flag}: {file_error(path, e)}") from None

@@ -12,7 +12,6 @@ from rnnkit.commands.common import (
     add_input_limit,
     add_json,
     allow_intermixed,
-    output_file,
     print_json,
 )
 from rnnkit.config import MAX_SIZE, cli_number
@@ -86,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise UserError("nothing to translate: give TEXT arguments, --file FILE or lines on standard input")
     if args.show_attention:
+        from rnnkit.figures import output_file
+
         output_file(args.show_attention, "--show-attention")
     if args.texts:  # each TEXT is checked as given: an empty one is a mistake
         for i, text in enumerate(inputs, start=1):
