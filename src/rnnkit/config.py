@@ -360,6 +360,18 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+_SPOKEN = {"int": ("an integer", "integers"), "float": ("a number", "numbers"), "str": ("a string", "strings"),
+           "bool": ("true or false", "booleans")}
+
+
+def _spoken(tp: Any) -> str:
+    """A type as an error message says it: ``int | list[int]`` -> "an integer or a list of integers"."""
+    if typing.get_origin(tp) is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return f"a list of {_SPOKEN.get(type_name(inner), (None, type_name(inner) + ' values'))[1]}"
+    return _SPOKEN.get(type_name(tp), (type_name(tp),))[0]
+
+
 def coerce(value: Any, tp: Any, name: str) -> Any:
     """A parsed TOML value as the declared type, or ConfigError naming the field. A scalar where a list is
     declared is a one-element list (``data.path = "a.txt"``); an empty string there is an empty list."""
@@ -372,7 +384,8 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
                 return coerce(value, a, name)
             except ConfigError:
                 continue
-        raise ConfigError(name, f"must be {type_name(tp)}, got {value!r}")
+        spoken = " or ".join(_spoken(a) for a in typing.get_args(tp) if a is not type(None))
+        raise ConfigError(name, f"must be {spoken}, got {value!r}")
     if origin is list:
         (inner,) = typing.get_args(tp) or (Any,)
         if isinstance(value, dict):

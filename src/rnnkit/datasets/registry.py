@@ -160,7 +160,7 @@ DATASETS: tuple[Dataset, ...] = (
         license="free for research purposes (Mikolov's README); text: Penn Treebank, LDC",
         citation="T. Mikolov et al., Recurrent neural network based language model, Interspeech 2010",
         homepage="http://www.fit.vutbr.cz/~imikolov/rnnlm/",
-        recipes=("ptb-small", "ptb-medium", "ptb-large", "ptb-awd"), vendored=True,
+        recipes=("ptb-small", "ptb-notebook", "ptb-medium", "ptb-large", "ptb-awd"), vendored=True,
         notes="The word-level files also ship gzipped in rnnkit's vendor/ptb/ (used without any download)."),
     Dataset(
         "wikitext-2", "WikiText-2 (v1, tokenized): Wikipedia Good and Featured articles, 2M training tokens",
