@@ -1,6 +1,6 @@
 """Shared fixtures: the data the suite trains on, and running the CLI in-process or as a subprocess.
 
-Data: with ``RNNKIT_DATA_MIRROR`` set (CI points it at ../shared/data), the real data sets are fetched through
+Data: with ``RNNKIT_DATA_MIRROR`` set (CI: the shared data directory), the real data sets are fetched through
 rnnkit's own registry (checksums verified) into a per-session cache; without it, the small in-repo samples in
 tests/fixtures/data (same layout, plus the vendored PTB) stand in, so a bare clone tests most of rnnkit. Tests
 whose assertions need the full data sets carry ``@pytest.mark.needs_data("name", ...)``: skipped without a mirror,

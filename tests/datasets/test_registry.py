@@ -1,5 +1,5 @@
 """The registry itself: every data set a recipe names is in it, entries are consistent, and the checksums match
-our mirror (../shared/data, when RNNKIT_DATA_MIRROR names it) and the vendored PTB."""
+our mirror (the shared data directory, when RNNKIT_DATA_MIRROR names it) and the vendored PTB."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from rnnkit.paths import vendor_dir
 from rnnkit.tasks.recipes import list_recipes, load_recipe
 
 HASH = re.compile(r"^(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})$")
-# sets ../shared/data holds in full (the others are public downloads only)
+# sets the shared data directory (our mirror) holds in full (the others are public downloads only)
 MIRRORED = ("ptb", "tinyshakespeare", "spa-eng", "sms-spam", "sst2", "sentiment-sentences", "review-polarity",
             "har-subset", "mnist-5k", "cornell-sample", "dialogs", "timeseries")
 

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver = verbs.add_parser("verify", help="re-hash cached data sets (or a mirror) against their checksums",
                            description="Re-hash what is cached (default: every cached data set) against the checksums "
                                        "recorded when it was fetched; with --dir, check a directory laid out like "
-                                       "../shared/data against the registry. Exit status 2 if anything differs.")
+                                       "the cache (DATASET/FILE paths) against the registry. Exit status 2 if "
+                                       "anything differs.")
     ver.add_argument("names", nargs="*", metavar="NAME", help="data sets to check (default: all)")
     where = ver.add_mutually_exclusive_group()
     where.add_argument("--dir", metavar="DIR", help="check a mirror directory instead of the cache")

@@ -5,7 +5,7 @@ The registry (``registry.py``) lists every data set a recipe names, with its fil
 where the file a config field names comes from. Environment:
 
 * ``RNNKIT_DATA``: the cache directory (default: the platform cache directory, e.g. ``~/.cache/rnnkit``).
-* ``RNNKIT_DATA_MIRROR``: a directory or http(s) base URL laid out like ../shared/data, tried before public sources.
+* ``RNNKIT_DATA_MIRROR``: a directory or http(s) base URL laid out like the cache, tried before public sources.
 * ``RNNKIT_OFFLINE=1`` (or ``--offline``): never touch the network (a mirror directory is still read).
 * ``RNNKIT_ALLOW_UNVERIFIED=1``: accept a public download nothing pins a checksum for (its sha256 is recorded).
 * ``RNNKIT_DATA_TIMEOUT`` / ``RNNKIT_DATA_RETRIES`` / ``RNNKIT_DATA_LOCK_TIMEOUT``: seconds, retries, seconds.
@@ -71,7 +71,7 @@ def list() -> list[dict[str, Any]]:  # noqa: A001 - the public name the CLI verb
 
 def verify(names: tuple[str, ...] | None = None, root: Path | None = None) -> list[dict[str, Any]]:
     """Re-hash data sets. Without ``root``: what is cached, against the checksums recorded when it was fetched
-    (themselves checked against the registry then). With ``root`` (a mirror laid out like ../shared/data): the
+    (themselves checked against the registry then). With ``root`` (a mirror laid out like the cache): the
     files there against the registry's checksums. One result per data set: {"name", "status", "problems"} with
     status ok | failed | not cached | absent (root only) | no checksums."""
     sets = [info(n) for n in names] if names else [*DATASETS]

@@ -1,12 +1,12 @@
 """Every data set rnnkit knows, as plain data: the files recipes read, where each comes from, and its checksums.
 
 Layout: a data set's files live at relative paths (``sms-spam/SMSSpamCollection``, ``ptb/ptb.train.txt``); the
-cache (``$RNNKIT_DATA``) and a mirror (``$RNNKIT_DATA_MIRROR``, laid out like ../shared/data) use those same paths,
+cache (``$RNNKIT_DATA``) and a mirror (``$RNNKIT_DATA_MIRROR``, laid out the same way) use those same paths,
 because recipes name files by them.
 
 Checksums, and where each came from:
 
-* ``File.sha256``/``File.size``: computed here from our copy in ../shared/data (its SOURCE.txt records each file's
+* ``File.sha256``/``File.size``: from our copy in the project's data mirror (its SOURCE.txt records each file's
   origin); ``None`` where we hold no copy. For a ``.gz`` file, ``content_sha256`` is the hash of its decompressed
   bytes, which is what a public download that rnnkit compresses itself must reproduce.
 * ``Download.hash``: the checksum a well-known library pins for that URL (``hash_from`` names the repository and
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 UNVERIFIED = "unverified: no pinned checksum found"
-OUR_COPY = "sha256 of our copy in ../shared/data"
+OUR_COPY = "sha256 of our copy in the project's data mirror"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ cache lives) and filelock (one fetch per data set at a time); their errors leave
 
 Cache layout (``$RNNKIT_DATA``, default the platform cache directory, e.g. ``~/.cache/rnnkit``)::
 
-    sms-spam/SMSSpamCollection        the files, at the relative paths recipes name (as in ../shared/data)
+    sms-spam/SMSSpamCollection        the files, at the relative paths recipes name (as in the project's data mirror)
     downloads/                        put a public download here by hand; rnnkit checks and unpacks it
     .rnnkit/manifests/NAME.json       written last: a data set is cached only once its manifest exists
     .rnnkit/locks/NAME.lock           held while NAME is fetched (a second process waits, then reuses)
@@ -69,7 +69,7 @@ def allow_unverified() -> bool:
 
 
 def mirror() -> str | None:
-    """``RNNKIT_DATA_MIRROR``: a directory or an http(s) base URL laid out like ../shared/data."""
+    """``RNNKIT_DATA_MIRROR``: a directory or an http(s) base URL laid out like the cache."""
     m = os.environ.get("RNNKIT_DATA_MIRROR", "").strip()
     return m or None
 
@@ -433,7 +433,7 @@ def _hint(ds: Dataset) -> str:
             where += f" (or the files under {root})"
     else:
         where = "put " + ", ".join(f.path for f in ds.files) + f" under {root}"
-    return f"{where}, or set RNNKIT_DATA_MIRROR to a copy laid out like ../shared/data"
+    return f"{where}, or set RNNKIT_DATA_MIRROR to a copy laid out like the cache (DATASET/FILE paths)"
 
 
 @contextlib.contextmanager
