@@ -69,7 +69,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise file_error(path, e) from None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a lock's holder: a dead one's lock is stale)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -148,7 +149,7 @@ class RunLock:
         if not h:
             return "a process that has not said who it is"
         pid, host = h.get("pid", "?"), h.get("host", "?")
-        gone = host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid)
+        gone = host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid)
         return (f"pid {pid} on {host}" + (" (no longer running)" if gone else "")
                 + (f", since {h['since']}" if h.get("since") else "")
                 + (f": {h['command']}" if h.get("command") else ""))

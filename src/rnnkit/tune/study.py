@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import TrainingDiverged, UserError
+from rnnkit.train.rundir import pid_alive
 from rnnkit.tune.space import SearchSpace, check_space, load_space, parse_space
 
 SAMPLERS = ("grid", "random", "tpe", "gp")
@@ -130,16 +131,6 @@ def _safe_url(url: str) -> str:
     return url
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_dead_trials(study: Any) -> list[int]:
     """Fail the RUNNING trials whose worker was a process on this host that no longer exists; queue them again.
 
@@ -154,7 +145,7 @@ def recover_dead_trials(study: Any) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(t.user_attrs.get("worker", ""))
         w_host, _, w_pid = worker.rpartition(":")
-        if w_host != host or not w_pid.isdigit() or _pid_alive(int(w_pid)) or int(w_pid) == os.getpid():
+        if w_host != host or not w_pid.isdigit() or pid_alive(int(w_pid)) or int(w_pid) == os.getpid():
             continue
         try:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
