@@ -15,13 +15,61 @@ from rnnkit.cells.base import FUSED_CELLS, RecurrentSpec, State
 from rnnkit.cells.projected import lstm_stack
 
 
+def one_step_ok(module: nn.RNNBase, x: Tensor, lengths: Tensor | None) -> bool:
+    """Whether this call is one LSTM inference step on the CPU that :func:`one_step` may run instead of the kernel.
+
+    Why: oneDNN's LSTM primitive re-packs every layer's weights on each call, which a sequence amortises but one
+    step does not - a decoding step of a 2x200 LSTM took ~0.8-1.4 ms in the kernel against ~0.3-0.5 ms as
+    ``torch.lstm_cell`` per layer, 2x650 ~20-37 ms against 4-9 ms (``benchmarks/decode_step.py``). Generation,
+    chat and translation decode one token at a time, so every served or CLI decode paid it. (PyTorch runs GRU and
+    plain RNN on the CPU with these same cell ops already.) Training (grad on), autocast (the precision policy's
+    own choice), packed or bidirectional input and projections keep the kernel.
+    """
+    return (
+        module.mode == "LSTM"
+        and lengths is None
+        and isinstance(x, Tensor)
+        and x.dim() == 3
+        and x.size(0) == 1
+        and x.device.type == "cpu"
+        and not module.training
+        and not torch.is_grad_enabled()
+        and not module.bidirectional
+        and not module.batch_first
+        and not module.proj_size
+        and not torch.is_autocast_enabled("cpu")
+    )
+
+
+def one_step(module: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None) -> tuple[Tensor, State]:
+    """One time step through every layer with ``torch.lstm_cell``, in the module's own layout: ``x`` (1, batch,
+    input) -> output (1, batch, hidden), state (h, c) each (layers, batch, hidden). The same arithmetic as the
+    kernel's step, up to float rounding (~1e-7)."""
+    if state is None:
+        zeros = x.new_zeros(module.num_layers, x.size(1), module.hidden_size)
+        state = (zeros, zeros)
+    inp = x[0]  # (batch, input)
+    hs: list[Tensor] = []
+    cs: list[Tensor] = []
+    for k in range(module.num_layers):
+        w = [getattr(module, f"{n}_l{k}", None) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h, c = torch.lstm_cell(inp, (state[0][k], state[1][k]), *w)  # (batch, hidden) each
+        hs.append(h)
+        cs.append(c)
+        inp = h
+    return inp.unsqueeze(0), (torch.stack(hs), torch.stack(cs))
+
+
 class _LengthsMixin:
-    """Adds ``lengths=`` to a fused module's forward: padded batches are packed, run, and padded again."""
+    """Adds ``lengths=`` to a fused module's forward: padded batches are packed, run, and padded again; and runs
+    one LSTM inference step on the CPU with the cell ops (:func:`one_step_ok`)."""
 
     spec: RecurrentSpec
 
     def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None) -> tuple[Tensor, State]:
         # x: (seq, batch, input); lengths: (batch,) valid steps per sequence, or None when all are full
+        if one_step_ok(self, x, lengths):  # type: ignore[arg-type]
+            return one_step(self, x, state)  # type: ignore[arg-type]
         if lengths is None:
             return super().forward(x, state)  # type: ignore[misc]
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
