@@ -76,6 +76,26 @@ def test_streams_joining_at_different_steps_equal_each_request_alone(lm):
     assert batch.steps < sum(len(s.out) for s in streams)
 
 
+def test_a_prompt_joining_a_running_batch_is_fed_by_its_steps_not_prefilled(lm):
+    """Only the first stream runs a prefill pass; the others' prompts ride on the batch's steps (one token a step,
+    each row with its own zero state) and still give the text each gives alone."""
+    alone = [_alone(lm, r) for r in REQUESTS]
+    batch = predict.generation_batch(lm)
+    streams = [predict.generation_stream(lm, *r) for r in REQUESTS]
+    prefills: list[int] = []
+    for k, s in enumerate(streams):
+        s.prefill = lambda s=s, k=k, run=s.prefill: (prefills.append(k), run())[1]
+    with torch.inference_mode():
+        batch.add(streams[0])
+        batch.add(streams[1])
+        batch.step()
+        for s in streams[2:]:
+            batch.add(s)
+        batch.run()
+    assert prefills == [0]
+    assert [s.result() for s in streams] == alone
+
+
 def test_worker_batches_concurrent_streams_and_returns_each_its_own_text(lm):
     alone = [_alone(lm, r) for r in REQUESTS]
     worker = InferenceWorker(max_batch=4, max_wait=0.0)

@@ -13,6 +13,12 @@ same random numbers in the same order whatever else is in the batch. What can di
 matmul over 16 rows may round differently from one over 1 row, which changes a token only where two
 candidates are closer than that rounding. ``generate`` without a server is this same code with a batch of one.
 
+A stream that gives its prompt as token ids (``Stream.prompt``, one row) and arrives while the batch is running
+joins at once with a zero state and has its prompt fed one token per step alongside the other rows, instead of a
+prefill pass of its own: that pass's output layer (a full read of the decoder's weights, for a vocabulary of 10,000
+the bulk of a step) costs as much as a whole batched step, and it was a quarter of a busy server's time. Alone it is
+prefilled, which is fastest for one row. The result is the same either way, up to float rounding.
+
 A stream keeps all its rows until every one is finished (a chat request samples several replies at once, and
 alone it would keep drawing for finished rows too), then leaves; :meth:`Stream.restart` lets a stream go round
 again (a chatbot that wants more distinct replies) with a fresh prefill.
@@ -35,6 +41,7 @@ class Stream:
 
     rows: int = 1
     done: bool = False
+    prompt: list[int] | None = None  # one-row streams: the prompt's token ids, which may be fed by the batch
 
     def prefill(self) -> tuple[Tensor, Any]:
         """Run the prompt alone: the logits of the first choice (rows, vocab) and the state after the prompt, in
@@ -68,6 +75,15 @@ def cat_states(states: Sequence[Any], dim: int = 1) -> Any:
     return type(first)(cat_states([s[i] for s in states], dim) for i in range(len(first)))
 
 
+def zero_state(state: Any) -> Any:
+    """A state of zeros laid out like ``state`` (tensors, pairs or nested tuples/lists of them)."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return torch.zeros_like(state)
+    return type(state)(zero_state(s) for s in state)
+
+
 def select_state(state: Any, idx: Tensor, dim: int = 1) -> Any:
     """The rows ``idx`` of a state laid out as in :func:`cat_states`."""
     if state is None:
@@ -96,6 +112,7 @@ class StreamBatch:
         self.state: Any = None
         self.tokens: Tensor | None = None  # (rows,) the next token of every row
         self.steps = 0  # model steps run (for tests and reports)
+        self._feed: dict[int, list[int]] = {}  # id(stream) -> prompt tokens still to feed after this step's input
 
     @property
     def rows(self) -> int:
@@ -106,7 +123,17 @@ class StreamBatch:
 
     def add(self, stream: Stream) -> bool:
         """Prefill ``stream`` and let it choose its first tokens; it joins the batch unless that already finished
-        it. Returns whether it is finished (then its ``result()`` is ready)."""
+        it. Returns whether it is finished (then its ``result()`` is ready). A stream with a ``prompt`` joining a
+        running batch is not prefilled: it joins with a zero state and the batch feeds its prompt."""
+        if stream.prompt and stream.rows == 1 and self.streams and self.cat is cat_states \
+                and self.select is select_state:
+            assert self.tokens is not None
+            device = self.tokens.device
+            one = self.select(self.state, torch.zeros(1, dtype=torch.long, device=device))  # (.., 1, ..) layout
+            first = torch.tensor(stream.prompt[:1], dtype=torch.long, device=device)
+            self._feed[id(stream)] = list(reversed(stream.prompt[1:]))  # popped from the end
+            self._join([stream], [zero_state(one)], [first])
+            return False
         while True:
             logits, state = stream.prefill()
             tokens = stream.choose(logits)
@@ -137,15 +164,28 @@ class StreamBatch:
         finished: list[Stream] = []
         restarted: list[Stream] = []
         nxt: list[Tensor] = []
-        kind = type(self.streams[0])
+        # a stream still feeding its prompt takes its next prompt token; one whose last prompt token was this
+        # step's input chooses from these logits like the others
+        feeding = {k for k, s in enumerate(self.streams) if self._feed.get(id(s))}
+        for s in self.streams:
+            if id(s) in self._feed and not self._feed[id(s)]:
+                del self._feed[id(s)]
+        choosers = [s for k, s in enumerate(self.streams) if k not in feeding]
+        kind = type(choosers[0]) if choosers else None
         together = getattr(kind, "choose_together", None)
-        if together is not None and all(type(s) is kind and s.rows == 1 for s in self.streams):
-            chosen = together(self.streams, logits).split(1)  # one vectorised choice for all rows
-        else:
-            chosen = None
+        chosen = None
+        if together is not None and all(type(s) is kind and s.rows == 1 for s in choosers):
+            if feeding:  # every stream has one row here, so stream k is row k
+                rows = torch.tensor([k for k in range(len(self.streams)) if k not in feeding], device=logits.device)
+                chosen = iter(together(choosers, logits.index_select(0, rows)).split(1))
+            else:
+                chosen = iter(together(choosers, logits).split(1))  # one vectorised choice for all rows
         row = 0
         for k, s in enumerate(self.streams):
-            tok = chosen[k] if chosen is not None else s.choose(logits[row : row + s.rows])
+            if k in feeding:
+                tok = torch.tensor([self._feed[id(s)].pop()], dtype=torch.long, device=logits.device)
+            else:
+                tok = next(chosen) if chosen is not None else s.choose(logits[row : row + s.rows])
             if not s.done:
                 keep.append(row)
                 keep.extend(range(row + 1, row + s.rows))

@@ -493,6 +493,7 @@ class _LMStream(Stream):
                  seed: int | None) -> None:
         assert task.vocab is not None
         self.task, self.model, self.ids, self.words, self.opts = task, model, ids, words, opts
+        self.prompt = ids  # a running batch feeds it (rnnkit.decode.stream)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.banned = [task.vocab.unk_index] if task.vocab.unk_index >= 0 else None
         self.char_level = task.dcfg.tokenizer == "char"
