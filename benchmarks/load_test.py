@@ -2,7 +2,7 @@
 /v1/classify, reporting requests/s, p50/p99 latency, errors and the server's resident memory before and after.
 
     python benchmarks/load_test.py --lm RUN --classifier RUN [--clients 8] [--seconds 10] [--warmup 3]
-        [--max-new-tokens 20] [--json-out FILE]
+        [--max-new-tokens 20] [--server-src DIR] [--json-out FILE]
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid PID --lm-model NAME --classifier-model NAME ...
 
 The first form starts the server itself (on a free loopback port) and stops it at the end; the second targets a
@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+SRC = Path(__file__).resolve().parent.parent / "src"
 PROMPTS = ["the company said", "the market", "in the first quarter", "mr. smith", "analysts expect", "the bank"]
 TEXTS = ["Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
          "Ok lar, see you at home tonight", "URGENT! You have won a 1 week FREE membership, call now",
@@ -62,12 +63,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(lm: str, classifier: str, port: int) -> subprocess.Popen:
-    src = Path(__file__).resolve().parent.parent / "src"
+def start_server(lm: str, classifier: str, port: int, src: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     cmd = [sys.executable, "-m", "rnnkit", "serve", f"lm={lm}", f"classifier={classifier}", "--port", str(port),
            "--log-level", "warning"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def server_code(src: Path) -> dict[str, Any]:
+    """Which code the started server ran: its source tree and that tree's git commit (None outside git)."""
+    try:
+        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
+                                    text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"src": str(src.resolve()), "commit": commit, "dirty": dirty}
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
@@ -151,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=20, help="words per generate request (default: %(default)s)")
     p.add_argument("--max-growth-mib", type=float, default=20.0,
                    help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)")
+    p.add_argument("--server-src", default=str(SRC), metavar="DIR",
+                   help="the rnnkit source tree the started server runs (default: this checkout's src/); another "
+                        "checkout's, e.g. a `git worktree` of an older commit, measures that code as 'before'")
     p.add_argument("--json-out", help="also write the JSON report here")
     args = p.parse_args(argv)
     sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
@@ -164,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.lm and args.classifier:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(args.lm, args.classifier, port)
+        proc = start_server(args.lm, args.classifier, port, Path(args.server_src))
         pid = proc.pid
     else:
         raise SystemExit("load_test: give --lm and --classifier (to start a server), or --url of a running one")
@@ -185,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    report = {"url": url, "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
+    report = {"url": url, "server": server_code(Path(args.server_src)) if proc is not None else None,
+              "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
               "max_new_tokens": args.max_new_tokens, **summarise(records, args.seconds)}
     if before is not None and after is not None:
         report["rss_mib"] = {"before": round(before, 1), "after": round(after, 1), "peak": round(max(peak, after), 1),
