@@ -2,12 +2,14 @@
 that rnnkit's fused modules use for a one-step inference call (``rnnkit.cells.fused.one_step``).
 
     python benchmarks/decode_step.py [--cells lstm,gru] [--hiddens 200,650,1500] [--batches 1,4,16] [--layers 2]
-                                     [--reps 5] [--calls 200] [--threads 1] [--json-out FILE]
+                                     [--reps 5] [--calls 200] [--budget 0.5] [--threads 1] [--json-out FILE]
 
 Generation, chat and translation run the recurrence one token at a time; this is that call, (1, batch, hidden)
 through ``layers`` layers under ``torch.inference_mode``. The two implementations alternate ``--reps`` times
-(``--calls`` calls each, after a warm-up); the median microseconds per call, the speed-up, and the largest
-difference between their outputs. The kernel's figure is what rnnkit ran before the one-step path existed.
+(``--calls`` calls each, or as many as ``--budget`` seconds allow, after a warm-up); the median microseconds
+per call, the speed-up, and the largest difference between their outputs. GRU is the control: PyTorch's CPU GRU
+already runs as cell ops (no oneDNN), so rnnkit keeps its kernel; its rows time ``torch.gru_cell`` per layer.
+The LSTM kernel's figure is what rnnkit ran before the one-step path existed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ REPO = Path(__file__).resolve().parent.parent
 KERNELS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def gru_step(m: nn.GRU, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRU control: one step as ``torch.gru_cell`` per layer."""
+    inp, hs = x[0], []
+    for k in range(m.num_layers):
+        w = [getattr(m, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        inp = torch.gru_cell(inp, state[k], *w)
+        hs.append(inp)
+    return inp.unsqueeze(0), torch.stack(hs)
+
+
 def measure(cell: str, hidden: int, batch: int, a: argparse.Namespace) -> dict:
     from rnnkit.cells import RecurrentSpec, make_recurrent
     from rnnkit.cells.fused import one_step
@@ -35,18 +47,20 @@ def measure(cell: str, hidden: int, batch: int, a: argparse.Namespace) -> dict:
     h = torch.randn(a.layers, batch, hidden)
     state = (h, torch.randn_like(h)) if cell == "lstm" else h
     kernel = KERNELS[cell]
+    step_fn = one_step if cell == "lstm" else gru_step
 
     def run(step: bool) -> float:
-        fn = (lambda: one_step(m, x, state)) if step else (lambda: kernel.forward(m, x, state))
-        for _ in range(5):
+        fn = (lambda: step_fn(m, x, state)) if step else (lambda: kernel.forward(m, x, state))
+        for _ in range(3):
             fn()
-        t = time.perf_counter()
-        for _ in range(a.calls):
+        n, t = 0, time.perf_counter()
+        while n < a.calls and (n < 3 or time.perf_counter() - t < a.budget):
             fn()
-        return (time.perf_counter() - t) / a.calls * 1e6
+            n += 1
+        return (time.perf_counter() - t) / n * 1e6
 
     with torch.inference_mode():
-        diff = (one_step(m, x, state)[0] - kernel.forward(m, x, state)[0]).abs().max().item()
+        diff = (step_fn(m, x, state)[0] - kernel.forward(m, x, state)[0]).abs().max().item()
         times: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(a.reps):
             for step in (False, True):
@@ -63,7 +77,8 @@ def main() -> int:
     ap.add_argument("--batches", default="1,4,16")
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=200, help="calls per timing (fewer where --budget runs out)")
+    ap.add_argument("--budget", type=float, default=0.5, help="seconds per timing, at least 3 calls")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json-out")
     a = ap.parse_args()

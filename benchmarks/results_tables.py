@@ -379,6 +379,22 @@ def render_recurrence(doc: dict[str, Any]) -> str:
     )
 
 
+def render_decode_step(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    c = r["config"]
+    rows = [
+        [x["cell"], str(x["hidden"]), str(x["batch"]), rate(x["kernel_us"]), rate(x["step_us"]), f"{x['speedup']:.2f}x",
+         f"{x['max_abs_diff']:.1e}"]
+        for x in r["results"]
+    ]
+    return (
+        f"{c['layers']}-layer stack, one step under inference mode, {c['threads']} thread"
+        f"{'s' if c['threads'] != 1 else ''}, median of {c['reps']} alternating reps of up to {c['calls']} calls "
+        f"({c.get('budget', '-')} s each at most).\n\n"
+        + table(["cell", "hidden", "batch", "kernel us", "cell ops us", "speed-up", "largest difference"], rows)
+    )
+
+
 def render_peer_keras(doc: dict[str, Any]) -> str:
     r = doc["result"]
     base = r["baseline"]
@@ -469,7 +485,23 @@ def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
             "server RSS growth MiB before / after",
         ],
         rows,
-    )
+    ) + _server_code_note(pairs)
+
+
+def _server_code_note(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -> str:
+    """Which code each side's server ran (``load_test.py --server-src``), where the files say: the measuring
+    checkout's commit (in the provenance) is not the 'before' server's."""
+    seen: dict[str, set[str]] = {}
+    for p in pairs.values():
+        for side, r in p.items():
+            server = r.get("server") or {}
+            if server.get("commit"):
+                seen.setdefault(side, set()).add(server["commit"][:10] + (" (uncommitted changes)" if server.get(
+                    "dirty") else ""))
+    if not seen:
+        return ""
+    return "\nServer code: " + "; ".join(f"{side} `{', '.join(sorted(c))}`" for side, c in sorted(
+        seen.items(), reverse=True)) + ".\n"
 
 
 def render_train(doc: dict[str, Any]) -> str:
@@ -507,6 +539,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "reproduce": render_reproduce,
     "gradient_flow": render_gradient_flow,
     "recurrence": render_recurrence,
+    "decode_step": render_decode_step,
     "peer_keras": render_peer_keras,
     "load_test": render_load_test,
     "train": render_train,
