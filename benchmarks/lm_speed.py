@@ -19,7 +19,9 @@ precision, ``fused:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16
 Equal quality: every variant trains the same number of steps (``--steps`` timed + 10 warm-up) from the same seed,
 and then its validation perplexity on PTB's valid split is measured the same way (``rnnkit``'s LM evaluation, in
 fp32) and reported next to its tokens/s, so a speed-up that costs quality shows. ``--no-ppl`` skips it. With
-``--steps 990 --rounds 1 --variants fused:fp32,fused:bf16`` this is the 1,000-step bf16-vs-fp32 comparison.
+``--steps 990 --rounds 1 --variants fused:fp32,fused:bf16`` this is the 1,000-step bf16-vs-fp32 comparison; on a
+CPU without bf16 units add ``--bf16-gemm-via-fp32`` (bf16 numerics, matrix products computed as bf16 units compute
+them, at fp32 speed: quality figures only).
 The CPU's model and SIMD flags (``avx2``, ``avx512_bf16``, ``amx_bf16``...) are printed and written to the JSON
 with every figure, and for bf16 variants the recurrence chosen per shape (``rnnkit.cells.select``) and its timings.
 
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from _results import Provenance, write_result
 
@@ -136,6 +139,31 @@ def cpu_flags() -> dict:
     return out
 
 
+class Bf16GemmViaFp32(TorchDispatchMode):
+    """bf16 matrix products computed as a CPU with bf16 units computes them, on a CPU without: the bf16 operands
+    widened to fp32 (exactly), multiplied and accumulated in fp32, the result rounded to bf16 - what oneDNN's
+    AMX/AVX512-BF16 GEMMs do, up to the order of the fp32 accumulation. Without bf16 units PyTorch falls back to a
+    reference kernel ~100x slower, which makes a 1,000-step bf16 run take hours; under this mode it takes minutes
+    and trains with bf16's numerics everywhere else (casts, activations, bf16 elementwise ops, the optimizer on fp32
+    masters). For ``--bf16-gemm-via-fp32``: quality figures only, its tokens/s mean nothing.
+    """
+
+    OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
+           torch.ops.aten.baddbmm.default, torch.ops.aten.mv.default, torch.ops.aten.addmv.default}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0  # products it widened (a run that never hits one measured nothing)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's protocol
+        kwargs = kwargs or {}
+        if func in self.OPS and any(isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 for x in args):
+            self.calls += 1
+            wide = [x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x for x in args]
+            return func(*wide, **kwargs).to(torch.bfloat16)
+        return func(*args, **kwargs)
+
+
 def valid_ppl(model: nn.Module, a: argparse.Namespace) -> float:
     """Validation perplexity of ``model`` as rnnkit evaluates (PTB valid, eval batch 10, bptt chunks, fp32)."""
     from rnnkit.tasks import get_task
@@ -204,7 +232,14 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
         task = get_task("lm")(config, data_dir(a), torch.device(a.device))
         trainer = Trainer(task, config, run, torch.device(a.device), echo=False)
         trainer.setup(resume=False)
-        summary = trainer.fit()
+        if a.bf16_gemm_via_fp32 and config.train.precision == "bf16":
+            mode = Bf16GemmViaFp32()
+            with mode:
+                summary = trainer.fit()
+            if not mode.calls:
+                raise SystemExit(f"lm_speed: {variant} ran no bf16 matrix product under --bf16-gemm-via-fp32")
+        else:
+            summary = trainer.fit()
         records = [r for r in run.read_metrics() if "split" not in r][1:]  # drop the warm-up window
     ppl = None if a.no_ppl else summary["valid"]["ppl"]
     return statistics.mean(r["tokens_per_s"] for r in records), ppl
@@ -326,6 +361,10 @@ def main() -> int:
     ap.add_argument("--no-ppl", action="store_true", help="skip the validation perplexity after training")
     ap.add_argument("--allow-emulated-bf16", action="store_true",
                     help="run bf16 variants on a CPU without bf16 units too (numerics only: ~80x slower matmuls)")
+    ap.add_argument("--bf16-gemm-via-fp32", action="store_true",
+                    help="bf16 variants' matrix products widened to fp32 and rounded back (Bf16GemmViaFp32): bf16 "
+                         "training numerics at fp32 speed on a CPU without bf16 units; quality only, implies "
+                         "--allow-emulated-bf16")
     ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
     ap.add_argument("--data-dir", default=None,
                     help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
@@ -342,7 +381,7 @@ def main() -> int:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     sys.path.insert(0, str(REPO / "src"))
-    if a.allow_emulated_bf16:
+    if a.allow_emulated_bf16 or a.bf16_gemm_via_fp32:
         os.environ["RNNKIT_EMULATED_BF16"] = "1"
     # the plain loop seeds 0, rnnkit's runs the ptb-small recipe's train.seed
     prov = Provenance.start(seeds=[0, 1234], data_dir=a.data_dir, threads=a.threads)
