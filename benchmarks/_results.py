@@ -166,7 +166,8 @@ def command_line(argv: list[str], env: dict[str, str]) -> str:
     if args and Path(args[0]).is_absolute():
         with contextlib.suppress(ValueError):  # a script outside the repository keeps its absolute path
             args[0] = str(Path(args[0]).resolve().relative_to(REPO))
-    prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items() if k.endswith("_THREADS")]
+    # threads and a forced recurrence change the figures; the mirror/offline settings only where data comes from
+    prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items() if k.endswith("_THREADS") or k == "RNNKIT_RECURRENCE"]
     return " ".join([*prefix, "python", *(shlex.quote(a) for a in args)])
 
 
