@@ -177,7 +177,7 @@ def valid_ppl(model: nn.Module, a: argparse.Namespace) -> float:
 def plain_loop(train: torch.Tensor, ntokens: int, a: argparse.Namespace) -> tuple[float, float | None]:
     """tokens/s of the pytorch/examples training loop (after a warm-up of 10 batches), and its validation
     perplexity after those steps (None with --no-ppl)."""
-    torch.manual_seed(0)
+    torch.manual_seed(0 if a.seed is None else a.seed)
     device = torch.device(a.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     model = PlainRNNModel(ntokens, a.hidden, a.hidden, a.layers, a.dropout).to(device)
@@ -223,6 +223,8 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
                  "model.dropout": a.dropout, "model.backend": backend, "data.bptt": a.bptt,
                  "train.batch_size": a.batch, "train.max_steps": a.steps + log_every, "train.log_every": log_every,
                  "train.eval_test": False, "train.tensorboard": False, "train.precision": precision or a.precision}
+    if a.seed is not None:
+        overrides["train.seed"] = a.seed
     if a.no_ppl:  # a tiny stand-in validation split, not reported
         overrides.update({"data.valid": "", "data.valid_fraction": 0.002})
     config = load_recipe("ptb-small", overrides)
@@ -365,6 +367,8 @@ def main() -> int:
                     help="bf16 variants' matrix products widened to fp32 and rounded back (Bf16GemmViaFp32): bf16 "
                          "training numerics at fp32 speed on a CPU without bf16 units; quality only, implies "
                          "--allow-emulated-bf16")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed of every run (default: the plain loop 0, rnnkit's runs the recipe's train.seed)")
     ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
     ap.add_argument("--data-dir", default=None,
                     help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
@@ -384,7 +388,7 @@ def main() -> int:
     if a.allow_emulated_bf16 or a.bf16_gemm_via_fp32:
         os.environ["RNNKIT_EMULATED_BF16"] = "1"
     # the plain loop seeds 0, rnnkit's runs the ptb-small recipe's train.seed
-    prov = Provenance.start(seeds=[0, 1234], data_dir=a.data_dir, threads=a.threads)
+    prov = Provenance.start(seeds=[0, 1234] if a.seed is None else [a.seed], data_dir=a.data_dir, threads=a.threads)
     if a.scaling:
         return scaling(a, prov)
     from rnnkit.data.lm import build_vocab, tokenize
