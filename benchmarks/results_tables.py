@@ -256,6 +256,7 @@ def render_lm_speed(doc: dict[str, Any]) -> str:
             + (f"\nNot measured: {'; '.join(notes)} ({len(r['rows']) - len(measured)} rows).\n" if notes else "")
         )
     c = r["config"]
+    with_ppl = any(x.get("valid_ppl") is not None for x in r["results"])  # older files have no such column
     rows = [
         [
             x["variant"],
@@ -263,12 +264,22 @@ def render_lm_speed(doc: dict[str, Any]) -> str:
             " ".join(f"{v:.0f}" for v in x["runs"]),
             f"{x['vs_plain']:.2f}x" if x.get("vs_plain") is not None else "-",
             pct(x["fraction_of_peak"], 1),
+            *([f"{x['valid_ppl']:.2f}" if x.get("valid_ppl") is not None else "-"] if with_ppl else []),
         ]
         for x in r["results"]
     ]
+    emulated = (
+        "\n*bf16 matrix products computed as bf16 units compute them, on fp32 units (`--bf16-gemm-via-fp32`): the "
+        "perplexities are bf16's, the tokens/s of the bf16 rows mean nothing.*\n"
+        if c.get("bf16_gemm_via_fp32")
+        else ""
+    )
+    total = r["results"][0].get("steps") if r["results"] else None  # older files do not say
     return (
         f"{c['layers']}x{c['hidden']} LSTM, bptt {c['bptt']}, batch {c['batch']}, dropout {c['dropout']}, "
-        f"{c['threads']} threads, {c['rounds']} alternating rounds of {c['steps']} steps; fp32 matmul peak "
+        f"{c['threads']} threads, {c['rounds']} alternating rounds of {c['steps']} timed steps"
+        f"{f' ({total} in all)' if total else ''}"
+        f"{', seed ' + str(c['seed']) if c.get('seed') is not None else ''}; fp32 matmul peak "
         f"measured in the run: {r['matmul_peak_gflops']:g} GFLOP/s.\n\n"
         + table(
             [
@@ -277,9 +288,11 @@ def render_lm_speed(doc: dict[str, Any]) -> str:
                 "runs",
                 "vs plain (median of per-round ratios)",
                 "share of peak",
+                *(["validation ppl after the run"] if with_ppl else []),
             ],
             rows,
         )
+        + emulated
     )
 
 
