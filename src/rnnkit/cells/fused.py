@@ -19,8 +19,8 @@ def one_step_ok(module: nn.RNNBase, x: Tensor, lengths: Tensor | None) -> bool:
     """Whether this call is one LSTM inference step on the CPU that :func:`one_step` may run instead of the kernel.
 
     Why: oneDNN's LSTM primitive re-packs every layer's weights on each call, which a sequence amortises but one
-    step does not - one decoding step of a 2x200 LSTM (batch 1-16) took 0.6-1.4 ms in the kernel against 0.2-0.7 ms
-    as ``torch.lstm_cell`` per layer, 2x650 12-45 ms against 4-12 ms (``benchmarks/decode_step.py``, AVX2, 1
+    step does not - one decoding step of a 2x200 LSTM (batch 1-16) took 0.8-1.5 ms in the kernel against 0.2-0.9 ms
+    as ``torch.lstm_cell`` per layer, 2x650 12-40 ms against 4-12 ms (``benchmarks/decode_step.py``, AVX2, 1
     thread). Generation, chat and translation decode one token at a time, so every served or CLI decode paid it.
     (PyTorch runs GRU and plain RNN on the CPU with these same cell ops already.) Training (grad on), autocast (the
     precision policy's own choice), packed or bidirectional input and projections keep the kernel.
