@@ -32,13 +32,13 @@ provision:
 # Two test processes (pytest-xdist), one thread each, a test file per process at a time: the suite is mostly
 # small models and subprocess start-ups, which one thread each keeps two cores busy with (~1.6x on 2 cores)
 TEST_PROCS ?= 2
-test: install provision
-	$(BIN)/ruff check src tests benchmarks examples
+test: lint provision
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_PROCS) --dist loadfile
 
+# ruff's checks and its formatter over every Python file, then the layer contract: part of `make test`
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml (tests/test_layers.py runs it in `make test`)
 
 clean:

@@ -63,23 +63,45 @@ def bow_baseline(recipe: str, data_dir: str | None, overrides: list[str]) -> dic
         for c in (0.1, 0.3, 1.0, 3.0, 10.0, 30.0):
             clf = LogisticRegression(C=c, max_iter=2000, class_weight=weight)
             clf.fit(xtr, task.targets["train"])
-            valid = classification_report(task.targets["valid"], clf.predict(vec.transform(task.texts["valid"])),
-                                          task.labels)["macro_f1"]
+            valid = classification_report(
+                task.targets["valid"], clf.predict(vec.transform(task.texts["valid"])), task.labels
+            )["macro_f1"]
             if best is None or valid > best[0]:
                 best = (valid, c, weight, clf)
     assert best is not None
     pred = best[3].predict(vec.transform(task.texts["test"]))
     report = classification_report(task.targets["test"], np.asarray(pred), task.labels)
-    return {"model": "bag-of-words (1-2 grams) logistic regression", "C": best[1],
-            "class_weight": best[2], "accuracy": report["accuracy"],
-            "macro_f1": report["macro_f1"], "f1": report["f1"], "examples": int(task.targets["test"].size)}
+    return {
+        "model": "bag-of-words (1-2 grams) logistic regression",
+        "C": best[1],
+        "class_weight": best[2],
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "f1": report["f1"],
+        "examples": int(task.targets["test"].size),
+    }
 
 
 def train_seed(recipe: str, seed: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One `rnnkit train` of ``recipe`` with ``train.seed = seed``: its test figures and how long it took."""
-    cmd = [sys.executable, "-m", "rnnkit", "train", recipe, *data_flag(args.data_dir), "--out", str(out),
-           "--seed", str(seed), "--json", "--quiet", "--set", "train.tensorboard=false",
-           "--set", f"train.threads={args.threads}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnkit",
+        "train",
+        recipe,
+        *data_flag(args.data_dir),
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--json",
+        "--quiet",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        f"train.threads={args.threads}",
+    ]
     for o in args.overrides:
         cmd += ["--set", o]
     if args.max_time:
@@ -89,22 +111,35 @@ def train_seed(recipe: str, seed: int, args: argparse.Namespace, out: Path) -> d
     valid = summary.get("valid_best", {})
     png = out / "confusion_test.png"
     return {
-        "seed": seed, "run": str(out), "wall_s": round(wall, 1), "train_s": summary["wall_s"],
-        "stopped": summary["stopped"], "epochs": summary["epoch"], "steps": summary["step"],
+        "seed": seed,
+        "run": str(out),
+        "wall_s": round(wall, 1),
+        "train_s": summary["wall_s"],
+        "stopped": summary["stopped"],
+        "epochs": summary["epoch"],
+        "steps": summary["step"],
         "valid_best": {k: valid.get(k) for k in ("accuracy", "macro_f1")},
-        "test": {k: test.get(k) for k in ("accuracy", "macro_f1", "loss", "f1", "class_accuracy", "confusion",
-                                          "examples", "balance") if k in test},
+        "test": {
+            k: test.get(k)
+            for k in ("accuracy", "macro_f1", "loss", "f1", "class_accuracy", "confusion", "examples", "balance")
+            if k in test
+        },
         "confusion_png": str(png) if png.is_file() else None,
     }
 
 
 def summarise(recipe: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, lowest and spread over the seeds of every test figure the runs share."""
+
     def values(key: str) -> list[float]:
         return [r["test"][key] for r in runs if isinstance(r["test"].get(key), (int, float))]
 
-    out: dict[str, Any] = {"recipe": recipe, "seeds": [r["seed"] for r in runs], "runs": runs,
-                           "wall_s": round(sum(r["wall_s"] for r in runs), 1)}
+    out: dict[str, Any] = {
+        "recipe": recipe,
+        "seeds": [r["seed"] for r in runs],
+        "runs": runs,
+        "wall_s": round(sum(r["wall_s"] for r in runs), 1),
+    }
     for key in ("accuracy", "macro_f1"):
         v = values(key)
         if v:
@@ -134,8 +169,10 @@ def _row(r: dict[str, Any]) -> str:
         extra = (extra + "; " if extra else "") + f"BoW LR acc {b['accuracy']:.2%} / F1 {b['macro_f1']:.3f}"
     per_seed = " ".join(f"{x['test']['accuracy']:.2%}" for x in r["runs"])
     f1_text = f"{f1['mean']:>8.4f}" if f1 else f"{'-':>8}"
-    return (f"{r['recipe']:<12} {acc['mean']:>8.2%} {acc['min']:>8.2%} {f1_text} {r['examples']:>6} "
-            f"{r['wall_s']:>7.0f}  [{per_seed}] {extra}")
+    return (
+        f"{r['recipe']:<12} {acc['mean']:>8.2%} {acc['min']:>8.2%} {f1_text} {r['examples']:>6} "
+        f"{r['wall_s']:>7.0f}  [{per_seed}] {extra}"
+    )
 
 
 def main() -> int:
@@ -161,8 +198,13 @@ def main() -> int:
     print(f"{'recipe':<12} {'acc mean':>8} {'acc min':>8} {'macro F1':>8} {'n':>6} {'wall s':>7}  per seed; notes")
     for r in results:
         print(_row(r))
-    out = {"results": results, "seeds": seeds, "threads": args.threads, "overrides": args.overrides,
-           "max_time": args.max_time}
+    out = {
+        "results": results,
+        "seeds": seeds,
+        "threads": args.threads,
+        "overrides": args.overrides,
+        "max_time": args.max_time,
+    }
     path = write_result(args.json_out or root / "benchmark.json", "classify", out, prov)
     print(f"result: {path}", file=sys.stderr)
     return 0

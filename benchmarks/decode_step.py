@@ -66,8 +66,16 @@ def measure(cell: str, hidden: int, batch: int, a: argparse.Namespace) -> dict:
             for step in (False, True):
                 times[step].append(run(step))
     k, s = statistics.median(times[False]), statistics.median(times[True])
-    return {"cell": cell, "hidden": hidden, "batch": batch, "layers": a.layers, "kernel_us": round(k, 1),
-            "step_us": round(s, 1), "speedup": round(k / s, 2), "max_abs_diff": diff}
+    return {
+        "cell": cell,
+        "hidden": hidden,
+        "batch": batch,
+        "layers": a.layers,
+        "kernel_us": round(k, 1),
+        "step_us": round(s, 1),
+        "speedup": round(k / s, 2),
+        "max_abs_diff": diff,
+    }
 
 
 def main() -> int:
@@ -97,10 +105,18 @@ def main() -> int:
             for batch in (int(v) for v in a.batches.split(",")):
                 r = measure(cell, hidden, batch, a)
                 rows.append(r)
-                print(f"{cell:>5} {hidden:>6} {batch:>5} {r['kernel_us']:>10,.0f} {r['step_us']:>9,.0f} "
-                      f"{r['speedup']:>7.2f}x", flush=True)
-    out = {"benchmark": "decode_step", "config": vars(a), "cpu": cpu_flags(), "torch": torch.__version__,
-           "results": rows}
+                print(
+                    f"{cell:>5} {hidden:>6} {batch:>5} {r['kernel_us']:>10,.0f} {r['step_us']:>9,.0f} "
+                    f"{r['speedup']:>7.2f}x",
+                    flush=True,
+                )
+    out = {
+        "benchmark": "decode_step",
+        "config": vars(a),
+        "cpu": cpu_flags(),
+        "torch": torch.__version__,
+        "results": rows,
+    }
     if a.json_out:
         write_result(a.json_out, "decode_step", out, prov)
     print(json.dumps(out))

@@ -58,6 +58,7 @@ class PhaseClock:
     def hook(self, name: str):
         def fn(*_: Any) -> None:
             self.mark(name)
+
         return fn
 
 
@@ -103,12 +104,14 @@ def instrument(model: torch.nn.Module, clock: PhaseClock) -> None:
             if tap_out:
                 _tap(clock, tap_out, out)
             return out
+
         setattr(module, fn_name, wrapped)
 
     def hook_module(module: torch.nn.Module, name: str) -> None:
         def after(m: torch.nn.Module, args: Any, out: Any) -> None:
             clock.mark(f"{name}_fwd1")
             _tap(clock, f"{name}_out_grad", out)
+
         module.register_forward_pre_hook(lambda m, a: clock.mark(f"{name}_fwd0"))
         module.register_forward_hook(after)
 
@@ -232,10 +235,18 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
     peak_dtype = prec.dtype or torch.float32
     peak = adaptive_peak_gflops(peak_dtype, device.type)
     result: dict[str, Any] = {
-        "recipe": a.recipe, "overrides": a.overrides, "seed": config.train.seed, "device": str(device),
+        "recipe": a.recipe,
+        "overrides": a.overrides,
+        "seed": config.train.seed,
+        "device": str(device),
         "threads": a.threads,
-        "precision": precision, "backend": config.model.backend, "tokens_per_step": tokens, "steps": a.steps,
-        "step_ms": med["total"] * 1e3, "tokens_per_s": tokens / med["total"], "matmul_peak_gflops": peak,
+        "precision": precision,
+        "backend": config.model.backend,
+        "tokens_per_step": tokens,
+        "steps": a.steps,
+        "step_ms": med["total"] * 1e3,
+        "tokens_per_s": tokens / med["total"],
+        "matmul_peak_gflops": peak,
         "phases": {},
     }
     for k in (k for k in PHASES if k in med):
@@ -249,18 +260,20 @@ def profile(a: argparse.Namespace) -> dict[str, Any]:
         table = prof.key_averages().table(sort_by=key, row_limit=a.ops)
         result["top_ops"] = [
             {"op": e.key, "self_ms_per_step": getattr(e, key) / 1e3 / a.steps, "calls_per_step": e.count / a.steps}
-            for e in sorted(prof.key_averages(), key=lambda e: -getattr(e, key))[: a.ops]]
+            for e in sorted(prof.key_averages(), key=lambda e: -getattr(e, key))[: a.ops]
+        ]
         result["_table"] = table
         casts = [e for e in prof.key_averages() if e.key in ("aten::_to_copy", "aten::copy_")]
         result["casts_per_step"] = {e.key: e.count / a.steps for e in casts}
     return result
 
 
-
 def print_report(r: dict[str, Any]) -> None:
-    print(f"{r['recipe']} {' '.join(r['overrides'])}: {r['device']}, {r['threads']} threads, {r['precision']}, "
-          f"backend {r['backend']}; {r['tokens_per_step']} tokens/step, median step {r['step_ms']:.1f} ms "
-          f"({r['tokens_per_s']:,.0f} tokens/s), matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s")
+    print(
+        f"{r['recipe']} {' '.join(r['overrides'])}: {r['device']}, {r['threads']} threads, {r['precision']}, "
+        f"backend {r['backend']}; {r['tokens_per_step']} tokens/step, median step {r['step_ms']:.1f} ms "
+        f"({r['tokens_per_s']:,.0f} tokens/s), matmul peak {r['matmul_peak_gflops']:.0f} GFLOP/s"
+    )
     print(f"{'phase':<11} {'ms/step':>8} {'share':>6} {'GFLOP/s':>8} {'of peak':>8}")
     for k, e in r["phases"].items():
         k = f"  {k}" if k in ("decoder", "softmax") else k  # the split of "output"
@@ -268,8 +281,10 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"{k:<11} {e['ms']:8.1f} {e['share']:6.1%} {gf}")
     if "_table" in r:
         print(r["_table"])
-        print("dtype conversions and copies per step: "
-              + ", ".join(f"{k} {v:.0f}" for k, v in r.get("casts_per_step", {}).items()))
+        print(
+            "dtype conversions and copies per step: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in r.get("casts_per_step", {}).items())
+        )
 
 
 def main() -> int:
@@ -282,10 +297,16 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--ops", type=int, default=0, help="also list the top N operators by self time")
     ap.add_argument("--precision", help="train.precision for the profiled step (fp32 | bf16 | auto)")
-    ap.add_argument("--allow-emulated-bf16", action="store_true",
-                    help="profile bf16 on a CPU without bf16 units too (what runs, not how fast: matmuls emulated)")
-    ap.add_argument("--data-dir", default=None,
-                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
+    ap.add_argument(
+        "--allow-emulated-bf16",
+        action="store_true",
+        help="profile bf16 on a CPU without bf16 units too (what runs, not how fast: matmuls emulated)",
+    )
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="a folder laid out like the data cache (default: rnnkit's data registry and cache)",
+    )
     ap.add_argument("--json-out")
     a = ap.parse_args()
     prov = Provenance.start(data_dir=a.data_dir, threads=a.threads)

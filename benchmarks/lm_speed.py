@@ -132,8 +132,12 @@ def cpu_flags() -> dict:
     except OSError:
         pass
     wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni")
-    out = {"model": model, "flags": [f for f in wanted if f in flags], "threads": torch.get_num_threads(),
-           "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    out = {
+        "model": model,
+        "flags": [f for f in wanted if f in flags],
+        "threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     if torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name()
     return out
@@ -148,8 +152,14 @@ class Bf16GemmViaFp32(TorchDispatchMode):
     masters). For ``--bf16-gemm-via-fp32``: quality figures only, its tokens/s mean nothing.
     """
 
-    OPS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
-           torch.ops.aten.baddbmm.default, torch.ops.aten.mv.default, torch.ops.aten.addmv.default}
+    OPS = {
+        torch.ops.aten.mm.default,
+        torch.ops.aten.addmm.default,
+        torch.ops.aten.bmm.default,
+        torch.ops.aten.baddbmm.default,
+        torch.ops.aten.mv.default,
+        torch.ops.aten.addmv.default,
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -219,10 +229,20 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
 
     backend, _, precision = variant.partition(":")
     log_every = 10
-    overrides = {"model.hidden": a.hidden, "model.embedding": a.hidden, "model.layers": a.layers,
-                 "model.dropout": a.dropout, "model.backend": backend, "data.bptt": a.bptt,
-                 "train.batch_size": a.batch, "train.max_steps": a.steps + log_every, "train.log_every": log_every,
-                 "train.eval_test": False, "train.tensorboard": False, "train.precision": precision or a.precision}
+    overrides = {
+        "model.hidden": a.hidden,
+        "model.embedding": a.hidden,
+        "model.layers": a.layers,
+        "model.dropout": a.dropout,
+        "model.backend": backend,
+        "data.bptt": a.bptt,
+        "train.batch_size": a.batch,
+        "train.max_steps": a.steps + log_every,
+        "train.log_every": log_every,
+        "train.eval_test": False,
+        "train.tensorboard": False,
+        "train.precision": precision or a.precision,
+    }
     if a.seed is not None:
         overrides["train.seed"] = a.seed
     if a.no_ppl:  # a tiny stand-in validation split, not reported
@@ -251,16 +271,41 @@ def scaling_rate(row: dict, a: argparse.Namespace) -> float:
     """tokens/s of one scaling configuration, from the metrics.jsonl of a real rnnkit run (warm-up dropped)."""
     log_every = max(1, min(10, a.steps))
     threads = max(1, a.threads // row["procs"])
-    sets = {"model.hidden": row["hidden"], "model.embedding": row["hidden"], "model.layers": a.layers,
-            "model.dropout": 0.0, "model.backend": row["backend"], "data.bptt": row["bptt"],
-            "train.batch_size": row["batch"], "train.log_every": log_every, "train.eval_test": False,
-            "train.tensorboard": False, "train.precision": row["precision"], "train.threads": threads,
-            "data.valid": "", "data.valid_fraction": 0.01}  # a small validation at the stop
+    sets = {
+        "model.hidden": row["hidden"],
+        "model.embedding": row["hidden"],
+        "model.layers": a.layers,
+        "model.dropout": 0.0,
+        "model.backend": row["backend"],
+        "data.bptt": row["bptt"],
+        "train.batch_size": row["batch"],
+        "train.log_every": log_every,
+        "train.eval_test": False,
+        "train.tensorboard": False,
+        "train.precision": row["precision"],
+        "train.threads": threads,
+        "data.valid": "",
+        "data.valid_fraction": 0.01,
+    }  # a small validation at the stop
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         data = ["--data-dir", a.data_dir] if a.data_dir else []
-        cmd = [sys.executable, "-m", "rnnkit", "train", "ptb-small", *data, "--out", str(out),
-               "--max-steps", str(a.steps + log_every), "--quiet", "--json", "--device", a.device]
+        cmd = [
+            sys.executable,
+            "-m",
+            "rnnkit",
+            "train",
+            "ptb-small",
+            *data,
+            "--out",
+            str(out),
+            "--max-steps",
+            str(a.steps + log_every),
+            "--quiet",
+            "--json",
+            "--device",
+            a.device,
+        ]
         if row["procs"] > 1:
             cmd += ["--nproc", str(row["procs"])]
         for k, v in sets.items():
@@ -281,8 +326,10 @@ def scaling_grid(a: argparse.Namespace) -> list[dict]:
     if a.grid == "full":
         combos = itertools.product(hiddens, batches, bptts, backends, precisions, procs)
         return [dict(zip(keys, c)) for c in combos]
-    rows = [dict(zip(keys, (h, batches[0], bptts[0], be, pr, n)))
-            for h, be, pr, n in itertools.product(hiddens, backends, precisions, procs)]
+    rows = [
+        dict(zip(keys, (h, batches[0], bptts[0], be, pr, n)))
+        for h, be, pr, n in itertools.product(hiddens, backends, precisions, procs)
+    ]
     mid = hiddens[len(hiddens) // 2]
     rows += [dict(zip(keys, (mid, b, bptts[0], backends[0], pr, 1))) for b in batches[1:] for pr in precisions]
     rows += [dict(zip(keys, (mid, batches[0], t, backends[0], pr, 1))) for t in bptts[1:] for pr in precisions]
@@ -295,8 +342,9 @@ def scaling(a: argparse.Namespace, prov: Provenance) -> int:
     from rnnkit.errors import UserError
     from rnnkit.train.precision import resolve_precision
 
-    vocab = len(build_vocab(tokenize(read_text(find_data_file("ptb/ptb.train.txt", data_dir(a), "data.train")),
-                                     "word"), "word"))
+    vocab = len(
+        build_vocab(tokenize(read_text(find_data_file("ptb/ptb.train.txt", data_dir(a), "data.train")), "word"), "word")
+    )
     peaks = {"fp32": adaptive_peak_gflops(torch.float32, a.device)}
     supported = {}
     for pr in a.precisions.split(","):
@@ -309,8 +357,10 @@ def scaling(a: argparse.Namespace, prov: Provenance) -> int:
         if name in supported.values() or name in a.precisions.split(","):
             peaks[name] = adaptive_peak_gflops(dtype, a.device)
     gpus = torch.cuda.device_count() if a.device.startswith("cuda") else 0
-    print(f"matmul peak GFLOP/s ({a.threads} threads): " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()),
-          file=sys.stderr)
+    print(
+        f"matmul peak GFLOP/s ({a.threads} threads): " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()),
+        file=sys.stderr,
+    )
     rows = []
     for row in scaling_grid(a):
         resolved = supported.get(row["precision"])
@@ -326,23 +376,36 @@ def scaling(a: argparse.Namespace, prov: Provenance) -> int:
                 out.update(tokens_per_s=None, note=str(e))
             else:
                 gf = rate * train_flops_per_token(vocab, row["hidden"], row["hidden"], a.layers) / 1e9
-                out.update(tokens_per_s=round(rate, 1), gflops=round(gf, 2),
-                           fraction_of_peak=round(gf / peaks[resolved], 4))
+                out.update(
+                    tokens_per_s=round(rate, 1), gflops=round(gf, 2), fraction_of_peak=round(gf / peaks[resolved], 4)
+                )
         rows.append(out)
         shown = f"{out['tokens_per_s']:,.0f} tokens/s" if out.get("tokens_per_s") else out.get("note")
         print(f"{row}: {shown}", file=sys.stderr, flush=True)
-    print(f"\nLM training scaling on {a.device}, {a.layers}-layer LSTM, vocab {vocab}, {a.threads} threads in all; "
-          f"matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + "\n")
-    print(f"{'hidden':>6} {'batch':>5} {'bptt':>4} {'backend':>8} {'prec':>5} {'procs':>5} {'tokens/s':>10} "
-          f"{'GFLOP/s':>8} {'of peak':>8}")
+    print(
+        f"\nLM training scaling on {a.device}, {a.layers}-layer LSTM, vocab {vocab}, {a.threads} threads in all; "
+        f"matmul peak " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()) + "\n"
+    )
+    print(
+        f"{'hidden':>6} {'batch':>5} {'bptt':>4} {'backend':>8} {'prec':>5} {'procs':>5} {'tokens/s':>10} "
+        f"{'GFLOP/s':>8} {'of peak':>8}"
+    )
     for r in rows:
         rate = f"{r['tokens_per_s']:>10,.0f}" if r.get("tokens_per_s") else f"{'-':>10}"
         gf = f"{r['gflops']:>8.1f} {r['fraction_of_peak']:>7.1%}" if r.get("gflops") else f"{'-':>8} {'-':>8}"
-        print(f"{r['hidden']:>6} {r['batch']:>5} {r['bptt']:>4} {r['backend']:>8} {r['precision']:>5} "
-              f"{r['procs']:>5} {rate} {gf}" + (f"  ({r['note']})" if r.get("note") else ""))
-    result = {"mode": "scaling", "config": vars(a), "vocab": vocab,
-              "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}, "rows": rows,
-              "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+        print(
+            f"{r['hidden']:>6} {r['batch']:>5} {r['bptt']:>4} {r['backend']:>8} {r['precision']:>5} "
+            f"{r['procs']:>5} {rate} {gf}" + (f"  ({r['note']})" if r.get("note") else "")
+        )
+    result = {
+        "mode": "scaling",
+        "config": vars(a),
+        "vocab": vocab,
+        "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
+        "rows": rows,
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
     if a.json_out:
         write_result(a.json_out, "lm_speed", result, prov)
     print(json.dumps(result))
@@ -361,17 +424,30 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="plain,fused,scratch", help="plain, or backend[:precision] (fused:bf16)")
     ap.add_argument("--no-ppl", action="store_true", help="skip the validation perplexity after training")
-    ap.add_argument("--allow-emulated-bf16", action="store_true",
-                    help="run bf16 variants on a CPU without bf16 units too (numerics only: ~80x slower matmuls)")
-    ap.add_argument("--bf16-gemm-via-fp32", action="store_true",
-                    help="bf16 variants' matrix products widened to fp32 and rounded back (Bf16GemmViaFp32): bf16 "
-                         "training numerics at fp32 speed on a CPU without bf16 units; quality only, implies "
-                         "--allow-emulated-bf16")
-    ap.add_argument("--seed", type=int, default=None,
-                    help="seed of every run (default: the plain loop 0, rnnkit's runs the recipe's train.seed)")
+    ap.add_argument(
+        "--allow-emulated-bf16",
+        action="store_true",
+        help="run bf16 variants on a CPU without bf16 units too (numerics only: ~80x slower matmuls)",
+    )
+    ap.add_argument(
+        "--bf16-gemm-via-fp32",
+        action="store_true",
+        help="bf16 variants' matrix products widened to fp32 and rounded back (Bf16GemmViaFp32): bf16 "
+        "training numerics at fp32 speed on a CPU without bf16 units; quality only, implies "
+        "--allow-emulated-bf16",
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of every run (default: the plain loop 0, rnnkit's runs the recipe's train.seed)",
+    )
     ap.add_argument("--precision", default="fp32", help="rnnkit runs' train.precision (the plain loop stays fp32)")
-    ap.add_argument("--data-dir", default=None,
-                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="a folder laid out like the data cache (default: rnnkit's data registry and cache)",
+    )
     ap.add_argument("--json-out")
     ap.add_argument("--scaling", action="store_true", help="the scaling table instead of rnnkit vs plain")
     ap.add_argument("--hiddens", default="200,650,1500")
@@ -416,11 +492,15 @@ def main() -> int:
     peak = statistics.median(peaks)
     med = {v: statistics.median(x) for v, x in results.items()}
     rows = []
-    print(f"\nLM training speed, {a.layers}x{a.hidden} LSTM, bptt {a.bptt}, batch {a.batch}, dropout {a.dropout}, "
-          f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s; {cpu['model']} "
-          f"({' '.join(cpu['flags'])}); {a.steps + 10} steps per run\n")
-    print(f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8} "
-          f"{'valid ppl':>10}   (tokens/s: median of the rounds; vs: median of the per-round ratios)")
+    print(
+        f"\nLM training speed, {a.layers}x{a.hidden} LSTM, bptt {a.bptt}, batch {a.batch}, dropout {a.dropout}, "
+        f"vocab {len(vocab)}, {a.threads} threads; fp32 matmul peak {peak:.0f} GFLOP/s; {cpu['model']} "
+        f"({' '.join(cpu['flags'])}); {a.steps + 10} steps per run\n"
+    )
+    print(
+        f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'valid ppl':>10}   (tokens/s: median of the rounds; vs: median of the per-round ratios)"
+    )
 
     def ratio(v: str, base: str) -> float | None:
         """The median over rounds of this round's v / base: each pair ran back to back, so machine drift
@@ -441,16 +521,36 @@ def main() -> int:
         gf = med[v] * flops / 1e9
         got = [p for p in ppls[v] if p is not None]
         ppl = statistics.median(got) if got else None
-        rows.append({"variant": v, "tokens_per_s": round(med[v], 1), "vs_plain": ratio(v, "plain"),
-                     "vs_fused": ratio(v, "fused"), "gflops": round(gf, 1), "fraction_of_peak": round(gf / peak, 3),
-                     "runs": results[v], "valid_ppl": round(ppl, 3) if ppl is not None else None,
-                     "valid_ppl_runs": ppls[v], "steps": a.steps + 10})
+        rows.append(
+            {
+                "variant": v,
+                "tokens_per_s": round(med[v], 1),
+                "vs_plain": ratio(v, "plain"),
+                "vs_fused": ratio(v, "fused"),
+                "gflops": round(gf, 1),
+                "fraction_of_peak": round(gf / peak, 3),
+                "runs": results[v],
+                "valid_ppl": round(ppl, 3) if ppl is not None else None,
+                "valid_ppl_runs": ppls[v],
+                "steps": a.steps + 10,
+            }
+        )
         ppl_shown = f"{ppl:>10.2f}" if ppl is not None else f"{'-':>10}"
-        print(f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
-              f"{gf / peak:>7.1%} {ppl_shown}")
-    out = {"config": vars(a), "vocab": len(vocab), "matmul_peak_gflops": round(peak, 1),
-           "train_flops_per_token": flops, "results": rows, "torch": torch.__version__, "cpu": cpu,
-           "recurrence_choices": select.choices(), "recurrence_timings_ms": select.timings()}
+        print(
+            f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
+            f"{gf / peak:>7.1%} {ppl_shown}"
+        )
+    out = {
+        "config": vars(a),
+        "vocab": len(vocab),
+        "matmul_peak_gflops": round(peak, 1),
+        "train_flops_per_token": flops,
+        "results": rows,
+        "torch": torch.__version__,
+        "cpu": cpu,
+        "recurrence_choices": select.choices(),
+        "recurrence_timings_ms": select.timings(),
+    }
     if a.json_out:
         write_result(a.json_out, "lm_speed", out, prov)
     print(json.dumps(out))

@@ -31,10 +31,14 @@ import numpy as np
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PROMPTS = ["the company said", "the market", "in the first quarter", "mr. smith", "analysts expect", "the bank"]
-TEXTS = ["Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
-         "Ok lar, see you at home tonight", "URGENT! You have won a 1 week FREE membership, call now",
-         "I'll be late for dinner, sorry", "Congratulations, you have been selected for a cash prize",
-         "Did you finish the report for tomorrow?"]
+TEXTS = [
+    "Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
+    "Ok lar, see you at home tonight",
+    "URGENT! You have won a 1 week FREE membership, call now",
+    "I'll be late for dinner, sorry",
+    "Congratulations, you have been selected for a cash prize",
+    "Did you finish the report for tomorrow?",
+]
 
 
 def rss_mib(pid: int) -> float:
@@ -65,18 +69,32 @@ def free_port() -> int:
 
 def start_server(lm: str, classifier: str, port: int, src: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    cmd = [sys.executable, "-m", "rnnkit", "serve", f"lm={lm}", f"classifier={classifier}", "--port", str(port),
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnkit",
+        "serve",
+        f"lm={lm}",
+        f"classifier={classifier}",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def server_code(src: Path) -> dict[str, Any]:
     """Which code the started server ran: its source tree and that tree's git commit (None outside git)."""
     try:
-        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True,
-                                    text=True, check=True).stdout.strip())
+        commit = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(src), "status", "--porcelain", "--", "."], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
     return {"src": str(src.resolve()), "commit": commit, "dirty": dirty}
@@ -99,8 +117,9 @@ async def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float =
     raise SystemExit(f"load_test: {url}/healthz did not answer 200 within {timeout:.0f} s")
 
 
-async def load(url: str, clients: int, seconds: float, lm: str, classifier: str, max_new_tokens: int,
-               pid: int | None = None) -> tuple[list[tuple[str, float, int]], float]:
+async def load(
+    url: str, clients: int, seconds: float, lm: str, classifier: str, max_new_tokens: int, pid: int | None = None
+) -> tuple[list[tuple[str, float, int]], float]:
     """Run the clients for ``seconds``: (endpoint, latency s, status or -1 for a failed connection) per request,
     and the highest RSS seen (MiB)."""
     import httpx
@@ -115,9 +134,17 @@ async def load(url: str, clients: int, seconds: float, lm: str, classifier: str,
             while time.monotonic() < deadline:
                 n += 1
                 if (k + n) % 2:
-                    path, body = "/v1/generate", {"model": lm, "prompt": PROMPTS[(k + n) % len(PROMPTS)],
-                                                  "max_new_tokens": max_new_tokens, "temperature": 0.8, "top_k": 40,
-                                                  "seed": k * 100_000 + n}
+                    path, body = (
+                        "/v1/generate",
+                        {
+                            "model": lm,
+                            "prompt": PROMPTS[(k + n) % len(PROMPTS)],
+                            "max_new_tokens": max_new_tokens,
+                            "temperature": 0.8,
+                            "top_k": 40,
+                            "seed": k * 100_000 + n,
+                        },
+                    )
                 else:
                     path, body = "/v1/classify", {"model": classifier, "text": TEXTS[(k + n) % len(TEXTS)]}
                 t0 = time.perf_counter()
@@ -140,8 +167,13 @@ async def load(url: str, clients: int, seconds: float, lm: str, classifier: str,
 def summarise(records: list[tuple[str, float, int]], seconds: float) -> dict[str, Any]:
     def stats(rs: list[tuple[str, float, int]]) -> dict[str, Any]:
         lat = np.array([r[1] for r in rs]) * 1000 if rs else np.zeros(1)
-        return {"requests": len(rs), "rps": round(len(rs) / seconds, 2), "errors": sum(r[2] != 200 for r in rs),
-                "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+        return {
+            "requests": len(rs),
+            "rps": round(len(rs) / seconds, 2),
+            "errors": sum(r[2] != 200 for r in rs),
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        }
 
     out = stats(records)
     out["by_endpoint"] = {e: stats([r for r in records if r[0] == e]) for e in ("generate", "classify")}
@@ -155,21 +187,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="a running server on a loopback address instead")
     p.add_argument("--pid", type=int, help="the running server's process id (for its memory)")
     p.add_argument("--lm-model", default="lm", help="model name for /v1/generate (default: %(default)s)")
-    p.add_argument("--classifier-model", default="classifier",
-                   help="model name for /v1/classify (default: %(default)s)")
+    p.add_argument(
+        "--classifier-model", default="classifier", help="model name for /v1/classify (default: %(default)s)"
+    )
     p.add_argument("--clients", type=int, default=8, help="concurrent clients (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured duration (default: %(default)s)")
     p.add_argument("--warmup", type=float, default=3.0, help="warm-up duration before measuring (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=20, help="words per generate request (default: %(default)s)")
-    p.add_argument("--max-growth-mib", type=float, default=20.0,
-                   help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)")
-    p.add_argument("--server-src", default=str(SRC), metavar="DIR",
-                   help="the rnnkit source tree the started server runs (default: this checkout's src/); another "
-                        "checkout's, e.g. a `git worktree` of an older commit, measures that code as 'before'")
+    p.add_argument(
+        "--max-growth-mib",
+        type=float,
+        default=20.0,
+        help="RSS growth from after warm-up to the end that counts as a leak (default: %(default)s)",
+    )
+    p.add_argument(
+        "--server-src",
+        default=str(SRC),
+        metavar="DIR",
+        help="the rnnkit source tree the started server runs (default: this checkout's src/); another "
+        "checkout's, e.g. a `git worktree` of an older commit, measures that code as 'before'",
+    )
     p.add_argument("--json-out", help="also write the JSON report here")
     args = p.parse_args(argv)
     sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
+
     prov = Provenance.start(threads=1, argv=[sys.argv[0], *argv] if argv is not None else None)
     if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:
         raise SystemExit("load_test: --seconds must be in (0, 600], --warmup >= 0, --clients in 1..256")
@@ -187,11 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(wait_healthy(url, proc))
         if args.warmup:
-            asyncio.run(load(url, args.clients, args.warmup, args.lm_model, args.classifier_model,
-                             args.max_new_tokens))
+            asyncio.run(load(url, args.clients, args.warmup, args.lm_model, args.classifier_model, args.max_new_tokens))
         before = rss_mib(pid) if pid else None
-        records, peak = asyncio.run(load(url, args.clients, args.seconds, args.lm_model, args.classifier_model,
-                                         args.max_new_tokens, pid))
+        records, peak = asyncio.run(
+            load(url, args.clients, args.seconds, args.lm_model, args.classifier_model, args.max_new_tokens, pid)
+        )
         after = rss_mib(pid) if pid else None
     finally:
         if proc is not None:
@@ -200,12 +242,22 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    report = {"url": url, "server": server_code(Path(args.server_src)) if proc is not None else None,
-              "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
-              "max_new_tokens": args.max_new_tokens, **summarise(records, args.seconds)}
+    report = {
+        "url": url,
+        "server": server_code(Path(args.server_src)) if proc is not None else None,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "max_new_tokens": args.max_new_tokens,
+        **summarise(records, args.seconds),
+    }
     if before is not None and after is not None:
-        report["rss_mib"] = {"before": round(before, 1), "after": round(after, 1), "peak": round(max(peak, after), 1),
-                             "growth": round(after - before, 1)}
+        report["rss_mib"] = {
+            "before": round(before, 1),
+            "after": round(after, 1),
+            "peak": round(max(peak, after), 1),
+            "growth": round(after - before, 1),
+        }
     grew = report.get("rss_mib", {}).get("growth", 0.0) > args.max_growth_mib
     report["ok"] = report["errors"] == 0 and report["requests"] > 0 and not grew
     print(f"{'endpoint':<10} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
@@ -213,8 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<10} {st['requests']:>8} {st['rps']:>8} {st['p50_ms']:>8} {st['p99_ms']:>8} {st['errors']:>6}")
     if "rss_mib" in report:
         r = report["rss_mib"]
-        print(f"server RSS: {r['before']} MiB after warm-up, {r['after']} MiB at the end (peak {r['peak']}, "
-              f"growth {r['growth']:+})")
+        print(
+            f"server RSS: {r['before']} MiB after warm-up, {r['after']} MiB at the end (peak {r['peak']}, "
+            f"growth {r['growth']:+})"
+        )
     print(json.dumps(report))
     if args.json_out:
         write_result(args.json_out, "load_test", report, prov)

@@ -195,8 +195,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variants", default="keras-xla,keras,rnnkit")
     ap.add_argument("--precision", default="fp32", help="rnnkit's train.precision (Keras stays fp32)")
-    ap.add_argument("--data-dir", default=None,
-                    help="a folder laid out like the data cache (default: rnnkit's data registry and cache)")
+    ap.add_argument(
+        "--data-dir",
+        default=None,
+        help="a folder laid out like the data cache (default: rnnkit's data registry and cache)",
+    )
     ap.add_argument("--json-out")
     a = ap.parse_args()
     variants = a.variants.split(",")

@@ -52,16 +52,27 @@ def main() -> int:
     ap.add_argument("--seed", type=int, help="train.seed (default: the recipe's)")
     args = ap.parse_args()
     out = Path(args.out or f"runs/bench-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, *data_flag(args.data_dir), "--out", str(out),
-           "--json", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnkit",
+        "train",
+        args.recipe,
+        *data_flag(args.data_dir),
+        "--out",
+        str(out),
+        "--json",
+        "--quiet",
+    ]
     for o in args.overrides:
         cmd += ["--set", o]
     for flag in ("max_epochs", "max_time", "seed"):
         if getattr(args, flag) is not None:
             cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     seed, threads = seed_and_threads(args.recipe, args.overrides)
-    prov = Provenance.start(seeds=[args.seed if args.seed is not None else seed], data_dir=args.data_dir,
-                            threads=threads)
+    prov = Provenance.start(
+        seeds=[args.seed if args.seed is not None else seed], data_dir=args.data_dir, threads=threads
+    )
     summary, wall = train_summary(cmd, args.recipe)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     print(f"{'step':>6} {'epoch':>6} {'lr':>8} {'train ppl':>10} {'valid ppl':>10} {'tokens/s':>9}")
@@ -77,17 +88,37 @@ def main() -> int:
         rate = sum(t["tokens_per_s"] for t in train) / len(train) if train else None
         lr = train[-1]["lr"] if train else None
         epoch = train[-1]["epoch"] if train else r["epoch"]
-        epochs.append({"step": r["step"], "epoch": epoch, "lr": lr, "train_ppl": tppl, "valid_ppl": r["ppl"],
-                       "tokens_per_s": rate})
-        shown = [f"{x:>{w}{f}}" if x is not None else f"{'-':>{w}}"
-                 for x, w, f in ((lr, 8, ".4g"), (tppl, 10, ".1f"), (r["ppl"], 10, ".1f"), (rate, 9, ",.0f"))]
+        epochs.append(
+            {
+                "step": r["step"],
+                "epoch": epoch,
+                "lr": lr,
+                "train_ppl": tppl,
+                "valid_ppl": r["ppl"],
+                "tokens_per_s": rate,
+            }
+        )
+        shown = [
+            f"{x:>{w}{f}}" if x is not None else f"{'-':>{w}}"
+            for x, w, f in ((lr, 8, ".4g"), (tppl, 10, ".1f"), (r["ppl"], 10, ".1f"), (rate, 9, ",.0f"))
+        ]
         print(f"{r['step']:>6} {epoch:>6.2f} " + " ".join(shown))
-    result = {"recipe": args.recipe, "run": str(out), "wall_s": round(wall, 1), "stopped": summary.get("stopped"),
-              "steps": summary.get("step"), "validations": epochs,
-              "valid_ppl": summary.get("valid_best", {}).get("ppl"), "test_ppl": summary.get("test", {}).get("ppl"),
-              "published": PUBLISHED.get(args.recipe, {}), "overrides": args.overrides}
-    print(f"\n{args.recipe}: valid ppl {result['valid_ppl']:.1f}, test ppl {result['test_ppl']:.1f}, "
-          f"wall {wall / 60:.1f} min; published: {result['published']}")
+    result = {
+        "recipe": args.recipe,
+        "run": str(out),
+        "wall_s": round(wall, 1),
+        "stopped": summary.get("stopped"),
+        "steps": summary.get("step"),
+        "validations": epochs,
+        "valid_ppl": summary.get("valid_best", {}).get("ppl"),
+        "test_ppl": summary.get("test", {}).get("ppl"),
+        "published": PUBLISHED.get(args.recipe, {}),
+        "overrides": args.overrides,
+    }
+    print(
+        f"\n{args.recipe}: valid ppl {result['valid_ppl']:.1f}, test ppl {result['test_ppl']:.1f}, "
+        f"wall {wall / 60:.1f} min; published: {result['published']}"
+    )
     path = write_result(args.json_out or out / "benchmark.json", "ptb", result, prov)
     print(f"result: {path}")
     return 0

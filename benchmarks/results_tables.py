@@ -396,8 +396,15 @@ def render_decode_step(doc: dict[str, Any]) -> str:
     r = doc["result"]
     c = r["config"]
     rows = [
-        [x["cell"], str(x["hidden"]), str(x["batch"]), rate(x["kernel_us"]), rate(x["step_us"]), f"{x['speedup']:.2f}x",
-         f"{x['max_abs_diff']:.1e}"]
+        [
+            x["cell"],
+            str(x["hidden"]),
+            str(x["batch"]),
+            rate(x["kernel_us"]),
+            rate(x["step_us"]),
+            f"{x['speedup']:.2f}x",
+            f"{x['max_abs_diff']:.1e}",
+        ]
         for x in r["results"]
     ]
     return (
@@ -509,12 +516,16 @@ def _server_code_note(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -
         for side, r in p.items():
             server = r.get("server") or {}
             if server.get("commit"):
-                seen.setdefault(side, set()).add(server["commit"][:10] + (" (uncommitted changes)" if server.get(
-                    "dirty") else ""))
+                seen.setdefault(side, set()).add(
+                    server["commit"][:10] + (" (uncommitted changes)" if server.get("dirty") else "")
+                )
     if not seen:
         return ""
-    return "\nServer code: " + "; ".join(f"{side} `{', '.join(sorted(c))}`" for side, c in sorted(
-        seen.items(), reverse=True)) + ".\n"
+    return (
+        "\nServer code: "
+        + "; ".join(f"{side} `{', '.join(sorted(c))}`" for side, c in sorted(seen.items(), reverse=True))
+        + ".\n"
+    )
 
 
 def render_train(doc: dict[str, Any]) -> str:

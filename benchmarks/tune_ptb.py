@@ -73,8 +73,12 @@ def main() -> int:
     ap.add_argument("--out", default="runs/tune-ptb-bench")
     ap.add_argument("--trials", type=int, default=24, help="trials in this invocation (default: %(default)s)")
     ap.add_argument("--max-steps", type=int, default=300, help="optimiser steps per trial (default: %(default)s)")
-    ap.add_argument("--train-fraction", type=float, default=0.25,
-                    help="share of the PTB training text each trial trains on (default: %(default)s)")
+    ap.add_argument(
+        "--train-fraction",
+        type=float,
+        default=0.25,
+        help="share of the PTB training text each trial trains on (default: %(default)s)",
+    )
     ap.add_argument("--sampler", default="tpe", choices=["tpe", "gp", "random"])
     ap.add_argument("--pruner", default="median", choices=["none", "median", "halving", "hyperband"])
     ap.add_argument("--seed", type=int, default=0)
@@ -86,12 +90,39 @@ def main() -> int:
     space = out / "space.toml"
     space.write_text(SPACE)
     evals = max(1, args.max_steps // 3)  # 3 validations a trial (each reads the whole validation text)
-    cmd = [sys.executable, "-m", "rnnkit", "tune", "ptb-small", "--space", str(space), "--trials", str(args.trials),
-           "--sampler", args.sampler, "--pruner", args.pruner, "--baseline", "--seed", str(args.seed),
-           "--startup-trials", str(min(10, max(3, args.trials // 3))),
-           "--max-steps", str(args.max_steps), *data_flag(args.data_dir), "--out", str(out),
-           "--set", f"data.train_fraction={args.train_fraction}", "--set", f"train.eval_every={evals}",
-           "--set", "train.tensorboard=false", "--set", f"train.log_every={max(1, evals // 2)}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rnnkit",
+        "tune",
+        "ptb-small",
+        "--space",
+        str(space),
+        "--trials",
+        str(args.trials),
+        "--sampler",
+        args.sampler,
+        "--pruner",
+        args.pruner,
+        "--baseline",
+        "--seed",
+        str(args.seed),
+        "--startup-trials",
+        str(min(10, max(3, args.trials // 3))),
+        "--max-steps",
+        str(args.max_steps),
+        *data_flag(args.data_dir),
+        "--out",
+        str(out),
+        "--set",
+        f"data.train_fraction={args.train_fraction}",
+        "--set",
+        f"train.eval_every={evals}",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        f"train.log_every={max(1, evals // 2)}",
+    ]
     for o in args.overrides:
         cmd += ["--set", o]
     print("$ " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
@@ -102,8 +133,9 @@ def main() -> int:
     wall = time.time() - t0
     if proc.returncode != 0:
         return proc.returncode
-    rep_proc = subprocess.run([sys.executable, "-m", "rnnkit", "tune", "report", str(out), "--json"],
-                              capture_output=True, text=True)
+    rep_proc = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "tune", "report", str(out), "--json"], capture_output=True, text=True
+    )
     if rep_proc.returncode != 0:
         sys.stderr.write(rep_proc.stderr)
         return rep_proc.returncode
@@ -111,27 +143,43 @@ def main() -> int:
     base = [t for t in rep["trials"] if t.get("baseline")]
     baseline = base[0] if base else None
     result = {
-        "recipe": "ptb-small", "sampler": args.sampler, "pruner": args.pruner, "max_steps": args.max_steps,
-        "train_fraction": args.train_fraction, "n_trials": rep["n_trials"], "n_pruned": rep["n_pruned"],
-        "n_failed": rep["n_failed"], "wall_s": round(wall, 1),
+        "recipe": "ptb-small",
+        "sampler": args.sampler,
+        "pruner": args.pruner,
+        "max_steps": args.max_steps,
+        "train_fraction": args.train_fraction,
+        "n_trials": rep["n_trials"],
+        "n_pruned": rep["n_pruned"],
+        "n_failed": rep["n_failed"],
+        "wall_s": round(wall, 1),
         "baseline_valid_ppl": baseline["value"] if baseline and baseline["state"] == "complete" else None,
         "baseline_params": baseline["params"] if baseline else None,
-        "best_valid_ppl": rep["best_value"], "best_trial": rep["best_trial"], "best_params": rep["best_params"],
-        "best_run": rep["best_run"], "plots": rep.get("plots", {}),
+        "best_valid_ppl": rep["best_value"],
+        "best_trial": rep["best_trial"],
+        "best_params": rep["best_params"],
+        "best_run": rep["best_run"],
+        "plots": rep.get("plots", {}),
     }
     b, best = result["baseline_valid_ppl"], result["best_valid_ppl"]
     result["beats_default"] = bool(b is not None and best is not None and best < b)
     result["improvement"] = round(1 - best / b, 4) if b and best else None
-    print(f"trials: {rep['n_trials']} complete, {rep['n_pruned']} pruned, {rep['n_failed']} failed "
-          f"({wall:.0f} s; {args.max_steps} steps each on {args.train_fraction:g} of PTB train)")
-    print(f"recipe default (trial {baseline['number'] if baseline else '-'}): valid ppl "
-          f"{b:.2f}" if b is not None else "recipe default: not complete")
+    print(
+        f"trials: {rep['n_trials']} complete, {rep['n_pruned']} pruned, {rep['n_failed']} failed "
+        f"({wall:.0f} s; {args.max_steps} steps each on {args.train_fraction:g} of PTB train)"
+    )
+    print(
+        f"recipe default (trial {baseline['number'] if baseline else '-'}): valid ppl {b:.2f}"
+        if b is not None
+        else "recipe default: not complete"
+    )
     if best is not None:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rep["best_params"].items())
         print(f"best (trial {rep['best_trial']}): valid ppl {best:.2f}  {params}")
         if b is not None:
-            print(f"beats the default under the same budget: {'yes' if result['beats_default'] else 'no'} "
-                  f"(perplexity {best / b - 1:+.1%})")
+            print(
+                f"beats the default under the same budget: {'yes' if result['beats_default'] else 'no'} "
+                f"(perplexity {best / b - 1:+.1%})"
+            )
     path = write_result(args.json_out or out / "bench.json", "tune_ptb", result, prov)
     print(f"result: {path}")
     return 0

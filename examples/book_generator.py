@@ -1,6 +1,6 @@
 """A word-level GRU that writes like the book it read (Tiny Shakespeare): 20-word windows -> the next word.
 
-    python examples/book_generator.py
+python examples/book_generator.py
 """
 
 import os
@@ -14,8 +14,9 @@ settings = {"train.tensorboard": False}
 if QUICK:
     settings.update({"model.embedding": 16, "model.hidden": 32, "train.batch_size": 16, "train.eval_test": False})
 
-run = rnnkit.train("book-gru", data_dir=DATA, overrides=settings, max_steps=15 if QUICK else None,
-                   max_time=None if QUICK else 600)
+run = rnnkit.train(
+    "book-gru", data_dir=DATA, overrides=settings, max_steps=15 if QUICK else None, max_time=None if QUICK else 600
+)
 print("validation perplexity:", round(run.summary["valid"]["ppl"], 1))
 # greedy (temperature 0) as the book does, then sampled
 print(run.generate("to be or not", words=25, temperature=0))

@@ -1,6 +1,6 @@
 """A sequence-to-sequence chatbot trained on short dialogues, replying with top-k sampling.
 
-    python examples/chatbot.py
+python examples/chatbot.py
 """
 
 import os
@@ -12,11 +12,21 @@ DATA = os.environ.get("RNNKIT_EXAMPLES_DATA")  # None: rnnkit's data cache (fetc
 
 settings = {"train.tensorboard": False}
 if QUICK:
-    settings.update({"model.hidden": 32, "model.embedding": 16, "model.layers": 1, "train.batch_size": 32,
-                     "data.max_length": 12, "model.beam": 2, "train.eval_test": False})
+    settings.update(
+        {
+            "model.hidden": 32,
+            "model.embedding": 16,
+            "model.layers": 1,
+            "train.batch_size": 32,
+            "data.max_length": 12,
+            "model.beam": 2,
+            "train.eval_test": False,
+        }
+    )
 
-run = rnnkit.train("chatbot", data_dir=DATA, overrides=settings, max_steps=20 if QUICK else None,
-                   max_time=None if QUICK else 600)
+run = rnnkit.train(
+    "chatbot", data_dir=DATA, overrides=settings, max_steps=20 if QUICK else None, max_time=None if QUICK else 600
+)
 history: list[str] = []
 for message in ["hi, how are you doing?", "what do you like to do?"]:
     replies = run.chat(message, history=history, replies=3, seed=1)

@@ -1,6 +1,6 @@
 """Forecast monthly airline passengers from a pandas Series: 24 months in, the next 12 out, with an interval.
 
-    python examples/forecasting.py
+python examples/forecasting.py
 """
 
 import os

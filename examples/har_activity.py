@@ -1,6 +1,6 @@
 """Human activity recognition from raw phone sensor signals (UCI HAR: 9 channels x 128 steps), a stacked LSTM.
 
-    python examples/har_activity.py
+python examples/har_activity.py
 """
 
 import os

@@ -1,6 +1,6 @@
 """Sentence sentiment from a pandas DataFrame (text + label columns): a bidirectional GRU with attention pooling.
 
-    python examples/sentiment.py
+python examples/sentiment.py
 """
 
 import os

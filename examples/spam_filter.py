@@ -34,8 +34,13 @@ def show(record: dict) -> None:  # any callable sees every record; this one prin
         print(f"step {record['step']}: valid accuracy {record['accuracy']:.3f}")
 
 
-run = rnnkit.train("sms-spam", data=pairs, overrides=settings, max_steps=40 if QUICK else None,
-                   callbacks=[show, EarlyStopping(metric="macro_f1", patience=3)])
+run = rnnkit.train(
+    "sms-spam",
+    data=pairs,
+    overrides=settings,
+    max_steps=40 if QUICK else None,
+    callbacks=[show, EarlyStopping(metric="macro_f1", patience=3)],
+)
 print(run.summary["stopped"], "- test accuracy:", round(run.summary["test"]["accuracy"], 4))
 for r in run.classify(["WINNER!! You have won a 1000 cash prize, call 09061701461 now", "See you at lunch?"]):
     print(f"{r['label']:>5} {r['probability']:.2f}  {r['text']}")

@@ -23,17 +23,38 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_DATA = REPO / "tests" / "fixtures" / "data"
 # the data sets the suite trains on (registry names); tests/fixtures/data holds a small sample of each (PTB: vendor/)
-SUITE_DATA = ("ptb", "tinyshakespeare", "sms-spam", "sentiment-sentences", "har-subset", "timeseries", "spa-eng",
-              "dialogs")
+SUITE_DATA = (
+    "ptb",
+    "tinyshakespeare",
+    "sms-spam",
+    "sentiment-sentences",
+    "har-subset",
+    "timeseries",
+    "spa-eng",
+    "dialogs",
+)
 
 _session_cache = tempfile.mkdtemp(prefix="rnnkit-test-data-")
 os.environ["RNNKIT_DATA"] = _session_cache  # before any test imports rnnkit.datasets; subprocesses inherit it
 _skipped_for_data: set[str] = set()
 
 # A tiny but real language model: PTB's validation text as training data keeps steps fast.
-TINY_LM = ["--set", "model.embedding=32", "--set", "model.hidden=32", "--set", "train.batch_size=8",
-           "--set", "data.bptt=10", "--set", "data.train=ptb/ptb.valid.txt", "--set", "train.log_every=1",
-           "--set", "train.tensorboard=false"]
+TINY_LM = [
+    "--set",
+    "model.embedding=32",
+    "--set",
+    "model.hidden=32",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "data.bptt=10",
+    "--set",
+    "data.train=ptb/ptb.valid.txt",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.tensorboard=false",
+]
 
 
 def mirror() -> str | None:
@@ -62,14 +83,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest's hook
     if _skipped_for_data:
-        terminalreporter.write_line(f"data: tests skipped without RNNKIT_DATA_MIRROR need: "
-                                    f"{', '.join(sorted(_skipped_for_data))}")
+        terminalreporter.write_line(
+            f"data: tests skipped without RNNKIT_DATA_MIRROR need: {', '.join(sorted(_skipped_for_data))}"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _skipped_for_data and os.environ.get("RNNKIT_REQUIRE_DATA") == "1":
-        print(f"\nRNNKIT_REQUIRE_DATA=1 but tests were skipped for lack of data: {sorted(_skipped_for_data)}",
-              file=sys.stderr)
+        print(
+            f"\nRNNKIT_REQUIRE_DATA=1 but tests were skipped for lack of data: {sorted(_skipped_for_data)}",
+            file=sys.stderr,
+        )
         session.exitstatus = 1
 
 
@@ -93,8 +117,7 @@ def data_dir() -> Path:
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """The real console entry point in a subprocess: exit codes and stderr exactly as a user sees them."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.run([sys.executable, "-m", "rnnkit", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "rnnkit", *args], capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"rnnkit {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
     return proc
@@ -112,18 +135,67 @@ def train_losses(run: Path) -> dict[int, float]:
 # the serving and export tests load them. Each recipe is the real one on its real data, shrunk.
 _QUICK = ["--set", "train.log_every=1", "--set", "train.tensorboard=false", "--set", "train.eval_test=false", "-q"]
 TINY_RUNS: dict[str, list[str]] = {
-    "lm": ["ptb-small", "--max-steps", "20", *TINY_LM, "--set", "optim.lr=1.0", "--set", "data.valid=",
-           "--set", "data.valid_fraction=0.05"],
-    "text-classify": ["sms-spam", "--max-steps", "20", "--set", "model.embedding=16", "--set", "model.hidden=16",
-                      "--set", "train.batch_size=32", "--set", "optim.lr=0.01"],
+    "lm": [
+        "ptb-small",
+        "--max-steps",
+        "20",
+        *TINY_LM,
+        "--set",
+        "optim.lr=1.0",
+        "--set",
+        "data.valid=",
+        "--set",
+        "data.valid_fraction=0.05",
+    ],
+    "text-classify": [
+        "sms-spam",
+        "--max-steps",
+        "20",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "model.hidden=16",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "optim.lr=0.01",
+    ],
     "sequence-classify": ["digits-rows", "--max-steps", "10", "--set", "model.hidden=16", "--set", "model.layers=1"],
     "forecast": ["airline", "--max-steps", "20", "--set", "model.hidden=16"],
-    "translate": ["spa-eng-small", "--max-steps", "20", "--set", "data.max_pairs=2000", "--set", "model.hidden=32",
-                  "--set", "model.embedding=16", "--set", "train.batch_size=32",
-                  "--set", "data.valid_bleu_sentences=50", "--set", "model.beam=2"],
-    "chat": ["chatbot", "--max-steps", "20", "--set", "model.hidden=32", "--set", "model.embedding=16",
-             "--set", "model.layers=1", "--set", "train.batch_size=32", "--set", "data.max_length=12",
-             "--set", "model.beam=2"],
+    "translate": [
+        "spa-eng-small",
+        "--max-steps",
+        "20",
+        "--set",
+        "data.max_pairs=2000",
+        "--set",
+        "model.hidden=32",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "data.valid_bleu_sentences=50",
+        "--set",
+        "model.beam=2",
+    ],
+    "chat": [
+        "chatbot",
+        "--max-steps",
+        "20",
+        "--set",
+        "model.hidden=32",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "data.max_length=12",
+        "--set",
+        "model.beam=2",
+    ],
 }
 
 
@@ -143,3 +215,16 @@ def tiny_run(tmp_path_factory, data_dir):
         return made[kind]
 
     return make
+
+
+def expected_choice(k: str) -> str:
+    """What ``select`` must have chosen for configuration ``k`` on this CPU kind - one answer per kind, never
+    "either": where oneDNN has no bf16 LSTM (AVX2 only) the projected layer, without a timing; where it has one
+    (AVX-512 with or without bf16 units, or AMX) the faster of the two by the recorded timing."""
+    from rnnkit.cells import select
+
+    if not select._oneDNN_has_bf16_lstm():
+        assert k not in select.timings(), "nothing to time where only one implementation runs"
+        return "projected"
+    timed = select.timings()[k]
+    return min(timed, key=timed.__getitem__)

@@ -9,7 +9,7 @@ import textwrap
 
 from conftest import REPO
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys
     import matplotlib
     assert matplotlib.get_backend() == "pdf"  # the user's choice (MPLBACKEND)
@@ -39,13 +39,23 @@ SCRIPT = textwrap.dedent('''
         plt.plot([1, 2, 3])
     assert plt.get_fignums() == [mine.number] and matplotlib.get_backend() == "pdf"
     print("backend unchanged")
-''')
+""")
 
 
 def test_training_and_plots_leave_the_backend_alone(tmp_path, data_dir):
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), MPLBACKEND="pdf",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(data_dir)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO / "src"),
+        MPLBACKEND="pdf",
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(data_dir)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "backend unchanged" in proc.stdout

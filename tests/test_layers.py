@@ -14,11 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_layers_point_one_way():
-    code = ("from importlinter.cli import lint_imports; "
-            "raise SystemExit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))")
+    code = (
+        "from importlinter.cli import lint_imports; "
+        "raise SystemExit(lint_imports(config_filename='pyproject.toml', no_cache=True, no_logo=True))"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "1 kept, 0 broken" in proc.stdout, proc.stdout[-2000:]
-

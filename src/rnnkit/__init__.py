@@ -44,8 +44,19 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names resolve as if importe
     from rnnkit.api.training import tune as tune
     from rnnkit.errors import UserError as UserError
 
-__all__ = ["Run", "Study", "UserError", "__version__", "callbacks", "check", "datasets", "load", "recipes", "train",
-           "tune"]
+__all__ = [
+    "Run",
+    "Study",
+    "UserError",
+    "__version__",
+    "callbacks",
+    "check",
+    "datasets",
+    "load",
+    "recipes",
+    "train",
+    "tune",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -48,8 +48,9 @@ class EarlyStopping:
     this counts every validation record, ``train.eval_every`` ones included.
     """
 
-    def __init__(self, metric: str | None = None, patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto") -> None:
+    def __init__(
+        self, metric: str | None = None, patience: int = 5, min_delta: float = 0.0, mode: str = "auto"
+    ) -> None:
         if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
             raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
         if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta) or min_delta < 0:
@@ -68,8 +69,11 @@ class EarlyStopping:
         if self.metric is None:
             self.metric = str(info["metric"])
         if self._higher is None:
-            self._higher = (bool(info["higher_is_better"]) if self.metric == info.get("metric")
-                            else any(h in self.metric.lower() for h in _HIGHER))
+            self._higher = (
+                bool(info["higher_is_better"])
+                if self.metric == info.get("metric")
+                else any(h in self.metric.lower() for h in _HIGHER)
+            )
         self.best, self.best_step, self.wait, self.stopped_step = None, None, 0, None
         for record in info.get("records", ()):
             self._see(record)
@@ -87,7 +91,7 @@ class EarlyStopping:
         elif self.best is None:
             improved = True
         else:
-            improved = (value > self.best + self.min_delta if self._higher else value < self.best - self.min_delta)
+            improved = value > self.best + self.min_delta if self._higher else value < self.best - self.min_delta
         if improved:
             self.best, self.best_step, self.wait = float(value), int(record.get("step", 0)), 0
             return False
@@ -101,8 +105,10 @@ class EarlyStopping:
         return self._see(record)
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping(metric={self.metric!r}, patience={self.patience}, min_delta={self.min_delta}, "
-                f"mode={self.mode!r})")
+        return (
+            f"EarlyStopping(metric={self.metric!r}, patience={self.patience}, min_delta={self.min_delta}, "
+            f"mode={self.mode!r})"
+        )
 
 
 __all__ = ["EarlyStopping"]

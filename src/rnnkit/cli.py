@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _warn(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
-          line: str | None = None) -> None:
+def _warn(
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None
+) -> None:
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 

@@ -107,8 +107,12 @@ class Key:
                 what = "one" if self.max_length == 1 else f"at most {self.max_length}"
                 raise ConfigError(name, f"takes {what} {'file' if self.path else 'value'} here, got {n}: {value}")
             if self.min_length is not None and n < self.min_length:
-                raise ConfigError(name, f"needs at least {self.min_length} value(s), got none" if n == 0 else
-                                  f"needs at least {self.min_length} values, got {n}")
+                raise ConfigError(
+                    name,
+                    f"needs at least {self.min_length} value(s), got none"
+                    if n == 0
+                    else f"needs at least {self.min_length} values, got {n}",
+                )
             for i, v in enumerate(value):
                 self._check_one(v, f"{name}[{i}]" if n > 1 else name)
             return
@@ -156,8 +160,8 @@ class Key:
     # -- describing (error messages and the glossary) ---------------------------------------------
     def range_text(self) -> str:
         """The allowed range in words: ">= 1", "in [0, 1)", "> 0", "" when unbounded."""
-        lo = (f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None)
-        hi = (f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None)
+        lo = f"[{_num(self.ge)}" if self.ge is not None else f"({_num(self.gt)}" if self.gt is not None else None
+        hi = f"{_num(self.le)}]" if self.le is not None else f"{_num(self.lt)})" if self.lt is not None else None
         if lo and hi:
             return f"in {lo}, {hi}"
         if lo:
@@ -238,17 +242,28 @@ def renamed(cls: type) -> dict[str, str]:
 
 
 # -- the shared sections ------------------------------------------------------------------------------------------
-OPTIMIZERS = {"sgd": "stochastic gradient descent (with optim.momentum)", "adam": "Adam", "adamw":
-              "Adam with decoupled weight decay", "ntasgd": "SGD, then averaged SGD once validation stalls "
-              "(non-monotonically triggered; Merity et al. 2017)"}
-SCHEDULES = {"constant": "optim.lr throughout",
-             "zaremba": "lr * decay ** max(epoch - decay_after, 0) (Zaremba et al. 2014)",
-             "plateau": "x decay each time validation fails to improve for more than optim.patience evaluations",
-             "cosine": "from optim.lr to optim.min_lr over train.max_epochs"}
-PRECISIONS = {"fp32": "float32 throughout", "bf16": "bfloat16 autocast", "fp16": "float16 autocast with gradient "
-              "scaling (CUDA)", "auto": "the fastest safe choice for the device (config.toml records the choice)"}
-LOSS_OVER_TIME = {"mean": "mean over all tokens of a batch (pytorch/examples; lr ~20 for SGD)",
-                  "sum_time": "summed over the bptt steps, mean over the batch (Zaremba et al.; lr ~1)"}
+OPTIMIZERS = {
+    "sgd": "stochastic gradient descent (with optim.momentum)",
+    "adam": "Adam",
+    "adamw": "Adam with decoupled weight decay",
+    "ntasgd": "SGD, then averaged SGD once validation stalls (non-monotonically triggered; Merity et al. 2017)",
+}
+SCHEDULES = {
+    "constant": "optim.lr throughout",
+    "zaremba": "lr * decay ** max(epoch - decay_after, 0) (Zaremba et al. 2014)",
+    "plateau": "x decay each time validation fails to improve for more than optim.patience evaluations",
+    "cosine": "from optim.lr to optim.min_lr over train.max_epochs",
+}
+PRECISIONS = {
+    "fp32": "float32 throughout",
+    "bf16": "bfloat16 autocast",
+    "fp16": "float16 autocast with gradient scaling (CUDA)",
+    "auto": "the fastest safe choice for the device (config.toml records the choice)",
+}
+LOSS_OVER_TIME = {
+    "mean": "mean over all tokens of a batch (pytorch/examples; lr ~20 for SGD)",
+    "sum_time": "summed over the bptt steps, mean over the batch (Zaremba et al.; lr ~1)",
+}
 
 
 @dataclass
@@ -267,44 +282,79 @@ class OptimConfig:
     patience: int = key(0, "plateau: evaluations without improvement before decaying", ge=0, le=MAX_COUNT)
     min_lr: float = key(0.0, "cosine / plateau: the lowest learning rate", ge=0)
     warmup_steps: int = key(0, "linear warm-up from 0 over this many optimiser steps", ge=0, le=MAX_COUNT)
-    nonmono: int = key(5, "ntasgd: start averaging when validation is worse than the best of all but the last "
-                       "nonmono evaluations", ge=1, le=MAX_COUNT)
+    nonmono: int = key(
+        5,
+        "ntasgd: start averaging when validation is worse than the best of all but the last nonmono evaluations",
+        ge=1,
+        le=MAX_COUNT,
+    )
     # loss terms: part of the objective, so they live here; only tasks that use a term accept another value
-    ar: float = key(0.0, "activation regularisation (Merity et al. 2017): ar * mean(dropped last-layer "
-                    "output ** 2) added to the objective (the logged loss stays the NLL)", ge=0, loss_term=True)
-    tar: float = key(0.0, "temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2) on the raw "
-                     "last-layer output", ge=0, loss_term=True)
-    loss_over_time: str = key("mean", "how a batch's per-token losses make the objective", choices=LOSS_OVER_TIME,
-                              loss_term=True)
+    ar: float = key(
+        0.0,
+        "activation regularisation (Merity et al. 2017): ar * mean(dropped last-layer "
+        "output ** 2) added to the objective (the logged loss stays the NLL)",
+        ge=0,
+        loss_term=True,
+    )
+    tar: float = key(
+        0.0,
+        "temporal activation regularisation: tar * mean((h_t - h_{t-1}) ** 2) on the raw last-layer output",
+        ge=0,
+        loss_term=True,
+    )
+    loss_over_time: str = key(
+        "mean", "how a batch's per-token losses make the objective", choices=LOSS_OVER_TIME, loss_term=True
+    )
 
 
 @dataclass
 class TrainConfig:
     """The training loop: budget, batching, logging and checkpoints."""
 
-    batch_size: int = key(20, "training examples (LM: token columns) per optimiser step; the global batch under "
-                          "distributed training", ge=1, le=MAX_SIZE)
-    eval_batch_size: int = key(0, "examples per evaluation batch (LM: columns of the evaluation stream)", ge=1,
-                               le=MAX_SIZE, special={0: "the task's default"})
+    batch_size: int = key(
+        20,
+        "training examples (LM: token columns) per optimiser step; the global batch under distributed training",
+        ge=1,
+        le=MAX_SIZE,
+    )
+    eval_batch_size: int = key(
+        0,
+        "examples per evaluation batch (LM: columns of the evaluation stream)",
+        ge=1,
+        le=MAX_SIZE,
+        special={0: "the task's default"},
+    )
     max_epochs: int = key(10, "epochs to train", ge=1, le=MAX_COUNT)
     max_steps: int = key(0, "total optimiser steps across resumes", ge=1, le=MAX_COUNT, special={0: "no limit"})
     max_time: float = key(0.0, "seconds of training for this invocation", gt=0, special={0: "no limit"})
     seed: int = key(1234, "seed of the model's initialisation, dropout and the batch order", ge=0, le=MAX_SEED)
     log_every: int = key(50, "optimiser steps between training records in metrics.jsonl", ge=1, le=MAX_COUNT)
-    checkpoint_every: int = key(0, "steps between last.pt saves (besides each epoch end and the stop)", ge=1,
-                                le=MAX_COUNT, special={0: "only at epoch ends and the stop"})
-    eval_every: int = key(0, "steps between validations (besides each epoch end)", ge=1, le=MAX_COUNT,
-                          special={0: "only at epoch ends"})
-    early_stop: int = key(0, "stop after this many validations without improvement", ge=1, le=MAX_COUNT,
-                          special={0: "never"})
+    checkpoint_every: int = key(
+        0,
+        "steps between last.pt saves (besides each epoch end and the stop)",
+        ge=1,
+        le=MAX_COUNT,
+        special={0: "only at epoch ends and the stop"},
+    )
+    eval_every: int = key(
+        0, "steps between validations (besides each epoch end)", ge=1, le=MAX_COUNT, special={0: "only at epoch ends"}
+    )
+    early_stop: int = key(
+        0, "stop after this many validations without improvement", ge=1, le=MAX_COUNT, special={0: "never"}
+    )
     eval_test: bool = key(True, "evaluate best.pt on the test split when training ends")
-    device: str = key("auto", "where to train", pattern=r"auto|cpu|cuda|cuda:\d+|mps",
-                      pattern_doc="auto (CUDA when present), cpu, cuda, cuda:N or mps")
+    device: str = key(
+        "auto",
+        "where to train",
+        pattern=r"auto|cpu|cuda|cuda:\d+|mps",
+        pattern_doc="auto (CUDA when present), cpu, cuda, cuda:N or mps",
+    )
     threads: int = key(0, "torch intra-op threads on CPU", ge=1, le=4096, special={0: "PyTorch's default"})
     tensorboard: bool = key(True, "write TensorBoard event files")
     deterministic: bool = key(False, "torch.use_deterministic_algorithms (slower on CUDA)")
-    precision: str = key("fp32", "autocast precision, with fp32 master weights; loss and evaluation in fp32",
-                         choices=PRECISIONS)
+    precision: str = key(
+        "fp32", "autocast precision, with fp32 master weights; loss and evaluation in fp32", choices=PRECISIONS
+    )
 
 
 D = TypeVar("D")
@@ -360,8 +410,12 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-_SPOKEN = {"int": ("an integer", "integers"), "float": ("a number", "numbers"), "str": ("a string", "strings"),
-           "bool": ("true or false", "booleans")}
+_SPOKEN = {
+    "int": ("an integer", "integers"),
+    "float": ("a number", "numbers"),
+    "str": ("a string", "strings"),
+    "bool": ("true or false", "booleans"),
+}
 
 
 def _spoken(tp: Any) -> str:
@@ -396,7 +450,7 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
     if origin is dict:
         _, inner = typing.get_args(tp) or (str, Any)
         if not isinstance(value, dict):
-            raise ConfigError(name, f"must be a table (e.g. {{\"0\" = \"negative\"}}), got {value!r}")
+            raise ConfigError(name, f'must be a table (e.g. {{"0" = "negative"}}), got {value!r}')
         return {str(k): coerce(v, inner, f"{name}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -491,8 +545,11 @@ def warn_renamed(source: str, pairs: list[tuple[str, str]]) -> None:
     """One warning per source for every old key name it used (old -> new)."""
     if pairs:
         names = ", ".join(f"{old} -> {new}" for old, new in pairs)
-        warnings.warn(f"{source}: renamed configuration key(s), old name(s) accepted until rnnkit 0.3: {names}",
-                      RenamedKeyWarning, stacklevel=3)
+        warnings.warn(
+            f"{source}: renamed configuration key(s), old name(s) accepted until rnnkit 0.3: {names}",
+            RenamedKeyWarning,
+            stacklevel=3,
+        )
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -523,7 +580,8 @@ def cli_number(kind: type, flag: str, **rules: Any) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         try:
             rule.check(value, flag)
         except ConfigError as e:

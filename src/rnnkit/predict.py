@@ -33,16 +33,27 @@ class InputTooLong(UserError):
     """An input over the length limit (the server answers 413 Content Too Large, the CLI exits 2)."""
 
 
-def check_length(text: str, what: str = "text", limit: int | None = MAX_INPUT_LENGTH,
-                 flag: str = "--max-input-length", unit: str = "characters") -> None:
+def check_length(
+    text: str,
+    what: str = "text",
+    limit: int | None = MAX_INPUT_LENGTH,
+    flag: str = "--max-input-length",
+    unit: str = "characters",
+) -> None:
     """Refuse ``text`` longer than ``limit`` (None: no limit)."""
     n = len(text) if unit == "characters" else len(_values(text))
     if limit is not None and n > limit:
         raise InputTooLong(f"{what} is {n} {unit}; the limit is {limit} ({flag})")
 
 
-def check_text(text: str, what: str = "text", service: str = "classify", limit: int | None = MAX_INPUT_LENGTH,
-               flag: str = "--max-input-length", unit: str = "characters") -> None:
+def check_text(
+    text: str,
+    what: str = "text",
+    service: str = "classify",
+    limit: int | None = MAX_INPUT_LENGTH,
+    flag: str = "--max-input-length",
+    unit: str = "characters",
+) -> None:
     """Refuse an empty or whitespace-only ``text``, or one over ``limit``."""
     if not text.strip():
         raise UserError(f"{what}: nothing to {service} (the text is empty)")
@@ -94,8 +105,16 @@ def describe(loaded: LoadedRun) -> dict[str, Any]:
 
 
 # -- the services -------------------------------------------------------------------------------------------
-def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.0, top_k: int = 0,
-             top_p: float = 1.0, seed: int | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> str:
+def generate(
+    loaded: LoadedRun,
+    prompt: str,
+    words: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+) -> str:
     """Continue ``prompt`` by ``words`` words (temperature 0 = greedy; an empty prompt starts a new sentence)."""
     from rnnkit.decode.sampling import SamplingOptions
 
@@ -107,9 +126,16 @@ def generate(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.
     return task.generate(loaded.model, prompt, words, opts, seed=seed)
 
 
-def generation_stream(loaded: LoadedRun, prompt: str, words: int, temperature: float = 1.0, top_k: int = 0,
-                      top_p: float = 1.0, seed: int | None = None,
-                      max_input_length: int | None = MAX_INPUT_LENGTH) -> Any:
+def generation_stream(
+    loaded: LoadedRun,
+    prompt: str,
+    words: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+) -> Any:
     """``generate``'s request as a stream for a shared :func:`generation_batch` (the server's step-level batching):
     the same text as ``generate`` with the same arguments, up to float-rounding ties."""
     from rnnkit.decode.sampling import SamplingOptions
@@ -128,8 +154,14 @@ def generation_batch(loaded: LoadedRun, service: str = "generate") -> Any:
     return require(loaded, service).generation_batch(loaded.model)
 
 
-def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, max_len: int | None = None,
-              alpha: float | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> list[dict[str, Any]]:
+def translate(
+    loaded: LoadedRun,
+    texts: Sequence[str],
+    beam: int | None = None,
+    max_len: int | None = None,
+    alpha: float | None = None,
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+) -> list[dict[str, Any]]:
     """Translations with tokens, score and attention (target x source, or None) per input, in input order."""
     task = require(loaded, "translate")
     if not texts:
@@ -143,10 +175,19 @@ def translate(loaded: LoadedRun, texts: Sequence[str], beam: int | None = None, 
     return task.translate(loaded.model, list(texts), beam=beam, max_len=max_len, alpha=alpha)
 
 
-def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | None = None,
-         decoding: str | None = None, top_k: int | None = None, temperature: float | None = None,
-         beam: int | None = None, seed: int | None = None, max_len: int | None = None,
-         max_input_length: int | None = MAX_INPUT_LENGTH) -> list[str]:
+def chat(
+    loaded: LoadedRun,
+    text: str,
+    history: Sequence[str] = (),
+    n: int | None = None,
+    decoding: str | None = None,
+    top_k: int | None = None,
+    temperature: float | None = None,
+    beam: int | None = None,
+    seed: int | None = None,
+    max_len: int | None = None,
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+) -> list[str]:
     """``n`` candidate replies to ``text`` after the conversation ``history`` (unset options: the run's own)."""
     task = require(loaded, "chat")
     check_text(text, "text", "answer", max_input_length)
@@ -158,13 +199,31 @@ def chat(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | Non
             raise UserError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
     if temperature is not None and temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {temperature}")
-    return task.replies(loaded.model, text, list(history), n=n, method=decoding, top_k=top_k,
-                        temperature=temperature, beam=beam, seed=seed, max_len=max_len)
+    return task.replies(
+        loaded.model,
+        text,
+        list(history),
+        n=n,
+        method=decoding,
+        top_k=top_k,
+        temperature=temperature,
+        beam=beam,
+        seed=seed,
+        max_len=max_len,
+    )
 
 
-def reply_stream(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: int | None = None,
-                 decoding: str | None = None, top_k: int | None = None, temperature: float | None = None,
-                 seed: int | None = None, max_input_length: int | None = MAX_INPUT_LENGTH) -> Any:
+def reply_stream(
+    loaded: LoadedRun,
+    text: str,
+    history: Sequence[str] = (),
+    n: int | None = None,
+    decoding: str | None = None,
+    top_k: int | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+) -> Any:
     """A sampled or greedy ``chat`` request as a stream for a shared :func:`generation_batch` (``service="chat"``):
     the same replies as ``chat`` with the same arguments, up to float-rounding ties."""
     task = require(loaded, "chat")
@@ -176,8 +235,9 @@ def reply_stream(loaded: LoadedRun, text: str, history: Sequence[str] = (), n: i
             raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
     if temperature is not None and temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {temperature}")
-    return task.reply_stream(loaded.model, text, list(history), n=n, method=decoding, top_k=top_k,
-                             temperature=temperature, seed=seed)
+    return task.reply_stream(
+        loaded.model, text, list(history), n=n, method=decoding, top_k=top_k, temperature=temperature, seed=seed
+    )
 
 
 def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
@@ -185,8 +245,9 @@ def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
     return decoding if decoding is not None else str(require(loaded, "chat").describe().get("reply_decoding", "sample"))
 
 
-def classify(loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | None = MAX_INPUT_LENGTH
-             ) -> list[dict[str, Any]]:
+def classify(
+    loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | None = MAX_INPUT_LENGTH
+) -> list[dict[str, Any]]:
     """Label, its probability and every class's probability per input (text, or numbers written as text)."""
     task = require(loaded, "classify")
     if not inputs:
@@ -197,8 +258,7 @@ def classify(loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | N
     return task.classify(loaded.model, list(inputs))
 
 
-def forecast_settings(loaded: LoadedRun, horizon: int | None = None, level: float | None = None
-                      ) -> tuple[int, float]:
+def forecast_settings(loaded: LoadedRun, horizon: int | None = None, level: float | None = None) -> tuple[int, float]:
     """The horizon and interval coverage to forecast with: the given ones, checked, or the run's defaults."""
     info = require(loaded, "forecast").describe()
     horizon = info["horizon"] if horizon is None else horizon
@@ -213,12 +273,17 @@ def forecast_settings(loaded: LoadedRun, horizon: int | None = None, level: floa
 def saved_history(loaded: LoadedRun) -> tuple[np.ndarray, list[str], list[str], str]:
     """The end of the run's own series kept in its checkpoint: values (n, k), times, columns, source."""
     saved = require(loaded, "forecast").saved
-    return (np.asarray(saved["history"], dtype=np.float64), list(saved["history_times"]), list(saved["columns"]),
-            str(saved["source"]))
+    return (
+        np.asarray(saved["history"], dtype=np.float64),
+        list(saved["history_times"]),
+        list(saved["columns"]),
+        str(saved["source"]),
+    )
 
 
-def forecast(loaded: LoadedRun, values: np.ndarray, horizon: int, level: float, series: Any = None,
-             seed: int = 0) -> dict[str, np.ndarray]:
+def forecast(
+    loaded: LoadedRun, values: np.ndarray, horizon: int, level: float, series: Any = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """``horizon`` steps after the end of ``values`` (n, k), original units: mean, lower, upper, each (horizon, k)."""
     task = require(loaded, "forecast")
     values = np.asarray(values, dtype=np.float64)

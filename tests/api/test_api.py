@@ -24,12 +24,25 @@ from rnnkit.errors import UserError
 
 pd = pytest.importorskip("pandas")
 
-SMALL_TEXT = {"model.embedding": 16, "model.hidden": 16, "train.batch_size": 16, "train.log_every": 4,
-              "train.tensorboard": False}
+SMALL_TEXT = {
+    "model.embedding": 16,
+    "model.hidden": 16,
+    "train.batch_size": 16,
+    "train.log_every": 4,
+    "train.tensorboard": False,
+}
 # the resume tests' LM: dropout on (RNG state matters), carried hidden state (loop state matters)
-TINY_LM = {"model.embedding": 32, "model.hidden": 32, "train.batch_size": 8, "data.bptt": 7,
-           "data.train": "ptb/ptb.valid.txt", "train.log_every": 1, "train.tensorboard": False,
-           "model.dropout": 0.3, "train.eval_test": False}
+TINY_LM = {
+    "model.embedding": 32,
+    "model.hidden": 32,
+    "train.batch_size": 8,
+    "data.bptt": 7,
+    "data.train": "ptb/ptb.valid.txt",
+    "train.log_every": 1,
+    "train.tensorboard": False,
+    "model.dropout": 0.3,
+    "train.eval_test": False,
+}
 
 
 def sms_pairs(data_dir: Path, n: int = 600) -> list[tuple[str, str]]:
@@ -38,8 +51,7 @@ def sms_pairs(data_dir: Path, n: int = 600) -> list[tuple[str, str]]:
 
 
 def airline(data_dir: Path):
-    return pd.read_csv(data_dir / "timeseries" / "airline-passengers.csv", index_col=0, parse_dates=True)[
-        "Passengers"]
+    return pd.read_csv(data_dir / "timeseries" / "airline-passengers.csv", index_col=0, parse_dates=True)["Passengers"]
 
 
 def test_notebook_session(tmp_path, data_dir):
@@ -50,8 +62,14 @@ def test_notebook_session(tmp_path, data_dir):
         seen.append(record)
         return record.get("step", 0) >= 10 and "split" not in record
 
-    run = rnnkit.train("text-classify", data=sms_pairs(data_dir), out=tmp_path / "spam", overrides=SMALL_TEXT,
-                       callbacks=[stop_at_step_10], progress=False)
+    run = rnnkit.train(
+        "text-classify",
+        data=sms_pairs(data_dir),
+        out=tmp_path / "spam",
+        overrides=SMALL_TEXT,
+        callbacks=[stop_at_step_10],
+        progress=False,
+    )
     assert isinstance(run, rnnkit.Run)
     s = run.summary
     assert s["stopped"] == "callback" and s["step"] == 12  # the first training record at or after step 10
@@ -78,8 +96,14 @@ def test_notebook_session(tmp_path, data_dir):
     assert "test" in run.summary
 
     series = airline(data_dir)
-    fc_run = rnnkit.train("airline", data=series, out=tmp_path / "air", max_steps=15,
-                          overrides={"model.hidden": 8, "train.tensorboard": False}, progress=False)
+    fc_run = rnnkit.train(
+        "airline",
+        data=series,
+        out=tmp_path / "air",
+        max_steps=15,
+        overrides={"model.hidden": 8, "train.tensorboard": False},
+        progress=False,
+    )
     fc = fc_run.forecast(history=series, horizon=4)
     assert isinstance(fc, pd.DataFrame)
     assert list(fc.columns) == ["Passengers", "Passengers_lower", "Passengers_upper"]
@@ -110,10 +134,12 @@ def test_evaluate_equals_the_cli_json(tiny_run):
 
 def test_resume_is_bit_exact_through_the_api(tmp_path, data_dir):
     """As tests/train/test_resume.py for the CLI: 6 steps, then resumed to 14, equals 14 steps in one go."""
-    full = rnnkit.train("ptb-small", data_dir=data_dir, out=tmp_path / "full", overrides=TINY_LM, max_steps=14,
-                        progress=False)
-    part = rnnkit.train("ptb-small", data_dir=data_dir, out=tmp_path / "part", overrides=TINY_LM, max_steps=6,
-                        progress=False)
+    full = rnnkit.train(
+        "ptb-small", data_dir=data_dir, out=tmp_path / "full", overrides=TINY_LM, max_steps=14, progress=False
+    )
+    part = rnnkit.train(
+        "ptb-small", data_dir=data_dir, out=tmp_path / "part", overrides=TINY_LM, max_steps=6, progress=False
+    )
     assert part.summary["stopped"] == "max_steps"
     rnnkit.load(part.path).resume(max_steps=14, progress=False)
     a, b = train_losses(full.path), train_losses(part.path)
@@ -144,9 +170,15 @@ def test_early_stopping_decides_alike_across_resume():
 
 def test_early_stopping_callback_stops_a_run(tmp_path, data_dir):
     stopper = EarlyStopping(metric="loss", patience=1, mode="min", min_delta=100.0)  # no improvement counts
-    run = rnnkit.train("text-classify", data=sms_pairs(data_dir, 300), out=tmp_path / "es",
-                       overrides={**SMALL_TEXT, "train.eval_every": 4, "train.eval_test": False},
-                       callbacks=[stopper], max_steps=40, progress=False)
+    run = rnnkit.train(
+        "text-classify",
+        data=sms_pairs(data_dir, 300),
+        out=tmp_path / "es",
+        overrides={**SMALL_TEXT, "train.eval_every": 4, "train.eval_test": False},
+        callbacks=[stopper],
+        max_steps=40,
+        progress=False,
+    )
     assert run.summary["stopped"] == "callback" and run.summary["step"] == 8  # validations at 4 (best) and 8
     assert stopper.stopped_step == 8 and stopper.best_step == 4
 
@@ -155,8 +187,14 @@ def test_sequences_from_arrays_and_a_moved_run(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(160, 6, 2))
     y = np.where(X[:, :, 0].sum(1) > 0, "up", "down")
-    run = rnnkit.train("sequence-classify", data=(X, y), out=tmp_path / "seq", max_steps=8,
-                       overrides={"model.hidden": 8, "train.tensorboard": False}, progress=False)
+    run = rnnkit.train(
+        "sequence-classify",
+        data=(X, y),
+        out=tmp_path / "seq",
+        max_steps=8,
+        overrides={"model.hidden": 8, "train.tensorboard": False},
+        progress=False,
+    )
     assert run.config.data.source == "npz"
     one, many = run.classify(X[0]), run.classify(X[:3])
     assert one["label"] in ("down", "up") and len(many) == 3 and "text" not in one
@@ -173,11 +211,13 @@ def test_sequences_from_arrays_and_a_moved_run(tmp_path):
 
 def test_in_memory_data_mistakes_are_one_line_and_leave_nothing(tmp_path):
     out = tmp_path / "bad"
-    cases = [("text-classify", [("fine text", "a"), ("", "b")], "data[1]: the text is empty"),
-             ("text-classify", "not pairs", "expected a list of (text, label) pairs"),
-             ("forecast", [1.0, float("nan"), 3.0], "(missing or infinite)"),
-             ("sequence-classify", (np.zeros((4, 3)), [0, 1]), "X has 4 examples but y has 2 labels"),
-             ("parity", [1, 2], "reads its data from files only")]
+    cases = [
+        ("text-classify", [("fine text", "a"), ("", "b")], "data[1]: the text is empty"),
+        ("text-classify", "not pairs", "expected a list of (text, label) pairs"),
+        ("forecast", [1.0, float("nan"), 3.0], "(missing or infinite)"),
+        ("sequence-classify", (np.zeros((4, 3)), [0, 1]), "X has 4 examples but y has 2 labels"),
+        ("parity", [1, 2], "reads its data from files only"),
+    ]
     for task, data, message in cases:
         with pytest.raises(UserError) as err:
             rnnkit.train(task, data=data, out=out, progress=False)
@@ -196,14 +236,23 @@ def test_recipes_check_and_help():
     assert "ptb-small" in names and "sms-spam" in names
     checked = rnnkit.check("sms-spam", overrides={"model.hidden": 650})
     assert checked["ok"] and checked["config"]["model"]["hidden"] == 650
-    code = ("import sys, rnnkit; assert 'torch' not in sys.modules; help(rnnkit.train); "
-            "import rnnkit.train.loop; assert callable(rnnkit.train) and callable(rnnkit.tune); help(rnnkit.Run)")
+    code = (
+        "import sys, rnnkit; assert 'torch' not in sys.modules; help(rnnkit.train); "
+        "import rnnkit.train.loop; assert callable(rnnkit.train) and callable(rnnkit.tune); help(rnnkit.Run)"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), PAGER="cat")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    for phrase in ("Train a recipe", "Args:", "overrides:", "callbacks:", "Example::", "class Run",
-                   "def evaluate" if "def evaluate" in text else "evaluate(self"):
+    for phrase in (
+        "Train a recipe",
+        "Args:",
+        "overrides:",
+        "callbacks:",
+        "Example::",
+        "class Run",
+        "def evaluate" if "def evaluate" in text else "evaluate(self",
+    ):
         assert phrase in text, phrase
     assert (REPO / "src" / "rnnkit" / "py.typed").is_file()
 

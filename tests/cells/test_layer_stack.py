@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import expected_choice
 from rnnkit.cells import LayerStack, RecurrentSpec, make_recurrent, select
 from rnnkit.cells.fused import FusedLSTM
 from rnnkit.cells.stack import (
@@ -258,9 +259,11 @@ def fresh_choices():
 
 
 def test_projected_bf16_recurrence_runs_per_layer_of_its_own_shape(fresh_choices):
-    """Under bf16 autocast each fused layer of a mixed stack picks its implementation for its own shape (on an
-    AVX2 CPU: the projected layer, oneDNN having no bf16 LSTM); the result stays within the projected layer's
-    stated bf16 tolerance of fp32 and trains every layer's parameters."""
+    """Under bf16 autocast each fused layer of a mixed stack picks its implementation for its own shape (AVX2:
+    the projected layer, oneDNN having no bf16 LSTM; AVX-512: the faster by a timing); whichever runs, every
+    layer's state is fp32, the result stays within the projected layer's stated bf16 tolerance of fp32 and every
+    layer's parameters train."""
+
     torch.manual_seed(4)
     stack = make_recurrent(RecurrentSpec("lstm", 16, [24, 8], 2), "fused")
     x = torch.randn(7, 3, 16)
@@ -269,6 +272,7 @@ def test_projected_bf16_recurrence_runs_per_layer_of_its_own_shape(fresh_choices
         y, state = stack(x)
     keys = sorted(select.choices())
     assert len(keys) == 2 and any("/16x24/" in k for k in keys) and any("/24x8/" in k for k in keys), keys
+    assert select.choices() == {k: expected_choice(k) for k in keys}
     assert all(s.dtype == torch.float32 for s in flat_state(state))
     assert [s.shape for s in flat_state(state)] == [(1, 3, 24)] * 2 + [(1, 3, 8)] * 2
     err = float((y.detach().double() - ref.detach().double()).norm() / ref.detach().double().norm())

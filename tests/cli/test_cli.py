@@ -24,14 +24,17 @@ def _assert_user_error(proc, *needles):
         assert n in proc.stderr, (n, proc.stderr)
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["train", "no-such-recipe"], ["unknown recipe 'no-such-recipe'"]),
-    (["train", "ptb-small", "--set", "model.hiden=3"], ["unknown field 'hiden'"]),
-    (["train", "ptb-small", "--set", "optim.lr=fast"], ["optim.lr must be a number"]),
-    (["train", "ptb-small", "--set", "data.train=missing.txt"], ["data.train: file not found: missing.txt"]),
-    (["eval", "/nonexistent/run"], ["run directory not found"]),
-    (["train", "--resume", "/nonexistent/run"], ["run directory not found"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["train", "no-such-recipe"], ["unknown recipe 'no-such-recipe'"]),
+        (["train", "ptb-small", "--set", "model.hiden=3"], ["unknown field 'hiden'"]),
+        (["train", "ptb-small", "--set", "optim.lr=fast"], ["optim.lr must be a number"]),
+        (["train", "ptb-small", "--set", "data.train=missing.txt"], ["data.train: file not found: missing.txt"]),
+        (["eval", "/nonexistent/run"], ["run directory not found"]),
+        (["train", "--resume", "/nonexistent/run"], ["run directory not found"]),
+    ],
+)
 def test_user_errors_exit_2_with_one_line(tmp_path, args, needles):
     if args[0] == "train" and "--resume" not in args:  # a run directory of its own, never ./runs in the clone
         args = [*args, "--out", str(tmp_path / "run")]

@@ -23,8 +23,10 @@ def test_label_first_and_label_last(tmp_path):
     q = tmp_path / "b.txt"
     q.write_text('A "quoted"\tsentence with a tab.  \t0\nGood case, Excellent value.\t1\n', encoding="utf-8")
     ex = read_labelled(q, 1)  # split on the last tab: the text keeps its own tabs and quotes
-    assert [(e.label, e.text) for e in ex] == [("0", 'A "quoted"\tsentence with a tab.'),
-                                               ("1", "Good case, Excellent value.")]
+    assert [(e.label, e.text) for e in ex] == [
+        ("0", 'A "quoted"\tsentence with a tab.'),
+        ("1", "Good case, Excellent value."),
+    ]
     assert ex[1].source.endswith("b.txt:2")
 
 

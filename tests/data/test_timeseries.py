@@ -49,14 +49,17 @@ def test_column_choice(tmp_path):
         read_series_csv(p, time_col="when")  # every other column, the text one included
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("t,v\n1,1\n2,\n3,3\n", "s.csv: line 3, column 'v': missing value (empty)"),
-    ("t,v\n1,1\n2,2\n3,NA\n", "s.csv: line 4, column 'v': missing value (NA)"),
-    ("t,v\n1,1\n2,abc\n", "s.csv: line 3, column 'v': not a number: 'abc'"),
-    ("t,v\n1,1\n2,2,2\n", "s.csv: line 3: 3 fields, expected 2"),
-    ("t,v\n", "s.csv: no data rows after the header"),
-    ("t,v,v\n1,2,3\n", "duplicate column name(s) 'v'"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("t,v\n1,1\n2,\n3,3\n", "s.csv: line 3, column 'v': missing value (empty)"),
+        ("t,v\n1,1\n2,2\n3,NA\n", "s.csv: line 4, column 'v': missing value (NA)"),
+        ("t,v\n1,1\n2,abc\n", "s.csv: line 3, column 'v': not a number: 'abc'"),
+        ("t,v\n1,1\n2,2,2\n", "s.csv: line 3: 3 fields, expected 2"),
+        ("t,v\n", "s.csv: no data rows after the header"),
+        ("t,v,v\n1,2,3\n", "duplicate column name(s) 'v'"),
+    ],
+)
 def test_bad_csvs_name_file_line_and_column(tmp_path, body, needle):
     with pytest.raises(UserError) as e:
         read_series_csv(_csv(tmp_path, body))
@@ -69,8 +72,10 @@ def test_log_transform_rejects_non_positive_values_by_line(tmp_path):
         apply_transform(s.values, "log", s)
 
 
-@pytest.mark.parametrize("n, lookback, horizon, vf, tf", [(144, 24, 12, 0.15, 0.2), (500, 7, 30, 0.1, 0.1),
-                                                          (60, 1, 1, 0.2, 0.2), (300, 64, 20, 0.15, 0.15)])
+@pytest.mark.parametrize(
+    "n, lookback, horizon, vf, tf",
+    [(144, 24, 12, 0.15, 0.2), (500, 7, 30, 0.1, 0.1), (60, 1, 1, 0.2, 0.2), (300, 64, 20, 0.15, 0.15)],
+)
 def test_windows_never_cross_a_split_boundary(n, lookback, horizon, vf, tf):
     bounds = split_bounds(n, vf, tf)
     assert bounds["train"][0] == 0 and bounds["train"][1] == bounds["valid"][0]
@@ -146,17 +151,35 @@ def test_synthetic_series_is_the_textbook_formula():
     assert np.array_equal(noisy.values, synthetic_series("sine", length=50, step=0.1, noise=0.5, seed=3).values)
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("m,v\n1949-01,1\n1949-03,3\n1949-02,2\n",
-     "s.csv: line 4, column 'm': time '1949-02' comes before '1949-03' on line 3; the rows must be in time order "
-     "(or set data.sort = true to sort them)"),
-    ("m,v\n1949-01,1\n1949-02,2\n1949-02,3\n", "s.csv: line 4, column 'm': duplicate time '1949-02' (also on line 3)"),
-    ("m,v\n1949-11,1\n1949-12,2\n1949-13,3\n", "s.csv: line 4, column 'm': time '1949-13' is not a valid year-month"),
-    ("d,v\n1981-02-27,1\n1981-02-28,2\n1981-02-29,3\n", "line 4, column 'd': time '1981-02-29' is not a valid date"),
-    ("d,v\n1981-01-01,1\n1981-01-02,2\nJan 3,3\n", "line 4, column 'd': time 'Jan 3' is not a date like '1981-01-01'"),
-    ("t,v\n0.5,1\n1.5,2\n1.0,3\n", "line 4, column 't': time '1.0' comes before '1.5' on line 3"),
-    ("q,v\nQ1,1\nQ2,2\nQ1,3\n", "line 4, column 'q': duplicate time 'Q1' (also on line 2)"),  # free-form labels
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (
+            "m,v\n1949-01,1\n1949-03,3\n1949-02,2\n",
+            "s.csv: line 4, column 'm': time '1949-02' comes before '1949-03' on line 3; "
+            "the rows must be in time order "
+            "(or set data.sort = true to sort them)",
+        ),
+        (
+            "m,v\n1949-01,1\n1949-02,2\n1949-02,3\n",
+            "s.csv: line 4, column 'm': duplicate time '1949-02' (also on line 3)",
+        ),
+        (
+            "m,v\n1949-11,1\n1949-12,2\n1949-13,3\n",
+            "s.csv: line 4, column 'm': time '1949-13' is not a valid year-month",
+        ),
+        (
+            "d,v\n1981-02-27,1\n1981-02-28,2\n1981-02-29,3\n",
+            "line 4, column 'd': time '1981-02-29' is not a valid date",
+        ),
+        (
+            "d,v\n1981-01-01,1\n1981-01-02,2\nJan 3,3\n",
+            "line 4, column 'd': time 'Jan 3' is not a date like '1981-01-01'",
+        ),
+        ("t,v\n0.5,1\n1.5,2\n1.0,3\n", "line 4, column 't': time '1.0' comes before '1.5' on line 3"),
+        ("q,v\nQ1,1\nQ2,2\nQ1,3\n", "line 4, column 'q': duplicate time 'Q1' (also on line 2)"),  # free-form labels
+    ],
+)
 def test_times_out_of_order_repeated_or_impossible_name_the_line(tmp_path, body, needle):
     with pytest.raises(UserError) as e:
         read_series_csv(_csv(tmp_path, body))
@@ -180,8 +203,13 @@ def test_every_real_series_is_in_order(data_dir):
 
     names = sorted(p.stem for p in (data_dir / "timeseries").glob("*.csv"))
     if mirror():  # the full data set; a bare clone's samples hold some of these series
-        assert {"airline-passengers", "daily-min-temperatures", "daily-total-female-births", "monthly-shampoo-sales",
-                "monthly-sunspots"} <= set(names)
+        assert {
+            "airline-passengers",
+            "daily-min-temperatures",
+            "daily-total-female-births",
+            "monthly-shampoo-sales",
+            "monthly-sunspots",
+        } <= set(names)
     assert names
     for name in names:
         s = read_series_csv(data_dir / "timeseries" / f"{name}.csv")  # no error: ordered, no repeats, valid times

@@ -118,15 +118,29 @@ def _register(monkeypatch, ds: Dataset) -> Dataset:
     return ds
 
 
-def toy(monkeypatch, server, hash_: str | None = "pinned", check: bool = True, archive: str = "zip",
-        path: str = "/toy.zip") -> Dataset:
+def toy(
+    monkeypatch, server, hash_: str | None = "pinned", check: bool = True, archive: str = "zip", path: str = "/toy.zip"
+) -> Dataset:
     """A registered data set served by ``server``: one zip whose member toy/data.txt lands at toy/data.txt."""
     server.routes.setdefault(path, {"body": ARCHIVE})
     h = f"sha256:{ARCHIVE_SHA}" if hash_ == "pinned" else hash_
-    return _register(monkeypatch, Dataset(
-        "toy", "a toy data set", (File("toy/data.txt", SHA, len(TEXT)),),
-        (Download((server.url + path,), (Member("toy/data.txt", "toy/data.txt", check=check),), h,
-                  "this test" if h else registry.UNVERIFIED, archive=archive),)))
+    return _register(
+        monkeypatch,
+        Dataset(
+            "toy",
+            "a toy data set",
+            (File("toy/data.txt", SHA, len(TEXT)),),
+            (
+                Download(
+                    (server.url + path,),
+                    (Member("toy/data.txt", "toy/data.txt", check=check),),
+                    h,
+                    "this test" if h else registry.UNVERIFIED,
+                    archive=archive,
+                ),
+            ),
+        ),
+    )
 
 
 def _clean(cache: Path, ds: Dataset) -> None:
@@ -223,10 +237,23 @@ def test_connection_refused(cache, server, monkeypatch, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    ds = _register(monkeypatch, Dataset("toy", "toy", (File("toy/data.txt", SHA),),
-                                        (Download((f"http://127.0.0.1:{port}/toy.zip",),
-                                                  (Member("toy/data.txt", "toy/data.txt"),), f"sha256:{ARCHIVE_SHA}",
-                                                  "this test", archive="zip"),)))
+    ds = _register(
+        monkeypatch,
+        Dataset(
+            "toy",
+            "toy",
+            (File("toy/data.txt", SHA),),
+            (
+                Download(
+                    (f"http://127.0.0.1:{port}/toy.zip",),
+                    (Member("toy/data.txt", "toy/data.txt"),),
+                    f"sha256:{ARCHIVE_SHA}",
+                    "this test",
+                    archive="zip",
+                ),
+            ),
+        ),
+    )
     line = _fails(capsys, "toy")
     assert f"http://127.0.0.1:{port}/toy.zip: connection refused" in line and "downloads" in line
     _clean(cache, ds)

@@ -20,8 +20,20 @@ from rnnkit.tasks.recipes import list_recipes, load_recipe
 
 HASH = re.compile(r"^(sha256:[0-9a-f]{64}|md5:[0-9a-f]{32})$")
 # sets the shared data directory (our mirror) holds in full (the others are public downloads only)
-MIRRORED = ("ptb", "tinyshakespeare", "spa-eng", "sms-spam", "sst2", "sentiment-sentences", "review-polarity",
-            "har-subset", "mnist-5k", "cornell-sample", "dialogs", "timeseries")
+MIRRORED = (
+    "ptb",
+    "tinyshakespeare",
+    "spa-eng",
+    "sms-spam",
+    "sst2",
+    "sentiment-sentences",
+    "review-polarity",
+    "har-subset",
+    "mnist-5k",
+    "cornell-sample",
+    "dialogs",
+    "timeseries",
+)
 
 
 def _recipe_paths() -> dict[str, list[str]]:

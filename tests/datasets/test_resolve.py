@@ -73,8 +73,17 @@ def test_mistakes_are_one_line_errors(cache, tmp_path):
 
 def test_a_missing_data_dir_fails_before_the_run_directory_is_written(tmp_path):
     out = tmp_path / "run"
-    proc = run_cli("train", "ptb-small", "--data-dir", str(tmp_path / "missing"), "--out", str(out),
-                   "--max-steps", "1", check=False)
+    proc = run_cli(
+        "train",
+        "ptb-small",
+        "--data-dir",
+        str(tmp_path / "missing"),
+        "--out",
+        str(out),
+        "--max-steps",
+        "1",
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"rnnkit: error: --data-dir {tmp_path / 'missing'}: no such directory"
     assert not (out / "run.json").exists()

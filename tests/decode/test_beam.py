@@ -91,8 +91,18 @@ def _model_step(model):
 def test_seq2seq_beam_of_one_equals_greedy_on_a_padded_batch():
     torch.manual_seed(0)
     for attention in ("general", "bahdanau"):
-        model = Seq2Seq(30, 25, embedding=8, hidden=16, layers=2, cell="lstm", bidirectional=True,
-                        attention=attention, input_feed=True, init_scale=0.5).eval()
+        model = Seq2Seq(
+            30,
+            25,
+            embedding=8,
+            hidden=16,
+            layers=2,
+            cell="lstm",
+            bidirectional=True,
+            attention=attention,
+            input_feed=True,
+            init_scale=0.5,
+        ).eval()
         src = torch.randint(4, 30, (7, 4))
         lengths = torch.tensor([7, 3, 5, 1])
         src[3:, 1] = 0

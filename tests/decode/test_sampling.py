@@ -41,11 +41,19 @@ def test_sample_rows_gives_a_row_the_same_token_whatever_rows_share_its_call():
 
     torch.manual_seed(0)
     logits = torch.randn(6, 300) * 3
-    opts = [SamplingOptions(0.8, 40), SamplingOptions(0.0), SamplingOptions(1.2, 0, 0.9), SamplingOptions(0.8, 40),
-            SamplingOptions(1.0, 1), SamplingOptions(0.5, 5, 0.95)]
+    opts = [
+        SamplingOptions(0.8, 40),
+        SamplingOptions(0.0),
+        SamplingOptions(1.2, 0, 0.9),
+        SamplingOptions(0.8, 40),
+        SamplingOptions(1.0, 1),
+        SamplingOptions(0.5, 5, 0.95),
+    ]
     for step in range(5):
         batched = sample_rows(logits, opts, [torch.Generator().manual_seed(10 * step + r) for r in range(6)])
-        alone = [int(sample_rows(logits[r : r + 1], [opts[r]], [torch.Generator().manual_seed(10 * step + r)]))
-                 for r in range(6)]
+        alone = [
+            int(sample_rows(logits[r : r + 1], [opts[r]], [torch.Generator().manual_seed(10 * step + r)]))
+            for r in range(6)
+        ]
         assert batched.tolist() == alone
         assert batched[1] == logits[1].argmax() and batched[4] == logits[4].argmax()  # greedy rows

@@ -10,15 +10,54 @@ from conftest import TINY_LM
 from rnnkit.cli import main
 
 # a word LM memorising ~3,300 tokens, validated on the 7,400 tokens held out after them: it overfits in epochs
-OVERFIT_LM = [*TINY_LM, "--set", "model.hidden=64", "--set", 'data.valid=""', "--set", "data.valid_fraction=0.1",
-              "--set", "data.train_fraction=0.05", "--set", "optim.name=adam", "--set", "optim.lr=0.01",
-              "--set", 'optim.schedule="constant"', "--set", 'optim.loss_over_time="mean"',
-              "--set", "train.log_every=10", "--set", "train.eval_test=false", "--set", "train.max_epochs=5"]
+OVERFIT_LM = [
+    *TINY_LM,
+    "--set",
+    "model.hidden=64",
+    "--set",
+    'data.valid=""',
+    "--set",
+    "data.valid_fraction=0.1",
+    "--set",
+    "data.train_fraction=0.05",
+    "--set",
+    "optim.name=adam",
+    "--set",
+    "optim.lr=0.01",
+    "--set",
+    'optim.schedule="constant"',
+    "--set",
+    'optim.loss_over_time="mean"',
+    "--set",
+    "train.log_every=10",
+    "--set",
+    "train.eval_test=false",
+    "--set",
+    "train.max_epochs=5",
+]
 # a 2-unit RNN with a learning rate far too small: the training loss does not move
-UNDERFIT_PARITY = ["--set", "data.size=1000", "--set", "data.length=20", "--set", "model.hidden=2",
-                   "--set", "optim.lr=0.00003", "--set", "train.batch_size=50", "--set", "train.max_epochs=2",
-                   "--set", "train.log_every=2", "--set", "train.eval_every=4", "--set", "train.tensorboard=false",
-                   "--set", "train.eval_test=false"]
+UNDERFIT_PARITY = [
+    "--set",
+    "data.size=1000",
+    "--set",
+    "data.length=20",
+    "--set",
+    "model.hidden=2",
+    "--set",
+    "optim.lr=0.00003",
+    "--set",
+    "train.batch_size=50",
+    "--set",
+    "train.max_epochs=2",
+    "--set",
+    "train.log_every=2",
+    "--set",
+    "train.eval_every=4",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "train.eval_test=false",
+]
 
 
 def _json(capsys, *args: str) -> dict:
@@ -74,9 +113,11 @@ def test_learning_curve_by_data_size(overfit_run, capsys):
 
 
 def test_user_errors(tmp_path, capsys):
-    cases = [(["diagnose", str(tmp_path / "nope")], "neither 'gradients' nor a run directory"),
-             (["diagnose", str(tmp_path)], "not a run directory"),
-             (["diagnose", str(tmp_path), "--data-sizes", "0,2"], "fractions must lie in (0, 1]")]
+    cases = [
+        (["diagnose", str(tmp_path / "nope")], "neither 'gradients' nor a run directory"),
+        (["diagnose", str(tmp_path)], "not a run directory"),
+        (["diagnose", str(tmp_path), "--data-sizes", "0,2"], "fractions must lie in (0, 1]"),
+    ]
     run = tmp_path / "parity"
     assert main(["train", "parity", "--out", str(run), "--quiet", *UNDERFIT_PARITY, "--set", "train.max_steps=2"]) == 0
     cases.append((["diagnose", str(run), "--data-sizes", "0.5,1"], "has no data.train_fraction"))

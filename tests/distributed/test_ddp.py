@@ -53,8 +53,9 @@ def test_two_processes_match_one_and_resume_with_another_count(tmp_path, data_di
     one_at_4 = _ckpt(one)
     _train_here(one, data_dir, 8, resume=True)  # the reference: 1 process all along (resume is exact)
 
-    run_cli("train", "ptb-small", "--nproc", "2", "--out", str(two), "--max-steps", "4", "--data-dir", str(data_dir),
-            *ARGS)
+    run_cli(
+        "train", "ptb-small", "--nproc", "2", "--out", str(two), "--max-steps", "4", "--data-dir", str(data_dir), *ARGS
+    )
     two_at_4 = _ckpt(two)
     assert two_at_4["world_size"] == 2 and "world_size" not in one_at_4
     _assert_close(one_at_4["model"], two_at_4["model"])
@@ -77,7 +78,19 @@ def test_two_processes_match_one_and_resume_with_another_count(tmp_path, data_di
 
 
 def test_indivisible_batch_is_a_user_error(tmp_path, data_dir):
-    proc = run_cli("train", "ptb-small", "--nproc", "3", "--out", str(tmp_path / "x"), "--max-steps", "1",
-                   "--data-dir", str(data_dir), *ARGS, check=False)
+    proc = run_cli(
+        "train",
+        "ptb-small",
+        "--nproc",
+        "3",
+        "--out",
+        str(tmp_path / "x"),
+        "--max-steps",
+        "1",
+        "--data-dir",
+        str(data_dir),
+        *ARGS,
+        check=False,
+    )
     assert proc.returncode == 2 and "divisible" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -88,8 +88,16 @@ def test_onnx_encoder_and_step_decoder_translate_like_rnnkit(tiny_run, tmp_path,
         memory, keys, mask, *state = enc.run(None, {"src": np.array(ids, dtype=np.int64)[:, None]})
         token, got = GO_ID, []
         for _ in range(2 * len(ids) + 10):
-            logits, *rest = dec.run(None, {"tokens": np.array([token], dtype=np.int64), "memory": memory,
-                                           "keys": keys, "mask": mask, **dict(zip(state_names, state))})
+            logits, *rest = dec.run(
+                None,
+                {
+                    "tokens": np.array([token], dtype=np.int64),
+                    "memory": memory,
+                    "keys": keys,
+                    "mask": mask,
+                    **dict(zip(state_names, state)),
+                },
+            )
             state = rest[:-1]
             scores = logits[0].copy()
             scores[[PAD_ID, GO_ID] + ([UNK_ID] if task.mcfg.ban_unk else [])] = -np.inf
@@ -109,8 +117,7 @@ def test_scratch_backend_exports_through_the_fused_kernel(tiny_run, tmp_path):
 
     loaded = load_run(tiny_run("lm"), device="cpu")
     m = loaded.config.model
-    scratch = RNNLanguageModel(len(loaded.task.vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
-                               backend="scratch")
+    scratch = RNNLanguageModel(len(loaded.task.vocab), m.embedding, m.hidden, m.layers, cell=m.cell, backend="scratch")
     scratch.load_state_dict(loaded.model.state_dict())
     loaded.model = scratch.eval()
     report = export_run(loaded, "onnx", tmp_path / "scratch.onnx")

@@ -20,19 +20,90 @@ pytest.importorskip("onnx", reason="onnx is not installed: pip install 'rnnkit[s
 
 QUICK = ["--set", "train.log_every=1", "--set", "train.tensorboard=false", "--set", "train.eval_test=false", "-q"]
 RUNS = {
-    "lm": ["ptb-small", "--max-steps", "4", *TINY_LM, "--set", "model.hidden=[32,12]", "--set", "data.valid=",
-           "--set", "data.valid_fraction=0.05"],
-    "gru-lm": ["ptb-small", "--max-steps", "2", *TINY_LM, "--set", "model.hidden=[20,12,16]", "--set", "model.layers=3",
-               "--set", "model.cell=gru", "--set", "data.valid=", "--set", "data.valid_fraction=0.05"],
-    "awd": ["ptb-awd", "--max-steps", "2", *TINY_LM, "--set", "model.hidden=[24,32]", "--set", "model.layers=2",
-            "--set", "model.embedding=32", "--set", "data.bptt=10", "--set", "data.valid=",
-            "--set", "data.valid_fraction=0.05"],
-    "classify": ["sms-spam", "--max-steps", "4", "--set", "model.embedding=16", "--set", "model.hidden=[24,8]",
-                 "--set", "model.layers=2", "--set", "model.bidirectional=true", "--set", "train.batch_size=32"],
-    "translate": ["spa-eng-small", "--max-steps", "3", "--set", "data.max_pairs=1000", "--set", "model.hidden=[24,16]",
-                  "--set", "model.layers=2", "--set", "model.embedding=16", "--set", "train.batch_size=32",
-                  "--set", "model.bidirectional=true", "--set", "data.valid_bleu_sentences=10",
-                  "--set", "model.cell=lstm", "--set", "model.input_feed=true"],  # the recipe's GRU has no c, no feed
+    "lm": [
+        "ptb-small",
+        "--max-steps",
+        "4",
+        *TINY_LM,
+        "--set",
+        "model.hidden=[32,12]",
+        "--set",
+        "data.valid=",
+        "--set",
+        "data.valid_fraction=0.05",
+    ],
+    "gru-lm": [
+        "ptb-small",
+        "--max-steps",
+        "2",
+        *TINY_LM,
+        "--set",
+        "model.hidden=[20,12,16]",
+        "--set",
+        "model.layers=3",
+        "--set",
+        "model.cell=gru",
+        "--set",
+        "data.valid=",
+        "--set",
+        "data.valid_fraction=0.05",
+    ],
+    "awd": [
+        "ptb-awd",
+        "--max-steps",
+        "2",
+        *TINY_LM,
+        "--set",
+        "model.hidden=[24,32]",
+        "--set",
+        "model.layers=2",
+        "--set",
+        "model.embedding=32",
+        "--set",
+        "data.bptt=10",
+        "--set",
+        "data.valid=",
+        "--set",
+        "data.valid_fraction=0.05",
+    ],
+    "classify": [
+        "sms-spam",
+        "--max-steps",
+        "4",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "model.hidden=[24,8]",
+        "--set",
+        "model.layers=2",
+        "--set",
+        "model.bidirectional=true",
+        "--set",
+        "train.batch_size=32",
+    ],
+    "translate": [
+        "spa-eng-small",
+        "--max-steps",
+        "3",
+        "--set",
+        "data.max_pairs=1000",
+        "--set",
+        "model.hidden=[24,16]",
+        "--set",
+        "model.layers=2",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "model.bidirectional=true",
+        "--set",
+        "data.valid_bleu_sentences=10",
+        "--set",
+        "model.cell=lstm",
+        "--set",
+        "model.input_feed=true",
+    ],  # the recipe's GRU has no c, no feed
 }
 
 
@@ -94,8 +165,13 @@ def test_onnx_language_model_carries_the_per_layer_state_like_pytorch(mixed_run,
     with torch.no_grad():
         _, state = model(first)
         want, want_state = model(second, state)
-    feed = {"tokens": first.numpy(), **{n: np.zeros(i.shape[:1] + [2] + i.shape[2:], np.float32)
-                                        for n, i in zip(names, session.get_inputs()[1:], strict=True)}}
+    feed = {
+        "tokens": first.numpy(),
+        **{
+            n: np.zeros(i.shape[:1] + [2] + i.shape[2:], np.float32)
+            for n, i in zip(names, session.get_inputs()[1:], strict=True)
+        },
+    }
     _, *got_state = session.run(None, feed)
     got, *got_state = session.run(None, {"tokens": second.numpy(), **dict(zip(names, got_state, strict=True))})
     assert np.abs(got - want.numpy()).max() < 1e-4

@@ -43,16 +43,26 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
-    runs = {"lm": "lm", "spam": "text-classify", "digits": "sequence-classify", "airline": "forecast",
-            "spa": "translate", "chat": "chat"}
+    runs = {
+        "lm": "lm",
+        "spam": "text-classify",
+        "digits": "sequence-classify",
+        "airline": "forecast",
+        "spa": "translate",
+        "chat": "chat",
+    }
     specs = [f"{name}={tiny_run(kind)}" for name, kind in runs.items()]
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     limits = [str(x) for kv in LIMITS.items() for x in kv]
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "serve", *specs, "--port", str(port),
-                                 "--log-level", "warning", *limits], env=env, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rnnkit", "serve", *specs, "--port", str(port), "--log-level", "warning", *limits],
+            env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300  # seconds on a loaded machine; about 5 on an idle one
     while True:
@@ -83,8 +93,13 @@ def test_health_models_and_openapi(server):
     assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "models": 6}
     models = {m["name"]: m for m in httpx.get(server.url + "/v1/models").json()["models"]}
     assert {n: m["endpoints"] for n, m in models.items()} == {
-        "lm": ["generate"], "spam": ["classify"], "digits": ["classify"], "airline": ["forecast"],
-        "spa": ["translate"], "chat": ["chat"]}
+        "lm": ["generate"],
+        "spam": ["classify"],
+        "digits": ["classify"],
+        "airline": ["forecast"],
+        "spa": ["translate"],
+        "chat": ["chat"],
+    }
     assert models["spam"]["info"]["labels"] == ["ham", "spam"] and models["digits"]["info"]["input"] == "sequence"
     assert models["airline"]["info"]["columns"] == ["Passengers"]
     spec = httpx.get(server.url + "/openapi.json").json()
@@ -135,8 +150,9 @@ def test_classify_text_batch_and_sequence(server):
 def test_forecast_continues_the_runs_series_or_a_given_history(server):
     own = server.post("/v1/forecast", {"horizon": 6}).json()
     assert own["times"] == ["1961-01", "1961-02", "1961-03", "1961-04", "1961-05", "1961-06"]
-    assert len(own["forecast"]) == 6 and all(lo <= f <= hi for lo, f, hi in zip(own["lower"], own["forecast"],
-                                                                                 own["upper"]))
+    assert len(own["forecast"]) == 6 and all(
+        lo <= f <= hi for lo, f, hi in zip(own["lower"], own["forecast"], own["upper"])
+    )
     assert own["history"][-1] == 432.0 and own["history_times"][-1] == "1960-12"  # airline's last month
     given = server.post("/v1/forecast", {"history": [100.0 + i for i in range(30)], "horizon": 3, "level": 0.5})
     assert given.status_code == 200, given.text
@@ -158,8 +174,7 @@ MISTAKES = [  # (what, method, path, json body or raw bytes, expected status)
     ("prompt too long", "POST", "/v1/generate", {"prompt": "the " * 150, "max_new_tokens": 2}, 413),
     ("body too large", "POST", "/v1/generate", b'{"prompt": "' + b"a" * 1_500_000 + b'"}', 413),
     ("unknown model", "POST", "/v1/generate", {"model": "gpt", "prompt": "the", "max_new_tokens": 2}, 404),
-    ("model of another kind", "POST", "/v1/generate", {"model": "spam", "prompt": "the", "max_new_tokens": 2},
-     400),
+    ("model of another kind", "POST", "/v1/generate", {"model": "spam", "prompt": "the", "max_new_tokens": 2}, 400),
     ("two classifiers, none named", "POST", "/v1/classify", {"text": "hi"}, 400),
     ("only unknown words", "POST", "/v1/generate", {"prompt": "zzqx qqzx", "max_new_tokens": 2}, 422),
     ("text and texts", "POST", "/v1/classify", {"model": "spam", "text": "a", "texts": ["b"]}, 422),
@@ -195,20 +210,28 @@ def test_client_mistakes_get_a_4xx_with_a_message(server, what, method, path, bo
 
 
 def test_error_messages_say_what_to_change(server):
-    assert "unknown model 'gpt'; loaded: lm, spam, digits" in server.post(
-        "/v1/generate", {"model": "gpt", "prompt": "x", "max_new_tokens": 1}).json()["detail"]
+    assert (
+        "unknown model 'gpt'; loaded: lm, spam, digits"
+        in server.post("/v1/generate", {"model": "gpt", "prompt": "x", "max_new_tokens": 1}).json()["detail"]
+    )
     assert "--max-new-tokens" in server.post("/v1/generate", {"prompt": "the", "max_new_tokens": 41}).json()["detail"]
-    assert "unknown to this model's vocabulary" in server.post(
-        "/v1/generate", {"prompt": "zzqx", "max_new_tokens": 3}).json()["detail"]
+    assert (
+        "unknown to this model's vocabulary"
+        in server.post("/v1/generate", {"prompt": "zzqx", "max_new_tokens": 3}).json()["detail"]
+    )
     assert server.post("/v1/generate", {"prompt": "the"}).json()["detail"] == "max_new_tokens: Field required"
-    assert "name one with \"model\"" in server.post("/v1/classify", {"text": "hi"}).json()["detail"]
+    assert 'name one with "model"' in server.post("/v1/classify", {"text": "hi"}).json()["detail"]
     assert "64 numbers" in server.post("/v1/classify", {"model": "digits", "sequence": [1.0]}).json()["detail"]
     assert "data.lookback=24" in server.post("/v1/forecast", {"history": [1.0]}).json()["detail"]
     # the checks of the CLI verbs, word for word (rnnkit.predict)
-    assert server.post("/v1/classify", {"model": "spam", "texts": ["hello", " "]}).json()["detail"] == \
-        "texts[1]: nothing to classify (the text is empty)"
-    assert server.post("/v1/translate", {"text": "hola " * 100}).json()["detail"] == \
-        "text is 500 characters; the limit is 400 (rnnkit serve --max-input-length)"
+    assert (
+        server.post("/v1/classify", {"model": "spam", "texts": ["hello", " "]}).json()["detail"]
+        == "texts[1]: nothing to classify (the text is empty)"
+    )
+    assert (
+        server.post("/v1/translate", {"text": "hola " * 100}).json()["detail"]
+        == "text is 500 characters; the limit is 400 (rnnkit serve --max-input-length)"
+    )
     r = server.post("/v1/generate", {"prompt": 3})
     assert r.json()["detail"].startswith("prompt: ") and r.json()["errors"][0]["loc"] == ["prompt"]
 
@@ -246,8 +269,9 @@ def test_playground_in_headless_chromium(server, chromium, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        browser = p.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+        )
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 720})
             failed: list[str] = []
@@ -261,10 +285,11 @@ def test_playground_in_headless_chromium(server, chromium, tmp_path):
             page.fill("#gen-words", "12")
             page.fill("#gen-seed", "7")
             page.click("#gen-run")
-            page.wait_for_function("document.querySelector('#gen-output b')?.textContent.length > 0",
-                                   timeout=20_000)
-            want = server.post("/v1/generate", {"prompt": "the company said", "max_new_tokens": 12,
-                                                "temperature": 0.8, "top_k": 40, "seed": 7}).json()["text"]
+            page.wait_for_function("document.querySelector('#gen-output b')?.textContent.length > 0", timeout=20_000)
+            want = server.post(
+                "/v1/generate",
+                {"prompt": "the company said", "max_new_tokens": 12, "temperature": 0.8, "top_k": 40, "seed": 7},
+            ).json()["text"]
             assert page.inner_text("#gen-output b").split() == want.split()
             assert page.inner_text("#gen-error") == ""
             page.screenshot(path=str(tmp_path / "playground.png"))
@@ -306,9 +331,26 @@ def test_load_test_runs_clean_against_the_server(server, capsys):
     spec = importlib.util.spec_from_file_location("load_test", REPO / "benchmarks" / "load_test.py")
     load_test = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(load_test)
-    code = load_test.main(["--url", server.url, "--pid", str(server.proc.pid), "--lm-model", "lm",
-                           "--classifier-model", "spam", "--clients", "3", "--seconds", "1.5", "--warmup", "0.5",
-                           "--max-new-tokens", "5"])
+    code = load_test.main(
+        [
+            "--url",
+            server.url,
+            "--pid",
+            str(server.proc.pid),
+            "--lm-model",
+            "lm",
+            "--classifier-model",
+            "spam",
+            "--clients",
+            "3",
+            "--seconds",
+            "1.5",
+            "--warmup",
+            "0.5",
+            "--max-new-tokens",
+            "5",
+        ]
+    )
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and report["ok"], report
     assert report["errors"] == 0 and report["by_endpoint"]["generate"]["requests"] > 0

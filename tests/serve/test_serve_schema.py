@@ -46,11 +46,13 @@ def property_test(op: Any, mode: GenerationMode, statuses: list[int]) -> Any:
         return case
 
     @given(case=op.as_strategy(mode).map(unnamed))
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     def check(case: Any) -> None:
-        response = case.call_and_validate(checks=[not_a_server_error, status_code_conformance,
-                                                  content_type_conformance, response_schema_conformance])
+        response = case.call_and_validate(
+            checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+        )
         statuses.append(response.status_code)
         if response.status_code >= 400:
             detail = response.json().get("detail")
@@ -62,8 +64,9 @@ def property_test(op: Any, mode: GenerationMode, statuses: list[int]) -> Any:
 def test_no_request_gets_a_server_error(api):
     statuses: dict[str, list[int]] = {}
     operations = [r.ok() for r in api.get_all_operations()]
-    assert {op.label for op in operations} >= {f"POST /v1/{e}" for e in ("generate", "translate", "chat", "classify",
-                                                                         "forecast")}
+    assert {op.label for op in operations} >= {
+        f"POST /v1/{e}" for e in ("generate", "translate", "chat", "classify", "forecast")
+    }
     for op in operations:
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if op.method.upper() == "POST" else [])
         for mode in modes:

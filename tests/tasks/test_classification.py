@@ -27,8 +27,14 @@ HAM = "Ok lar, see you at home tonight"
 
 def classify(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    return subprocess.run([sys.executable, "-m", "rnnkit", "classify", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnkit", "classify", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def loss_fell(run, window: int = 5) -> tuple[float, float]:
@@ -87,8 +93,21 @@ def test_classify_prints_label_and_probability(spam_run):
 
 def test_sentiment_three_files_text_then_label(tmp_path, data_dir):
     run = tmp_path / "sent"
-    run_cli("train", "sentiment", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "80", *TINY_TEXT,
-            "--set", "model.pooling=attention", "--set", "model.dropout=0")
+    run_cli(
+        "train",
+        "sentiment",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(run),
+        "--max-steps",
+        "80",
+        *TINY_TEXT,
+        "--set",
+        "model.pooling=attention",
+        "--set",
+        "model.dropout=0",
+    )
     first, last = loss_fell(run, window=10)
     assert last < first - 0.05, (first, last)
     out = json.loads(run_cli("eval", str(run), "--split", "test", "--json").stdout)
@@ -100,8 +119,19 @@ def test_sentiment_three_files_text_then_label(tmp_path, data_dir):
 
 def test_har_stacked_lstm_and_confusion_png(tmp_path, data_dir):
     run = tmp_path / "har-subset"
-    run_cli("train", "har-subset", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "30", *TINY_SEQ,
-            "--set", "data.chunk=8")
+    run_cli(
+        "train",
+        "har-subset",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(run),
+        "--max-steps",
+        "30",
+        *TINY_SEQ,
+        "--set",
+        "data.chunk=8",
+    )
     first, last = loss_fell(run)
     assert last < first - 0.1, (first, last)
     proc = classify(str(run), "--report", "--json")
@@ -112,8 +142,14 @@ def test_har_stacked_lstm_and_confusion_png(tmp_path, data_dir):
     with tarfile.open(data_dir / "har" / "har-subset.tar.gz") as tar:
         n_test = tar.extractfile("test/y_test.txt").read().count(b"\n")
     assert report["examples"] == n_test  # the data set's own test split (950 windows in the full subset)
-    assert set(report["class_accuracy"]) == {"WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING",
-                                             "STANDING", "LAYING"}
+    assert set(report["class_accuracy"]) == {
+        "WALKING",
+        "WALKING_UPSTAIRS",
+        "WALKING_DOWNSTAIRS",
+        "SITTING",
+        "STANDING",
+        "LAYING",
+    }
     png = run / "confusion_test.png"
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
     # a window as numbers, channel after channel, reads like the data set's files
@@ -140,8 +176,18 @@ def test_pooling_ignores_padding(pooling, backend, cell):
     from rnnkit.models.classifier import SequenceClassifier
 
     torch.manual_seed(0)
-    model = SequenceClassifier(3, 8, layers=2, cell=cell, backend=backend, vocab_size=20, embedding=6,
-                               bidirectional=True, pooling=pooling, padding_idx=0).eval()
+    model = SequenceClassifier(
+        3,
+        8,
+        layers=2,
+        cell=cell,
+        backend=backend,
+        vocab_size=20,
+        embedding=6,
+        bidirectional=True,
+        pooling=pooling,
+        padding_idx=0,
+    ).eval()
     seqs = [torch.tensor([3, 5, 7, 2, 9]), torch.tensor([4, 1, 8]), torch.tensor([6])]
     lengths = torch.tensor([5, 3, 1])
     padded = torch.randint(1, 20, (7, 3))  # junk, not <pad>, past each length: only masking can hide it
@@ -248,12 +294,22 @@ def test_bad_input_exits_2_with_one_line(tmp_path, data_dir, capsys):
     }
     for name, (content, message) in cases.items():
         (tmp_path / name).write_bytes(content)
-        code = main(["train", "sms-spam", "--out", str(tmp_path / f"run-{name}"), "--set",
-                     f"data.path={tmp_path / name}"])  # in-process: the same handler as the console script
+        code = main(
+            ["train", "sms-spam", "--out", str(tmp_path / f"run-{name}"), "--set", f"data.path={tmp_path / name}"]
+        )  # in-process: the same handler as the console script
         err = capsys.readouterr().err
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
-    proc = run_cli("train", "sms-spam", "--data-dir", str(data_dir), "--out", str(tmp_path / "wrong"),
-                   "--set", "data.label_column=1", check=False)  # sms is label<TAB>text
+    proc = run_cli(
+        "train",
+        "sms-spam",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path / "wrong"),
+        "--set",
+        "data.label_column=1",
+        check=False,
+    )  # sms is label<TAB>text
     assert proc.returncode == 2 and "SMSSpamCollection: line 1:" in proc.stderr and "column 0" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 

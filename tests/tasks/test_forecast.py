@@ -19,8 +19,16 @@ from conftest import run_cli, train_losses
 from rnnkit.cli import main
 from rnnkit.models.forecaster import Forecaster, forecast_loss
 
-TINY = ["--set", "model.hidden=16", "--set", "train.log_every=1", "--set", "train.tensorboard=false",
-        "--set", "train.eval_test=false"]
+TINY = [
+    "--set",
+    "model.hidden=16",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "train.eval_test=false",
+]
 AIRLINE = "timeseries/airline-passengers.csv"
 
 
@@ -34,8 +42,7 @@ def runs(tmp_path_factory, data_dir):
     out = {r: root / r for r in ("airline", "temperatures", "sunspots", "sine-series")}
     run_cli("train", "airline", "--data-dir", str(data_dir), "--out", str(out["airline"]), "--max-steps", "30", *TINY)
     for recipe in ("temperatures", "sunspots", "sine-series"):
-        assert cli("train", recipe, "--data-dir", data_dir, "--out", out[recipe], "--max-steps", "30", "-q",
-                   *TINY) == 0
+        assert cli("train", recipe, "--data-dir", data_dir, "--out", out[recipe], "--max-steps", "30", "-q", *TINY) == 0
     return out
 
 
@@ -78,8 +85,17 @@ def test_eval_json_reports_model_and_baselines(runs, data_dir):
 
 def test_forecast_json_and_plot(runs, data_dir, tmp_path):
     png = tmp_path / "f.png"
-    proc = run_cli("forecast", str(runs["airline"]), "--csv", str(data_dir / AIRLINE), "--horizon", "12", "--json",
-                   "--plot", str(png))
+    proc = run_cli(
+        "forecast",
+        str(runs["airline"]),
+        "--csv",
+        str(data_dir / AIRLINE),
+        "--horizon",
+        "12",
+        "--json",
+        "--plot",
+        str(png),
+    )
     out = json.loads(proc.stdout)
     rows = out["rows"]
     assert [r["time"] for r in rows] == [f"1961-{m:02d}" for m in range(1, 13)]
@@ -93,8 +109,9 @@ def test_forecast_table_holdout_and_longer_horizons(runs, data_dir, tmp_path, ca
     out = json.loads(capsys.readouterr().out)
     assert [r["truth"] for r in out["rows"]] == y[-12:].tolist()
     assert out["rows"][0]["time"] == "1960-01"
-    assert math.isclose(out["metrics"]["baselines"]["seasonal_naive"]["rmse"],
-                        float(np.sqrt(np.mean((y[-12:] - y[-24:-12]) ** 2))))
+    assert math.isclose(
+        out["metrics"]["baselines"]["seasonal_naive"]["rmse"], float(np.sqrt(np.mean((y[-12:] - y[-24:-12]) ** 2)))
+    )
     # no --csv: the run's own series from its artifacts; beyond the trained horizon: blocks fed back
     assert cli("forecast", runs["airline"], "--horizon", "30") == 0
     text = capsys.readouterr().out.splitlines()
@@ -108,10 +125,29 @@ def test_forecast_table_holdout_and_longer_horizons(runs, data_dir, tmp_path, ca
 @pytest.mark.parametrize("strategy, architecture", [("recursive", "rnn"), ("direct", "seq2seq")])
 def test_gaussian_strategies_give_intervals_around_the_mean(tmp_path, data_dir, capsys, strategy, architecture):
     run = tmp_path / "g"
-    assert cli("train", "sine-series", "--out", run, "--max-steps", "20", "-q", *TINY,
-               "--set", "data.synthetic_length=400", "--set", f"model.strategy={strategy}",
-               "--set", f"model.arch={architecture}",
-               "--set", "model.distribution=gaussian", "--set", "model.samples=50") == 0
+    assert (
+        cli(
+            "train",
+            "sine-series",
+            "--out",
+            run,
+            "--max-steps",
+            "20",
+            "-q",
+            *TINY,
+            "--set",
+            "data.synthetic_length=400",
+            "--set",
+            f"model.strategy={strategy}",
+            "--set",
+            f"model.arch={architecture}",
+            "--set",
+            "model.distribution=gaussian",
+            "--set",
+            "model.samples=50",
+        )
+        == 0
+    )
     losses = train_losses(run)
     assert losses[20] < losses[1]
     capsys.readouterr()
@@ -160,15 +196,36 @@ def test_bad_series_are_one_line_user_errors(tmp_path, data_dir, runs, capsys):
     tiny.write_text("\n".join(short.read_text().splitlines()[:21]))
     cases = [
         (["train", "airline", "--out", tmp_path / "r1", "--set", f"data.path={text}"], ["line 9", "not a number"]),
-        (["train", "airline", "--out", tmp_path / "r2", "--set", f"data.path={short}"],
-         ["short.csv: series too short: 30 points"]),
-        (["train", "airline", "--data-dir", data_dir, "--out", tmp_path / "r3", "--set", "data.horizon=200"],
-         ["data.horizon=200 is longer than the series (144 points)"]),
-        (["forecast", runs["airline"], "--csv", data_dir / AIRLINE, "--horizon", "145"],
-         ["--horizon 145 is longer than the series (144 points)"]),
+        (
+            ["train", "airline", "--out", tmp_path / "r2", "--set", f"data.path={short}"],
+            ["short.csv: series too short: 30 points"],
+        ),
+        (
+            ["train", "airline", "--data-dir", data_dir, "--out", tmp_path / "r3", "--set", "data.horizon=200"],
+            ["data.horizon=200 is longer than the series (144 points)"],
+        ),
+        (
+            ["forecast", runs["airline"], "--csv", data_dir / AIRLINE, "--horizon", "145"],
+            ["--horizon 145 is longer than the series (144 points)"],
+        ),
         (["forecast", runs["airline"], "--csv", tiny], ["tiny.csv: series too short: 20 points", "lookback=24"]),
-        (["train", "airline", "--out", tmp_path / "r4", "--set", f"data.path={short}", "--set", "data.lookback=2",
-          "--set", "data.horizon=2", "--set", "data.season=2"], ["short.csv: line 2, column 'v': value 0 is not"]),
+        (
+            [
+                "train",
+                "airline",
+                "--out",
+                tmp_path / "r4",
+                "--set",
+                f"data.path={short}",
+                "--set",
+                "data.lookback=2",
+                "--set",
+                "data.horizon=2",
+                "--set",
+                "data.season=2",
+            ],
+            ["short.csv: line 2, column 'v': value 0 is not"],
+        ),
     ]
     for args, needles in cases:
         capsys.readouterr()
@@ -179,18 +236,39 @@ def test_bad_series_are_one_line_user_errors(tmp_path, data_dir, runs, capsys):
 def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
     y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)
     csv = tmp_path / "two.csv"
-    csv.write_text("n,month,a,b,note\n" + "".join(f"{i},{1949 + i // 12}-{i % 12 + 1:02d},{v},{v / 2 + 10},x\n"
-                                                   for i, v in enumerate(y)))
+    csv.write_text(
+        "n,month,a,b,note\n"
+        + "".join(f"{i},{1949 + i // 12}-{i % 12 + 1:02d},{v},{v / 2 + 10},x\n" for i, v in enumerate(y))
+    )
     run = tmp_path / "two"
-    assert cli("train", "airline", "--out", run, "--max-steps", "5", "-q", *TINY, "--set", f"data.path={csv}",
-               "--set", "data.time_column=month", "--set", "data.target=a,b") == 0
+    assert (
+        cli(
+            "train",
+            "airline",
+            "--out",
+            run,
+            "--max-steps",
+            "5",
+            "-q",
+            *TINY,
+            "--set",
+            f"data.path={csv}",
+            "--set",
+            "data.time_column=month",
+            "--set",
+            "data.target=a,b",
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "b,a", "--horizon", "3",
-               "--json") == 0
+    assert cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "b,a", "--horizon", "3", "--json") == 0
     out = json.loads(capsys.readouterr().out)
     # the same names in another order are matched by name
     assert out["columns"] == ["a", "b"] and [(r["time"], r["column"]) for r in out["rows"][:3]] == [
-        ("1961-01", "a"), ("1961-01", "b"), ("1961-02", "a")]
+        ("1961-01", "a"),
+        ("1961-01", "b"),
+        ("1961-02", "a"),
+    ]
     code = cli("forecast", run, "--csv", csv, "--time-col", "month", "--target", "a")
     _assert_user_error(code, capsys.readouterr().err, "1 value column(s), but the model forecasts 2 (a, b)")
 
@@ -202,14 +280,33 @@ def test_rows_out_of_time_order_are_refused_unless_data_sort(tmp_path, data_dir,
     swapped.write_text("\n".join(lines) + "\n")
     capsys.readouterr()
     code = cli("train", "airline", "--out", tmp_path / "r", "--set", f"data.path={swapped}", *TINY)
-    _assert_user_error(code, capsys.readouterr().err, "swapped.csv: line 7, column 'Month': time '1949-05' comes "
-                       "before '1949-06' on line 6", "data.sort = true")
+    _assert_user_error(
+        code,
+        capsys.readouterr().err,
+        "swapped.csv: line 7, column 'Month': time '1949-05' comes before '1949-06' on line 6",
+        "data.sort = true",
+    )
     assert not (tmp_path / "r").exists()
     assert cli("forecast", runs["airline"], "--csv", swapped) == 2
     assert "swapped.csv: line 7" in capsys.readouterr().err
     out = tmp_path / "sorted"
-    assert cli("train", "airline", "--out", out, "--set", f"data.path={swapped}", "--set", "data.sort=true",
-               "--max-steps", "3", "-q", *TINY) == 0
+    assert (
+        cli(
+            "train",
+            "airline",
+            "--out",
+            out,
+            "--set",
+            f"data.path={swapped}",
+            "--set",
+            "data.sort=true",
+            "--max-steps",
+            "3",
+            "-q",
+            *TINY,
+        )
+        == 0
+    )
     from rnnkit.runs import load_run
 
     saved = load_run(out).checkpoint["artifacts"]

@@ -13,8 +13,21 @@ from conftest import TINY_LM, read_metrics, run_cli, train_losses
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir):
     run = tmp_path_factory.mktemp("lm") / "run"
-    run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "60",
-            *TINY_LM, "--set", "optim.lr=1.0", "--set", "train.tensorboard=true")
+    run_cli(
+        "train",
+        "ptb-small",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(run),
+        "--max-steps",
+        "60",
+        *TINY_LM,
+        "--set",
+        "optim.lr=1.0",
+        "--set",
+        "train.tensorboard=true",
+    )
     return run
 
 
@@ -52,10 +65,13 @@ def test_generate_is_reproducible_with_a_seed(tiny_run):
 
 def test_greedy_equals_top_k_1_and_tiny_temperature(tiny_run):
     greedy = run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--greedy").stdout
-    assert run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--top-k", "1",
-                   "--seed", "1").stdout == greedy
-    cold = run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--temperature", "1e-9",
-                   "--seed", "1").stdout
+    assert (
+        run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--top-k", "1", "--seed", "1").stdout
+        == greedy
+    )
+    cold = run_cli(
+        "generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--temperature", "1e-9", "--seed", "1"
+    ).stdout
     assert cold == greedy and "nan" not in cold
 
 
@@ -68,8 +84,20 @@ def test_divergence_stops_with_a_clear_message(tmp_path, data_dir):
     run = tmp_path / "nan"
     run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "3", *TINY_LM)
     # a finite learning rate (inf is refused at load time) that overflows float32 at the first update
-    proc = run_cli("train", "--resume", str(run), "--max-steps", "30", "--set", "optim.lr=1e300",
-                   "--set", "optim.clip=0", "--set", "train.checkpoint_every=1", check=False)
+    proc = run_cli(
+        "train",
+        "--resume",
+        str(run),
+        "--max-steps",
+        "30",
+        "--set",
+        "optim.lr=1e300",
+        "--set",
+        "optim.clip=0",
+        "--set",
+        "train.checkpoint_every=1",
+        check=False,
+    )
     assert proc.returncode == 2 and "training diverged" in proc.stderr and "Traceback" not in proc.stderr
     assert "last good checkpoint" in proc.stderr
     import torch
@@ -81,10 +109,30 @@ def test_divergence_stops_with_a_clear_message(tmp_path, data_dir):
 
 def test_char_level_and_gru_windows(tmp_path, data_dir):
     run = tmp_path / "char"
-    run_cli("train", "shakespeare-char", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "25",
-            "--set", "model.hidden=48", "--set", "model.embedding=16", "--set", "train.batch_size=16",
-            "--set", "data.bptt=30", "--set", "train.log_every=1", "--set", "model.cell=gru",
-            "--set", "train.tensorboard=false")
+    run_cli(
+        "train",
+        "shakespeare-char",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(run),
+        "--max-steps",
+        "25",
+        "--set",
+        "model.hidden=48",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "data.bptt=30",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "model.cell=gru",
+        "--set",
+        "train.tensorboard=false",
+    )
     losses = train_losses(run)
     assert losses[25] < losses[1] - 0.5
     out = json.loads(run_cli("eval", str(run), "--split", "valid", "--json").stdout)
@@ -92,9 +140,28 @@ def test_char_level_and_gru_windows(tmp_path, data_dir):
     text = run_cli("generate", str(run), "--prompt", "ROMEO:", "--words", "5", "--seed", "0").stdout
     assert text.startswith("ROMEO:")
     book = tmp_path / "book"
-    run_cli("train", "book-gru", "--data-dir", str(data_dir), "--out", str(book), "--max-steps", "15",
-            "--set", "model.hidden=32", "--set", "model.embedding=16", "--set", "train.batch_size=64",
-            "--set", "train.log_every=1", "--set", "train.tensorboard=false", "--set", "optim.lr=0.01")
+    run_cli(
+        "train",
+        "book-gru",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(book),
+        "--max-steps",
+        "15",
+        "--set",
+        "model.hidden=32",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        "optim.lr=0.01",
+    )
     losses = train_losses(book)
     assert losses[15] < losses[1]
 
@@ -104,7 +171,20 @@ def test_scratch_backend_trains_the_same_model(tmp_path, data_dir):
     runs = {}
     for backend in ("fused", "scratch"):
         runs[backend] = tmp_path / backend
-        run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(runs[backend]), "--max-steps", "3",
-                *TINY_LM, "--set", f"model.backend={backend}", "--set", "train.eval_test=false")
+        run_cli(
+            "train",
+            "ptb-small",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(runs[backend]),
+            "--max-steps",
+            "3",
+            *TINY_LM,
+            "--set",
+            f"model.backend={backend}",
+            "--set",
+            "train.eval_test=false",
+        )
     a, b = train_losses(runs["fused"]), train_losses(runs["scratch"])
     assert all(math.isclose(a[s], b[s], rel_tol=1e-4) for s in (1, 2, 3))

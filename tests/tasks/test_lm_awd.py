@@ -12,14 +12,27 @@ from rnnkit.train.loop import Trainer
 from rnnkit.train.rundir import RunDir
 
 # PTB's validation text split into train / valid / test, a 3-layer AWD-LSTM of 16-24 units: ~90 batches an epoch
-TINY_AWD = {"model.embedding": 16, "model.hidden": 24, "train.batch_size": 8, "data.bptt": 12,
-            "data.train": "ptb/ptb.valid.txt", "data.valid": "", "data.test": "", "data.valid_fraction": 0.1,
-            "data.test_fraction": 0.1, "data.train_fraction": 0.15, "train.log_every": 1,
-            "train.tensorboard": False, "train.eval_test": False, "train.max_epochs": 2, "optim.lr": 10.0}
+TINY_AWD = {
+    "model.embedding": 16,
+    "model.hidden": 24,
+    "train.batch_size": 8,
+    "data.bptt": 12,
+    "data.train": "ptb/ptb.valid.txt",
+    "data.valid": "",
+    "data.test": "",
+    "data.valid_fraction": 0.1,
+    "data.test_fraction": 0.1,
+    "data.train_fraction": 0.15,
+    "train.log_every": 1,
+    "train.tensorboard": False,
+    "train.eval_test": False,
+    "train.max_epochs": 2,
+    "optim.lr": 10.0,
+}
 
 
 def _trainer(run: Path, data_dir: Path, resume: bool = False, **overrides) -> Trainer:
-    config = (RunDir(run).read_config(overrides) if resume else load_recipe("ptb-awd", {**TINY_AWD, **overrides}))
+    config = RunDir(run).read_config(overrides) if resume else load_recipe("ptb-awd", {**TINY_AWD, **overrides})
     rd = RunDir(run)
     rd.write_config(config)
     task = get_task("lm")(config, data_dir, torch.device("cpu"))
@@ -78,13 +91,27 @@ def test_awd_training_resumes_bit_identically_while_averaging(tmp_path, data_dir
 def test_recipes_carry_the_published_settings():
     ptb, wt2 = load_recipe("ptb-awd"), load_recipe("wt2-awd")
     for c in (ptb, wt2):
-        assert (c.model.arch, c.model.embedding, c.model.hidden, c.model.layers, c.model.tie) == ("awd", 400, 1150, 3,
-                                                                                                   True)
+        assert (c.model.arch, c.model.embedding, c.model.hidden, c.model.layers, c.model.tie) == (
+            "awd",
+            400,
+            1150,
+            3,
+            True,
+        )
         assert (c.optim.name, c.optim.lr, c.optim.clip, c.optim.weight_decay, c.optim.nonmono) == (
-            "ntasgd", 30.0, 0.25, 1.2e-6, 5)
+            "ntasgd",
+            30.0,
+            0.25,
+            1.2e-6,
+            5,
+        )
         assert (c.data.bptt, c.data.variable_bptt, c.optim.ar, c.optim.tar) == (70, True, 2.0, 1.0)
         assert (c.model.dropout, c.model.dropout_e, c.model.weight_drop) == (0.4, 0.1, 0.5)
     assert (ptb.model.dropout_i, ptb.model.dropout_h, ptb.train.batch_size, ptb.train.seed) == (0.4, 0.25, 20, 141)
-    assert (wt2.model.dropout_i, wt2.model.dropout_h, wt2.train.batch_size, wt2.train.max_epochs) == (0.65, 0.2, 80,
-                                                                                                     750)
+    assert (wt2.model.dropout_i, wt2.model.dropout_h, wt2.train.batch_size, wt2.train.max_epochs) == (
+        0.65,
+        0.2,
+        80,
+        750,
+    )
     assert load_recipe("ptb-medium").train.precision == load_recipe("ptb-large").train.precision == "auto"

@@ -9,8 +9,16 @@ import torch
 
 from conftest import read_metrics, run_cli, train_losses
 
-SMALL = ["--set", "data.size=2000", "--set", "train.batch_size=50", "--set", "train.log_every=1",
-         "--set", "train.tensorboard=false"]
+SMALL = [
+    "--set",
+    "data.size=2000",
+    "--set",
+    "train.batch_size=50",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.tensorboard=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +60,7 @@ def test_count_head_predicts_the_nearest_integer():
 def test_unknown_head_is_a_user_error(tmp_path, capsys):
     from rnnkit.cli import main
 
-    code = main(["train", "parity", "--out", str(tmp_path / "bad"), "--max-steps", "1", *SMALL,
-                 "--set", "model.head=mlp"])
+    code = main(
+        ["train", "parity", "--out", str(tmp_path / "bad"), "--max-steps", "1", *SMALL, "--set", "model.head=mlp"]
+    )
     assert code == 2 and "model.head" in capsys.readouterr().err

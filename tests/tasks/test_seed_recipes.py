@@ -34,6 +34,7 @@ def _review(rng: np.random.Generator, words: list[str]) -> str:
 def _acl_tar(path: Path, n_train: int = 40, n_test: int = 24) -> None:
     rng = np.random.default_rng(0)
     with tarfile.open(path, "w:gz") as tar:
+
         def add(name: str, text: str) -> None:
             data = text.encode()
             info = tarfile.TarInfo(f"aclImdb/{name}")
@@ -97,9 +98,25 @@ def test_imdb_reads_the_aclimdb_tar_keeps_its_split_and_truncates_at_the_front(t
     (tmp_path / "imdb").mkdir()
     _acl_tar(tmp_path / "imdb" / "aclImdb_v1.tar.gz")
     run = tmp_path / "run"
-    summary = _train(tmp_path, run, "imdb", "--max-steps", "40", "--set", "train.batch_size=8",
-                     "--set", "model.hidden=16", "--set", "model.embedding=16", "--set", "optim.lr=0.01",
-                     "--set", "data.valid_fraction=0.2", "--set", "data.truncate=20")
+    summary = _train(
+        tmp_path,
+        run,
+        "imdb",
+        "--max-steps",
+        "40",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "model.hidden=16",
+        "--set",
+        "model.embedding=16",
+        "--set",
+        "optim.lr=0.01",
+        "--set",
+        "data.valid_fraction=0.2",
+        "--set",
+        "data.truncate=20",
+    )
     assert summary["test"]["examples"] == 24  # aclImdb's own test split, untouched
     _loss_falls(run)
     from rnnkit.runs import load_run
@@ -114,20 +131,44 @@ def test_imdb_reads_the_aclimdb_tar_keeps_its_split_and_truncates_at_the_front(t
 def test_mnist_rows_on_idx_files_and_on_the_csv_sample(tmp_path):
     x, y = _digits28()
     (tmp_path / "mnist").mkdir()
-    for name, a in (("train-images-idx3-ubyte.gz", x[:300]), ("train-labels-idx1-ubyte.gz", y[:300]),
-                    ("t10k-images-idx3-ubyte.gz", x[300:400]), ("t10k-labels-idx1-ubyte.gz", y[300:400])):
+    for name, a in (
+        ("train-images-idx3-ubyte.gz", x[:300]),
+        ("train-labels-idx1-ubyte.gz", y[:300]),
+        ("t10k-images-idx3-ubyte.gz", x[300:400]),
+        ("t10k-labels-idx1-ubyte.gz", y[300:400]),
+    ):
         _idx(tmp_path / "mnist" / name, a)
     assert read_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").shape == (100, 28, 28)
     run = tmp_path / "run"
-    summary = _train(tmp_path, run, "mnist-rows", "--max-steps", "40", "--set", "train.batch_size=32",
-                     "--set", "model.hidden=32", "--set", "optim.lr=0.003")
+    summary = _train(
+        tmp_path,
+        run,
+        "mnist-rows",
+        "--max-steps",
+        "40",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "model.hidden=32",
+        "--set",
+        "optim.lr=0.003",
+    )
     assert summary["test"]["examples"] == 100  # the t10k files
     _loss_falls(run)
     csv = tmp_path / "mnist" / "sample.csv.gz"
     rows = np.concatenate([x[:200].reshape(200, -1), y[:200, None]], axis=1)
     csv.write_bytes(gzip.compress("\n".join(",".join(map(str, r)) for r in rows).encode()))
-    summary = _train(tmp_path, tmp_path / "run-csv", "mnist-rows", "--max-steps", "5", "--set",
-                     "data.path=mnist/sample.csv.gz", "--set", "model.hidden=16")
+    summary = _train(
+        tmp_path,
+        tmp_path / "run-csv",
+        "mnist-rows",
+        "--max-steps",
+        "5",
+        "--set",
+        "data.path=mnist/sample.csv.gz",
+        "--set",
+        "model.hidden=16",
+    )
     assert summary["test"]["examples"] == 40  # a fifth held out
 
 
@@ -135,8 +176,9 @@ def test_har_on_the_uci_zip_layout(tmp_path):
     (tmp_path / "har").mkdir()
     n_train, n_test = _har_zip(tmp_path / "har" / "UCI HAR Dataset.zip")
     run = tmp_path / "run"
-    summary = _train(tmp_path, run, "har", "--max-steps", "30", "--set", "train.batch_size=32",
-                     "--set", "optim.lr=0.01")
+    summary = _train(
+        tmp_path, run, "har", "--max-steps", "30", "--set", "train.batch_size=32", "--set", "optim.lr=0.01"
+    )
     assert summary["test"]["examples"] == n_test and n_train == 120
     _loss_falls(run)
 

@@ -14,19 +14,52 @@ import torch
 
 from conftest import REPO, read_metrics, run_cli, train_losses
 
-TINY_S2S = ["--set", "data.max_pairs=3000", "--set", "model.hidden=48", "--set", "model.embedding=32",
-            "--set", "train.batch_size=32", "--set", "train.log_every=1", "--set", "train.tensorboard=false",
-            "--set", "data.valid_bleu_sentences=100", "--set", "optim.lr=0.01", "--set", "model.beam=3"]
-TINY_CHAT = ["--set", "model.hidden=32", "--set", "model.embedding=16", "--set", "model.layers=2",
-             "--set", "train.batch_size=32", "--set", "train.log_every=1", "--set", "train.tensorboard=false",
-             "--set", "data.max_length=12", "--set", "model.beam=2"]
+TINY_S2S = [
+    "--set",
+    "data.max_pairs=3000",
+    "--set",
+    "model.hidden=48",
+    "--set",
+    "model.embedding=32",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "data.valid_bleu_sentences=100",
+    "--set",
+    "optim.lr=0.01",
+    "--set",
+    "model.beam=3",
+]
+TINY_CHAT = [
+    "--set",
+    "model.hidden=32",
+    "--set",
+    "model.embedding=16",
+    "--set",
+    "model.layers=2",
+    "--set",
+    "train.batch_size=32",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "data.max_length=12",
+    "--set",
+    "model.beam=2",
+]
 
 
 def run_stdin(*args: str, stdin: str) -> subprocess.CompletedProcess:
     """The CLI in a subprocess, with text on standard input."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.run([sys.executable, "-m", "rnnkit", *args], input=stdin, capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnnkit", *args], input=stdin, capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -34,8 +67,7 @@ def run_stdin(*args: str, stdin: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir):
     run = tmp_path_factory.mktemp("s2s") / "run"
-    run_cli("train", "spa-eng-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "70",
-            *TINY_S2S)
+    run_cli("train", "spa-eng-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "70", *TINY_S2S)
     return run
 
 
@@ -119,9 +151,21 @@ def test_bad_pairs_files_are_one_line_errors(tmp_path, data_dir):
         path = tmp_path / name
         path.write_bytes(content)
         col = "2" if name == "cols.tsv" else "0"
-        proc = run_cli("train", "spa-eng-small", "--out", str(tmp_path / f"run-{name}"), "--set",
-                       f"data.path={path}", "--set", f"data.source_column={col}", "--set", "data.target_column=1",
-                       "--max-steps", "1", check=False)
+        proc = run_cli(
+            "train",
+            "spa-eng-small",
+            "--out",
+            str(tmp_path / f"run-{name}"),
+            "--set",
+            f"data.path={path}",
+            "--set",
+            f"data.source_column={col}",
+            "--set",
+            "data.target_column=1",
+            "--max-steps",
+            "1",
+            check=False,
+        )
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert needle in proc.stderr and name in proc.stderr, proc.stderr
@@ -160,8 +204,16 @@ def test_attention_weights_sum_to_one_and_ignore_padding():
 
     torch.manual_seed(0)
     for attention in ("bahdanau", "dot", "general"):
-        model = Seq2Seq(20, 20, embedding=8, hidden=12, attention=attention, input_feed=attention == "dot",
-                        bidirectional=attention == "general", cell="gru").eval()
+        model = Seq2Seq(
+            20,
+            20,
+            embedding=8,
+            hidden=12,
+            attention=attention,
+            input_feed=attention == "dot",
+            bidirectional=attention == "general",
+            cell="gru",
+        ).eval()
         src = torch.randint(4, 20, (6, 3))
         lengths = torch.tensor([6, 2, 4])
         src[2:, 1] = 0
@@ -246,7 +298,9 @@ def test_pairs_reader_handles_gzip_columns_and_blank_lines(tmp_path):
         f.write("Hi.\tHola.\tCC-BY\r\n\nWhat's this\u2026?\t¿Qué es\u0085esto?\tCC-BY\n")
     pairs = read_pairs(p, 1, 0)  # U+0085 (a line break to str.splitlines) inside a sentence is no line end
     assert [(q.source, q.target, q.line) for q in pairs] == [
-        ("Hola.", "Hi.", 1), ("¿Qué es\u0085esto?", "What's this\u2026?", 3)]
+        ("Hola.", "Hi.", 1),
+        ("¿Qué es\u0085esto?", "What's this\u2026?", 3),
+    ]
     assert normalize("¿Qué es\u0085esto?") == "¿qué es esto?"
     assert word_tokens(normalize("¿Qué es ESTO?")) == ["¿", "qué", "es", "esto", "?"]
     assert detokenize_words(["¿", "qué", "es", "esto", "?"]) == "¿qué es esto?"

@@ -27,8 +27,20 @@ from rnnkit.cli import main
 # validation on 5% of the text (fast), no test evaluation; lr 1 oscillates enough that some validations get worse
 LM = [*TINY_LM, "--set", "data.valid=", "--set", "data.valid_fraction=0.05", "--set", "train.eval_test=false"]
 # parity: 10 steps an epoch, accuracy (higher is better, with ties)
-PARITY = ["--set", "data.size=600", "--set", "data.length=10", "--set", "train.batch_size=50",
-          "--set", "train.log_every=2", "--set", "train.tensorboard=false", "--set", "train.eval_test=false"]
+PARITY = [
+    "--set",
+    "data.size=600",
+    "--set",
+    "data.length=10",
+    "--set",
+    "train.batch_size=50",
+    "--set",
+    "train.log_every=2",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "train.eval_test=false",
+]
 
 
 @dataclass
@@ -76,8 +88,19 @@ def test_resuming_a_max_steps_stop_never_makes_best_worse(tmp_path, data_dir, cl
     """The report: --max-steps 30, then --resume --max-steps 31 replaced best.pt with a worse model and printed
     it as "valid (best)"; and --max-steps below the run's step trained one more step."""
     run = tmp_path / "run"
-    cli("train", "ptb-small", "--data-dir", data_dir, "--out", run, "--max-steps", "30", *LM,
-        "--set", "train.eval_test=true")
+    cli(
+        "train",
+        "ptb-small",
+        "--data-dir",
+        data_dir,
+        "--out",
+        run,
+        "--max-steps",
+        "30",
+        *LM,
+        "--set",
+        "train.eval_test=true",
+    )
     # the stop validated before writing last.pt, so the checkpoint knows its best
     assert _load(run / "checkpoints" / "last.pt")["loop"]["best_step"] == 30
     values = [assert_best_is_the_best(run, "ppl")]
@@ -114,8 +137,13 @@ def test_ctrl_c_saves_exits_130_and_the_resume_keeps_the_best(tmp_path, data_dir
     cli("train", "ptb-small", "--data-dir", data_dir, "--out", run, "--max-steps", "10", *LM)
     best_before = assert_best_is_the_best(run, "ppl")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "--resume", str(run), "--max-steps", "100000",
-                             "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "train", "--resume", str(run), "--max-steps", "100000", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline and proc.poll() is None:
@@ -142,16 +170,33 @@ def test_ctrl_c_saves_exits_130_and_the_resume_keeps_the_best(tmp_path, data_dir
 def test_early_stop_and_epochs_stops_resume_without_harm(tmp_path, cli):
     run = tmp_path / "run"
     # early_stop=1: stops at the first epoch that does not improve accuracy (ties included)
-    first = json.loads(cli("train", "parity", "--out", run, "--max-epochs", "30", "--set", "train.early_stop=1",
-                           "--set", "optim.lr=0.003", *PARITY, "--json").stdout)
+    first = json.loads(
+        cli(
+            "train",
+            "parity",
+            "--out",
+            run,
+            "--max-epochs",
+            "30",
+            "--set",
+            "train.early_stop=1",
+            "--set",
+            "optim.lr=0.003",
+            *PARITY,
+            "--json",
+        ).stdout
+    )
     assert first["stopped"] == "early_stop" and first["epoch"] < 30
     best = assert_best_is_the_best(run, "accuracy", higher=True)
     before = _snapshot(run)
     again = cli("train", "--resume", run)  # stopped early: nothing to do until early_stop is raised
     assert "stopped early (1 validation without improvement, train.early_stop = 1): nothing to train" in again.stderr
     assert _snapshot(run) == before
-    more = json.loads(cli("train", "--resume", run, "--set", "train.early_stop=3", "--max-epochs",
-                          first["epoch"] + 2, "--json").stdout)
+    more = json.loads(
+        cli(
+            "train", "--resume", run, "--set", "train.early_stop=3", "--max-epochs", first["epoch"] + 2, "--json"
+        ).stdout
+    )
     assert more["step"] > first["step"]
     assert assert_best_is_the_best(run, "accuracy", higher=True) >= best
 

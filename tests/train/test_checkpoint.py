@@ -8,8 +8,12 @@ from rnnkit.train.checkpoint import FORMAT, load_checkpoint, save_atomic
 
 
 def test_round_trip_is_bit_exact(tmp_path):
-    state = {"format": FORMAT, "model": {"w": torch.randn(3, 4, dtype=torch.float64)}, "loop": {"step": 7},
-             "rng": {"torch": torch.get_rng_state()}}
+    state = {
+        "format": FORMAT,
+        "model": {"w": torch.randn(3, 4, dtype=torch.float64)},
+        "loop": {"step": 7},
+        "rng": {"torch": torch.get_rng_state()},
+    }
     path = tmp_path / "ck" / "last.pt"
     save_atomic(state, path)
     back = load_checkpoint(path)

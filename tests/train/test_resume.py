@@ -35,9 +35,12 @@ def test_resume_after_kill_9_is_bit_identical(tmp_path, data_dir):
     args = ["--data-dir", str(data_dir), *RESUME_LM, "--set", "train.checkpoint_every=5"]
     run_cli("train", "ptb-small", "--out", str(full), "--max-steps", "40", *args)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", "train", "ptb-small", "--out", str(killed),
-                             "--max-steps", "100000", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", "train", "ptb-small", "--out", str(killed), "--max-steps", "100000", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -59,8 +62,9 @@ def test_resume_with_a_different_vocabulary_is_refused(tmp_path, data_dir):
     run = tmp_path / "run"
     run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "2", *TINY_LM)
     config = (run / "config.toml").read_text()
-    proc = run_cli("train", "--resume", str(run), "--max-steps", "4", "--set", "data.train=ptb/ptb.test.txt",
-                   check=False)
+    proc = run_cli(
+        "train", "--resume", str(run), "--max-steps", "4", "--set", "data.train=ptb/ptb.test.txt", check=False
+    )
     assert proc.returncode == 2
     assert "different vocabulary" in proc.stderr and "Traceback" not in proc.stderr
     assert (run / "config.toml").read_text() == config  # a refused resume leaves the run as it was
@@ -69,6 +73,7 @@ def test_resume_with_a_different_vocabulary_is_refused(tmp_path, data_dir):
 def test_refuses_to_overwrite_a_run(tmp_path, data_dir):
     run = tmp_path / "run"
     run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "2", *TINY_LM)
-    proc = run_cli("train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "2",
-                   *TINY_LM, check=False)
+    proc = run_cli(
+        "train", "ptb-small", "--data-dir", str(data_dir), "--out", str(run), "--max-steps", "2", *TINY_LM, check=False
+    )
     assert proc.returncode == 2 and "--resume" in proc.stderr

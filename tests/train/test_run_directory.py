@@ -27,8 +27,20 @@ from conftest import REPO, TINY_LM, read_metrics, train_losses
 from rnnkit.cli import main
 
 LM = [*TINY_LM, "--set", "data.valid=", "--set", "data.valid_fraction=0.05", "--set", "train.eval_test=false"]
-PARITY = ["--set", "data.size=600", "--set", "data.length=10", "--set", "train.batch_size=50",
-          "--set", "train.log_every=2", "--set", "train.tensorboard=false", "--set", "train.eval_test=false"]
+PARITY = [
+    "--set",
+    "data.size=600",
+    "--set",
+    "data.length=10",
+    "--set",
+    "train.batch_size=50",
+    "--set",
+    "train.log_every=2",
+    "--set",
+    "train.tensorboard=false",
+    "--set",
+    "train.eval_test=false",
+]
 ENV = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
 
 
@@ -53,8 +65,13 @@ def digest(run: Path) -> dict[str, str]:
 
 
 def spawn(*args: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rnnkit", *map(str, args)], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", *map(str, args)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def steps_logged(run: Path) -> int:
@@ -79,8 +96,12 @@ def test_two_trainers_started_together_one_trains_one_exits_2(lm_run):
     codes = [p.returncode for p in procs]
     assert sorted(codes) == [0, 2], results
     winner = procs[codes.index(0)]
-    line = one_line(results[codes.index(2)][1], f"rnnkit: error: {lm_run}: another trainer is writing this run "
-                    f"(pid {winner.pid} on {socket.gethostname()}", "rnnkit train --resume", "wait for it to finish")
+    line = one_line(
+        results[codes.index(2)][1],
+        f"rnnkit: error: {lm_run}: another trainer is writing this run (pid {winner.pid} on {socket.gethostname()}",
+        "rnnkit train --resume",
+        "wait for it to finish",
+    )
     assert line.endswith("or stop it")
     records = read_metrics(lm_run)  # consistent: every step once, in order, one validation at the stop
     train_steps = [r["step"] for r in records if "split" not in r]
@@ -173,16 +194,33 @@ def test_damaged_checkpoints_are_one_line_errors(tmp_path, capsys):
 def test_another_tasks_checkpoint_is_named_as_such(tmp_path, capsys):
     parity, sine = tmp_path / "parity", tmp_path / "sine"
     assert cli(capsys, "train", "parity", "--out", parity, *PARITY, "--max-steps", "2")[0] == 0
-    assert cli(capsys, "train", "sine-series", "--out", sine, "--max-steps", "2", "--set", "train.tensorboard=false",
-               "--set", "train.eval_test=false")[0] == 0
+    assert (
+        cli(
+            capsys,
+            "train",
+            "sine-series",
+            "--out",
+            sine,
+            "--max-steps",
+            "2",
+            "--set",
+            "train.tensorboard=false",
+            "--set",
+            "train.eval_test=false",
+        )[0]
+        == 0
+    )
     for name in ("last.pt", "best.pt"):
         shutil.copy(sine / "checkpoints" / name, parity / "checkpoints" / name)
     files = {p.name: p.read_bytes() for p in parity.iterdir() if p.is_file()}
     code, _, err = cli(capsys, "train", "--resume", parity, "--max-steps", "4")
     assert {p.name: p.read_bytes() for p in parity.iterdir() if p.is_file()} == files  # nothing written
     assert code == 2
-    one_line(err, f"{parity / 'checkpoints' / 'last.pt'}: this checkpoint belongs to another task ('forecast', "
-                  f"recipe 'sine-series'); this run trains task 'parity'")
+    one_line(
+        err,
+        f"{parity / 'checkpoints' / 'last.pt'}: this checkpoint belongs to another task ('forecast', "
+        f"recipe 'sine-series'); this run trains task 'parity'",
+    )
     assert "vocabular" not in err
     code, _, err = cli(capsys, "eval", parity)
     assert code == 2
@@ -199,7 +237,8 @@ def test_injected_enospc_while_saving_last_pt(lm_run, capsys, monkeypatch):
     def full(obj, f, *a, **k):
         f.write(b"\0" * 4096)
         raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos") from OSError(
-            errno.ENOSPC, "No space left on device")
+            errno.ENOSPC, "No space left on device"
+        )
 
     monkeypatch.setattr(checkpoint.torch, "save", full)
     code, _, err = cli(capsys, "train", "--resume", lm_run, "--max-steps", "14", "--set", "train.checkpoint_every=2")
@@ -238,9 +277,19 @@ def test_injected_erofs_and_enospc_at_the_start(tmp_path, capsys, monkeypatch):
 def _namespace_why_not() -> str:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return "needs root and unshare for a private mount namespace"
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                            "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && umount $d && rmdir $d"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && umount $d && rmdir $d",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return "" if probe.returncode == 0 else f"cannot mount a tmpfs in a private namespace: {probe.stderr.strip()}"
 
 
@@ -253,15 +302,19 @@ def namespace():
 
     def run(script: str, **variables: object) -> subprocess.CompletedProcess:
         env = dict(ENV, PY=sys.executable, **{k: str(v) for k, v in variables.items()})
-        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     return run
 
 
 def _result(out: Path, name: str) -> tuple[int, str, str]:
-    return (int((out / f"{name}.rc").read_text()), (out / f"{name}.out").read_text(),
-            (out / f"{name}.err").read_text())
+    return (int((out / f"{name}.rc").read_text()), (out / f"{name}.out").read_text(), (out / f"{name}.err").read_text())
 
 
 RNNKIT = '"$PY" -m rnnkit'
@@ -272,7 +325,8 @@ def test_a_disk_that_fills_while_saving_last_pt(lm_run, tmp_path, namespace):
     mnt.mkdir()
     out.mkdir()
     before = digest(lm_run)
-    proc = namespace(f"""
+    proc = namespace(
+        f"""
         set -e
         mount -t tmpfs -o size=8m tmpfs "$MNT"
         cp -a "$RUN" "$MNT/run"
@@ -286,12 +340,19 @@ def test_a_disk_that_fills_while_saving_last_pt(lm_run, tmp_path, namespace):
         {RNNKIT} train --resume "$MNT/run" --max-steps 14 --set train.checkpoint_every=2 -q >"$OUT/freed.out" \
             2>"$OUT/freed.err"; echo $? >"$OUT/freed.rc"
         cp -a "$MNT/run" "$OUT/after-freed"
-        """, MNT=mnt, RUN=lm_run, OUT=out)
+        """,
+        MNT=mnt,
+        RUN=lm_run,
+        OUT=out,
+    )
     assert proc.returncode == 0, proc.stderr
     code, _, err = _result(out, "full")
     assert code == 2
-    one_line(err, f"rnnkit: error: {mnt}/run/checkpoints/last.pt: cannot write: no space left on device; the "
-                  f"previous checkpoint is kept")
+    one_line(
+        err,
+        f"rnnkit: error: {mnt}/run/checkpoints/last.pt: cannot write: no space left on device; the "
+        f"previous checkpoint is kept",
+    )
     assert digest(out / "after-full") == before  # last.pt and best.pt as they were, no temporary file
     assert not (out / "after-full" / ".lock.json").exists()
     code, _, err = _result(out, "freed")
@@ -305,19 +366,24 @@ def test_a_full_disk_at_the_start_of_a_run(lm_run, tmp_path, namespace):
     mnt.mkdir()
     out.mkdir()
     before = digest(lm_run)
-    proc = namespace(f"""
+    proc = namespace(
+        f"""
         set -e
         mount -t tmpfs -o size=8m tmpfs "$MNT"
         cp -a "$RUN" "$MNT/run"
         head -c 20000000 /dev/zero > "$MNT/filler" 2>/dev/null || true   # full
         set +e
-        {RNNKIT} train parity --out "$MNT/new" {' '.join(PARITY)} >"$OUT/new.out" 2>"$OUT/new.err"
+        {RNNKIT} train parity --out "$MNT/new" {" ".join(PARITY)} >"$OUT/new.out" 2>"$OUT/new.err"
         echo $? >"$OUT/new.rc"
         {RNNKIT} train --resume "$MNT/run" --max-steps 14 >"$OUT/resume.out" 2>"$OUT/resume.err"
         echo $? >"$OUT/resume.rc"
         ls -A "$MNT" >"$OUT/listing"
         cp -a "$MNT/run" "$OUT/after"
-        """, MNT=mnt, RUN=lm_run, OUT=out)
+        """,
+        MNT=mnt,
+        RUN=lm_run,
+        OUT=out,
+    )
     assert proc.returncode == 0, proc.stderr
     code, _, err = _result(out, "new")
     assert code == 2
@@ -335,18 +401,24 @@ def test_read_only_locations(lm_run, tmp_path, namespace):
     for d in (mnt, ro, out):
         d.mkdir()
     before = digest(lm_run)
-    proc = namespace(f"""
+    proc = namespace(
+        f"""
         set -e
         mount -t tmpfs -o size=1m,ro tmpfs "$MNT"
         mount --bind "$RUN" "$RO" && mount -o remount,bind,ro "$RO"
         set +e
-        {RNNKIT} train parity --out "$MNT/run" {' '.join(PARITY)} >"$OUT/new.out" 2>"$OUT/new.err"
+        {RNNKIT} train parity --out "$MNT/run" {" ".join(PARITY)} >"$OUT/new.out" 2>"$OUT/new.err"
         echo $? >"$OUT/new.rc"
         {RNNKIT} train --resume "$RO" --max-steps 14 >"$OUT/resume.out" 2>"$OUT/resume.err"
         echo $? >"$OUT/resume.rc"
         {RNNKIT} eval "$RO" --json >"$OUT/eval.out" 2>"$OUT/eval.err"
         echo $? >"$OUT/eval.rc"
-        """, MNT=mnt, RO=ro, RUN=lm_run, OUT=out)
+        """,
+        MNT=mnt,
+        RO=ro,
+        RUN=lm_run,
+        OUT=out,
+    )
     assert proc.returncode == 0, proc.stderr
     code, _, err = _result(out, "new")
     assert code == 2

@@ -30,11 +30,27 @@ def test_killed_study_resumes_without_losing_a_trial(tmp_path, capsys):
     space = write_space(tmp_path / "space.toml")
     out = tmp_path / "study"
     # three epochs a trial, so that the kill lands inside one
-    cmd = ["tune", "parity", "--space", str(space), "--trials", "3", "--sampler", "random", "--pruner", "none",
-           "--out", str(out), *PARITY, "--set", "train.max_epochs=3"]
+    cmd = [
+        "tune",
+        "parity",
+        "--space",
+        str(space),
+        "--trials",
+        "3",
+        "--sampler",
+        "random",
+        "--pruner",
+        "none",
+        "--out",
+        str(out),
+        *PARITY,
+        "--set",
+        "train.max_epochs=3",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.Popen([sys.executable, "-m", "rnnkit", *cmd], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit", *cmd], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     killed = None
     try:
         deadline = time.time() + 180
@@ -60,8 +76,10 @@ def test_killed_study_resumes_without_losing_a_trial(tmp_path, capsys):
 
     proc = run_cli(*cmd)  # the same command again
     assert f"trial(s) {killed} of a worker that died" in proc.stderr
-    assert f"continuing study 'parity': {len(complete)} of 3 trial(s) done or running, {3 - len(complete)} to run" \
+    assert (
+        f"continuing study 'parity': {len(complete)} of 3 trial(s) done or running, {3 - len(complete)} to run"
         in proc.stderr
+    )
     after = {t.number: t for t in optuna.load_study(study_name="parity", storage=storage).get_trials()}
     assert sorted(after) == list(range(len(after)))  # unique, contiguous trial numbers
     assert {n: (after[n].params, after[n].value) for n in complete} == complete  # no finished trial lost

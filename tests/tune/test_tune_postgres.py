@@ -25,8 +25,11 @@ from conftest import REPO
 
 
 def _pg_bin() -> Path | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-                        if Path(p).parent.name.isdigit() else 0, reverse=True)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     found = shutil.which("pg_ctl")
     if found:
         candidates.insert(0, str(Path(os.path.realpath(found)).parent))
@@ -69,11 +72,32 @@ def postgres_url() -> Iterator[str]:
         return subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
 
     try:
-        init = pg(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C", "--no-sync")
+        init = pg(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         assert init.returncode == 0, init.stderr
-        start = pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-                   "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        start = pg(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         log = (root / "server.log").read_text() if (root / "server.log").is_file() else ""
         assert start.returncode == 0, start.stderr + log
         con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
@@ -93,10 +117,37 @@ def test_two_workers_share_one_study(tmp_path, capsys, postgres_url):
     space = write_space(tmp_path / "space.toml")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     outs = [tmp_path / "machine-a", tmp_path / "machine-b"]
-    procs = [subprocess.Popen([sys.executable, "-m", "rnnkit", "tune", "parity", "--space", str(space),
-                               "--trials", "4", "--sampler", "random", "--pruner", "none", "--storage", postgres_url,
-                               "--study", "shared", "--out", str(out), *PARITY], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for out in outs]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rnnkit",
+                "tune",
+                "parity",
+                "--space",
+                str(space),
+                "--trials",
+                "4",
+                "--sampler",
+                "random",
+                "--pruner",
+                "none",
+                "--storage",
+                postgres_url,
+                "--study",
+                "shared",
+                "--out",
+                str(out),
+                *PARITY,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err

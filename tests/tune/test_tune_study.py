@@ -21,8 +21,21 @@ def _trials(out):
 def test_study_finishes_reports_and_continues(tmp_path, capsys):
     space = write_space(tmp_path / "space.toml")
     out = tmp_path / "study"
-    cmd = ["tune", "parity", "--space", str(space), "--trials", "3", "--sampler", "tpe", "--seed", "0",
-           "--out", str(out), *PARITY]
+    cmd = [
+        "tune",
+        "parity",
+        "--space",
+        str(space),
+        "--trials",
+        "3",
+        "--sampler",
+        "tpe",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        *PARITY,
+    ]
     first = cli_json(capsys, *cmd)
     assert first["n_trials"] == 3 and first["n_failed"] == 0
     assert (out / "study.db").is_file()
@@ -46,7 +59,7 @@ def test_study_finishes_reports_and_continues(tmp_path, capsys):
     before = {n: (t.params, t.value) for n, t in _trials(out).items()}
     same = cli_json(capsys, *cmd)  # the same command again: the study already holds its 3 trials
     assert same["trials_this_run"] == 0 and same["n_trials"] == 3 and sorted(_trials(out)) == [0, 1, 2]
-    more = [*cmd[:cmd.index("--trials") + 1], "6", *cmd[cmd.index("--trials") + 2:]]
+    more = [*cmd[: cmd.index("--trials") + 1], "6", *cmd[cmd.index("--trials") + 2 :]]
     again = cli_json(capsys, *more)  # --trials is the study's total: 3 more make 6
     assert again["trials_this_run"] == 3
     assert again["n_trials"] + again["n_pruned"] == 6 and again["n_failed"] == 0
@@ -65,28 +78,66 @@ def test_study_finishes_reports_and_continues(tmp_path, capsys):
 def test_aggressive_pruner_prunes(tmp_path, capsys):
     space = write_space(tmp_path / "lr.toml", '[optim.lr]\ntype = "float"\nlow = 1e-5\nhigh = 0.05\nlog = true\n')
     out = tmp_path / "pruned"
-    res = cli_json(capsys, "tune", "parity", "--space", str(space), "--trials", "5", "--sampler", "random",
-                   "--seed", "0", "--pruner", "median", "--pruner-startup", "1", "--out", str(out), *PARITY,
-                   "--set", "train.eval_every=4", "--set", "train.max_epochs=2")
+    res = cli_json(
+        capsys,
+        "tune",
+        "parity",
+        "--space",
+        str(space),
+        "--trials",
+        "5",
+        "--sampler",
+        "random",
+        "--seed",
+        "0",
+        "--pruner",
+        "median",
+        "--pruner-startup",
+        "1",
+        "--out",
+        str(out),
+        *PARITY,
+        "--set",
+        "train.eval_every=4",
+        "--set",
+        "train.max_epochs=2",
+    )
     assert res["n_pruned"] >= 1 and res["n_trials"] >= 1
     assert res["n_pruned"] + res["n_trials"] == 5
     trials = _trials(out)
     pruned = [t for t in trials.values() if t.state == optuna.trial.TrialState.PRUNED]
     for t in pruned:  # pruned from intermediate validations reported by the trainer
         assert t.intermediate_values
-        steps = [json.loads(line)["step"] for line in (out / "trials" / f"{t.number:04d}" / "metrics.jsonl")
-                 .read_text().splitlines() if '"split": "valid"' in line]
+        steps = [
+            json.loads(line)["step"]
+            for line in (out / "trials" / f"{t.number:04d}" / "metrics.jsonl").read_text().splitlines()
+            if '"split": "valid"' in line
+        ]
         assert max(steps) == max(t.intermediate_values)  # stopped at the validation that pruned it
     rep = cli_json(capsys, "tune", "report", str(out), "--no-plots")
     assert rep["n_pruned"] == res["n_pruned"]
 
 
 def test_grid_over_a_categorical_visits_each_point_once(tmp_path, capsys):
-    space = write_space(tmp_path / "grid.toml", '[model.cell]\ntype = "categorical"\n'
-                                                'choices = ["rnn_tanh", "gru", "lstm"]\n')
+    space = write_space(
+        tmp_path / "grid.toml", '[model.cell]\ntype = "categorical"\nchoices = ["rnn_tanh", "gru", "lstm"]\n'
+    )
     out = tmp_path / "grid"
-    cmd = ["tune", "parity", "--space", str(space), "--trials", "10", "--sampler", "grid", "--pruner", "none",
-           "--out", str(out), *PARITY]
+    cmd = [
+        "tune",
+        "parity",
+        "--space",
+        str(space),
+        "--trials",
+        "10",
+        "--sampler",
+        "grid",
+        "--pruner",
+        "none",
+        "--out",
+        str(out),
+        *PARITY,
+    ]
     res = cli_json(capsys, *cmd)
     assert res["n_trials"] == 3  # the grid stops the study when it is exhausted
     cells = sorted(t.params["model.cell"] for t in _trials(out).values())
@@ -94,17 +145,20 @@ def test_grid_over_a_categorical_visits_each_point_once(tmp_path, capsys):
     assert cli_json(capsys, *cmd)["n_trials"] == 3  # nothing left to try: no duplicate trial
 
 
-@pytest.mark.parametrize("space, needle", [
-    ('[model.hiden]\ntype = "int"\nlow = 1\nhigh = 3\n', "[model.hiden]: unknown field 'model.hiden'"),
-    ('[model.hidden]\ntype = "int"\nlow = 10\nhigh = 3\n', "[model.hidden]: low (10) is greater than high (3)"),
-    ('[model.cell]\ntype = "categorical"\nchoices = []\n', "[model.cell]: 'choices' must be a non-empty list"),
-    ('[optim.lr]\ntype = "loguniform"\nlow = 1\nhigh = 3\n', "[optim.lr]: unknown type 'loguniform'"),
-    ('[optim.lr]\ntype = "float"\nlow = 0\nhigh = 0.1\nlog = true\n', "[optim.lr]: log = true needs low > 0"),
-    ('[optim.lr]\ntype = "float"\nlow = 0.1\n', "[optim.lr]: missing 'high'"),
-    ('[optim.name]\ntype = "int"\nlow = 1\nhigh = 3\n', "[optim.name]: type = \"int\" but the field holds str"),
-    ('[modle.hidden]\ntype = "int"\nlow = 1\nhigh = 3\n', "[modle]: unknown section"),
-    ('', "the search space is empty"),
-])
+@pytest.mark.parametrize(
+    "space, needle",
+    [
+        ('[model.hiden]\ntype = "int"\nlow = 1\nhigh = 3\n', "[model.hiden]: unknown field 'model.hiden'"),
+        ('[model.hidden]\ntype = "int"\nlow = 10\nhigh = 3\n', "[model.hidden]: low (10) is greater than high (3)"),
+        ('[model.cell]\ntype = "categorical"\nchoices = []\n', "[model.cell]: 'choices' must be a non-empty list"),
+        ('[optim.lr]\ntype = "loguniform"\nlow = 1\nhigh = 3\n', "[optim.lr]: unknown type 'loguniform'"),
+        ('[optim.lr]\ntype = "float"\nlow = 0\nhigh = 0.1\nlog = true\n', "[optim.lr]: log = true needs low > 0"),
+        ('[optim.lr]\ntype = "float"\nlow = 0.1\n', "[optim.lr]: missing 'high'"),
+        ('[optim.name]\ntype = "int"\nlow = 1\nhigh = 3\n', '[optim.name]: type = "int" but the field holds str'),
+        ('[modle.hidden]\ntype = "int"\nlow = 1\nhigh = 3\n', "[modle]: unknown section"),
+        ("", "the search space is empty"),
+    ],
+)
 def test_bad_space_exits_2_with_one_line(tmp_path, capsys, space, needle):
     path = write_space(tmp_path / "bad.toml", space)
     capsys.readouterr()
@@ -119,11 +173,14 @@ def test_bad_space_exits_2_with_one_line(tmp_path, capsys, space, needle):
 
 def test_grid_needs_a_step_and_set_conflicts(tmp_path, capsys):
     path = write_space(tmp_path / "lr.toml", '[optim.lr]\ntype = "float"\nlow = 0.1\nhigh = 0.2\n')
-    for extra, needle in ((["--sampler", "grid"], "the grid sampler needs a step"),
-                          (["--set", "optim.lr=0.1"], "both searched and fixed")):
+    for extra, needle in (
+        (["--sampler", "grid"], "the grid sampler needs a step"),
+        (["--set", "optim.lr=0.1"], "both searched and fixed"),
+    ):
         capsys.readouterr()
-        assert main(["tune", "parity", "--space", str(path), "--trials", "1", "--out", str(tmp_path / "o"),
-                     *extra]) == 2
+        assert (
+            main(["tune", "parity", "--space", str(path), "--trials", "1", "--out", str(tmp_path / "o"), *extra]) == 2
+        )
         assert needle in capsys.readouterr().err
 
 

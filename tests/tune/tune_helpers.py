@@ -8,8 +8,20 @@ from pathlib import Path
 from rnnkit.cli import main
 
 # 480 training strings of 10 bits, batches of 50: 10 steps, one epoch
-PARITY = ["--set", "data.size=600", "--set", "data.length=10", "--set", "train.max_epochs=1",
-          "--set", "train.batch_size=50", "--set", "train.log_every=2", "--set", "train.tensorboard=false"]
+PARITY = [
+    "--set",
+    "data.size=600",
+    "--set",
+    "data.length=10",
+    "--set",
+    "train.max_epochs=1",
+    "--set",
+    "train.batch_size=50",
+    "--set",
+    "train.log_every=2",
+    "--set",
+    "train.tensorboard=false",
+]
 
 SPACE = """\
 [model.hidden]

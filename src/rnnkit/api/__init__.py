@@ -12,5 +12,16 @@ See each function's docstring: ``help(rnnkit.train)``.
 from rnnkit.api.run import Run, check_length, check_text
 from rnnkit.api.training import Study, check, gradient_flow, load, recipes, train, tune, tune_report
 
-__all__ = ["Run", "Study", "check", "check_length", "check_text", "gradient_flow", "load", "recipes", "train", "tune",
-           "tune_report"]
+__all__ = [
+    "Run",
+    "Study",
+    "check",
+    "check_length",
+    "check_text",
+    "gradient_flow",
+    "load",
+    "recipes",
+    "train",
+    "tune",
+    "tune_report",
+]

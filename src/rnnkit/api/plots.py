@@ -14,8 +14,18 @@ import numpy as np
 from rnnkit.figures import figure, save_png
 
 
-def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc: dict[str, Any], truth: Any,
-                  columns: list[str], path: str | Path, level: float, title: str = "", flag: str = "--plot") -> Path:
+def plot_forecast(
+    hist_times: list[str],
+    history: Any,
+    out_times: list[str],
+    fc: dict[str, Any],
+    truth: Any,
+    columns: list[str],
+    path: str | Path,
+    level: float,
+    title: str = "",
+    flag: str = "--plot",
+) -> Path:
     """History (the last few hundred points), forecast, interval band and the truth where known."""
     horizon = len(out_times)
     show = min(len(hist_times), max(5 * horizon, 120))
@@ -27,12 +37,22 @@ def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc:
     for j, ax in enumerate(axes[:, 0]):
         ax.plot(hx, history[-show:, j], color="C0", lw=1, label="history")
         if truth is not None:
-            ax.plot(np.concatenate([[-1], fx]), np.concatenate([history[-1:, j], truth[:, j]]), color="k", lw=1,
-                    ls="--", label="truth")
-        ax.plot(np.concatenate([[-1], fx]), np.concatenate([history[-1:, j], fc["mean"][:, j]]), color="C3",
-                lw=1.5, label="forecast")
-        ax.fill_between(fx, fc["lower"][:, j], fc["upper"][:, j], color="C3", alpha=0.2,
-                        label=f"{level:.0%} interval")
+            ax.plot(
+                np.concatenate([[-1], fx]),
+                np.concatenate([history[-1:, j], truth[:, j]]),
+                color="k",
+                lw=1,
+                ls="--",
+                label="truth",
+            )
+        ax.plot(
+            np.concatenate([[-1], fx]),
+            np.concatenate([history[-1:, j], fc["mean"][:, j]]),
+            color="C3",
+            lw=1.5,
+            label="forecast",
+        )
+        ax.fill_between(fx, fc["lower"][:, j], fc["upper"][:, j], color="C3", alpha=0.2, label=f"{level:.0%} interval")
         labels = list(hist_times[-show:]) + list(out_times)
         xs = np.concatenate([hx, fx])
         ticks = np.linspace(0, len(xs) - 1, num=min(8, len(xs))).astype(int)
@@ -46,8 +66,15 @@ def plot_forecast(hist_times: list[str], history: Any, out_times: list[str], fc:
     return save_png(fig, path, dpi=90, flag=flag)
 
 
-def plot_attention(weights: Any, source: list[str], target: list[str], path: str | Path, src_text: str = "",
-                   tgt_text: str = "", flag: str = "--show-attention") -> Path:
+def plot_attention(
+    weights: Any,
+    source: list[str],
+    target: list[str],
+    path: str | Path,
+    src_text: str = "",
+    tgt_text: str = "",
+    flag: str = "--show-attention",
+) -> Path:
     """Heatmap of attention weights: one row per output word, one column per input word."""
     w = weights.float().numpy() if hasattr(weights, "numpy") else np.asarray(weights)
     fig = figure((max(3.0, 0.6 * len(source) + 2), max(2.5, 0.5 * len(target) + 1.5)))

@@ -37,9 +37,16 @@ class Run:
     ``export`` - each says which runs can answer it (``services`` lists a run's).
     """
 
-    def __init__(self, path: PathLike, checkpoint: str = "best", device: str = "auto",
-                 data_dir: PathLike | None = None, summary: dict[str, Any] | None = None,
-                 notes: Sequence[str] = (), rank: int = 0) -> None:
+    def __init__(
+        self,
+        path: PathLike,
+        checkpoint: str = "best",
+        device: str = "auto",
+        data_dir: PathLike | None = None,
+        summary: dict[str, Any] | None = None,
+        notes: Sequence[str] = (),
+        rank: int = 0,
+    ) -> None:
         from rnnkit.train.rundir import RunDir
 
         if checkpoint not in ("best", "last"):
@@ -159,8 +166,16 @@ class Run:
         return dict(metrics), Path(png)
 
     # -- predictions ----------------------------------------------------------------------------------
-    def generate(self, prompt: str = "", words: int = 50, temperature: float = 1.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int | None = None, max_input_length: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str = "",
+        words: int = 50,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        max_input_length: int | None = None,
+    ) -> str:
         """Continue ``prompt`` with a language model (``rnnkit generate``).
 
         Args:
@@ -173,8 +188,16 @@ class Run:
         """
         from rnnkit import predict
 
-        return predict.generate(self._load(), prompt, words, temperature=temperature, top_k=top_k, top_p=top_p,
-                                seed=seed, max_input_length=_limit(max_input_length))
+        return predict.generate(
+            self._load(),
+            prompt,
+            words,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            max_input_length=_limit(max_input_length),
+        )
 
     def classify(self, inputs: Any, max_input_length: int | None = None) -> Any:
         """Label and probabilities for each input of a classifier (``rnnkit classify``).
@@ -193,8 +216,10 @@ class Run:
         predict.require(loaded, "classify")
         single, texts = self._as_inputs(inputs)
         out = predict.classify(loaded, texts, max_input_length=_limit(max_input_length))
-        if not (isinstance(inputs, str) or (isinstance(inputs, Sequence) and inputs
-                                             and all(isinstance(x, str) for x in inputs))):
+        if not (
+            isinstance(inputs, str)
+            or (isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs))
+        ):
             out = [{k: v for k, v in r.items() if k != "text"} for r in out]  # arrays: no text to echo
         return out[0] if single else out
 
@@ -203,16 +228,18 @@ class Run:
         if isinstance(inputs, str):
             return True, [inputs]
         info = self.describe()
-        if info.get("input") == "sequence" and not (isinstance(inputs, Sequence) and inputs
-                                                     and all(isinstance(x, str) for x in inputs)):
+        if info.get("input") == "sequence" and not (
+            isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs)
+        ):
             arr = np.asarray(inputs, dtype=np.float64) if not isinstance(inputs, np.ndarray) else inputs
             single = arr.ndim == 2 or (arr.ndim == 1 and info.get("channels") == 1)
             arr = arr[None] if single else arr
             if arr.ndim == 2:  # (n, steps) of one channel
                 arr = arr[:, :, None]
             if arr.ndim != 3:
-                raise UserError(f"inputs: expected (steps, channels) or (n, steps, channels) arrays, got shape "
-                                f"{np.shape(inputs)}")
+                raise UserError(
+                    f"inputs: expected (steps, channels) or (n, steps, channels) arrays, got shape {np.shape(inputs)}"
+                )
             first = info.get("layout") == "channels_first"
             texts = [" ".join(repr(float(v)) for v in (x.T if first else x).ravel()) for x in arr]
             return single, texts
@@ -220,9 +247,15 @@ class Run:
             return False, list(inputs)
         raise UserError(f"inputs: expected a text or a list of texts, got {type(inputs).__name__}")
 
-    def translate(self, texts: str | Sequence[str], beam: int | None = None, max_length: int | None = None,
-                  length_penalty: float | None = None, details: bool = False,
-                  max_input_length: int | None = None) -> Any:
+    def translate(
+        self,
+        texts: str | Sequence[str],
+        beam: int | None = None,
+        max_length: int | None = None,
+        length_penalty: float | None = None,
+        details: bool = False,
+        max_input_length: int | None = None,
+    ) -> Any:
         """Translate with a sequence-to-sequence run (``rnnkit translate``).
 
         Args:
@@ -238,8 +271,14 @@ class Run:
 
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
-        out = predict.translate(self._load(), items, beam=beam, max_len=max_length, alpha=length_penalty,
-                                max_input_length=_limit(max_input_length))
+        out = predict.translate(
+            self._load(),
+            items,
+            beam=beam,
+            max_len=max_length,
+            alpha=length_penalty,
+            max_input_length=_limit(max_input_length),
+        )
         result = out if details else [r["translation"] for r in out]
         return result[0] if single else result
 
@@ -249,13 +288,28 @@ class Run:
 
         if result.get("attention") is None:
             raise UserError("--show-attention: this run's model has no attention (model.attention = 'none')")
-        return plot_attention(result["attention"], result["source_tokens"], result["target_tokens"], path,
-                              result["source"], result["translation"])
+        return plot_attention(
+            result["attention"],
+            result["source_tokens"],
+            result["target_tokens"],
+            path,
+            result["source"],
+            result["translation"],
+        )
 
-    def chat(self, text: str, history: Sequence[str] = (), replies: int | None = None, decoding: str | None = None,
-             top_k: int | None = None, temperature: float | None = None, beam: int | None = None,
-             seed: int | None = None, max_words: int | None = None,
-             max_input_length: int | None = None) -> list[str]:
+    def chat(
+        self,
+        text: str,
+        history: Sequence[str] = (),
+        replies: int | None = None,
+        decoding: str | None = None,
+        top_k: int | None = None,
+        temperature: float | None = None,
+        beam: int | None = None,
+        seed: int | None = None,
+        max_words: int | None = None,
+        max_input_length: int | None = None,
+    ) -> list[str]:
         """Candidate replies of a chatbot (a seq2seq run trained on dialogue; ``rnnkit chat``).
 
         Args:
@@ -268,12 +322,23 @@ class Run:
         """
         from rnnkit import predict
 
-        return predict.chat(self._load(), text, list(history), n=replies, decoding=decoding, top_k=top_k,
-                            temperature=temperature, beam=beam, seed=seed, max_len=max_words,
-                            max_input_length=_limit(max_input_length))
+        return predict.chat(
+            self._load(),
+            text,
+            list(history),
+            n=replies,
+            decoding=decoding,
+            top_k=top_k,
+            temperature=temperature,
+            beam=beam,
+            seed=seed,
+            max_len=max_words,
+            max_input_length=_limit(max_input_length),
+        )
 
-    def forecast(self, history: Any = None, horizon: int | None = None, level: float | None = None,
-                 seed: int = 0) -> Any:
+    def forecast(
+        self, history: Any = None, horizon: int | None = None, level: float | None = None, seed: int = 0
+    ) -> Any:
         """Forecast the ``horizon`` steps after the end of ``history`` with a forecasting run.
 
         Args:
@@ -309,8 +374,11 @@ class Run:
             import pandas as pd
 
             index = future_index(history.index, horizon, out_times)
-            names = [str(history.name) if getattr(history, "name", None) is not None else trained[0]] if \
-                is_series(history) else [str(c) for c in history.columns]
+            names = (
+                [str(history.name) if getattr(history, "name", None) is not None else trained[0]]
+                if is_series(history)
+                else [str(c) for c in history.columns]
+            )
             data: dict[str, Any] = {}
             for j, name in enumerate(names):
                 data[name] = fc["mean"][:, j]
@@ -320,9 +388,17 @@ class Run:
         squeeze = flat or (history is None and len(trained) == 1)
         return {"time": out_times, **{k: (v[:, 0] if squeeze else v) for k, v in fc.items()}}
 
-    def forecast_report(self, csv: PathLike | None = None, time_column: str | None = None,
-                        target: str | None = None, horizon: int | None = None, holdout: bool = False,
-                        level: float | None = None, plot: PathLike | None = None, seed: int = 0) -> dict[str, Any]:
+    def forecast_report(
+        self,
+        csv: PathLike | None = None,
+        time_column: str | None = None,
+        target: str | None = None,
+        horizon: int | None = None,
+        holdout: bool = False,
+        level: float | None = None,
+        plot: PathLike | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         """What ``rnnkit forecast --json`` prints: a table of forecasts (rows of time, column, forecast, lower,
         upper) for the steps after the time ``after``; with ``holdout`` the truth and the model's error against
         the naive baselines; with ``plot`` a PNG.
@@ -352,8 +428,12 @@ class Run:
             path = Path(csv)
             if not path.is_file():
                 raise UserError(f"--csv: file not found: {csv}")
-            series = read_series_csv(path, time_column if time_column is not None else d.time_column,
-                                     target if target is not None else d.target, sort=d.sort)
+            series = read_series_csv(
+                path,
+                time_column if time_column is not None else d.time_column,
+                target if target is not None else d.target,
+                sort=d.sort,
+            )
             trained = list(task.columns or [])
             if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
                 order = [series.columns.index(c) for c in trained]
@@ -367,8 +447,10 @@ class Run:
         truth = None
         if holdout:
             if n - horizon < d.lookback:
-                raise UserError(f"{source}: series too short for --holdout: {n} points leave {n - horizon} before "
-                                f"the last {horizon}, the model needs data.lookback={d.lookback}")
+                raise UserError(
+                    f"{source}: series too short for --holdout: {n} points leave {n - horizon} before "
+                    f"the last {horizon}, the model needs data.lookback={d.lookback}"
+                )
             truth = values[n - horizon :]
             history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
         else:
@@ -377,15 +459,27 @@ class Run:
         rows = []
         for i in range(horizon):
             for j, col in enumerate(columns):
-                row: dict[str, Any] = {"time": out_times[i], "column": col, "forecast": float(fc["mean"][i, j]),
-                                       "lower": float(fc["lower"][i, j]), "upper": float(fc["upper"][i, j])}
+                row: dict[str, Any] = {
+                    "time": out_times[i],
+                    "column": col,
+                    "forecast": float(fc["mean"][i, j]),
+                    "lower": float(fc["lower"][i, j]),
+                    "upper": float(fc["upper"][i, j]),
+                }
                 if truth is not None:
                     row["truth"] = float(truth[i, j])
                 rows.append(row)
-        result: dict[str, Any] = {"run": self._given, "source": source, "columns": columns, "horizon": horizon,
-                                  "after": hist_times[-1] if hist_times else "start", "interval": level,
-                                  "holdout": bool(holdout),
-                                  "strategy": loaded.config.model.strategy, "rows": rows}
+        result: dict[str, Any] = {
+            "run": self._given,
+            "source": source,
+            "columns": columns,
+            "horizon": horizon,
+            "after": hist_times[-1] if hist_times else "start",
+            "interval": level,
+            "holdout": bool(holdout),
+            "strategy": loaded.config.model.strategy,
+            "rows": rows,
+        }
         if truth is not None:
             origin = np.array([history.shape[0]])
             scale = mase_scale(history, d.season)
@@ -394,13 +488,23 @@ class Run:
             try:
                 base = baseline_forecasts(values, origin, horizon, d.season)
             except ValueError:  # not a whole season of history before the holdout
-                base = {k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items()
-                        if k != "seasonal_naive"}
+                base = {
+                    k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items() if k != "seasonal_naive"
+                }
             metrics["baselines"] = {k: point_metrics(y, f, scale) for k, f in base.items()}
             result["metrics"] = metrics
         if plot is not None:
-            plot_forecast(hist_times, history, out_times, fc, truth, columns, plot, level,
-                          title=f"{Path(self._given).name}: {', '.join(columns)}")
+            plot_forecast(
+                hist_times,
+                history,
+                out_times,
+                fc,
+                truth,
+                columns,
+                plot,
+                level,
+                title=f"{Path(self._given).name}: {', '.join(columns)}",
+            )
             result["plot"] = os.fspath(plot)
         return result
 
@@ -413,27 +517,54 @@ class Run:
 
         return diagnose_run(self.path, plot, target_loss)
 
-    def data_size_curve(self, fractions: Sequence[float], overrides: Mapping[str, Any] | None = None,
-                        plot: PathLike | None = None, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    def data_size_curve(
+        self,
+        fractions: Sequence[float],
+        overrides: Mapping[str, Any] | None = None,
+        plot: PathLike | None = None,
+        echo: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
         """Train copies of this run on fractions of its training set (``rnnkit diagnose RUN --data-sizes``) and
         plot the final losses against data size: does more data help? Copies live in RUN/data-sizes/."""
         from rnnkit.diagnose.run import data_size_curve
 
-        return data_size_curve(self.path, sorted(set(fractions)), dict(overrides or {}),
-                               os.fspath(self.data_dir) if self.data_dir else None, plot, echo=echo)
+        return data_size_curve(
+            self.path,
+            sorted(set(fractions)),
+            dict(overrides or {}),
+            os.fspath(self.data_dir) if self.data_dir else None,
+            plot,
+            echo=echo,
+        )
 
     # -- more training, export ------------------------------------------------------------------------
-    def resume(self, max_steps: int | None = None, max_time: float | None = None, max_epochs: int | None = None,
-               overrides: Mapping[str, Any] | None = None, callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
-               progress: bool | None = None, device: str | None = None, data_dir: PathLike | None = None) -> Run:
+    def resume(
+        self,
+        max_steps: int | None = None,
+        max_time: float | None = None,
+        max_epochs: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
+        progress: bool | None = None,
+        device: str | None = None,
+        data_dir: PathLike | None = None,
+    ) -> Run:
         """Train this run on from its last checkpoint, exactly (bit for bit as if it had not stopped); returns
         this Run, updated. The budgets are totals across resumes (``max_steps``) or for this call (``max_time``);
         a budget the run has already reached trains nothing (see ``notes``). Arguments as for ``rnnkit.train``."""
         from rnnkit.api.training import train
 
-        done = train(resume=self.path, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs,
-                     overrides=overrides, callbacks=callbacks, progress=progress, device=device,
-                     data_dir=data_dir if data_dir is not None else self.data_dir)
+        done = train(
+            resume=self.path,
+            max_steps=max_steps,
+            max_time=max_time,
+            max_epochs=max_epochs,
+            overrides=overrides,
+            callbacks=callbacks,
+            progress=progress,
+            device=device,
+            data_dir=data_dir if data_dir is not None else self.data_dir,
+        )
         self._summary, self.notes, self._loaded = done.summary, done.notes, None
         return self
 
@@ -448,8 +579,9 @@ class Run:
         return export_run(loaded, format, out)
 
 
-def check_text(text: str, what: str = "text", service: str = "classify", limit: int | None = None,
-               flag: str = "--max-input-length") -> None:
+def check_text(
+    text: str, what: str = "text", service: str = "classify", limit: int | None = None, flag: str = "--max-input-length"
+) -> None:
     """Refuse an empty or whitespace-only text, or one over ``limit`` characters (default: the server's), before
     any model is loaded - the check every prediction makes (``rnnkit.predict``)."""
     from rnnkit import predict

@@ -52,8 +52,12 @@ def _overrides(overrides: Mapping[str, Any] | None, **budget: Any) -> Any:
                 raise UserError(f"overrides: keys are 'section.key' strings, got {k!r}")
             split_key(k)
             out.put(k, v, getattr(overrides, "origins", {}).get(k, f"overrides[{k!r}] = {v!r}"))
-    rules = {"max_steps": (int, {"ge": 1, "le": MAX_COUNT}), "max_time": (float, {"gt": 0}),
-             "max_epochs": (int, {"ge": 1, "le": MAX_COUNT}), "seed": (int, {"ge": 0, "le": MAX_SEED})}
+    rules = {
+        "max_steps": (int, {"ge": 1, "le": MAX_COUNT}),
+        "max_time": (float, {"gt": 0}),
+        "max_epochs": (int, {"ge": 1, "le": MAX_COUNT}),
+        "seed": (int, {"ge": 0, "le": MAX_SEED}),
+    }
     for name, value in budget.items():
         if value is None:
             continue
@@ -67,11 +71,24 @@ def _overrides(overrides: Mapping[str, Any] | None, **budget: Any) -> Any:
     return out
 
 
-def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: PathLike | None = None,
-          out: PathLike | None = None, overrides: Mapping[str, Any] | None = None, max_steps: int | None = None,
-          max_time: float | None = None, max_epochs: int | None = None, seed: int | None = None,
-          device: str | None = None, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-          resume: PathLike | None = None, nproc: int | None = None, worker_args: Sequence[str] = ()) -> Run:
+def train(
+    recipe: str | PathLike | None = None,
+    *,
+    data: Any = None,
+    data_dir: PathLike | None = None,
+    out: PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    max_epochs: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+    resume: PathLike | None = None,
+    nproc: int | None = None,
+    worker_args: Sequence[str] = (),
+) -> Run:
     """Train a recipe (or a task on your own data) into a run directory, or resume one; returns the ``Run``.
 
     Why a run directory: everything a run produces - resolved configuration, metrics, checkpoints, curves - is
@@ -138,10 +155,18 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
         raise UserError("callbacks must be a list of callables (each takes one record)")
     if progress not in (None, True, False):
         raise UserError(f"progress must be None, True or False, got {progress!r}")
-    req = TrainRequest(recipe=recipe, out=out, resume=resume, data_dir=data_dir,
-                       overrides=_overrides(overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs,
-                                            seed=seed, device=device),
-                       data=data, callbacks=list(callbacks), progress=progress)
+    req = TrainRequest(
+        recipe=recipe,
+        out=out,
+        resume=resume,
+        data_dir=data_dir,
+        overrides=_overrides(
+            overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs, seed=seed, device=device
+        ),
+        data=data,
+        callbacks=list(callbacks),
+        progress=progress,
+    )
     if nproc is not None:
         from rnnkit.config import MAX_COUNT
 
@@ -149,8 +174,13 @@ def train(recipe: str | PathLike | None = None, *, data: Any = None, data_dir: P
     if nproc is not None and nproc > 1 and env_world()[1] == 1:
         return _launch(req, nproc, progress, worker_args)
     result = train_run(req)
-    return Run(result.run.path, summary=result.summary, notes=result.notes, rank=result.rank,
-               data_dir=data_dir if data_dir is not None else None)
+    return Run(
+        result.run.path,
+        summary=result.summary,
+        notes=result.notes,
+        rank=result.rank,
+        data_dir=data_dir if data_dir is not None else None,
+    )
 
 
 def _launch(req: Any, nproc: int, progress: bool | None, worker_args: Sequence[str]) -> Run:
@@ -206,15 +236,19 @@ def recipes() -> list[dict[str, str]]:
     return [{"name": n, "description": d} for n, d in list_recipes()]
 
 
-def check(recipe: str | PathLike | None = None, *, overrides: Mapping[str, Any] | None = None,
-          resume: PathLike | None = None, data_dir: PathLike | None = None) -> dict[str, Any]:
+def check(
+    recipe: str | PathLike | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    resume: PathLike | None = None,
+    data_dir: PathLike | None = None,
+) -> dict[str, Any]:
     """Check a configuration without training (``rnnkit train --check``): every value is validated and the model
     is built on the meta device (no memory, no data read, nothing written). Returns {"recipe", "task", "ok",
     "model", "config"}; a bad value raises UserError naming the key."""
     from rnnkit.runs.setup import TrainRequest, check_request
 
-    return check_request(TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir,
-                                      overrides=_overrides(overrides)))
+    return check_request(TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir, overrides=_overrides(overrides)))
 
 
 @dataclass
@@ -245,13 +279,31 @@ class Study:
         return tune_report(self.storage or str(self.out), study=self.name, plots=plots, plots_dir=plots_dir)
 
 
-def tune(recipe: str, *, space: PathLike | Mapping[str, Any], trials: int, out: PathLike | None = None,
-         sampler: str = "tpe", pruner: str = "median", storage: str | None = None, study: str | None = None,
-         timeout: float | None = None, overrides: Mapping[str, Any] | None = None, max_steps: int | None = None,
-         max_time: float | None = None, device: str | None = None, data_dir: PathLike | None = None,
-         seed: int | None = None, baseline: bool = False, resume: bool = False, total_trials: int | None = None,
-         startup_trials: int | None = None, pruner_startup: int | None = None, pruner_warmup: int | None = None,
-         echo: Callable[[str], None] | None = None) -> Study:
+def tune(
+    recipe: str,
+    *,
+    space: PathLike | Mapping[str, Any],
+    trials: int,
+    out: PathLike | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    storage: str | None = None,
+    study: str | None = None,
+    timeout: float | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
+    max_time: float | None = None,
+    device: str | None = None,
+    data_dir: PathLike | None = None,
+    seed: int | None = None,
+    baseline: bool = False,
+    resume: bool = False,
+    total_trials: int | None = None,
+    startup_trials: int | None = None,
+    pruner_startup: int | None = None,
+    pruner_warmup: int | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> Study:
     """Search a recipe's configuration with Optuna; every trial is an ordinary run directory trained like
     ``rnnkit.train``, scored by the task's validation metric. Returns a ``Study``.
 
@@ -293,18 +345,34 @@ def tune(recipe: str, *, space: PathLike | Mapping[str, Any], trials: int, out: 
                 space_arg.setdefault(section, {})[name] = dict(table)
             else:
                 space_arg[str(key)] = table
-    opts = TuneOptions(recipe=recipe, space=space_arg, trials=trials, sampler=sampler, pruner=pruner,
-                       storage=storage, study=study, out=os.fspath(out) if out is not None else None,
-                       timeout=timeout, overrides=dict(budget), data_dir=os.fspath(data_dir) if data_dir else None,
-                       seed=seed, baseline=baseline, resume=resume, total_trials=total_trials,
-                       startup_trials=startup_trials, pruner_startup=pruner_startup, pruner_warmup=pruner_warmup,
-                       echo=echo)
+    opts = TuneOptions(
+        recipe=recipe,
+        space=space_arg,
+        trials=trials,
+        sampler=sampler,
+        pruner=pruner,
+        storage=storage,
+        study=study,
+        out=os.fspath(out) if out is not None else None,
+        timeout=timeout,
+        overrides=dict(budget),
+        data_dir=os.fspath(data_dir) if data_dir else None,
+        seed=seed,
+        baseline=baseline,
+        resume=resume,
+        total_trials=total_trials,
+        startup_trials=startup_trials,
+        pruner_startup=pruner_startup,
+        pruner_warmup=pruner_warmup,
+        echo=echo,
+    )
     summary = run_study(opts)
     return Study(Path(summary["out"]), summary, storage=storage, name=summary.get("study"))
 
 
-def tune_report(target: PathLike, study: str | None = None, plots: bool = True,
-                plots_dir: PathLike | None = None) -> dict[str, Any]:
+def tune_report(
+    target: PathLike, study: str | None = None, plots: bool = True, plots_dir: PathLike | None = None
+) -> dict[str, Any]:
     """A study's trials, best configuration and plots (``rnnkit tune report --json``); ``target`` is the study
     directory or a database URL."""
     from rnnkit.tune.report import report
@@ -312,8 +380,13 @@ def tune_report(target: PathLike, study: str | None = None, plots: bool = True,
     return report(os.fspath(target), study, os.fspath(plots_dir) if plots_dir is not None else None, plots=plots)
 
 
-def gradient_flow(cells: Sequence[str] = ("rnn_tanh", "lstm", "gru"), steps: int = 100, hidden: int = 64,
-                  seed: int = 0, plot: PathLike | None = "gradient-flow.png") -> dict[str, Any]:
+def gradient_flow(
+    cells: Sequence[str] = ("rnn_tanh", "lstm", "gru"),
+    steps: int = 100,
+    hidden: int = 64,
+    seed: int = 0,
+    plot: PathLike | None = "gradient-flow.png",
+) -> dict[str, Any]:
     """How far back a gradient reaches (``rnnkit diagnose gradients``): ``||dL/dh_t||`` of a last-step loss for
     each cell, step by step; drawn into ``plot`` unless None. Returns {cell: [norm per step], "plot": path}."""
     from rnnkit.cells.base import CELL_TYPES

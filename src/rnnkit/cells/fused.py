@@ -60,6 +60,24 @@ def one_step(module: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None) ->
     return inp.unsqueeze(0), (torch.stack(hs), torch.stack(cs))
 
 
+def master_state(module: nn.Module, state: State) -> State:
+    """The state in the parameters' dtype (fp32 masters), whatever precision the kernel's matmuls ran in.
+
+    Why: under reduced-precision autocast oneDNN's and cuDNN's LSTM (and the plain RNN) hand back ``h`` and ``c``
+    in bf16/fp16, while the projected recurrence (``rnnkit.cells.projected``) keeps them fp32. Which of the two runs
+    is a per-shape timing (``rnnkit.cells.select``) that differs between CPU kinds, so without this the state a
+    language model carries across BPTT windows - and the cell state ``c``, a running sum that bf16's 8-bit mantissa
+    erodes window after window - would change dtype and precision with the machine. The contract on every path and
+    every CPU: output in the compute dtype, state in the parameters' dtype.
+    """
+    dtype = next(iter(module.parameters())).dtype
+    if isinstance(state, tuple):
+        if state[0].dtype == dtype and state[1].dtype == dtype:
+            return state
+        return state[0].to(dtype), state[1].to(dtype)
+    return state if state.dtype == dtype else state.to(dtype)
+
+
 class _LengthsMixin:
     """Adds ``lengths=`` to a fused module's forward: padded batches are packed, run, and padded again; and runs
     one LSTM inference step on the CPU with the cell ops (:func:`one_step_ok`)."""
@@ -71,11 +89,12 @@ class _LengthsMixin:
         if one_step_ok(self, x, lengths):  # type: ignore[arg-type]
             return one_step(self, x, state)  # type: ignore[arg-type]
         if lengths is None:
-            return super().forward(x, state)  # type: ignore[misc]
+            out, new_state = super().forward(x, state)  # type: ignore[misc]
+            return out, master_state(self, new_state)  # type: ignore[arg-type]
         packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
         out, new_state = super().forward(packed, state)  # type: ignore[misc]
         out, _ = pad_packed_sequence(out, total_length=x.size(0))  # (seq, batch, hidden * directions)
-        return out, new_state
+        return out, master_state(self, new_state)  # type: ignore[arg-type]
 
 
 class FusedLSTM(_LengthsMixin, nn.LSTM):

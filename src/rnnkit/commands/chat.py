@@ -11,27 +11,49 @@ from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chat", help="talk to a trained chatbot (seq2seq run)",
-                       description="An interactive conversation with a trained seq2seq run (type a message, get "
-                                   "replies; an empty line or Ctrl-D ends it). The conversation so far is kept "
-                                   "and given to the model as context when its recipe reads earlier turns "
-                                   "(data.context_turns). --once TEXT prints the replies to one message and exits.")
+    p = sub.add_parser(
+        "chat",
+        help="talk to a trained chatbot (seq2seq run)",
+        description="An interactive conversation with a trained seq2seq run (type a message, get "
+        "replies; an empty line or Ctrl-D ends it). The conversation so far is kept "
+        "and given to the model as context when its recipe reads earlier turns "
+        "(data.context_turns). --once TEXT prints the replies to one message and exits.",
+    )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--once", metavar="TEXT", help="reply to this message and exit")
-    p.add_argument("--replies", type=cli_number(int, "--replies", ge=1, le=100),
-                   help="candidate replies per message (default: the run's model.replies)")
-    p.add_argument("--decoding", choices=["sample", "beam", "greedy"],
-                   help="how replies are chosen (default: the run's model.reply_decoding)")
-    p.add_argument("--top-k", type=cli_number(int, "--top-k", ge=0, le=MAX_COUNT),
-                   help="sample among the k most likely words (default: model.top_k)")
-    p.add_argument("--temperature", type=cli_number(float, "--temperature", ge=0, le=1e6),
-                   help="sampling temperature (default: model.temperature)")
-    p.add_argument("--beam", type=cli_number(int, "--beam", ge=1, le=1000),
-                   help="beam size for --decoding beam (default: model.beam)")
-    p.add_argument("--max-words", type=cli_number(int, "--max-words", ge=1, le=MAX_SIZE),
-                   help="longest reply in tokens (default: model.decode_length)")
-    p.add_argument("--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED),
-                   help="fixes the sampling for reproducible replies")
+    p.add_argument(
+        "--replies",
+        type=cli_number(int, "--replies", ge=1, le=100),
+        help="candidate replies per message (default: the run's model.replies)",
+    )
+    p.add_argument(
+        "--decoding",
+        choices=["sample", "beam", "greedy"],
+        help="how replies are chosen (default: the run's model.reply_decoding)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=cli_number(int, "--top-k", ge=0, le=MAX_COUNT),
+        help="sample among the k most likely words (default: model.top_k)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=cli_number(float, "--temperature", ge=0, le=1e6),
+        help="sampling temperature (default: model.temperature)",
+    )
+    p.add_argument(
+        "--beam",
+        type=cli_number(int, "--beam", ge=1, le=1000),
+        help="beam size for --decoding beam (default: model.beam)",
+    )
+    p.add_argument(
+        "--max-words",
+        type=cli_number(int, "--max-words", ge=1, le=MAX_SIZE),
+        help="longest reply in tokens (default: model.decode_length)",
+    )
+    p.add_argument(
+        "--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED), help="fixes the sampling for reproducible replies"
+    )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_input_limit(p)
     add_device(p)
@@ -52,9 +74,18 @@ def run(args: argparse.Namespace) -> int:
     loaded.require("chat")
 
     def answer(text: str, history: list[str], seed: int | None) -> list[str]:
-        return loaded.chat(text, history, replies=args.replies, decoding=args.decoding, top_k=args.top_k,
-                           temperature=args.temperature, beam=args.beam, seed=seed, max_words=args.max_words,
-                           max_input_length=args.max_input_length)
+        return loaded.chat(
+            text,
+            history,
+            replies=args.replies,
+            decoding=args.decoding,
+            top_k=args.top_k,
+            temperature=args.temperature,
+            beam=args.beam,
+            seed=seed,
+            max_words=args.max_words,
+            max_input_length=args.max_input_length,
+        )
 
     if args.once is not None:
         replies = answer(args.once, [], args.seed)

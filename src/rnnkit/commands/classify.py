@@ -18,17 +18,23 @@ from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("classify", help="classify texts (or sequences) with a trained classifier",
-                       description="Print the predicted label and its probability for each TEXT, or for each line "
-                                   "of standard input when no TEXT is given. Sequence classifiers (har, "
-                                   "digits-rows) take each input as whitespace- or comma-separated numbers. "
-                                   "--report instead evaluates a split and writes its confusion matrix "
-                                   "(confusion_SPLIT.png) into the run directory.")
+    p = sub.add_parser(
+        "classify",
+        help="classify texts (or sequences) with a trained classifier",
+        description="Print the predicted label and its probability for each TEXT, or for each line "
+        "of standard input when no TEXT is given. Sequence classifiers (har, "
+        "digits-rows) take each input as whitespace- or comma-separated numbers. "
+        "--report instead evaluates a split and writes its confusion matrix "
+        "(confusion_SPLIT.png) into the run directory.",
+    )
     allow_intermixed(p)  # TEXT arguments may come before or after options
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="inputs to classify (default: lines of stdin)")
-    p.add_argument("--report", action="store_true",
-                   help="evaluate --split, print per-class precision/recall/F1 and write confusion_SPLIT.png")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="evaluate --split, print per-class precision/recall/F1 and write confusion_SPLIT.png",
+    )
     p.add_argument("--split", choices=["valid", "test"], default="test", help="split for --report (default: test)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_input_limit(p)
@@ -78,7 +84,9 @@ def _report(args: argparse.Namespace, loaded: Any) -> int:
     print(f"{args.split}: {loaded.format_metrics(metrics)}  ({metrics['examples']} examples)")
     print(f"{'class':<{width}} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for lab in labels:
-        print(f"{lab:<{width}} {metrics['precision'][lab]:>9.3f} {metrics['recall'][lab]:>7.3f} "
-              f"{metrics['f1'][lab]:>6.3f} {metrics['support'][lab]:>7}")
+        print(
+            f"{lab:<{width}} {metrics['precision'][lab]:>9.3f} {metrics['recall'][lab]:>7.3f} "
+            f"{metrics['f1'][lab]:>6.3f} {metrics['support'][lab]:>7}"
+        )
     print(f"confusion matrix (rows true, columns predicted): {png}")
     return 0

@@ -9,18 +9,28 @@ from typing import Any, NoReturn
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, metavar="auto|cpu|cuda",
-                   help="where to run (default: the recipe's train.device, normally auto = CUDA if present)")
+    p.add_argument(
+        "--device",
+        default=None,
+        metavar="auto|cpu|cuda",
+        help="where to run (default: the recipe's train.device, normally auto = CUDA if present)",
+    )
 
 
 def add_data_dir(p: argparse.ArgumentParser, default: str | None = None) -> None:
     """``--data-dir`` and ``--offline``: where data.* paths are read (see rnnkit.datasets.resolve)."""
-    p.add_argument("--data-dir", default=default, metavar="DIR",
-                   help="read data.* paths relative to DIR (default: rnnkit's data cache, $RNNKIT_DATA, which "
-                        "fetches a registered data set once; see 'rnnkit data list')")
-    p.add_argument("--offline", action="store_true",
-                   help="never touch the network (same as RNNKIT_OFFLINE=1); the cache and a mirror directory "
-                        "are still used")
+    p.add_argument(
+        "--data-dir",
+        default=default,
+        metavar="DIR",
+        help="read data.* paths relative to DIR (default: rnnkit's data cache, $RNNKIT_DATA, which "
+        "fetches a registered data set once; see 'rnnkit data list')",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="never touch the network (same as RNNKIT_OFFLINE=1); the cache and a mirror directory are still used",
+    )
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
@@ -73,6 +83,10 @@ def allow_intermixed(p: argparse.ArgumentParser) -> None:
 def add_input_limit(p: argparse.ArgumentParser) -> None:
     from rnnkit.predict import MAX_INPUT_LENGTH
 
-    p.add_argument("--max-input-length", type=int, default=MAX_INPUT_LENGTH, metavar="N",
-                   help="longest input in characters (numeric sequences: values), as 'rnnkit serve' takes "
-                        "(default: %(default)s)")
+    p.add_argument(
+        "--max-input-length",
+        type=int,
+        default=MAX_INPUT_LENGTH,
+        metavar="N",
+        help="longest input in characters (numeric sequences: values), as 'rnnkit serve' takes (default: %(default)s)",
+    )

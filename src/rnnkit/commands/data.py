@@ -10,20 +10,29 @@ from rnnkit.commands.common import add_json, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="list, fetch, verify the data sets recipes use",
-                       description="Data sets are fetched once (from RNNKIT_DATA_MIRROR if set, else their public "
-                                   "source), checked against pinned checksums and kept in the cache "
-                                   "(RNNKIT_DATA, default the platform cache directory). 'rnnkit train' fetches "
-                                   "what a recipe needs by itself; these verbs do it by hand.")
+    p = sub.add_parser(
+        "data",
+        help="list, fetch, verify the data sets recipes use",
+        description="Data sets are fetched once (from RNNKIT_DATA_MIRROR if set, else their public "
+        "source), checked against pinned checksums and kept in the cache "
+        "(RNNKIT_DATA, default the platform cache directory). 'rnnkit train' fetches "
+        "what a recipe needs by itself; these verbs do it by hand.",
+    )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
 
-    ls = verbs.add_parser("list", help="every registered data set: size, cached or not, recipes, license",
-                          description="List the registered data sets.")
+    ls = verbs.add_parser(
+        "list",
+        help="every registered data set: size, cached or not, recipes, license",
+        description="List the registered data sets.",
+    )
     add_json(ls)
     ls.set_defaults(func=run_list)
 
-    get = verbs.add_parser("get", help="fetch data sets into the cache (once; verified)",
-                           description="Fetch data sets into the cache and verify them; prints each one's path.")
+    get = verbs.add_parser(
+        "get",
+        help="fetch data sets into the cache (once; verified)",
+        description="Fetch data sets into the cache and verify them; prints each one's path.",
+    )
     get.add_argument("names", nargs="+", metavar="NAME", help="data set name (see 'rnnkit data list')")
     get.add_argument("--force", action="store_true", help="fetch again even if cached")
     get.add_argument("--offline", action="store_true", help="never touch the network (a mirror directory is read)")
@@ -31,11 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(get)
     get.set_defaults(func=run_get)
 
-    ver = verbs.add_parser("verify", help="re-hash cached data sets (or a mirror) against their checksums",
-                           description="Re-hash what is cached (default: every cached data set) against the checksums "
-                                       "recorded when it was fetched; with --dir, check a directory laid out like "
-                                       "the cache (DATASET/FILE paths) against the registry. Exit status 2 if "
-                                       "anything differs.")
+    ver = verbs.add_parser(
+        "verify",
+        help="re-hash cached data sets (or a mirror) against their checksums",
+        description="Re-hash what is cached (default: every cached data set) against the checksums "
+        "recorded when it was fetched; with --dir, check a directory laid out like "
+        "the cache (DATASET/FILE paths) against the registry. Exit status 2 if "
+        "anything differs.",
+    )
     ver.add_argument("names", nargs="*", metavar="NAME", help="data sets to check (default: all)")
     where = ver.add_mutually_exclusive_group()
     where.add_argument("--dir", metavar="DIR", help="check a mirror directory instead of the cache")
@@ -43,8 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json(ver)
     ver.set_defaults(func=run_verify)
 
-    pth = verbs.add_parser("path", help="where a data set lives in the cache",
-                           description="Print the folder of a data set in the cache (whether fetched or not).")
+    pth = verbs.add_parser(
+        "path",
+        help="where a data set lives in the cache",
+        description="Print the folder of a data set in the cache (whether fetched or not).",
+    )
     pth.add_argument("name", metavar="NAME")
     pth.set_defaults(func=run_path)
 

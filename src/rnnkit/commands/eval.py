@@ -8,8 +8,11 @@ from rnnkit.commands.common import add_data_dir, add_device, add_json, print_jso
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a run on valid/test",
-                       description="Evaluate a run's best checkpoint on its validation and test splits.")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a run on valid/test",
+        description="Evaluate a run's best checkpoint on its validation and test splits.",
+    )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--split", choices=["valid", "test"], help="one split only (default: both)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")

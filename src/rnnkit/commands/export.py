@@ -8,14 +8,17 @@ from rnnkit.commands.common import add_json, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a run to ONNX or TorchScript (checked against PyTorch)",
-                       description="Write the run's model as ONNX (--format onnx: needs onnx and onnxruntime, "
-                                   "pip install 'rnnkit[serve]') or TorchScript, plus a JSON file beside it with "
-                                   "the inputs and outputs, vocabulary/labels/scaler and configuration. Language "
-                                   "models export one step with the state in and out; seq2seq models an encoder "
-                                   "and a step-wise decoder (FILE.encoder.onnx, FILE.decoder.onnx). Each file is "
-                                   "run on fresh inputs and compared with PyTorch; the largest absolute difference "
-                                   "is printed, and the exit status is 1 if it exceeds 1e-4.")
+    p = sub.add_parser(
+        "export",
+        help="export a run to ONNX or TorchScript (checked against PyTorch)",
+        description="Write the run's model as ONNX (--format onnx: needs onnx and onnxruntime, "
+        "pip install 'rnnkit[serve]') or TorchScript, plus a JSON file beside it with "
+        "the inputs and outputs, vocabulary/labels/scaler and configuration. Language "
+        "models export one step with the state in and out; seq2seq models an encoder "
+        "and a step-wise decoder (FILE.encoder.onnx, FILE.decoder.onnx). Each file is "
+        "run on fresh inputs and compared with PyTorch; the largest absolute difference "
+        "is printed, and the exit status is 1 if it exceeds 1e-4.",
+    )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="(default: %(default)s)")
     p.add_argument("--out", metavar="FILE", help="output file (default: RUN_DIR/export/model.onnx or model.pt)")

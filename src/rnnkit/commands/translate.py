@@ -19,26 +19,43 @@ from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("translate", help="translate sentences with a trained seq2seq run",
-                       description="Translate each TEXT, or each line of --file, or each line of standard input "
-                                   "when neither is given: one translation per line, in order (a blank line of a "
-                                   "file or of standard input gives a blank output line, so the output stays "
-                                   "aligned with the input; an empty TEXT is an error). Accents may be left out "
-                                   "where the run strips them (Spanish sources: 'Como te llamas' reads as "
-                                   "'¿Cómo te llamas?').")
+    p = sub.add_parser(
+        "translate",
+        help="translate sentences with a trained seq2seq run",
+        description="Translate each TEXT, or each line of --file, or each line of standard input "
+        "when neither is given: one translation per line, in order (a blank line of a "
+        "file or of standard input gives a blank output line, so the output stays "
+        "aligned with the input; an empty TEXT is an error). Accents may be left out "
+        "where the run strips them (Spanish sources: 'Como te llamas' reads as "
+        "'¿Cómo te llamas?').",
+    )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to translate (default: lines of stdin)")
     p.add_argument("--file", metavar="FILE", help="translate every line of this UTF-8 file")
-    p.add_argument("--beam", type=cli_number(int, "--beam", ge=1, le=1000),
-                   help="beam size (default: the run's model.beam; 1 = greedy)")
+    p.add_argument(
+        "--beam",
+        type=cli_number(int, "--beam", ge=1, le=1000),
+        help="beam size (default: the run's model.beam; 1 = greedy)",
+    )
     p.add_argument("--greedy", action="store_true", help="same as --beam 1")
-    p.add_argument("--length-penalty", type=cli_number(float, "--length-penalty", ge=0, le=100), metavar="ALPHA",
-                   help="GNMT length penalty alpha (default: the run's model.length_penalty)")
-    p.add_argument("--max-length", type=cli_number(int, "--max-length", ge=1, le=MAX_SIZE),
-                   metavar="N", help="most output tokens (default: 2 x input + 10)")
-    p.add_argument("--show-attention", metavar="PNG",
-                   help="draw the attention weights (target x source words) into PNG; with several inputs "
-                        "PNG-1.png, PNG-2.png, ...")
+    p.add_argument(
+        "--length-penalty",
+        type=cli_number(float, "--length-penalty", ge=0, le=100),
+        metavar="ALPHA",
+        help="GNMT length penalty alpha (default: the run's model.length_penalty)",
+    )
+    p.add_argument(
+        "--max-length",
+        type=cli_number(int, "--max-length", ge=1, le=MAX_SIZE),
+        metavar="N",
+        help="most output tokens (default: 2 x input + 10)",
+    )
+    p.add_argument(
+        "--show-attention",
+        metavar="PNG",
+        help="draw the attention weights (target x source words) into PNG; with several inputs "
+        "PNG-1.png, PNG-2.png, ...",
+    )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_input_limit(p)
     add_device(p)
@@ -52,8 +69,9 @@ def decode_lines(raw: bytes, where: str) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise UserError(f"{where}: line {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); convert it to UTF-8"
-                        ) from None
+        raise UserError(
+            f"{where}: line {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); convert it to UTF-8"
+        ) from None
     return [ln.strip() for ln in text.lstrip("\ufeff").splitlines()]
 
 
@@ -100,10 +118,25 @@ def run(args: argparse.Namespace) -> int:
     todo = [t for t in inputs if t]
     if not todo:
         raise UserError(f"{args.file or 'stdin'}: nothing to translate (only blank lines)")
-    done = iter(loaded.translate(todo, beam=beam, max_length=args.max_length, length_penalty=args.length_penalty,
-                                 details=True, max_input_length=args.max_input_length))
-    blank = {"source": "", "translation": "", "source_tokens": [], "target_tokens": [], "unknown": [],
-             "score": None, "attention": None}
+    done = iter(
+        loaded.translate(
+            todo,
+            beam=beam,
+            max_length=args.max_length,
+            length_penalty=args.length_penalty,
+            details=True,
+            max_input_length=args.max_input_length,
+        )
+    )
+    blank = {
+        "source": "",
+        "translation": "",
+        "source_tokens": [],
+        "target_tokens": [],
+        "unknown": [],
+        "score": None,
+        "attention": None,
+    }
     results = [next(done) if t else dict(blank) for t in inputs]
     if args.show_attention:
         pngs = plot_all(loaded, results, args.show_attention)

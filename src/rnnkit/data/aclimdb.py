@@ -53,6 +53,8 @@ def read_aclimdb(path: Path) -> dict[str, list[Example]]:
         out[split].append(Example(text, label, name))
     for split in SPLITS:
         if not out[split]:
-            raise UserError(f"{path}: no {split}/pos/*.txt or {split}/neg/*.txt reviews; expected the aclImdb layout "
-                            f"(aclImdb_v1.tar.gz or its unpacked aclImdb/ directory)")
+            raise UserError(
+                f"{path}: no {split}/pos/*.txt or {split}/neg/*.txt reviews; expected the aclImdb layout "
+                f"(aclImdb_v1.tar.gz or its unpacked aclImdb/ directory)"
+            )
     return out

@@ -20,8 +20,9 @@ def load_bundled() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:  # pragma: no cover - scikit-learn is a dependency
-        raise UserError("data.source='digits' without data.path needs scikit-learn "
-                        "(pip install scikit-learn)") from None
+        raise UserError(
+            "data.source='digits' without data.path needs scikit-learn (pip install scikit-learn)"
+        ) from None
     d = load_digits()
     return d.images.astype(np.float32), d.target.astype(np.int64)
 

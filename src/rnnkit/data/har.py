@@ -18,8 +18,17 @@ import numpy as np
 
 from rnnkit.errors import UserError
 
-CHANNELS = ("body_acc_x", "body_acc_y", "body_acc_z", "body_gyro_x", "body_gyro_y", "body_gyro_z",
-            "total_acc_x", "total_acc_y", "total_acc_z")
+CHANNELS = (
+    "body_acc_x",
+    "body_acc_y",
+    "body_acc_z",
+    "body_gyro_x",
+    "body_gyro_y",
+    "body_gyro_z",
+    "total_acc_x",
+    "total_acc_y",
+    "total_acc_z",
+)
 ACTIVITIES = ("WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING")
 STEPS = 128
 
@@ -59,8 +68,10 @@ class _Source:
 
     def read(self, name: str) -> str:
         if name not in self.files:
-            raise UserError(f"{self.path}: no member {name!r}; expected UCI HAR files <channel>_<split>.txt "
-                            f"and y_<split>.txt (channels {', '.join(CHANNELS)})")
+            raise UserError(
+                f"{self.path}: no member {name!r}; expected UCI HAR files <channel>_<split>.txt "
+                f"and y_<split>.txt (channels {', '.join(CHANNELS)})"
+            )
         where = f"{self.path}:{self.files[name]}"
         try:
             if self.zip is not None:
@@ -115,8 +126,9 @@ def read_har(path: Path, splits: tuple[str, ...] = ("train", "test")) -> dict[st
             y = _parse_matrix(src.read(y_name), f"{path}:{y_name}", 1).ravel()
             n = {a.shape[0] for a in chans}
             if len(n) != 1 or y.size not in n:
-                raise UserError(f"{path}: {split} files disagree in length (windows per channel {sorted(n)}, "
-                                f"labels {y.size})")
+                raise UserError(
+                    f"{path}: {split} files disagree in length (windows per channel {sorted(n)}, labels {y.size})"
+                )
             bad = np.flatnonzero((y != np.round(y)) | (y < 1) | (y > len(ACTIVITIES)))
             if bad.size:
                 raise UserError(f"{path}:{y_name}: line {bad[0] + 1}: label {y[bad[0]]:g} is not an activity 1-6")

@@ -88,7 +88,9 @@ def check_label_column(examples: list[Example], path: Path, label_column: int, m
         line = source.rsplit(":", 1)[1]
         shown = label if len(label) <= 40 else label[:37] + "..."
         other = 1 if label_column == 0 else 0
-        raise UserError(f"{path}: line {line}: the label column (data.label_column={label_column}) holds "
-                        f"{len(distinct)} distinct values, e.g. {shown!r}, which looks like text, not a class name; "
-                        f"is the label in column {other}? (--set data.label_column={other}; at most "
-                        f"data.max_classes={max_classes} classes)")
+        raise UserError(
+            f"{path}: line {line}: the label column (data.label_column={label_column}) holds "
+            f"{len(distinct)} distinct values, e.g. {shown!r}, which looks like text, not a class name; "
+            f"is the label in column {other}? (--set data.label_column={other}; at most "
+            f"data.max_classes={max_classes} classes)"
+        )

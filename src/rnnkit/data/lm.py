@@ -52,16 +52,18 @@ def detokenize(tokens: list[str], level: str) -> str:
 
 def build_vocab(tokens: list[str], level: str, min_count: int = 1, max_size: int = 0) -> Vocabulary:
     specials = (UNK, EOS) if level == "word" else ()
-    return Vocabulary.build(tokens, specials=specials, min_count=min_count, max_size=max_size,
-                            unk=UNK if level == "word" else None)
+    return Vocabulary.build(
+        tokens, specials=specials, min_count=min_count, max_size=max_size, unk=UNK if level == "word" else None
+    )
 
 
 def batchify(ids: Tensor, batch: int) -> Tensor:
     """(N,) -> (N // batch, batch): each column a contiguous slice of the stream; the remainder is dropped."""
     n = ids.size(0) // batch
     if n < 2:
-        raise UserError(f"corpus too small: {ids.size(0)} tokens cannot fill {batch} columns of 2+ tokens; "
-                        f"lower train.batch_size")
+        raise UserError(
+            f"corpus too small: {ids.size(0)} tokens cannot fill {batch} columns of 2+ tokens; lower train.batch_size"
+        )
     return ids[: n * batch].view(batch, n).t().contiguous()  # (n, batch)
 
 

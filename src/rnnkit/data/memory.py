@@ -59,8 +59,10 @@ def _column(frame: Any, names: tuple[str, ...], what: str) -> Any:
     for n in names:
         if n in cols:
             return frame[cols[n]]
-    raise UserError(f"data: the DataFrame has no {what} column (columns: {', '.join(map(str, frame.columns))}); "
-                    f"name it {names[0]!r}")
+    raise UserError(
+        f"data: the DataFrame has no {what} column (columns: {', '.join(map(str, frame.columns))}); "
+        f"name it {names[0]!r}"
+    )
 
 
 def text_pairs(data: Any, first: str = "text", second: str = "label") -> list[tuple[str, str]]:
@@ -81,8 +83,10 @@ def text_pairs(data: Any, first: str = "text", second: str = "label") -> list[tu
     elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
         rows = list(data)
     else:
-        raise UserError(f"data: expected a list of ({first}, {second}) pairs, a dict of columns or a DataFrame, got "
-                        f"{type(data).__name__}")
+        raise UserError(
+            f"data: expected a list of ({first}, {second}) pairs, a dict of columns or a DataFrame, got "
+            f"{type(data).__name__}"
+        )
     if not rows:
         raise UserError("data: no examples")
     out = []
@@ -146,8 +150,12 @@ def _time_labels(index: Any) -> list[str] | None:
     if values and all(isinstance(v, (dt.datetime, dt.date)) for v in values):
         stamps = [v if isinstance(v, dt.datetime) else dt.datetime(v.year, v.month, v.day) for v in values]
         midnight = all((s.hour, s.minute, s.second, s.microsecond) == (0, 0, 0, 0) for s in stamps)
-        monthly = (midnight and n > 1 and all(s.day == 1 for s in stamps)
-                   and min((b - a).days for a, b in zip(stamps, stamps[1:])) >= 28)
+        monthly = (
+            midnight
+            and n > 1
+            and all(s.day == 1 for s in stamps)
+            and min((b - a).days for a, b in zip(stamps, stamps[1:])) >= 28
+        )
         if monthly:
             return [s.strftime("%Y-%m") for s in stamps]
         return [s.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S") for s in stamps]
@@ -195,8 +203,10 @@ def series_table(data: Any) -> tuple[np.ndarray, list[str] | None, list[str]]:
         except (TypeError, ValueError):
             raise UserError(f"data: row {i}, column {columns[j]!r}: not a number: {v!r}"[:200]) from None
         if not math.isfinite(x):
-            raise UserError(f"data: row {i}, column {columns[j]!r}: {x} (missing or infinite); fill or drop such "
-                            f"rows first (forecasting needs a complete, evenly spaced series)")
+            raise UserError(
+                f"data: row {i}, column {columns[j]!r}: {x} (missing or infinite); fill or drop such "
+                f"rows first (forecasting needs a complete, evenly spaced series)"
+            )
         out[i, j] = x
     if len(set(columns)) != len(columns):
         raise UserError(f"data: duplicate column names {columns}")

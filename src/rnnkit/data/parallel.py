@@ -100,8 +100,9 @@ def read_pairs(path: Path, source_column: int = 0, target_column: int = 1, max_p
         if col < 0:
             raise UserError(f"{name} must be >= 0 (0-based column), got {col}")
     if source_column == target_column:
-        raise UserError(f"data.source_column and data.target_column are both {source_column}; "
-                        f"they must name different columns")
+        raise UserError(
+            f"data.source_column and data.target_column are both {source_column}; they must name different columns"
+        )
     text = read_text(path)  # empty file, binary data, invalid UTF-8 -> UserError with the line
     pairs: list[Pair] = []
     need = max(source_column, target_column) + 1
@@ -114,10 +115,15 @@ def read_pairs(path: Path, source_column: int = 0, target_column: int = 1, max_p
         if len(fields) == 1:
             raise UserError(f"{path}: line {n}: no tab; expected source<TAB>target (tab-separated columns)")
         if len(fields) < need:
-            col, name = ((source_column, "data.source_column") if source_column >= len(fields)
-                         else (target_column, "data.target_column"))
-            raise UserError(f"{path}: line {n}: {len(fields)} columns, but {name}={col} (0-based) needs "
-                            f"{col + 1}; set data.source_column / data.target_column to columns 0..{len(fields) - 1}")
+            col, name = (
+                (source_column, "data.source_column")
+                if source_column >= len(fields)
+                else (target_column, "data.target_column")
+            )
+            raise UserError(
+                f"{path}: line {n}: {len(fields)} columns, but {name}={col} (0-based) needs "
+                f"{col + 1}; set data.source_column / data.target_column to columns 0..{len(fields) - 1}"
+            )
         src, tgt = fields[source_column].strip(), fields[target_column].strip()
         if not src or not tgt:
             which = "source" if not src else "target"
@@ -208,13 +214,26 @@ class Tokenizer:
         text = [" ".join(word_tokens(s)) for s in sentences]
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(text), model_writer=buf, vocab_size=vocab_size, model_type="unigram",
-                character_coverage=1.0, pad_id=-1, unk_id=0, bos_id=-1, eos_id=-1,
-                num_threads=1, minloglevel=2, hard_vocab_limit=False, input_sentence_size=2_000_000,
-                shuffle_input_sentence=False)
+                sentence_iterator=iter(text),
+                model_writer=buf,
+                vocab_size=vocab_size,
+                model_type="unigram",
+                character_coverage=1.0,
+                pad_id=-1,
+                unk_id=0,
+                bos_id=-1,
+                eos_id=-1,
+                num_threads=1,
+                minloglevel=2,
+                hard_vocab_limit=False,
+                input_sentence_size=2_000_000,
+                shuffle_input_sentence=False,
+            )
         except RuntimeError as e:
-            raise UserError(f"sentencepiece could not learn a {vocab_size}-piece vocabulary: "
-                            f"{str(e).splitlines()[0]}; lower data.subword_vocab") from None
+            raise UserError(
+                f"sentencepiece could not learn a {vocab_size}-piece vocabulary: "
+                f"{str(e).splitlines()[0]}; lower data.subword_vocab"
+            ) from None
         return cls("sentencepiece", buf.getvalue())
 
 
@@ -222,8 +241,10 @@ def _import_sentencepiece() -> Any:
     try:
         import sentencepiece as spm
     except ImportError:
-        raise UserError("data.tokenizer = \"sentencepiece\" needs the optional package sentencepiece: "
-                        "pip install sentencepiece (or use data.tokenizer = \"word\")") from None
+        raise UserError(
+            'data.tokenizer = "sentencepiece" needs the optional package sentencepiece: '
+            'pip install sentencepiece (or use data.tokenizer = "word")'
+        ) from None
     return spm
 
 
@@ -232,12 +253,14 @@ def _load_sentencepiece(model: bytes) -> Any:
     return spm.SentencePieceProcessor(model_proto=model)
 
 
-def build_vocab(token_lists: Sequence[Sequence[str]], min_count: int = 1, max_size: int = 0,
-                extra: Sequence[str] = ()) -> Vocabulary:
+def build_vocab(
+    token_lists: Sequence[Sequence[str]], min_count: int = 1, max_size: int = 0, extra: Sequence[str] = ()
+) -> Vocabulary:
     """``<pad> <unk> <go> <eos>`` (indices 0-3), ``extra`` specials, then tokens by descending frequency."""
     specials = SPECIALS + tuple(extra)
-    return Vocabulary.build((t for toks in token_lists for t in toks), specials=specials, min_count=min_count,
-                            max_size=max_size, unk=UNK)
+    return Vocabulary.build(
+        (t for toks in token_lists for t in toks), specials=specials, min_count=min_count, max_size=max_size, unk=UNK
+    )
 
 
 def encode(vocab: Vocabulary, tokens: Sequence[str]) -> list[int]:

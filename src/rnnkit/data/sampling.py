@@ -26,8 +26,9 @@ def epoch_sample(weights: np.ndarray, seed: int, epoch: int) -> np.ndarray:
     return torch.multinomial(p, p.numel(), replacement=True, generator=g).numpy()
 
 
-def bucketed_batches(order: np.ndarray, lengths: np.ndarray | None, batch_size: int, bucket: int, seed: int,
-                     epoch: int) -> list[np.ndarray]:
+def bucketed_batches(
+    order: np.ndarray, lengths: np.ndarray | None, batch_size: int, bucket: int, seed: int, epoch: int
+) -> list[np.ndarray]:
     """Cut an epoch's example ``order`` into batches of ``batch_size``.
 
     With ``bucket = K > 0`` and per-example ``lengths``, each run of K batches of the order is sorted by length

@@ -15,8 +15,9 @@ import numpy as np
 from rnnkit.errors import UserError
 
 
-def stratified_split(labels: Sequence[int] | np.ndarray, fractions: dict[str, float], seed: int,
-                     groups: Sequence[Hashable] | None = None) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: Sequence[int] | np.ndarray, fractions: dict[str, float], seed: int, groups: Sequence[Hashable] | None = None
+) -> dict[str, np.ndarray]:
     """Indices per split, stratified by label. ``fractions`` maps held-out split names to shares (e.g.
     ``{"valid": 0.1, "test": 0.1}``); everything else is ``train``. Each class keeps at least one training
     group. With ``groups``, the unit of splitting is the group (labelled by its first member's label).

@@ -39,8 +39,9 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise UserError(f"{path}: line {line}, column {col}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); "
-                        f"convert the file to UTF-8") from None
+        raise UserError(
+            f"{path}: line {line}, column {col}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); convert the file to UTF-8"
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():

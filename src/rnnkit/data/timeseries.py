@@ -80,8 +80,10 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
 
     def col(name: str, field: str) -> int:
         if name not in header:
-            raise UserError(f"{path}: {field}={name!r} is not a column (columns: {', '.join(header)}); "
-                            f"choose with --set {field}=NAME")
+            raise UserError(
+                f"{path}: {field}={name!r} is not a column (columns: {', '.join(header)}); "
+                f"choose with --set {field}=NAME"
+            )
         return header.index(name)
 
     if time_col.lower() == "none":
@@ -98,8 +100,10 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
     else:
         v_idx = [i for i in range(len(header)) if i != t_idx]
     if not v_idx:
-        raise UserError(f"{path}: no value column (columns: {', '.join(header)}); the CSV needs a time column "
-                        f"and at least one numeric column")
+        raise UserError(
+            f"{path}: no value column (columns: {', '.join(header)}); the CSV needs a time column "
+            f"and at least one numeric column"
+        )
     rows: list[list[float]] = []
     times: list[str] = []
     lines: list[int] = []
@@ -114,13 +118,17 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
             raw = fields[i].strip()
             name = header[i]
             if raw.lower() in MISSING:
-                raise UserError(f"{path}: line {line}, column {name!r}: missing value ({raw or 'empty'}); "
-                                f"fill or drop such rows first (forecasting needs an evenly spaced, complete series)")
+                raise UserError(
+                    f"{path}: line {line}, column {name!r}: missing value ({raw or 'empty'}); "
+                    f"fill or drop such rows first (forecasting needs an evenly spaced, complete series)"
+                )
             try:
                 x = float(raw)
             except ValueError:
-                raise UserError(f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
-                                f"(choose numeric columns with --set data.target=NAME)") from None
+                raise UserError(
+                    f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
+                    f"(choose numeric columns with --set data.target=NAME)"
+                ) from None
             if not math.isfinite(x):
                 raise UserError(f"{path}: line {line}, column {name!r}: value {raw!r} is not finite")
             row.append(x)
@@ -165,16 +173,18 @@ def _number_key(label: str) -> float | None:
 TIME_KINDS: list[tuple[str, re.Pattern[str], Any]] = [
     ("year-month", re.compile(r"^\d{1,4}-\d{1,2}$"), _month_key),
     ("date", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$"), _date_key("%Y-%m-%d")),
-    ("date and time", re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?$"),
-     _date_key("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")),
+    (
+        "date and time",
+        re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?$"),
+        _date_key("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"),
+    ),
     ("date", re.compile(r"^\d{4}/\d{1,2}/\d{1,2}$"), _date_key("%Y/%m/%d")),
     ("date", re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$"), _date_key("%d/%m/%Y")),
     ("number", re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), _number_key),
 ]
 
 
-def check_times(times: list[str], lines: list[int], source: str, column: str, sort: bool = False
-                ) -> list[int] | None:
+def check_times(times: list[str], lines: list[int], source: str, column: str, sort: bool = False) -> list[int] | None:
     """Check a series' time labels; returns the row order that sorts them (``sort``), or None if already sorted.
 
     The first label decides the kind (year-month, date, date and time, number); every other label must be a valid
@@ -192,13 +202,18 @@ def check_times(times: list[str], lines: list[int], source: str, column: str, so
             name, shape, key = kind
             k = key(label) if shape.match(label) else None
             if k is None:
-                why = (f"is not a valid {name}" if shape.match(label) else
-                       f"is not a {name} like {times[0]!r} on line {lines[0]}")
+                why = (
+                    f"is not a valid {name}"
+                    if shape.match(label)
+                    else f"is not a {name} like {times[0]!r} on line {lines[0]}"
+                )
                 raise UserError(f"{source}: line {line}, column {column!r}: time {label!r} {why}")
             keys.append(k)
         if k in seen:
-            raise UserError(f"{source}: line {line}, column {column!r}: duplicate time {label!r} (also on line "
-                            f"{seen[k]}); a series has one row per time")
+            raise UserError(
+                f"{source}: line {line}, column {column!r}: duplicate time {label!r} (also on line "
+                f"{seen[k]}); a series has one row per time"
+            )
         seen[k] = line
     if kind is None:
         return None
@@ -206,14 +221,17 @@ def check_times(times: list[str], lines: list[int], source: str, column: str, so
         if keys[i] < keys[i - 1]:
             if sort:
                 return sorted(range(len(keys)), key=keys.__getitem__)
-            raise UserError(f"{source}: line {lines[i]}, column {column!r}: time {times[i]!r} comes before "
-                            f"{times[i - 1]!r} on line {lines[i - 1]}; the rows must be in time order (or set "
-                            f"data.sort = true to sort them)")
+            raise UserError(
+                f"{source}: line {lines[i]}, column {column!r}: time {times[i]!r} comes before "
+                f"{times[i - 1]!r} on line {lines[i - 1]}; the rows must be in time order (or set "
+                f"data.sort = true to sort them)"
+            )
     return None
 
 
-def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, noise: float = 0.0,
-                     seed: int = 0) -> Series:
+def synthetic_series(
+    kind: str = "sine", length: int = 1000, step: float = 0.1, noise: float = 0.0, seed: int = 0
+) -> Series:
     """The textbook series (Geron, *Hands-On Machine Learning*, ch. 14): y(t) = t sin(t) / 3 + 2 sin(5t).
 
     A slow sine whose amplitude grows linearly (the trend) plus a fast sine, sampled at t = 0, step, 2 step, ...
@@ -229,8 +247,13 @@ def synthetic_series(kind: str = "sine", length: int = 1000, step: float = 0.1, 
         y = y + np.random.default_rng(seed).normal(0.0, noise, size=length)
     decimals = max(0, -int(math.floor(math.log10(step)))) if step < 1 else 0
     times = [f"{v:.{decimals}f}" for v in t]
-    return Series(y[:, None], times, ["y"], "t",
-                  f"synthetic {kind}: t*sin(t)/3 + 2*sin(5t), {length} points, step {step}, noise {noise}")
+    return Series(
+        y[:, None],
+        times,
+        ["y"],
+        "t",
+        f"synthetic {kind}: t*sin(t)/3 + 2*sin(5t), {length} points, step {step}, noise {noise}",
+    )
 
 
 # -- splits and windows --------------------------------------------------------------------------------
@@ -255,8 +278,9 @@ def window_origins(bounds: tuple[int, int], lookback: int, horizon: int, stride:
     return np.arange(first, last + 1, max(stride, 1), dtype=np.int64)
 
 
-def gather_windows(values: np.ndarray, origins: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray,
-                                                                                                  np.ndarray]:
+def gather_windows(
+    values: np.ndarray, origins: np.ndarray, lookback: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(inputs (B, lookback, k), targets (B, horizon, k)) for the given origins."""
     back = origins[:, None] + np.arange(-lookback, 0)[None, :]
     ahead = origins[:, None] + np.arange(horizon)[None, :]
@@ -278,12 +302,15 @@ def apply_transform(values: np.ndarray, name: str, series: Series | None = None,
     if bad.size:
         i, j = (int(v) for v in bad[0])
         if series is not None:
-            where = (f"{series.source}: line {offset + i + 2}, column {series.columns[j]!r}: "
-                     f"value {values[i, j]:g}")  # +2: the header line and 1-based numbering
+            where = (
+                f"{series.source}: line {offset + i + 2}, column {series.columns[j]!r}: "
+                f"value {values[i, j]:g}"
+            )  # +2: the header line and 1-based numbering
         else:
             where = f"value {values[i, j]:g} at row {offset + i}"
-        raise UserError(f"{where} is not positive, so data.transform=log cannot take its log; "
-                        f"use --set data.transform=none")
+        raise UserError(
+            f"{where} is not positive, so data.transform=log cannot take its log; use --set data.transform=none"
+        )
     return np.log(values)
 
 
@@ -323,8 +350,15 @@ class Scaler:
 
 # -- time labels beyond the end --------------------------------------------------------------------------
 _MONTH = re.compile(r"^(\d{1,4})-(\d{1,2})$")
-_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-                 "%Y/%m/%d", "%d/%m/%Y")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+)
 
 
 def _months(label: str) -> int | None:

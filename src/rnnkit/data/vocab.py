@@ -21,8 +21,14 @@ class Vocabulary:
         self.unk_index = self.stoi[unk] if self.unk is not None else -1
 
     @classmethod
-    def build(cls, tokens: Iterable[str], specials: Sequence[str] = (), min_count: int = 1,
-              max_size: int = 0, unk: str | None = "<unk>") -> Vocabulary:
+    def build(
+        cls,
+        tokens: Iterable[str],
+        specials: Sequence[str] = (),
+        min_count: int = 1,
+        max_size: int = 0,
+        unk: str | None = "<unk>",
+    ) -> Vocabulary:
         """Specials first, then tokens by descending frequency (ties by first appearance, for determinism)."""
         counts = Counter(tokens)
         ordered = [t for t, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count and t not in specials]

@@ -23,8 +23,25 @@ from rnnkit.datasets.resolve import data_dir_option, drain_log, registered, reso
 from rnnkit.datasets.store import cache_dir, set_progress
 from rnnkit.errors import UserError
 
-__all__ = ["DATASETS", "Dataset", "Download", "File", "Member", "cache_dir", "data_dir_option", "drain_log", "files",
-           "get", "info", "list", "path", "registered", "resolve", "set_progress", "verify"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "Download",
+    "File",
+    "Member",
+    "cache_dir",
+    "data_dir_option",
+    "drain_log",
+    "files",
+    "get",
+    "info",
+    "list",
+    "path",
+    "registered",
+    "resolve",
+    "set_progress",
+    "verify",
+]
 
 
 def info(name: str) -> Dataset:
@@ -60,12 +77,22 @@ def list() -> list[dict[str, Any]]:  # noqa: A001 - the public name the CLI verb
     """One row per data set: name, title, size, cached, recipes, license, sample, sources."""
     rows = []
     for ds in DATASETS:
-        rows.append({"name": ds.name, "title": ds.title, "size": ds.size, "cached": store.is_cached(ds),
-                     "recipes": [*ds.recipes], "license": ds.license, "sample": ds.sample,
-                     "sample_of": ds.sample_of or None, "vendored": ds.vendored,
-                     "files": [f.path for f in ds.files],
-                     "downloads": [{"urls": [*d.urls], "hash": d.hash, "hash_from": d.hash_from} for d in ds.downloads],
-                     "path": str(path(ds.name))})
+        rows.append(
+            {
+                "name": ds.name,
+                "title": ds.title,
+                "size": ds.size,
+                "cached": store.is_cached(ds),
+                "recipes": [*ds.recipes],
+                "license": ds.license,
+                "sample": ds.sample,
+                "sample_of": ds.sample_of or None,
+                "vendored": ds.vendored,
+                "files": [f.path for f in ds.files],
+                "downloads": [{"urls": [*d.urls], "hash": d.hash, "hash_from": d.hash_from} for d in ds.downloads],
+                "path": str(path(ds.name)),
+            }
+        )
     return rows
 
 

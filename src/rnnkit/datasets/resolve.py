@@ -101,15 +101,23 @@ def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = Fals
         v = _vendored(p)
         if v is not None:
             return _record(field, v, "vendored", hit[0] if hit else None)
-        hint = (f"; it belongs to data set '{hit[0].name}': leave out --data-dir to fetch it into the cache "
-                f"(or 'rnnkit data get {hit[0].name}')") if hit else f"; pass another --data-dir or --set {field}=PATH"
+        hint = (
+            (
+                f"; it belongs to data set '{hit[0].name}': leave out --data-dir to fetch it into the cache "
+                f"(or 'rnnkit data get {hit[0].name}')"
+            )
+            if hit
+            else f"; pass another --data-dir or --set {field}=PATH"
+        )
         raise UserError(f"{field}: file not found: {name} (looked in --data-dir {data_dir}){hint}")
     if hit is None:
         v = _vendored(p)
         if v is not None:
             return _record(field, v, "vendored")
-        raise UserError(f"{field}: file not found: {name} (not a file here, and not part of a data set rnnkit knows: "
-                        f"see 'rnnkit data list'); pass --data-dir DIR or --set {field}=PATH")
+        raise UserError(
+            f"{field}: file not found: {name} (not a file here, and not part of a data set rnnkit knows: "
+            f"see 'rnnkit data list'); pass --data-dir DIR or --set {field}=PATH"
+        )
     ds, key = hit
     cached = store.cache_dir() / key
     if store.is_cached(ds):

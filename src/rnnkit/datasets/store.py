@@ -152,8 +152,11 @@ def _copy_hashing(src: IO[bytes], dst: Path, compress: bool = False) -> tuple[st
     dst.parent.mkdir(parents=True, exist_ok=True)
     h_in, h_out = hashlib.sha256(), hashlib.sha256()
     with open(dst, "wb") as raw:
-        out: Any = gzip.GzipFile(filename="", mode="wb", fileobj=_HashingWriter(raw, h_out), mtime=0) \
-            if compress else _HashingWriter(raw, h_out)
+        out: Any = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=_HashingWriter(raw, h_out), mtime=0)
+            if compress
+            else _HashingWriter(raw, h_out)
+        )
         while True:
             chunk = src.read(CHUNK)
             if not chunk:
@@ -229,8 +232,10 @@ def _check(f: File, sha_in: str, sha_out: str, compressed: bool, where: str) -> 
     if want is None:
         return ""
     if got != want:
-        raise _SourceFailed(f"{where}: checksum mismatch for {f.path} (sha256 {got[:12]}..., expected "
-                            f"{want[:12]}...; the bad file was deleted)")
+        raise _SourceFailed(
+            f"{where}: checksum mismatch for {f.path} (sha256 {got[:12]}..., expected "
+            f"{want[:12]}...; the bad file was deleted)"
+        )
     return f"{f.path}: sha256 of our copy"
 
 
@@ -244,8 +249,9 @@ def _from_mirror_dir(ds: Dataset, base: Path, tree: Path) -> _Produced:
         with open(src, "rb") as s:
             _, sha, size = _copy_hashing(s, tree / f.path)
         if f.sha256 is not None and sha != f.sha256:
-            raise _SourceFailed(f"mirror {base}: checksum mismatch for {f.path} (sha256 {sha[:12]}..., expected "
-                                f"{f.sha256[:12]}...)")
+            raise _SourceFailed(
+                f"mirror {base}: checksum mismatch for {f.path} (sha256 {sha[:12]}..., expected {f.sha256[:12]}...)"
+            )
         files[f.path] = {"sha256": sha, "size": size}
         how.append(f"{f.path}: registry sha256" if f.sha256 else f"{f.path}: mirror copy (no registry checksum)")
     return _Produced(files, f"mirror {base}", how)
@@ -283,8 +289,9 @@ def _http_get(url: str, known_hash: str | None, work: Path, fname: str) -> Path:
             http(u, _Sink(f), p)
 
     work.mkdir(parents=True, exist_ok=True)
-    fetcher = pooch.create(path=work, base_url="", registry={fname: known_hash}, urls={fname: url},
-                           retry_if_failed=retries)
+    fetcher = pooch.create(
+        path=work, base_url="", registry={fname: known_hash}, urls={fname: url}, retry_if_failed=retries
+    )
     try:
         return Path(fetcher.fetch(fname, downloader=download))
     except requests.exceptions.HTTPError as e:
@@ -297,9 +304,13 @@ def _http_get(url: str, known_hash: str | None, work: Path, fname: str) -> Path:
         raise _SourceFailed(f"{url}: timed out after {timeout:g} s (RNNKIT_DATA_TIMEOUT)") from None
     except requests.exceptions.ConnectionError as e:
         text = str(e)
-        why = "connection refused" if "refused" in text.lower() else \
-            "connection broken (interrupted download)" if "broken" in text.lower() or "incomplete" in text.lower() \
+        why = (
+            "connection refused"
+            if "refused" in text.lower()
+            else "connection broken (interrupted download)"
+            if "broken" in text.lower() or "incomplete" in text.lower()
             else "cannot connect"
+        )
         raise _SourceFailed(f"{url}: {why}") from None
     except requests.exceptions.RequestException as e:
         raise _SourceFailed(f"{url}: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from None
@@ -363,15 +374,18 @@ def _open_member(archive: Path, kind: str, name: str, where: str) -> Iterator[IO
 
 def _from_public(ds: Dataset, tree: Path, work: Path) -> _Produced:
     if not ds.downloads:
-        raise _SourceFailed("no public download (a re-packaging of ours: use RNNKIT_DATA_MIRROR or put the files "
-                            "in place by hand)")
+        raise _SourceFailed(
+            "no public download (a re-packaging of ours: use RNNKIT_DATA_MIRROR or put the files in place by hand)"
+        )
     files_by_path = {f.path: f for f in ds.files}
     files, how, sources = {}, [], []
     for i, dl in enumerate(ds.downloads):
         local = _by_hand(dl)  # a person's deliberate choice: used even when nothing can verify it
         if local is None and _unverified(ds, dl) and not allow_unverified():
-            raise _SourceFailed(f"{dl.urls[0]}: {dl.hash_from} for this download, so rnnkit will not use it "
-                                f"unless RNNKIT_ALLOW_UNVERIFIED=1")
+            raise _SourceFailed(
+                f"{dl.urls[0]}: {dl.hash_from} for this download, so rnnkit will not use it "
+                f"unless RNNKIT_ALLOW_UNVERIFIED=1"
+            )
         if local is not None:
             _verify_download(local, dl, str(local))
             where = str(local)
@@ -450,8 +464,10 @@ def _locked(ds: Dataset) -> Iterator[None]:
         try:
             lock.acquire(timeout=_float_env("RNNKIT_DATA_LOCK_TIMEOUT", 3600))
         except filelock.Timeout:
-            raise UserError(f"data set '{ds.name}': another process has been fetching it for too long (lock "
-                            f"{lock.lock_file}); try again, or remove the lock if no rnnkit process runs") from None
+            raise UserError(
+                f"data set '{ds.name}': another process has been fetching it for too long (lock "
+                f"{lock.lock_file}); try again, or remove the lock if no rnnkit process runs"
+            ) from None
     try:
         yield
     finally:
@@ -459,8 +475,13 @@ def _locked(ds: Dataset) -> Iterator[None]:
 
 
 def _write_manifest(ds: Dataset, produced: _Produced) -> None:
-    man = {"name": ds.name, "files": produced.files, "source": produced.source, "verified_by": produced.verified_by,
-           "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    man = {
+        "name": ds.name,
+        "files": produced.files,
+        "source": produced.source,
+        "verified_by": produced.verified_by,
+        "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     path = _manifest_path(ds)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -525,10 +546,13 @@ def ensure(ds: Dataset, force: bool = False) -> None:
             _write_manifest(ds, produced)
         except OSError as e:
             if e.errno == errno.ENOSPC:
-                raise UserError(f"data set '{ds.name}': no space left on device in {cache_dir()} (nothing was "
-                                f"kept); free some space or point RNNKIT_DATA at another disk") from None
-            raise UserError(f"data set '{ds.name}': {e.strerror or e} ({e.filename or cache_dir()}); "
-                            f"{_hint(ds)}") from None
+                raise UserError(
+                    f"data set '{ds.name}': no space left on device in {cache_dir()} (nothing was "
+                    f"kept); free some space or point RNNKIT_DATA at another disk"
+                ) from None
+            raise UserError(
+                f"data set '{ds.name}': {e.strerror or e} ({e.filename or cache_dir()}); {_hint(ds)}"
+            ) from None
         finally:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -57,8 +57,17 @@ def _trim(seq: list[int], eos: int) -> tuple[list[int], bool]:
 
 
 @torch.no_grad()
-def greedy_search(step: StepFn, state: Any, batch: int, go: int, eos: int, max_len: int, device: torch.device,
-                  banned: Sequence[int] = (), min_len: int = 0) -> list[Hypothesis]:
+def greedy_search(
+    step: StepFn,
+    state: Any,
+    batch: int,
+    go: int,
+    eos: int,
+    max_len: int,
+    device: torch.device,
+    banned: Sequence[int] = (),
+    min_len: int = 0,
+) -> list[Hypothesis]:
     """The most likely next token at every step, for ``batch`` sentences at once."""
     tokens = torch.full((batch,), go, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -88,9 +97,21 @@ def greedy_search(step: StepFn, state: Any, batch: int, go: int, eos: int, max_l
 
 
 @torch.no_grad()
-def beam_search(step: StepFn, state: Any, reorder: ReorderFn, batch: int, beam: int, go: int, eos: int,
-                max_len: int, device: torch.device, alpha: float = 0.0, banned: Sequence[int] = (),
-                min_len: int = 0, n_best: int = 1) -> list[list[Hypothesis]]:
+def beam_search(
+    step: StepFn,
+    state: Any,
+    reorder: ReorderFn,
+    batch: int,
+    beam: int,
+    go: int,
+    eos: int,
+    max_len: int,
+    device: torch.device,
+    alpha: float = 0.0,
+    banned: Sequence[int] = (),
+    min_len: int = 0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
     """The ``n_best`` (<= beam) best hypotheses per sentence, best first. ``state`` has ``batch`` rows."""
     if beam < 1:
         raise ValueError(f"beam size must be >= 1, got {beam}")
@@ -151,9 +172,19 @@ def beam_search(step: StepFn, state: Any, reorder: ReorderFn, batch: int, beam: 
 
 
 @torch.no_grad()
-def sample_search(step: StepFn, state: Any, batch: int, go: int, eos: int, max_len: int, device: torch.device,
-                  opts: SamplingOptions, generator: torch.Generator | None = None, banned: Sequence[int] = (),
-                  min_len: int = 0) -> list[Hypothesis]:
+def sample_search(
+    step: StepFn,
+    state: Any,
+    batch: int,
+    go: int,
+    eos: int,
+    max_len: int,
+    device: torch.device,
+    opts: SamplingOptions,
+    generator: torch.Generator | None = None,
+    banned: Sequence[int] = (),
+    min_len: int = 0,
+) -> list[Hypothesis]:
     """One sampled output per row (temperature / top-k / top-p), e.g. several candidate replies."""
     opts.validate()
     tokens = torch.full((batch,), go, dtype=torch.long, device=device)

@@ -59,8 +59,9 @@ def filter_logits(logits: Tensor, opts: SamplingOptions, banned: list[int] | Non
     return logits
 
 
-def sample_next(logits: Tensor, opts: SamplingOptions, generator: torch.Generator | None = None,
-                banned: list[int] | None = None) -> Tensor:
+def sample_next(
+    logits: Tensor, opts: SamplingOptions, generator: torch.Generator | None = None, banned: list[int] | None = None
+) -> Tensor:
     """Next token ids, (batch,), from logits (batch, vocab)."""
     if opts.greedy:
         logits = logits.float()
@@ -72,8 +73,12 @@ def sample_next(logits: Tensor, opts: SamplingOptions, generator: torch.Generato
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
-def sample_rows(logits: Tensor, opts: Sequence[SamplingOptions], generators: Sequence[torch.Generator | None],
-                banned: list[int] | None = None) -> Tensor:
+def sample_rows(
+    logits: Tensor,
+    opts: Sequence[SamplingOptions],
+    generators: Sequence[torch.Generator | None],
+    banned: list[int] | None = None,
+) -> Tensor:
     """Next token ids (rows,) for logits (rows, vocab), row ``r`` with its own ``opts[r]`` and ``generators[r]``.
 
     Built for step-level batching (``rnnkit.decode.stream``): what row ``r`` gets depends only on its own logits

@@ -125,8 +125,13 @@ class StreamBatch:
         """Prefill ``stream`` and let it choose its first tokens; it joins the batch unless that already finished
         it. Returns whether it is finished (then its ``result()`` is ready). A stream with a ``prompt`` joining a
         running batch is not prefilled: it joins with a zero state and the batch feeds its prompt."""
-        if stream.prompt and stream.rows == 1 and self.streams and self.cat is cat_states \
-                and self.select is select_state:
+        if (
+            stream.prompt
+            and stream.rows == 1
+            and self.streams
+            and self.cat is cat_states
+            and self.select is select_state
+        ):
             assert self.tokens is not None
             device = self.tokens.device
             one = self.select(self.state, torch.zeros(1, dtype=torch.long, device=device))  # (.., 1, ..) layout

@@ -37,11 +37,13 @@ def _mean(xs: list[float]) -> float:
 
 def curves(records: list[dict[str, Any]]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(step, training loss) per log window and (step, validation loss) per validation."""
+
     def ok(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-    train = [(int(r["step"]), float(r["loss"])) for r in records if "split" not in r and ok(r.get("loss"))
-             and "step" in r]
+    train = [
+        (int(r["step"]), float(r["loss"])) for r in records if "split" not in r and ok(r.get("loss")) and "step" in r
+    ]
     valid = [(int(r["step"]), float(r["loss"])) for r in records if r.get("split") == "valid" and ok(r.get("loss"))]
     return train, valid
 
@@ -55,13 +57,15 @@ def _train_near(train: list[tuple[int, float]], lo: int, hi: int) -> float | Non
     return before[-1] if before else None
 
 
-def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = None,
-                     gap_tol: float = GAP_TOL) -> dict[str, Any]:
+def diagnose_records(
+    records: list[dict[str, Any]], target_loss: float | None = None, gap_tol: float = GAP_TOL
+) -> dict[str, Any]:
     """The verdict and the figures behind it, as plain data."""
     train, valid = curves(records)
     if len(train) < 2:
-        raise UserError(f"too few training records to diagnose ({len(train)}; need 2+): train longer or lower "
-                        f"train.log_every")
+        raise UserError(
+            f"too few training records to diagnose ({len(train)}; need 2+): train longer or lower train.log_every"
+        )
     losses = [loss for _, loss in train]
     n = len(losses)
     k = max(1, n // 10)
@@ -71,8 +75,13 @@ def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = 
     prev = _mean(losses[-2 * q : -q]) if n >= 2 * q + 1 else first
     trend = (prev - _mean(losses[-q:])) / abs(prev) if prev else 0.0
     out: dict[str, Any] = {
-        "train_loss_first": first, "train_loss_final": last, "train_drop": drop, "train_trend_last_quarter": trend,
-        "train_records": n, "valid_records": len(valid), "steps": train[-1][0],
+        "train_loss_first": first,
+        "train_loss_final": last,
+        "train_drop": drop,
+        "train_trend_last_quarter": trend,
+        "train_records": n,
+        "valid_records": len(valid),
+        "steps": train[-1][0],
     }
     gaps: list[tuple[int, float, float, float]] = []  # (step, valid, train, gap)
     prev_step = 0
@@ -84,9 +93,17 @@ def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = 
     if gaps:
         best = min(gaps, key=lambda g: g[1])
         end = gaps[-1]
-        out.update({"valid_loss_final": end[1], "valid_loss_best": best[1], "valid_best_step": best[0],
-                    "gap_first": gaps[0][3], "gap_final": end[3], "gap_max": max(g[3] for g in gaps),
-                    "gaps": [{"step": s, "valid": v, "train": t, "gap": g} for s, v, t, g in gaps]})
+        out.update(
+            {
+                "valid_loss_final": end[1],
+                "valid_loss_best": best[1],
+                "valid_best_step": best[0],
+                "gap_first": gaps[0][3],
+                "gap_final": end[3],
+                "gap_max": max(g[3] for g in gaps),
+                "gaps": [{"step": s, "valid": v, "train": t, "gap": g} for s, v, t, g in gaps],
+            }
+        )
     reasons: list[str] = []
     verdict = ""
     if len(gaps) >= 2:
@@ -98,11 +115,15 @@ def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = 
         if (wide and grew) or turned_up:
             verdict = "high_variance"
             if wide and grew:
-                reasons.append(f"the validation-training gap grew from {gaps[0][3]:.3g} to {end[3]:.3g} "
-                               f"({end[3] / scale:.0%} of the validation loss {end[1]:.4g})")
+                reasons.append(
+                    f"the validation-training gap grew from {gaps[0][3]:.3g} to {end[3]:.3g} "
+                    f"({end[3] / scale:.0%} of the validation loss {end[1]:.4g})"
+                )
             if turned_up:
-                reasons.append(f"validation loss rose from its best {best[1]:.4g} (step {best[0]}) to {end[1]:.4g} "
-                               f"while training loss fell from {best[2]:.4g} to {end[2]:.4g}")
+                reasons.append(
+                    f"validation loss rose from its best {best[1]:.4g} (step {best[0]}) to {end[1]:.4g} "
+                    f"while training loss fell from {best[2]:.4g} to {end[2]:.4g}"
+                )
     if not verdict:
         if target_loss is not None and last > target_loss:
             verdict = "high_bias"
@@ -112,17 +133,21 @@ def diagnose_records(records: list[dict[str, Any]], target_loss: float | None = 
             reasons.append(f"training loss hardly fell: {first:.4g} -> {last:.4g} ({drop:.0%})")
         elif trend > STILL_FALLING:
             verdict = "high_bias"
-            reasons.append(f"training loss was still falling when training stopped ({trend:.0%} over the last "
-                           f"quarter of records; {first:.4g} -> {last:.4g})")
+            reasons.append(
+                f"training loss was still falling when training stopped ({trend:.0%} over the last "
+                f"quarter of records; {first:.4g} -> {last:.4g})"
+            )
         else:
             verdict = "converged"
-            reasons.append(f"training loss fell {first:.4g} -> {last:.4g} ({drop:.0%}) and levelled off "
-                           f"({trend:.1%} over the last quarter)")
+            reasons.append(
+                f"training loss fell {first:.4g} -> {last:.4g} ({drop:.0%}) and levelled off "
+                f"({trend:.1%} over the last quarter)"
+            )
             if gaps:
                 reasons.append(f"validation loss {gaps[-1][1]:.4g} follows it (gap {gaps[-1][3]:.3g})")
     advice = {
         "high_variance": "more data, more regularisation (model.dropout, optim.weight_decay, data.word_dropout), "
-                         "a smaller model or early stopping (train.early_stop)",
+        "a smaller model or early stopping (train.early_stop)",
         "high_bias": "a bigger model, a better learning rate, or train longer",
         "converged": "the model fits as well as it can at this size; try a bigger one if the loss is too high",
     }[verdict]
@@ -153,15 +178,17 @@ def plot_diagnosis(records: list[dict[str, Any]], diagnosis: dict[str, Any], pat
     ax.set_xlabel("step")
     ax.set_ylabel("validation - training loss")
     ax.grid(alpha=0.3)
-    fig.suptitle(f"{title}: {diagnosis['verdict'].replace('_', ' ')}" if title else
-                 diagnosis["verdict"].replace("_", " "))
+    fig.suptitle(
+        f"{title}: {diagnosis['verdict'].replace('_', ' ')}" if title else diagnosis["verdict"].replace("_", " ")
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=90, flag="--plot")
 
 
-def diagnose_run(run_path: str | Path, plot: str | Path | None = None, target_loss: float | None = None,
-                 gap_tol: float = GAP_TOL) -> dict[str, Any]:
+def diagnose_run(
+    run_path: str | Path, plot: str | Path | None = None, target_loss: float | None = None, gap_tol: float = GAP_TOL
+) -> dict[str, Any]:
     from rnnkit.train.rundir import RunDir
 
     run = RunDir(Path(run_path)).require()
@@ -182,8 +209,9 @@ def format_diagnosis(d: dict[str, Any]) -> str:
     lines += [f"  - {r}" for r in d["reasons"]]
     figures = [f"train loss {d['train_loss_first']:.4g} -> {d['train_loss_final']:.4g}"]
     if "valid_loss_final" in d:
-        figures.append(f"valid loss {d['valid_loss_final']:.4g} (best {d['valid_loss_best']:.4g} at step "
-                       f"{d['valid_best_step']})")
+        figures.append(
+            f"valid loss {d['valid_loss_final']:.4g} (best {d['valid_loss_best']:.4g} at step {d['valid_best_step']})"
+        )
         figures.append(f"gap {d['gap_first']:.3g} -> {d['gap_final']:.3g}")
     lines.append("  " + "; ".join(figures) + f"; {d['steps']} steps")
     lines.append(f"  try: {d['advice']}")
@@ -196,16 +224,22 @@ def parse_fractions(text: str) -> list[float]:
     try:
         fracs = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"--data-sizes: expected comma-separated fractions such as 0.25,0.5,1.0, "
-                        f"got {text!r}") from None
+        raise UserError(
+            f"--data-sizes: expected comma-separated fractions such as 0.25,0.5,1.0, got {text!r}"
+        ) from None
     if not fracs or any(not 0 < f <= 1 for f in fracs):
         raise UserError(f"--data-sizes: fractions must lie in (0, 1], got {text!r}")
     return sorted(set(fracs))
 
 
-def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dict[str, Any] | None = None,
-                    data_dir: str | None = None, plot: str | Path | None = None,
-                    echo: Any = None) -> dict[str, Any]:
+def data_size_curve(
+    run_path: str | Path,
+    fractions: list[float],
+    overrides: dict[str, Any] | None = None,
+    data_dir: str | None = None,
+    plot: str | Path | None = None,
+    echo: Any = None,
+) -> dict[str, Any]:
     """Train the run's configuration on each fraction of its training set; final losses against data size.
 
     Copies go to ``RUN/data-sizes/fFRACTION/`` (ordinary run directories); one whose configuration is unchanged and
@@ -218,8 +252,9 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
     run = RunDir(Path(run_path)).require()
     base = run.read_config(overrides or {})
     if not hasattr(base.data, "train_fraction"):
-        raise UserError(f"{run.path}: task {base.task!r} has no data.train_fraction, which --data-sizes needs "
-                        f"(the lm task has it)")
+        raise UserError(
+            f"{run.path}: task {base.task!r} has no data.train_fraction, which --data-sizes needs (the lm task has it)"
+        )
     full = float(base.data.train_fraction)
     ddir = run_data_dir(run, data_dir)
     results = []
@@ -243,8 +278,15 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
 
                 shutil.rmtree(copy.path)
             # the run's configuration at this fraction, through the one run set-up
-            train_run(TrainRequest(recipe=config, out=copy.path, data_dir=ddir, progress=False,
-                                   meta={"data_size_of": str(run.path.resolve()), "train_fraction": full * f}))
+            train_run(
+                TrainRequest(
+                    recipe=config,
+                    out=copy.path,
+                    data_dir=ddir,
+                    progress=False,
+                    meta={"data_size_of": str(run.path.resolve()), "train_fraction": full * f},
+                )
+            )
             records = copy.read_metrics()
             cache[f"{f:g}"] = {"config": key}
             cache_file.write_text(json.dumps(cache, indent=1) + "\n")
@@ -252,13 +294,21 @@ def data_size_curve(run_path: str | Path, fractions: list[float], overrides: dic
         if not train or not valid:
             raise UserError(f"{copy.path}: no training or validation records (budget too small?)")
         k = max(1, len(train) // 10)
-        row = {"fraction": f, "train_fraction": full * f, "run": str(copy.path),
-               "train_loss": _mean([loss for _, loss in train[-k:]]), "valid_loss": valid[-1][1],
-               "valid_loss_best": min(v for _, v in valid), "steps": train[-1][0]}
+        row = {
+            "fraction": f,
+            "train_fraction": full * f,
+            "run": str(copy.path),
+            "train_loss": _mean([loss for _, loss in train[-k:]]),
+            "valid_loss": valid[-1][1],
+            "valid_loss_best": min(v for _, v in valid),
+            "steps": train[-1][0],
+        }
         results.append(row)
         if echo:
-            echo(f"fraction {f:g}: train loss {row['train_loss']:.4g}  valid loss {row['valid_loss']:.4g}  "
-                 f"({row['steps']} steps)")
+            echo(
+                f"fraction {f:g}: train loss {row['train_loss']:.4g}  valid loss {row['valid_loss']:.4g}  "
+                f"({row['steps']} steps)"
+            )
     verdict, reason = _data_verdict(results)
     png = Path(plot) if plot else run.path / "data-sizes.png"
     _plot_sizes(results, png, run.path.name, verdict)
@@ -272,12 +322,16 @@ def _data_verdict(rows: list[dict[str, Any]]) -> tuple[str, str]:
     fall = (a["valid_loss"] - b["valid_loss"]) / max(abs(a["valid_loss"]), 1e-12)
     gap = b["valid_loss"] - b["train_loss"]
     if fall > 0.01:
-        return "more_data_helps", (f"validation loss still falls with more data ({a['valid_loss']:.4g} at "
-                                   f"{a['fraction']:g} -> {b['valid_loss']:.4g} at {b['fraction']:g}); gap "
-                                   f"{gap:.3g}: high variance, more data would help")
-    return "more_data_does_not_help", (f"validation loss levels off ({a['valid_loss']:.4g} -> {b['valid_loss']:.4g}) "
-                                       f"with gap {gap:.3g}: more data alone will not help; if both losses are "
-                                       f"high the model has high bias")
+        return "more_data_helps", (
+            f"validation loss still falls with more data ({a['valid_loss']:.4g} at "
+            f"{a['fraction']:g} -> {b['valid_loss']:.4g} at {b['fraction']:g}); gap "
+            f"{gap:.3g}: high variance, more data would help"
+        )
+    return "more_data_does_not_help", (
+        f"validation loss levels off ({a['valid_loss']:.4g} -> {b['valid_loss']:.4g}) "
+        f"with gap {gap:.3g}: more data alone will not help; if both losses are "
+        f"high the model has high bias"
+    )
 
 
 def _plot_sizes(rows: list[dict[str, Any]], path: Path, title: str, verdict: str) -> None:

@@ -21,8 +21,11 @@ TIMEOUT = timedelta(hours=2)
 def env_world() -> tuple[int, int, int]:
     """(rank, world size, local rank) from the variables torchrun sets; (0, 1, 0) outside torchrun."""
     try:
-        return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                int(os.environ.get("LOCAL_RANK", 0)))
+        return (
+            int(os.environ.get("RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)),
+        )
     except ValueError:
         raise UserError("RANK / WORLD_SIZE / LOCAL_RANK must be integers (they are set by torchrun)") from None
 
@@ -104,8 +107,10 @@ def init_from_env(device: torch.device) -> tuple[DistContext, torch.device]:
         return SINGLE, device
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise UserError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) here; "
-                            f"start at most one process per GPU")
+            raise UserError(
+                f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) here; "
+                f"start at most one process per GPU"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         backend = "nccl"

@@ -21,8 +21,16 @@ ERROR_PREFIX = b"rnnkit: error:"
 
 
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "rnnkit", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "rnnkit",
+        *argv,
+    ]
 
 
 def launch_local(nproc: int, argv: list[str]) -> int:

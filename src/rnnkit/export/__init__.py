@@ -23,15 +23,15 @@ TOLERANCE = 1e-4
 
 NOTES = {
     "lm": "Feed the prompt's token ids (vocab) as tokens (seq, 1) with zero states, then one sampled token at a "
-          "time with the returned states.",
+    "time with the returned states.",
     "text-classify": "tokens: the text's word ids (lowercased per config.data, unknown words -> <unk>), one text "
-                     "per batch or texts of equal length; probabilities follow artifacts.labels.",
+    "per batch or texts of equal length; probabilities follow artifacts.labels.",
     "sequence-classify": "features: (steps, batch, channels x chunk), standardised with artifacts.mean/std; "
-                         "probabilities follow artifacts.labels.",
+    "probabilities follow artifacts.labels.",
     "forecast": "window: the last lookback values after config.data.transform, artifacts.scaler and "
-                "config.data.window_norm (the model's frame); invert the same steps on mean.",
+    "config.data.window_norm (the model's frame); invert the same steps on mean.",
     "seq2seq": "Encode the source ids once (no padding), then call the decoder with <go> (id 1) and each chosen "
-               "token, passing memory, keys, mask and the returned states; stop at <eos> (id 2).",
+    "token, passing memory, keys, mask and the returned states; stop at <eos> (id 2).",
 }
 
 
@@ -64,8 +64,9 @@ def export_run(loaded: LoadedRun, fmt: str, out: str | Path | None = None) -> di
             import onnx  # noqa: F401 - torch.onnx.export needs it
             import onnxruntime  # noqa: F401
         except ImportError as e:
-            raise UserError(f"ONNX export needs onnx and onnxruntime ({e.name} is missing): "
-                            f"pip install 'rnnkit[serve]'") from None
+            raise UserError(
+                f"ONNX export needs onnx and onnxruntime ({e.name} is missing): pip install 'rnnkit[serve]'"
+            ) from None
         from rnnkit.export import onnx as writer
     else:
         from rnnkit.export import torchscript as writer  # type: ignore[no-redef]
@@ -85,15 +86,31 @@ def export_run(loaded: LoadedRun, fmt: str, out: str | Path | None = None) -> di
         described[g.name or "model"] = {"file": p.name, **g.describe()}
         files.append(str(p))
     dropped: list[str] = []
-    meta = {"rnnkit": __version__, "torch": torch.__version__, "format": fmt, "task": loaded.config.task,
-            "recipe": loaded.config.recipe, "run": str(loaded.run.path), "graphs": described,
-            "opset": getattr(writer, "OPSET", None), "notes": NOTES.get(loaded.config.task, ""),
-            "max_abs_diff": diffs, "tolerance": TOLERANCE,
-            "artifacts": _plain(loaded.checkpoint.get("artifacts", {}), dropped, "artifacts"),
-            "config": json.loads(json.dumps(loaded.config.to_dict(), default=str))}
+    meta = {
+        "rnnkit": __version__,
+        "torch": torch.__version__,
+        "format": fmt,
+        "task": loaded.config.task,
+        "recipe": loaded.config.recipe,
+        "run": str(loaded.run.path),
+        "graphs": described,
+        "opset": getattr(writer, "OPSET", None),
+        "notes": NOTES.get(loaded.config.task, ""),
+        "max_abs_diff": diffs,
+        "tolerance": TOLERANCE,
+        "artifacts": _plain(loaded.checkpoint.get("artifacts", {}), dropped, "artifacts"),
+        "config": json.loads(json.dumps(loaded.config.to_dict(), default=str)),
+    }
     meta["omitted"] = dropped
     meta_path = path.with_suffix(".json")
     meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     worst = max(diffs.values())
-    return {"format": fmt, "files": files, "metadata": str(meta_path), "max_abs_diff": diffs,
-            "worst": worst, "tolerance": TOLERANCE, "ok": worst <= TOLERANCE}
+    return {
+        "format": fmt,
+        "files": files,
+        "metadata": str(meta_path),
+        "max_abs_diff": diffs,
+        "worst": worst,
+        "tolerance": TOLERANCE,
+        "ok": worst <= TOLERANCE,
+    }

@@ -56,14 +56,20 @@ class Graph:
     def describe(self) -> dict[str, Any]:
         def spec(name: str, t: Tensor) -> dict[str, Any]:
             axes = self.dynamic_axes.get(name, {})
-            return {"name": name, "dtype": str(t.dtype).replace("torch.", ""),
-                    "shape": [axes.get(i, int(n)) for i, n in enumerate(t.shape)]}
+            return {
+                "name": name,
+                "dtype": str(t.dtype).replace("torch.", ""),
+                "shape": [axes.get(i, int(n)) for i, n in enumerate(t.shape)],
+            }
 
         with torch.inference_mode():
             out = self.module(*self.example)
         out = out if isinstance(out, tuple) else (out,)
-        return {"inputs": [spec(n, t) for n, t in zip(self.inputs, self.example)],
-                "outputs": [spec(n, t) for n, t in zip(self.outputs, out)], "fixed_shapes": self.fixed_shapes}
+        return {
+            "inputs": [spec(n, t) for n, t in zip(self.inputs, self.example)],
+            "outputs": [spec(n, t) for n, t in zip(self.outputs, out)],
+            "fixed_shapes": self.fixed_shapes,
+        }
 
 
 # -- preparing a model ------------------------------------------------------------------------------------------
@@ -125,8 +131,18 @@ def _lm_graphs(model: nn.Module, vocab: int, fixed: bool) -> list[Graph]:
     axes = {"tokens": {0: "seq", 1: "batch"}, "logits": {0: "seq", 1: "batch"}}
     axes.update({n: {1: "batch"} for n in names})
     axes.update({f"{n}_out": {1: "batch"} for n in names})
-    return [Graph("", LanguageModelStep(model), example, check, ["tokens", *names],
-                  ["logits", *(f"{n}_out" for n in names)], axes, fixed)]
+    return [
+        Graph(
+            "",
+            LanguageModelStep(model),
+            example,
+            check,
+            ["tokens", *names],
+            ["logits", *(f"{n}_out" for n in names)],
+            axes,
+            fixed,
+        )
+    ]
 
 
 # -- classifiers ------------------------------------------------------------------------------------------------
@@ -234,9 +250,14 @@ def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
     src = torch.randint(4, src_vocab, (6, 2), generator=g)
     src_check = src if fixed else torch.randint(4, src_vocab, (8, 3), generator=g)
     enc_out = ["memory", "keys", "mask", *state, *feed]
-    enc_axes = {"src": {0: "src_len", 1: "batch"}, "memory": {0: "batch", 1: "src_len"},
-                "keys": {0: "batch", 1: "src_len"}, "mask": {0: "batch", 1: "src_len"},
-                **{n: {1: "batch"} for n in state}, **{n: {0: "batch"} for n in feed}}
+    enc_axes = {
+        "src": {0: "src_len", 1: "batch"},
+        "memory": {0: "batch", 1: "src_len"},
+        "keys": {0: "batch", 1: "src_len"},
+        "mask": {0: "batch", 1: "src_len"},
+        **{n: {1: "batch"} for n in state},
+        **{n: {0: "batch"} for n in feed},
+    }
     with torch.no_grad():  # not inference_mode: these become inputs of a trace
         start = enc(src)
         start_check = enc(src_check)
@@ -247,13 +268,31 @@ def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
 
     dec_in = ["tokens", "memory", "keys", "mask", *state, *feed]
     dec_out = ["logits", *(f"{n}_out" for n in state), *(f"{n}_out" for n in feed), "attention"]
-    dec_axes = {"tokens": {0: "batch"}, "memory": {0: "batch", 1: "src_len"}, "keys": {0: "batch", 1: "src_len"},
-                "mask": {0: "batch", 1: "src_len"}, "logits": {0: "batch"}, "attention": {0: "batch", 1: "src_len"},
-                **{n: {1: "batch"} for n in state}, **{f"{n}_out": {1: "batch"} for n in state},
-                **{n: {0: "batch"} for n in feed}, **{f"{n}_out": {0: "batch"} for n in feed}}
-    return [Graph("encoder", enc, (src,), (src_check,), ["src"], enc_out, enc_axes, fixed),
-            Graph("decoder", Seq2SeqDecoderStep(model), dec_inputs(start, 2), dec_inputs(start_check, 3), dec_in,
-                  dec_out, dec_axes, fixed)]
+    dec_axes = {
+        "tokens": {0: "batch"},
+        "memory": {0: "batch", 1: "src_len"},
+        "keys": {0: "batch", 1: "src_len"},
+        "mask": {0: "batch", 1: "src_len"},
+        "logits": {0: "batch"},
+        "attention": {0: "batch", 1: "src_len"},
+        **{n: {1: "batch"} for n in state},
+        **{f"{n}_out": {1: "batch"} for n in state},
+        **{n: {0: "batch"} for n in feed},
+        **{f"{n}_out": {0: "batch"} for n in feed},
+    }
+    return [
+        Graph("encoder", enc, (src,), (src_check,), ["src"], enc_out, enc_axes, fixed),
+        Graph(
+            "decoder",
+            Seq2SeqDecoderStep(model),
+            dec_inputs(start, 2),
+            dec_inputs(start_check, 3),
+            dec_in,
+            dec_out,
+            dec_axes,
+            fixed,
+        ),
+    ]
 
 
 def graphs_for(loaded: LoadedRun) -> list[Graph]:
@@ -270,5 +309,7 @@ def graphs_for(loaded: LoadedRun) -> list[Graph]:
         return _forecast_graphs(model, task, fixed)
     if predict.can(loaded, "translate"):
         return _seq2seq_graphs(model, task, fixed)
-    raise UserError(f"{loaded.run.path}: task {loaded.config.task!r} has no export (language models, classifiers, "
-                    f"forecasters and seq2seq models do)")
+    raise UserError(
+        f"{loaded.run.path}: task {loaded.config.task!r} has no export (language models, classifiers, "
+        f"forecasters and seq2seq models do)"
+    )

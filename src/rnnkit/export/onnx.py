@@ -23,9 +23,17 @@ def write(graph: Graph, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes say nothing actionable here
-        torch.onnx.export(graph.module, graph.example, str(path), dynamo=False, opset_version=OPSET,
-                          input_names=graph.inputs, output_names=graph.outputs,
-                          dynamic_axes=None if graph.fixed_shapes else graph.dynamic_axes, do_constant_folding=True)
+        torch.onnx.export(
+            graph.module,
+            graph.example,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=graph.inputs,
+            output_names=graph.outputs,
+            dynamic_axes=None if graph.fixed_shapes else graph.dynamic_axes,
+            do_constant_folding=True,
+        )
 
 
 def check(graph: Graph, path: Path) -> float:
@@ -39,5 +47,7 @@ def check(graph: Graph, path: Path) -> float:
     with torch.no_grad():
         want = graph.module(*graph.check)
     want = want if isinstance(want, tuple) else (want,)
-    return max(float(np.abs(np.asarray(a, dtype=np.float64) - w.double().numpy()).max()) if w.numel() else 0.0
-               for a, w in zip(got, want))
+    return max(
+        float(np.abs(np.asarray(a, dtype=np.float64) - w.double().numpy()).max()) if w.numel() else 0.0
+        for a, w in zip(got, want)
+    )

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 
-def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                     num_classes: int) -> np.ndarray:
+def confusion_matrix(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_classes: int
+) -> np.ndarray:
     """(classes, classes) int64 counts; row = true class, column = predicted class."""
     t = np.asarray(y_true, dtype=np.int64).ravel()
     p = np.asarray(y_pred, dtype=np.int64).ravel()
@@ -40,12 +41,19 @@ def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray | float]:
     recall = _safe_div(tp, support)
     f1 = _safe_div(2 * precision * recall, precision + recall)
     total = cm.sum()
-    return {"accuracy": float(tp.sum() / total) if total else 0.0, "macro_f1": float(f1.mean()) if f1.size else 0.0,
-            "precision": precision, "recall": recall, "f1": f1, "support": support.astype(np.int64)}
+    return {
+        "accuracy": float(tp.sum() / total) if total else 0.0,
+        "macro_f1": float(f1.mean()) if f1.size else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support.astype(np.int64),
+    }
 
 
-def classification_report(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                          labels: Sequence[str]) -> dict[str, Any]:
+def classification_report(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, labels: Sequence[str]
+) -> dict[str, Any]:
     """Everything `rnnkit eval` reports for a classifier, as plain JSON-able data.
 
     ``precision``/``recall``/``f1``/``support`` are dicts label -> value; ``recall`` is also each class's own
@@ -81,8 +89,15 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center",
-                    color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if share[i, j] > 0.5 else "black",
+                fontsize=9,
+            )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
     if title:
         ax.set_title(title)

@@ -54,8 +54,13 @@ def mase(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> float:
 
 
 def point_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    return {"rmse": rmse(y, yhat), "mae": mae(y, yhat), "mape": mape(y, yhat), "smape": smape(y, yhat),
-            "mase": mase(y, yhat, scale)}
+    return {
+        "rmse": rmse(y, yhat),
+        "mae": mae(y, yhat),
+        "mape": mape(y, yhat),
+        "smape": smape(y, yhat),
+        "mase": mase(y, yhat, scale),
+    }
 
 
 def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
@@ -88,9 +93,11 @@ def mean_forecast(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.n
 
 
 def baseline_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
-    return {"naive": naive_forecast(values, origins, horizon),
-            "seasonal_naive": seasonal_naive_forecast(values, origins, horizon, season),
-            "mean": mean_forecast(values, origins, horizon)}
+    return {
+        "naive": naive_forecast(values, origins, horizon),
+        "seasonal_naive": seasonal_naive_forecast(values, origins, horizon, season),
+        "mean": mean_forecast(values, origins, horizon),
+    }
 
 
 def z_value(level: float) -> float:

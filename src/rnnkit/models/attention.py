@@ -24,8 +24,10 @@ class Attention(nn.Module):
         if score not in SCORES:
             raise ValueError(f"unknown attention score {score!r}; choose one of {', '.join(SCORES)}")
         if score == "dot" and query_size != memory_size:
-            raise ValueError(f"dot attention needs equal decoder and encoder output sizes (got {query_size} and "
-                             f"{memory_size}); use 'general' or 'bahdanau'")
+            raise ValueError(
+                f"dot attention needs equal decoder and encoder output sizes (got {query_size} and "
+                f"{memory_size}); use 'general' or 'bahdanau'"
+            )
         self.score_kind = score
         if score == "additive":
             size = attention_size or query_size

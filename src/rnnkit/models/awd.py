@@ -91,16 +91,34 @@ class AWDLanguageModel(nn.Module):
     ``(1, batch, size)``, a pair ``(h, c)`` for LSTMs) since layer sizes differ.
     """
 
-    def __init__(self, vocab_size: int, embedding: int, hidden: int | Sequence[int], layers: int, cell: str = "lstm",
-                 backend: str = "fused", dropout: float = 0.4, dropout_h: float = 0.25, dropout_i: float = 0.4,
-                 dropout_e: float = 0.1, weight_drop: float = 0.5, tie: bool = True, init_scale: float = 0.1) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding: int,
+        hidden: int | Sequence[int],
+        layers: int,
+        cell: str = "lstm",
+        backend: str = "fused",
+        dropout: float = 0.4,
+        dropout_h: float = 0.25,
+        dropout_i: float = 0.4,
+        dropout_e: float = 0.1,
+        weight_drop: float = 0.5,
+        tie: bool = True,
+        init_scale: float = 0.1,
+    ) -> None:
         super().__init__()
         if cell not in _FUSED_OPS:
-            raise ValueError(f"model.arch = \"awd\" supports cells {', '.join(_FUSED_OPS)}, not {cell!r}")
+            raise ValueError(f'model.arch = "awd" supports cells {", ".join(_FUSED_OPS)}, not {cell!r}')
         if layers < 1:
             raise ValueError(f"model.layers must be >= 1, got {layers}")
-        for name, p in (("dropout", dropout), ("dropout_h", dropout_h), ("dropout_i", dropout_i),
-                        ("dropout_e", dropout_e), ("weight_drop", weight_drop)):
+        for name, p in (
+            ("dropout", dropout),
+            ("dropout_h", dropout_h),
+            ("dropout_i", dropout_i),
+            ("dropout_e", dropout_e),
+            ("weight_drop", weight_drop),
+        ):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"model.{name} must be in [0, 1), got {p}")
         self.cell, self.backend = cell, backend
@@ -112,8 +130,10 @@ class AWDLanguageModel(nn.Module):
         else:
             self.sizes = list(hidden)
             if tie and self.sizes[-1] != embedding:
-                raise ValueError(f"tied weights need the last layer's model.hidden == model.embedding (got "
-                                 f"{self.sizes[-1]} and {embedding})")
+                raise ValueError(
+                    f"tied weights need the last layer's model.hidden == model.embedding (got "
+                    f"{self.sizes[-1]} and {embedding})"
+                )
         # one module per layer, even where sizes agree: weight drop and the dropouts go between them
         self.rnns = LayerStack(RecurrentSpec(cell, embedding, self.sizes, layers), backend)
         self.decoder = nn.Linear(self.sizes[-1], vocab_size)
@@ -138,8 +158,13 @@ class AWDLanguageModel(nn.Module):
             return fused_with_weight_hh(rnn, x, state, w_hh)
         return functional_call(rnn, {"weight_hh_l0": w_hh}, (x, state))
 
-    def forward(self, tokens: Tensor, state: tuple[State, ...] | None = None, activations: bool = False,
-                targets: Tensor | None = None) -> Any:
+    def forward(
+        self,
+        tokens: Tensor,
+        state: tuple[State, ...] | None = None,
+        activations: bool = False,
+        targets: Tensor | None = None,
+    ) -> Any:
         """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``.
 
         With ``targets`` the first element is their mean cross-entropy instead (see ``RNNLanguageModel``)."""

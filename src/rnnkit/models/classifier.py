@@ -45,10 +45,23 @@ class SequenceClassifier(nn.Module):
     steps only, so padding never changes a sequence's prediction.
     """
 
-    def __init__(self, num_classes: int, hidden: int | Sequence[int], layers: int = 1, cell: str = "lstm",
-                 backend: str = "fused", input_size: int = 0, vocab_size: int = 0, embedding: int = 0,
-                 bidirectional: bool = False, dropout: float = 0.0, pooling: str = "last",
-                 padding_idx: int | None = None, attention_size: int = 0, project: int = 0) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        hidden: int | Sequence[int],
+        layers: int = 1,
+        cell: str = "lstm",
+        backend: str = "fused",
+        input_size: int = 0,
+        vocab_size: int = 0,
+        embedding: int = 0,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pooling: str = "last",
+        padding_idx: int | None = None,
+        attention_size: int = 0,
+        project: int = 0,
+    ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -56,8 +69,14 @@ class SequenceClassifier(nn.Module):
         # raw features: an optional per-step Linear + ReLU first (the TF HAR set-up's input layer)
         self.project = nn.Sequential(nn.Linear(input_size, project), nn.ReLU()) if project and not vocab_size else None
         rnn_in = embedding if vocab_size else (project or input_size)
-        self.spec = RecurrentSpec(cell, rnn_in, hidden if isinstance(hidden, int) else tuple(hidden), layers,
-                                  bidirectional=bidirectional, dropout=dropout)
+        self.spec = RecurrentSpec(
+            cell,
+            rnn_in,
+            hidden if isinstance(hidden, int) else tuple(hidden),
+            layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+        )
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         self.pooling = pooling
@@ -76,8 +95,11 @@ class SequenceClassifier(nn.Module):
             pooled = torch.cat(h.unbind(0), dim=-1)  # (batch, last hidden * dirs)
         else:
             steps = torch.arange(out.size(0), device=out.device).unsqueeze(1)  # (seq, 1)
-            valid = (steps < lengths.to(out.device).unsqueeze(0)) if lengths is not None else torch.ones_like(
-                steps, dtype=torch.bool).expand(out.size(0), out.size(1))  # (seq, batch)
+            valid = (
+                (steps < lengths.to(out.device).unsqueeze(0))
+                if lengths is not None
+                else torch.ones_like(steps, dtype=torch.bool).expand(out.size(0), out.size(1))
+            )  # (seq, batch)
             mask = valid.unsqueeze(-1)  # (seq, batch, 1)
             if self.pooling == "mean":
                 pooled = (out * mask).sum(0) / mask.sum(0).clamp(min=1)

@@ -35,9 +35,20 @@ class Forecaster(nn.Module):
     """See the module docstring. ``hidden``: one size for every layer or one per layer; the seq2seq decoder has
     the encoder's sizes (it starts from the encoder's state, layer by layer)."""
 
-    def __init__(self, n_series: int, horizon: int, hidden: int | Sequence[int], layers: int = 1, cell: str = "lstm",
-                 backend: str = "fused", dropout: float = 0.0, strategy: str = "direct", arch: str = "rnn",
-                 gaussian: bool = False, forget_bias: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_series: int,
+        horizon: int,
+        hidden: int | Sequence[int],
+        layers: int = 1,
+        cell: str = "lstm",
+        backend: str = "fused",
+        dropout: float = 0.0,
+        strategy: str = "direct",
+        arch: str = "rnn",
+        gaussian: bool = False,
+        forget_bias: float = 0.0,
+    ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -58,8 +69,9 @@ class Forecaster(nn.Module):
         else:
             self.head = nn.Linear(top, per_step)
         if arch == "seq2seq":
-            self.decoder = make_recurrent(RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout,
-                                                        forget_bias=forget_bias), backend)
+            self.decoder = make_recurrent(
+                RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout, forget_bias=forget_bias), backend
+            )
 
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
         if not self.gaussian:
@@ -91,8 +103,9 @@ class Forecaster(nn.Module):
         return torch.stack(means, 1), (torch.stack(logvars, 1) if self.gaussian else None)  # type: ignore[arg-type]
 
     @torch.no_grad()
-    def unroll(self, x: Tensor, steps: int, repeats: int = 1, generator: torch.Generator | None = None,
-               sample: bool = False) -> tuple[Tensor, Tensor | None]:
+    def unroll(
+        self, x: Tensor, steps: int, repeats: int = 1, generator: torch.Generator | None = None, sample: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
         """Recursive strategy: ``steps`` forecasts, each fed back as the next input -> (batch * repeats, steps, k).
 
         The window is encoded once; its state is then repeated ``repeats`` times (window-major). With

@@ -24,16 +24,28 @@ class RNNLanguageModel(nn.Module):
     sizes that differ, ``rnn`` is a :class:`~rnnkit.cells.stack.LayerStack` and the state one per layer.
     """
 
-    def __init__(self, vocab_size: int, embedding: int, hidden: int | Sequence[int], layers: int,
-                 cell: str = "lstm", backend: str = "fused", dropout: float = 0.0, tie: bool = False,
-                 init_scale: float = 0.1, forget_bias: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding: int,
+        hidden: int | Sequence[int],
+        layers: int,
+        cell: str = "lstm",
+        backend: str = "fused",
+        dropout: float = 0.0,
+        tie: bool = False,
+        init_scale: float = 0.1,
+        forget_bias: float = 0.0,
+    ) -> None:
         super().__init__()
-        spec = RecurrentSpec(cell, embedding, hidden if isinstance(hidden, int) else tuple(hidden), layers,
-                             dropout=dropout)
+        spec = RecurrentSpec(
+            cell, embedding, hidden if isinstance(hidden, int) else tuple(hidden), layers, dropout=dropout
+        )
         last = spec.sizes[-1]
         if tie and embedding != last:
-            raise ValueError(f"tied weights need model.embedding == the last layer's model.hidden (got {embedding} "
-                             f"and {last})")
+            raise ValueError(
+                f"tied weights need model.embedding == the last layer's model.hidden (got {embedding} and {last})"
+            )
         self.drop = Dropout(dropout)
         self.encoder = nn.Embedding(vocab_size, embedding)
         self.rnn = make_recurrent(spec, backend)
@@ -56,8 +68,9 @@ class RNNLanguageModel(nn.Module):
         if hasattr(self.rnn, "flatten_parameters"):
             self.rnn.flatten_parameters()
 
-    def forward(self, tokens: Tensor, state: State | None = None, activations: bool = False,
-                targets: Tensor | None = None) -> Any:
+    def forward(
+        self, tokens: Tensor, state: State | None = None, activations: bool = False, targets: Tensor | None = None
+    ) -> Any:
         """``(logits, state)``; with ``activations`` also ``(last layer output, the same after dropout)``.
 
         With ``targets`` (seq, batch) the first element is the mean cross-entropy of the targets instead of the

@@ -83,16 +83,33 @@ def cat_decoder_states(states: Sequence[DecoderState]) -> DecoderState:
         return None if ts[0] is None else torch.cat(ts, 0)  # type: ignore[arg-type]
 
     rnn = join_states(lambda ts: torch.cat(ts, 1), [st.rnn for st in states])
-    return DecoderState(rnn, cat0([pad(st.memory) for st in states]), cat0([pad(st.keys) for st in states]),
-                        cat0([pad(st.mask, False) for st in states]), cat0([st.feed for st in states]))
+    return DecoderState(
+        rnn,
+        cat0([pad(st.memory) for st in states]),
+        cat0([pad(st.keys) for st in states]),
+        cat0([pad(st.mask, False) for st in states]),
+        cat0([st.feed for st in states]),
+    )
 
 
 class Seq2Seq(nn.Module):
-    def __init__(self, src_vocab: int, tgt_vocab: int, embedding: int = 100, hidden: int | Sequence[int] = 256,
-                 layers: int = 1,
-                 cell: str = "lstm", backend: str = "fused", bidirectional: bool = False,
-                 attention: str = "general", attention_size: int = 0, input_feed: bool = True,
-                 dropout: float = 0.0, tie: bool = False, init_scale: float = 0.1) -> None:
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        embedding: int = 100,
+        hidden: int | Sequence[int] = 256,
+        layers: int = 1,
+        cell: str = "lstm",
+        backend: str = "fused",
+        bidirectional: bool = False,
+        attention: str = "general",
+        attention_size: int = 0,
+        input_feed: bool = True,
+        dropout: float = 0.0,
+        tie: bool = False,
+        init_scale: float = 0.1,
+    ) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {attention!r}")
@@ -121,8 +138,7 @@ class Seq2Seq(nn.Module):
                 self.bridge_c = nn.Linear(2 * hidden, hidden) if enc.has_cell_state else None
             else:  # one per layer, of its size
                 self.bridge_h = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes)
-                self.bridge_c = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes) if enc.has_cell_state \
-                    else None
+                self.bridge_c = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes) if enc.has_cell_state else None
         dec_in = embedding + (mem if attention == "bahdanau" else hidden if self.input_feed else 0)
         self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout)
         self.decoder = make_recurrent(self.dec_spec, backend)
@@ -239,9 +255,15 @@ class Seq2Seq(nn.Module):
         """Features as the output layer sees them (after the tied-embedding bottleneck), for sampled softmax."""
         return self.bottleneck(features) if self.bottleneck is not None else features
 
-    def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor, teacher_forcing: float = 1.0,
-                generator: torch.Generator | None = None, return_attention: bool = False,
-                ) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self,
+        src: Tensor,
+        src_len: Tensor,
+        tgt_in: Tensor,
+        teacher_forcing: float = 1.0,
+        generator: torch.Generator | None = None,
+        return_attention: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """Decoder features (T, B, D) for target inputs ``tgt_in`` (T, B) (``<go> y1 .. yn``).
 
         ``teacher_forcing`` < 1: at each step each sentence feeds the true previous word with that probability

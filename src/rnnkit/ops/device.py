@@ -32,8 +32,16 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 # the messages PyTorch's allocators (and its size arithmetic) raise for a tensor too large to make
-_ALLOCATION_ERRORS = ("can't allocate memory", "out of memory", "not enough memory", "numel", "overflow",
-                      "Trying to create tensor with negative dimension", "must be less than", "too large")
+_ALLOCATION_ERRORS = (
+    "can't allocate memory",
+    "out of memory",
+    "not enough memory",
+    "numel",
+    "overflow",
+    "Trying to create tensor with negative dimension",
+    "must be less than",
+    "too large",
+)
 
 
 @contextmanager

@@ -67,8 +67,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor,
-                ignore_index: int) -> Tensor:
+    def forward(
+        ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, ignore_index: int
+    ) -> Tensor:
         # hidden: (N, H); weight: (vocab, H); bias: (vocab,); target: (N,)
         logits = torch.mm(hidden, weight.t())  # (N, vocab)
         if bias is not None:
@@ -116,8 +117,15 @@ class _LowPrecisionLinearCrossEntropy(torch.autograd.Function):
     that chain's to the rounding of ``dtype``."""
 
     @staticmethod
-    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, ignore_index: int,
-                dtype: torch.dtype) -> Tensor:
+    def forward(
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        target: Tensor,
+        ignore_index: int,
+        dtype: torch.dtype,
+    ) -> Tensor:
         # hidden: (N, H); weight: (vocab, H) fp32 master; bias: (vocab,); target: (N,)
         h, w = hidden.to(dtype), weight.to(dtype)
         logits = torch.addmm(bias.to(dtype), h, w.t()) if bias is not None else torch.mm(h, w.t())  # (N, V)
@@ -136,8 +144,9 @@ class _LowPrecisionLinearCrossEntropy(torch.autograd.Function):
         grad = torch.empty(log_probs.shape, dtype=h.dtype, device=h.device)
         torch.exp(log_probs, out=grad)  # softmax, rounded to dtype once
         del log_probs
-        grad.scatter_add_(1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype,
-                                                            device=grad.device))
+        grad.scatter_add_(
+            1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype, device=grad.device)
+        )
         grad.mul_((keep.to(scale.dtype) * scale).unsqueeze(1))  # (N, V) in dtype; the row factors stay fp32
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         h_dtype, w_dtype = ctx.dtypes
@@ -158,8 +167,9 @@ def softmax_cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -1
     return _SoftmaxCrossEntropy.apply(logits, target, ignore_index)
 
 
-def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor,
-                         ignore_index: int = -100) -> Tensor:
+def linear_cross_entropy(
+    hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, ignore_index: int = -100
+) -> Tensor:
     """``F.cross_entropy(F.linear(hidden, weight, bias), target)`` for ``hidden`` (N, H), as one fused function.
 
     Used for the training loss of language models: in fp32 as one function; under bf16/fp16 autocast (CPU or
@@ -173,8 +183,12 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
         if dtype in (torch.bfloat16, torch.float16) and weight.dtype == torch.float32:
             with torch.autocast(kind, enabled=False):
                 return _LowPrecisionLinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index, dtype)
-    fused = (training and hidden.dtype in (torch.float32, torch.float64) and weight.dtype == hidden.dtype
-             and not torch.is_autocast_enabled(kind))
+    fused = (
+        training
+        and hidden.dtype in (torch.float32, torch.float64)
+        and weight.dtype == hidden.dtype
+        and not torch.is_autocast_enabled(kind)
+    )
     if not fused:
         return softmax_cross_entropy(F.linear(hidden, weight, bias).float(), target, ignore_index)
     return _LinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index)

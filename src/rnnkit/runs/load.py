@@ -40,8 +40,9 @@ class LoadedRun:
     checkpoint: dict[str, Any]
 
 
-def load_run(path: str | Path, which: str = "best", device: str = "auto",
-             data_dir: str | Path | None = None) -> LoadedRun:
+def load_run(
+    path: str | Path, which: str = "best", device: str = "auto", data_dir: str | Path | None = None
+) -> LoadedRun:
     """Rebuild task and model from ``RUN/config.toml`` and a checkpoint (``best``, falling back to ``last``)."""
     run = RunDir(Path(path)).require()
     config = run.read_config()

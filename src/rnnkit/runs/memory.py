@@ -66,8 +66,11 @@ def materialise(data: Any, run_path: Path, config: RunConfig) -> tuple[dict[str,
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    files = {f"{MEMORY_DIR}/{p.name}": {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-             for p in sorted(folder.iterdir()) if p.is_file()}
+    files = {
+        f"{MEMORY_DIR}/{p.name}": {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
     record = {"from": describe_data(data), "files": files, "overrides": dict(overrides)}
     return dict(overrides), record
 

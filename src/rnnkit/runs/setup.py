@@ -76,8 +76,12 @@ def resolve_recipe(recipe: str | Path | RunConfig, overrides: Mapping[str, Any] 
     if isinstance(recipe, RunConfig):
         return config_from_dict(recipe.to_dict(), f"recipe {recipe.recipe}", overrides)
     name = str(recipe)
-    if (Path(name).suffix == ".toml" or Path(name).is_file() or (recipes_dir() / f"{name}.toml").is_file()
-            or name not in task_names()):
+    if (
+        Path(name).suffix == ".toml"
+        or Path(name).is_file()
+        or (recipes_dir() / f"{name}.toml").is_file()
+        or name not in task_names()
+    ):
         return load_recipe(name, overrides)
     return config_from_dict({"task": name, "recipe": name}, f"task {name}", overrides)
 
@@ -113,8 +117,10 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
     out = Path(req.out) if req.out else default_out(config.recipe)
     run = RunDir(out)
     if run.last.is_file() or run.best.is_file():
-        raise UserError(f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
-                        f"resume=...)) or choose another --out")
+        raise UserError(
+            f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
+            f"resume=...)) or choose another --out"
+        )
     return config, run, data_dir_option(req.data_dir), {}  # a missing --data-dir fails before anything is written
 
 
@@ -157,8 +163,16 @@ def train_run(req: TrainRequest) -> TrainResult:
             meta["materialised"] = record
         task = get_task(config.task)(config, data_dir, device)
         show = req.progress is not False and main
-        trainer = Trainer(task, config, run, device, Progress(enabled=None if req.progress is None else req.progress)
-                          if show else Progress(enabled=False), echo=show, callbacks=req.callbacks, dist=dist)
+        trainer = Trainer(
+            task,
+            config,
+            run,
+            device,
+            Progress(enabled=None if req.progress is None else req.progress) if show else Progress(enabled=False),
+            echo=show,
+            callbacks=req.callbacks,
+            dist=dist,
+        )
         try:
             # takes the run's lock (re-entrant), then checks the data and the checkpoint against the configuration;
             # only then are config.toml and run.json (re)written, so a refused resume leaves them as they were
@@ -170,13 +184,25 @@ def train_run(req: TrainRequest) -> TrainResult:
             now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
             meta.setdefault("precision_requested", requested)
             meta.setdefault("started", now)
-            meta.update({"schema": RUN_JSON_SCHEMA, "recipe": config.recipe, "task": config.task,
-                         "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
-                         "device": str(device), "processes": dist.world, "threads": torch.get_num_threads(),
-                         "precision": config.train.precision, "precision_reason": precision_reason,
-                         "rnnkit": __version__, "torch": torch.__version__, "python": platform.python_version(),
-                         "updated": now, "command": req.command if req.command is not None else _command(),
-                         **dict(req.meta)})
+            meta.update(
+                {
+                    "schema": RUN_JSON_SCHEMA,
+                    "recipe": config.recipe,
+                    "task": config.task,
+                    "data_dir": str(Path(data_dir).resolve()) if data_dir is not None else None,
+                    "device": str(device),
+                    "processes": dist.world,
+                    "threads": torch.get_num_threads(),
+                    "precision": config.train.precision,
+                    "precision_reason": precision_reason,
+                    "rnnkit": __version__,
+                    "torch": torch.__version__,
+                    "python": platform.python_version(),
+                    "updated": now,
+                    "command": req.command if req.command is not None else _command(),
+                    **dict(req.meta),
+                }
+            )
             # where each data file came from (resolved while the task prepared its data in setup)
             meta["data"] = {**meta.get("data", {}), **datasets.drain_log()}
             run.write_meta(meta)
@@ -224,8 +250,7 @@ def check_request(req: TrainRequest) -> dict[str, Any]:
         task.load_artifacts(artifacts)
         with torch.device("meta"):  # shapes only: no memory, however large the sizes
             model_name = type(task.build_model()).__name__
-    return {"recipe": config.recipe, "task": config.task, "ok": True, "model": model_name,
-            "config": config.to_dict()}
+    return {"recipe": config.recipe, "task": config.task, "ok": True, "model": model_name, "config": config.to_dict()}
 
 
 def check_launch(req: TrainRequest, nproc: int) -> str:
@@ -236,8 +261,10 @@ def check_launch(req: TrainRequest, nproc: int) -> str:
     from rnnkit.ops.device import pick_device
 
     if req.data is not None or req.callbacks:
-        raise UserError("nproc > 1 starts worker processes, which cannot take in-memory data or callbacks; "
-                        "train in one process, or write the data to files")
+        raise UserError(
+            "nproc > 1 starts worker processes, which cannot take in-memory data or callbacks; "
+            "train in one process, or write the data to files"
+        )
     if req.resume is not None:
         config = RunDir(Path(req.resume)).require().read_config(req.overrides or {})
         out = str(req.resume)

@@ -64,8 +64,14 @@ class ServedModel:
 
     def info(self) -> s.ModelInfo:
         cfg = self.loaded.config
-        return s.ModelInfo(name=self.name, task=cfg.task, recipe=cfg.recipe, run=str(self.loaded.run.path),
-                           endpoints=list(self.endpoints), info=predict.describe(self.loaded))
+        return s.ModelInfo(
+            name=self.name,
+            task=cfg.task,
+            recipe=cfg.recipe,
+            run=str(self.loaded.run.path),
+            endpoints=list(self.endpoints),
+            info=predict.describe(self.loaded),
+        )
 
 
 class ApiError(Exception):
@@ -92,8 +98,10 @@ def load_models(specs: Sequence[str], checkpoint: str = "best", device: str = "a
         loaded = load_run(path, checkpoint, device)
         endpoints = predict.services(loaded)
         if not endpoints:
-            raise UserError(f"{path}: task {loaded.config.task!r} has nothing to serve (no generation, translation, "
-                            f"chat, classification or forecasting)")
+            raise UserError(
+                f"{path}: task {loaded.config.task!r} has nothing to serve (no generation, translation, "
+                f"chat, classification or forecasting)"
+            )
         models[name] = ServedModel(name, loaded, endpoints)
     if not models:
         raise UserError("give at least one run directory to serve")
@@ -154,8 +162,13 @@ class BodyLimit:
 
 async def _send_json(send: Send, status: int, detail: str) -> None:
     body = JSONResponse({"detail": detail}, status_code=status).body
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -192,12 +205,18 @@ def _document_limits(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
     fuzzers see the bounds the app enforces (the pydantic models hold only the fixed ones)."""
     comps = schema.get("components", {}).get("schemas", {})
     text, values = {"maxLength": limits.max_input_length}, {"maxItems": limits.max_input_length}
-    rules = {("GenerateRequest", "prompt"): text,
-             ("GenerateRequest", "max_new_tokens"): {"maximum": limits.max_new_tokens},
-             ("TranslateRequest", "text"): text, ("ChatRequest", "text"): text,
-             ("ChatRequest", "replies"): {"maximum": limits.max_batch}, ("ClassifyRequest", "text"): text,
-             ("ClassifyRequest", "texts"): {"maxItems": limits.max_batch}, ("ClassifyRequest", "sequence"): values,
-             ("ForecastRequest", "history"): values, ("ForecastRequest", "horizon"): {"maximum": limits.max_horizon}}
+    rules = {
+        ("GenerateRequest", "prompt"): text,
+        ("GenerateRequest", "max_new_tokens"): {"maximum": limits.max_new_tokens},
+        ("TranslateRequest", "text"): text,
+        ("ChatRequest", "text"): text,
+        ("ChatRequest", "replies"): {"maximum": limits.max_batch},
+        ("ClassifyRequest", "text"): text,
+        ("ClassifyRequest", "texts"): {"maxItems": limits.max_batch},
+        ("ClassifyRequest", "sequence"): values,
+        ("ForecastRequest", "history"): values,
+        ("ForecastRequest", "horizon"): {"maximum": limits.max_horizon},
+    }
     for (model, prop), bounds in rules.items():
         field = comps.get(model, {}).get("properties", {}).get(prop)
         if field is None:
@@ -209,8 +228,9 @@ def _document_limits(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
 
 
 # -- the app -----------------------------------------------------------------------------------------------------
-def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
-               worker: InferenceWorker | None = None) -> FastAPI:
+def create_app(
+    models: dict[str, ServedModel], limits: Limits | None = None, worker: InferenceWorker | None = None
+) -> FastAPI:
     """The FastAPI app serving ``models`` (from ``load_models``) within ``limits``."""
     limits = limits or Limits()
     limits.check()
@@ -223,17 +243,25 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         yield
         worker.stop()
 
-    app = FastAPI(title="rnnkit", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Recurrent models trained with rnnkit: generation, translation, chat, classification "
-                              "and forecasting. Errors are JSON {\"detail\": message} with a 4xx status.")
+    app = FastAPI(
+        title="rnnkit",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Recurrent models trained with rnnkit: generation, translation, chat, classification "
+        'and forecasting. Errors are JSON {"detail": message} with a 4xx status.',
+    )
     app.state.models = models
     app.state.limits = limits
     app.state.worker = worker
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
-    errors = {422: {"model": s.ErrorBody, "description": "invalid request or input the model cannot take"},
-              413: {"model": s.ErrorBody, "description": "input over the server's limits"},
-              404: {"model": s.ErrorBody, "description": "unknown model"},
-              400: {"model": s.ErrorBody, "description": "no single model fits the request"}}
+    errors = {
+        422: {"model": s.ErrorBody, "description": "invalid request or input the model cannot take"},
+        413: {"model": s.ErrorBody, "description": "input over the server's limits"},
+        404: {"model": s.ErrorBody, "description": "unknown model"},
+        400: {"model": s.ErrorBody, "description": "no single model fits the request"},
+    }
 
     # -- errors -------------------------------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -252,8 +280,9 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); this is a bug in rnnkit"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); this is a bug in rnnkit"}, status_code=500
+        )
 
     # -- choosing a model and checking sizes ------------------------------------------------------------------
     def pick(service: str, name: str | None) -> ServedModel:
@@ -262,16 +291,21 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
             if m is None:
                 raise ApiError(404, f"unknown model {name!r}; loaded: {', '.join(models)}")
             if service not in m.endpoints:
-                raise ApiError(400, f"model {name!r} ({m.loaded.config.task}) does not offer /v1/{service}; it "
-                                    f"offers {', '.join('/v1/' + e for e in m.endpoints)}")
+                raise ApiError(
+                    400,
+                    f"model {name!r} ({m.loaded.config.task}) does not offer /v1/{service}; it "
+                    f"offers {', '.join('/v1/' + e for e in m.endpoints)}",
+                )
             return m
         offering = [m for m in models.values() if service in m.endpoints]
         if not offering:
             loaded = ", ".join(f"{m.name} ({m.loaded.config.task})" for m in models.values())
             raise ApiError(404, f"no loaded model offers /v1/{service} (loaded: {loaded})")
         if len(offering) > 1:
-            raise ApiError(400, f"several models offer /v1/{service} ({', '.join(m.name for m in offering)}); "
-                                f"name one with \"model\"")
+            raise ApiError(
+                400,
+                f'several models offer /v1/{service} ({", ".join(m.name for m in offering)}); name one with "model"',
+            )
         return offering[0]
 
     def size(what: str, n: int, limit: int, flag: str, unit: str = "characters") -> None:
@@ -294,7 +328,8 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
 
             app.openapi_schema = _document_limits(
                 get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes),
-                limits)
+                limits,
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -311,23 +346,43 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
     async def list_models() -> s.ModelsResponse:
         return s.ModelsResponse(models=[m.info() for m in models.values()], limits=asdict(limits))
 
-    @app.post("/v1/generate", response_model=s.GenerateResponse, responses=errors,
-              summary="continue a prompt with a language model")
+    @app.post(
+        "/v1/generate",
+        response_model=s.GenerateResponse,
+        responses=errors,
+        summary="continue a prompt with a language model",
+    )
     async def generate(req: s.GenerateRequest) -> s.GenerateResponse:
         m = pick("generate", req.model)
         text_size("prompt", req.prompt)
         if req.max_new_tokens > limits.max_new_tokens:
-            raise ApiError(422, f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
-                                f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)")
+            raise ApiError(
+                422,
+                f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
+                f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)",
+            )
         text = await worker.run_stream(
             ("generate", m.name),
-            lambda: predict.generation_stream(m.loaded, req.prompt, req.max_new_tokens, req.temperature, req.top_k,
-                                              req.top_p, req.seed, limits.max_input_length),
-            lambda: predict.generation_batch(m.loaded))
+            lambda: predict.generation_stream(
+                m.loaded,
+                req.prompt,
+                req.max_new_tokens,
+                req.temperature,
+                req.top_k,
+                req.top_p,
+                req.seed,
+                limits.max_input_length,
+            ),
+            lambda: predict.generation_batch(m.loaded),
+        )
         return s.GenerateResponse(model=m.name, prompt=req.prompt, text=text)
 
-    @app.post("/v1/translate", response_model=s.TranslateResponse, responses=errors,
-              summary="translate a sentence (with the attention weights, when the model has attention)")
+    @app.post(
+        "/v1/translate",
+        response_model=s.TranslateResponse,
+        responses=errors,
+        summary="translate a sentence (with the attention weights, when the model has attention)",
+    )
     async def translate(req: s.TranslateRequest) -> s.TranslateResponse:
         m = pick("translate", req.model)
         text_input("text", req.text, "translate")
@@ -338,9 +393,14 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         r = await worker.run_batched(("translate", m.name, req.beam), run, req.text)
         att = r["attention"]
         return s.TranslateResponse(
-            model=m.name, translation=r["translation"], source_tokens=list(r["source_tokens"]),
-            target_tokens=list(r["target_tokens"]), unknown=list(r["unknown"]), score=_finite(r["score"]),
-            attention=[[round(float(v), 5) for v in row] for row in att.float().tolist()] if att is not None else None)
+            model=m.name,
+            translation=r["translation"],
+            source_tokens=list(r["source_tokens"]),
+            target_tokens=list(r["target_tokens"]),
+            unknown=list(r["unknown"]),
+            score=_finite(r["score"]),
+            attention=[[round(float(v), 5) for v in row] for row in att.float().tolist()] if att is not None else None,
+        )
 
     @app.post("/v1/chat", response_model=s.ChatResponse, responses=errors, summary="replies to a message")
     async def chat(req: s.ChatRequest) -> s.ChatResponse:
@@ -353,31 +413,58 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
         if predict.reply_decoding(m.loaded, req.decoding) in ("sample", "greedy"):  # decoded with the others
             replies = await worker.run_stream(
                 ("chat", m.name),
-                lambda: predict.reply_stream(m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding,
-                                             top_k=req.top_k, temperature=req.temperature, seed=req.seed,
-                                             max_input_length=limits.max_input_length),
-                lambda: predict.generation_batch(m.loaded, "chat"))
+                lambda: predict.reply_stream(
+                    m.loaded,
+                    req.text,
+                    req.history,
+                    n=req.replies,
+                    decoding=req.decoding,
+                    top_k=req.top_k,
+                    temperature=req.temperature,
+                    seed=req.seed,
+                    max_input_length=limits.max_input_length,
+                ),
+                lambda: predict.generation_batch(m.loaded, "chat"),
+            )
         else:  # beam search: alone
-            replies = await worker.run(lambda: predict.chat(
-                m.loaded, req.text, req.history, n=req.replies, decoding=req.decoding, top_k=req.top_k,
-                temperature=req.temperature, beam=req.beam, seed=req.seed,
-                max_input_length=limits.max_input_length))
+            replies = await worker.run(
+                lambda: predict.chat(
+                    m.loaded,
+                    req.text,
+                    req.history,
+                    n=req.replies,
+                    decoding=req.decoding,
+                    top_k=req.top_k,
+                    temperature=req.temperature,
+                    beam=req.beam,
+                    seed=req.seed,
+                    max_input_length=limits.max_input_length,
+                )
+            )
         return s.ChatResponse(model=m.name, replies=replies)
 
-    @app.post("/v1/classify", response_model=s.ClassifyResponse, responses=errors, response_model_exclude_none=True,
-              summary="label and class probabilities of a text (or of a numeric sequence)")
+    @app.post(
+        "/v1/classify",
+        response_model=s.ClassifyResponse,
+        responses=errors,
+        response_model_exclude_none=True,
+        summary="label and class probabilities of a text (or of a numeric sequence)",
+    )
     async def classify(req: s.ClassifyRequest) -> s.ClassifyResponse:
         m = pick("classify", req.model)
         given = [k for k in ("text", "texts", "sequence") if getattr(req, k) is not None]
         if len(given) != 1:
             got = ", ".join(given) or "none"
-            raise ApiError(422, f"give exactly one of \"text\", \"texts\", \"sequence\" (got {got})")
+            raise ApiError(422, f'give exactly one of "text", "texts", "sequence" (got {got})')
         kind = predict.describe(m.loaded).get("input", "text")
         if kind == "sequence" and req.sequence is None:
-            raise ApiError(422, f"model {m.name!r} classifies numeric sequences: send \"sequence\" "
-                                f"({predict.describe(m.loaded)['input_format']})")
+            raise ApiError(
+                422,
+                f'model {m.name!r} classifies numeric sequences: send "sequence" '
+                f"({predict.describe(m.loaded)['input_format']})",
+            )
         if kind == "text" and req.sequence is not None:
-            raise ApiError(422, f"model {m.name!r} classifies text: send \"text\" or \"texts\"")
+            raise ApiError(422, f'model {m.name!r} classifies text: send "text" or "texts"')
         if req.sequence is not None:
             size("sequence", len(req.sequence), limits.max_input_length, "--max-input-length", "values")
             inputs = [" ".join(repr(float(v)) for v in req.sequence)]
@@ -395,22 +482,30 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
             return predict.classify(m.loaded, items, max_input_length=limits.max_input_length)
 
         results = await asyncio.gather(*(worker.run_batched(("classify", m.name), run, x) for x in inputs))
-        preds = [s.Prediction(label=r["label"], probability=r["probability"], probabilities=r["probabilities"])
-                 for r in results]
+        preds = [
+            s.Prediction(label=r["label"], probability=r["probability"], probabilities=r["probabilities"])
+            for r in results
+        ]
         if req.texts is not None:
             return s.ClassifyResponse(model=m.name, results=preds)
         return s.ClassifyResponse(model=m.name, **preds[0].model_dump())
 
-    @app.post("/v1/forecast", response_model=s.ForecastResponse, responses=errors,
-              summary="forecast the next steps of a series (default: the run's own series)")
+    @app.post(
+        "/v1/forecast",
+        response_model=s.ForecastResponse,
+        responses=errors,
+        summary="forecast the next steps of a series (default: the run's own series)",
+    )
     async def forecast(req: s.ForecastRequest) -> s.ForecastResponse:
         from rnnkit.data.timeseries import future_times
 
         m = pick("forecast", req.model)
         horizon, level = predict.forecast_settings(m.loaded, req.horizon, req.level)
         if horizon > limits.max_horizon:
-            raise ApiError(422, f"horizon: {horizon} is over this server's limit of {limits.max_horizon} "
-                                f"(rnnkit serve --max-horizon)")
+            raise ApiError(
+                422,
+                f"horizon: {horizon} is over this server's limit of {limits.max_horizon} (rnnkit serve --max-horizon)",
+            )
         if req.history is None:
             values, times, columns, _ = predict.saved_history(m.loaded)
         else:
@@ -419,15 +514,26 @@ def create_app(models: dict[str, ServedModel], limits: Limits | None = None,
             rows = [r if isinstance(r, list) else [r] for r in req.history]
             widths = {len(r) for r in rows}
             if widths != {len(columns)}:
-                raise ApiError(422, f"history: every point needs {len(columns)} value(s), one per column "
-                                    f"({', '.join(columns)}); got rows of {sorted(widths)}")
+                raise ApiError(
+                    422,
+                    f"history: every point needs {len(columns)} value(s), one per column "
+                    f"({', '.join(columns)}); got rows of {sorted(widths)}",
+                )
             values = np.asarray(rows, dtype=np.float64)
             times = [str(i) for i in range(values.shape[0])]
         fc = await worker.run(lambda: predict.forecast(m.loaded, values, horizon, level, seed=req.seed))
         shown = values[-HISTORY_SHOWN:]
         return s.ForecastResponse(
-            model=m.name, columns=columns, horizon=horizon, interval=level, times=future_times(times, horizon),
-            forecast=_values(fc["mean"]), lower=_values(fc["lower"]), upper=_values(fc["upper"]),
-            history=_values(shown), history_times=times[-HISTORY_SHOWN:])
+            model=m.name,
+            columns=columns,
+            horizon=horizon,
+            interval=level,
+            times=future_times(times, horizon),
+            forecast=_values(fc["mean"]),
+            lower=_values(fc["lower"]),
+            upper=_values(fc["upper"]),
+            history=_values(shown),
+            history_times=times[-HISTORY_SHOWN:],
+        )
 
     return app

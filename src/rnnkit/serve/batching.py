@@ -93,16 +93,18 @@ class InferenceWorker:
         """Await ``fn``'s result for ``item``, computed in a batch with other queued items of the same ``key``."""
         return await asyncio.wrap_future(self.submit(fn, item, key))
 
-    def submit_stream(self, key: Hashable, make_stream: Callable[[], Stream],
-                      make_batch: Callable[[], StreamBatch]) -> Future:
+    def submit_stream(
+        self, key: Hashable, make_stream: Callable[[], Stream], make_batch: Callable[[], StreamBatch]
+    ) -> Future:
         """Queue a generation stream for ``key``'s shared batch; the future gets ``stream.result()``."""
         self.start()
         job = _Job(key, make_stream, make_batch, stream=True)
         self._queue.put(job)
         return job.future
 
-    async def run_stream(self, key: Hashable, make_stream: Callable[[], Stream],
-                         make_batch: Callable[[], StreamBatch]) -> Any:
+    async def run_stream(
+        self, key: Hashable, make_stream: Callable[[], Stream], make_batch: Callable[[], StreamBatch]
+    ) -> Any:
         """Await the result of the stream ``make_stream()`` (built on the worker: it may raise UserError), decoded
         step by step together with the other streams of ``key`` (one model) in ``make_batch()``."""
         return await asyncio.wrap_future(self.submit_stream(key, make_stream, make_batch))

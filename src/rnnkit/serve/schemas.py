@@ -27,8 +27,15 @@ def _unicode(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_unicode)]
-ModelName = Annotated[str | None, Field(max_length=200, description=(
-    "which loaded model answers (see GET /v1/models); may be left out when only one model offers this endpoint"))]
+ModelName = Annotated[
+    str | None,
+    Field(
+        max_length=200,
+        description=(
+            "which loaded model answers (see GET /v1/models); may be left out when only one model offers this endpoint"
+        ),
+    ),
+]
 Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED, description="fixes the sampling")]
 
 
@@ -48,8 +55,12 @@ class Response(BaseModel):
 class GenerateRequest(Request):
     model: ModelName = None
     prompt: Text = Field(description="text to continue (empty: start a new sentence)")
-    max_new_tokens: int = Field(ge=1, description=(
-        "words to generate (character-level models: whitespace-separated words), as `rnnkit generate --words`"))
+    max_new_tokens: int = Field(
+        ge=1,
+        description=(
+            "words to generate (character-level models: whitespace-separated words), as `rnnkit generate --words`"
+        ),
+    )
     temperature: float = Field(default=1.0, ge=0.0, le=MAX_TEMPERATURE, description="0 = greedy")
     top_k: int = Field(default=0, ge=0, le=MAX_TOP_K, description="sample among the k most likely (0 = all)")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="nucleus sampling mass (1 = off)")
@@ -74,16 +85,18 @@ class TranslateResponse(Response):
     target_tokens: list[str] = Field(description="output tokens, one per attention row")
     unknown: list[str] = Field(description="source words the model has never seen")
     score: float | None = Field(description="log-probability (divided by the length penalty with beam search)")
-    attention: list[list[float]] | None = Field(description=(
-        "weights (target tokens x source tokens), rows sum to 1; null when the model has no attention"))
+    attention: list[list[float]] | None = Field(
+        description=("weights (target tokens x source tokens), rows sum to 1; null when the model has no attention")
+    )
 
 
 # -- chat -----------------------------------------------------------------------------------------------------
 class ChatRequest(Request):
     model: ModelName = None
     text: Text = Field(description="the message")
-    history: list[Text] = Field(default_factory=list, max_length=64,
-                                description="earlier turns, oldest first (used when the run reads context)")
+    history: list[Text] = Field(
+        default_factory=list, max_length=64, description="earlier turns, oldest first (used when the run reads context)"
+    )
     replies: int | None = Field(default=None, ge=1, description="candidate replies (default: the run's)")
     decoding: Literal["sample", "beam", "greedy"] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=MAX_TEMPERATURE)
@@ -103,8 +116,11 @@ class ClassifyRequest(Request):
     model: ModelName = None
     text: Text | None = None
     texts: list[Text] | None = Field(default=None, min_length=1, description="several inputs at once")
-    sequence: list[float] | None = Field(default=None, min_length=1, description=(
-        "numeric input of a sequence classifier, laid out as GET /v1/models says (input_format)"))
+    sequence: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        description=("numeric input of a sequence classifier, laid out as GET /v1/models says (input_format)"),
+    )
 
 
 class Prediction(BaseModel):
@@ -123,9 +139,14 @@ class ClassifyResponse(Response):
 # -- forecast -------------------------------------------------------------------------------------------------
 class ForecastRequest(Request):
     model: ModelName = None
-    history: list[float] | list[list[float]] | None = Field(default=None, min_length=1, description=(
-        "the series to continue, oldest first: numbers for one column, or rows of numbers for several; "
-        "default: the end of the run's own series"))
+    history: list[float] | list[list[float]] | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "the series to continue, oldest first: numbers for one column, or rows of numbers for several; "
+            "default: the end of the run's own series"
+        ),
+    )
     horizon: int | None = Field(default=None, ge=1, description="steps to forecast (default: the run's)")
     level: float | None = Field(default=None, gt=0.0, lt=1.0, description="interval coverage (default: the run's)")
     seed: int = Field(default=0, ge=0, le=MAX_SEED)

@@ -96,8 +96,10 @@ class Task(ABC, Generic[D, M]):
 
         Why files: resume, evaluation and serving must work long after the Python objects are gone. The readers
         that check every file then check these too. A task that takes no in-memory data keeps this default."""
-        raise UserError(f"task {cls.name!r} reads its data from files only (data.* settings); in-memory data "
-                        f"(data=...) is taken by text-classify, sequence-classify, forecast, seq2seq and lm")
+        raise UserError(
+            f"task {cls.name!r} reads its data from files only (data.* settings); in-memory data "
+            f"(data=...) is taken by text-classify, sequence-classify, forecast, seq2seq and lm"
+        )
 
     def artifacts(self) -> dict[str, Any]:
         return {}

@@ -59,24 +59,33 @@ class ClassificationTask(Task[CD, CM]):
 
     def describe(self) -> dict[str, Any]:
         fmt = self.describe_input()
-        return {"labels": list(self.labels or []), "input": "sequence" if fmt else "text",
-                **({"input_format": fmt} if fmt else {})}
+        return {
+            "labels": list(self.labels or []),
+            "input": "sequence" if fmt else "text",
+            **({"input_format": fmt} if fmt else {}),
+        }
 
     # -- shared data helpers ----------------------------------------------------------------------
     @property
     def balance(self) -> str:
         return self.config.data.balance  # type: ignore[attr-defined]
 
-    def split_indices(self, labels: np.ndarray, fractions: dict[str, float], groups: list[Any] | None = None,
-                      ) -> dict[str, np.ndarray]:
+    def split_indices(
+        self,
+        labels: np.ndarray,
+        fractions: dict[str, float],
+        groups: list[Any] | None = None,
+    ) -> dict[str, np.ndarray]:
         return stratified_split(labels, fractions, self.config.data.seed, groups)  # type: ignore[attr-defined]
 
     def check_digest(self, digest: str, source: str) -> None:
         self.data_digest = digest
         if self._saved_digest is not None and digest != self._saved_digest:
-            raise UserError(f"{source}: the data differs from what this run was trained on (digest {digest} vs "
-                            f"{self._saved_digest}), so its train/valid/test split cannot be reproduced; "
-                            f"evaluate with the training data (--data-dir)")
+            raise UserError(
+                f"{source}: the data differs from what this run was trained on (digest {digest} vs "
+                f"{self._saved_digest}), so its train/valid/test split cannot be reproduced; "
+                f"evaluate with the training data (--data-dir)"
+            )
 
     def set_labels(self, labels: list[str]) -> None:
         if self.labels is not None and list(labels) != self.labels:
@@ -109,11 +118,15 @@ class ClassificationTask(Task[CD, CM]):
 
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         if list(saved.get("labels", [])) != self.labels:
-            raise UserError(f"the training data gives classes {self.labels}, the checkpoint has {saved.get('labels')}; "
-                            f"resume with the data the run was trained on")
+            raise UserError(
+                f"the training data gives classes {self.labels}, the checkpoint has {saved.get('labels')}; "
+                f"resume with the data the run was trained on"
+            )
         if saved.get("data_digest") and saved["data_digest"] != self.data_digest:
-            raise UserError("the training data differs from the checkpoint's (another file or seed); resume with "
-                            "the data the run was trained on")
+            raise UserError(
+                "the training data differs from the checkpoint's (another file or seed); resume with "
+                "the data the run was trained on"
+            )
 
     # -- training ---------------------------------------------------------------------------------
     def num_train_batches(self, epoch: int) -> int:
@@ -134,8 +147,14 @@ class ClassificationTask(Task[CD, CM]):
     def batch_plan(self, epoch: int) -> list[np.ndarray]:
         """The epoch's batches (example indices), a function of (train.seed, epoch) only; bucketed by length
         with ``data.bucket`` > 0 when examples vary in length (rnnkit.data.sampling.bucketed_batches)."""
-        return bucketed_batches(self.epoch_order(epoch), self.example_lengths("train"), self.config.train.batch_size,
-                                getattr(self.config.data, "bucket", 0), self.config.train.seed, epoch)
+        return bucketed_batches(
+            self.epoch_order(epoch),
+            self.example_lengths("train"),
+            self.config.train.batch_size,
+            getattr(self.config.data, "bucket", 0),
+            self.config.train.seed,
+            epoch,
+        )
 
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
         plan = self.batch_plan(epoch)
@@ -178,14 +197,26 @@ class ClassificationTask(Task[CD, CM]):
             raise UserError(f"the {split} split is empty; raise data.{split}_fraction or add data")
         assert self.labels is not None
         report = classification_report(y, pred, self.labels)
-        return {"loss": total / y.size, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-                "examples": int(y.size), "f1": report["f1"], "precision": report["precision"],
-                "recall": report["recall"], "class_accuracy": dict(report["recall"]), "support": report["support"],
-                "confusion": report["confusion"], "balance": self.balance}
+        return {
+            "loss": total / y.size,
+            "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"],
+            "examples": int(y.size),
+            "f1": report["f1"],
+            "precision": report["precision"],
+            "recall": report["recall"],
+            "class_accuracy": dict(report["recall"]),
+            "support": report["support"],
+            "confusion": report["confusion"],
+            "balance": self.balance,
+        }
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
-        parts = [f"{k} {metrics[k]:.4f}" for k in ("accuracy", "macro_f1", "loss")
-                 if isinstance(metrics.get(k), (int, float))]
+        parts = [
+            f"{k} {metrics[k]:.4f}"
+            for k in ("accuracy", "macro_f1", "loss")
+            if isinstance(metrics.get(k), (int, float))
+        ]
         f1 = metrics.get("f1")
         if isinstance(f1, dict) and len(f1) <= 6:
             parts.append("f1 " + " ".join(f"{lab}={v:.3f}" for lab, v in f1.items()))
@@ -213,6 +244,12 @@ class ClassificationTask(Task[CD, CM]):
             probs = torch.softmax(model(x, lengths).float(), dim=-1).cpu()
             for text, p in zip(chunk, probs):
                 k = int(p.argmax())
-                out.append({"text": text, "label": self.labels[k], "probability": float(p[k]),
-                            "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)}})
+                out.append(
+                    {
+                        "text": text,
+                        "label": self.labels[k],
+                        "probability": float(p[k]),
+                        "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)},
+                    }
+                )
         return out

@@ -22,13 +22,22 @@ CELLS = {
     "layernorm_lstm": "layer-normalised LSTM (backend = scratch)",
 }
 assert set(CELLS) == set(CELL_TYPES)
-BACKEND_DOCS = {"fused": "PyTorch's nn.LSTM / nn.GRU / nn.RNN (cuDNN, oneDNN): the fast path",
-                "scratch": "rnnkit.cells, one step at a time from the equations"}
+BACKEND_DOCS = {
+    "fused": "PyTorch's nn.LSTM / nn.GRU / nn.RNN (cuDNN, oneDNN): the fast path",
+    "scratch": "rnnkit.cells, one step at a time from the equations",
+}
 assert set(BACKEND_DOCS) == set(BACKENDS)
-BALANCES = {"none": "as the data comes", "weights": "class-weighted loss (each class weighs the same)",
-            "sampler": "class-balanced sampling with replacement"}
-POOLINGS = {"last": "the last valid step's state", "mean": "mean over valid steps", "max": "max over valid steps",
-            "attention": "additive attention over valid steps (model.attention_size)"}
+BALANCES = {
+    "none": "as the data comes",
+    "weights": "class-weighted loss (each class weighs the same)",
+    "sampler": "class-balanced sampling with replacement",
+}
+POOLINGS = {
+    "last": "the last valid step's state",
+    "mean": "mean over valid steps",
+    "max": "max over valid steps",
+    "attention": "additive attention over valid steps (model.attention_size)",
+}
 
 
 # -- [model] -----------------------------------------------------------------------------------------------------
@@ -42,9 +51,14 @@ def backend(default: str = "fused") -> Any:
 
 def hidden(default: int) -> Any:
     """``model.hidden``: one size for every layer, or a list of one per layer (``[256, 128]``)."""
-    return key(default, "units per recurrent layer (per direction): one size for every layer, or a list of one "
-               "per layer ([256, 128]: layers of different sizes; the output layer sees the last)", ge=1,
-               le=MAX_SIZE, per="model.layers")
+    return key(
+        default,
+        "units per recurrent layer (per direction): one size for every layer, or a list of one "
+        "per layer ([256, 128]: layers of different sizes; the output layer sees the last)",
+        ge=1,
+        le=MAX_SIZE,
+        per="model.layers",
+    )
 
 
 def last_size(hidden: int | list[int]) -> int:
@@ -73,8 +87,12 @@ def attention_size(doc: str) -> Any:
 
 
 def init_scale(default: float) -> Any:
-    return key(default, "uniform initialisation in [-init_scale, init_scale]", gt=0,
-               special={0: "PyTorch's default initialisation"})
+    return key(
+        default,
+        "uniform initialisation in [-init_scale, init_scale]",
+        gt=0,
+        special={0: "PyTorch's default initialisation"},
+    )
 
 
 def forget_bias(default: float) -> Any:
@@ -84,7 +102,7 @@ def forget_bias(default: float) -> Any:
 def check_recurrent(m: Any) -> None:
     """Cells the fused backend cannot run are a configuration error, not a model-building one."""
     if m.backend == "fused" and m.cell not in FUSED_CELLS:
-        raise ConfigError("model.cell", f"= {m.cell!r} has no fused implementation; set model.backend = \"scratch\"")
+        raise ConfigError("model.cell", f'= {m.cell!r} has no fused implementation; set model.backend = "scratch"')
 
 
 # -- [data] ------------------------------------------------------------------------------------------------------
@@ -99,9 +117,12 @@ def path(default: list[str], doc: str, *, one: bool = False, optional: bool = Fa
 
 
 def split_file(default: str, split: str) -> Any:
-    return key(default, f"the {split} split's text, relative to --data-dir (or absolute)"
-               + ("" if split == "train" else f"; \"\" = carve data.{split}_fraction off the training text"),
-               path="file")
+    return key(
+        default,
+        f"the {split} split's text, relative to --data-dir (or absolute)"
+        + ("" if split == "train" else f'; "" = carve data.{split}_fraction off the training text'),
+        path="file",
+    )
 
 
 def fraction(default: float, doc: str) -> Any:
@@ -109,8 +130,9 @@ def fraction(default: float, doc: str) -> Any:
 
 
 def split_seed() -> Any:
-    return key(0, "seed of the data set's split (train.seed orders batches and initialises the model)", ge=0,
-               le=MAX_SEED)
+    return key(
+        0, "seed of the data set's split (train.seed orders batches and initialises the model)", ge=0, le=MAX_SEED
+    )
 
 
 def min_count(default: int = 1) -> Any:
@@ -126,8 +148,13 @@ def lowercase(default: bool) -> Any:
 
 
 def bucket(default: int = 20) -> Any:
-    return key(default, "sort runs of this many batches by length (less padding)", ge=1, le=MAX_COUNT,
-               special={0: "plain random batches"})
+    return key(
+        default,
+        "sort runs of this many batches by length (less padding)",
+        ge=1,
+        le=MAX_COUNT,
+        special={0: "plain random batches"},
+    )
 
 
 def balance() -> Any:

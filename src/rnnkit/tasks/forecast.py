@@ -49,11 +49,16 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR, Task
 
 SYNTHETIC = {"sine": "t sin(t) / 3 + 2 sin(5t) (+ noise) at t = 0, step, 2 step, ... (Geron's textbook series)"}
-TRANSFORMS = {"none": "the values as they are", "log": "log values: multiplicative growth and seasonality become "
-              "additive (values must be > 0)"}
-WINDOW_NORMS = {"none": "as scaled", "last": "minus the window's last value (removes level and trend)",
-                "standard": "minus the window's mean, over its standard deviation (reversible instance "
-                            "normalisation, for series whose level or amplitude drifts beyond the training range)"}
+TRANSFORMS = {
+    "none": "the values as they are",
+    "log": "log values: multiplicative growth and seasonality become additive (values must be > 0)",
+}
+WINDOW_NORMS = {
+    "none": "as scaled",
+    "last": "minus the window's last value (removes level and trend)",
+    "standard": "minus the window's mean, over its standard deviation (reversible instance "
+    "normalisation, for series whose level or amplitude drifts beyond the training range)",
+}
 STRATEGIES = {"direct": "all horizon steps at once", "recursive": "a one-step model fed its own forecasts"}
 ARCHS = {"rnn": "encoder + multi-output head", "seq2seq": "encoder-decoder (direct strategy only)"}
 DISTRIBUTIONS = {"point": "point forecasts (MSE)", "gaussian": "mean + log-variance (Gaussian NLL)"}
@@ -64,13 +69,20 @@ MIN_WINDOW_SD = 1e-2  # in scaled units: a flat window is not blown up by "stand
 
 @dataclass
 class ForecastData:
-    path: list[str] = fields.path([], "the CSV (relative to --data-dir, or absolute); empty (data.path = []) = the "
-                                  "synthetic series (data.synthetic_*)", one=True, optional=True)
-    time_column: str = key("", "time column name; \"\" = the first column; \"none\" = no time column (rows "
-                           "numbered)")
-    target: str = key("", "value column(s) to forecast, comma-separated; \"\" = every column but the time column")
-    sort: bool = key(False, "rows out of time order are an error naming the line; true sorts them by time "
-                     "(repeated or impossible times are errors either way)")
+    path: list[str] = fields.path(
+        [],
+        "the CSV (relative to --data-dir, or absolute); empty (data.path = []) = the "
+        "synthetic series (data.synthetic_*)",
+        one=True,
+        optional=True,
+    )
+    time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
+    target: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    sort: bool = key(
+        False,
+        "rows out of time order are an error naming the line; true sorts them by time "
+        "(repeated or impossible times are errors either way)",
+    )
     synthetic: str = key("sine", "the synthetic series (when data.path is empty)", choices=SYNTHETIC)
     synthetic_length: int = key(1000, "synthetic series: number of points", ge=2, le=10_000_000)
     synthetic_step: float = key(0.1, "synthetic series: spacing of t", gt=0, le=1e6)
@@ -78,22 +90,29 @@ class ForecastData:
     synthetic_seed: int = key(0, "synthetic series: seed of the noise", ge=0, le=MAX_SEED)
     lookback: int = key(24, "input steps per window", ge=1, le=1_000_000)
     horizon: int = key(12, "steps forecast from each origin", ge=1, le=1_000_000)
-    season: int = key(1, "seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none", ge=1,
-                      le=1_000_000)
-    transform: str = key("none", "value transform before scaling (fitted on the training split)",
-                         choices=TRANSFORMS)
+    season: int = key(
+        1, "seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none", ge=1, le=1_000_000
+    )
+    transform: str = key("none", "value transform before scaling (fitted on the training split)", choices=TRANSFORMS)
     window_norm: str = key("none", "each window as the model sees it", choices=WINDOW_NORMS)
-    valid_fraction: float = fields.fraction(0.15, "chronological share for validation (train, then valid, then "
-                                            "test: the most recent points)")
+    valid_fraction: float = fields.fraction(
+        0.15, "chronological share for validation (train, then valid, then test: the most recent points)"
+    )
     test_fraction: float = fields.fraction(0.15, "chronological share for testing (the most recent points)")
-    stride: int = key(1, "rolling-origin backtest: an origin every `stride` steps on valid and test", ge=1,
-                      le=MAX_COUNT)
-    epoch_passes: int = key(1, "shuffled passes over the training windows per epoch (short series: fewer "
-                            "validations)", ge=1, le=100_000)
+    stride: int = key(
+        1, "rolling-origin backtest: an origin every `stride` steps on valid and test", ge=1, le=MAX_COUNT
+    )
+    epoch_passes: int = key(
+        1, "shuffled passes over the training windows per epoch (short series: fewer validations)", ge=1, le=100_000
+    )
 
-    RENAMED: ClassVar[dict[str, str]] = {"time_col": "data.time_column", "length": "data.synthetic_length",
-                                         "step": "data.synthetic_step", "noise": "data.synthetic_noise",
-                                         "seed": "data.synthetic_seed"}
+    RENAMED: ClassVar[dict[str, str]] = {
+        "time_col": "data.time_column",
+        "length": "data.synthetic_length",
+        "step": "data.synthetic_step",
+        "noise": "data.synthetic_noise",
+        "seed": "data.synthetic_seed",
+    }
 
 
 @dataclass
@@ -127,8 +146,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         fields.check_recurrent(config.model)
         d = config.data
         if not d.path and d.synthetic_length <= d.horizon:
-            raise ConfigError("data.horizon", f"= {d.horizon} is longer than the synthetic series "
-                                              f"(data.synthetic_length = {d.synthetic_length})")
+            raise ConfigError(
+                "data.horizon",
+                f"= {d.horizon} is longer than the synthetic series (data.synthetic_length = {d.synthetic_length})",
+            )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,8 +180,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
             return read_series_csv(path, d.time_column, d.target, sort=d.sort)
-        return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise,
-                                d.synthetic_seed)
+        return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg
@@ -174,28 +194,35 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         for name, (lo, hi) in bounds.items():
             short = (hi - lo < need) if name == "train" else (hi - lo < H)
             if short:
-                raise UserError(f"{s.source}: series too short: {n} points give a {name} split of {hi - lo} "
-                                f"(need >= {need if name == 'train' else H} for data.lookback={L}, "
-                                f"data.horizon={H}); use a longer series or lower data.lookback/data.horizon")
+                raise UserError(
+                    f"{s.source}: series too short: {n} points give a {name} split of {hi - lo} "
+                    f"(need >= {need if name == 'train' else H} for data.lookback={L}, "
+                    f"data.horizon={H}); use a longer series or lower data.lookback/data.horizon"
+                )
         if d.season > a:
             raise UserError(f"data.season={d.season} is longer than the training split ({a} points of {s.source})")
         if self.columns is not None and len(self.columns) != len(s.columns):
-            raise UserError(f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
-                            f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.target")
+            raise UserError(
+                f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
+                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.target"
+            )
         z = apply_transform(s.values, d.transform, s)
         if self.scaler is None:
             self.scaler = Scaler.fit(z[:a])  # the training split only
         self.series, self.columns, self.bounds = s, self.columns or list(s.columns), bounds
         self.z = self.scaler.transform(z)
         self.scale = mase_scale(s.values[:a], d.season)
-        self.origins = {"train": window_origins(bounds["train"], L, H),
-                        "valid": window_origins(bounds["valid"], L, H, d.stride),
-                        "test": window_origins(bounds["test"], L, H, d.stride)}
+        self.origins = {
+            "train": window_origins(bounds["train"], L, H),
+            "valid": window_origins(bounds["valid"], L, H, d.stride),
+            "test": window_origins(bounds["test"], L, H, d.stride),
+        }
         for name in ("valid", "test"):
             if self.origins[name].size == 0:  # only when lookback exceeds all the history before the split
                 raise UserError(f"{s.source}: no {name} window: data.lookback={L} reaches before the series start")
-        self._train_windows = torch.as_tensor(self._windows(self.origins["train"]), dtype=torch.float32,
-                                              device=self.device)
+        self._train_windows = torch.as_tensor(
+            self._windows(self.origins["train"]), dtype=torch.float32, device=self.device
+        )
 
     def _windows(self, origins: np.ndarray) -> np.ndarray:
         """Scaled windows (B, lookback + horizon, k): inputs then targets."""
@@ -206,12 +233,22 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         assert self.series is not None and self.scaler is not None and self.scale is not None
         d, s = self.dcfg, self.series
         keep = min(len(s), max(d.lookback, d.season + d.horizon, 4 * d.horizon, 240))
-        return {"columns": list(self.columns or s.columns), "time_col": s.time_col, "source": s.source,
-                "transform": d.transform, "scaler": self.scaler.to_dict(), "lookback": d.lookback,
-                "horizon": d.horizon, "season": d.season, "window_norm": d.window_norm, "length": len(s),
-                "history": s.values[-keep:].tolist(), "history_times": list(s.times[-keep:]),
-                "mase_scale": [float(v) for v in self.scale],
-                "residual_sd": self.residual_sd.tolist() if self.residual_sd is not None else []}
+        return {
+            "columns": list(self.columns or s.columns),
+            "time_col": s.time_col,
+            "source": s.source,
+            "transform": d.transform,
+            "scaler": self.scaler.to_dict(),
+            "lookback": d.lookback,
+            "horizon": d.horizon,
+            "season": d.season,
+            "window_norm": d.window_norm,
+            "length": len(s),
+            "history": s.values[-keep:].tolist(),
+            "history_times": list(s.times[-keep:]),
+            "mase_scale": [float(v) for v in self.scale],
+            "residual_sd": self.residual_sd.tolist() if self.residual_sd is not None else [],
+        }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.saved = dict(artifacts)
@@ -226,8 +263,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         mine, theirs = self.scaler.to_dict(), saved["scaler"]
         same_scale = np.allclose(mine["mean"], theirs["mean"]) and np.allclose(mine["std"], theirs["std"])
         if list(saved["columns"]) != list(self.columns or []) or not same_scale:
-            raise UserError("the training data gives different columns or scaling than the checkpoint's; resume "
-                            "with the series the run was trained on")
+            raise UserError(
+                "the training data gives different columns or scaling than the checkpoint's; resume "
+                "with the series the run was trained on"
+            )
 
     def placeholder_artifacts(self) -> dict[str, Any]:
         return {"columns": ["y"], "scaler": Scaler.fit(np.zeros((2, 1))).to_dict(), "mase_scale": [1.0]}
@@ -236,9 +275,19 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.columns is not None
-        return Forecaster(len(self.columns), self.dcfg.horizon, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                          dropout=m.dropout, strategy=m.strategy, arch=m.arch,
-                          gaussian=m.distribution == "gaussian", forget_bias=m.forget_bias)
+        return Forecaster(
+            len(self.columns),
+            self.dcfg.horizon,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            dropout=m.dropout,
+            strategy=m.strategy,
+            arch=m.arch,
+            gaussian=m.distribution == "gaussian",
+            forget_bias=m.forget_bias,
+        )
 
     def num_train_batches(self, epoch: int) -> int:
         n = int(self.origins["train"].size)
@@ -279,8 +328,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return torch.zeros_like(x[:, -1:]), torch.ones_like(x[:, -1:])
 
     @torch.no_grad()
-    def _forecast_scaled(self, model: nn.Module, x: np.ndarray, steps: int, level: float, seed: int = 0
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _forecast_scaled(
+        self, model: nn.Module, x: np.ndarray, steps: int, level: float, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x: scaled history windows (B, lookback, k) -> mean, lower, upper (B, steps, k) in scaled units, and the
         frame scale of each forecast step (B, steps, k) (1 unless data.window_norm = standard)."""
         L, H, k = self.dcfg.lookback, self.dcfg.horizon, x.shape[2]
@@ -372,26 +422,40 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out["baselines"] = {name: _clean(point_metrics(y, f, self.scale)) for name, f in baselines.items()}
         return _clean(out)
 
-    def forecast(self, model: nn.Module, values: np.ndarray, steps: int, level: float | None = None,
-                 series: Series | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    def forecast(
+        self,
+        model: nn.Module,
+        values: np.ndarray,
+        steps: int,
+        level: float | None = None,
+        series: Series | None = None,
+        seed: int = 0,
+    ) -> dict[str, np.ndarray]:
         """Forecast ``steps`` steps after the end of ``values`` (n, k) in original units: mean, lower, upper."""
         L = self.dcfg.lookback
         where = series.source if series is not None else "the history"
         if values.shape[0] < L:
-            raise UserError(f"{where}: series too short: {values.shape[0]} points, the model needs the last "
-                            f"data.lookback={L}")
+            raise UserError(
+                f"{where}: series too short: {values.shape[0]} points, the model needs the last data.lookback={L}"
+            )
         if self.columns is not None and values.shape[1] != len(self.columns):
-            raise UserError(f"{where}: {values.shape[1]} value column(s), but the model forecasts "
-                            f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target")
+            raise UserError(
+                f"{where}: {values.shape[1]} value column(s), but the model forecasts "
+                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target"
+            )
         assert self.scaler is not None
         z = self.scaler.transform(apply_transform(values[-L:], self.dcfg.transform, series, values.shape[0] - L))
         mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level or self.mcfg.interval, seed)
-        return {"mean": self.to_original(mean[0]), "lower": self.to_original(lo[0]),
-                "upper": self.to_original(hi[0])}
+        return {"mean": self.to_original(mean[0]), "lower": self.to_original(lo[0]), "upper": self.to_original(hi[0])}
 
     def describe(self) -> dict[str, Any]:
-        return {"columns": list(self.columns or []), "horizon": self.dcfg.horizon, "lookback": self.dcfg.lookback,
-                "interval": self.mcfg.interval, "history_points": len((self.saved or {}).get("history", []))}
+        return {
+            "columns": list(self.columns or []),
+            "horizon": self.dcfg.horizon,
+            "lookback": self.dcfg.lookback,
+            "interval": self.mcfg.interval,
+            "history_points": len((self.saved or {}).get("history", [])),
+        }
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
         parts = [f"{k} {metrics[k]:.4g}" for k in ("rmse", "mae", "mase") if isinstance(metrics.get(k), float)]
@@ -407,5 +471,7 @@ def _fmt(x: Any) -> str:
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     """NaN/inf become None (strict JSON), except the loss and the task metric the trainer compares."""
-    return {k: (v if k in ("loss", "rmse") or not isinstance(v, float) or math.isfinite(v) else finite_or_none(v))
-            for k, v in d.items()}
+    return {
+        k: (v if k in ("loss", "rmse") or not isinstance(v, float) or math.isfinite(v) else finite_or_none(v))
+        for k, v in d.items()
+    }

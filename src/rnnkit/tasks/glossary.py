@@ -102,8 +102,10 @@ def section_rows(section: str, classes: dict[str, type], users: Any = lambda sec
             default = f"`{common}`" + (f" ({others})" if others else "")
             if len(classes) == 1:
                 tasks = ", ".join(users(section, name)) or "all"
-            rows.append(f"| `{section}.{name}` | {_cell(tasks)} | {tp} | {_cell(default)} | {_cell(allowed)} | "
-                        f"{_cell(meaning)} |")
+            rows.append(
+                f"| `{section}.{name}` | {_cell(tasks)} | {tp} | {_cell(default)} | {_cell(allowed)} | "
+                f"{_cell(meaning)} |"
+            )
     return rows
 
 
@@ -120,24 +122,45 @@ def glossary() -> str:
     for section in SECTIONS:
         if section in shared:
             classes = {"all": shared[section]}
-            note = ("Shared by every task. Loss terms (`optim.ar`, `optim.tar`, `optim.loss_over_time`) are part of "
-                    "the objective; a task whose objective has no such term refuses a value other than the default: "
-                    + ", ".join(f"{n} uses {', '.join(sorted(t.loss_terms))}" for n, t in tasks.items()
-                                if t.loss_terms) + "." if section == "optim" else "Shared by every task.")
+            note = (
+                "Shared by every task. Loss terms (`optim.ar`, `optim.tar`, `optim.loss_over_time`) are part of "
+                "the objective; a task whose objective has no such term refuses a value other than the default: "
+                + ", ".join(f"{n} uses {', '.join(sorted(t.loss_terms))}" for n, t in tasks.items() if t.loss_terms)
+                + "."
+                if section == "optim"
+                else "Shared by every task."
+            )
         else:
             attr = "DataConfig" if section == "data" else "ModelConfig"
             classes = {name: getattr(t, attr) for name, t in tasks.items()}
             note = f"Keys of each task's `[{section}]` section (the tasks column says which tasks have the key)."
-        out += [f"## [{section}]", "", note, "", "| key | tasks | type | default | allowed | meaning |",
-                "|---|---|---|---|---|---|", *section_rows(section, classes, loss_term_users), ""]
-    out += ["## Renamed keys", "",
-            "Old names still load for one release, with a warning naming the new key: in recipes, in `--set` and "
-            "in the `config.toml` of existing run directories (so old runs evaluate and resume).", "",
-            "| old | new | tasks |", "|---|---|---|"]
+        out += [
+            f"## [{section}]",
+            "",
+            note,
+            "",
+            "| key | tasks | type | default | allowed | meaning |",
+            "|---|---|---|---|---|---|",
+            *section_rows(section, classes, loss_term_users),
+            "",
+        ]
+    out += [
+        "## Renamed keys",
+        "",
+        "Old names still load for one release, with a warning naming the new key: in recipes, in `--set` and "
+        "in the `config.toml` of existing run directories (so old runs evaluate and resume).",
+        "",
+        "| old | new | tasks |",
+        "|---|---|---|",
+    ]
     moves: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, t in tasks.items():
-        for section, cls in (("data", t.DataConfig), ("model", t.ModelConfig), ("optim", OptimConfig),
-                             ("train", TrainConfig)):
+        for section, cls in (
+            ("data", t.DataConfig),
+            ("model", t.ModelConfig),
+            ("optim", OptimConfig),
+            ("train", TrainConfig),
+        ):
             for old, new in renamed(cls).items():
                 moves[(f"{section}.{old}", new)].append(name)
     for (old, new), users in sorted(moves.items()):

@@ -46,12 +46,16 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR, Task
 
 TOKENIZERS = {"word": "whitespace-separated words, <eos> at each line end", "char": "characters"}
-BATCHINGS = {"stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
-             "windows": "fixed windows of data.window tokens -> the next token, shuffled"}
+BATCHINGS = {
+    "stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
+    "windows": "fixed windows of data.window tokens -> the next token, shuffled",
+}
 AWD_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the fused ops AWD's weight drop calls directly
-ARCHS = {"standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
-         "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
-                "dropout on the last layer's output (Merity et al. 2017)"}
+ARCHS = {
+    "standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
+    "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
+    "dropout on the last layer's output (Merity et al. 2017)",
+}
 
 
 @dataclass
@@ -61,34 +65,60 @@ class LMData:
     test: str = fields.split_file("ptb/ptb.test.txt", "test")
     tokenizer: str = key("word", "how text becomes tokens", choices=TOKENIZERS)
     lowercase: bool = fields.lowercase(False)
-    punctuation: bool = key(False, "word tokenizer: split punctuation off words (\"end.\" -> \"end\", \".\")")
+    punctuation: bool = key(False, 'word tokenizer: split punctuation off words ("end." -> "end", ".")')
     min_count: int = fields.min_count(1)
     max_vocab: int = fields.max_vocab()
-    valid_fraction: float = key(0.0, "when data.valid is \"\": the share of the training text carved off its end "
-                                "for validation", gt=0, lt=0.5, special={0: "none (data.valid names a file)"})
-    test_fraction: float = key(0.0, "when data.test is \"\": likewise for testing (taken before valid)", gt=0,
-                               lt=0.5, special={0: "none (data.test names a file)"})
-    bptt: int = key(35, "truncated back-propagation length (stream batching; also the evaluation chunk)", ge=1,
-                    le=MAX_SIZE)
+    valid_fraction: float = key(
+        0.0,
+        'when data.valid is "": the share of the training text carved off its end for validation',
+        gt=0,
+        lt=0.5,
+        special={0: "none (data.valid names a file)"},
+    )
+    test_fraction: float = key(
+        0.0,
+        'when data.test is "": likewise for testing (taken before valid)',
+        gt=0,
+        lt=0.5,
+        special={0: "none (data.test names a file)"},
+    )
+    bptt: int = key(
+        35, "truncated back-propagation length (stream batching; also the evaluation chunk)", ge=1, le=MAX_SIZE
+    )
     batching: str = key("stream", "how training batches are cut from the text", choices=BATCHINGS)
     window: int = key(20, "windows batching: context length", ge=1, le=MAX_SIZE)
     carry_state: bool = key(True, "stream batching: carry the hidden state from batch to batch (detached)")
-    train_fraction: float = key(1.0, "keep the first fraction of the training tokens (vocabulary from all of them)",
-                                gt=0, le=1)
-    word_dropout: float = key(0.0, "training only: replace input tokens by <unk> with this probability", ge=0,
-                              lt=1, needs={"data.tokenizer": "word"})
-    word_swap: float = key(0.0, "training only: swap an input token with the next one with this probability",
-                           ge=0, lt=1)
-    variable_bptt: bool = key(False, "stream batching: each batch's length ~ N(bptt, bptt_std), or N(bptt / 2, "
-                              "bptt_std) with probability bptt_half, at least bptt_min; the learning rate is scaled "
-                              "by length / bptt for that batch (Merity et al.)", needs={"data.batching": "stream"})
+    train_fraction: float = key(
+        1.0, "keep the first fraction of the training tokens (vocabulary from all of them)", gt=0, le=1
+    )
+    word_dropout: float = key(
+        0.0,
+        "training only: replace input tokens by <unk> with this probability",
+        ge=0,
+        lt=1,
+        needs={"data.tokenizer": "word"},
+    )
+    word_swap: float = key(
+        0.0, "training only: swap an input token with the next one with this probability", ge=0, lt=1
+    )
+    variable_bptt: bool = key(
+        False,
+        "stream batching: each batch's length ~ N(bptt, bptt_std), or N(bptt / 2, "
+        "bptt_std) with probability bptt_half, at least bptt_min; the learning rate is scaled "
+        "by length / bptt for that batch (Merity et al.)",
+        needs={"data.batching": "stream"},
+    )
     bptt_std: float = key(5.0, "variable_bptt: standard deviation of the length", ge=0, le=MAX_SIZE)
     bptt_half: float = key(0.05, "variable_bptt: probability of a half-length batch", ge=0, le=1)
     bptt_min: int = key(5, "variable_bptt: shortest batch", ge=1, le=MAX_SIZE)
 
-    RENAMED: ClassVar[dict[str, str]] = {"level": "data.tokenizer", "ar": "optim.ar", "tar": "optim.tar",
-                                         "loss_over_time": "optim.loss_over_time",
-                                         "eval_batch_size": "train.eval_batch_size"}
+    RENAMED: ClassVar[dict[str, str]] = {
+        "level": "data.tokenizer",
+        "ar": "optim.ar",
+        "tar": "optim.tar",
+        "loss_over_time": "optim.loss_over_time",
+        "eval_batch_size": "train.eval_batch_size",
+    }
 
 
 @dataclass
@@ -99,17 +129,20 @@ class LMModel:
     hidden: int | list[int] = fields.hidden(200)
     layers: int = fields.layers(2)
     dropout: float = fields.dropout()
-    tie: bool = key(False, "share the input embedding with the output layer (needs embedding = the last layer's size;"
-                    " awd with one model.hidden: the last layer is sized model.embedding)")
+    tie: bool = key(
+        False,
+        "share the input embedding with the output layer (needs embedding = the last layer's size;"
+        " awd with one model.hidden: the last layer is sized model.embedding)",
+    )
     init_scale: float = fields.init_scale(0.1)
     forget_bias: float = fields.forget_bias(0.0)
     arch: str = key("standard", "model family", choices=ARCHS)
-    dropout_h: float = key(0.0, "awd: locked dropout between recurrent layers", ge=0, lt=1,
-                           needs={"model.arch": "awd"})
+    dropout_h: float = key(0.0, "awd: locked dropout between recurrent layers", ge=0, lt=1, needs={"model.arch": "awd"})
     dropout_i: float = key(0.0, "awd: locked dropout on the embedded input", ge=0, lt=1, needs={"model.arch": "awd"})
     dropout_e: float = key(0.0, "awd: embedding dropout (whole words)", ge=0, lt=1, needs={"model.arch": "awd"})
-    weight_drop: float = key(0.0, "awd: DropConnect on the hidden-to-hidden matrices", ge=0, lt=1,
-                             needs={"model.arch": "awd"})
+    weight_drop: float = key(
+        0.0, "awd: DropConnect on the hidden-to-hidden matrices", ge=0, lt=1, needs={"model.arch": "awd"}
+    )
 
 
 def _tree_map(fn: Callable[[Tensor], Tensor], state: Any) -> Any:
@@ -163,22 +196,29 @@ class LanguageModelTask(Task[LMData, LMModel]):
         last = fields.last_size(m.hidden)
         if m.arch == "awd":
             if m.cell not in AWD_CELLS:
-                raise ConfigError("model.cell", f"= {m.cell!r}: model.arch = \"awd\" supports {', '.join(AWD_CELLS)}")
+                raise ConfigError("model.cell", f'= {m.cell!r}: model.arch = "awd" supports {", ".join(AWD_CELLS)}')
             if m.tie and isinstance(m.hidden, list) and last != m.embedding:
-                raise ConfigError("model.tie", f"needs the last layer's size == model.embedding (model.hidden = "
-                                               f"{m.hidden}, model.embedding = {m.embedding})")
+                raise ConfigError(
+                    "model.tie",
+                    f"needs the last layer's size == model.embedding (model.hidden = "
+                    f"{m.hidden}, model.embedding = {m.embedding})",
+                )
         else:
             fields.check_recurrent(m)
             if m.tie and m.embedding != last:
                 what = "model.hidden" if isinstance(m.hidden, int) else "the last layer's size"
-                raise ConfigError("model.tie", f"needs model.embedding == {what} (got {m.embedding} and {last}), "
-                                               f"or model.arch = \"awd\"")
+                raise ConfigError(
+                    "model.tie",
+                    f'needs model.embedding == {what} (got {m.embedding} and {last}), or model.arch = "awd"',
+                )
         for s in ("valid", "test"):
             if not getattr(d, s) and not getattr(d, f"{s}_fraction"):
-                raise ConfigError(f"data.{s}", f"is \"\": name a file, or set data.{s}_fraction in (0, 0.5) to "
-                                               f"carve it off the training text")
+                raise ConfigError(
+                    f"data.{s}",
+                    f'is "": name a file, or set data.{s}_fraction in (0, 0.5) to carve it off the training text',
+                )
         if (o.ar or o.tar) and d.batching != "stream":
-            raise ConfigError("optim.ar" if o.ar else "optim.tar", "needs data.batching = \"stream\"")
+            raise ConfigError("optim.ar" if o.ar else "optim.tar", 'needs data.batching = "stream"')
 
     @classmethod
     def write_data(cls, data: Any, folder: Path, config: RunConfig) -> dict[str, Any]:
@@ -189,8 +229,13 @@ class LanguageModelTask(Task[LMData, LMModel]):
         lines = text_lines(data)
         (folder / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         d = config.data
-        return {"data.train": f"{MEMORY_DIR}/train.txt", "data.valid": "", "data.test": "",
-                "data.valid_fraction": d.valid_fraction or 0.1, "data.test_fraction": d.test_fraction or 0.1}
+        return {
+            "data.train": f"{MEMORY_DIR}/train.txt",
+            "data.valid": "",
+            "data.test": "",
+            "data.valid_fraction": d.valid_fraction or 0.1,
+            "data.test_fraction": d.test_fraction or 0.1,
+        }
 
     # -- data -------------------------------------------------------------------------------------
     def _read(self, split: str) -> list[str]:
@@ -222,8 +267,10 @@ class LanguageModelTask(Task[LMData, LMModel]):
         if "train" in self.ids and d.batching == "stream":
             cols = batchify(self.ids["train"], self.config.train.batch_size)  # (steps, batch)
             if cols.size(0) <= d.bptt:
-                raise UserError(f"data.train: {self.ids['train'].numel()} tokens are too few for "
-                                f"train.batch_size={self.config.train.batch_size} and data.bptt={d.bptt}")
+                raise UserError(
+                    f"data.train: {self.ids['train'].numel()} tokens are too few for "
+                    f"train.batch_size={self.config.train.batch_size} and data.bptt={d.bptt}"
+                )
             if self.world > 1:  # this rank's block of columns: global batch = train.batch_size
                 per = cols.size(1) // self.world
                 cols = cols[:, self.rank * per : (self.rank + 1) * per].contiguous()  # (steps, batch / world)
@@ -235,8 +282,11 @@ class LanguageModelTask(Task[LMData, LMModel]):
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         kind = artifacts.get("tokenizer", artifacts.get("level"))  # "level": checkpoints of rnnkit 0.1
-        self.vocab = build_vocab([], kind) if not artifacts["vocab"] else Vocabulary(
-            artifacts["vocab"], unk="<unk>" if kind == "word" else None)
+        self.vocab = (
+            build_vocab([], kind)
+            if not artifacts["vocab"]
+            else Vocabulary(artifacts["vocab"], unk="<unk>" if kind == "word" else None)
+        )
 
     def placeholder_artifacts(self) -> dict[str, Any]:
         words = ["<unk>", EOS] + [f"w{i}" for i in range(30)] if self.dcfg.tokenizer == "word" else list("abc \n")
@@ -247,9 +297,11 @@ class LanguageModelTask(Task[LMData, LMModel]):
         mine, theirs = self.vocab.to_list(), list(saved["vocab"])
         if mine != theirs:
             i = next((k for k, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
-            raise UserError(f"the training data gives a different vocabulary than the checkpoint's "
-                            f"({len(mine)} vs {len(theirs)} tokens, first difference at index {i}); "
-                            f"resume with the data the run was trained on")
+            raise UserError(
+                f"the training data gives a different vocabulary than the checkpoint's "
+                f"({len(mine)} vs {len(theirs)} tokens, first difference at index {i}); "
+                f"resume with the data the run was trained on"
+            )
 
     def shard(self, rank: int, world: int) -> None:
         """Train on columns [rank * B/world, (rank + 1) * B/world) of the global batch B = train.batch_size.
@@ -258,10 +310,12 @@ class LanguageModelTask(Task[LMData, LMModel]):
         (or time-summed) loss over the whole global batch, so N processes reproduce a 1-process run.
         """
         if self.dcfg.batching != "stream":
-            raise UserError("distributed training of a language model needs data.batching = \"stream\"")
+            raise UserError('distributed training of a language model needs data.batching = "stream"')
         if self.config.train.batch_size % world:
-            raise UserError(f"train.batch_size={self.config.train.batch_size} must be divisible by the number "
-                            f"of processes ({world}): each rank trains on an equal block of the batch columns")
+            raise UserError(
+                f"train.batch_size={self.config.train.batch_size} must be divisible by the number "
+                f"of processes ({world}): each rank trains on an equal block of the batch columns"
+            )
         self.rank, self.world = rank, world
 
     # -- model and training -----------------------------------------------------------------------
@@ -271,11 +325,33 @@ class LanguageModelTask(Task[LMData, LMModel]):
         if m.arch == "awd":
             from rnnkit.models.awd import AWDLanguageModel
 
-            return AWDLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                    dropout=m.dropout, tie=m.tie, init_scale=m.init_scale, dropout_h=m.dropout_h,
-                                    dropout_i=m.dropout_i, dropout_e=m.dropout_e, weight_drop=m.weight_drop)
-        return RNNLanguageModel(len(self.vocab), m.embedding, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                dropout=m.dropout, tie=m.tie, init_scale=m.init_scale, forget_bias=m.forget_bias)
+            return AWDLanguageModel(
+                len(self.vocab),
+                m.embedding,
+                m.hidden,
+                m.layers,
+                cell=m.cell,
+                backend=m.backend,
+                dropout=m.dropout,
+                tie=m.tie,
+                init_scale=m.init_scale,
+                dropout_h=m.dropout_h,
+                dropout_i=m.dropout_i,
+                dropout_e=m.dropout_e,
+                weight_drop=m.weight_drop,
+            )
+        return RNNLanguageModel(
+            len(self.vocab),
+            m.embedding,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            dropout=m.dropout,
+            tie=m.tie,
+            init_scale=m.init_scale,
+            forget_bias=m.forget_bias,
+        )
 
     def num_train_batches(self, epoch: int) -> int:
         if self.dcfg.batching == "windows":
@@ -427,8 +503,12 @@ class LanguageModelTask(Task[LMData, LMModel]):
         step = max(self.dcfg.bptt, 1)
         for i in range(0, inputs.size(0), step):
             logits, hidden = model(inputs[i : i + step], hidden)  # (chunk, batch, vocab)
-            total += F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets[i : i + step].reshape(-1),
-                                     ignore_index=IGNORE, reduction="sum").double()
+            total += F.cross_entropy(
+                logits.view(-1, logits.size(-1)).float(),
+                targets[i : i + step].reshape(-1),
+                ignore_index=IGNORE,
+                reduction="sum",
+            ).double()
         n = int((targets != IGNORE).sum())
         mean = float(total) / max(n, 1)
         out = {"loss": mean, "ppl": perplexity(mean), "tokens": n}
@@ -457,8 +537,9 @@ class LanguageModelTask(Task[LMData, LMModel]):
             raise UserError(f"no character of the prompt is in this model's vocabulary: {prompt!r}")
         return ids or [self.vocab.index("\n") if "\n" in self.vocab else 0]
 
-    def generation_stream(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
-                          seed: int | None = None) -> Stream:
+    def generation_stream(
+        self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions, seed: int | None = None
+    ) -> Stream:
         """One generation request as a :class:`~rnnkit.decode.stream.Stream`: the server decodes many of these
         in one :meth:`generation_batch`; :meth:`generate` runs one alone. Checks the prompt (UserError) now."""
         assert self.vocab is not None
@@ -471,8 +552,9 @@ class LanguageModelTask(Task[LMData, LMModel]):
         return StreamBatch(lambda tokens, state: model(tokens, state))
 
     @torch.inference_mode()
-    def generate(self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions,
-                 seed: int | None = None) -> str:
+    def generate(
+        self, model: nn.Module, prompt: str, words: int, opts: SamplingOptions, seed: int | None = None
+    ) -> str:
         """Continue ``prompt`` by ``words`` words (whitespace-separated words for character models)."""
         stream = self.generation_stream(model, prompt, words, opts, seed)
         batch = self.generation_batch(model)
@@ -480,17 +562,24 @@ class LanguageModelTask(Task[LMData, LMModel]):
             batch.run()
         return stream.result()
 
-
     def describe(self) -> dict[str, Any]:
         # "level": the key clients of rnnkit 0.1 read (word | char)
         return {"level": self.dcfg.tokenizer, "tokenizer": self.dcfg.tokenizer}
+
 
 class _LMStream(Stream):
     """A prompt's continuation: its own generator and stop rule (``words`` words, at most 4 tokens a word, or 20
     characters a word for character models); one row."""
 
-    def __init__(self, task: LanguageModelTask, model: nn.Module, ids: list[int], words: int, opts: SamplingOptions,
-                 seed: int | None) -> None:
+    def __init__(
+        self,
+        task: LanguageModelTask,
+        model: nn.Module,
+        ids: list[int],
+        words: int,
+        opts: SamplingOptions,
+        seed: int | None,
+    ) -> None:
         assert task.vocab is not None
         self.task, self.model, self.ids, self.words, self.opts = task, model, ids, words, opts
         self.prompt = ids  # a running batch feeds it (rnnkit.decode.stream)

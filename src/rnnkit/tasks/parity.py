@@ -35,11 +35,15 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
 
 LABELS = {"count": "how many ones (classes 0..data.length)", "parity": "whether the count is odd (2 classes)"}
-INITS = {"default": "PyTorch's initialisation",
-         "identity": "IRNN (Le et al. 2015): W_hh = I, biases 0; lets a ReLU RNN add"}
-HEADS = {"linear": "softmax over a linear map of the last state",
-         "count": "CountHead: classes are the integers 0..K-1, scored by distance from one learned read-out of the "
-                  "count (100% accuracy after ~1-2k Adam steps where a linear head needs ~20k for ~97%)"}
+INITS = {
+    "default": "PyTorch's initialisation",
+    "identity": "IRNN (Le et al. 2015): W_hh = I, biases 0; lets a ReLU RNN add",
+}
+HEADS = {
+    "linear": "softmax over a linear map of the last state",
+    "count": "CountHead: classes are the integers 0..K-1, scored by distance from one learned read-out of the "
+    "count (100% accuracy after ~1-2k Adam steps where a linear head needs ~20k for ~97%)",
+}
 
 
 @dataclass
@@ -49,8 +53,7 @@ class ParityData:
     label: str = key("count", "what the network outputs for a string", choices=LABELS)
     valid_fraction: float = fields.fraction(0.1, "share of the strings held out for validation")
     test_fraction: float = fields.fraction(0.1, "share of the strings held out for testing")
-    seed: int = key(0, "seed of the data set's generation and split (train.seed only orders it)", ge=0,
-                    le=MAX_SEED)
+    seed: int = key(0, "seed of the data set's generation and split (train.seed only orders it)", ge=0, le=MAX_SEED)
 
     RENAMED: ClassVar[dict[str, str]] = {"target": "data.label"}
 

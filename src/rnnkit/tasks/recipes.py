@@ -51,8 +51,10 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     unknown = set(raw) - set(SECTIONS) - {"task", "recipe", "description"}
     if unknown:
-        raise UserError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                        f"expected task, recipe, description and sections {', '.join(SECTIONS)}")
+        raise UserError(
+            f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+            f"expected task, recipe, description and sections {', '.join(SECTIONS)}"
+        )
     task_name = raw.get("task")
     if not isinstance(task_name, str):
         raise UserError(f"{source}: missing 'task = \"...\"' at the top of the recipe")
@@ -98,14 +100,20 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
             if k not in known:
                 near = difflib.get_close_matches(k, known, n=1)
                 hint = f"did you mean {s}.{near[0]}? " if near else ""
-                raise UserError(f"{where(f'{s}.{k}')}: unknown field {k!r} in [{s}] for task {task_name!r} "
-                                f"({hint}known: {', '.join(sorted(known))})")
+                raise UserError(
+                    f"{where(f'{s}.{k}')}: unknown field {k!r} in [{s}] for task {task_name!r} "
+                    f"({hint}known: {', '.join(sorted(known))})"
+                )
         try:
             sections[s] = build_section(classes[s], s, raw[s])
         except ConfigError as e:
             raise fail(e) from None
-    config = RunConfig(task=task_name, recipe=str(raw.get("recipe", Path(source).stem)),
-                       description=str(raw.get("description", "")), **sections)
+    config = RunConfig(
+        task=task_name,
+        recipe=str(raw.get("recipe", Path(source).stem)),
+        description=str(raw.get("description", "")),
+        **sections,
+    )
     try:
         check_rules(config, task_cls)
     except ConfigError as e:
@@ -122,15 +130,21 @@ def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
             value = getattr(obj, f.name)
             if decl.per is not None and isinstance(value, list) and len(value) != config.get(decl.per):
                 count = config.get(decl.per)
-                raise ConfigError(f"{s}.{f.name}", f"= {value} holds {len(value)} values but {decl.per} = {count}: "
-                                                   f"give one per layer, or set {decl.per} = {len(value)}")
+                raise ConfigError(
+                    f"{s}.{f.name}",
+                    f"= {value} holds {len(value)} values but {decl.per} = {count}: "
+                    f"give one per layer, or set {decl.per} = {len(value)}",
+                )
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             if value == default:
                 continue
             if decl.loss_term and f.name not in task_cls.loss_terms:
                 users = _tasks_using(f.name) or ["none"]
-                raise ConfigError(f"{s}.{f.name}", f"is a loss term task {config.task!r} does not use (used by: "
-                                                   f"{', '.join(users)}); leave it at {default!r}")
+                raise ConfigError(
+                    f"{s}.{f.name}",
+                    f"is a loss term task {config.task!r} does not use (used by: "
+                    f"{', '.join(users)}); leave it at {default!r}",
+                )
             for other, required in decl.needs.items():
                 actual = config.get(other)
                 if actual != required:
@@ -178,6 +192,5 @@ def list_recipes() -> list[tuple[str, str]]:
             raw = load_toml(p)
         except UserError:
             continue
-        out.append((p.stem, str(raw.get("description", "")).strip().splitlines()[0] if raw.get("description")
-                    else ""))
+        out.append((p.stem, str(raw.get("description", "")).strip().splitlines()[0] if raw.get("description") else ""))
     return out

@@ -70,15 +70,28 @@ from rnnkit.seeds import Purpose, derive_seed
 from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR, Task
 
-ACCENT_MODES = {"auto": "the source when it is Spanish (data.source_lang)", "source": "the source side",
-                "target": "the target side", "both": "both sides", "none": "neither"}
-TOKENIZERS = {"word": "words and punctuation", "sentencepiece": "learned subwords (the optional sentencepiece "
-              "package; data.subword_vocab pieces per side)"}
-ATTENTION_KINDS = {"bahdanau": "additive (Bahdanau et al. 2015)", "dot": "dot product (Luong et al. 2015)",
-                   "general": "bilinear (Luong et al. 2015)", "none": "no attention: the encoder's final state only"}
+ACCENT_MODES = {
+    "auto": "the source when it is Spanish (data.source_lang)",
+    "source": "the source side",
+    "target": "the target side",
+    "both": "both sides",
+    "none": "neither",
+}
+TOKENIZERS = {
+    "word": "words and punctuation",
+    "sentencepiece": "learned subwords (the optional sentencepiece package; data.subword_vocab pieces per side)",
+}
+ATTENTION_KINDS = {
+    "bahdanau": "additive (Bahdanau et al. 2015)",
+    "dot": "dot product (Luong et al. 2015)",
+    "general": "bilinear (Luong et al. 2015)",
+    "none": "no attention: the encoder's final state only",
+}
 assert set(ATTENTION_KINDS) == set(ATTENTIONS)
-SELECTS = {"bleu": "greedy validation BLEU", "loss": "teacher-forced validation loss (one reference among many "
-           "possible ones, e.g. a chatbot)"}
+SELECTS = {
+    "bleu": "greedy validation BLEU",
+    "loss": "teacher-forced validation loss (one reference among many possible ones, e.g. a chatbot)",
+}
 REPLY_DECODINGS = {"sample": "top-k sampling", "beam": "beam search", "greedy": "greedy"}
 ENGLISH = ("", "en", "eng", "english")  # an unnamed target language is taken as English for display only
 _PRONOUN_I = re.compile(r"\bi\b")
@@ -86,36 +99,54 @@ _PRONOUN_I = re.compile(r"\bi\b")
 
 @dataclass
 class Seq2SeqData:
-    path: list[str] = fields.path(["spa-eng/spa.txt.gz"], "the file of source<TAB>target[<TAB>...] lines, "
-                                  "relative to --data-dir (or absolute); .gz is read transparently", one=True)
-    source_column: int = key(0, "0-based column of the source (the Tatoeba file is English<TAB>Spanish, so "
-                             "spa->eng reads 1 and 0)", ge=0, le=1000)
+    path: list[str] = fields.path(
+        ["spa-eng/spa.txt.gz"],
+        "the file of source<TAB>target[<TAB>...] lines, "
+        "relative to --data-dir (or absolute); .gz is read transparently",
+        one=True,
+    )
+    source_column: int = key(
+        0,
+        "0-based column of the source (the Tatoeba file is English<TAB>Spanish, so spa->eng reads 1 and 0)",
+        ge=0,
+        le=1000,
+    )
     target_column: int = key(1, "0-based column of the target", ge=0, le=1000)
-    source_lang: str = key("", "source language code, e.g. \"spa\" (informs data.strip_accents = \"auto\")")
-    target_lang: str = key("", "target language code (\"eng\", or empty: English, for display case)")
+    source_lang: str = key("", 'source language code, e.g. "spa" (informs data.strip_accents = "auto")')
+    target_lang: str = key("", 'target language code ("eng", or empty: English, for display case)')
     lowercase: bool = fields.lowercase(True)
-    strip_accents: str = key("auto", "remove accents (cómo -> como) on, in training and inference alike",
-                             choices=ACCENT_MODES)
+    strip_accents: str = key(
+        "auto", "remove accents (cómo -> como) on, in training and inference alike", choices=ACCENT_MODES
+    )
     tokenizer: str = key("word", "how text becomes tokens", choices=TOKENIZERS)
     subword_vocab: int = key(8000, "sentencepiece: pieces per side", ge=8, le=MAX_COUNT)
-    max_length: int = key(15, "tokens per side (without <go>/<eos>): longer pairs are dropped from every split",
-                          ge=1, le=MAX_COUNT, special={0: "no limit"})
+    max_length: int = key(
+        15,
+        "tokens per side (without <go>/<eos>): longer pairs are dropped from every split",
+        ge=1,
+        le=MAX_COUNT,
+        special={0: "no limit"},
+    )
     min_count: int = fields.min_count(1)
-    max_vocab: int = fields.max_vocab("per side: the vocabulary's size limit (most frequent first, specials "
-                                      "included)")
-    max_pairs: int = key(0, "read only the first N pairs of the file (quick experiments)", ge=1, le=MAX_COUNT,
-                         special={0: "all"})
-    valid_fraction: float = fields.fraction(0.05, "share of source sentences held out for validation (a source "
-                                            "and all its translations fall in one split)")
+    max_vocab: int = fields.max_vocab("per side: the vocabulary's size limit (most frequent first, specials included)")
+    max_pairs: int = key(
+        0, "read only the first N pairs of the file (quick experiments)", ge=1, le=MAX_COUNT, special={0: "all"}
+    )
+    valid_fraction: float = fields.fraction(
+        0.05, "share of source sentences held out for validation (a source and all its translations fall in one split)"
+    )
     test_fraction: float = fields.fraction(0.05, "share of source sentences held out for testing")
     seed: int = fields.split_seed()
     bucket: int = fields.bucket(20)
-    valid_bleu_sentences: int = key(1000, "validation BLEU on at most this many sources (greedy)", ge=1,
-                                    le=MAX_COUNT, special={0: "all"})
-    context_turns: int = key(0, "dialogues: prepend this many earlier turns (chained lines) to the source", ge=0,
-                             le=100)
-    source_punct_dropout: float = key(0.0, "training: share of sources shown without punctuation (users omit ¿?)",
-                                      ge=0, lt=1)
+    valid_bleu_sentences: int = key(
+        1000, "validation BLEU on at most this many sources (greedy)", ge=1, le=MAX_COUNT, special={0: "all"}
+    )
+    context_turns: int = key(
+        0, "dialogues: prepend this many earlier turns (chained lines) to the source", ge=0, le=100
+    )
+    source_punct_dropout: float = key(
+        0.0, "training: share of sources shown without punctuation (users omit ¿?)", ge=0, lt=1
+    )
 
     RENAMED: ClassVar[dict[str, str]] = {"pairs": "data.path", "eval_batch_size": "train.eval_batch_size"}
 
@@ -136,10 +167,12 @@ class Seq2SeqModel:
     init_scale: float = fields.init_scale(0.1)
     teacher_forcing: float = key(1.0, "training: probability of feeding the true previous word...", ge=0, le=1)
     teacher_forcing_final: float = key(1.0, "...moving linearly to this value...", ge=0, le=1)
-    teacher_forcing_epochs: float = key(0.0, "...over this many epochs", gt=0, le=MAX_COUNT,
-                                        special={0: "constant model.teacher_forcing"})
-    sampled_softmax: int = key(0, "training loss over this many sampled classes", ge=2, le=MAX_COUNT,
-                               special={0: "full softmax"})
+    teacher_forcing_epochs: float = key(
+        0.0, "...over this many epochs", gt=0, le=MAX_COUNT, special={0: "constant model.teacher_forcing"}
+    )
+    sampled_softmax: int = key(
+        0, "training loss over this many sampled classes", ge=2, le=MAX_COUNT, special={0: "full softmax"}
+    )
     select: str = key("bleu", "what selects best.pt", choices=SELECTS)
     beam: int = key(5, "beam size for test evaluation and `rnnkit translate` (1 = greedy)", ge=1, le=1000)
     length_penalty: float = key(0.6, "GNMT length penalty alpha (0 = none)", ge=0, le=100)
@@ -157,8 +190,15 @@ def log_uniform_probs(n: int) -> Tensor:
     return (torch.log1p(1.0 / (k + 1)) / np.log(n + 1)).float()
 
 
-def sampled_softmax_loss(features: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, num_sampled: int,
-                         probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def sampled_softmax_loss(
+    features: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    targets: Tensor,
+    num_sampled: int,
+    probs: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Mean sampled-softmax loss (Jean et al. 2015): the true class against ``num_sampled`` classes shared by the
     batch, drawn from ``probs`` (log-uniform), each logit corrected by -log(expected count), accidental hits
     removed. features (N, D), weight (V, D), targets (N,)."""
@@ -197,8 +237,11 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         m = config.model
         fields.check_recurrent(m)
         if m.attention == "dot" and m.bidirectional:
-            raise ConfigError("model.attention", "= 'dot' needs encoder and decoder outputs of one size; with "
-                                                 "model.bidirectional = true use general or bahdanau")
+            raise ConfigError(
+                "model.attention",
+                "= 'dot' needs encoder and decoder outputs of one size; with "
+                "model.bidirectional = true use general or bahdanau",
+            )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -227,9 +270,17 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
 
     def describe(self) -> dict[str, Any]:
         d, m = self.dcfg, self.mcfg
-        return {"source_lang": d.source_lang, "target_lang": d.target_lang, "beam": m.beam,
-                "context_turns": d.context_turns, "replies": m.replies, "top_k": m.top_k,
-                "temperature": m.temperature, "attention": m.attention, "reply_decoding": m.reply_decoding}
+        return {
+            "source_lang": d.source_lang,
+            "target_lang": d.target_lang,
+            "beam": m.beam,
+            "context_turns": d.context_turns,
+            "replies": m.replies,
+            "top_k": m.top_k,
+            "temperature": m.temperature,
+            "attention": m.attention,
+            "reply_decoding": m.reply_decoding,
+        }
 
     # -- text -------------------------------------------------------------------------------------
     def strips(self, side: str) -> bool:
@@ -273,18 +324,29 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         for i, p in enumerate(pairs):  # chained dialogue: line i's utterance is line i-1's reply
             t = [p.source]
             j = i
-            while d.context_turns and len(t) <= d.context_turns and j > 0 and pairs[j - 1].target == pairs[j].source \
-                    and pairs[j - 1].line == pairs[j].line - 1:
+            while (
+                d.context_turns
+                and len(t) <= d.context_turns
+                and j > 0
+                and pairs[j - 1].target == pairs[j].source
+                and pairs[j - 1].line == pairs[j].line - 1
+            ):
                 j -= 1
                 t.insert(0, pairs[j].source)
             turns.append(t)
-        dig = digest("\n".join(f"{p.source}\t{p.target}" for p in pairs), str(d.source_column),
-                     str(d.target_column), str(d.max_pairs))
+        dig = digest(
+            "\n".join(f"{p.source}\t{p.target}" for p in pairs),
+            str(d.source_column),
+            str(d.target_column),
+            str(d.max_pairs),
+        )
         self.data_digest = dig
         if self._saved_digest is not None and dig != self._saved_digest:
-            raise UserError(f"{path}: the data differs from what this run was trained on (digest {dig} vs "
-                            f"{self._saved_digest}), so its saved train/valid/test split does not apply; "
-                            f"use the training data (--data-dir)")
+            raise UserError(
+                f"{path}: the data differs from what this run was trained on (digest {dig} vs "
+                f"{self._saved_digest}), so its saved train/valid/test split does not apply; "
+                f"use the training data (--data-dir)"
+            )
         return pairs, turns
 
     @classmethod
@@ -300,8 +362,12 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         d = self.dcfg
         pairs, turns = self._read()
         if self.codes is None:
-            keys = [self.norm(p.source, "source") if not d.context_turns else "\x1f".join(
-                self.norm(t, "source") for t in tt) for p, tt in zip(pairs, turns)]
+            keys = [
+                self.norm(p.source, "source")
+                if not d.context_turns
+                else "\x1f".join(self.norm(t, "source") for t in tt)
+                for p, tt in zip(pairs, turns)
+            ]
             self.codes = grouped_split(keys, {"valid": d.valid_fraction, "test": d.test_fraction}, d.seed)
         elif self.codes.size != len(pairs):
             raise UserError(f"data.path: {len(pairs)} pairs, but the run's saved split covers {self.codes.size}")
@@ -312,10 +378,12 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
             if self.src_tok is None:
                 train_idx = np.flatnonzero(self.codes == SPLIT_CODES["train"])
                 sents = [pairs[i] for i in train_idx]
-                self.src_tok = Tokenizer.train(d.tokenizer, [self.norm(p.source, "source") for p in sents],
-                                               d.subword_vocab)
-                self.tgt_tok = Tokenizer.train(d.tokenizer, [self.norm(p.target, "target") for p in sents],
-                                               d.subword_vocab)
+                self.src_tok = Tokenizer.train(
+                    d.tokenizer, [self.norm(p.source, "source") for p in sents], d.subword_vocab
+                )
+                self.tgt_tok = Tokenizer.train(
+                    d.tokenizer, [self.norm(p.target, "target") for p in sents], d.subword_vocab
+                )
         tokens: dict[str, tuple[list[list[str]], list[list[str]], list[int]]] = {}
         for s in need:
             idx = np.flatnonzero(self.codes == SPLIT_CODES[s])
@@ -330,8 +398,10 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
                 tgt.append(b)
                 keep.append(int(i))
             if not keep:
-                raise UserError(f"data.path: no {s} pairs of at most data.max_length={d.max_length} tokens "
-                                f"(raise data.max_length or the {s} fraction)")
+                raise UserError(
+                    f"data.path: no {s} pairs of at most data.max_length={d.max_length} tokens "
+                    f"(raise data.max_length or the {s} fraction)"
+                )
             tokens[s] = (src, tgt, keep)
         if fresh:
             src, tgt, _ = tokens["train"]
@@ -342,10 +412,16 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         for s in splits:
             src, tgt, keep = tokens[s]
             refs = [normalize(pairs[i].target, lowercase=False, accents=not self.strips("target")) for i in keep]
-            self.data[s] = Split([encode(self.src_vocab, t) for t in src], [encode(self.tgt_vocab, t) for t in tgt],
-                                 refs, [pairs[i].line for i in keep])
-        self._punct_ids = torch.tensor([i for i, t in enumerate(self.src_vocab.itos)
-                                        if i > 3 and t != SEP and not any(c.isalnum() for c in t)], dtype=torch.long)
+            self.data[s] = Split(
+                [encode(self.src_vocab, t) for t in src],
+                [encode(self.tgt_vocab, t) for t in tgt],
+                refs,
+                [pairs[i].line for i in keep],
+            )
+        self._punct_ids = torch.tensor(
+            [i for i, t in enumerate(self.src_vocab.itos) if i > 3 and t != SEP and not any(c.isalnum() for c in t)],
+            dtype=torch.long,
+        )
 
     def split_lines(self, split: str) -> list[int]:
         """1-based line numbers of the data file in ``split`` (after the length filter)."""
@@ -358,12 +434,21 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         assert self.src_tok is not None and self.tgt_tok is not None
 
         def proto(tok: Tokenizer) -> Tensor:
-            return torch.frombuffer(bytearray(tok.model), dtype=torch.uint8) if tok.model else torch.zeros(
-                0, dtype=torch.uint8)
+            return (
+                torch.frombuffer(bytearray(tok.model), dtype=torch.uint8)
+                if tok.model
+                else torch.zeros(0, dtype=torch.uint8)
+            )
 
-        return {"src_vocab": self.src_vocab.to_list(), "tgt_vocab": self.tgt_vocab.to_list(),
-                "tokenizer": self.src_tok.kind, "src_model": proto(self.src_tok), "tgt_model": proto(self.tgt_tok),
-                "split": torch.from_numpy(self.codes.astype(np.uint8)), "digest": self.data_digest}
+        return {
+            "src_vocab": self.src_vocab.to_list(),
+            "tgt_vocab": self.tgt_vocab.to_list(),
+            "tokenizer": self.src_tok.kind,
+            "src_model": proto(self.src_tok),
+            "tgt_model": proto(self.tgt_tok),
+            "split": torch.from_numpy(self.codes.astype(np.uint8)),
+            "digest": self.data_digest,
+        }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         kind = artifacts["tokenizer"]
@@ -380,37 +465,68 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         assert self.src_vocab is not None and self.tgt_vocab is not None and self.codes is not None
         if saved.get("digest") != self.data_digest:
-            raise UserError(f"the data differs from what this run was trained on (digest {self.data_digest} vs "
-                            f"{saved.get('digest')}); resume with the same data")
-        same = (self.src_vocab.to_list() == list(saved["src_vocab"])
-                and self.tgt_vocab.to_list() == list(saved["tgt_vocab"])
-                and np.array_equal(self.codes, saved["split"].cpu().numpy()))
+            raise UserError(
+                f"the data differs from what this run was trained on (digest {self.data_digest} vs "
+                f"{saved.get('digest')}); resume with the same data"
+            )
+        same = (
+            self.src_vocab.to_list() == list(saved["src_vocab"])
+            and self.tgt_vocab.to_list() == list(saved["tgt_vocab"])
+            and np.array_equal(self.codes, saved["split"].cpu().numpy())
+        )
         if not same:
-            raise UserError("the training data gives a different split or vocabulary than the checkpoint's; "
-                            "resume with the data and data.* settings the run was trained with")
+            raise UserError(
+                "the training data gives a different split or vocabulary than the checkpoint's; "
+                "resume with the data and data.* settings the run was trained with"
+            )
 
     def placeholder_artifacts(self) -> dict[str, Any]:
         words = list(SPECIALS) + [f"w{i}" for i in range(30)]
         empty = torch.zeros(0, dtype=torch.uint8)
-        return {"src_vocab": words, "tgt_vocab": words, "tokenizer": "word", "src_model": empty, "tgt_model": empty,
-                "split": empty, "digest": ""}
+        return {
+            "src_vocab": words,
+            "tgt_vocab": words,
+            "tokenizer": "word",
+            "src_model": empty,
+            "tgt_model": empty,
+            "split": empty,
+            "digest": "",
+        }
 
     # -- model and training -----------------------------------------------------------------------
     def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.src_vocab is not None and self.tgt_vocab is not None
-        return Seq2Seq(len(self.src_vocab), len(self.tgt_vocab), m.embedding, m.hidden, m.layers, cell=m.cell,
-                       backend=m.backend, bidirectional=m.bidirectional, attention=m.attention,
-                       attention_size=m.attention_size, input_feed=m.input_feed, dropout=m.dropout, tie=m.tie,
-                       init_scale=m.init_scale)
+        return Seq2Seq(
+            len(self.src_vocab),
+            len(self.tgt_vocab),
+            m.embedding,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            bidirectional=m.bidirectional,
+            attention=m.attention,
+            attention_size=m.attention_size,
+            input_feed=m.input_feed,
+            dropout=m.dropout,
+            tie=m.tie,
+            init_scale=m.init_scale,
+        )
 
     def _src_lengths(self, split: str) -> np.ndarray:
         return np.array([len(s) for s in self.data[split].src], dtype=np.int64)
 
     def _order(self, epoch: int) -> list[np.ndarray]:
         lengths, seed = self._src_lengths("train"), self.config.train.seed
-        return bucketed_batches(epoch_permutation(lengths.size, seed, epoch), lengths, self.config.train.batch_size,
-                                self.dcfg.bucket, seed, epoch)
+        return bucketed_batches(
+            epoch_permutation(lengths.size, seed, epoch),
+            lengths,
+            self.config.train.batch_size,
+            self.dcfg.bucket,
+            seed,
+            epoch,
+        )
 
     def num_train_batches(self, epoch: int) -> int:
         return -(-len(self.data["train"].src) // self.config.train.batch_size)
@@ -424,7 +540,8 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
             src = [tr.src[i] for i in idx]
             if p > 0 and self._punct_ids is not None and self._punct_ids.numel():
                 g = torch.Generator().manual_seed(
-                    derive_seed(self.config.train.seed, epoch, b, purpose=Purpose.INPUT_NOISE))
+                    derive_seed(self.config.train.seed, epoch, b, purpose=Purpose.INPUT_NOISE)
+                )
                 drop = (torch.rand(len(src), generator=g) < p).tolist()
                 punct = set(self._punct_ids.tolist())
                 src = [[t for t in s if t not in punct] or s if dr else s for s, dr in zip(src, drop)]
@@ -447,7 +564,8 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         src, src_len, tgt_in, tgt_out = self._to(batch)
         ratio = self.teacher_forcing(batch.epoch, batch.number)
         g = torch.Generator().manual_seed(
-            derive_seed(self.config.train.seed, batch.epoch, batch.number, purpose=Purpose.DECODER))
+            derive_seed(self.config.train.seed, batch.epoch, batch.number, purpose=Purpose.DECODER)
+        )
         feats, _ = model(src, src_len, tgt_in, teacher_forcing=ratio, generator=g)  # (T, B, D)
         mask = tgt_out != PAD_ID
         count = int(mask.sum())
@@ -476,10 +594,19 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         return int(src_len.max()) * 2 + 10
 
     @torch.no_grad()
-    def decode(self, model: nn.Module, sources: Sequence[Sequence[int]], method: str = "greedy", beam: int = 1,
-               n_best: int = 1, max_len: int | None = None, alpha: float | None = None,
-               opts: SamplingOptions | None = None, generator: torch.Generator | None = None,
-               min_len: int = 0) -> list[list[Hypothesis]]:
+    def decode(
+        self,
+        model: nn.Module,
+        sources: Sequence[Sequence[int]],
+        method: str = "greedy",
+        beam: int = 1,
+        n_best: int = 1,
+        max_len: int | None = None,
+        alpha: float | None = None,
+        opts: SamplingOptions | None = None,
+        generator: torch.Generator | None = None,
+        min_len: int = 0,
+    ) -> list[list[Hypothesis]]:
         """Decode source id lists (greedy | beam | sample), batched and length-sorted; results in input order."""
         model.eval()
         alpha = self.mcfg.length_penalty if alpha is None else alpha
@@ -503,14 +630,42 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
                 return model.logits(feat), state, w
 
             if method == "beam":
-                res = beam_search(step, st, lambda s, i: s.select(i), n, beam, GO_ID, EOS_ID, limit, self.device,
-                                  alpha, self._banned(), min_len, n_best)
+                res = beam_search(
+                    step,
+                    st,
+                    lambda s, i: s.select(i),
+                    n,
+                    beam,
+                    GO_ID,
+                    EOS_ID,
+                    limit,
+                    self.device,
+                    alpha,
+                    self._banned(),
+                    min_len,
+                    n_best,
+                )
             elif method == "sample":
-                res = [[h] for h in sample_search(step, st, n, GO_ID, EOS_ID, limit, self.device,
-                                                  opts or SamplingOptions(), generator, self._banned(), min_len)]
+                res = [
+                    [h]
+                    for h in sample_search(
+                        step,
+                        st,
+                        n,
+                        GO_ID,
+                        EOS_ID,
+                        limit,
+                        self.device,
+                        opts or SamplingOptions(),
+                        generator,
+                        self._banned(),
+                        min_len,
+                    )
+                ]
             else:
-                res = [[h] for h in greedy_search(step, st, n, GO_ID, EOS_ID, limit, self.device, self._banned(),
-                                                  min_len)]
+                res = [
+                    [h] for h in greedy_search(step, st, n, GO_ID, EOS_ID, limit, self.device, self._banned(), min_len)
+                ]
             for i, r in zip(todo, res):
                 out[i] = r
         return out
@@ -522,8 +677,14 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         unknown = [t for t in toks if t not in self.src_vocab]
         return encode(self.src_vocab, toks), toks, unknown
 
-    def translate(self, model: nn.Module, texts: Sequence[str], beam: int | None = None,
-                  max_len: int | None = None, alpha: float | None = None) -> list[dict[str, Any]]:
+    def translate(
+        self,
+        model: nn.Module,
+        texts: Sequence[str],
+        beam: int | None = None,
+        max_len: int | None = None,
+        alpha: float | None = None,
+    ) -> list[dict[str, Any]]:
         """Translate sentences: text (display case), tokens, score, attention (target x source) per input."""
         beam = self.mcfg.beam if beam is None else beam
         if beam < 1:
@@ -537,13 +698,31 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
             words = [self.tgt_vocab.itos[i] for i in best.tokens]
             att = best.attention[:, : len(ids)] if best.attention is not None else None
             labels = words + ["<eos>"] * ((att.size(0) if att is not None else len(words)) - len(words))
-            out.append({"source": text, "translation": self._reply_text(best.tokens), "source_tokens": toks,
-                        "target_tokens": labels, "unknown": unknown, "score": best.score, "attention": att})
+            out.append(
+                {
+                    "source": text,
+                    "translation": self._reply_text(best.tokens),
+                    "source_tokens": toks,
+                    "target_tokens": labels,
+                    "unknown": unknown,
+                    "score": best.score,
+                    "attention": att,
+                }
+            )
         return out
 
-    def reply_stream(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
-                     method: str | None = None, top_k: int | None = None, temperature: float | None = None,
-                     seed: int | None = None, max_len: int | None = None) -> Stream:
+    def reply_stream(
+        self,
+        model: nn.Module,
+        text: str,
+        history: Sequence[str] = (),
+        n: int | None = None,
+        method: str | None = None,
+        top_k: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_len: int | None = None,
+    ) -> Stream:
         """A sampled or greedy chat request as a :class:`~rnnkit.decode.stream.Stream` (the server decodes many
         in one :meth:`generation_batch`); UserError for a bad request, now. Beam search is not streamed."""
         m = self.mcfg
@@ -556,8 +735,9 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
         ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
         if not ids:
             raise UserError("say something: the message is empty")
-        opts = SamplingOptions(temperature=m.temperature if temperature is None else temperature,
-                               top_k=m.top_k if top_k is None else top_k)
+        opts = SamplingOptions(
+            temperature=m.temperature if temperature is None else temperature, top_k=m.top_k if top_k is None else top_k
+        )
         opts.validate()
         return _ReplyStream(self, model, ids, n, method, opts, seed, max_len or m.decode_length or None)
 
@@ -571,9 +751,19 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
 
         return StreamBatch(step, cat=cat_decoder_states, select=lambda st, idx: st.select(idx))
 
-    def replies(self, model: nn.Module, text: str, history: Sequence[str] = (), n: int | None = None,
-                method: str | None = None, top_k: int | None = None, temperature: float | None = None,
-                beam: int | None = None, seed: int | None = None, max_len: int | None = None) -> list[str]:
+    def replies(
+        self,
+        model: nn.Module,
+        text: str,
+        history: Sequence[str] = (),
+        n: int | None = None,
+        method: str | None = None,
+        top_k: int | None = None,
+        temperature: float | None = None,
+        beam: int | None = None,
+        seed: int | None = None,
+        max_len: int | None = None,
+    ) -> list[str]:
         """``n`` candidate replies to ``text`` (after the conversation ``history``), best/first first."""
         m = self.mcfg
         method = m.reply_decoding if method is None else method
@@ -620,8 +810,13 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
             src, src_len, tgt_in, tgt_out = self._to(batch)
             feats, _ = model(src, src_len, tgt_in)
             logits = model.logits(feats).float()
-            total += F.cross_entropy(logits.view(-1, logits.size(-1)), tgt_out.view(-1), ignore_index=PAD_ID,
-                                     reduction="sum").double().cpu()
+            total += (
+                F.cross_entropy(
+                    logits.view(-1, logits.size(-1)), tgt_out.view(-1), ignore_index=PAD_ID, reduction="sum"
+                )
+                .double()
+                .cpu()
+            )
             count += int((tgt_out != PAD_ID).sum())
         return float(total) / max(count, 1), count
 
@@ -681,8 +876,17 @@ class _ReplyStream(Stream):
     """A chat request: ``2n`` sampled rows (one for greedy), and up to 4 rounds until ``n`` distinct replies -
     exactly ``sample_search`` / ``greedy_search`` step by step, with its own generator."""
 
-    def __init__(self, task: Seq2SeqTask, model: nn.Module, ids: list[int], n: int, method: str,
-                 opts: SamplingOptions, seed: int | None, limit: int | None) -> None:
+    def __init__(
+        self,
+        task: Seq2SeqTask,
+        model: nn.Module,
+        ids: list[int],
+        n: int,
+        method: str,
+        opts: SamplingOptions,
+        seed: int | None,
+        limit: int | None,
+    ) -> None:
         self.task, self.model, self.ids, self.n, self.method, self.opts = task, model, ids, n, method, opts
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self.rows = 2 * n if method == "sample" else 1

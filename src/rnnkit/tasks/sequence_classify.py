@@ -37,12 +37,13 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR
 from rnnkit.tasks.classify_common import ClassificationTask
 
-SOURCES = {"har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
-           "digits": "8x8 digit images read row by row (8 steps of 8 pixels)",
-           "npz": "arrays saved by numpy: x (examples, steps, channels) and y (one label each); a stratified "
-                  "train/valid/test split (what rnnkit.train(..., data=(X, y)) writes)",
-           "mnist": "MNIST digits read row by row (28 steps of 28 pixels): the IDX files or a CSV of 784 pixels + "
-                    "label"}
+SOURCES = {
+    "har": "UCI HAR inertial windows (9 channels x 128 steps, 6 activities)",
+    "digits": "8x8 digit images read row by row (8 steps of 8 pixels)",
+    "npz": "arrays saved by numpy: x (examples, steps, channels) and y (one label each); a stratified "
+    "train/valid/test split (what rnnkit.train(..., data=(X, y)) writes)",
+    "mnist": "MNIST digits read row by row (28 steps of 28 pixels): the IDX files or a CSV of 784 pixels + label",
+}
 _NUMBER_SEP = re.compile(r"[\s,;]+")
 # (steps, channels) of one example, for `rnnkit train --check`
 _SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
@@ -51,18 +52,29 @@ _SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
 @dataclass
 class SequenceClassifyData:
     source: str = key("har", "which data set (and reader)", choices=SOURCES)
-    path: list[str] = fields.path(["har/har-subset.tar.gz"], "har: the archive (.zip/.tar.gz) or directory; digits: "
-                                  "a CSV, or empty (data.path = []) for scikit-learn's bundled copy; mnist: an IDX "
-                                  "file (the other three beside it) or directory, or a CSV of 784 pixels + label; "
-                                  "npz: a .npz file of x and y",
-                                  one=True, optional=True, kind="file or directory")
+    path: list[str] = fields.path(
+        ["har/har-subset.tar.gz"],
+        "har: the archive (.zip/.tar.gz) or directory; digits: "
+        "a CSV, or empty (data.path = []) for scikit-learn's bundled copy; mnist: an IDX "
+        "file (the other three beside it) or directory, or a CSV of 784 pixels + label; "
+        "npz: a .npz file of x and y",
+        one=True,
+        optional=True,
+        kind="file or directory",
+    )
     valid_fraction: float = fields.fraction(0.1, "share carved from the training data for validation (stratified)")
-    test_fraction: float = fields.fraction(0.1, "digits only (HAR has its own test split): share held out for "
-                                           "testing (stratified)")
+    test_fraction: float = fields.fraction(
+        0.1, "digits only (HAR has its own test split): share held out for testing (stratified)"
+    )
     seed: int = fields.split_seed()
     standardize: bool = key(True, "standardise each channel with the training split's mean and deviation")
-    chunk: int = key(1, "merge k consecutive steps into one step of k x channels features (shorter sequences); "
-                     "must divide the number of steps", ge=1, le=100_000)
+    chunk: int = key(
+        1,
+        "merge k consecutive steps into one step of k x channels features (shorter sequences); "
+        "must divide the number of steps",
+        ge=1,
+        le=100_000,
+    )
     balance: str = fields.balance()
 
     RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size"}
@@ -78,8 +90,13 @@ class SequenceClassifyModel:
     dropout: float = fields.dropout()
     pooling: str = key("last", "how the recurrent outputs over time become one vector", choices=fields.POOLINGS)
     attention_size: int = fields.attention_size("attention pooling: size of the scoring layer")
-    project: int = key(0, "a per-step Linear(features -> project) + ReLU before the recurrent stack", ge=1,
-                       le=MAX_SIZE, special={0: "none: the features go straight into the recurrent stack"})
+    project: int = key(
+        0,
+        "a per-step Linear(features -> project) + ReLU before the recurrent stack",
+        ge=1,
+        le=MAX_SIZE,
+        special={0: "none: the features go straight into the recurrent stack"},
+    )
 
     RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
@@ -94,9 +111,9 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         fields.check_recurrent(config.model)
         d = config.data
         if d.source == "har" and not d.path:
-            raise ConfigError("data.path", "is empty: data.source = \"har\" reads the HAR archive (or directory)")
+            raise ConfigError("data.path", 'is empty: data.source = "har" reads the HAR archive (or directory)')
         if d.source == "npz" and not d.path:
-            raise ConfigError("data.path", "is empty: data.source = \"npz\" reads the arrays from a .npz file")
+            raise ConfigError("data.path", 'is empty: data.source = "npz" reads the arrays from a .npz file')
         steps = _SHAPES[d.source][0] if d.source in _SHAPES else d.chunk  # npz: checked when the data is read
         if steps % d.chunk:
             raise ConfigError("data.chunk", f"= {d.chunk} must divide the {steps} steps of an example")
@@ -170,8 +187,10 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         if x.ndim == 2:
             x = x[:, :, None]
         if x.ndim != 3 or x.shape[0] != names.shape[0] or not np.isfinite(x).all():
-            raise UserError(f"{path}: x must be finite numbers of shape (examples, steps, channels) with one label "
-                            f"in y per example; got x {x.shape}, y {names.shape}")
+            raise UserError(
+                f"{path}: x must be finite numbers of shape (examples, steps, channels) with one label "
+                f"in y per example; got x {x.shape}, y {names.shape}"
+            )
         labels = sorted(set(names.tolist()), key=lambda v: (0, int(v), "") if v.lstrip("-").isdigit() else (1, 0, v))
         self.check_digest(digest(x, names), str(path))
         self.set_labels(labels)
@@ -193,8 +212,11 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             self.check_digest(digest(*(a for xy in raw.values() for a in xy)), str(path))
             x, y = raw["train"]
             parts = self.split_indices(y, {"valid": d.valid_fraction})
-            return {"train": (x[parts["train"]], y[parts["train"]]), "valid": (x[parts["valid"]], y[parts["valid"]]),
-                    "test": raw["test"]}
+            return {
+                "train": (x[parts["train"]], y[parts["train"]]),
+                "valid": (x[parts["valid"]], y[parts["valid"]]),
+                "test": raw["test"],
+            }
         x, y = read_mnist_csv(path)
         self.check_digest(digest(x, y), str(path))
         parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction})
@@ -206,8 +228,10 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         some = next(iter(raw.values()))[0]
         shape = (int(some.shape[1]), int(some.shape[2]))
         if self.shape is not None and shape != self.shape:
-            raise UserError(f"data.path: examples are {shape[0]} steps x {shape[1]} channels, the run was trained "
-                            f"on {self.shape[0]} x {self.shape[1]}")
+            raise UserError(
+                f"data.path: examples are {shape[0]} steps x {shape[1]} channels, the run was trained "
+                f"on {self.shape[0]} x {self.shape[1]}"
+            )
         self.shape = shape
         if self.dcfg.chunk < 1 or shape[0] % self.dcfg.chunk:
             raise UserError(f"data.chunk={self.dcfg.chunk} must be >= 1 and divide the {shape[0]} steps")
@@ -231,16 +255,29 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
 
     def artifacts(self) -> dict[str, Any]:
         assert self.mean is not None and self.std is not None and self.shape is not None
-        return {**self.common_artifacts(), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "steps": self.shape[0], "channels": self.shape[1], "layout": self.layout, "source": self.dcfg.source}
+        return {
+            **self.common_artifacts(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "steps": self.shape[0],
+            "channels": self.shape[1],
+            "layout": self.layout,
+            "source": self.dcfg.source,
+        }
 
     def placeholder_artifacts(self) -> dict[str, Any] | None:
         if self.dcfg.source not in _SHAPES:  # npz: the shape is the data's
             return None
         steps, channels = _SHAPES[self.dcfg.source]
         labels = [str(k) for k in range(10)] if self.dcfg.source == "digits" else ["a", "b", "c", "d", "e", "f"]
-        return {"labels": labels, "mean": [0.0] * channels, "std": [1.0] * channels, "steps": steps,
-                "channels": channels, "layout": "channels_first" if self.dcfg.source == "har" else "steps_first"}
+        return {
+            "labels": labels,
+            "mean": [0.0] * channels,
+            "std": [1.0] * channels,
+            "steps": steps,
+            "channels": channels,
+            "layout": "channels_first" if self.dcfg.source == "har" else "steps_first",
+        }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.load_common_artifacts(artifacts)
@@ -253,10 +290,19 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
     def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.shape is not None
-        return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                  input_size=self.shape[1] * self.dcfg.chunk, bidirectional=m.bidirectional,
-                                  dropout=m.dropout, pooling=m.pooling, attention_size=m.attention_size,
-                                  project=m.project)
+        return SequenceClassifier(
+            self.num_classes,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            input_size=self.shape[1] * self.dcfg.chunk,
+            bidirectional=m.bidirectional,
+            dropout=m.dropout,
+            pooling=m.pooling,
+            attention_size=m.attention_size,
+            project=m.project,
+        )
 
     def make_batch(self, split: str, idx: np.ndarray) -> tuple[Tensor, Tensor | None]:
         return self.x[split][torch.from_numpy(idx).to(self.device)].transpose(0, 1), None  # (steps, batch, feat)
@@ -285,7 +331,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
                 bad = next(f for f in fields if not is_number(f))
                 raise UserError(f"input {n}: not a number: {bad!r}; expected {self.describe_input()}") from None
             if values.size != steps * ch or not np.isfinite(values).all():
-                raise UserError(f"input {n}: {values.size} finite numbers needed as {self.describe_input()}; "
-                                f"got {values.size}")
+                raise UserError(
+                    f"input {n}: {values.size} finite numbers needed as {self.describe_input()}; got {values.size}"
+                )
             rows.append(values.reshape(ch, steps).T if self.layout == "channels_first" else values.reshape(steps, ch))
         return self._features(np.stack(rows)).transpose(0, 1), None

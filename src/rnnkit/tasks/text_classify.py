@@ -31,27 +31,40 @@ from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import MEMORY_DIR
 from rnnkit.tasks.classify_common import ClassificationTask
 
-TRUNCATE_SIDES = {"post": "the end: keep the first data.truncate tokens",
-                  "pre": "the start: keep the last data.truncate tokens (Keras pad_sequences' default)"}
-FORMATS = {"lines": "label<TAB>text (or text<TAB>label) lines, one file or several combined",
-           "aclimdb": "the aclImdb archive or directory ({train,test}/{pos,neg}/*.txt; its own test split)"}
+TRUNCATE_SIDES = {
+    "post": "the end: keep the first data.truncate tokens",
+    "pre": "the start: keep the last data.truncate tokens (Keras pad_sequences' default)",
+}
+FORMATS = {
+    "lines": "label<TAB>text (or text<TAB>label) lines, one file or several combined",
+    "aclimdb": "the aclImdb archive or directory ({train,test}/{pos,neg}/*.txt; its own test split)",
+}
 
 
 @dataclass
 class TextClassifyData:
-    path: list[str] = fields.path(["sms-spam/SMSSpamCollection"], "files of labelled lines, relative to --data-dir "
-                                  "(or absolute), combined")
-    label_column: int = key(0, "where the label is: 0 = label<TAB>text (split on the first tab), 1 = text<TAB>label "
-                            "(split on the last tab)", ge=0, le=1)
-    label_names: dict[str, str] = key({}, "rename classes, e.g. {\"0\" = \"negative\"}")
-    max_classes: int = key(100, "more distinct labels than this means the label column holds text", ge=2,
-                           le=MAX_COUNT)
+    path: list[str] = fields.path(
+        ["sms-spam/SMSSpamCollection"], "files of labelled lines, relative to --data-dir (or absolute), combined"
+    )
+    label_column: int = key(
+        0,
+        "where the label is: 0 = label<TAB>text (split on the first tab), 1 = text<TAB>label (split on the last tab)",
+        ge=0,
+        le=1,
+    )
+    label_names: dict[str, str] = key({}, 'rename classes, e.g. {"0" = "negative"}')
+    max_classes: int = key(100, "more distinct labels than this means the label column holds text", ge=2, le=MAX_COUNT)
     lowercase: bool = fields.lowercase(True)
     digits: bool = key(False, "map every digit to 0 (numbers of one shape share a token)")
     min_count: int = fields.min_count(1)
     max_vocab: int = fields.max_vocab()
-    truncate: int = key(0, "keep N tokens of a text (longer texts are cut at data.truncate_side, never dropped)", ge=1,
-                        le=MAX_COUNT, special={0: "keep every token"})
+    truncate: int = key(
+        0,
+        "keep N tokens of a text (longer texts are cut at data.truncate_side, never dropped)",
+        ge=1,
+        le=MAX_COUNT,
+        special={0: "keep every token"},
+    )
     truncate_side: str = key("post", "which end of a text longer than data.truncate is cut", choices=TRUNCATE_SIDES)
     format: str = key("lines", "how the data files are laid out", choices=FORMATS)
     word_dropout: float = fields.word_dropout()
@@ -165,8 +178,9 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
             parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
             train_tokens = (t for i in parts["train"] for t in tokens[i])
-            self.vocab = Vocabulary.build(train_tokens, specials=(PAD, UNK), min_count=d.min_count,
-                                          max_size=d.max_vocab, unk=UNK)
+            self.vocab = Vocabulary.build(
+                train_tokens, specials=(PAD, UNK), min_count=d.min_count, max_size=d.max_vocab, unk=UNK
+            )
         for s in splits:
             idx = parts[s]
             self.targets[s] = y[idx]
@@ -192,8 +206,10 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         super().check_artifacts(saved)
         assert self.vocab is not None
         if self.vocab.to_list() != list(saved["vocab"]):
-            raise UserError(f"the training data gives a different vocabulary than the checkpoint's "
-                            f"({len(self.vocab)} vs {len(saved['vocab'])} words); resume with the same data")
+            raise UserError(
+                f"the training data gives a different vocabulary than the checkpoint's "
+                f"({len(self.vocab)} vs {len(saved['vocab'])} words); resume with the same data"
+            )
 
     def placeholder_artifacts(self) -> dict[str, Any]:
         return {"labels": ["a", "b"], "vocab": [PAD, UNK] + [f"w{i}" for i in range(30)]}
@@ -201,9 +217,20 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
     def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.vocab is not None
-        return SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend,
-                                  vocab_size=len(self.vocab), embedding=m.embedding, bidirectional=m.bidirectional,
-                                  dropout=m.dropout, pooling=m.pooling, padding_idx=0, attention_size=m.attention_size)
+        return SequenceClassifier(
+            self.num_classes,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            vocab_size=len(self.vocab),
+            embedding=m.embedding,
+            bidirectional=m.bidirectional,
+            dropout=m.dropout,
+            pooling=m.pooling,
+            padding_idx=0,
+            attention_size=m.attention_size,
+        )
 
     def _pad(self, seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
         lengths = torch.tensor([s.numel() for s in seqs], dtype=torch.long)
@@ -237,4 +264,3 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         if split not in self.texts:
             self.prepare((split,))
         return self.texts[split]
-

@@ -69,8 +69,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
             raise
         kept = "the previous checkpoint is kept" if path.is_file() else "nothing was saved"
         if not os_reason(e):  # PyTorch's stream writer reported the failure without the OSError behind it
-            raise UserError(f"{path}: cannot write: the write failed ({str(e).splitlines()[0][:80]}); {kept}"
-                            ) from None
+            raise UserError(f"{path}: cannot write: the write failed ({str(e).splitlines()[0][:80]}); {kept}") from None
         raise UserError(f"{file_error(path, e)}; {kept}") from None
 
 
@@ -100,9 +99,10 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: 
     except Exception as e:  # a damaged archive, or one holding objects weights_only refuses
         found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(e))
         if found:
-            raise UserError(f"{path}: not a loadable rnnkit checkpoint (it holds a Python object, {found.group(1)}; "
-                            f"rnnkit loads only tensors and plain data, so that a checkpoint can never run code)"
-                            ) from None
+            raise UserError(
+                f"{path}: not a loadable rnnkit checkpoint (it holds a Python object, {found.group(1)}; "
+                f"rnnkit loads only tensors and plain data, so that a checkpoint can never run code)"
+            ) from None
         raise UserError(f"{path}: not a loadable rnnkit checkpoint (damaged: {type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path}: not an rnnkit checkpoint (missing format {FORMAT!r})")
@@ -114,5 +114,7 @@ def check_task(ckpt: dict[str, Any], task: str, path: Path) -> None:
     vocabularies or shapes that would only describe the symptom."""
     theirs = ckpt.get("task")
     if theirs is not None and theirs != task:
-        raise UserError(f"{path}: this checkpoint belongs to another task ({theirs!r}, recipe "
-                        f"{ckpt.get('config', {}).get('recipe', '?')!r}); this run trains task {task!r}")
+        raise UserError(
+            f"{path}: this checkpoint belongs to another task ({theirs!r}, recipe "
+            f"{ckpt.get('config', {}).get('recipe', '?')!r}); this run trains task {task!r}"
+        )

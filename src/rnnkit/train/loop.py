@@ -98,10 +98,17 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    def __init__(self, task: Task, config: RunConfig, run: RunDir, device: torch.device,
-                 progress: Progress | None = None, echo: bool = True,
-                 callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
-                 dist: DistContext | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        config: RunConfig,
+        run: RunDir,
+        device: torch.device,
+        progress: Progress | None = None,
+        echo: bool = True,
+        callbacks: Sequence[Callable[[dict[str, Any]], Any]] = (),
+        dist: DistContext | None = None,
+    ) -> None:
         self.task, self.config, self.run, self.device = task, config, run, device
         self.dist = dist or SINGLE
         # called with every record written to metrics.jsonl (a validation's once best.pt is up to date); True
@@ -187,9 +194,15 @@ class Trainer:
         if not hooks or not self.dist.is_main:
             return
         s = self.state
-        info = {"run": str(self.run.path), "task": self.task.name, "metric": self.task.metric,
-                "higher_is_better": self.task.higher_is_better, "step": s.step, "epoch": s.epoch,
-                "records": self.run.read_metrics() if s.step else []}
+        info = {
+            "run": str(self.run.path),
+            "task": self.task.name,
+            "metric": self.task.metric,
+            "higher_is_better": self.task.higher_is_better,
+            "step": s.step,
+            "epoch": s.epoch,
+            "records": self.run.read_metrics() if s.step else [],
+        }
         for hook in hooks:
             hook(info)
 
@@ -203,8 +216,10 @@ class Trainer:
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as e:
-            raise UserError(f"{self.run.last}: the model in the checkpoint does not match the configuration "
-                            f"({str(e).splitlines()[0]}); resume without changing model.*") from None
+            raise UserError(
+                f"{self.run.last}: the model in the checkpoint does not match the configuration "
+                f"({str(e).splitlines()[0]}); resume without changing model.*"
+            ) from None
         if hasattr(self.model, "rnn") and hasattr(self.model.rnn, "flatten_parameters"):
             self.model.rnn.flatten_parameters()
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -213,8 +228,9 @@ class Trainer:
         loop = dict(ckpt["loop"])
         loop["acc_loss"] = loop["acc_loss"].to(torch.float64)
         if self.dist.enabled:  # the saved window is global: rank 0 carries it, summed back over ranks at the flush
-            loop["acc_loss"] = loop["acc_loss"] * self.dist.world if self.dist.is_main else torch.zeros_like(
-                loop["acc_loss"])
+            loop["acc_loss"] = (
+                loop["acc_loss"] * self.dist.world if self.dist.is_main else torch.zeros_like(loop["acc_loss"])
+            )
             loop["acc_count"] = loop["acc_count"] if self.dist.is_main else 0
         self.state = LoopState(**loop)
         self.state.finished = False
@@ -290,8 +306,12 @@ class Trainer:
         """The best validation so far and which checkpoint holds it, for readers of any checkpoint (the trainer
         itself reads loop.best and loop.best_step)."""
         value, step = self._disk_best or (self.state.best, self.state.best_step)
-        return {"metric": self.task.metric, "value": value, "step": step,
-                "checkpoint": self.run.best.name if step is not None else None}
+        return {
+            "metric": self.task.metric,
+            "value": value,
+            "step": step,
+            "checkpoint": self.run.best.name if step is not None else None,
+        }
 
     def save_last(self) -> None:
         # never replace a good checkpoint with weights a diverging step has already ruined
@@ -303,10 +323,15 @@ class Trainer:
 
     def _diverged(self, what: str) -> None:
         s = self.state
-        where = (f"the last good checkpoint is {self.run.last}" if self.run.last.is_file()
-                 else "no checkpoint had been written yet")
-        raise TrainingDiverged(f"training diverged: {what} at step {s.step} (epoch {s.epoch + 1}); {where}; "
-                               f"lower optim.lr or set optim.clip")
+        where = (
+            f"the last good checkpoint is {self.run.last}"
+            if self.run.last.is_file()
+            else "no checkpoint had been written yet"
+        )
+        raise TrainingDiverged(
+            f"training diverged: {what} at step {s.step} (epoch {s.epoch + 1}); {where}; "
+            f"lower optim.lr or set optim.clip"
+        )
 
     def _tick(self) -> None:
         self.state.elapsed = self._elapsed0 + time.perf_counter() - self._t_start
@@ -344,8 +369,13 @@ class Trainer:
             acc_loss, total = self.dist.all_reduce_sum([acc_loss, float(acc_count)])
             acc_loss, acc_count = acc_loss / self.dist.world, int(total)
         loss = acc_loss / s.acc_steps
-        record = {"step": s.step, "epoch": s.epoch + s.batch / max(self.task.num_train_batches(s.epoch), 1),
-                  "loss": loss, "lr": lr, "tokens_per_s": acc_count / max(wall, 1e-9)}
+        record = {
+            "step": s.step,
+            "epoch": s.epoch + s.batch / max(self.task.num_train_batches(s.epoch), 1),
+            "loss": loss,
+            "lr": lr,
+            "tokens_per_s": acc_count / max(wall, 1e-9),
+        }
         record.update({k: v for k, v in self.task.describe_loss(loss).items()})
         self._log(record)
         s.acc_loss = torch.zeros((), dtype=torch.float64)
@@ -399,16 +429,22 @@ class Trainer:
         single step (a resume with --max-steps at or below the run's step, all epochs done, stopped early)."""
         cfg, s = self.config.train, self.state
         if cfg.max_steps and s.step >= cfg.max_steps:
-            return "max_steps", (f"{self.run.path} is at step {s.step} and train.max_steps (--max-steps) is "
-                                 f"{cfg.max_steps}: nothing to train; raise it to train on")
+            return "max_steps", (
+                f"{self.run.path} is at step {s.step} and train.max_steps (--max-steps) is "
+                f"{cfg.max_steps}: nothing to train; raise it to train on"
+            )
         if s.epoch >= cfg.max_epochs:
-            return "max_epochs", (f"{self.run.path} has trained all {s.epoch} epochs of train.max_epochs "
-                                  f"(--max-epochs) = {cfg.max_epochs}: nothing to train; raise it to train on")
+            return "max_epochs", (
+                f"{self.run.path} has trained all {s.epoch} epochs of train.max_epochs "
+                f"(--max-epochs) = {cfg.max_epochs}: nothing to train; raise it to train on"
+            )
         if cfg.early_stop and s.batch == 0 and s.evals_since_best >= cfg.early_stop:
             n = s.evals_since_best
-            return "early_stop", (f"{self.run.path} stopped early ({n} validation{'s' if n != 1 else ''} without "
-                                  f"improvement, train.early_stop = {cfg.early_stop}): nothing to train; raise "
-                                  f"train.early_stop to train on")
+            return "early_stop", (
+                f"{self.run.path} stopped early ({n} validation{'s' if n != 1 else ''} without "
+                f"improvement, train.early_stop = {cfg.early_stop}): nothing to train; raise "
+                f"train.early_stop to train on"
+            )
         return None
 
     def fit(self) -> dict[str, Any]:
@@ -428,14 +464,22 @@ class Trainer:
         measured, read back without evaluating or writing anything."""
         s = self.state
         self.notes.append(note)
-        summary: dict[str, Any] = {"run": str(self.run.path), "stopped": reason, "step": s.step, "epoch": s.epoch,
-                                   "wall_s": 0.0, f"{self.task.count_unit}_per_s": 0.0, "valid": {},
-                                   "note": note}
+        summary: dict[str, Any] = {
+            "run": str(self.run.path),
+            "stopped": reason,
+            "step": s.step,
+            "epoch": s.epoch,
+            "wall_s": 0.0,
+            f"{self.task.count_unit}_per_s": 0.0,
+            "valid": {},
+            "note": note,
+        }
         if self.dist.is_main and self.run.best.is_file():
             best = load_checkpoint(self.run.best, "cpu", mmap=True)
             summary["valid_best"] = best.get("metrics", {})
-            tests = [r for r in self.run.read_metrics() if r.get("split") == "test"
-                     and r.get("step") == best["loop"]["step"]]
+            tests = [
+                r for r in self.run.read_metrics() if r.get("split") == "test" and r.get("step") == best["loop"]["step"]
+            ]
             if tests:
                 summary["test"] = {k: v for k, v in tests[-1].items() if k not in ("split", "step", "epoch")}
         return summary
@@ -501,8 +545,9 @@ class Trainer:
                         shown = self._flush_window(lr, now - t_window)
                         t_window = now
                         if shown is not None:
-                            self.progress.update(0, loss=f"{shown:.3f}", **{
-                                k: f"{v:.1f}" for k, v in task.describe_loss(shown).items()})
+                            self.progress.update(
+                                0, loss=f"{shown:.3f}", **{k: f"{v:.1f}" for k, v in task.describe_loss(shown).items()}
+                            )
                     self.progress.update(1)
                     if cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0:
                         self.save_last()
@@ -566,10 +611,15 @@ class Trainer:
                 signal.signal(signal.SIGTERM, old_term)
         wall = time.perf_counter() - t_start
         total_count *= self.dist.world  # every rank trains an equal share
-        summary: dict[str, Any] = {"run": str(self.run.path), "stopped": stop_reason, "step": s.step,
-                                   "epoch": s.epoch, "wall_s": round(wall, 2),
-                                   f"{task.count_unit}_per_s": round(total_count / max(wall, 1e-9), 1),
-                                   "valid": valid_metrics}
+        summary: dict[str, Any] = {
+            "run": str(self.run.path),
+            "stopped": stop_reason,
+            "step": s.step,
+            "epoch": s.epoch,
+            "wall_s": round(wall, 2),
+            f"{task.count_unit}_per_s": round(total_count / max(wall, 1e-9), 1),
+            "valid": valid_metrics,
+        }
         if self.dist.enabled:
             summary["processes"] = self.dist.world
         if stop_reason == "interrupted":
@@ -598,8 +648,10 @@ class Trainer:
             return
         s = self.state
         rate = count * self.dist.world / max(wall, 1e-9)
-        self.progress.write(f"epoch {s.epoch}/{self.config.train.max_epochs}  step {s.step}  lr {lr:.4g}  "
-                            f"valid {self.task.format_metrics(metrics)}  {rate:,.0f} {self.task.count_unit}/s")
+        self.progress.write(
+            f"epoch {s.epoch}/{self.config.train.max_epochs}  step {s.step}  lr {lr:.4g}  "
+            f"valid {self.task.format_metrics(metrics)}  {rate:,.0f} {self.task.count_unit}/s"
+        )
 
     def _plot(self) -> None:
         if not self.dist.is_main:

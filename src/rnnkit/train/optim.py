@@ -106,8 +106,12 @@ class NTASGD(torch.optim.Optimizer):
     @contextlib.contextmanager
     def averaged(self) -> Iterator[None]:
         """Temporarily load the averaged weights into the parameters (for evaluation and best.pt)."""
-        pairs = [(p, self.state[p]["ax"]) for g in self.param_groups for p in g["params"]
-                 if self.averaging and "ax" in self.state[p]]
+        pairs = [
+            (p, self.state[p]["ax"])
+            for g in self.param_groups
+            for p in g["params"]
+            if self.averaging and "ax" in self.state[p]
+        ]
         if not pairs:
             yield
             return

@@ -85,9 +85,11 @@ def resolve_precision(name: str, device: torch.device) -> tuple[str, str]:
         if cuda and not torch.cuda.is_bf16_supported():
             raise UserError("train.precision=bf16: this GPU does not support bfloat16; use fp16 or auto")
         if device.type == "cpu" and not cpu_bf16_usable() and os.environ.get(EMULATED_BF16) != "1":
-            raise UserError(f"train.precision=bf16: this CPU has no bfloat16 support in oneDNN (it needs AVX512 or "
-                            f"AMX): every bf16 matmul would be emulated, ~80x slower than fp32; use fp32 or auto "
-                            f"(or set {EMULATED_BF16}=1 to run it anyway, e.g. to check bf16 numerics)")
+            raise UserError(
+                f"train.precision=bf16: this CPU has no bfloat16 support in oneDNN (it needs AVX512 or "
+                f"AMX): every bf16 matmul would be emulated, ~80x slower than fp32; use fp32 or auto "
+                f"(or set {EMULATED_BF16}=1 to run it anyway, e.g. to check bf16 numerics)"
+            )
         if device.type not in ("cpu", "cuda"):
             raise UserError(f"train.precision=bf16: not supported on device {device}")
         return "bf16", "requested"
@@ -110,8 +112,7 @@ class Precision:
         self.name, self.reason = resolve_precision(name, device)
         self.device_type = device.type
         self.dtype = DTYPES.get(self.name)
-        self.scaler: torch.amp.GradScaler | None = (
-            torch.amp.GradScaler(device.type) if self.name == "fp16" else None)
+        self.scaler: torch.amp.GradScaler | None = torch.amp.GradScaler(device.type) if self.name == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is None:

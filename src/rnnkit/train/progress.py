@@ -47,8 +47,15 @@ class Progress:
             return
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
-                        dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            desc=f"epoch {epoch + 1}",
+            unit="batch",
+            leave=False,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         if self.bar is not None:

@@ -103,15 +103,20 @@ class RunLock:
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise RunLocked(f"{self.run}: another trainer is writing this run ({self._describe(self._holder())}); "
-                            f"wait for it to finish or stop it") from None
+            raise RunLocked(
+                f"{self.run}: another trainer is writing this run ({self._describe(self._holder())}); "
+                f"wait for it to finish or stop it"
+            ) from None
         except OSError as e:
             raise file_error(self.file, e, "lock") from None
         try:
             stale = self._holder()
-            record = {"pid": os.getpid(), "host": socket.gethostname(),
-                      "since": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-                      "command": " ".join(["rnnkit", *sys.argv[1:]]) if sys.argv else ""}
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "command": " ".join(["rnnkit", *sys.argv[1:]]) if sys.argv else "",
+            }
             write_text_atomic(self.info, json.dumps(record) + "\n")
         except BaseException:
             self._lock.release()
@@ -150,9 +155,12 @@ class RunLock:
             return "a process that has not said who it is"
         pid, host = h.get("pid", "?"), h.get("host", "?")
         gone = host == socket.gethostname() and isinstance(pid, int) and not pid_alive(pid)
-        return (f"pid {pid} on {host}" + (" (no longer running)" if gone else "")
-                + (f", since {h['since']}" if h.get("since") else "")
-                + (f": {h['command']}" if h.get("command") else ""))
+        return (
+            f"pid {pid} on {host}"
+            + (" (no longer running)" if gone else "")
+            + (f", since {h['since']}" if h.get("since") else "")
+            + (f": {h['command']}" if h.get("command") else "")
+        )
 
 
 class RunDir:
@@ -250,8 +258,12 @@ class RunDir:
         from rnnkit.train.checkpoint import TEMP_GLOB
 
         removed = []
-        for where, pattern in ((self.path, TEMP_GLOB), (self.checkpoints, TEMP_GLOB), (self.path, "*.tmp.png"),
-                               (self.path, "metrics.tmp")):
+        for where, pattern in (
+            (self.path, TEMP_GLOB),
+            (self.checkpoints, TEMP_GLOB),
+            (self.path, "*.tmp.png"),
+            (self.path, "metrics.tmp"),
+        ):
             if not where.is_dir():
                 continue
             for p in where.glob(pattern):

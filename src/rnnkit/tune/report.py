@@ -21,19 +21,24 @@ def open_study(target: str, study_name: str | None = None) -> tuple[Any, Path | 
         if not directory.is_dir():
             raise UserError(f"{target}: study directory not found")
         if not db.is_file():
-            raise UserError(f"{target}: not a study directory (no study.db); give the --out of 'rnnkit tune' "
-                            f"or a database URL")
+            raise UserError(
+                f"{target}: not a study directory (no study.db); give the --out of 'rnnkit tune' or a database URL"
+            )
         url = f"sqlite:///{db.resolve()}"
     storage = open_storage(url)
     names = optuna.get_all_study_names(storage)
     if study_name is None:
         if len(names) != 1:
-            raise UserError(f"{_safe_url(url)} holds {len(names)} studies"
-                            + (f" ({', '.join(sorted(names))}); choose one with --study NAME" if names else ""))
+            raise UserError(
+                f"{_safe_url(url)} holds {len(names)} studies"
+                + (f" ({', '.join(sorted(names))}); choose one with --study NAME" if names else "")
+            )
         study_name = names[0]
     elif study_name not in names:
-        raise UserError(f"{_safe_url(url)}: no study named {study_name!r}"
-                        + (f" (it has: {', '.join(sorted(names))})" if names else ""))
+        raise UserError(
+            f"{_safe_url(url)}: no study named {study_name!r}"
+            + (f" (it has: {', '.join(sorted(names))})" if names else "")
+        )
     return optuna.load_study(study_name=study_name, storage=storage), directory
 
 
@@ -50,17 +55,28 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
     for t in trials:
         if t.user_attrs.get("surplus"):  # a slot given back at once (see rnnkit.tune.study): nothing ran
             continue
-        dur = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
+        dur = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
             else None
+        )
         steps = sorted(t.intermediate_values)
-        rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                     "last_step": steps[-1] if steps else t.user_attrs.get("step"),
-                     "duration_s": round(dur, 1) if dur is not None else None, "params": dict(t.params),
-                     "run_dir": t.user_attrs.get("run_dir"), "worker": t.user_attrs.get("worker"),
-                     **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
-                     **({"baseline": True} if t.user_attrs.get("baseline") else {}),
-                     **({"retry_of": t.user_attrs["retry_of"]} if "retry_of" in t.user_attrs else {}),
-                     **({"retried_as": cut[t.number]} if t.number in cut else {})})
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "last_step": steps[-1] if steps else t.user_attrs.get("step"),
+                "duration_s": round(dur, 1) if dur is not None else None,
+                "params": dict(t.params),
+                "run_dir": t.user_attrs.get("run_dir"),
+                "worker": t.user_attrs.get("worker"),
+                **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
+                **({"baseline": True} if t.user_attrs.get("baseline") else {}),
+                **({"retry_of": t.user_attrs["retry_of"]} if "retry_of" in t.user_attrs else {}),
+                **({"retried_as": cut[t.number]} if t.number in cut else {}),
+            }
+        )
     return rows
 
 
@@ -81,8 +97,12 @@ def _note(row: dict[str, Any]) -> str:
 def format_table(rows: list[dict[str, Any]], metric: str) -> str:
     names = sorted({k for r in rows for k in r["params"]})
     head = ["trial", "state", metric or "value", "step", "s"] + names + ["note"]
-    body = [[str(r["number"]), r["state"], _fmt(r["value"]), _fmt(r["last_step"]), _fmt(r["duration_s"])]
-            + [_fmt(r["params"].get(n)) for n in names] + [_note(r)] for r in rows]
+    body = [
+        [str(r["number"]), r["state"], _fmt(r["value"]), _fmt(r["last_step"]), _fmt(r["duration_s"])]
+        + [_fmt(r["params"].get(n)) for n in names]
+        + [_note(r)]
+        for r in rows
+    ]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)) for b in body]
@@ -103,8 +123,7 @@ def write_plots(study: Any, directory: Path) -> tuple[dict[str, str], dict[str, 
 
     directory.mkdir(parents=True, exist_ok=True)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    varied = {k for k in {k for t in complete for k in t.params}
-              if len({repr(t.params.get(k)) for t in complete}) > 1}
+    varied = {k for k in {k for t in complete for k in t.params} if len({repr(t.params.get(k)) for t in complete}) > 1}
     plots: dict[str, Any] = {
         "history": (ovm.plot_optimization_history, 1),
         "importances": (ovm.plot_param_importances, 2),
@@ -115,8 +134,11 @@ def write_plots(study: Any, directory: Path) -> tuple[dict[str, str], dict[str, 
     skipped: dict[str, str] = {}
     for name, (fn, need) in plots.items():
         if len(complete) < need or (name != "history" and not varied):
-            skipped[name] = (f"needs {need}+ complete trials" if len(complete) < need
-                                          else "needs a parameter that varies across complete trials")
+            skipped[name] = (
+                f"needs {need}+ complete trials"
+                if len(complete) < need
+                else "needs a parameter that varies across complete trials"
+            )
             continue
         path = directory / f"tune-{name}.png"
         try:
@@ -135,8 +157,9 @@ def write_plots(study: Any, directory: Path) -> tuple[dict[str, str], dict[str, 
     return written, skipped
 
 
-def report(target: str, study_name: str | None = None, plots_dir: str | None = None,
-           plots: bool = True) -> dict[str, Any]:
+def report(
+    target: str, study_name: str | None = None, plots_dir: str | None = None, plots: bool = True
+) -> dict[str, Any]:
     study, directory = open_study(target, study_name)
     out = study_summary(study)
     out["study"] = study.study_name
@@ -146,25 +169,31 @@ def report(target: str, study_name: str | None = None, plots_dir: str | None = N
     if best_run and (Path(best_run) / "config.toml").is_file():
         out["best_config"] = str(Path(best_run) / "config.toml")
     if plots:
-        where = Path(plots_dir) if plots_dir else (directory if directory is not None
-                                                   else Path(f"tune-report-{study.study_name}"))
+        where = (
+            Path(plots_dir)
+            if plots_dir
+            else (directory if directory is not None else Path(f"tune-report-{study.study_name}"))
+        )
         out["plots"], out["plots_skipped"] = write_plots(study, where)
     return out
 
 
 def format_report(rep: dict[str, Any]) -> str:
     metric = rep.get("metric") or "value"
-    lines = [f"study {rep['study']} ({rep.get('recipe')}, {rep['direction']} {metric}): {rep['n_trials']} complete, "
-             f"{rep['n_pruned']} pruned, {rep['n_failed']} failed"
-             + (f", {rep['n_retried']} cut short and rerun" if rep.get("n_retried") else "")
-             + (f", {rep['n_running']} running" if rep["n_running"] else "")
-             + (f", {rep['n_waiting']} queued" if rep["n_waiting"] else "")]
+    lines = [
+        f"study {rep['study']} ({rep.get('recipe')}, {rep['direction']} {metric}): {rep['n_trials']} complete, "
+        f"{rep['n_pruned']} pruned, {rep['n_failed']} failed"
+        + (f", {rep['n_retried']} cut short and rerun" if rep.get("n_retried") else "")
+        + (f", {rep['n_running']} running" if rep["n_running"] else "")
+        + (f", {rep['n_waiting']} queued" if rep["n_waiting"] else "")
+    ]
     if rep["best_trial"] is not None:
         params = " ".join(f"{k}={_fmt(v)}" for k, v in rep["best_params"].items())
         lines.append(f"best: trial {rep['best_trial']}  {metric} {_fmt(rep['best_value'])}  {params}")
         if rep.get("best_run"):
-            lines.append(f"best run: {rep['best_run']}" + (f"  (config: {rep['best_config']})"
-                                                            if rep.get("best_config") else ""))
+            lines.append(
+                f"best run: {rep['best_run']}" + (f"  (config: {rep['best_config']})" if rep.get("best_config") else "")
+            )
     else:
         lines.append("best: no complete trial yet")
     lines.append("")

@@ -29,8 +29,11 @@ from rnnkit.errors import UserError
 from rnnkit.tasks.recipes import load_recipe
 
 TYPES = ("int", "float", "categorical")
-_KEYS = {"int": {"type", "low", "high", "step", "log"}, "float": {"type", "low", "high", "step", "log"},
-         "categorical": {"type", "choices"}}
+_KEYS = {
+    "int": {"type", "low", "high", "step", "log"},
+    "float": {"type", "low", "high", "step", "log"},
+    "categorical": {"type", "choices"},
+}
 
 
 @dataclass
@@ -69,8 +72,10 @@ class Param:
         if self.type == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step is None:
-            raise UserError(f"[{self.name}]: the grid sampler needs a step for a float range "
-                            f"(or use type = \"categorical\" with choices)")
+            raise UserError(
+                f"[{self.name}]: the grid sampler needs a step for a float range "
+                f'(or use type = "categorical" with choices)'
+            )
         n = int(math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9)) + 1
         return [round(float(self.low) + i * float(self.step), 12) for i in range(n)]
 
@@ -116,8 +121,10 @@ class SearchSpace:
         for p in self.params:
             value = config.get(p.name)
             if not p.contains(value):
-                raise UserError(f"{self.source}: [{p.name}]: the recipe's value {value!r} lies outside the "
-                                f"search space {p.to_dict()}; widen it to run the baseline")
+                raise UserError(
+                    f"{self.source}: [{p.name}]: the recipe's value {value!r} lies outside the "
+                    f"search space {p.to_dict()}; widen it to run the baseline"
+                )
             out[p.name] = value
         return out
 
@@ -133,14 +140,16 @@ def _number(table: dict[str, Any], key: str, where: str) -> float | int:
 
 def _param(name: str, table: Any, where: str) -> Param:
     if not isinstance(table, dict):
-        raise UserError(f"{where}: expected a table like [{name}] with type = \"int\", low = ..., high = ...")
+        raise UserError(f'{where}: expected a table like [{name}] with type = "int", low = ..., high = ...')
     kind = table.get("type")
     if kind not in TYPES:
         raise UserError(f"{where}: unknown type {kind!r} (expected one of {', '.join(TYPES)})")
     extra = set(table) - _KEYS[kind]
     if extra:
-        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(extra))} for type = \"{kind}\" "
-                        f"(allowed: {', '.join(sorted(_KEYS[kind]))})")
+        raise UserError(
+            f'{where}: unknown key(s) {", ".join(sorted(extra))} for type = "{kind}" '
+            f"(allowed: {', '.join(sorted(_KEYS[kind]))})"
+        )
     if kind == "categorical":
         choices = table.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -177,8 +186,10 @@ def parse_space(raw: dict[str, Any], source: str = "space") -> SearchSpace:
     params = []
     for section, fields in raw.items():
         if section not in SECTIONS:
-            raise UserError(f"{source}: [{section}]: unknown section (expected [section.field] with section one of "
-                            f"{', '.join(SECTIONS)}, e.g. [model.hidden])")
+            raise UserError(
+                f"{source}: [{section}]: unknown section (expected [section.field] with section one of "
+                f"{', '.join(SECTIONS)}, e.g. [model.hidden])"
+            )
         if not isinstance(fields, dict) or not fields:
             raise UserError(f"{source}: [{section}]: expected one table per field, e.g. [{section}.NAME]")
         for name, table in fields.items():
@@ -211,10 +222,12 @@ def check_space(space: SearchSpace, recipe: str, overrides: dict[str, Any]) -> R
         current = base.get(p.name) if known else None
         numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
         if known and p.type in ("int", "float") and not numeric:
-            raise UserError(f"{where}: type = \"{p.type}\" but the field holds {type(current).__name__} values "
-                            f"(e.g. {current!r}); use type = \"categorical\"")
+            raise UserError(
+                f'{where}: type = "{p.type}" but the field holds {type(current).__name__} values '
+                f'(e.g. {current!r}); use type = "categorical"'
+            )
         if known and p.type == "float" and isinstance(current, int):
-            raise UserError(f"{where}: the field is an integer; use type = \"int\"")
+            raise UserError(f'{where}: the field is an integer; use type = "int"')
         probes = list(p.choices) if p.type == "categorical" else [p.low, p.high]
         for value in probes:
             try:
@@ -224,7 +237,9 @@ def check_space(space: SearchSpace, recipe: str, overrides: dict[str, Any]) -> R
                 if "unknown field" in msg:
                     section = p.name.split(".")[0]
                     known = msg.split("(known: ", 1)[-1].rstrip(")") if "(known: " in msg else ""
-                    raise UserError(f"{where}: unknown field {p.name!r} for recipe {base.recipe!r} (task "
-                                    f"{base.task}; {section} fields: {known})") from None
+                    raise UserError(
+                        f"{where}: unknown field {p.name!r} for recipe {base.recipe!r} (task "
+                        f"{base.task}; {section} fields: {known})"
+                    ) from None
                 raise UserError(f"{where}: value {value!r} is not valid here: {msg.split(': ', 1)[-1]}") from None
     return base

@@ -61,8 +61,10 @@ def storage_url(out: Path, storage: str | None) -> str:
     """``--storage`` as given (a database URL), or the SQLite file ``OUT/study.db``."""
     if storage:
         if "://" not in storage:
-            raise UserError(f"--storage: expected a database URL such as postgresql://user@host/db or "
-                            f"sqlite:///path/study.db, got {storage!r}")
+            raise UserError(
+                f"--storage: expected a database URL such as postgresql://user@host/db or "
+                f"sqlite:///path/study.db, got {storage!r}"
+            )
         return storage
     return f"sqlite:///{(out / 'study.db').resolve()}"
 
@@ -101,11 +103,14 @@ def open_storage(url: str) -> Any:
     last: Exception | None = None
     for attempt in range(5):  # workers starting together may race to create the tables
         try:
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                              **retry)
+            return RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, **retry
+            )
         except ImportError as e:
-            raise UserError(f"--storage {_safe_url(url)}: the database driver is not installed ({e}); for PostgreSQL "
-                            f"install the extra: pip install 'rnnkit[tune]' (psycopg2-binary)") from None
+            raise UserError(
+                f"--storage {_safe_url(url)}: the database driver is not installed ({e}); for PostgreSQL "
+                f"install the extra: pip install 'rnnkit[tune]' (psycopg2-binary)"
+            ) from None
         except optuna.exceptions.StorageInternalError as e:
             last = e
         except Exception as e:  # sqlalchemy errors: bad URL, server down, authentication
@@ -178,8 +183,9 @@ def counted_trials(study: Any) -> int:
 
     trials = study.get_trials(deepcopy=False)
     cut = cut_trials(trials)
-    return sum(1 for t in trials if t.state != TrialState.WAITING and t.number not in cut
-               and not t.user_attrs.get("surplus"))
+    return sum(
+        1 for t in trials if t.state != TrialState.WAITING and t.number not in cut and not t.user_attrs.get("surplus")
+    )
 
 
 def _surplus(study: Any, number: int, total: int) -> bool:
@@ -200,8 +206,12 @@ def make_sampler(name: str, space: SearchSpace, seed: int | None, startup: int |
     if name == "random":
         return s.RandomSampler(seed=seed)
     if name == "tpe":
-        return s.TPESampler(seed=seed, multivariate=True, constant_liar=True,  # liar: parallel workers spread out
-                            n_startup_trials=10 if startup is None else startup)
+        return s.TPESampler(
+            seed=seed,
+            multivariate=True,
+            constant_liar=True,  # liar: parallel workers spread out
+            n_startup_trials=10 if startup is None else startup,
+        )
     if name == "gp":
         return s.GPSampler(seed=seed, n_startup_trials=10 if startup is None else startup)
     raise UserError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {name!r}")
@@ -262,15 +272,23 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         raise UserError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
     if opts.pruner not in PRUNERS:
         raise UserError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {opts.pruner!r}")
-    space = opts.space if isinstance(opts.space, SearchSpace) else (
-        parse_space(dict(opts.space), "space") if isinstance(opts.space, dict) else load_space(opts.space))
+    space = (
+        opts.space
+        if isinstance(opts.space, SearchSpace)
+        else (parse_space(dict(opts.space), "space") if isinstance(opts.space, dict) else load_space(opts.space))
+    )
     overrides = dict(opts.overrides)
     searched = set(space.names())
     if "train.eval_test" not in searched:
         overrides.setdefault("train.eval_test", False)  # the search never looks at test; eval the best run later
     base = check_space(space, opts.recipe, overrides)
-    if (opts.pruner != "none" and "train.eval_every" not in overrides and "train.eval_every" not in searched
-            and base.train.eval_every == 0 and base.train.max_steps > 0):
+    if (
+        opts.pruner != "none"
+        and "train.eval_every" not in overrides
+        and "train.eval_every" not in searched
+        and base.train.eval_every == 0
+        and base.train.max_steps > 0
+    ):
         # short trials validate a few times, so the pruner has intermediate values to compare
         overrides["train.eval_every"] = max(1, base.train.max_steps // 4)
     if opts.sampler == "grid":
@@ -286,25 +304,40 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
     storage = open_storage(url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if opts.resume and study_name not in existing:
-        raise UserError(f"--resume: the storage holds no study named {study_name!r}"
-                        + (f" (it has: {', '.join(sorted(existing))})" if existing else ""))
+        raise UserError(
+            f"--resume: the storage holds no study named {study_name!r}"
+            + (f" (it has: {', '.join(sorted(existing))})" if existing else "")
+        )
     if study_name in existing:
         prev = existing[study_name]
         old_recipe = prev.user_attrs.get("recipe")
         if old_recipe and old_recipe != base.recipe:
-            raise UserError(f"study {study_name!r} searches recipe {old_recipe!r}, not {base.recipe!r}; "
-                            f"use another --out or --study")
+            raise UserError(
+                f"study {study_name!r} searches recipe {old_recipe!r}, not {base.recipe!r}; "
+                f"use another --out or --study"
+            )
         if prev.direction.name.lower() != direction:
-            raise UserError(f"study {study_name!r} {prev.direction.name.lower()}s, but {metric} of task "
-                            f"{base.task} must be {direction}d")
+            raise UserError(
+                f"study {study_name!r} {prev.direction.name.lower()}s, but {metric} of task "
+                f"{base.task} must be {direction}d"
+            )
     # the sampler is chosen after dead workers' trials are cleared up: failing a trial informs the sampler
-    study = optuna.create_study(storage=storage, study_name=study_name, direction=direction, load_if_exists=True,
-                                sampler=optuna.samplers.RandomSampler(),
-                                pruner=make_pruner(opts.pruner, opts.pruner_startup, opts.pruner_warmup,
-                                                   base.train.max_steps))
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction=direction,
+        load_if_exists=True,
+        sampler=optuna.samplers.RandomSampler(),
+        pruner=make_pruner(opts.pruner, opts.pruner_startup, opts.pruner_warmup, base.train.max_steps),
+    )
     if "recipe" not in study.user_attrs:
-        for k, v in (("recipe", base.recipe), ("task", base.task), ("metric", metric),
-                     ("space", space.to_dict()), ("overrides", dict(overrides))):
+        for k, v in (
+            ("recipe", base.recipe),
+            ("task", base.task),
+            ("metric", metric),
+            ("space", space.to_dict()),
+            ("overrides", dict(overrides)),
+        ):
             study.set_user_attr(k, v)
     elif study.user_attrs.get("space") != space.to_dict():
         echo(f"note: the search space differs from the one study {study_name!r} started with")
@@ -318,8 +351,10 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
     counted = counted_trials(study)
     n_trials = max(0, opts.trials - counted)
     if study_name in existing:
-        echo(f"continuing study {study_name!r}: {counted} of {opts.trials} trial(s) done or running"
-             + (f", {n_trials} to run" if n_trials else "; nothing to run (raise --trials to search further)"))
+        echo(
+            f"continuing study {study_name!r}: {counted} of {opts.trials} trial(s) done or running"
+            + (f", {n_trials} to run" if n_trials else "; nothing to run (raise --trials to search further)")
+        )
     if opts.baseline and not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(space.baseline(base), user_attrs={"baseline": True})
     if opts.sampler == "grid":
@@ -353,8 +388,9 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         trial.set_user_attr("run_dir", str(run_path.resolve()))
         t0 = time.perf_counter()
         try:
-            value, info = _train_trial(trial, opts.recipe, {**trial_overrides, **params}, run_path, data_dir, metric,
-                                       study_name)
+            value, info = _train_trial(
+                trial, opts.recipe, {**trial_overrides, **params}, run_path, data_dir, metric, study_name
+            )
         except optuna.TrialPruned as e:
             echo(f"trial {trial.number:4d}  {_params(params)}  pruned {e}  ({time.perf_counter() - t0:.0f} s)")
             raise
@@ -374,13 +410,16 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
         done_here.append(trial.number)
         try:
             prior = study.best_trial
-            best_n, best_v = (trial.number, value) if _improves(value, prior.value, direction) else (
-                prior.number, prior.value)
+            best_n, best_v = (
+                (trial.number, value) if _improves(value, prior.value, direction) else (prior.number, prior.value)
+            )
         except ValueError:  # the first complete trial
             best_n, best_v = trial.number, value
         best_s = f"best {_fmt(best_v)} (trial {best_n})"
-        echo(f"trial {trial.number:4d}  {_params(params)}  {metric} {_fmt(value)}  "
-             f"({info.get('stopped')}, step {info.get('step')}, {time.perf_counter() - t0:.0f} s)  {best_s}".rstrip())
+        echo(
+            f"trial {trial.number:4d}  {_params(params)}  {metric} {_fmt(value)}  "
+            f"({info.get('stopped')}, step {info.get('step')}, {time.perf_counter() - t0:.0f} s)  {best_s}".rstrip()
+        )
         return value
 
     def enough(study: Any, trial: Any) -> None:  # other workers on the same study: stop at the total together
@@ -389,16 +428,24 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
 
     callbacks = [enough]
     if opts.total_trials is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(opts.total_trials,
-                                                        states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        callbacks.append(
+            optuna.study.MaxTrialsCallback(opts.total_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        )
     t_start = time.perf_counter()
     if n_trials > 0:
         study.optimize(objective, n_trials=n_trials, timeout=opts.timeout, callbacks=callbacks, catch=())
     if errors and not done_here and n_trials > 0:
         raise UserError(f"every trial of this run failed; the last error: {errors[-1]}")
     summary = study_summary(study)
-    summary.update({"study": study_name, "storage": _safe_url(url), "out": str(out),
-                    "trials_this_run": n_trials, "wall_s": round(time.perf_counter() - t_start, 2)})
+    summary.update(
+        {
+            "study": study_name,
+            "storage": _safe_url(url),
+            "out": str(out),
+            "trials_this_run": n_trials,
+            "wall_s": round(time.perf_counter() - t_start, 2),
+        }
+    )
     return summary
 
 
@@ -410,8 +457,15 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in params.items())
 
 
-def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: Path, data_dir: Path | None,
-                 metric: str, study_name: str) -> tuple[float, dict[str, Any]]:
+def _train_trial(
+    trial: Any,
+    recipe: str,
+    overrides: dict[str, Any],
+    run_path: Path,
+    data_dir: Path | None,
+    metric: str,
+    study_name: str,
+) -> tuple[float, dict[str, Any]]:
     """One trial = one ordinary training run (the run set-up ``rnnkit train`` uses), reporting each validation
     to the trial through a callback; the pruner's verdict (optuna.TrialPruned) ends the run."""
     import optuna
@@ -424,17 +478,27 @@ def _train_trial(trial: Any, recipe: str, overrides: dict[str, Any], run_path: P
 
     def report(record: dict[str, Any]) -> None:
         value, step = record.get(metric), record.get("step")
-        if (record.get("split") != "valid" or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or step in reported):
+        if (
+            record.get("split") != "valid"
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or step in reported
+        ):
             return
         reported.add(step)
         trial.report(float(value), step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"at step {step} ({metric} {value:.4g})")
 
-    request = TrainRequest(recipe=recipe, out=run_path, data_dir=data_dir, overrides=overrides, callbacks=[report],
-                           progress=False,
-                           meta={"tune": {"study": study_name, "trial": trial.number, "params": dict(trial.params)}})
+    request = TrainRequest(
+        recipe=recipe,
+        out=run_path,
+        data_dir=data_dir,
+        overrides=overrides,
+        callbacks=[report],
+        progress=False,
+        meta={"tune": {"study": study_name, "trial": trial.number, "params": dict(trial.params)}},
+    )
     try:
         result = train_run(request)
     except TrainingDiverged as e:
@@ -462,15 +526,30 @@ def study_summary(study: Any) -> dict[str, Any]:
     by = {s: [t for t in trials if t.state == s] for s in TrialState}
     cut = cut_trials(trials)
     surplus = sum(1 for t in by[TrialState.FAIL] if t.user_attrs.get("surplus"))
-    out: dict[str, Any] = {"best_value": None, "best_params": {}, "best_trial": None, "best_run": None,
-                           "n_trials": len(by[TrialState.COMPLETE]), "n_pruned": len(by[TrialState.PRUNED]),
-                           "n_failed": len(by[TrialState.FAIL]) - len(cut) - surplus, "n_retried": len(cut),
-                           "n_running": len(by[TrialState.RUNNING]),
-                           "n_waiting": len(by[TrialState.WAITING]), "n_total": len(trials),
-                           "direction": study.direction.name.lower(), "metric": study.user_attrs.get("metric"),
-                           "recipe": study.user_attrs.get("recipe")}
+    out: dict[str, Any] = {
+        "best_value": None,
+        "best_params": {},
+        "best_trial": None,
+        "best_run": None,
+        "n_trials": len(by[TrialState.COMPLETE]),
+        "n_pruned": len(by[TrialState.PRUNED]),
+        "n_failed": len(by[TrialState.FAIL]) - len(cut) - surplus,
+        "n_retried": len(cut),
+        "n_running": len(by[TrialState.RUNNING]),
+        "n_waiting": len(by[TrialState.WAITING]),
+        "n_total": len(trials),
+        "direction": study.direction.name.lower(),
+        "metric": study.user_attrs.get("metric"),
+        "recipe": study.user_attrs.get("recipe"),
+    }
     if by[TrialState.COMPLETE]:
         best = study.best_trial
-        out.update({"best_value": best.value, "best_params": dict(best.params), "best_trial": best.number,
-                    "best_run": best.user_attrs.get("run_dir")})
+        out.update(
+            {
+                "best_value": best.value,
+                "best_params": dict(best.params),
+                "best_trial": best.number,
+                "best_run": best.user_attrs.get("run_dir"),
+            }
+        )
     return out
