@@ -372,6 +372,9 @@ class RunConfig(Generic[D, M]):
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     description: str = ""
+    # the keys ("section.key") the recipe, config.toml or overrides set; None = every key counts as set. The others
+    # a task may choose from its data (rnnkit.tasks.auto). Not written out: config.toml lists every key.
+    given: frozenset[str] | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"task": self.task, "recipe": self.recipe}

@@ -36,7 +36,7 @@ from rnnkit.paths import recipes_dir
 from rnnkit.runs import memory
 from rnnkit.runs.load import run_data_dir
 from rnnkit.tasks import Task, get_task, task_names
-from rnnkit.tasks.recipes import config_from_dict, load_recipe
+from rnnkit.tasks.recipes import config_from_dict, load_recipe, reresolve
 from rnnkit.train.rundir import RunDir
 
 RUN_JSON_SCHEMA = 1
@@ -158,7 +158,7 @@ def train_run(req: TrainRequest) -> TrainResult:
         if req.data is not None:
             overrides, record = memory.materialise(req.data, run.path, config)
             materialised = True
-            config = config_from_dict(config.to_dict(), f"data= ({record['from']})", overrides)
+            config = reresolve(config, f"data= ({record['from']})", overrides)
             data_dir = run.path
             meta["materialised"] = record
         task = get_task(config.task)(config, data_dir, device)
@@ -180,6 +180,8 @@ def train_run(req: TrainRequest) -> TrainResult:
         except ValueError as e:  # an optimiser or model refusing the values (the tuner's samples can)
             raise UserError(f"cannot build this configuration: {e}") from None
         if main:
+            if task.choices and show:
+                trainer.progress.write(task.choices.line())
             run.write_config(config)
             now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
             meta.setdefault("precision_requested", requested)
@@ -203,6 +205,8 @@ def train_run(req: TrainRequest) -> TrainResult:
                     **dict(req.meta),
                 }
             )
+            if task.choices:  # what the task chose from the data, and why (the values are in config.toml)
+                meta["chosen"] = {**meta.get("chosen", {}), **task.choices.as_dict()}
             # where each data file came from (resolved while the task prepared its data in setup)
             meta["data"] = {**meta.get("data", {}), **datasets.drain_log()}
             run.write_meta(meta)

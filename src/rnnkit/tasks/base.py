@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
 from rnnkit.ops.device import allocation_guard
+from rnnkit.tasks.auto import Choices
 
 D = TypeVar("D")  # the task's [data] dataclass
 M = TypeVar("M")  # the task's [model] dataclass
@@ -62,6 +63,9 @@ class Task(ABC, Generic[D, M]):
         # an explicit --data-dir, or None: files come from the data cache (rnnkit.datasets.resolve)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.device = device
+        # the values prepare() chose from the data for keys the user left unset (rnnkit.tasks.auto): the run
+        # set-up prints them once and records them (config.toml holds the values, run.json's "chosen" why)
+        self.choices = Choices(config)
 
     @property
     def dcfg(self) -> D:

@@ -112,6 +112,7 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
         task=task_name,
         recipe=str(raw.get("recipe", Path(source).stem)),
         description=str(raw.get("description", "")),
+        given=frozenset(f"{s}.{k}" for s in SECTIONS for k in raw[s]),
         **sections,
     )
     try:
@@ -180,8 +181,17 @@ def load_recipe(name: str, overrides: Mapping[str, Any] | None = None) -> RunCon
 
 
 def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """A run directory's ``config.toml`` (written by any rnnkit since 0.1), resolved like a recipe."""
-    return config_from_dict(load_toml(path), str(path), overrides)
+    """A run directory's ``config.toml`` (written by any rnnkit since 0.1), resolved like a recipe.
+
+    Every key counts as set (``RunConfig.given = None``), those an older rnnkit did not write included: a resumed
+    run, or one trained from a run's config.toml, uses the values recorded and chooses nothing from its data."""
+    return dataclasses.replace(config_from_dict(load_toml(path), str(path), overrides), given=None)
+
+
+def reresolve(config: RunConfig, source: str, overrides: Mapping[str, Any]) -> RunConfig:
+    """``config`` with more ``overrides`` (from ``source``), still knowing which keys the user set before."""
+    new = config_from_dict(config.to_dict(), source, overrides)
+    return dataclasses.replace(new, given=None if config.given is None else config.given | set(overrides))
 
 
 def list_recipes() -> list[tuple[str, str]]:
