@@ -23,5 +23,5 @@ if QUICK:
 
 run = rnnkit.train("airline", data=passengers, overrides=settings, max_steps=20 if QUICK else None)
 print("test RMSE:", round(run.summary["test"]["rmse"], 1))
-forecast = run.forecast(history=passengers, horizon=12)  # a DataFrame indexed by the next 12 months
+forecast = run.forecast(history=passengers, horizon=12)  # a DataFrame: time, column, forecast, lower, upper
 print(forecast.round(1).to_string())

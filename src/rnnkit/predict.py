@@ -282,13 +282,24 @@ def saved_history(loaded: LoadedRun) -> tuple[np.ndarray, list[str], list[str], 
 
 
 def forecast(
-    loaded: LoadedRun, values: np.ndarray, horizon: int, level: float, series: Any = None, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """``horizon`` steps after the end of ``values`` (n, k), original units: mean, lower, upper, each (horizon, k)."""
+    loaded: LoadedRun,
+    values: np.ndarray,
+    horizon: int,
+    level: float,
+    series: Any = None,
+    seed: int = 0,
+    forecaster: str | None = None,
+    candidates: bool = False,
+) -> dict[str, Any]:
+    """``horizon`` steps after the end of ``values`` (n, k), original units: mean, lower, upper, each (horizon, k),
+    ``forecaster`` (what gave them: the model, a baseline or the ensemble) and ``note`` (see the task's
+    ``forecast``)."""
     task = require(loaded, "forecast")
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise UserError("the history must be a non-empty list of values (or of rows of values)")
     if not np.isfinite(values).all():
         raise UserError("the history holds a value that is not a finite number")
-    return task.forecast(loaded.model, values, horizon, level, series=series, seed=seed)
+    return task.forecast(
+        loaded.model, values, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=candidates
+    )

@@ -104,16 +104,17 @@ def test_notebook_session(tmp_path, data_dir):
         overrides={"model.hidden": 8, "train.tensorboard": False},
         progress=False,
     )
-    fc = fc_run.forecast(history=series, horizon=4)
+    fc = fc_run.forecast(history=series, horizon=4)  # one type: the rows of `rnnkit forecast --json`
     assert isinstance(fc, pd.DataFrame)
-    assert list(fc.columns) == ["Passengers", "Passengers_lower", "Passengers_upper"]
-    assert [str(t.date()) for t in fc.index] == ["1961-01-01", "1961-02-01", "1961-03-01", "1961-04-01"]
-    assert (fc["Passengers_lower"] <= fc["Passengers"]).all() and (fc["Passengers"] <= fc["Passengers_upper"]).all()
+    assert list(fc.columns) == ["time", "column", "forecast", "lower", "upper"]
+    assert [str(t.date()) for t in fc["time"]] == ["1961-01-01", "1961-02-01", "1961-03-01", "1961-04-01"]
+    assert set(fc["column"]) == {"Passengers"}
+    assert (fc["lower"] <= fc["forecast"]).all() and (fc["forecast"] <= fc["upper"]).all()
     plain = fc_run.forecast(history=list(series.to_numpy()), horizon=4)
-    np.testing.assert_allclose(plain["mean"], fc["Passengers"].to_numpy())
-    assert plain["mean"].shape == (4,)
+    np.testing.assert_allclose(plain["forecast"], fc["forecast"])
+    assert list(plain["time"]) == ["144", "145", "146", "147"]  # numbered rows continue
     # the run's own series (kept in its checkpoint) ends where the Series ends
-    np.testing.assert_allclose(fc_run.forecast(horizon=4)["mean"], plain["mean"])
+    np.testing.assert_allclose(fc_run.forecast(horizon=4)["forecast"], plain["forecast"])
 
 
 def test_evaluate_equals_the_cli_json(tiny_run):

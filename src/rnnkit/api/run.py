@@ -337,22 +337,32 @@ class Run:
         )
 
     def forecast(
-        self, history: Any = None, horizon: int | None = None, level: float | None = None, seed: int = 0
+        self,
+        history: Any = None,
+        horizon: int | None = None,
+        level: float | None = None,
+        seed: int = 0,
+        forecaster: str | None = None,
     ) -> Any:
         """Forecast the ``horizon`` steps after the end of ``history`` with a forecasting run.
 
         Args:
             history: the series to continue, in the run's columns: numbers (a list or array of n values, or n
-                rows of k values), a pandas Series or DataFrame (its index is the time), or None for the end of
-                the run's own series (kept in its checkpoint).
+                rows of k values), a numpy array, a pandas Series or DataFrame (its index is the time), or None
+                for the run's own series (kept in its checkpoint).
             horizon: steps to forecast (default: the run's data.horizon; beyond it forecasts are fed back).
             level: the prediction interval's coverage (default: the run's model.interval).
             seed: sample paths of recursive Gaussian models.
+            forecaster: "model", "ensemble", a baseline ("ets", "ar", "seasonal_naive", "naive"), or "auto"
+                (default: the run's model.forecaster): the one validation chose.
 
-        Returns, matching the input: for pandas, a DataFrame indexed by the future times with, per column, the
-        forecast under the column's own name and its ``<name>_lower`` / ``<name>_upper`` bounds; otherwise a dict
-        {"time", "mean", "lower", "upper"} of arrays shaped (horizon,) for a single series, (horizon, k) else.
+        Returns a pandas DataFrame with one row per step and column: ``time`` (the index's own type for pandas
+        input: dates continue their frequency; labels otherwise), ``column``, ``forecast``, ``lower``, ``upper``
+        - the rows of ``rnnkit forecast --json``. ``attrs["forecaster"]`` says what forecast them and
+        ``attrs["note"]`` is the line printed when the model lost to a baseline on validation (or None).
         """
+        import pandas as pd
+
         from rnnkit import predict
         from rnnkit.api.forecasting import future_index
         from rnnkit.data.memory import is_frame, is_series, series_table
@@ -360,33 +370,35 @@ class Run:
 
         loaded = self._load()
         horizon, level = predict.forecast_settings(loaded, horizon, level)
-        flat = False
         if history is None:
             values, times, columns, _ = predict.saved_history(loaded)
         else:
             values, labels, columns = series_table(history)
             times = labels if labels is not None else [str(i) for i in range(values.shape[0])]
-            flat = not (is_frame(history) or is_series(history)) and np.ndim(history) == 1
-        fc = predict.forecast(loaded, values, horizon, level, seed=seed)
-        out_times = future_times(times, horizon)
+        fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster)
+        out_times: list[Any] = future_times(times, horizon)
         trained = list(self.describe().get("columns") or columns)
+        names = trained
         if is_series(history) or is_frame(history):
-            import pandas as pd
-
-            index = future_index(history.index, horizon, out_times)
-            names = (
-                [str(history.name) if getattr(history, "name", None) is not None else trained[0]]
-                if is_series(history)
-                else [str(c) for c in history.columns]
-            )
-            data: dict[str, Any] = {}
-            for j, name in enumerate(names):
-                data[name] = fc["mean"][:, j]
-                data[f"{name}_lower"] = fc["lower"][:, j]
-                data[f"{name}_upper"] = fc["upper"][:, j]
-            return pd.DataFrame(data, index=index)
-        squeeze = flat or (history is None and len(trained) == 1)
-        return {"time": out_times, **{k: (v[:, 0] if squeeze else v) for k, v in fc.items()}}
+            out_times = list(future_index(history.index, horizon, out_times))
+            if is_frame(history):
+                names = [str(c) for c in history.columns]
+            elif getattr(history, "name", None) is not None:
+                names = [str(history.name)]
+        rows = [
+            {
+                "time": out_times[i],
+                "column": name,
+                "forecast": float(fc["mean"][i, j]),
+                "lower": float(fc["lower"][i, j]),
+                "upper": float(fc["upper"][i, j]),
+            }
+            for i in range(horizon)
+            for j, name in enumerate(names)
+        ]
+        frame = pd.DataFrame(rows, columns=["time", "column", "forecast", "lower", "upper"])
+        frame.attrs.update({"forecaster": fc["forecaster"], "note": fc["note"], "interval": level})
+        return frame
 
     def forecast_report(
         self,
@@ -398,15 +410,18 @@ class Run:
         level: float | None = None,
         plot: PathLike | None = None,
         seed: int = 0,
+        forecaster: str | None = None,
     ) -> dict[str, Any]:
         """What ``rnnkit forecast --json`` prints: a table of forecasts (rows of time, column, forecast, lower,
-        upper) for the steps after the time ``after``; with ``holdout`` the truth and the model's error against
-        the naive baselines; with ``plot`` a PNG.
+        upper) for the steps after the time ``after``, ``forecaster`` (what gave them) and ``note`` (one line when
+        the model lost to a baseline on validation); with ``holdout`` the truth and ``metrics``: the forecast's
+        errors, the model's, the ensemble's and every baseline's (``baselines``, each fitted on the same
+        history); with ``plot`` a PNG.
 
         Args:
             csv: a CSV to continue (default: the run's own series); time_column, target: its columns (default:
                 the run's data.time_column / data.target).
-            horizon, level, seed: as for ``forecast``.
+            horizon, level, seed, forecaster: as for ``forecast``.
             holdout: hide the last ``horizon`` known points, forecast them and score the forecast.
             plot: draw history, forecast, interval (and truth) into this PNG.
         """
@@ -442,20 +457,26 @@ class Run:
         else:
             values, times, columns, source = predict.saved_history(loaded)
         n = values.shape[0]
-        if horizon > n:
-            raise UserError(f"{source}: --horizon {horizon} is longer than the series ({n} points)")
+        if horizon >= n:
+            raise UserError(
+                f"{source}: --horizon {horizon} is longer than the series ({n} points)"
+                + ("; --holdout needs history before the last --horizon points" if holdout else "")
+            )
         truth = None
         if holdout:
             if n - horizon < d.lookback:
                 raise UserError(
                     f"{source}: series too short for --holdout: {n} points leave {n - horizon} before "
-                    f"the last {horizon}, the model needs data.lookback={d.lookback}"
+                    f"the last {horizon}, the model needs data.lookback={d.lookback}; give a longer series or "
+                    f"a shorter --horizon"
                 )
             truth = values[n - horizon :]
             history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
         else:
             history, hist_times, out_times = values, times, future_times(times, horizon)
-        fc = predict.forecast(loaded, history, horizon, level, series=series, seed=seed)
+        fc = predict.forecast(
+            loaded, history, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=holdout
+        )
         rows = []
         for i in range(horizon):
             for j, col in enumerate(columns):
@@ -478,6 +499,8 @@ class Run:
             "interval": level,
             "holdout": bool(holdout),
             "strategy": loaded.config.model.strategy,
+            "forecaster": fc["forecaster"],
+            "note": fc["note"],
             "rows": rows,
         }
         if truth is not None:
@@ -485,13 +508,19 @@ class Run:
             scale = mase_scale(history, d.season)
             y = truth[None]
             metrics: dict[str, Any] = dict(point_metrics(y, fc["mean"][None], scale))
+            metrics["forecaster"] = fc["forecaster"]
             try:
                 base = baseline_forecasts(values, origin, horizon, d.season)
             except ValueError:  # not a whole season of history before the holdout
                 base = {
                     k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items() if k != "seasonal_naive"
                 }
+            others = fc.get("candidates") or {}
+            base.update({k: v[None] for k, v in others.items() if k not in ("model", "ensemble", *base)})
             metrics["baselines"] = {k: point_metrics(y, f, scale) for k, f in base.items()}
+            for k in ("model", "ensemble"):
+                if k in others:
+                    metrics[k] = point_metrics(y, others[k][None], scale)
             result["metrics"] = metrics
         if plot is not None:
             plot_forecast(

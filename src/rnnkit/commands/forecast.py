@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from rnnkit.commands.common import add_device, add_json, print_json
@@ -17,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run's own data) with a trained forecasting run: a table of time, forecast and "
         "the prediction interval, and optionally a plot. --holdout hides the last "
         "--horizon known points, forecasts them and scores the forecast against the "
-        "truth and the naive baselines.",
+        "truth, the model, the ensemble and the baselines (naive, seasonal naive, mean, ETS, AR), each "
+        "fitted on the same history.",
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--csv", metavar="FILE", help="series to continue (default: the run's training series)")
@@ -41,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="sample paths of recursive Gaussian models (default: 0)",
     )
+    p.add_argument(
+        "--forecaster",
+        choices=["auto", "model", "ensemble", "ets", "ar", "seasonal_naive", "naive"],
+        help="what forecasts: the trained model, the mean of the model, ETS and AR (ensemble), a baseline "
+        "refitted on the history, or auto: the lowest validation RMSE of the model, the best baseline and the "
+        "ensemble (default: the run's model.forecaster, normally auto)",
+    )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_device(p)
     add_json(p)
@@ -60,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
         level=args.level,
         plot=args.plot,
         seed=args.seed,
+        forecaster=args.forecaster,
     )
     if args.json:
         print_json(result)
         return 0
+    if result.get("note"):
+        print(f"rnnkit: note: {result['note']}", file=sys.stderr, flush=True)
     print(_table(result))
     return 0
 
@@ -74,8 +86,9 @@ def _table(result: dict[str, Any]) -> str:
     holdout = result["holdout"]
     lines = [
         f"{'holdout forecast of the last' if holdout else 'forecast of the'} {result['horizon']} steps after "
-        f"{after} ({', '.join(cols)}; {result['interval']:.0%} interval; {result['strategy']})"
+        f"{after} ({', '.join(cols)}; {result['interval']:.0%} interval; forecaster: {result['forecaster']})"
     ]
+
     tw = max([len("time")] + [len(t) for t in out_times])
     head = (
         f"{'time':<{tw}}"
@@ -93,9 +106,11 @@ def _table(result: dict[str, Any]) -> str:
         lines.append(line)
     if "metrics" in result:
         m = result["metrics"]
-        parts = [f"model rmse {m['rmse']:.4g} mae {m['mae']:.4g} mase {m['mase']:.3g}"]
-        for k, b in m["baselines"].items():
-            parts.append(f"{k.replace('_', ' ')} rmse {b['rmse']:.4g} mase {b['mase']:.3g}")
+        parts = [f"{m['forecaster']} rmse {m['rmse']:.4g} mae {m['mae']:.4g} mase {m['mase']:.3g}"]
+        others = {k: m[k] for k in ("model", "ensemble") if k in m and k != m["forecaster"]}
+        for k, b in {**others, **m["baselines"]}.items():
+            if k != m["forecaster"]:
+                parts.append(f"{k.replace('_', ' ')} rmse {b['rmse']:.4g} mase {b['mase']:.3g}")
         lines.append("holdout: " + "; ".join(parts))
     if "plot" in result:
         lines.append(f"plot: {result['plot']}")

@@ -1,11 +1,28 @@
-"""Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the classic baselines.
+"""Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the statistical baselines.
 
 Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``, ``data.target``),
 or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The series is split
 chronologically into train / valid / test; a window belongs to the split that holds all of its targets, and its
-inputs may reach back into the preceding history (as they would when forecasting for real). The optional ``log``
-transform and the scaler are fitted on the training split only. Every metric is computed in the original units over
-rolling origins: every step (``data.stride``) of the split at which a whole horizon still fits.
+inputs may reach back into the preceding history (as they would when forecasting for real). The transform, the
+scaler, the exponential smoothing and the statistical baselines are fitted on the training split only. Every metric
+is computed in the original units over rolling origins: every step (``data.stride``) of the split at which a whole
+horizon still fits.
+
+The default model (``model.arch = "hybrid"``) follows ES-RNN (Smyl 2018, the winner of M4): exponential smoothing
+(Holt-Winters, its structure chosen by AICc, fitted on the training split) gives each series' level, trend and
+season; an LSTM reads the window's remainder - the values less their season, relative to the last level - and
+forecasts the correction to the smoothing's forecast. Its output layer starts at zero, so an untrained model *is*
+the exponential smoothing, and early stopping on validation keeps the correction only as far as it helps. (Smyl
+learned the smoothing coefficients jointly with the network, per series; here statsmodels estimates them first.)
+
+Beside the model every evaluation reports the statistical baselines fitted on the same history (naive, seasonal
+naive, mean; ETS and AR(p) by statsmodels: ``rnnkit.models.statistical``) and their ensemble with the model. Which
+of the model, the best baseline and the ensemble ``rnnkit forecast`` gives by default (``model.forecaster =
+"auto"``) is decided on the validation split and said in the output.
+
+Keys left unset (``rnnkit train forecast --set data.path=FILE``) are chosen from the series (``rnnkit.tasks.auto``):
+the season from the time index and the autocorrelation, the transform, the lookback, the splits of a short series,
+the model's size, the optimiser, the learning rate and the budget with early stopping.
 """
 
 from __future__ import annotations
@@ -27,10 +44,12 @@ from rnnkit.data.timeseries import (
     Scaler,
     Series,
     apply_transform,
+    infer_season,
     invert_transform,
     read_series_csv,
     split_bounds,
     synthetic_series,
+    time_frequency,
     window_origins,
 )
 from rnnkit.errors import UserError
@@ -40,16 +59,20 @@ from rnnkit.metrics.forecasting import (
     finite_or_none,
     mase_scale,
     point_metrics,
+    seasonal_naive_forecast,
     z_value,
 )
 from rnnkit.models import forecaster
 from rnnkit.models.forecaster import Forecaster, forecast_loss
+from rnnkit.models.statistical import AR, ETS
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
+from rnnkit.tasks.auto import auto_key
 from rnnkit.tasks.base import MEMORY_DIR, Task
 
 SYNTHETIC = {"sine": "t sin(t) / 3 + 2 sin(5t) (+ noise) at t = 0, step, 2 step, ... (Geron's textbook series)"}
 TRANSFORMS = {
+    "auto": "log when every training value is positive and they span more than a factor of 2, else none",
     "none": "the values as they are",
     "log": "log values: multiplicative growth and seasonality become additive (values must be > 0)",
 }
@@ -60,10 +83,28 @@ WINDOW_NORMS = {
     "normalisation, for series whose level or amplitude drifts beyond the training range)",
 }
 STRATEGIES = {"direct": "all horizon steps at once", "recursive": "a one-step model fed its own forecasts"}
-ARCHS = {"rnn": "encoder + multi-output head", "seq2seq": "encoder-decoder (direct strategy only)"}
+ARCHS = {
+    "auto": "hybrid",
+    "hybrid": "exponential smoothing + an LSTM on the normalised remainder, starting at the smoothing (ES-RNN)",
+    "rnn": "encoder + multi-output head",
+    "seq2seq": "encoder-decoder (direct strategy only)",
+}
+FORECASTERS = {
+    "auto": "the ensemble, unless the model or the best baseline is clearly better on validation",
+    "model": "the trained model",
+    "ensemble": "the mean of ETS, AR and the model (unless validation found it worse than both)",
+    "ets": "exponential smoothing (statsmodels, structure by AICc), refitted on the given history",
+    "ar": "AR(p) (statsmodels, p by AIC), refitted on the given history",
+    "seasonal_naive": "the last season repeated",
+    "naive": "the last value repeated",
+}
+STATISTICAL = ("ets", "ar")  # fitted baselines, also in the ensemble
+ENSEMBLE = ("model", "ets", "ar")
 DISTRIBUTIONS = {"point": "point forecasts (MSE)", "gaussian": "mean + log-variance (Gaussian NLL)"}
-assert set(SYNTHETIC) == set(timeseries.SYNTHETIC) and set(TRANSFORMS) == set(timeseries.TRANSFORMS)
-assert set(STRATEGIES) == set(forecaster.STRATEGIES) and set(ARCHS) == set(forecaster.ARCHITECTURES)
+assert set(SYNTHETIC) == set(timeseries.SYNTHETIC) and set(TRANSFORMS) - {"auto"} == set(timeseries.TRANSFORMS)
+assert set(STRATEGIES) == set(forecaster.STRATEGIES) and set(ARCHS) - {"auto", "hybrid"} == set(
+    forecaster.ARCHITECTURES
+)
 MIN_WINDOW_SD = 1e-2  # in scaled units: a flat window is not blown up by "standard"
 
 
@@ -88,12 +129,24 @@ class ForecastData:
     synthetic_step: float = key(0.1, "synthetic series: spacing of t", gt=0, le=1e6)
     synthetic_noise: float = key(0.0, "synthetic series: standard deviation of added Gaussian noise", ge=0, le=1e6)
     synthetic_seed: int = key(0, "synthetic series: seed of the noise", ge=0, le=MAX_SEED)
-    lookback: int = key(24, "input steps per window", ge=1, le=1_000_000)
-    horizon: int = key(12, "steps forecast from each origin", ge=1, le=1_000_000)
-    season: int = key(
-        1, "seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none", ge=1, le=1_000_000
+    lookback: int = auto_key(
+        0,
+        "input steps per window (auto: twice the horizon, at least a season and 12, as the training split allows)",
+        ge=1,
+        le=1_000_000,
     )
-    transform: str = key("none", "value transform before scaling (fitted on the training split)", choices=TRANSFORMS)
+    horizon: int = key(12, "steps forecast from each origin", ge=1, le=1_000_000)
+    season: int = auto_key(
+        0,
+        "seasonal period in steps (12 for monthly data with a yearly cycle); 1 = none; auto: the periods the time "
+        "index suggests (monthly 12, quarterly 4, weekly 52, daily 7 and 365, hourly 24 and 168) kept where the "
+        "autocorrelation of the training split peaks there",
+        ge=1,
+        le=1_000_000,
+    )
+    transform: str = auto_key(
+        "auto", "value transform before scaling (fitted on the training split)", choices=TRANSFORMS
+    )
     window_norm: str = key("none", "each window as the model sees it", choices=WINDOW_NORMS)
     valid_fraction: float = fields.fraction(
         0.15, "chronological share for validation (train, then valid, then test: the most recent points)"
@@ -124,10 +177,11 @@ class ForecastModel:
     dropout: float = fields.dropout()
     forget_bias: float = fields.forget_bias(1.0)
     strategy: str = key("direct", "how the horizon is forecast", choices=STRATEGIES)
-    arch: str = key("rnn", "model family", choices=ARCHS, needs={"model.strategy": "direct"})
+    arch: str = auto_key("auto", "model family (hybrid and seq2seq: direct strategy only)", choices=ARCHS)
     distribution: str = key("point", "what the model outputs", choices=DISTRIBUTIONS)
     interval: float = key(0.9, "prediction-interval coverage (point models: from validation residuals)", gt=0, lt=1)
     samples: int = key(100, "recursive + gaussian: sample paths per forecast for the interval", ge=10, le=100_000)
+    forecaster: str = key("auto", "what `rnnkit forecast` gives (--forecaster overrides it)", choices=FORECASTERS)
 
     RENAMED: ClassVar[dict[str, str]] = {"architecture": "model.arch"}
 
@@ -144,6 +198,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     @classmethod
     def check_config(cls, config: RunConfig[ForecastData, ForecastModel]) -> None:
         fields.check_recurrent(config.model)
+        if config.model.arch in ("seq2seq", "hybrid") and config.model.strategy != "direct":
+            raise ConfigError("model.arch", f"= {config.model.arch!r} needs model.strategy = 'direct'")
         d = config.data
         if not d.path and d.synthetic_length <= d.horizon:
             raise ConfigError(
@@ -162,7 +218,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.scale: np.ndarray | None = None  # MASE denominators (in-sample seasonal-naive MAE on train)
         self.residual_sd: np.ndarray | None = None  # (horizon, k) residual RMS on valid in the model's frame
         self.saved: dict[str, Any] = {}  # artifacts of a loaded run (history for forecasting without data)
+        self.es: list[ETS] = []  # hybrid: the exponential smoothing of each column, on transformed values
+        self.stats: dict[str, list[ETS | AR]] = {}  # baselines fitted on the training split: name -> per column
+        self.nonnegative = False  # every training value >= 0: forecasts and intervals are kept >= 0
+        self.selection: dict[str, Any] = {}  # what validation chose between the model, baselines and ensemble
+        self._backtests: dict[tuple[str, str], np.ndarray] = {}  # (split, baseline) -> forecasts (B, horizon, k)
+        self._frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # hybrid: split -> (inputs, base)
         self._train_windows: Tensor | None = None
+
+    @property
+    def hybrid(self) -> bool:
+        return self.mcfg.arch == "hybrid"
 
     # -- data -------------------------------------------------------------------------------------
     @classmethod
@@ -182,12 +248,70 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             return read_series_csv(path, d.time_column, d.target, sort=d.sort)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
+    def _choose(self, s: Series) -> None:
+        """The keys left unset, chosen from the series (see rnnkit.tasks.auto): printed once, kept in config.toml."""
+        d, c = self.dcfg, self.choices
+        n, H = len(s), d.horizon
+        freq = time_frequency(s.times)
+        c.about = f"{s.source}: {n} {freq + ' ' if freq else ''}points, horizon {H}"
+        for name in ("valid", "test"):  # each split holds a horizon (and the test split never trains or selects)
+            if n > 0 and round(n * getattr(d, f"{name}_fraction")) < H and H / n < 0.5:
+                c.choose(f"data.{name}_fraction", math.ceil(1000 * H / n) / 1000, f"one horizon of {n} points")
+        a = split_bounds(n, d.valid_fraction, d.test_fraction)["train"][1]
+        train = s.values[: max(a, 2)]
+        if c.free("data.season"):
+            m, why = infer_season(train, s.times[: max(a, 2)])
+            c.choose("data.season", m, why)
+        if c.free("data.transform"):
+            lo, hi = float(train.min()), float(train.max())
+            log = lo > 0 and hi / lo > 2
+            c.choose(
+                "data.transform",
+                "log" if log else "none",
+                f"values in [{lo:.4g}, {hi:.4g}]: " + ("relative changes" if log else "kept as they are"),
+            )
+        c.choose("model.arch", "hybrid", "exponential smoothing + LSTM on the remainder, for a series of its own")
+        m = d.season
+        if c.free("data.lookback"):
+            want = max(2 * H, m if 1 < m <= 60 else 0, 12)
+            room = max(1, a - H - max(4, a // 10))  # keep a few training windows
+            c.choose("data.lookback", max(1, min(want, 60, room)), f"2 x horizon, >= season and 12, <= {room} fits")
+        L = d.lookback
+        windows = max(1, a - L - H + 1)
+        hidden = 16 if windows < 200 else 32 if windows < 2000 else 64
+        c.choose("model.hidden", hidden, f"{windows} training windows")
+        c.choose("optim.name", "adamw", "Adam-family for a small regression model")
+        lr = 1e-3 if windows < 500 else 3e-3
+        c.choose("optim.lr", lr, f"AdamW on standardised values, {windows} training windows")
+        c.choose("optim.weight_decay", 1e-4, "a light L2 pull towards the smoothing's forecast")
+        c.choose("optim.clip", 1.0, "gradient-norm clip")
+        bs = int(min(64, max(8, 2 ** round(math.log2(max(windows, 1) / 16))))) if windows > 16 else 8
+        bs = c.choose("train.batch_size", bs, f"{windows} training windows")
+        per_pass = -(-windows // bs)
+        target = 10 if windows < 200 else 25  # steps between validations: a small series is validated often
+        passes = c.choose("data.epoch_passes", max(1, math.ceil(target / per_pass)), f"an epoch of ~{target} steps")
+        steps_per_epoch = passes * per_pass
+        epochs = max(10, min(60, 1500 // steps_per_epoch))
+        c.choose("train.max_epochs", epochs, f"~{epochs * steps_per_epoch} steps at most")
+        c.choose("train.early_stop", 5, "validations without improvement (best.pt is kept)")
+        c.choose("train.log_every", max(1, min(50, steps_per_epoch)), "one record per epoch or more")
+
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg
         s = self.load_series()
-        n, L, H = len(s), d.lookback, d.horizon
+        n, H = len(s), d.horizon
         if n <= H:
-            raise UserError(f"{s.source}: data.horizon={H} is longer than the series ({n} points)")
+            raise UserError(
+                f"{s.source}: data.horizon={H} is longer than the series ({n} points); forecast fewer steps "
+                f"(--set data.horizon=...) or give a longer series"
+            )
+        self._choose(s)
+        if d.season == 0 or d.lookback == 0 or d.transform == "auto" or self.mcfg.arch == "auto":
+            raise UserError(  # only a configuration written by hand can leave them so: say which
+                f"{s.source}: data.season, data.lookback, data.transform and model.arch must be set in a run's "
+                f"config.toml (it holds the values chosen at its start)"
+            )
+        L = d.lookback
         bounds = split_bounds(n, d.valid_fraction, d.test_fraction)
         a = bounds["train"][1]
         need = L + H  # train must hold one whole window; valid and test one horizon each
@@ -210,6 +334,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.scaler is None:
             self.scaler = Scaler.fit(z[:a])  # the training split only
         self.series, self.columns, self.bounds = s, self.columns or list(s.columns), bounds
+        self.nonnegative = bool(np.all(s.values[:a] >= 0))
         self.z = self.scaler.transform(z)
         self.scale = mase_scale(s.values[:a], d.season)
         self.origins = {
@@ -220,19 +345,50 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         for name in ("valid", "test"):
             if self.origins[name].size == 0:  # only when lookback exceeds all the history before the split
                 raise UserError(f"{s.source}: no {name} window: data.lookback={L} reaches before the series start")
-        self._train_windows = torch.as_tensor(
-            self._windows(self.origins["train"]), dtype=torch.float32, device=self.device
-        )
+        k = s.values.shape[1]
+        if not self.stats:  # a loaded run has them from its artifacts
+            self.stats = {
+                "ets": [ETS.fit(s.values[:a, j], d.season) for j in range(k)],
+                "ar": [AR.fit(s.values[:a, j], d.season) for j in range(k)],
+            }
+        self._backtests = {}
+        if self.hybrid:
+            if not self.es:
+                # additive in the model's space, a trend only damped (what the smoothing extrapolates, the LSTM
+                # cannot take back far ahead)
+                self.es = [ETS.fit(self.z[:a, j], d.season, multiplicative=False, damped_only=True) for j in range(k)]
+            self._frames = {
+                name: self._hybrid_frames(self.z, self.origins[name]) for name in ("train", "valid", "test")
+            }
+            x, base = self._frames["train"]
+            windows = np.concatenate([x, self.z[self.origins["train"][:, None] + np.arange(H)[None, :]] - base], 1)
+        else:
+            windows = self._windows(self.origins["train"])
+        self._train_windows = torch.as_tensor(windows, dtype=torch.float32, device=self.device)
 
     def _windows(self, origins: np.ndarray) -> np.ndarray:
         """Scaled windows (B, lookback + horizon, k): inputs then targets."""
         assert self.z is not None
         return self.z[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
 
+    def _hybrid_frames(self, z: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Hybrid: (inputs (B, lookback, k): the window's scaled values less their season and the last level;
+        base (B, horizon, k): the smoothing's forecast from each origin), from scaled values z (n, k) that start
+        where the training series starts. The model forecasts z - base."""
+        L, H = self.dcfg.lookback, self.dcfg.horizon
+        back = origins[:, None] + np.arange(-L, 0)[None, :]
+        xs, bases = [], []
+        for j, es in enumerate(self.es):
+            st = es.states(z[: int(origins.max()), j])
+            xs.append(z[back, j] - st["season"][back] - st["level"][origins - 1][:, None])
+            bases.append(es.forecasts_from(st, origins, H))
+        return np.stack(xs, -1), np.stack(bases, -1)
+
     def artifacts(self) -> dict[str, Any]:
         assert self.series is not None and self.scaler is not None and self.scale is not None
         d, s = self.dcfg, self.series
-        keep = min(len(s), max(d.lookback, d.season + d.horizon, 4 * d.horizon, 240))
+        # the hybrid's smoothing filters the history from the series' start: it keeps all of it
+        keep = len(s) if self.hybrid else min(len(s), max(d.lookback, d.season + d.horizon, 4 * d.horizon, 240))
         return {
             "columns": list(self.columns or s.columns),
             "time_col": s.time_col,
@@ -248,6 +404,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "history_times": list(s.times[-keep:]),
             "mase_scale": [float(v) for v in self.scale],
             "residual_sd": self.residual_sd.tolist() if self.residual_sd is not None else [],
+            "es": [e.to_dict() for e in self.es],
+            "stats": {name: [m.to_dict() for m in models] for name, models in self.stats.items()},
+            "nonnegative": self.nonnegative,
+            "selection": self.selection,
         }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
@@ -257,6 +417,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         sd = artifacts.get("residual_sd") or []
         self.residual_sd = np.asarray(sd, dtype=np.float64) if len(sd) else None
         self.scale = np.asarray(artifacts["mase_scale"], dtype=np.float64)
+        self.es = [ETS.from_dict(e) for e in artifacts.get("es") or []]
+        self.stats = {
+            name: [ETS.from_dict(m) if m["kind"] == "ets" else AR.from_dict(m) for m in models]
+            for name, models in (artifacts.get("stats") or {}).items()
+        }
+        self.nonnegative = bool(artifacts.get("nonnegative", False))
+        self.selection = dict(artifacts.get("selection") or {})
 
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         assert self.scaler is not None
@@ -275,7 +442,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     def make_model(self) -> nn.Module:
         m = self.mcfg
         assert self.columns is not None
-        return Forecaster(
+        model = Forecaster(
             len(self.columns),
             self.dcfg.horizon,
             m.hidden,
@@ -284,10 +451,15 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             backend=m.backend,
             dropout=m.dropout,
             strategy=m.strategy,
-            arch=m.arch,
+            arch="rnn" if m.arch in ("hybrid", "auto") else m.arch,
             gaussian=m.distribution == "gaussian",
             forget_bias=m.forget_bias,
         )
+        if m.arch == "hybrid":  # an untrained hybrid forecasts exactly what the exponential smoothing does
+            with torch.no_grad():
+                model.head.weight.zero_()
+                model.head.bias.zero_()
+        return model
 
     def num_train_batches(self, epoch: int) -> int:
         n = int(self.origins["train"].size)
@@ -304,7 +476,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             yield self._train_windows[idx.to(self._train_windows.device)]
 
     def _loss(self, model: nn.Module, w: Tensor, reduction: str = "mean") -> Tensor:
-        """The training criterion on scaled windows w (B, lookback + horizon, k), in the model's frame."""
+        """The training criterion on windows w (B, lookback + horizon, k) (scaled, or the hybrid's frames), in
+        the model's frame."""
         L = self.dcfg.lookback
         loc, sc = self._frame(w[:, :L])
         w = (w - loc) / sc
@@ -321,9 +494,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     def _frame(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Per-window location and scale (B, 1, k) of scaled inputs x (B, lookback, k): model frame = (v - loc) / sc."""
         norm = self.dcfg.window_norm
-        if norm == "last":
+        if norm == "last" and not self.hybrid:
             return x[:, -1:], torch.ones_like(x[:, -1:])
-        if norm == "standard":
+        if norm == "standard" and not self.hybrid:
             return x.mean(1, keepdim=True), x.std(1, keepdim=True, unbiased=False).clamp(min=MIN_WINDOW_SD)
         return torch.zeros_like(x[:, -1:]), torch.ones_like(x[:, -1:])
 
@@ -371,6 +544,29 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             sd = self._residual_sd_for(steps, k) * scale
         return mean, mean - z * sd, mean + z * sd, scale
 
+    @torch.no_grad()
+    def _hybrid_forecast(self, model: nn.Module, z: np.ndarray, steps: int, level: float) -> tuple[np.ndarray, ...]:
+        """Hybrid, from scaled history z (n, k) starting where the training series starts: mean, lower, upper
+        (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history."""
+        model.eval()
+        out, sds = [], []
+        hist = z
+        while sum(len(b) for b in out) < steps:
+            x, base = self._hybrid_frames(hist, np.array([len(hist)]))
+            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
+            mu, logvar = model(xt)
+            block = base[0] + mu[0].cpu().double().numpy()
+            sds.append(torch.exp(0.5 * logvar[0]).cpu().double().numpy() if logvar is not None else None)
+            out.append(block)
+            hist = np.concatenate([hist, block], 0)
+        mean = np.concatenate(out, 0)[:steps]
+        if self.mcfg.distribution == "gaussian":
+            sd = np.concatenate(sds, 0)[:steps]  # type: ignore[arg-type]
+        else:
+            sd = self._residual_sd_for(steps, z.shape[1])[0]
+        zq = z_value(level)
+        return mean, mean - zq * sd, mean + zq * sd
+
     def _residual_sd_for(self, steps: int, k: int) -> np.ndarray:
         sd = self.residual_sd if self.residual_sd is not None else np.full((self.dcfg.horizon, k), np.nan)
         if steps > sd.shape[0]:  # past the validated horizon: the last step's spread (an underestimate)
@@ -382,10 +578,27 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return invert_transform(self.scaler.inverse(scaled), self.dcfg.transform)
 
     def _split_forecast(self, model: nn.Module, split: str) -> tuple[np.ndarray, ...]:
-        """Scaled mean/lower/upper and scaled targets (B, horizon, k) for every origin of a split."""
-        L = self.dcfg.lookback
+        """Scaled mean/lower/upper and scaled targets (B, horizon, k) for every origin of a split, and the frame
+        scale of each step."""
+        L, H = self.dcfg.lookback, self.dcfg.horizon
+        level = self.mcfg.interval
+        if self.hybrid:
+            assert self.z is not None
+            x, base = self._frames[split]
+            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
+            model.eval()
+            with torch.no_grad():
+                mu, logvar = model(xt)
+            mean = base + mu.cpu().double().numpy()
+            if logvar is not None:
+                sd = torch.exp(0.5 * logvar).cpu().double().numpy()
+            else:
+                sd = self._residual_sd_for(H, x.shape[2])
+            zq = z_value(level)
+            y = self.z[self.origins[split][:, None] + np.arange(H)[None, :]]
+            return mean, mean - zq * sd, mean + zq * sd, y, np.ones_like(mean)
         w = self._windows(self.origins[split])
-        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], self.dcfg.horizon, self.mcfg.interval)
+        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level)
         return mean, lo, hi, w[:, L:], scale
 
     def _update_residual_sd(self, model: nn.Module) -> None:
@@ -394,6 +607,65 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             self.residual_sd = None
             mean, _, _, y, scale = self._split_forecast(model, "valid")
             self.residual_sd = np.sqrt(np.mean(((y - mean) / scale) ** 2, axis=0))  # (horizon, k), model frame
+
+    def _baselines(self, split: str) -> dict[str, np.ndarray]:
+        """Every baseline's forecasts (B, horizon, k) from the split's origins: the naive ones, and ETS and AR
+        with the parameters fitted on the training split, filtered through the data before each origin."""
+        assert self.series is not None
+        d = self.dcfg
+        origins, values = self.origins[split], self.series.values
+        out = baseline_forecasts(values, origins, d.horizon, d.season)
+        for name, models in self.stats.items():
+            if (split, name) not in self._backtests:
+                cols = [m.backtest(values[:, j], origins, d.horizon) for j, m in enumerate(models)]
+                self._backtests[(split, name)] = np.stack(cols, -1)
+            out[name] = self._backtests[(split, name)]
+        return out
+
+    def _candidates(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What ``model.forecaster`` chooses from: the model, every baseline, and the ensemble."""
+        out = {"model": model_mean, **baselines}
+        members = self.members()
+        if all(b in out for b in members):
+            out["ensemble"] = np.mean([out[b] for b in members], axis=0)
+        return {k: self._clip(v) for k, v in out.items()}
+
+    def members(self) -> tuple[str, ...]:
+        """The ensemble: ETS and AR, and the model unless validation found it worse than both of them."""
+        rmse = self.selection.get("rmse") or {}
+        if rmse and all(b in rmse for b in ENSEMBLE) and rmse["model"] > max(rmse["ets"], rmse["ar"]):
+            return STATISTICAL
+        return ENSEMBLE
+
+    def _clip(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0.0) if self.nonnegative else x
+
+    def _select(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]:
+        """On validation: each candidate's RMSE and per-step residual spread, the best baseline, the ensemble's
+        members, and the choice of ``model.forecaster = "auto"``: the ensemble, unless the model or the best
+        baseline is clearly better on validation (an RMSE below 0.9 of the ensemble's). Combining is the robust
+        default (the M competitions' lesson); a single method must earn its place on data it was not fitted on."""
+        rmse = lambda f: float(np.sqrt(np.mean((y - f) ** 2)))  # noqa: E731
+        self.selection = {"rmse": {"model": rmse(self._clip(model_mean)), **{k: rmse(f) for k, f in baselines.items()}}}
+        candidates = self._candidates(model_mean, baselines)
+        rmse_of = {k: rmse(v) for k, v in candidates.items()}
+        sd = {k: np.sqrt(np.mean((y - v) ** 2, axis=0)).tolist() for k, v in candidates.items()}
+        finite = {k: v for k, v in rmse_of.items() if math.isfinite(v)}
+        bases = {k: v for k, v in finite.items() if k not in ("model", "ensemble", "mean")}
+        best_base = min(bases, key=bases.__getitem__) if bases else None
+        chosen = "ensemble" if "ensemble" in finite else "model"
+        singles = [k for k in ("model", best_base) if k is not None and k in finite]
+        if singles and chosen == "ensemble":
+            best_single = min(singles, key=finite.__getitem__)
+            if finite[best_single] < 0.9 * finite["ensemble"]:
+                chosen = best_single
+        return {
+            "rmse": rmse_of,
+            "sd": sd,
+            "best_baseline": best_base,
+            "members": list(self.members()),
+            "chosen": chosen,
+        }
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
@@ -404,12 +676,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         self._update_residual_sd(model)
         origins = self.origins[split]
-        w = torch.as_tensor(self._windows(origins), dtype=torch.float32, device=self.device)
         bs = self.eval_batch_size
+        if self.hybrid:
+            x, base = self._frames[split]
+            y_z = self.z[origins[:, None] + np.arange(d.horizon)[None, :]]
+            w = torch.as_tensor(np.concatenate([x, y_z - base], 1), dtype=torch.float32, device=self.device)
+        else:
+            w = torch.as_tensor(self._windows(origins), dtype=torch.float32, device=self.device)
         total = sum(float(self._loss(model, w[i : i + bs], "sum")) for i in range(0, w.size(0), bs))
         per_window = (d.lookback if self.mcfg.strategy == "recursive" else d.horizon) * w.size(2)
         mean, lo, hi, _, _ = self._split_forecast(model, split)
-        mean, lo, hi = self.to_original(mean), self.to_original(lo), self.to_original(hi)
+        mean, lo, hi = (self._clip(self.to_original(v)) for v in (mean, lo, hi))
         y = self.series.values[origins[:, None] + np.arange(d.horizon)[None, :]]
         out: dict[str, Any] = {"loss": total / (w.size(0) * per_window)}
         out.update(point_metrics(y, mean, self.scale))
@@ -418,8 +695,19 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out["windows"] = int(origins.size)
         out["horizon"] = d.horizon
         out["rmse_by_step"] = [float(v) for v in np.sqrt(np.mean((y - mean) ** 2, axis=(0, 2)))]
-        baselines = baseline_forecasts(self.series.values, origins, d.horizon, d.season)
-        out["baselines"] = {name: _clean(point_metrics(y, f, self.scale)) for name, f in baselines.items()}
+        baselines = self._baselines(split)
+        if split == "valid":
+            self.selection = self._select(mean, baselines, y)
+        candidates = self._candidates(mean, baselines)
+        out["baselines"] = {
+            name: _clean(point_metrics(y, f, self.scale))
+            for name, f in candidates.items()
+            if name not in ("model", "ensemble")
+        }
+        if "ensemble" in candidates:
+            out["ensemble"] = _clean(point_metrics(y, candidates["ensemble"], self.scale))
+        if self.selection:
+            out["forecaster"] = self.selection["chosen"]
         return _clean(out)
 
     def forecast(
@@ -430,8 +718,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         level: float | None = None,
         series: Series | None = None,
         seed: int = 0,
-    ) -> dict[str, np.ndarray]:
-        """Forecast ``steps`` steps after the end of ``values`` (n, k) in original units: mean, lower, upper."""
+        forecaster: str | None = None,
+        candidates: bool = False,
+    ) -> dict[str, Any]:
+        """Forecast ``steps`` steps after the end of ``values`` (n, k) in original units: mean, lower, upper
+        (steps, k) of the ``forecaster`` (default: the run's model.forecaster; "auto": validation's choice), and
+        ``forecaster`` (what gave them) and ``note`` (a line for the user, or None). ``candidates``: also every
+        other forecast ("model", the baselines refitted on ``values``, "ensemble") in ``candidates``."""
         L = self.dcfg.lookback
         where = series.source if series is not None else "the history"
         if values.shape[0] < L:
@@ -444,9 +737,81 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target"
             )
         assert self.scaler is not None
-        z = self.scaler.transform(apply_transform(values[-L:], self.dcfg.transform, series, values.shape[0] - L))
-        mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level or self.mcfg.interval, seed)
-        return {"mean": self.to_original(mean[0]), "lower": self.to_original(lo[0]), "upper": self.to_original(hi[0])}
+        level = level or self.mcfg.interval
+        want = forecaster or self.mcfg.forecaster
+        chosen = self.selection.get("chosen", "model") if want == "auto" else want
+        if chosen != "model" and chosen not in FORECASTERS:
+            chosen = "model"
+        if self.hybrid:
+            z = self.scaler.transform(apply_transform(values, self.dcfg.transform, series))
+            mean, lo, hi = (self.to_original(v) for v in self._hybrid_forecast(model, z, steps, level))
+        else:
+            z = self.scaler.transform(apply_transform(values[-L:], self.dcfg.transform, series, values.shape[0] - L))
+            mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed)
+            mean, lo, hi = self.to_original(mean[0]), self.to_original(lo[0]), self.to_original(hi[0])
+        forecasts: dict[str, np.ndarray] = {"model": mean}
+        members = self.members()
+        needed = (
+            set(FORECASTERS) - {"auto"} if candidates else {chosen} | (set(members) if chosen == "ensemble" else set())
+        )
+        for name in needed - {"model", "ensemble"}:
+            forecasts[name] = self._baseline_forecast(name, values, steps)
+        if "ensemble" in needed and all(n in forecasts for n in members):
+            forecasts["ensemble"] = np.mean([forecasts[n] for n in members], axis=0)
+        forecasts = {k: self._clip(v) for k, v in forecasts.items()}
+        out_mean = forecasts.get(chosen, forecasts["model"])
+        if chosen != "model":  # the interval: that forecaster's own spread on validation
+            sd = np.asarray(self.selection.get("sd", {}).get(chosen, []), dtype=np.float64)
+            if sd.size:
+                if steps > sd.shape[0]:
+                    sd = np.concatenate([sd, np.repeat(sd[-1:], steps - sd.shape[0], 0)], 0)
+                zq = z_value(level)
+                lo, hi = out_mean - zq * sd[:steps], out_mean + zq * sd[:steps]
+            else:
+                lo = hi = np.full_like(out_mean, np.nan)
+        result: dict[str, Any] = {
+            "mean": out_mean,
+            "lower": self._clip(lo),
+            "upper": self._clip(hi),
+            "forecaster": chosen,
+            "note": self.note(chosen),
+        }
+        if candidates:
+            result["candidates"] = forecasts
+        return result
+
+    def _baseline_forecast(self, name: str, values: np.ndarray, steps: int) -> np.ndarray:
+        """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS and AR chosen and fitted on them (their
+        structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
+        n = values.shape[0]
+        origin = np.array([n])
+        if name in STATISTICAL:
+            models = self.stats.get(name) or []
+            if len(models) != values.shape[1]:
+                raise UserError(f"--forecaster {name}: this run has no fitted {name} model (trained before it existed)")
+            season = self.dcfg.season
+            fitted = [type(m).fit(values[:, j], season) for j, m in enumerate(models)]  # type: ignore[attr-defined]
+            return np.stack([m.forecast(values[:, j], steps) for j, m in enumerate(fitted)], -1)
+        season = self.dcfg.season if n >= self.dcfg.season else 1
+        if name == "seasonal_naive":
+            return seasonal_naive_forecast(values, origin, steps, season)[0]
+        if name == "naive":
+            return baseline_forecasts(values, origin, steps, 1)["naive"][0]
+        raise UserError(f"unknown forecaster {name!r} (known: {', '.join(FORECASTERS)})")
+
+    def note(self, chosen: str | None = None) -> str | None:
+        """One line when the model does worse on validation than the best baseline, naming it, and what is
+        forecast instead; None otherwise."""
+        sel = self.selection
+        rmse, best = sel.get("rmse") or {}, sel.get("best_baseline")
+        if best is None or "model" not in rmse or not rmse["model"] > rmse.get(best, math.inf):
+            return None
+        label = _label(best, self.stats)
+        then = f"forecasting with {chosen}" if chosen and chosen != "model" else "forecasting with the model anyway"
+        return (
+            f"the model's validation RMSE {rmse['model']:.4g} is worse than the best baseline, {label}, at "
+            f"{rmse[best]:.4g}: {then} (--forecaster model|ensemble|{best} to choose)"
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -455,14 +820,28 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "lookback": self.dcfg.lookback,
             "interval": self.mcfg.interval,
             "history_points": len((self.saved or {}).get("history", [])),
+            "forecaster": self.selection.get("chosen", "model")
+            if self.mcfg.forecaster == "auto"
+            else self.mcfg.forecaster,
         }
 
     def format_metrics(self, metrics: dict[str, Any]) -> str:
         parts = [f"{k} {metrics[k]:.4g}" for k in ("rmse", "mae", "mase") if isinstance(metrics.get(k), float)]
-        snaive = (metrics.get("baselines") or {}).get("seasonal_naive") or {}
-        if isinstance(snaive.get("rmse"), float):
-            parts.append(f"(seasonal naive rmse {snaive['rmse']:.4g} mase {_fmt(snaive.get('mase'))})")
+        bases = {k: v["rmse"] for k, v in (metrics.get("baselines") or {}).items() if isinstance(v.get("rmse"), float)}
+        bases.pop("mean", None)
+        if bases:
+            best = min(bases, key=bases.__getitem__)
+            parts.append(f"(best baseline {best} rmse {bases[best]:.4g}")
+            ens = (metrics.get("ensemble") or {}).get("rmse")
+            parts[-1] += f"; ensemble {ens:.4g})" if isinstance(ens, float) else ")"
         return " ".join(parts)
+
+
+def _label(name: str, stats: dict[str, list[Any]]) -> str:
+    models = stats.get(name)
+    if models:
+        return f"{name} ({', '.join(sorted({m.label for m in models}))})"
+    return name.replace("_", " ")
 
 
 def _fmt(x: Any) -> str:

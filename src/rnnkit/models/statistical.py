@@ -1,0 +1,273 @@
+"""Statistical forecasters fitted on a series' own history, by statsmodels: exponential smoothing (ETS / Holt-Winters,
+the structure chosen by AICc) and autoregression (AR(p), the order chosen by AIC). They are the baselines every
+forecast is judged against, and the exponential smoothing an ES-RNN-style hybrid builds on.
+
+Each works on one column ``y`` (n,) float64 and is used two ways:
+
+* ``fit(y)`` chooses the structure and estimates the parameters on a training history (the task: on its training
+  split); ``backtest(values, origins, horizon)`` then forecasts from every origin of a later split with those
+  parameters, filtered through the data before each origin - as the neural model, trained once, is evaluated;
+* ``fit(y).forecast(y, horizon)`` on the history ``rnnkit forecast`` is given: structure and parameters chosen
+  again on it, as a user's own statsmodels call would (``refit`` keeps the structure, re-estimating the
+  parameters).
+
+The seasonal naive, naive and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ETS_MAX_SEASON = 52  # beyond (daily data's 365): no seasonal ETS (its m initial states are not estimable)
+AR_MAX_LAG = 60
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """statsmodels warns about convergence and frequencies on every other fit: not the user's business here.
+    (Imported first: importing statsmodels adds an "always" filter for its warnings, ahead of ours.)"""
+    import statsmodels.tsa.ar_model  # noqa: F401
+    import statsmodels.tsa.holtwinters  # noqa: F401
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# -- exponential smoothing -----------------------------------------------------------------------------------
+@dataclass
+class ETS:
+    """Holt-Winters exponential smoothing (additive errors): level, optional (damped) trend, optional additive or
+    multiplicative season of ``season`` steps; the structure with the lowest AICc on the training history."""
+
+    trend: str | None = None  # None | "add"
+    damped: bool = False
+    seasonal: str | None = None  # None | "add" | "mul"
+    season: int = 1
+    params: dict[str, Any] = field(default_factory=dict)  # smoothing, damping and initial states (plain floats)
+
+    @property
+    def label(self) -> str:
+        t = {None: "N", "add": "A"}[self.trend] + ("d" if self.damped else "")
+        s = {None: "N", "add": "A", "mul": "M"}[self.seasonal]
+        return f"ETS(A,{t},{s}{f'[{self.season}]' if self.seasonal else ''})"
+
+    @staticmethod
+    def structures(
+        n: int, season: int, positive: bool, damped_only: bool = False
+    ) -> list[tuple[str | None, bool, str | None]]:
+        seasons: list[str | None] = [None]
+        if 2 <= season <= ETS_MAX_SEASON and n >= 2 * season + 2:
+            seasons += ["add"] + (["mul"] if positive else [])
+        trends = [(None, False), ("add", True)] if damped_only else [(None, False), ("add", False), ("add", True)]
+        return [(t, d, s) for t, d in (trends if n >= 8 else [(None, False)]) for s in seasons]
+
+    def _model(self, y: np.ndarray, init: str) -> Any:
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        kw: dict[str, Any] = {}
+        if init == "known":
+            kw = {
+                "initial_level": self.params["initial_level"],
+                "initial_trend": self.params.get("initial_trend") if self.trend else None,
+                "initial_seasonal": self.params.get("initial_seasons") if self.seasonal else None,
+            }
+        return ExponentialSmoothing(
+            y,
+            trend=self.trend,
+            damped_trend=self.damped,
+            seasonal=self.seasonal,
+            seasonal_periods=self.season if self.seasonal else None,
+            initialization_method=init,
+            **kw,
+        )
+
+    def _init_method(self, n: int) -> str:
+        return "estimated" if self.season <= 24 or not self.seasonal else "heuristic"
+
+    @classmethod
+    def fit(cls, y: np.ndarray, season: int, multiplicative: bool = True, damped_only: bool = False) -> ETS:
+        """The structure with the lowest AICc, its parameters estimated on ``y`` (a multiplicative season only
+        where ``multiplicative`` and every value is positive; a trend only damped with ``damped_only``)."""
+        best: tuple[float, ETS] | None = None
+        positive = multiplicative and bool(np.all(y > 0))
+        with _quiet():
+            for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only):
+                cand = cls(trend, damped, seasonal, season if seasonal else 1)
+                try:
+                    res = cand._model(y, cand._init_method(len(y))).fit(use_brute=False)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                if not math.isfinite(res.aicc):
+                    continue
+                cand.params = _plain(res.params)
+                if best is None or res.aicc < best[0]:
+                    best = (res.aicc, cand)
+        if best is None:  # pragma: no cover - simple exponential smoothing fits any finite series
+            raise ValueError("no exponential smoothing model could be fitted")
+        return best[1]
+
+    def refit(self, y: np.ndarray) -> ETS:
+        """The same structure, parameters re-estimated on ``y`` (falling back to no season if ``y`` is short)."""
+        if self.seasonal and len(y) < 2 * self.season + 2:
+            return ETS(self.trend, self.damped, None, 1).refit(y)
+        new = ETS(self.trend, self.damped, self.seasonal, self.season)
+        with _quiet():
+            new.params = _plain(new._model(y, new._init_method(len(y))).fit(use_brute=False).params)
+        return new
+
+    def states(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """Level, trend and season after each point of ``y`` (which starts where the fitted history started),
+        filtered with the fitted parameters."""
+        p = self.params
+        with _quiet():
+            res = self._model(y, "known").fit(
+                smoothing_level=p["smoothing_level"],
+                smoothing_trend=p.get("smoothing_trend") if self.trend else None,
+                smoothing_seasonal=p.get("smoothing_seasonal") if self.seasonal else None,
+                damping_trend=p.get("damping_trend") if self.damped else None,
+                optimized=False,
+            )
+        n = len(y)
+        return {
+            "level": np.asarray(res.level, dtype=np.float64),
+            "trend": np.asarray(res.trend, dtype=np.float64) if self.trend else np.zeros(n),
+            "season": np.asarray(res.season, dtype=np.float64) if self.seasonal else np.zeros(n),
+        }
+
+    def forecasts_from(self, states: dict[str, np.ndarray], origins: np.ndarray, horizon: int) -> np.ndarray:
+        """(B, horizon) forecasts from each origin ``o`` (the first unseen index), states of index o - 1."""
+        phi = float(self.params.get("damping_trend") or 1.0) if self.damped else 1.0
+        h = np.arange(1, horizon + 1)
+        damp = np.cumsum(phi ** h.astype(np.float64))  # phi + ... + phi^h
+        last = origins - 1
+        base = states["level"][last][:, None] + states["trend"][last][:, None] * damp[None, :]
+        if not self.seasonal:
+            return base
+        m = self.season
+        idx = last[:, None] + h[None, :] - m * np.ceil(h / m).astype(np.int64)[None, :]
+        s = _season_at(states["season"], idx, self.params.get("initial_seasons"))
+        return base * s if self.seasonal == "mul" else base + s
+
+    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        return self.forecasts_from(self.states(values[: int(origins.max())]), origins, horizon)
+
+    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        """``horizon`` steps after ``y`` with these parameters (``y`` starts where the fitted history started)."""
+        return self.forecasts_from(self.states(y), np.array([len(y)]), horizon)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "ets",
+            "trend": self.trend,
+            "damped": self.damped,
+            "seasonal": self.seasonal,
+            "season": self.season,
+            "params": self.params,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ETS:
+        return cls(d["trend"], bool(d["damped"]), d["seasonal"], int(d["season"]), dict(d["params"]))
+
+
+def _season_at(season: np.ndarray, idx: np.ndarray, initial: Any) -> np.ndarray:
+    """Seasonal states at indices that may fall before the first point (then: the initial seasonal states)."""
+    if idx.min(initial=0) >= 0:
+        return season[idx]
+    init = np.asarray(initial if initial is not None else [], dtype=np.float64)
+    m = len(init)
+    ext = np.concatenate([init, season])
+    return ext[np.clip(idx + m, 0, None)]
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if v is None or isinstance(v, (bool, str)):
+            out[k] = v
+        elif np.ndim(v) == 0:
+            x = float(v)
+            out[k] = x if math.isfinite(x) else None
+        else:
+            out[k] = [float(x) for x in np.asarray(v, dtype=np.float64).ravel()]
+    return out
+
+
+# -- autoregression ------------------------------------------------------------------------------------------
+@dataclass
+class AR:
+    """AR(p) with a constant, ``p`` chosen by AIC up to ``max_lag``, fitted by least squares (statsmodels'
+    AutoReg)."""
+
+    p: int = 1
+    const: float = 0.0
+    coefs: list[float] = field(default_factory=list)  # coefs[i] multiplies y[t - 1 - i]
+
+    @property
+    def label(self) -> str:
+        return f"AR({self.p})"
+
+    @staticmethod
+    def max_lag(n: int, season: int) -> int:
+        """Two seasons and one step for a short season (AR(25) for monthly data), one season and a step up to
+        ``AR_MAX_LAG``, 24 otherwise; never more than a third of the history."""
+        cap = 2 * season + 1 if 1 < season <= 24 else season + 1 if 24 < season < AR_MAX_LAG else 24
+        return int(max(1, min(max(cap, 12), n // 3)))
+
+    @classmethod
+    def fit(cls, y: np.ndarray, season: int) -> AR:
+        from statsmodels.tsa.ar_model import AutoReg
+
+        top = cls.max_lag(len(y), season)
+        best: tuple[float, int] | None = None
+        with _quiet():
+            for p in range(1, top + 1):  # one sample for every order (hold_back), so the AICs compare
+                aic = AutoReg(y, lags=p, trend="c", hold_back=top).fit().aic
+                if math.isfinite(aic) and (best is None or aic < best[0]):
+                    best = (aic, p)
+        return cls(best[1] if best else 1).refit(y)
+
+    def refit(self, y: np.ndarray) -> AR:
+        from statsmodels.tsa.ar_model import AutoReg
+
+        p = int(max(1, min(self.p, len(y) // 3)))
+        with _quiet():
+            params = np.asarray(AutoReg(y, lags=p, trend="c").fit().params, dtype=np.float64)
+        return AR(p, float(params[0]), [float(c) for c in params[1:]])
+
+    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """(B, horizon): the recursion from every origin at once (origins need p points before them)."""
+        p = self.p
+        lags = values[origins[:, None] + np.arange(-p, 0)[None, :]]  # (B, p), oldest first
+        coefs = np.asarray(self.coefs, dtype=np.float64)[::-1]  # oldest first
+        out = np.empty((len(origins), horizon))
+        for j in range(horizon):
+            nxt = self.const + lags @ coefs
+            out[:, j] = nxt
+            lags = np.concatenate([lags[:, 1:], nxt[:, None]], axis=1)
+        return out
+
+    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        return self.backtest(y, np.array([len(y)]), horizon)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "ar", "p": self.p, "const": self.const, "coefs": list(self.coefs)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AR:
+        return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]])
+
+
+STATISTICAL = {"ets": ETS, "ar": AR}
+
+
+def from_dict(d: dict[str, Any]) -> ETS | AR:
+    return STATISTICAL[d["kind"]].from_dict(d)  # type: ignore[attr-defined]

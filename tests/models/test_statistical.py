@@ -1,0 +1,87 @@
+"""The statistical forecasters against statsmodels itself, and the season read from the time index and the data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from rnnkit.data.timeseries import infer_season, time_frequency
+from rnnkit.models.statistical import AR, ETS
+
+AIRLINE = "timeseries/airline-passengers.csv"
+
+
+@pytest.fixture(scope="module")
+def airline(data_dir):
+    return np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)
+
+
+def test_ets_is_statsmodels_holt_winters_with_the_lowest_aicc(airline):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = airline[:60]
+    fitted = ETS.fit(y, 12)
+    aicc = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for trend, damped, seasonal in ETS.structures(len(y), 12, positive=True):
+            res = ExponentialSmoothing(
+                y,
+                trend=trend,
+                damped_trend=damped,
+                seasonal=seasonal,
+                seasonal_periods=12 if seasonal else None,
+                initialization_method="estimated",
+            ).fit(use_brute=False)
+            aicc[(trend, damped, seasonal)] = (res.aicc, res)
+    best = min(aicc, key=lambda k: aicc[k][0])
+    assert (fitted.trend, fitted.damped, fitted.seasonal) == best
+    np.testing.assert_allclose(fitted.forecast(y, 12), aicc[best][1].forecast(12), rtol=1e-10)
+    # backtesting from later origins filters the data with the fitted parameters: the last origin's forecast is
+    # the forecast from the whole history
+    origins = np.array([70, 90, 132])
+    bt = fitted.backtest(airline, origins, 12)
+    np.testing.assert_allclose(bt[-1], fitted.forecast(airline[:132], 12), rtol=1e-10)
+    assert bt.shape == (3, 12)
+    # refitted on another history: statsmodels' own estimate for that history
+    again = fitted.refit(airline[:72])
+    assert again.label == fitted.label and again.params != fitted.params
+
+
+def test_ar_order_by_aic_and_forecasts_equal_autoreg(airline):
+    from statsmodels.tsa.ar_model import AutoReg
+
+    y = airline[:100]
+    fitted = AR.fit(y, 12)
+    top = AR.max_lag(len(y), 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aics = {p: AutoReg(y, lags=p, trend="c", hold_back=top).fit().aic for p in range(1, top + 1)}
+        ref = AutoReg(y, lags=fitted.p, trend="c").fit().predict(len(y), len(y) + 5)
+    assert fitted.p == min(aics, key=aics.__getitem__)
+    np.testing.assert_allclose(fitted.forecast(y, 6), ref, rtol=1e-9)
+    bt = fitted.backtest(airline, np.array([100, 120]), 6)
+    np.testing.assert_allclose(bt[0], ref, rtol=1e-9)
+
+
+def test_the_season_comes_from_the_time_index_and_the_autocorrelation(airline, data_dir):
+    months = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(len(airline))]
+    assert time_frequency(months) == "monthly"
+    assert infer_season(airline, months)[0] == 12
+    assert time_frequency(["2020-01-01", "2020-04-01", "2020-07-01", "2020-10-01"]) == "quarterly"
+    assert time_frequency([str(y) for y in range(1871, 1971)]) == "yearly"
+    assert time_frequency(["2020-01-01 00:00", "2020-01-01 01:00", "2020-01-01 02:00"]) == "hourly"
+    # the daily temperatures' annual cycle, not the week the index first suggests
+    temps = np.loadtxt(data_dir / "timeseries/daily-min-temperatures.csv", delimiter=",", skiprows=1, usecols=1)
+    days = [str(d) for d in np.arange("1981-01-01", "1988-01-01", dtype="datetime64[D]")][: len(temps[:2550])]
+    assert infer_season(temps[: len(days)], days)[0] == 365
+    # a monthly index without a yearly pattern (a random walk) has no season; nor does white noise with rows
+    # numbered; a weekly cycle in numbered rows is found by its autocorrelation
+    rng = np.random.default_rng(0)
+    assert infer_season(rng.normal(size=144).cumsum(), months)[0] == 1
+    rows = [str(i) for i in range(300)]
+    assert infer_season(rng.normal(size=300), rows)[0] == 1
+    weekly = np.sin(2 * np.pi * np.arange(300) / 7) + 0.3 * rng.normal(size=300)
+    assert infer_season(weekly, rows)[0] == 7

@@ -1,0 +1,171 @@
+"""The forecast task's defaults on a series of the user's own: what is chosen from the data (printed once, kept in
+config.toml), the ES + LSTM hybrid, the statistical baselines fitted on the same history, the forecaster chosen on
+validation, the forecast as one DataFrame, and bad series as one-line errors naming the file."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli, train_losses
+from rnnkit.cli import main
+from rnnkit.config import load_toml
+
+AIRLINE = "timeseries/airline-passengers.csv"
+
+
+def cli(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory, data_dir):
+    """`rnnkit train forecast` with nothing but the file and the horizon, as a newcomer types it."""
+    out = tmp_path_factory.mktemp("defaults") / "air"
+    proc = run_cli(
+        "train",
+        "forecast",
+        "--set",
+        f"data.path={data_dir / AIRLINE}",
+        "--set",
+        "data.horizon=12",
+        "--out",
+        str(out),
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        "train.max_epochs=8",
+    )
+    return out, proc
+
+
+def test_choices_from_the_data_are_printed_once_and_recorded(default_run):
+    out, proc = default_run
+    lines = [line for line in proc.stderr.splitlines() if "chosen from the data" in line]
+    assert len(lines) == 1, proc.stderr
+    assert "data.season=12 (monthly time index" in lines[0] and "optim.name=adamw" in lines[0]
+    config = load_toml(out / "config.toml")
+    chosen = json.loads((out / "run.json").read_text())["chosen"]
+    assert config["data"]["season"] == 12 and config["model"]["arch"] == "hybrid"
+    assert config["data"]["transform"] == "log"  # 104..622 passengers: relative changes
+    assert config["train"]["max_epochs"] == 8  # set by the user: kept, and not among the choices
+    assert "train.max_epochs" not in chosen
+    for key, record in chosen.items():
+        section, name = key.split(".")
+        assert config[section][name] == record["value"] and record["why"], key
+
+
+def test_the_hybrid_learns_from_where_the_smoothing_leaves_off(default_run):
+    out, _ = default_run
+    losses = train_losses(out)
+    steps = sorted(losses)
+    assert min(losses[s] for s in steps[1:]) < losses[steps[0]]
+
+
+def test_holdout_reports_the_forecast_the_model_and_every_baseline_on_the_same_history(default_run, data_dir, capsys):
+    from statsmodels.tsa.ar_model import AutoReg
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    out, _ = default_run
+    y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)
+    assert cli("forecast", out, "--csv", data_dir / AIRLINE, "--horizon", "12", "--holdout", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    m = result["metrics"]
+    assert set(m["baselines"]) == {"naive", "seasonal_naive", "mean", "ets", "ar"}
+    assert m["forecaster"] == result["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert isinstance(m["model"]["rmse"], float) and isinstance(m["ensemble"]["rmse"], float)
+    forecast = np.array([r["forecast"] for r in result["rows"]])
+    truth = y[-12:]
+    assert math.isclose(m["rmse"], float(np.sqrt(np.mean((forecast - truth) ** 2))), rel_tol=1e-9)
+    assert m["rmse"] < m["baselines"]["naive"]["rmse"]  # a seasonal series: the last value repeated is far off
+    # the baselines are statsmodels' own fits on the 132 months before the hold-out
+    from rnnkit.runs import load_run
+
+    stats = load_run(out).task.stats
+    ets, ar = stats["ets"][0], stats["ar"][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hw = ExponentialSmoothing(
+            y[:-12],
+            trend=ets.trend,
+            damped_trend=ets.damped,
+            seasonal=ets.seasonal,
+            seasonal_periods=ets.season if ets.seasonal else None,
+            initialization_method="estimated",
+        ).fit(use_brute=False)
+        arf = AutoReg(y[:-12], lags=ar.p, trend="c").fit()
+    rmse = lambda f: float(np.sqrt(np.mean((np.asarray(f) - truth) ** 2)))  # noqa: E731
+    assert math.isclose(m["baselines"]["ets"]["rmse"], rmse(hw.forecast(12)), rel_tol=1e-6)
+    assert math.isclose(m["baselines"]["ar"]["rmse"], rmse(arf.predict(132, 143)), rel_tol=1e-6)
+    # any forecaster on demand; a forced baseline gives that baseline's forecast
+    args = ["forecast", out, "--csv", data_dir / AIRLINE, "--horizon", "12", "--holdout", "--json"]
+    assert cli(*args, "--forecaster", "ets") == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["forecaster"] == "ets"
+    assert math.isclose(forced["metrics"]["rmse"], m["baselines"]["ets"]["rmse"], rel_tol=1e-9)
+
+
+def test_an_untrained_hybrid_is_its_exponential_smoothing(data_dir):
+    from rnnkit.runs.setup import resolve_recipe
+    from rnnkit.tasks import get_task
+
+    config = resolve_recipe("forecast", {"data.path": [str(data_dir / AIRLINE)], "data.horizon": 6})
+    task = get_task("forecast")(config, None, torch.device("cpu"))
+    task.prepare()
+    model = task.build_model()
+    mean, _, _, y, _ = task._split_forecast(model, "valid")
+    x, base = task._frames["valid"]
+    np.testing.assert_array_equal(mean, base)
+    # the base is the smoothing's forecast from each origin, filtered with the training split's parameters
+    es = task.es[0]
+    origin = int(task.origins["valid"][3])
+    np.testing.assert_allclose(base[3, :, 0], es.forecast(task.z[:origin, 0], 6), rtol=1e-10)
+
+
+def test_run_forecast_is_one_dataframe_for_arrays_and_frames(default_run, data_dir):
+    import pandas as pd
+
+    import rnnkit
+
+    out, _ = default_run
+    run = rnnkit.load(out)
+    raw = pd.read_csv(data_dir / AIRLINE, index_col="Month", parse_dates=True)
+    from_frame = run.forecast(raw, horizon=3)
+    from_array = run.forecast(raw["Passengers"].to_numpy(), horizon=3)
+    assert list(from_frame.columns) == list(from_array.columns) == ["time", "column", "forecast", "lower", "upper"]
+    assert [str(t.date()) for t in from_frame["time"]] == ["1961-01-01", "1961-02-01", "1961-03-01"]
+    np.testing.assert_allclose(from_frame["forecast"], from_array["forecast"])
+    assert from_frame.attrs["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert (from_frame["lower"] <= from_frame["forecast"]).all() and (from_frame["lower"] >= 0).all()
+
+
+def test_bad_series_name_the_file_and_what_to_change(tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("month,sales\n" + "".join(f"2020-{m:02d},{m}\n" for m in range(1, 13)))
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("month,sales\n2020-01,1\n2020-02,2,7\n")
+    cases = [
+        (short, 12, "short.csv: data.horizon=12 is longer than the series (12 points)"),
+        (short, 5, "short.csv: series too short: 12 points"),
+        (ragged, 1, "ragged.csv: line 3: 3 fields, expected 2"),
+    ]
+    for path, horizon, needle in cases:
+        capsys.readouterr()
+        code = cli(
+            "train",
+            "forecast",
+            "--set",
+            f"data.path={path}",
+            "--set",
+            f"data.horizon={horizon}",
+            "--out",
+            tmp_path / f"r{horizon}",
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and "Traceback" not in err, err
+        assert len([line for line in err.splitlines() if line.strip()]) == 1, err
