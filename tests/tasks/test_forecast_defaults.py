@@ -169,3 +169,54 @@ def test_bad_series_name_the_file_and_what_to_change(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err, err
         assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+
+
+def test_quantile_forecasts_learn_by_pinball_and_stay_non_negative(tmp_path, data_dir):
+    """A count series with zeros (the sunspots' minima), the hybrid trained with quantile outputs: bounds on
+    either side of the mean, the loss falls, and nothing forecast for a series that is never negative is."""
+    import pandas as pd
+
+    import rnnkit
+    from rnnkit.metrics.forecasting import interval_pinball
+    from rnnkit.models.forecaster import pinball, quantile_loss
+
+    frame = pd.read_csv(data_dir / "timeseries/monthly-sunspots.csv", index_col="Month", parse_dates=True)
+    spots = frame["Sunspots"].iloc[:480]
+    assert (spots == 0).any()
+    run = rnnkit.train(
+        "forecast",
+        data=spots,
+        out=tmp_path / "q",
+        max_steps=40,
+        overrides={
+            "data.horizon": 6,
+            "model.distribution": "quantile",
+            "train.tensorboard": False,
+            "train.log_every": 5,
+        },
+        progress=False,
+    )
+    # the training loss over every training window: the untrained hybrid (its smoothing, bounds 0.69 away) against
+    # the kept model
+    from rnnkit.runs import load_run
+
+    loaded = load_run(run.path)
+    task = loaded.task
+    task.prepare()
+    with torch.no_grad():
+        before = float(task._loss(task.build_model(), task._train_windows))
+        after = float(task._loss(loaded.model, task._train_windows))
+    assert after < before, (before, after)
+    test = run.summary["test"]
+    assert 0 < test["coverage"] <= 1 and test["pinball"] > 0
+    fc = run.forecast(spots, horizon=12, forecaster="model")
+    assert (fc["lower"] <= fc["forecast"]).all() and (fc["forecast"] <= fc["upper"]).all()
+    assert (fc[["forecast", "lower", "upper"]] >= 0).all().all()
+    # the loss and the metric are the same pinball
+    y, lo, hi, mu = (torch.randn(5, 3, 1, dtype=torch.float64) for _ in range(4))
+    bounds = torch.stack([lo - 1, hi + 1], -1)[..., 0, :]
+    want = float(torch.mean(pinball(bounds[..., 0], y[..., 0], 0.05) + pinball(bounds[..., 1], y[..., 0], 0.95)))
+    got = interval_pinball(y[..., 0].numpy(), bounds[..., 0].numpy(), bounds[..., 1].numpy(), 0.9)
+    assert math.isclose(got, want / 2, rel_tol=1e-12)
+    extra = float(quantile_loss(mu[..., 0], bounds, y[..., 0], 0.9)) - float(torch.mean((mu - y) ** 2))
+    assert math.isclose(extra, want, rel_tol=1e-9)

@@ -198,7 +198,7 @@ def _forecast_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
     k = model.k
     example = (torch.randn(d.lookback, 2, k, generator=g),)
     check = example if fixed else (torch.randn(d.lookback, 3, k, generator=g),)
-    outputs = ["mean", "logvar"] if model.gaussian else ["mean"]
+    outputs = ["mean", "logvar"] if model.gaussian else ["mean", "bounds"] if model.quantile else ["mean"]
     axes = {"window": {1: "batch"}, **{o: {0: "batch"} for o in outputs}}
     return [Graph("", ForecasterGraph(model, d.horizon), example, check, ["window"], outputs, axes, fixed)]
 

@@ -63,6 +63,18 @@ def point_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[st
     }
 
 
+def pinball(y: np.ndarray, q_forecast: np.ndarray, q: float) -> float:
+    """Mean pinball (quantile) loss of a ``q``-quantile forecast: q (y - f) where y is above, (1 - q) (f - y)."""
+    diff = y - q_forecast
+    return float(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+
+
+def interval_pinball(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> float:
+    """A central ``level`` interval scored as its two quantiles: the mean of their pinball losses (original units;
+    lower is better, and it rewards a narrow interval only where it still covers)."""
+    return 0.5 * (pinball(y, lower, (1 - level) / 2) + pinball(y, upper, (1 + level) / 2))
+
+
 def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Share of actual values inside their prediction interval."""
     return float(np.mean((y >= lower) & (y <= upper)))

@@ -10,7 +10,9 @@ Three shapes share one class:
   on every position of the window, and unrolled on its own forecasts for multi-step prediction.
 
 With ``gaussian=True`` every step also gets a log-variance, trained with the Gaussian negative log-likelihood,
-so forecasts come with prediction intervals.
+so forecasts come with prediction intervals. With ``quantile=True`` (direct ``rnn`` only) every step gets a lower
+and an upper quantile instead, below and above the mean by construction (softplus gaps), trained with the pinball
+loss at the interval's two levels beside the mean's squared error (``quantile_loss``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Forecaster(nn.Module):
         arch: str = "rnn",
         gaussian: bool = False,
         forget_bias: float = 0.0,
+        quantile: bool = False,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -56,13 +59,15 @@ class Forecaster(nn.Module):
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
         if arch == "seq2seq" and strategy != "direct":
             raise ValueError("arch 'seq2seq' is a direct multi-step model; use strategy 'direct'")
+        if quantile and (gaussian or strategy != "direct" or arch != "rnn"):
+            raise ValueError("quantile outputs are for a direct 'rnn' model without a Gaussian head")
         self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
-        self.gaussian = gaussian
+        self.gaussian, self.quantile = gaussian, quantile
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
         self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
-        per_step = n_series * (2 if gaussian else 1)
+        per_step = n_series * (3 if quantile else 2 if gaussian else 1)
         top = self.spec.output_size
         if strategy == "direct" and arch == "rnn":
             self.head = nn.Linear(top, horizon * per_step)
@@ -74,6 +79,11 @@ class Forecaster(nn.Module):
             )
 
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Head output -> (mean, log-variance | bounds (..., k, 2): lower, upper | None)."""
+        if self.quantile:
+            k = self.k
+            mean = o[..., :k]
+            return mean, torch.stack([mean - F.softplus(o[..., k : 2 * k]), mean + F.softplus(o[..., 2 * k :])], -1)
         if not self.gaussian:
             return o, None
         return o[..., : self.k], o[..., self.k :].clamp(LOGVAR_MIN, LOGVAR_MAX)
@@ -130,6 +140,20 @@ class Forecaster(nn.Module):
                 out, state = self.rnn(mean.unsqueeze(0), state)
                 last, h = mean, out[-1]
         return torch.stack(means, 1), (torch.stack(logvars, 1) if self.gaussian else None)  # type: ignore[arg-type]
+
+
+def pinball(pred: Tensor, target: Tensor, q: float) -> Tensor:
+    """The pinball (quantile) loss of a ``q``-quantile forecast, elementwise: q (y - f) above, (1 - q) (f - y) below."""
+    diff = target - pred
+    return torch.maximum(q * diff, (q - 1) * diff)
+
+
+def quantile_loss(mean: Tensor, bounds: Tensor, target: Tensor, level: float, reduction: str = "mean") -> Tensor:
+    """The mean's squared error plus the pinball losses of the lower and upper bounds (bounds[..., 0 / 1]) at the
+    quantiles (1 - level) / 2 and (1 + level) / 2 of a ``level`` central interval."""
+    lo, hi = (1 - level) / 2, (1 + level) / 2
+    terms = (mean - target) ** 2 + pinball(bounds[..., 0], target, lo) + pinball(bounds[..., 1], target, hi)
+    return terms.mean() if reduction == "mean" else terms.sum()
 
 
 def forecast_loss(mean: Tensor, logvar: Tensor | None, target: Tensor, reduction: str = "mean") -> Tensor:

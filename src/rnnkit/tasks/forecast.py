@@ -16,9 +16,10 @@ the exponential smoothing, and early stopping on validation keeps the correction
 learned the smoothing coefficients jointly with the network, per series; here statsmodels estimates them first.)
 
 Beside the model every evaluation reports the statistical baselines fitted on the same history (naive, seasonal
-naive, mean; ETS and AR(p) by statsmodels: ``rnnkit.models.statistical``) and their ensemble with the model. Which
-of the model, the best baseline and the ensemble ``rnnkit forecast`` gives by default (``model.forecaster =
-"auto"``) is decided on the validation split and said in the output.
+naive, mean; ETS and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble: the mean of the two of
+the model, ETS and AR with the lowest validation RMSE. ``rnnkit forecast`` gives the ensemble by default
+(``model.forecaster = "auto"``) unless the model or the best baseline did clearly better on validation, and says
+which it gave, and when the model lost to a baseline.
 
 Keys left unset (``rnnkit train forecast --set data.path=FILE``) are chosen from the series (``rnnkit.tasks.auto``):
 the season from the time index and the autocorrelation, the transform, the lookback, the splits of a short series,
@@ -57,13 +58,14 @@ from rnnkit.metrics.forecasting import (
     baseline_forecasts,
     coverage,
     finite_or_none,
+    interval_pinball,
     mase_scale,
     point_metrics,
     seasonal_naive_forecast,
     z_value,
 )
 from rnnkit.models import forecaster
-from rnnkit.models.forecaster import Forecaster, forecast_loss
+from rnnkit.models.forecaster import Forecaster, forecast_loss, quantile_loss
 from rnnkit.models.statistical import AR, ETS
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
@@ -92,7 +94,7 @@ ARCHS = {
 FORECASTERS = {
     "auto": "the ensemble, unless the model or the best baseline is clearly better on validation",
     "model": "the trained model",
-    "ensemble": "the mean of ETS, AR and the model (unless validation found it worse than both)",
+    "ensemble": "the mean of the two of the model, ETS and AR with the lowest validation RMSE",
     "ets": "exponential smoothing (statsmodels, structure by AICc), refitted on the given history",
     "ar": "AR(p) (statsmodels, p by AIC), refitted on the given history",
     "seasonal_naive": "the last season repeated",
@@ -100,7 +102,11 @@ FORECASTERS = {
 }
 STATISTICAL = ("ets", "ar")  # fitted baselines, also in the ensemble
 ENSEMBLE = ("model", "ets", "ar")
-DISTRIBUTIONS = {"point": "point forecasts (MSE)", "gaussian": "mean + log-variance (Gaussian NLL)"}
+DISTRIBUTIONS = {
+    "point": "point forecasts (MSE); intervals from the validation residuals",
+    "gaussian": "mean + log-variance (Gaussian NLL)",
+    "quantile": "mean + the interval's two quantiles (MSE + pinball loss; direct strategy, rnn or hybrid)",
+}
 assert set(SYNTHETIC) == set(timeseries.SYNTHETIC) and set(TRANSFORMS) - {"auto"} == set(timeseries.TRANSFORMS)
 assert set(STRATEGIES) == set(forecaster.STRATEGIES) and set(ARCHS) - {"auto", "hybrid"} == set(
     forecaster.ARCHITECTURES
@@ -200,6 +206,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         fields.check_recurrent(config.model)
         if config.model.arch in ("seq2seq", "hybrid") and config.model.strategy != "direct":
             raise ConfigError("model.arch", f"= {config.model.arch!r} needs model.strategy = 'direct'")
+        if config.model.distribution == "quantile" and (
+            config.model.strategy != "direct" or config.model.arch == "seq2seq"
+        ):
+            raise ConfigError("model.distribution", "= 'quantile' needs model.strategy = 'direct' and no seq2seq")
         d = config.data
         if not d.path and d.synthetic_length <= d.horizon:
             raise ConfigError(
@@ -454,6 +464,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             arch="rnn" if m.arch in ("hybrid", "auto") else m.arch,
             gaussian=m.distribution == "gaussian",
             forget_bias=m.forget_bias,
+            quantile=m.distribution == "quantile",
         )
         if m.arch == "hybrid":  # an untrained hybrid forecasts exactly what the exponential smoothing does
             with torch.no_grad():
@@ -485,6 +496,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         mean, logvar = model(x)
         if self.mcfg.strategy == "recursive":  # one step ahead at every position (teacher forcing)
             return forecast_loss(mean, logvar, w[:, 1 : L + 1].transpose(0, 1), reduction)
+        if self.mcfg.distribution == "quantile":
+            assert logvar is not None
+            return quantile_loss(mean, logvar, w[:, L:], self.mcfg.interval, reduction)
         return forecast_loss(mean, logvar, w[:, L:], reduction)
 
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
@@ -525,12 +539,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 return mean, lo, hi, scale
             sd = self._residual_sd_for(steps, k) * scale
             return mean, mean - z * sd, mean + z * sd, scale
-        means, sds, scales = [], [], []
+        means, sds, scales, bounds = [], [], [], []
         done = 0
         while done < steps:  # beyond the trained horizon: feed each block of forecasts back as history
             loc, sc = self._frame(xt)
-            mu, logvar = model(((xt - loc) / sc).transpose(0, 1))
-            sds.append(torch.exp(0.5 * logvar) * sc if logvar is not None else None)
+            mu, extra = model(((xt - loc) / sc).transpose(0, 1))
+            if m.distribution == "quantile":
+                bounds.append(extra * sc.unsqueeze(-1) + loc.unsqueeze(-1))  # type: ignore[operator]
+            sds.append(torch.exp(0.5 * extra) * sc if m.distribution == "gaussian" else None)  # type: ignore[arg-type]
             mu = mu * sc + loc
             means.append(mu)
             scales.append(sc.expand(-1, H, -1))
@@ -538,6 +554,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             done += H
         mean = torch.cat(means, 1)[:, :steps].cpu().double().numpy()
         scale = torch.cat(scales, 1)[:, :steps].cpu().double().numpy()
+        if m.distribution == "quantile":  # the trained interval (model.interval), whatever the level asked
+            b = torch.cat(bounds, 1)[:, :steps].cpu().double().numpy()
+            return mean, b[..., 0], b[..., 1], scale
         if m.distribution == "gaussian":
             sd = torch.cat(sds, 1)[:, :steps].cpu().double().numpy()  # type: ignore[arg-type]
         else:
@@ -549,21 +568,25 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         """Hybrid, from scaled history z (n, k) starting where the training series starts: mean, lower, upper
         (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history."""
         model.eval()
-        out, sds = [], []
+        out, sds, bounds = [], [], []
         hist = z
+        dist = self.mcfg.distribution
         while sum(len(b) for b in out) < steps:
             x, base = self._hybrid_frames(hist, np.array([len(hist)]))
             xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
-            mu, logvar = model(xt)
+            mu, extra = model(xt)
             block = base[0] + mu[0].cpu().double().numpy()
-            sds.append(torch.exp(0.5 * logvar[0]).cpu().double().numpy() if logvar is not None else None)
+            if dist == "quantile":
+                bounds.append(base[0][..., None] + extra[0].cpu().double().numpy())  # type: ignore[index]
+            sds.append(torch.exp(0.5 * extra[0]).cpu().double().numpy() if dist == "gaussian" else None)  # type: ignore[index]
             out.append(block)
             hist = np.concatenate([hist, block], 0)
         mean = np.concatenate(out, 0)[:steps]
-        if self.mcfg.distribution == "gaussian":
-            sd = np.concatenate(sds, 0)[:steps]  # type: ignore[arg-type]
-        else:
-            sd = self._residual_sd_for(steps, z.shape[1])[0]
+        if dist == "quantile":  # the trained interval (model.interval), whatever the level asked
+            b = np.concatenate(bounds, 0)[:steps]
+            return mean, b[..., 0], b[..., 1]
+        gauss = dist == "gaussian"
+        sd = np.concatenate(sds, 0)[:steps] if gauss else self._residual_sd_for(steps, z.shape[1])[0]  # type: ignore[arg-type]
         zq = z_value(level)
         return mean, mean - zq * sd, mean + zq * sd
 
@@ -588,14 +611,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
             model.eval()
             with torch.no_grad():
-                mu, logvar = model(xt)
+                mu, extra = model(xt)
             mean = base + mu.cpu().double().numpy()
-            if logvar is not None:
-                sd = torch.exp(0.5 * logvar).cpu().double().numpy()
+            y = self.z[self.origins[split][:, None] + np.arange(H)[None, :]]
+            if self.mcfg.distribution == "quantile":
+                b = base[..., None] + extra.cpu().double().numpy()  # type: ignore[union-attr]
+                return mean, b[..., 0], b[..., 1], y, np.ones_like(mean)
+            if extra is not None:
+                sd = torch.exp(0.5 * extra).cpu().double().numpy()
             else:
                 sd = self._residual_sd_for(H, x.shape[2])
             zq = z_value(level)
-            y = self.z[self.origins[split][:, None] + np.arange(H)[None, :]]
             return mean, mean - zq * sd, mean + zq * sd, y, np.ones_like(mean)
         w = self._windows(self.origins[split])
         mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level)
@@ -631,11 +657,12 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return {k: self._clip(v) for k, v in out.items()}
 
     def members(self) -> tuple[str, ...]:
-        """The ensemble: ETS and AR, and the model unless validation found it worse than both of them."""
+        """The ensemble: the two of the model, ETS and AR with the lowest validation RMSE (a trimmed combination:
+        the worst of three is left out), all three before validation."""
         rmse = self.selection.get("rmse") or {}
-        if rmse and all(b in rmse for b in ENSEMBLE) and rmse["model"] > max(rmse["ets"], rmse["ar"]):
-            return STATISTICAL
-        return ENSEMBLE
+        if not all(isinstance(rmse.get(b), float) and math.isfinite(rmse[b]) for b in ENSEMBLE):
+            return ENSEMBLE
+        return tuple(sorted(ENSEMBLE, key=rmse.__getitem__)[:2])
 
     def _clip(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0) if self.nonnegative else x
@@ -691,6 +718,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out: dict[str, Any] = {"loss": total / (w.size(0) * per_window)}
         out.update(point_metrics(y, mean, self.scale))
         out["coverage"] = coverage(y, lo, hi)
+        out["pinball"] = interval_pinball(y, lo, hi, self.mcfg.interval)
         out["interval"] = self.mcfg.interval
         out["windows"] = int(origins.size)
         out["horizon"] = d.horizon
@@ -698,6 +726,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         baselines = self._baselines(split)
         if split == "valid":
             self.selection = self._select(mean, baselines, y)
+        else:  # the choice this model makes (the last validation may have been of another model)
+            v_mean = self._clip(self.to_original(self._split_forecast(model, "valid")[0]))
+            v_y = self.series.values[self.origins["valid"][:, None] + np.arange(d.horizon)[None, :]]
+            self.selection = self._select(v_mean, self._baselines("valid"), v_y)
         candidates = self._candidates(mean, baselines)
         out["baselines"] = {
             name: _clean(point_metrics(y, f, self.scale))

@@ -41,6 +41,13 @@ memory is refused when it is built, naming its sizes. "non-default needs" names 
 requires when it is not at its default. Paths are relative to `--data-dir` (or absolute); one that exists as
 given is checked for kind (file or directory) at load time, the rest when the data is read.
 
+Values chosen from the data: a key whose allowed values include "chosen from the data" (`0` or `"auto"`), and
+for the `forecast` task also the [optim] and [train] keys of its budget (`optim.name`, `optim.lr`,
+`optim.weight_decay`, `optim.clip`, `train.batch_size`, `train.max_epochs`, `train.early_stop`, `train.log_every`)
+and `model.hidden`, `data.epoch_passes` and the split fractions of a short series, are chosen from the data when the
+recipe and `--set` leave them unset. `rnnkit train` prints the choices once, with their reasons; the run's
+`config.toml` holds the values (so a resume chooses nothing again) and `run.json` the reasons (`chosen`).
+
 Two keys keep a name that reads alike in two tasks because they mean different things, each documented below:
 `data.max_length` (seq2seq: longer pairs are *dropped*) against `data.truncate` (text-classify: longer texts are
 *cut*), and `data.target` (forecast: the value columns) against `data.label` (parity: what is counted).
