@@ -95,8 +95,8 @@ FORECASTERS = {
     "auto": "the ensemble, unless the model or the best baseline is clearly better on validation",
     "model": "the trained model",
     "ensemble": "the mean of the two of the model, ETS and AR with the lowest validation RMSE",
-    "ets": "exponential smoothing (statsmodels, structure by AICc), refitted on the given history",
-    "ar": "AR(p) (statsmodels, p by AIC), refitted on the given history",
+    "ets": "exponential smoothing (statsmodels, structure by AICc), fitted on the given history",
+    "ar": "AR(p) (statsmodels, p by AIC), fitted on the given history",
     "seasonal_naive": "the last season repeated",
     "naive": "the last value repeated",
 }
