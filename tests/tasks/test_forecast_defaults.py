@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -205,3 +206,22 @@ def test_quantile_forecasts_learn_by_pinball_and_stay_non_negative(tmp_path, dat
     assert math.isclose(got, want / 2, rel_tol=1e-12)
     extra = float(quantile_loss(mu[..., 0], bounds, y[..., 0], 0.9)) - float(torch.mean((mu - y) ** 2))
     assert math.isclose(extra, want, rel_tol=1e-9)
+
+
+def test_in_memory_series_errors_name_the_column_and_the_time(tmp_path):
+    import pandas as pd
+
+    import rnnkit
+    from rnnkit.errors import UserError
+
+    index = pd.date_range("2020-01-01", periods=40, freq="MS")
+    sales = pd.Series(np.arange(40.0), index=index, name="sales")
+    gap = sales.copy()
+    gap.iloc[5] = np.nan
+    for data, needle in [
+        (gap, "data: column 'sales' at 2020-06: nan (missing or infinite)"),
+        (sales.iloc[::-1], "data: the index is not in time order"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(needle)):
+            rnnkit.train("forecast", data=data, out=tmp_path / "r", progress=False)
+        assert not (tmp_path / "r" / "config.toml").exists()

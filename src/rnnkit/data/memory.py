@@ -197,17 +197,35 @@ def series_table(data: Any) -> tuple[np.ndarray, list[str] | None, list[str]]:
     if values.ndim != 2 or values.shape[0] < 2 or values.shape[1] < 1:
         raise UserError(f"data: a series needs two or more points of one or more values, got shape {values.shape}")
     out = np.empty(values.shape, dtype=np.float64)
+
+    def where(i: int, j: int) -> str:  # in the user's terms: the column and the time (its index), or the row
+        return f"column {columns[j]!r} at {times[i]}" if times is not None else f"row {i}, column {columns[j]!r}"
+
     for (i, j), v in np.ndenumerate(values):
         try:
             x = float(v)
         except (TypeError, ValueError):
-            raise UserError(f"data: row {i}, column {columns[j]!r}: not a number: {v!r}"[:200]) from None
+            raise UserError(f"data: {where(i, j)}: not a number: {v!r}"[:200]) from None
         if not math.isfinite(x):
             raise UserError(
-                f"data: row {i}, column {columns[j]!r}: {x} (missing or infinite); fill or drop such "
-                f"rows first (forecasting needs a complete, evenly spaced series)"
+                f"data: {where(i, j)}: {x} (missing or infinite); fill or drop such rows first "
+                f"(forecasting needs a complete, evenly spaced series)"
             )
         out[i, j] = x
+    if times is not None:
+        seen: dict[str, int] = {}
+        for i, t in enumerate(times):
+            if t in seen:
+                raise UserError(f"data: time {t} appears twice in the index; a series has one row per time")
+            seen[t] = i
+        if is_series(data) or is_frame(data):
+            index = data.index
+            if getattr(index, "is_monotonic_increasing", True) is False:
+                i = next(k for k in range(1, len(index)) if index[k] < index[k - 1])
+                raise UserError(
+                    f"data: the index is not in time order: {times[i]} comes after {times[i - 1]}; sort it first "
+                    f"(data.sort_index())"
+                )
     if len(set(columns)) != len(columns):
         raise UserError(f"data: duplicate column names {columns}")
     return out, times, columns
