@@ -225,3 +225,38 @@ def test_in_memory_series_errors_name_the_column_and_the_time(tmp_path):
         with pytest.raises(UserError, match=re.escape(needle)):
             rnnkit.train("forecast", data=data, out=tmp_path / "r", progress=False)
         assert not (tmp_path / "r" / "config.toml").exists()
+
+
+def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, capsys):
+    """The long layout (series, time, value): one column per series, one model with the same weights for all."""
+    y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)[:96]
+    months = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(len(y))]
+    series = {"north": y, "south": 0.5 * y + 40, "east": y[::-1].copy()}
+    panel = tmp_path / "panel.csv"
+    panel.write_text(
+        "store,month,sales\n"
+        + "".join(f"{sid},{m},{v}\n" for sid, vals in series.items() for m, v in zip(months, vals))
+    )
+    run = tmp_path / "panel"
+    args = ["--set", f"data.path={panel}", "--set", "data.series_column=store", "--set", "data.time_column=month"]
+    assert cli("train", "forecast", *args, "--set", "data.horizon=6", "--max-steps", "20", "--out", run, "-q") == 0
+    config = load_toml(run / "config.toml")
+    assert config["model"]["channels"] == "shared"
+    from rnnkit.runs import load_run
+
+    model = load_run(run).model
+    assert model.rnn.spec.input_size == 1 and model.k == 3  # one series at a time, three of them
+    capsys.readouterr()
+    assert cli("forecast", run, "--csv", panel, "--horizon", "6", "--holdout", "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["columns"] == ["north", "south", "east"]
+    assert [r["truth"] for r in out["rows"] if r["column"] == "south"] == list(series["south"][-6:])
+    # a series with a gap is refused, naming it and the time
+    lines = panel.read_text().splitlines()
+    gap = tmp_path / "gap.csv"
+    gap.write_text("\n".join(line for line in lines if line != f"east,1950-03,{series['east'][14]}") + "\n")
+    code = cli("train", "forecast", "--set", f"data.path={gap}", *args[2:], "--out", tmp_path / "g")
+    err = capsys.readouterr().err
+    assert (
+        code == 2 and "gap.csv: series 'east' has time '1950-04'" in err and "where series 'north' has '1950-03'" in err
+    )

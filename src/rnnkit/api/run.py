@@ -448,6 +448,7 @@ class Run:
                 time_column if time_column is not None else d.time_column,
                 target if target is not None else d.target,
                 sort=d.sort,
+                series_col=d.series_column,
             )
             trained = list(task.columns or [])
             if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order

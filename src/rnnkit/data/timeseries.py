@@ -56,8 +56,13 @@ def parse_target(target: str | list[str]) -> list[str]:
     return [t.strip() for t in items if t.strip()]
 
 
-def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = "", sort: bool = False) -> Series:
+def read_series_csv(
+    path: Path, time_col: str = "", target: str | list[str] = "", sort: bool = False, series_col: str = ""
+) -> Series:
     """Read a CSV with a header row, a time column and one or more numeric value columns.
+
+    ``series_col``: a column naming the series of each row (the long layout of many series in one file: id,
+    time, value); each series becomes a value column named by its id. Every series needs the same times.
 
     ``time_col``: the time column's name ("" = the first column; "none" = there is none, rows are numbered from 0).
     ``target``: the value column(s) to forecast, comma-separated ("" = every column but the time column).
@@ -92,13 +97,21 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
         t_idx = col(time_col, "data.time_column")
     else:
         t_idx = 0
+    s_idx = col(series_col, "data.series_column") if series_col else None
+    if s_idx is not None and s_idx == t_idx:
+        raise UserError(f"{path}: column {header[s_idx]!r} is both data.time_column and data.series_column")
     wanted = parse_target(target)
     if wanted:
         v_idx = [col(c, "data.target") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
             raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
     else:
-        v_idx = [i for i in range(len(header)) if i != t_idx]
+        v_idx = [i for i in range(len(header)) if i not in (t_idx, s_idx)]
+    if s_idx is not None and len(v_idx) != 1:
+        raise UserError(
+            f"{path}: with data.series_column={series_col!r} each row holds one value: name its column with "
+            f"--set data.target=NAME (columns: {', '.join(header)})"
+        )
     if not v_idx:
         raise UserError(
             f"{path}: no value column (columns: {', '.join(header)}); the CSV needs a time column "
@@ -107,6 +120,7 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
     rows: list[list[float]] = []
     times: list[str] = []
     lines: list[int] = []
+    ids: list[str] = []
     for fields in reader:
         line = reader.line_num
         if not fields or all(not f.strip() for f in fields):
@@ -135,14 +149,51 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
         rows.append(row)
         times.append(fields[t_idx].strip() if t_idx is not None else str(len(times)))
         lines.append(line)
+        if s_idx is not None:
+            ids.append(fields[s_idx].strip())
     if not rows:
         raise UserError(f"{path}: no data rows after the header")
+    if s_idx is not None:
+        return _panel(path, rows, times, lines, ids, header[t_idx] if t_idx is not None else "", sort)
     values = np.asarray(rows, dtype=np.float64)
     if t_idx is not None:
         order = check_times(times, lines, str(path), header[t_idx], sort)
         if order is not None:
             values, times = values[order], [times[i] for i in order]
     return Series(values, times, [header[i] for i in v_idx], header[t_idx] if t_idx is not None else "", str(path))
+
+
+def _panel(
+    path: Path, rows: list[list[float]], times: list[str], lines: list[int], ids: list[str], time_col: str, sort: bool
+) -> Series:
+    """Many series in the long layout -> one column per series (in order of first appearance), their times
+    checked one series at a time and required to be the same for every series."""
+    groups: dict[str, list[int]] = {}
+    for i, sid in enumerate(ids):
+        if not sid:
+            raise UserError(f"{path}: line {lines[i]}: the series column is empty; every row names its series")
+        groups.setdefault(sid, []).append(i)
+    first_id, first_times, columns = None, None, []
+    for sid, idx in groups.items():
+        t = [times[i] for i in idx] if time_col else [str(k) for k in range(len(idx))]
+        order = check_times(t, [lines[i] for i in idx], str(path), time_col, sort) if time_col else None
+        if order is not None:
+            idx, t = [idx[k] for k in order], [t[k] for k in order]
+        groups[sid] = idx
+        if first_times is None:
+            first_id, first_times = sid, t
+        elif t != first_times:
+            k = next((k for k, (a, b) in enumerate(zip(t, first_times)) if a != b), min(len(t), len(first_times)))
+            here = f"time {t[k]!r} (line {lines[idx[k]]})" if k < len(t) else f"no row after {t[-1]!r}"
+            there = f"{first_times[k]!r}" if k < len(first_times) else f"no row after {first_times[-1]!r}"
+            raise UserError(
+                f"{path}: series {sid!r} has {here} where series {first_id!r} has {there}; every series needs "
+                f"the same times (one row per series and time; fill or drop the gaps first)"
+            )
+        columns.append(sid)
+    values = np.asarray([[rows[i][0] for i in idx] for idx in groups.values()], dtype=np.float64).T
+    assert first_times is not None
+    return Series(values, first_times, columns, time_col, str(path))
 
 
 # -- time labels: kinds, validity, order -----------------------------------------------------------------

@@ -51,6 +51,7 @@ class Forecaster(nn.Module):
         gaussian: bool = False,
         forget_bias: float = 0.0,
         quantile: bool = False,
+        shared: bool = False,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -61,8 +62,12 @@ class Forecaster(nn.Module):
             raise ValueError("arch 'seq2seq' is a direct multi-step model; use strategy 'direct'")
         if quantile and (gaussian or strategy != "direct" or arch != "rnn"):
             raise ValueError("quantile outputs are for a direct 'rnn' model without a Gaussian head")
+        if shared and strategy != "direct":
+            raise ValueError("a model shared across series (one series at a time) forecasts directly")
         self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
-        self.gaussian, self.quantile = gaussian, quantile
+        self.gaussian, self.quantile, self.shared = gaussian, quantile, shared
+        self.width = 1 if shared else n_series  # series one recurrence reads: one at a time when shared
+        n_series = self.width
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
         self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias)
         self.rnn = make_recurrent(self.spec, backend)
@@ -81,19 +86,27 @@ class Forecaster(nn.Module):
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
         """Head output -> (mean, log-variance | bounds (..., k, 2): lower, upper | None)."""
         if self.quantile:
-            k = self.k
+            k = self.width
             mean = o[..., :k]
             return mean, torch.stack([mean - F.softplus(o[..., k : 2 * k]), mean + F.softplus(o[..., 2 * k :])], -1)
         if not self.gaussian:
             return o, None
-        return o[..., : self.k], o[..., self.k :].clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return o[..., : self.width], o[..., self.width :].clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x: (lookback, batch, k) -> (mean, log-variance or None).
 
         direct: each (batch, horizon, k); recursive: one-step predictions for every input position, (lookback,
-        batch, k), where position t predicts the value after x[t].
+        batch, k), where position t predicts the value after x[t]. A shared model reads each of the k series
+        alone (as a batch of batch * k univariate windows) with the same weights: one global model.
         """
+        if self.shared and self.k > 1:
+            L, B, k = x.shape
+            mean, extra = self._forward(x.reshape(L, B * k, 1))  # window b's series j is row b * k + j
+            return _unshare(mean, B, k), (_unshare(extra, B, k) if extra is not None else None)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         out, state = self.rnn(x)  # out: (lookback, batch, hidden)
         if self.strategy == "recursive":
             mean, logvar = self._split(self.head(self.drop(out)))
@@ -140,6 +153,12 @@ class Forecaster(nn.Module):
                 out, state = self.rnn(mean.unsqueeze(0), state)
                 last, h = mean, out[-1]
         return torch.stack(means, 1), (torch.stack(logvars, 1) if self.gaussian else None)  # type: ignore[arg-type]
+
+
+def _unshare(t: Tensor, batch: int, k: int) -> Tensor:
+    """(batch * k, horizon, 1, ...) of a shared model -> (batch, horizon, k, ...)."""
+    t = t.reshape(batch, k, *t.shape[1:])  # (batch, k, horizon, 1, ...)
+    return t.transpose(1, 2).squeeze(3)
 
 
 def pinball(pred: Tensor, target: Tensor, q: float) -> Tensor:

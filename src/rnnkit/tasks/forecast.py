@@ -125,6 +125,11 @@ class ForecastData:
     )
     time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
     target: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    series_column: str = key(
+        "",
+        "the column naming each row's series, for many series in one file (id, time, value rows, the same "
+        'times for every series); "" = none: each value column is a series',
+    )
     sort: bool = key(
         False,
         "rows out of time order are an error naming the line; true sorts them by time "
@@ -187,6 +192,15 @@ class ForecastModel:
     distribution: str = key("point", "what the model outputs", choices=DISTRIBUTIONS)
     interval: float = key(0.9, "prediction-interval coverage (point models: from validation residuals)", gt=0, lt=1)
     samples: int = key(100, "recursive + gaussian: sample paths per forecast for the interval", ge=10, le=100_000)
+    channels: str = auto_key(
+        "auto",
+        "several series: one model over all of them",
+        choices={
+            "auto": "shared with data.series_column, else joint",
+            "joint": "reads and forecasts the columns together (a multivariate model)",
+            "shared": "reads each series alone, the same weights for all (a global model, as neuralforecast's)",
+        },
+    )
     forecaster: str = key("auto", "what `rnnkit forecast` gives (--forecaster overrides it)", choices=FORECASTERS)
 
     RENAMED: ClassVar[dict[str, str]] = {"architecture": "model.arch"}
@@ -206,6 +220,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         fields.check_recurrent(config.model)
         if config.model.arch in ("seq2seq", "hybrid") and config.model.strategy != "direct":
             raise ConfigError("model.arch", f"= {config.model.arch!r} needs model.strategy = 'direct'")
+        if config.model.channels == "shared" and config.model.strategy != "direct":
+            raise ConfigError("model.channels", "= 'shared' needs model.strategy = 'direct'")
         if config.model.distribution == "quantile" and (
             config.model.strategy != "direct" or config.model.arch == "seq2seq"
         ):
@@ -255,7 +271,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.target, sort=d.sort)
+            return read_series_csv(path, d.time_column, d.target, sort=d.sort, series_col=d.series_column)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def _choose(self, s: Series) -> None:
@@ -281,6 +297,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"values in [{lo:.4g}, {hi:.4g}]: " + ("relative changes" if log else "kept as they are"),
             )
         c.choose("model.arch", "hybrid", "exponential smoothing + LSTM on the remainder, for a series of its own")
+        if c.free("model.channels"):
+            many = f"{len(s.columns)} series in {d.series_column!r}"
+            shared = bool(d.series_column)
+            c.choose("model.channels", "shared" if shared else "joint", many if shared else "the value columns")
         m = d.season
         if c.free("data.lookback"):
             want = max(2 * H, m if 1 < m <= 60 else 0, 12)
@@ -316,10 +336,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"(--set data.horizon=...) or give a longer series"
             )
         self._choose(s)
-        if d.season == 0 or d.lookback == 0 or d.transform == "auto" or self.mcfg.arch == "auto":
+        if "auto" in (d.transform, self.mcfg.arch, self.mcfg.channels) or 0 in (d.season, d.lookback):
             raise UserError(  # only a configuration written by hand can leave them so: say which
-                f"{s.source}: data.season, data.lookback, data.transform and model.arch must be set in a run's "
-                f"config.toml (it holds the values chosen at its start)"
+                f"{s.source}: data.season, data.lookback, data.transform, model.arch and model.channels must be "
+                f"set in a run's config.toml (it holds the values chosen at its start)"
             )
         L = d.lookback
         bounds = split_bounds(n, d.valid_fraction, d.test_fraction)
@@ -465,6 +485,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             gaussian=m.distribution == "gaussian",
             forget_bias=m.forget_bias,
             quantile=m.distribution == "quantile",
+            shared=m.channels == "shared",
         )
         if m.arch == "hybrid":  # an untrained hybrid forecasts exactly what the exponential smoothing does
             with torch.no_grad():
