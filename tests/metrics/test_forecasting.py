@@ -79,3 +79,12 @@ def test_percentage_errors_and_coverage():
     assert math.isnan(mape(np.zeros(3), yhat))
     assert coverage(y, y - 1, y + 1) == 1.0 and coverage(y, y + 1, y + 2) == 0.0
     assert math.isclose(z_value(0.9), 1.6448536, rel_tol=1e-6)
+
+
+def test_z_value_for_levels_up_to_a_hair_below_one():
+    from statistics import NormalDist
+
+    from rnnkit.metrics.forecasting import z_value
+
+    assert abs(z_value(0.9) - NormalDist().inv_cdf(0.95)) < 1e-12
+    assert 8 < z_value(0.9999999999999999) < 9  # 0.5 + level / 2 rounds to 1.0 there

@@ -118,7 +118,8 @@ def z_value(level: float) -> float:
 
     if not 0 < level < 1:
         raise ValueError(f"interval level must be in (0, 1), got {level}")
-    return NormalDist().inv_cdf(0.5 + level / 2)
+    # from the lower tail: 0.5 + level / 2 rounds to 1.0 for a level a hair below 1 (the upper tail's inv_cdf fails)
+    return -NormalDist().inv_cdf((1 - level) / 2)
 
 
 def finite_or_none(x: float) -> float | None:
