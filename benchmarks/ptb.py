@@ -30,8 +30,9 @@ PUBLISHED = {  # test perplexity reported by Zaremba et al. 2014 (and the seed n
 
 def seed_and_threads(recipe: str, overrides: list[str]) -> tuple[int, int | None]:
     """The run's train.seed and train.threads (None when 0: the provenance then reads OMP_NUM_THREADS)."""
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
     from rnnkit.errors import UserError
+    from rnnkit.tasks.recipes import load_recipe
 
     try:
         train = load_recipe(recipe, parse_overrides(overrides)).train
