@@ -417,33 +417,62 @@ def render_decode_step(doc: dict[str, Any]) -> str:
 
 def render_peer_keras(doc: dict[str, Any]) -> str:
     r = doc["result"]
-    base = r["baseline"]
-    names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
-    rows = [
-        [
-            names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
-            rate(x["tokens_per_s"]),
-            " ".join(f"{v:.0f}" for v in x["runs"]),
-            f"{x[f'vs_{base}']:.2f}x",
-            f"{x['loss_last'][-1]:.3f}",
-        ]
-        for x in r["results"]
-    ]
     sh, v = r["shape"], r["versions"]
-    return (
+    head = (
         f"PTB, embedding {sh['embedding']}, {sh['layers']} LSTM layers of {sh['hidden']}, batch {sh['batch']}, "
         f"bptt {sh['bptt']}, SGD lr {sh['lr']:g}, clip {sh['clip']:g}; {r['config']['rounds']} alternating rounds of "
         f"{r['config']['steps']} steps; TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}.\n\n"
+    )
+    if "by_threads" not in r:  # files from before every setting and both thread counts ran in one process tree
+        base = r["baseline"]
+        names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
+        rows = [
+            [
+                names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
+                rate(x["tokens_per_s"]),
+                " ".join(f"{v:.0f}" for v in x["runs"]),
+                f"{x[f'vs_{base}']:.2f}x",
+                f"{x['loss_last'][-1]:.3f}",
+            ]
+            for x in r["results"]
+        ]
+        vs = f"vs {names.get(base, base)} (median of per-round ratios)"
+        return head + table(["variant", "tokens/s (median)", "per round", vs, "training loss at the last batch"], rows)
+    rows = []
+    for t in r["by_threads"]:
+        for x in t["results"]:
+            name = r["names"].get(x["variant"], x["variant"])
+            fastest = " (fastest Keras)" if x["variant"] == t["fastest_keras"] else ""
+            rows.append(
+                [
+                    str(t["threads"]),
+                    f"{name}{fastest}",
+                    rate(x["tokens_per_s"]),
+                    " ".join(f"{v:.0f}" for v in x["runs"]),
+                    f"{x['vs_fastest_keras']:.2f}x" if x.get("vs_fastest_keras") is not None else "-",
+                    f"{x['loss_last'][-1]:.3f}",
+                ]
+            )
+    summary = "; ".join(
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}: rnnkit / fastest Keras "
+        f"**{next(x['vs_fastest_keras'] for x in t['results'] if x['variant'] == 'rnnkit'):.2f}x**"
+        for t in r["by_threads"]
+        if any(x["variant"] == "rnnkit" for x in t["results"])
+    )
+    return (
+        head
         + table(
             [
+                "threads",
                 "variant",
                 "tokens/s (median)",
                 "per round",
-                f"vs {names.get(base, base)} (median of per-round ratios)",
+                "vs fastest Keras (median of per-round ratios)",
                 "training loss at the last batch",
             ],
             rows,
         )
+        + (f"\n{summary}.\n" if summary else "")
     )
 
 

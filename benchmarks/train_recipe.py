@@ -43,16 +43,26 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="train.threads (default: %(default)s)")
     ap.add_argument("--label", help="what the run is, in words (default: the recipe's description)")
     ap.add_argument("--seed-figure", help="the published figure this run is compared with, in words")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (exactly: a stopped run loses only its current "
+        "epoch); the figures cover the whole run",
+    )
     ap.add_argument("--json-out")
     args = ap.parse_args()
     overrides = [*args.overrides, f"train.threads={args.threads}"]
     config = recipe_config(args.recipe, overrides)
     seed = args.seed if args.seed is not None else int(config.train.seed)
     out = Path(args.out or f"runs/bench-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, *data_flag(args.data_dir), "--out", str(out)]
-    cmd += ["--json", "--quiet", "--seed", str(seed)]
-    for o in overrides:
-        cmd += ["--set", o]
+    if args.resume:  # the run's own config continues from its last checkpoint
+        cmd = [sys.executable, "-m", "rnnkit", "train", "--resume", str(out), *data_flag(args.data_dir)]
+        cmd += ["--json", "--quiet"]
+    else:
+        cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, *data_flag(args.data_dir), "--out", str(out)]
+        cmd += ["--json", "--quiet", "--seed", str(seed)]
+        for o in overrides:
+            cmd += ["--set", o]
     prov = Provenance.start(seeds=[seed], data_dir=args.data_dir, threads=args.threads)
     summary, wall = train_summary(cmd, args.recipe)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -72,6 +82,7 @@ def main() -> int:
         "epochs": summary.get("epoch"),
         "stopped": summary.get("stopped"),
         "wall_s": round(wall, 1),
+        "resumed": args.resume,  # wall_s is then this last segment's
         "seed_figure": args.seed_figure,
     }
     print(
