@@ -240,3 +240,28 @@ def test_figures_not_remeasured_stay_out_of_the_current_tables(tmp_path):
         moved = text[: m.start()] + text[m.end() :]
         moved = moved.replace("\n## ", "\n" + m[0] + "\n\n## ", 1)
         assert results_tables.misplaced(moved) == [m[1]]
+
+
+OURS = re.compile(r"\bours:? (\d[\d,]*(?:\.\d+)?%?)([^|\n]*)")
+
+
+def _prose_with_figures() -> list[tuple[str, str]]:
+    texts = [("README.md", (REPO / "README.md").read_text())]
+    for recipe in sorted((REPO / "recipes").glob("*.toml")):
+        texts.append((recipe.name, tomllib.loads(recipe.read_text()).get("description", "")))
+    return texts
+
+
+def test_every_measured_figure_in_the_readme_and_recipes_names_its_result_file():
+    """'ours N' in the README or a recipe description: the result file it comes from is named beside it, and the
+    page's block for that file shows N."""
+    found = 0
+    for name, text in _prose_with_figures():
+        for m in OURS.finditer(text):
+            found += 1
+            ref = re.search(r"benchmarks/results/([\w.-]+)\.json", m[2])
+            assert ref, f"{name}: 'ours {m[1]}' does not name the result file it comes from"
+            path = _results.RESULTS / f"{ref[1]}.json"
+            assert path.is_file(), f"{name}: {path.name} does not exist"
+            assert m[1].rstrip("%") in results_tables.render(ref[1]), f"{name}: {ref[1]} does not show {m[1]}"
+    assert found, "the README and recipes state no measured figure: drop this test or the pattern is stale"
