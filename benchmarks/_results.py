@@ -110,6 +110,11 @@ def _memory_gib() -> float | None:
         return None
 
 
+def measured(path: str) -> bool:
+    """Whether a changed file can change what a benchmark measures: not the results, docs, tests or prose."""
+    return bool(path) and not path.startswith(("benchmarks/results/", "docs/", "tests/")) and not path.endswith(".md")
+
+
 def _git() -> dict[str, Any]:
     """Commit, branch, and whether the code measured differs from it (results and docs do not count)."""
 
@@ -125,11 +130,7 @@ def _git() -> dict[str, Any]:
         return {"commit": None, "branch": None, "dirty": None, "dirty_files": []}
     branch = (git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
     status = git("status", "--porcelain", "--untracked-files=no") or ""
-    dirty = sorted(
-        line[3:].strip()
-        for line in status.splitlines()
-        if line[3:].strip() and not line[3:].startswith(("benchmarks/results/", "docs/"))
-    )
+    dirty = sorted(line[3:].strip() for line in status.splitlines() if measured(line[3:].strip()))
     return {"commit": commit.strip(), "branch": branch, "dirty": bool(dirty), "dirty_files": dirty}
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, ResultError, read_result
+from _results import RESULTS, ResultError, measured, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "results.md"
@@ -74,8 +74,9 @@ def provenance_line(doc: dict[str, Any], stem: str) -> str:
     m, git, sw = p["machine"], p["git"], p["software"]
     commit = git.get("commit")
     code = f"commit `{commit[:10]}`" if commit else "an unknown commit"
-    if git.get("dirty"):
-        code += f" with uncommitted changes to {', '.join(git.get('dirty_files') or [])}"
+    changed = [f for f in git.get("dirty_files") or [] if measured(f)]
+    if changed:
+        code += f" with uncommitted changes to {', '.join(changed)}"
     flags = " ".join(m.get("cpu_flags") or []) or "no AVX"
     cpu = f"{m.get('cpu') or 'unknown CPU'} ({flags}; {m.get('cpus')} CPUs)"
     threads = m.get("threads")
@@ -641,7 +642,7 @@ def group_provenance(docs: dict[str, dict[str, Any]]) -> str:
     for stem, doc in docs.items():
         git = doc["provenance"]["git"]
         code = f"`{git['commit'][:10]}`" if git.get("commit") else "unknown commit"
-        if git.get("dirty"):
+        if any(measured(f) for f in git.get("dirty_files") or []):
             code += " (uncommitted changes)"
         by_commit.setdefault(f"{code} ({(doc['provenance'].get('finished') or '')[:10] or 'date unknown'})", []).append(
             stem
