@@ -130,8 +130,13 @@ def _git() -> dict[str, Any]:
         return {"commit": None, "branch": None, "dirty": None, "dirty_files": []}
     branch = (git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
     status = git("status", "--porcelain", "--untracked-files=no") or ""
-    dirty = sorted(line[3:].strip() for line in status.splitlines() if measured(line[3:].strip()))
-    return {"commit": commit.strip(), "branch": branch, "dirty": bool(dirty), "dirty_files": dirty}
+    changed = sorted(
+        line[3:].strip()
+        for line in status.splitlines()
+        if line[3:].strip() and not line[3:].startswith(("benchmarks/results/", "docs/"))
+    )
+    dirty = any(measured(f) for f in changed)  # every changed file is listed; only code counts as dirty
+    return {"commit": commit.strip(), "branch": branch, "dirty": dirty, "dirty_files": changed}
 
 
 def _software() -> dict[str, str | None]:
