@@ -541,6 +541,41 @@ def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
     ) + _server_code_note(pairs)
 
 
+def render_lm_speed_group(docs: dict[str, dict[str, Any]]) -> str:
+    """Several paired precision runs of one shape (the bf16 quality check over seeds): one row per seed with each
+    variant's validation perplexity and the gap, then the mean over seeds and the spread of each variant."""
+    runs = sorted(docs.values(), key=lambda d: d["result"]["config"].get("seed") or 0)
+    variants = [x["variant"] for x in runs[0]["result"]["results"]]
+    base, other = variants[0], variants[-1]
+    rows, ppl = [], {v: [] for v in variants}
+    for d in runs:
+        r = d["result"]
+        by = {x["variant"]: x["valid_ppl"] for x in r["results"]}
+        for v in variants:
+            ppl[v].append(by[v])
+        seed = r["config"].get("seed")
+        rows.append(
+            [
+                str(seed if seed is not None else 1234),  # files before --seed: the recipe's train.seed
+                *(f"{by[v]:.2f}" for v in variants),
+                f"{by[other] / by[base] - 1:+.1%}",
+            ]
+        )
+    c = runs[0]["result"]["config"]
+    means = {v: statistics.fmean(p) for v, p in ppl.items()}
+    gaps = [b / a - 1 for a, b in zip(ppl[base], ppl[other])]
+    spread = "; ".join(f"{v} spans {min(p):.1f}-{max(p):.1f} ({max(p) / min(p) - 1:.1%})" for v, p in ppl.items())
+    emulated = " (bf16 products computed on fp32 units, `--bf16-gemm-via-fp32`)" if c.get("bf16_gemm_via_fp32") else ""
+    return (
+        f"{c['layers']}x{c['hidden']} LSTM, bptt {c['bptt']}, batch {c['batch']}, {c['steps'] + 10} steps each, "
+        f"{c['threads']} thread(s){emulated}; validation perplexity after the run:\n\n"
+        + table(["seed", *variants, f"{other} vs {base}"], rows)
+        + f"\nMean over {len(runs)} seeds: {base} {means[base]:.2f}, {other} {means[other]:.2f} "
+        f"(**{means[other] / means[base] - 1:+.1%}**); per-seed gaps: mean {statistics.fmean(gaps):+.1%}, "
+        f"standard deviation {statistics.stdev(gaps) * 100 if len(gaps) > 1 else 0:.1f} points; {spread}.\n"
+    )
+
+
 def _server_code_note(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -> str:
     """Which code each side's server ran (``load_test.py --server-src``), where the files say: the measuring
     checkout's commit (in the provenance) is not the 'before' server's."""
@@ -603,7 +638,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "export": render_transcribed,  # no benchmark writes it yet: only transcribed figures
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
-GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {"load_test": render_load_test_group}
+GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
+    "load_test": render_load_test_group,
+    "lm_speed": render_lm_speed_group,
+}
 
 
 def stems(name: str, results: Path = RESULTS) -> list[str]:
