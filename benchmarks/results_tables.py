@@ -524,21 +524,46 @@ def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
                 f"{b['rss_mib']['growth']:+.1f} / {a['rss_mib']['growth']:+.1f}",
             ]
         )
-    return table(
-        [
-            "clients",
-            "round",
-            "generations/s before -> after",
-            "ratio",
-            "generate p50 ms",
-            "generate p99 ms",
-            "classify p50 ms",
-            "classify p99 ms",
-            "errors before / after",
-            "server RSS growth MiB before / after",
-        ],
-        rows,
-    ) + _server_code_note(pairs)
+    return (
+        table(
+            [
+                "clients",
+                "round",
+                "generations/s before -> after",
+                "ratio",
+                "generate p50 ms",
+                "generate p99 ms",
+                "classify p50 ms",
+                "classify p99 ms",
+                "errors before / after",
+                "server RSS growth MiB before / after",
+            ],
+            rows,
+        )
+        + _load_summary(pairs)
+        + _server_code_note(pairs)
+    )
+
+
+def _load_summary(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -> str:
+    """Per client count over the rounds: the generations/s ratio range and the generate p99 before -> after."""
+    out = []
+    for clients in sorted({c for c, _ in pairs}):
+        ps = [p for (c, _), p in sorted(pairs.items()) if c == clients]
+        ratios = [
+            p["after"]["by_endpoint"]["generate"]["rps"] / p["before"]["by_endpoint"]["generate"]["rps"] for p in ps
+        ]
+        p99 = [
+            (p["before"]["by_endpoint"]["generate"]["p99_ms"], p["after"]["by_endpoint"]["generate"]["p99_ms"])
+            for p in ps
+        ]
+        errors = sum(p[s]["errors"] for p in ps for s in ("before", "after"))
+        out.append(
+            f"{clients} client{'s' if clients != 1 else ''}: **{min(ratios):.2f}-{max(ratios):.2f}x** the generations "
+            f"per second, generate p99 {rate(statistics.fmean(b for b, _ in p99))} -> "
+            f"{rate(statistics.fmean(a for _, a in p99))} ms (mean of rounds), {errors} failed requests"
+        )
+    return "\n" + "; ".join(out) + ".\n"
 
 
 def render_lm_speed_group(docs: dict[str, dict[str, Any]]) -> str:
