@@ -149,6 +149,13 @@ def _load_test(r: dict[str, Any]) -> Iterator[Headline]:
     yield Headline("generations per second", r["by_endpoint"]["generate"]["rps"], rel_tol=0.35)
 
 
+def _export(r: dict[str, Any]) -> Iterator[Headline]:
+    for x in r["results"]:
+        for fmt in ("onnx", "torchscript"):
+            # parity, not a value: within the export's own tolerance is what must hold again
+            yield Headline(f"{x['recipe']} {fmt} largest difference", x[fmt]["worst"], abs_tol=r["tolerance"])
+
+
 HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "classify": _classify,
     "forecast": _forecast,
@@ -163,6 +170,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "decode_step": _decode_step,
     "peer_keras": _peer_keras,
     "load_test": _load_test,
+    "export": _export,
 }
 
 
@@ -197,6 +205,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
 # argv for files whose provenance was reconstructed (their recorded command is not one a benchmark can run again):
 # the benchmark's own form of the command, as their "To measure them again" says
 COMMANDS: dict[str, tuple[dict[str, str], list[str]]] = {
+    "export-parity": ({}, ["benchmarks/export_parity.py"]),
     "ptb-medium-35min": (
         {"OMP_NUM_THREADS": "1"},
         ["benchmarks/ptb.py", "ptb-medium", "--max-time", "2100", "--set", "train.threads=1"],
@@ -219,6 +228,7 @@ COMMANDS: dict[str, tuple[dict[str, str], list[str]]] = {
 }
 # how long files that did not record their wall time take (their pages' statements)
 MINUTES = {
+    "export-parity": 10.0,
     "classify-forecast-first": 20.0,
     "mnist-rows-5k-cpu": 15.0,
     "load-first-8c": 5.0,

@@ -645,6 +645,25 @@ def render_train(doc: dict[str, Any]) -> str:
     )
 
 
+def render_export(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    v = r.get("versions") or {}
+
+    def diffs(x: dict[str, Any]) -> str:
+        return " / ".join(f"{d:.1e}" if d else "0" for d in x["max_abs_diff"].values())
+
+    rows = [
+        [x["run"], " / ".join(x["onnx"]["max_abs_diff"]), diffs(x["onnx"]), diffs(x["torchscript"])]
+        for x in r["results"]
+    ]
+    return (
+        f"Each run trained {r['steps']} steps, then `rnnkit export RUN --format onnx|torchscript --json`, which runs "
+        "the exported file on fresh random inputs of other sizes than it was traced with and reports the largest "
+        f"absolute difference from the PyTorch module over every output; tolerance {r['tolerance']:g}.\n\n"
+        + table(["run", "graphs", f"ONNX (onnxruntime {v.get('onnxruntime')})", "TorchScript"], rows)
+    )
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "classify": render_classify,
     "forecast": render_forecast,
@@ -660,7 +679,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "peer_keras": render_peer_keras,
     "load_test": render_load_test,
     "train": render_train,
-    "export": render_transcribed,  # no benchmark writes it yet: only transcribed figures
+    "export": render_export,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
