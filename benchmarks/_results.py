@@ -111,8 +111,11 @@ def _memory_gib() -> float | None:
 
 
 def measured(path: str) -> bool:
-    """Whether a changed file can change what a benchmark measures: not the results, docs, tests or prose."""
-    return bool(path) and not path.startswith(("benchmarks/results/", "docs/", "tests/")) and not path.endswith(".md")
+    """Whether a changed file can change what a benchmark measures: not the results, docs, tests or prose, nor the
+    scripts that only render and compare result files."""
+    if not path or path.startswith(("benchmarks/results/", "docs/", "tests/")) or path.endswith(".md"):
+        return False
+    return path not in ("benchmarks/results_tables.py", "benchmarks/_figures.py")
 
 
 def _git() -> dict[str, Any]:
