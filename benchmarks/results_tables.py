@@ -641,8 +641,20 @@ def render_train(doc: dict[str, Any]) -> str:
                 ]
             ],
         )
+        + _trajectory(r)
         + (f"\n{r['seed_figure']}.\n" if r.get("seed_figure") else "")
     )
+
+
+def _trajectory(r: dict[str, Any]) -> str:
+    """Validation accuracy after every tenth validation (and the last), from a run's trajectory."""
+    vs = r.get("validations") or []
+    if len(vs) < 2:
+        return ""
+    every = max(1, len(vs) // 10)
+    shown = [(i + 1, v) for i, v in enumerate(vs) if (i + 1) % every == 0 or i + 1 == len(vs)]
+    points = ", ".join(f"{n}: {pct(v['accuracy'], 1)}" for n, v in shown)
+    return f"\nValidation accuracy after epoch {points} (best {pct(max(v['accuracy'] for v in vs), 1)}).\n"
 
 
 def render_export(doc: dict[str, Any]) -> str:
