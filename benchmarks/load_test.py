@@ -7,7 +7,8 @@
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid PID --lm-model NAME --classifier-model NAME ...
 
 The first form trains the two models it serves itself, once, into --models (default runs/load-test-models; reused
-when they are there): `rnnkit train ptb-small --max-steps 400` (2x200 LSTM, 10k words; PTB ships with rnnkit) and
+when they are there; with --server-commit by that commit's code, into --models/COMMIT):
+`rnnkit train ptb-small --max-steps 400` (2x200 LSTM, 10k words; PTB ships with rnnkit) and
 `rnnkit train sms-spam --max-steps 150` (the SMS collection through rnnkit's data registry), both on one thread
 with the recipes' seeds, so anyone can reproduce the serving figures with one command. The second form serves
 runs you name. Both start the server (on a free loopback port) and stop it at the end; the third targets a
@@ -118,8 +119,9 @@ def server_code(src: Path) -> dict[str, Any]:
     return {"src": str(src.resolve()), "commit": commit, "dirty": dirty}
 
 
-def train_models(root: Path, data_dir: str | None) -> dict[str, dict[str, Any]]:
-    """The two served runs under ``root`` (trained now unless a finished run is there): name -> {run, command}."""
+def train_models(root: Path, data_dir: str | None, src: Path) -> dict[str, dict[str, Any]]:
+    """The two served runs under ``root``, trained by the code in ``src`` (the server's own: an older server cannot
+    read a newer run's configuration) unless a finished run is there: name -> {run, command}."""
     out = {}
     for name, args in MODELS.items():
         run = root / name
@@ -129,7 +131,8 @@ def train_models(root: Path, data_dir: str | None) -> dict[str, dict[str, Any]]:
             cmd += ["--data-dir", data_dir]
         if not (run / "summary.json").is_file():
             print(f"load_test: training the {name} model: rnnkit train {' '.join(args)}", file=sys.stderr, flush=True)
-            env = dict(os.environ, OMP_NUM_THREADS="1")
+            path = f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+            env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-3000:])
@@ -287,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
-        if not (args.lm and args.classifier):
-            models = train_models(Path(args.models), args.data_dir)
+        if not (args.lm and args.classifier):  # an older server gets models trained by its own code
+            where = Path(args.models) / args.server_commit if args.server_commit else Path(args.models)
+            models = train_models(where, args.data_dir, server_src)
         lm = args.lm or models["lm"]["run"]
         classifier = args.classifier or models["classifier"]["run"]
         port = free_port()
