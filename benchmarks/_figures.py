@@ -156,6 +156,12 @@ def _export(r: dict[str, Any]) -> Iterator[Headline]:
             yield Headline(f"{x['recipe']} {fmt} largest difference", x[fmt]["worst"], abs_tol=r["tolerance"])
 
 
+def _omp_wait(r: dict[str, Any]) -> Iterator[Headline]:
+    for x in r["results"]:
+        if x["setting"] != "1 thread":
+            yield Headline(f"{x['setting']} vs 1 thread", x["vs_1_thread"], rel_tol=0.35)
+
+
 HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "classify": _classify,
     "forecast": _forecast,
@@ -171,6 +177,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "peer_keras": _peer_keras,
     "load_test": _load_test,
     "export": _export,
+    "omp_wait": _omp_wait,
 }
 
 

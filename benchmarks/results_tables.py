@@ -676,6 +676,19 @@ def render_export(doc: dict[str, Any]) -> str:
     )
 
 
+def render_omp_wait(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [x["setting"], rate(x["tokens_per_s"]), " ".join(f"{v:.0f}" for v in x["runs"]), f"{x['vs_1_thread']:.2f}x"]
+        for x in r["results"]
+    ]
+    return (
+        f"{r['shape']}; {r['rounds']} alternating rounds of {r['steps']} steps, each setting in a fresh process; load "
+        f"average {r['load_avg']['min']:.1f}-{r['load_avg']['max']:.1f} during the rounds.\n\n"
+        + table(["setting", "tokens/s (median)", "per round", "vs 1 thread (median of per-round ratios)"], rows)
+    )
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "classify": render_classify,
     "forecast": render_forecast,
@@ -692,6 +705,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "load_test": render_load_test,
     "train": render_train,
     "export": render_export,
+    "omp_wait": render_omp_wait,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
