@@ -143,10 +143,13 @@ def train_models(root: Path, data_dir: str | None, src: Path) -> dict[str, dict[
 
 
 def checkout_src(commit: str, into: Path) -> Path:
-    """The source tree of ``commit`` (git archive of src/, no worktree left behind): what the server runs."""
+    """The source tree of ``commit`` (git archive of src/ with the recipes/ and vendor/ it reads beside it, no
+    worktree left behind): what the server, and the training of its models, run."""
     archive = into / "src.tar"
     with open(archive, "wb") as f:
-        proc = subprocess.run(["git", "-C", str(REPO), "archive", commit, "src"], stdout=f, stderr=subprocess.PIPE)
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), "archive", commit, "src", "recipes", "vendor"], stdout=f, stderr=subprocess.PIPE
+        )
     if proc.returncode != 0:
         raise SystemExit(f"load_test: git archive {commit}: {proc.stderr.decode().strip()}")
     with tarfile.open(archive) as t:
