@@ -291,6 +291,8 @@ def rerun(stem: str, doc: dict[str, Any]) -> Rerun | None:
             return None
         argv[0] = script
         env = {k: v for k, v in (p.get("env") or {}).items() if k in ENV_KEPT}
+        if script.endswith("load_test.py"):
+            argv = _self_contained_load_test(argv, doc)
     minutes = MINUTES.get(stem)
     wall = p.get("wall_s") or doc["result"].get("wall_s")
     if wall and minutes is None:
@@ -299,6 +301,25 @@ def rerun(stem: str, doc: dict[str, Any]) -> Rerun | None:
         if budget in argv:
             minutes = max(minutes or 0, float(argv[argv.index(budget) + 1]) * scale)
     return Rerun(stem, argv, env, minutes, "keras" if argv[0].endswith("peer_keras.py") else "")
+
+
+def _self_contained_load_test(argv: list[str], doc: dict[str, Any]) -> list[str]:
+    """A load test that served runs from one machine's paths: the same load, with the models trained by the
+    benchmark itself, and the server's code named by its commit when it was not the measuring checkout's."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--lm", "--classifier", "--server-src", "--models") and i + 1 < len(argv):
+            skip = True
+            continue
+        out.append(arg)
+    server = doc["result"].get("server") or {}
+    measuring = (doc["provenance"].get("git") or {}).get("commit")
+    if server.get("commit") and server["commit"] != measuring and "--server-commit" not in out:
+        out += ["--server-commit", server["commit"][:10]]
+    return out
 
 
 def relocate(argv: list[str], scratch: Path, json_out: Path, data_dir: str | None) -> list[str]:
