@@ -110,6 +110,14 @@ def _memory_gib() -> float | None:
         return None
 
 
+def measured(path: str) -> bool:
+    """Whether a changed file can change what a benchmark measures: not the results, docs, tests or prose, nor the
+    scripts that only render and compare result files."""
+    if not path or path.startswith(("benchmarks/results/", "docs/", "tests/")) or path.endswith(".md"):
+        return False
+    return path not in ("benchmarks/results_tables.py", "benchmarks/_figures.py")
+
+
 def _git() -> dict[str, Any]:
     """Commit, branch, and whether the code measured differs from it (results and docs do not count)."""
 
@@ -125,12 +133,13 @@ def _git() -> dict[str, Any]:
         return {"commit": None, "branch": None, "dirty": None, "dirty_files": []}
     branch = (git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
     status = git("status", "--porcelain", "--untracked-files=no") or ""
-    dirty = sorted(
+    changed = sorted(
         line[3:].strip()
         for line in status.splitlines()
         if line[3:].strip() and not line[3:].startswith(("benchmarks/results/", "docs/"))
     )
-    return {"commit": commit.strip(), "branch": branch, "dirty": bool(dirty), "dirty_files": dirty}
+    dirty = any(measured(f) for f in changed)  # every changed file is listed; only code counts as dirty
+    return {"commit": commit.strip(), "branch": branch, "dirty": dirty, "dirty_files": changed}
 
 
 def _software() -> dict[str, str | None]:

@@ -1,11 +1,17 @@
 """A bounded load test of `rnnkit serve` on this machine: N concurrent clients for T seconds against /v1/generate and
 /v1/classify, reporting requests/s, p50/p99 latency, errors and the server's resident memory before and after.
 
-    python benchmarks/load_test.py --lm RUN --classifier RUN [--clients 8] [--seconds 10] [--warmup 3]
-        [--max-new-tokens 20] [--server-src DIR] [--json-out FILE]
+    python benchmarks/load_test.py [--models DIR] [--data-dir DIR] [--clients 8] [--seconds 10] [--warmup 3]
+        [--max-new-tokens 20] [--server-commit COMMIT | --server-src DIR] [--json-out FILE]
+    python benchmarks/load_test.py --lm RUN --classifier RUN ...
     python benchmarks/load_test.py --url http://127.0.0.1:8000 --pid PID --lm-model NAME --classifier-model NAME ...
 
-The first form starts the server itself (on a free loopback port) and stops it at the end; the second targets a
+The first form trains the two models it serves itself, once, into --models (default runs/load-test-models; reused
+when they are there; with --server-commit by that commit's code, into --models/COMMIT):
+`rnnkit train ptb-small --max-steps 400` (2x200 LSTM, 10k words; PTB ships with rnnkit) and
+`rnnkit train sms-spam --max-steps 150` (the SMS collection through rnnkit's data registry), both on one thread
+with the recipes' seeds, so anyone can reproduce the serving figures with one command. The second form serves
+runs you name. Both start the server (on a free loopback port) and stop it at the end; the third targets a
 running server, which must be on a loopback address (this tool never sends traffic elsewhere) and whose PID gives
 its memory. A warm-up phase of the same load runs first, so memory is compared at steady state: "before" is read
 after the warm-up, "after" at the end, "peak" is the highest reading during the measured phase. Exit status 1 if
@@ -22,6 +28,8 @@ import os
 import socket
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +37,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+# the served models, as `rnnkit train` arguments: small enough to train in minutes on one thread
+MODELS = {
+    "lm": ["ptb-small", "--max-steps", "400"],
+    "classifier": ["sms-spam", "--max-steps", "150"],
+}
 PROMPTS = ["the company said", "the market", "in the first quarter", "mr. smith", "analysts expect", "the bank"]
 TEXTS = [
     "Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
@@ -84,6 +98,11 @@ def start_server(lm: str, classifier: str, port: int, src: Path) -> subprocess.P
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def _full_commit(rev: str) -> str | None:
+    proc = subprocess.run(["git", "-C", str(REPO), "rev-parse", rev], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
 def server_code(src: Path) -> dict[str, Any]:
     """Which code the started server ran: its source tree and that tree's git commit (None outside git)."""
     try:
@@ -98,6 +117,44 @@ def server_code(src: Path) -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, None
     return {"src": str(src.resolve()), "commit": commit, "dirty": dirty}
+
+
+def train_models(root: Path, data_dir: str | None, src: Path) -> dict[str, dict[str, Any]]:
+    """The two served runs under ``root``, trained by the code in ``src`` (the server's own: an older server cannot
+    read a newer run's configuration) unless a finished run is there: name -> {run, command}."""
+    out = {}
+    for name, args in MODELS.items():
+        run = root / name
+        cmd = [sys.executable, "-m", "rnnkit", "train", *args, "--out", str(run), "--quiet", "--json"]
+        cmd += ["--set", "train.threads=1", "--set", "train.tensorboard=false"]
+        if data_dir:
+            cmd += ["--data-dir", data_dir]
+        if not (run / "summary.json").is_file():
+            print(f"load_test: training the {name} model: rnnkit train {' '.join(args)}", file=sys.stderr, flush=True)
+            path = f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+            env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stderr[-3000:])
+                raise SystemExit(f"load_test: training the {name} model failed (exit {proc.returncode})")
+        summary = json.loads((run / "summary.json").read_text())
+        out[name] = {"run": str(run), "command": "rnnkit train " + " ".join(args), "step": summary.get("step")}
+    return out
+
+
+def checkout_src(commit: str, into: Path) -> Path:
+    """The source tree of ``commit`` (git archive of src/ with the recipes/ and vendor/ it reads beside it, no
+    worktree left behind): what the server, and the training of its models, run."""
+    archive = into / "src.tar"
+    with open(archive, "wb") as f:
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), "archive", commit, "src", "recipes", "vendor"], stdout=f, stderr=subprocess.PIPE
+        )
+    if proc.returncode != 0:
+        raise SystemExit(f"load_test: git archive {commit}: {proc.stderr.decode().strip()}")
+    with tarfile.open(archive) as t:
+        t.extractall(into, filter="data")
+    return into / "src"
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float = 120.0) -> None:
@@ -182,8 +239,15 @@ def summarise(records: list[tuple[str, float, int]], seconds: float) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lm", help="language-model run to serve (starts a server)")
-    p.add_argument("--classifier", help="classifier run to serve (starts a server)")
+    p.add_argument("--lm", help="language-model run to serve (default: the one trained into --models)")
+    p.add_argument("--classifier", help="classifier run to serve (default: the one trained into --models)")
+    p.add_argument(
+        "--models",
+        default="runs/load-test-models",
+        metavar="DIR",
+        help="where the served models are trained (once) when --lm/--classifier are not given (default: %(default)s)",
+    )
+    p.add_argument("--data-dir", help="a folder laid out like the data cache, for training them (default: registry)")
     p.add_argument("--url", help="a running server on a loopback address instead")
     p.add_argument("--pid", type=int, help="the running server's process id (for its memory)")
     p.add_argument("--lm-model", default="lm", help="model name for /v1/generate (default: %(default)s)")
@@ -207,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the rnnkit source tree the started server runs (default: this checkout's src/); another "
         "checkout's, e.g. a `git worktree` of an older commit, measures that code as 'before'",
     )
+    p.add_argument(
+        "--server-commit",
+        metavar="COMMIT",
+        help="the server runs this commit's src/ (git archive into a temporary folder): the 'before' of a change",
+    )
     p.add_argument("--json-out", help="also write the JSON report here")
     args = p.parse_args(argv)
     sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
@@ -216,15 +285,23 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:
         raise SystemExit("load_test: --seconds must be in (0, 600], --warmup >= 0, --clients in 1..256")
     proc = None
+    models = None
+    scratch = tempfile.TemporaryDirectory(prefix="rnnkit-load-test-")
+    server_src = Path(args.server_src)
+    if args.server_commit:
+        server_src = checkout_src(args.server_commit, Path(scratch.name))
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
-    elif args.lm and args.classifier:
+    else:
+        if not (args.lm and args.classifier):  # an older server gets models trained by its own code
+            where = Path(args.models) / args.server_commit if args.server_commit else Path(args.models)
+            models = train_models(where, args.data_dir, server_src)
+        lm = args.lm or models["lm"]["run"]
+        classifier = args.classifier or models["classifier"]["run"]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(args.lm, args.classifier, port, Path(args.server_src))
+        proc = start_server(lm, classifier, port, server_src)
         pid = proc.pid
-    else:
-        raise SystemExit("load_test: give --lm and --classifier (to start a server), or --url of a running one")
     check_loopback(url)
     try:
         asyncio.run(wait_healthy(url, proc))
@@ -242,9 +319,18 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    server = None
+    if proc is not None:
+        server = (
+            {"src": f"git archive {args.server_commit} src", "commit": _full_commit(args.server_commit), "dirty": False}
+            if args.server_commit
+            else server_code(server_src)
+        )
+    scratch.cleanup()
     report = {
         "url": url,
-        "server": server_code(Path(args.server_src)) if proc is not None else None,
+        "server": server,
+        "models": models,
         "clients": args.clients,
         "seconds": args.seconds,
         "warmup": args.warmup,

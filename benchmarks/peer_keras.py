@@ -1,39 +1,47 @@
-"""Peer benchmark: the same PTB language model trained by Keras 3 (TensorFlow backend) and by rnnkit, in one process.
+"""Peer benchmark: the same PTB language model trained by Keras 3 (TensorFlow backend) and by rnnkit, alternating.
 
-    python benchmarks/peer_keras.py [--steps 60] [--warmup 10] [--rounds 3] [--threads 2]
-                                    [--variants keras-xla,keras,rnnkit] [--precision fp32]
-                                    [--data-dir DIR] [--json-out FILE]
+    python benchmarks/peer_keras.py [--steps 30] [--warmup 10] [--rounds 3] [--threads 1,2]
+                                    [--variants keras-xla,keras,keras-xla-spe,keras-spe,keras-xla-unroll,rnnkit]
+                                    [--precision fp32] [--data-dir DIR] [--json-out FILE]
 
 The model is the classic Keras/Zaremba "small" PTB setup: embedding 200, two LSTM layers of 256, a dense
 softmax over the 10,000 words, batch 60, 20 unrolled steps with the state carried between batches (Keras:
 ``stateful=True``; rnnkit: truncated BPTT), mean cross-entropy over the 1,200 tokens of a batch, SGD lr 1 with the
 gradients clipped to a global norm of 5, no dropout. Both read the same word ids (rnnkit's PTB vocabulary).
 
-Variants, run in turn within every round so that machine drift hits all of them alike:
+Keras is given every setting we know that could make it faster on a CPU, and the comparison is with the fastest:
 
 - ``keras-xla``: ``model.compile(..., jit_compile=True)``, the whole train step compiled by XLA;
-- ``keras``: ``jit_compile=False``, TensorFlow's default graph execution on the CPU;
-- ``rnnkit``: rnnkit's real training path (task + Trainer + run directory), ``train.precision`` from
-  ``--precision``.
+- ``keras``: ``jit_compile=False``, TensorFlow's graph execution (tf.function) with its oneDNN kernels;
+- ``keras-xla-spe`` / ``keras-spe``: the same with ``steps_per_execution=10`` (ten batches per call into the
+  graph: less Python and dispatch per step);
+- ``keras-xla-unroll``: XLA with ``LSTM(unroll=True)`` (the 20 steps unrolled instead of a while loop);
+- ``rnnkit``: rnnkit's real training path (task + Trainer + run directory), ``train.precision`` from ``--precision``.
 
-Each variant first trains ``--warmup`` batches (XLA compiles then; rnnkit's recurrence choice is made then), then
-``--steps`` timed batches: Keras is timed from the end of its first timed batch's predecessor to the end of the
-last (a callback), rnnkit from the metrics its Trainer logs (windows of 10 steps, the warm-up window dropped).
-Reported: tokens/s per round, the median, and the median of the per-round ratios to ``keras-xla``; plus the
-training loss each reached (same data, both start from their own random init), and the CPU flags.
+One worker process per thread count (TensorFlow fixes its thread pools once per process), all children of this
+one; in every round each thread count runs each variant in turn, so drift of the (shared) machine hits all alike,
+and only one worker computes at a time. Each Keras variant first trains ``--warmup`` batches (XLA compiles then),
+then ``--steps`` timed batches per round, timed from the end of the first execution to the end of the last (a
+callback); rnnkit trains a fresh run per round, timed from the metrics its Trainer logs (windows of 10 steps, the
+warm-up window dropped). Reported per thread count: tokens/s per round and their median, the median of the
+per-round ratios to ``keras-xla`` and to the fastest Keras variant (fastest by median), the training loss each
+reached, and the CPU flags.
 
-TensorFlow is NOT a dependency of rnnkit: install it in a separate environment with the ``bench`` extra, torch
-first so pip never pulls an unpinned one::
+TensorFlow is NOT a dependency of rnnkit: install it in a separate environment, torch first so pip never pulls an
+unpinned one (the ``bench`` extra names tensorflow and keras)::
 
     python3 -m venv /work/venv-tf && /work/venv-tf/bin/pip install torch==2.13.0
-    /work/venv-tf/bin/pip install -e ".[bench]"   # tensorflow + keras
-    /work/venv-tf/bin/python benchmarks/peer_keras.py --json-out benchmarks/results/peer-keras-cpu.json
+    /work/venv-tf/bin/pip install tensorflow-cpu keras && /work/venv-tf/bin/pip install -e .
+    /work/venv-tf/bin/python benchmarks/peer_keras.py --threads 1,2 --json-out benchmarks/results/peer-keras-cpu.json
+
+(measured with tensorflow-cpu 2.21.0 and keras 3.15.1 from PyPI.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import statistics
@@ -51,6 +59,21 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPE = {"embedding": 200, "hidden": 256, "layers": 2, "batch": 60, "bptt": 20, "lr": 1.0, "clip": 5.0}
+# Keras variants: (jit_compile, steps_per_execution, LSTM unroll)
+KERAS = {
+    "keras-xla": (True, 1, False),
+    "keras": (False, 1, False),
+    "keras-xla-spe": (True, 10, False),
+    "keras-spe": (False, 10, False),
+    "keras-xla-unroll": (True, 1, True),
+}
+NAMES = {
+    "keras-xla": "Keras 3, `jit_compile=True` (XLA)",
+    "keras": "Keras 3, `jit_compile=False`",
+    "keras-xla-spe": "Keras 3, XLA, `steps_per_execution=10`",
+    "keras-spe": "Keras 3, no XLA, `steps_per_execution=10`",
+    "keras-xla-unroll": "Keras 3, XLA, `LSTM(unroll=True)`",
+}
 
 
 def data_dir(a: argparse.Namespace) -> Path | None:
@@ -104,45 +127,50 @@ def stream_batches(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 class KerasRun:
     """One Keras model, compiled once (with or without XLA); ``run(n)`` trains the next ``n`` batches."""
 
-    def __init__(self, vocab: int, ids: np.ndarray, jit: bool, total: int) -> None:
+    def __init__(self, vocab: int, ids: np.ndarray, variant: str, total: int) -> None:
         import keras
 
+        jit, self.spe, unroll = KERAS[variant]
         self.keras = keras
         keras.utils.set_random_seed(0)
         b, t = SHAPE["batch"], SHAPE["bptt"]
         inp = keras.Input(shape=(t,), batch_size=b, dtype="int32")
         h = keras.layers.Embedding(vocab, SHAPE["embedding"])(inp)
         for _ in range(SHAPE["layers"]):
-            h = keras.layers.LSTM(SHAPE["hidden"], return_sequences=True, stateful=True)(h)
+            h = keras.layers.LSTM(SHAPE["hidden"], return_sequences=True, stateful=True, unroll=unroll)(h)
         out = keras.layers.Dense(vocab)(h)
         self.model = keras.Model(inp, out)
         self.model.compile(
             optimizer=keras.optimizers.SGD(learning_rate=SHAPE["lr"], global_clipnorm=SHAPE["clip"]),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=jit,
+            steps_per_execution=self.spe,
         )
         self.x, self.y = stream_batches(ids, total)
         self.at = 0  # next batch
 
     def run(self, n: int) -> tuple[float, float]:
-        """(tokens/s from the end of the first batch to the end of the last, the last batch's loss)."""
+        """(tokens/s from the end of the first execution to the end of the last, the last batch's loss): ``n``
+        timed batches after one untimed execution (1 batch, or ``steps_per_execution`` of them)."""
         keras = self.keras
-        stamps: list[float] = []
+        stamps: list[tuple[int, float]] = []
         losses: list[float] = []
 
         class Clock(keras.callbacks.Callback):
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                stamps.append(time.perf_counter())
+                stamps.append((batch, time.perf_counter()))  # with steps_per_execution: once per execution
                 losses.append(float((logs or {}).get("loss", float("nan"))))
 
         b = SHAPE["batch"]
-        lo, hi = self.at * b, (self.at + n + 1) * b
+        n = -(-n // self.spe) * self.spe  # whole executions
+        lo, hi = self.at * b, (self.at + n + self.spe) * b
         self.model.fit(
             self.x[lo:hi], self.y[lo:hi], batch_size=b, epochs=1, shuffle=False, verbose=0, callbacks=[Clock()]
         )
-        self.at += n + 1
-        tokens = n * b * SHAPE["bptt"]
-        return tokens / (stamps[-1] - stamps[0]), losses[-1]
+        self.at += n + self.spe
+        (b0, t0), (b1, t1) = stamps[0], stamps[-1]
+        tokens = (b1 - b0) * b * SHAPE["bptt"]
+        return tokens / (t1 - t0), losses[-1]
 
 
 def rnnkit_run(data_dir: Path, steps: int, warmup: int, precision: str) -> tuple[float, float]:
@@ -187,13 +215,45 @@ def rnnkit_run(data_dir: Path, steps: int, warmup: int, precision: str) -> tuple
     return statistics.mean(r["tokens_per_s"] for r in records), records[-1]["loss"]
 
 
+def worker(conn: Any, threads: int, variants: list[str], data: str | None, batches: int, warmup: int) -> None:
+    """One thread count: build and warm every Keras variant once, then run what the parent asks, one at a time."""
+    torch.set_num_threads(threads)
+    ids, vocab = ptb_ids(Path(data) if data else None)
+    runs: dict[str, KerasRun] = {}
+    if any(v in KERAS for v in variants):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        for v in variants:
+            if v in KERAS:
+                runs[v] = KerasRun(vocab, ids, v, batches)
+                runs[v].run(warmup)  # compile + warm caches
+    versions: dict[str, str] = {"torch": torch.__version__}
+    if runs:
+        import keras
+        import tensorflow as tf
+
+        versions.update(tensorflow=tf.__version__, keras=keras.__version__)
+    conn.send(("ready", vocab, versions))
+    while True:
+        msg = conn.recv()
+        if msg[0] == "stop":
+            return
+        _, v, steps, precision = msg
+        if v == "rnnkit":
+            conn.send(rnnkit_run(Path(data) if data else None, steps, warmup, precision))
+        else:
+            conn.send(runs[v].run(steps))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=60, help="timed batches per variant and round")
+    ap.add_argument("--steps", type=int, default=30, help="timed batches per variant and round")
     ap.add_argument("--warmup", type=int, default=10, help="batches before timing (XLA compiles here)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default="keras-xla,keras,rnnkit")
+    ap.add_argument("--threads", default="1,2", help="thread counts, each in its own worker (default: %(default)s)")
+    ap.add_argument("--variants", default=",".join([*KERAS, "rnnkit"]))
     ap.add_argument("--precision", default="fp32", help="rnnkit's train.precision (Keras stays fp32)")
     ap.add_argument(
         "--data-dir",
@@ -203,74 +263,74 @@ def main() -> int:
     ap.add_argument("--json-out")
     a = ap.parse_args()
     variants = a.variants.split(",")
-    unknown = set(variants) - {"keras-xla", "keras", "rnnkit"}
+    unknown = set(variants) - {*KERAS, "rnnkit"}
     if unknown:
         raise SystemExit(f"peer_keras: unknown variant(s) {', '.join(sorted(unknown))}")
-    torch.set_num_threads(a.threads)
+    thread_counts = [int(t) for t in str(a.threads).split(",")]
     sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
 
-    prov = Provenance.start(seeds=[0], data_dir=a.data_dir, threads=a.threads)  # Keras's set_random_seed(0)
-    ids, vocab = ptb_ids(data_dir(a))
-    keras_runs: dict[str, KerasRun] = {}
-    if any(v.startswith("keras") for v in variants):
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(a.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(a.threads)
-        total = (a.warmup + 1 + a.rounds * (a.steps + 1)) + 1
-        for v in variants:
-            if v.startswith("keras"):
-                keras_runs[v] = KerasRun(vocab, ids, jit=v == "keras-xla", total=total)
-                keras_runs[v].run(a.warmup)  # compile + warm caches
-    rates: dict[str, list[float]] = {v: [] for v in variants}
-    losses: dict[str, list[float]] = {v: [] for v in variants}
+    prov = Provenance.start(seeds=[0], data_dir=a.data_dir, threads=max(thread_counts))  # Keras's seed 0
+    batches = -(-a.warmup // 10) * 10 + 10 + a.rounds * (-(-a.steps // 10) * 10 + 10) + 1  # spe 10 at most
+    ctx = mp.get_context("spawn")
+    workers = {}
+    vocab, versions = 0, {}
+    for t in thread_counts:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(child, t, variants, a.data_dir, batches, a.warmup), daemon=True)
+        proc.start()
+        _, vocab, versions = parent.recv()  # one worker warms up at a time
+        workers[t] = (proc, parent)
+    rates = {t: {v: [] for v in variants} for t in thread_counts}
+    losses = {t: {v: [] for v in variants} for t in thread_counts}
     for r in range(a.rounds):
-        for v in variants:
-            if v == "rnnkit":
-                rate, loss = rnnkit_run(data_dir(a), a.steps, a.warmup, a.precision)
-            else:
-                rate, loss = keras_runs[v].run(a.steps)
-            rates[v].append(rate)
-            losses[v].append(loss)
-            print(f"round {r + 1} {v:>10}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr, flush=True)
-    base = "keras-xla" if "keras-xla" in variants else variants[0]
-    rows = []
+        for t in thread_counts:
+            for v in variants:
+                workers[t][1].send(("run", v, a.steps, a.precision))
+                rate, loss = workers[t][1].recv()
+                rates[t][v].append(rate)
+                losses[t][v].append(loss)
+                print(f"round {r + 1} {t} thread(s) {v:>16}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr)
+    for proc, conn in workers.values():
+        conn.send(("stop",))
+        proc.join(timeout=60)
     cpu = cpu_flags()
     print(
         f"\nPTB LM {SHAPE['layers']}x{SHAPE['hidden']} LSTM, embedding {SHAPE['embedding']}, batch {SHAPE['batch']}, "
-        f"bptt {SHAPE['bptt']}, SGD + clip {SHAPE['clip']}, {a.threads} threads; {cpu['model']} "
-        f"({' '.join(cpu['flags'])})\n"
+        f"bptt {SHAPE['bptt']}, SGD + clip {SHAPE['clip']}; {cpu['model']} ({' '.join(cpu['flags'])})"
     )
-    print(f"{'variant':>10} {'tokens/s':>10} {'vs ' + base:>14}   per-round tokens/s")
-    for v in variants:
-        ratio = statistics.median(x / y for x, y in zip(rates[v], rates[base]))
-        med = statistics.median(rates[v])
-        rows.append(
-            {
-                "variant": v,
-                "tokens_per_s": round(med, 1),
-                f"vs_{base}": round(ratio, 3),
-                "runs": [round(x, 1) for x in rates[v]],
-                "loss_last": [round(x, 4) for x in losses[v]],
-            }
-        )
-        print(f"{v:>10} {med:>10,.0f} {ratio:>13.2f}x   {' '.join(f'{x:,.0f}' for x in rates[v])}")
-    versions: dict[str, str] = {"torch": torch.__version__}
-    if keras_runs:
-        import keras
-        import tensorflow as tf
-
-        versions.update(tensorflow=tf.__version__, keras=keras.__version__)
+    by_threads = []
+    for t in thread_counts:
+        keras_variants = [v for v in variants if v in KERAS]
+        fastest = max(keras_variants, key=lambda v: statistics.median(rates[t][v])) if keras_variants else None
+        base = "keras-xla" if "keras-xla" in variants else variants[0]
+        rows = []
+        print(f"\n{t} thread(s): {'variant':>16} {'tokens/s':>10} {'vs ' + base:>16} {'vs fastest Keras':>17}")
+        for v in variants:
+            ratio = statistics.median(x / y for x, y in zip(rates[t][v], rates[t][base]))
+            fast = statistics.median(x / y for x, y in zip(rates[t][v], rates[t][fastest])) if fastest else None
+            med = statistics.median(rates[t][v])
+            rows.append(
+                {
+                    "variant": v,
+                    "tokens_per_s": round(med, 1),
+                    f"vs_{base}": round(ratio, 3),
+                    "vs_fastest_keras": round(fast, 3) if fast is not None else None,
+                    "runs": [round(x, 1) for x in rates[t][v]],
+                    "loss_last": [round(x, 4) for x in losses[t][v]],
+                }
+            )
+            print(f"{' ' * 14}{v:>16} {med:>10,.0f} {ratio:>15.2f}x {fast or float('nan'):>16.2f}x")
+        by_threads.append({"threads": t, "baseline": base, "fastest_keras": fastest, "results": rows})
     out = {
         "benchmark": "peer_keras",
         "shape": SHAPE,
         "vocab": vocab,
-        "config": vars(a),
+        "config": {**vars(a), "threads": thread_counts},
         "cpu": cpu,
         "versions": versions,
-        "baseline": base,
-        "results": rows,
+        "names": {v: NAMES.get(v, f"rnnkit {a.precision} (Trainer)") for v in variants},
+        "by_threads": by_threads,
     }
     if a.json_out:
         write_result(a.json_out, "peer_keras", out, prov)

@@ -30,8 +30,9 @@ PUBLISHED = {  # test perplexity reported by Zaremba et al. 2014 (and the seed n
 
 def seed_and_threads(recipe: str, overrides: list[str]) -> tuple[int, int | None]:
     """The run's train.seed and train.threads (None when 0: the provenance then reads OMP_NUM_THREADS)."""
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
     from rnnkit.errors import UserError
+    from rnnkit.tasks.recipes import load_recipe
 
     try:
         train = load_recipe(recipe, parse_overrides(overrides)).train
@@ -48,27 +49,27 @@ def main() -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--max-epochs", type=int)
     ap.add_argument("--max-time", type=float)
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (exactly: a stopped run loses only its current "
+        "epoch); the figures cover the whole run",
+    )
     ap.add_argument("--json-out")
     ap.add_argument("--seed", type=int, help="train.seed (default: the recipe's)")
     args = ap.parse_args()
     out = Path(args.out or f"runs/bench-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rnnkit",
-        "train",
-        args.recipe,
-        *data_flag(args.data_dir),
-        "--out",
-        str(out),
-        "--json",
-        "--quiet",
-    ]
-    for o in args.overrides:
-        cmd += ["--set", o]
-    for flag in ("max_epochs", "max_time", "seed"):
-        if getattr(args, flag) is not None:
-            cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if args.resume:  # the run's own config (recipe, overrides, budget) continues; only the data folder is given
+        cmd = [sys.executable, "-m", "rnnkit", "train", "--resume", str(out), *data_flag(args.data_dir)]
+        cmd += ["--json", "--quiet"]
+    else:
+        cmd = [sys.executable, "-m", "rnnkit", "train", args.recipe, *data_flag(args.data_dir), "--out", str(out)]
+        cmd += ["--json", "--quiet"]
+        for o in args.overrides:
+            cmd += ["--set", o]
+        for flag in ("max_epochs", "max_time", "seed"):
+            if getattr(args, flag) is not None:
+                cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     seed, threads = seed_and_threads(args.recipe, args.overrides)
     prov = Provenance.start(
         seeds=[args.seed if args.seed is not None else seed], data_dir=args.data_dir, threads=threads
@@ -114,6 +115,7 @@ def main() -> int:
         "test_ppl": summary.get("test", {}).get("ppl"),
         "published": PUBLISHED.get(args.recipe, {}),
         "overrides": args.overrides,
+        "resumed": args.resume,  # wall_s is then this last segment's
     }
     print(
         f"\n{args.recipe}: valid ppl {result['valid_ppl']:.1f}, test ppl {result['test_ppl']:.1f}, "

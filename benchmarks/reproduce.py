@@ -2,6 +2,9 @@
 
     python benchmarks/reproduce.py --quick [--data-dir DIR] [--out-root DIR] [--json-out FILE]
     python benchmarks/reproduce.py sms-spam har [--seeds 1234,1,2] ...
+    python benchmarks/reproduce.py --full [--max-minutes 60] [--data-dir DIR] [--keras-python PY] [--json-out FILE]
+    python benchmarks/reproduce.py --figure ptb-small [--figure ...] [--publish] [--data-dir DIR]
+    python benchmarks/reproduce.py --list
 
 Run it before changing a results table (and after changing anything that trains). ``--quick`` is every recipe
 that trains in under ~3 minutes on 2 cores: parity, sms-spam, digits-rows, har-subset, sentiment, airline,
@@ -17,6 +20,14 @@ in CLAIMS below is checked:
 - ``compare``: a baseline the doc reports beside the model without claiming the model beats it (sms-spam against
   the bag-of-words regression): the table says whether it is beaten, and it never fails the check.
 
+``--full`` measures every published figure again whose benchmark run fits in ``--max-minutes`` (the time its
+result file records it took; ``--list`` shows every file, its command and its minutes), each with the command its
+result file records (outputs moved to a scratch folder), and compares the new file's headline figures with the
+stored ones within the tolerances of benchmarks/_figures.py: one table of pass/fail, exit 1 on any failure.
+``--figure NAME`` does the same for one result file (benchmarks/results/NAME.json); with ``--publish`` the new
+measurement replaces the published file (then run benchmarks/results_tables.py). Figures no benchmark can measure
+again (transcribed from a hand-written page) are listed as such, never passed.
+
 Prints one table, writes it with its provenance to --json-out (default benchmarks/results/reproduce-quick.json,
 shown in docs/results.md), and exits 1 when any figure falls outside its tolerance. The tolerances allow for
 another CPU or thread count (float rounding changes a run's trajectory as a new seed would); on the machine and
@@ -27,15 +38,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _figures
 import classify
 import forecast
-from _results import RESULTS, Provenance, read_result, write_result
+from _results import RESULTS, Provenance, ResultError, read_result, write_result
 
 QUICK = (
     "parity",
@@ -185,7 +199,21 @@ def main() -> int:
     ap.add_argument("--seeds", help="train.seed values (default: the published file's)")
     ap.add_argument("--out-root", help="parent of the run directories (default: runs/reproduce-TIMESTAMP)")
     ap.add_argument("--json-out", help="default: benchmarks/results/reproduce-quick.json with --quick, else none")
+    ap.add_argument("--full", action="store_true", help="every figure whose run fits in --max-minutes")
+    ap.add_argument("--figure", action="append", default=[], metavar="NAME", help="re-measure benchmarks/results/NAME")
+    ap.add_argument("--max-minutes", type=float, default=60.0, help="--full: longest run to include (%(default)s)")
+    ap.add_argument("--publish", action="store_true", help="--figure: the new measurement replaces the published file")
+    ap.add_argument("--keras-python", help="the interpreter with TensorFlow/Keras for peer_keras.py (its own venv)")
+    ap.add_argument("--list", action="store_true", help="list every result file, its command and minutes; run nothing")
     args = ap.parse_args()
+    if args.list:
+        return list_figures()
+    if args.full or args.figure:
+        if args.recipes or args.quick:
+            ap.error("--full/--figure re-measure result files; --quick and recipe names check the quick recipes")
+        if args.publish and args.full:
+            ap.error("--publish replaces published files one --figure at a time, not with --full")
+        return full(args)
     recipes = list(args.recipes) or (list(QUICK) if args.quick else [])
     if not recipes:
         ap.error("name recipes or pass --quick")
@@ -235,6 +263,116 @@ def main() -> int:
     if json_out:
         path = write_result(json_out, "reproduce", result, prov)
         print(f"result: {path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def stems_published(results: Path = RESULTS) -> list[str]:
+    """Every result file that holds figures (the reproduction reports themselves excepted)."""
+    return sorted(p.stem for p in results.glob("*.json") if not p.stem.startswith("reproduce-"))
+
+
+def list_figures() -> int:
+    for stem in stems_published():
+        doc = read_result(RESULTS / f"{stem}.json")
+        run = _figures.rerun(stem, doc)
+        if run is None:
+            print(f"{stem:<36} {'-':>6}  no benchmark measures it again (transcribed or hand-made)")
+        else:
+            minutes = f"{run.minutes:g}" if run.minutes is not None else "?"
+            print(f"{stem:<36} {minutes:>6}  {run.command()}")
+    return 0
+
+
+def remeasure(stem: str, args: argparse.Namespace, scratch: Path) -> tuple[str, list[dict[str, Any]], float]:
+    """Measure one result file again: (status, comparison rows, wall s). Status 'measured' or why not."""
+    try:
+        old = read_result(RESULTS / f"{stem}.json")
+    except ResultError as e:
+        return f"unreadable: {e}", [], 0.0
+    run = _figures.rerun(stem, old)
+    if run is None:
+        return "not re-measurable: no benchmark writes it (transcribed or hand-made)", [], 0.0
+    python = sys.executable
+    if run.needs == "keras":
+        if not args.keras_python:
+            return "skipped: needs --keras-python (TensorFlow's own venv; see peer_keras.py)", [], 0.0
+        python = args.keras_python
+    json_out = RESULTS / f"{stem}.json" if args.publish else scratch / stem / "result.json"
+    argv = _figures.relocate(run.argv, scratch / stem, json_out, args.data_dir)
+    print(f"== {stem} (~{run.minutes if run.minutes is not None else '?'} min): {' '.join(argv)}", file=sys.stderr)
+    t0 = time.time()
+    proc = subprocess.run([python, *argv], cwd=_figures.REPO, env=_figures.child_env(run))
+    wall = time.time() - t0
+    if proc.returncode != 0 and not json_out.is_file():
+        return f"failed: exit {proc.returncode}", [], wall
+    new = read_result(json_out)
+    rows = _figures.compare(old, new)
+    if not rows:
+        return "measured; the stored file has no headline figures to compare", [], wall
+    return "measured", rows, wall
+
+
+def full(args: argparse.Namespace) -> int:
+    """--full / --figure: re-measure result files and compare their headline figures; one table."""
+    names = args.figure or stems_published()
+    unknown = [n for n in names if not (RESULTS / f"{n}.json").is_file()]
+    if unknown:
+        raise SystemExit(f"reproduce: no result file benchmarks/results/{unknown[0]}.json")
+    scratch = Path(args.out_root or tempfile.mkdtemp(prefix="rnnkit-reproduce-"))
+    prov = Provenance.start(data_dir=args.data_dir)
+    checks: list[dict[str, Any]] = []
+    walls: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    for stem in names:
+        doc = read_result(RESULTS / f"{stem}.json")
+        run = _figures.rerun(stem, doc)
+        if args.full and run is not None and not _figures.headlines(doc):
+            notes[stem] = "not compared: transcribed figures (re-measure with --figure NAME --publish)"
+            continue
+        if args.full and run is not None and (run.minutes is None or run.minutes > args.max_minutes):
+            notes[stem] = f"skipped: its run takes {run.minutes or '?'} min (> --max-minutes {args.max_minutes:g})"
+            continue
+        status, rows, wall = remeasure(stem, args, scratch)
+        walls[stem] = round(wall, 1)
+        if status != "measured" or not rows:
+            notes[stem] = status
+        for row in rows:
+            checks.append(
+                {
+                    "recipe": stem,
+                    "kind": "published",
+                    "figure": row["figure"],
+                    "stated": row["stored_text"],
+                    "tolerance": row["tolerance"],
+                    "measured": row["measured"],
+                    "measured_text": row["measured_text"],
+                    "value": row["stored"],
+                    "ok": row["ok"],
+                }
+            )
+    failed = sum(not c["ok"] for c in checks) + sum(v.startswith("failed") for v in notes.values())
+    width = max([len(c["figure"]) for c in checks] + [6])
+    print(f"{'result file':<34} {'figure':<{width}} {'stored':>10} {'tolerance':>10} {'measured':>10}  result")
+    for c in checks:
+        print(
+            f"{c['recipe']:<34} {c['figure']:<{width}} {c['stated']:>10} {c['tolerance']:>10} "
+            f"{c['measured_text']:>10}  {'ok' if c['ok'] else 'FAIL'}"
+        )
+    for stem, why in notes.items():
+        print(f"{stem:<34} {why}")
+    print(f"{len(checks)} figures compared, {failed} outside tolerance or failed; {len(notes)} files not compared")
+    if args.json_out:
+        result = {
+            "recipes": list(walls),
+            "seeds": {},
+            "checks": checks,
+            "passed": failed == 0,
+            "failed": failed,
+            "wall_s_by_recipe": walls,
+            "not_compared": notes,
+            "max_minutes": args.max_minutes if args.full else None,
+        }
+        write_result(args.json_out, "reproduce", result, prov)
     return 1 if failed else 0
 
 

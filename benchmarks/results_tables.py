@@ -25,12 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, ResultError, read_result
+from _results import RESULTS, ResultError, measured, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "results.md"
 # a block names one file stem, or a glob of stems ("load-*-r?") shown together by the benchmark's group renderer
 BLOCK = re.compile(r"<!-- generated: ([\w.*?-]+) -->\n(.*?)<!-- end generated: \1 -->", re.S)
+# figures not measured by their benchmark on code of this page's time (provenance reconstructed, or transcribed
+# from a hand-written page) live below this heading, never among the current tables
+HISTORY = "\n## Not re-measured since"
 
 
 # -- formatting helpers -----------------------------------------------------------------------------------------
@@ -71,8 +74,9 @@ def provenance_line(doc: dict[str, Any], stem: str) -> str:
     m, git, sw = p["machine"], p["git"], p["software"]
     commit = git.get("commit")
     code = f"commit `{commit[:10]}`" if commit else "an unknown commit"
-    if git.get("dirty"):
-        code += f" with uncommitted changes to {', '.join(git.get('dirty_files') or [])}"
+    changed = [f for f in git.get("dirty_files") or [] if measured(f)]
+    if changed:
+        code += f" with uncommitted changes to {', '.join(changed)}"
     flags = " ".join(m.get("cpu_flags") or []) or "no AVX"
     cpu = f"{m.get('cpu') or 'unknown CPU'} ({flags}; {m.get('cpus')} CPUs)"
     threads = m.get("threads")
@@ -417,33 +421,62 @@ def render_decode_step(doc: dict[str, Any]) -> str:
 
 def render_peer_keras(doc: dict[str, Any]) -> str:
     r = doc["result"]
-    base = r["baseline"]
-    names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
-    rows = [
-        [
-            names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
-            rate(x["tokens_per_s"]),
-            " ".join(f"{v:.0f}" for v in x["runs"]),
-            f"{x[f'vs_{base}']:.2f}x",
-            f"{x['loss_last'][-1]:.3f}",
-        ]
-        for x in r["results"]
-    ]
     sh, v = r["shape"], r["versions"]
-    return (
+    head = (
         f"PTB, embedding {sh['embedding']}, {sh['layers']} LSTM layers of {sh['hidden']}, batch {sh['batch']}, "
         f"bptt {sh['bptt']}, SGD lr {sh['lr']:g}, clip {sh['clip']:g}; {r['config']['rounds']} alternating rounds of "
         f"{r['config']['steps']} steps; TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}.\n\n"
+    )
+    if "by_threads" not in r:  # files from before every setting and both thread counts ran in one process tree
+        base = r["baseline"]
+        names = {"keras-xla": "Keras 3, `jit_compile=True` (XLA)", "keras": "Keras 3, `jit_compile=False`"}
+        rows = [
+            [
+                names.get(x["variant"], f"rnnkit {r['config'].get('precision', 'fp32')} (Trainer)"),
+                rate(x["tokens_per_s"]),
+                " ".join(f"{v:.0f}" for v in x["runs"]),
+                f"{x[f'vs_{base}']:.2f}x",
+                f"{x['loss_last'][-1]:.3f}",
+            ]
+            for x in r["results"]
+        ]
+        vs = f"vs {names.get(base, base)} (median of per-round ratios)"
+        return head + table(["variant", "tokens/s (median)", "per round", vs, "training loss at the last batch"], rows)
+    rows = []
+    for t in r["by_threads"]:
+        for x in t["results"]:
+            name = r["names"].get(x["variant"], x["variant"])
+            fastest = " (fastest Keras)" if x["variant"] == t["fastest_keras"] else ""
+            rows.append(
+                [
+                    str(t["threads"]),
+                    f"{name}{fastest}",
+                    rate(x["tokens_per_s"]),
+                    " ".join(f"{v:.0f}" for v in x["runs"]),
+                    f"{x['vs_fastest_keras']:.2f}x" if x.get("vs_fastest_keras") is not None else "-",
+                    f"{x['loss_last'][-1]:.3f}",
+                ]
+            )
+    summary = "; ".join(
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}: rnnkit / fastest Keras "
+        f"**{next(x['vs_fastest_keras'] for x in t['results'] if x['variant'] == 'rnnkit'):.2f}x**"
+        for t in r["by_threads"]
+        if any(x["variant"] == "rnnkit" for x in t["results"])
+    )
+    return (
+        head
         + table(
             [
+                "threads",
                 "variant",
                 "tokens/s (median)",
                 "per round",
-                f"vs {names.get(base, base)} (median of per-round ratios)",
+                "vs fastest Keras (median of per-round ratios)",
                 "training loss at the last batch",
             ],
             rows,
         )
+        + (f"\n{summary}.\n" if summary else "")
     )
 
 
@@ -491,21 +524,81 @@ def render_load_test_group(docs: dict[str, dict[str, Any]]) -> str:
                 f"{b['rss_mib']['growth']:+.1f} / {a['rss_mib']['growth']:+.1f}",
             ]
         )
-    return table(
-        [
-            "clients",
-            "round",
-            "generations/s before -> after",
-            "ratio",
-            "generate p50 ms",
-            "generate p99 ms",
-            "classify p50 ms",
-            "classify p99 ms",
-            "errors before / after",
-            "server RSS growth MiB before / after",
-        ],
-        rows,
-    ) + _server_code_note(pairs)
+    return (
+        table(
+            [
+                "clients",
+                "round",
+                "generations/s before -> after",
+                "ratio",
+                "generate p50 ms",
+                "generate p99 ms",
+                "classify p50 ms",
+                "classify p99 ms",
+                "errors before / after",
+                "server RSS growth MiB before / after",
+            ],
+            rows,
+        )
+        + _load_summary(pairs)
+        + _server_code_note(pairs)
+    )
+
+
+def _load_summary(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -> str:
+    """Per client count over the rounds: the generations/s ratio range and the generate p99 before -> after."""
+    out = []
+    for clients in sorted({c for c, _ in pairs}):
+        ps = [p for (c, _), p in sorted(pairs.items()) if c == clients]
+        ratios = [
+            p["after"]["by_endpoint"]["generate"]["rps"] / p["before"]["by_endpoint"]["generate"]["rps"] for p in ps
+        ]
+        p99 = [
+            (p["before"]["by_endpoint"]["generate"]["p99_ms"], p["after"]["by_endpoint"]["generate"]["p99_ms"])
+            for p in ps
+        ]
+        errors = sum(p[s]["errors"] for p in ps for s in ("before", "after"))
+        out.append(
+            f"{clients} client{'s' if clients != 1 else ''}: **{min(ratios):.2f}-{max(ratios):.2f}x** the generations "
+            f"per second, generate p99 {rate(statistics.fmean(b for b, _ in p99))} -> "
+            f"{rate(statistics.fmean(a for _, a in p99))} ms (mean of rounds), {errors} failed requests"
+        )
+    return "\n" + "; ".join(out) + ".\n"
+
+
+def render_lm_speed_group(docs: dict[str, dict[str, Any]]) -> str:
+    """Several paired precision runs of one shape (the bf16 quality check over seeds): one row per seed with each
+    variant's validation perplexity and the gap, then the mean over seeds and the spread of each variant."""
+    runs = sorted(docs.values(), key=lambda d: d["result"]["config"].get("seed") or 0)
+    variants = [x["variant"] for x in runs[0]["result"]["results"]]
+    base, other = variants[0], variants[-1]
+    rows, ppl = [], {v: [] for v in variants}
+    for d in runs:
+        r = d["result"]
+        by = {x["variant"]: x["valid_ppl"] for x in r["results"]}
+        for v in variants:
+            ppl[v].append(by[v])
+        seed = r["config"].get("seed")
+        rows.append(
+            [
+                str(seed if seed is not None else 1234),  # files before --seed: the recipe's train.seed
+                *(f"{by[v]:.2f}" for v in variants),
+                f"{by[other] / by[base] - 1:+.1%}",
+            ]
+        )
+    c = runs[0]["result"]["config"]
+    means = {v: statistics.fmean(p) for v, p in ppl.items()}
+    gaps = [b / a - 1 for a, b in zip(ppl[base], ppl[other])]
+    spread = "; ".join(f"{v} spans {min(p):.1f}-{max(p):.1f} ({max(p) / min(p) - 1:.1%})" for v, p in ppl.items())
+    emulated = " (bf16 products computed on fp32 units, `--bf16-gemm-via-fp32`)" if c.get("bf16_gemm_via_fp32") else ""
+    return (
+        f"{c['layers']}x{c['hidden']} LSTM, bptt {c['bptt']}, batch {c['batch']}, {c['steps'] + 10} steps each, "
+        f"{c['threads']} thread(s){emulated}; validation perplexity after the run:\n\n"
+        + table(["seed", *variants, f"{other} vs {base}"], rows)
+        + f"\nMean over {len(runs)} seeds: {base} {means[base]:.2f}, {other} {means[other]:.2f} "
+        f"(**{means[other] / means[base] - 1:+.1%}**); per-seed gaps: mean {statistics.fmean(gaps):+.1%}, "
+        f"standard deviation {statistics.stdev(gaps) * 100 if len(gaps) > 1 else 0:.1f} points; {spread}.\n"
+    )
 
 
 def _server_code_note(pairs: dict[tuple[int, int], dict[str, dict[str, Any]]]) -> str:
@@ -548,7 +641,51 @@ def render_train(doc: dict[str, Any]) -> str:
                 ]
             ],
         )
+        + _trajectory(r)
         + (f"\n{r['seed_figure']}.\n" if r.get("seed_figure") else "")
+    )
+
+
+def _trajectory(r: dict[str, Any]) -> str:
+    """Validation accuracy after every tenth validation (and the last), from a run's trajectory."""
+    vs = r.get("validations") or []
+    if len(vs) < 2:
+        return ""
+    every = max(1, len(vs) // 10)
+    shown = [(i + 1, v) for i, v in enumerate(vs) if (i + 1) % every == 0 or i + 1 == len(vs)]
+    points = ", ".join(f"{n}: {pct(v['accuracy'], 1)}" for n, v in shown)
+    return f"\nValidation accuracy after epoch {points} (best {pct(max(v['accuracy'] for v in vs), 1)}).\n"
+
+
+def render_export(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    v = r.get("versions") or {}
+
+    def diffs(x: dict[str, Any]) -> str:
+        return " / ".join(f"{d:.1e}" if d else "0" for d in x["max_abs_diff"].values())
+
+    rows = [
+        [x["run"], " / ".join(x["onnx"]["max_abs_diff"]), diffs(x["onnx"]), diffs(x["torchscript"])]
+        for x in r["results"]
+    ]
+    return (
+        f"Each run trained {r['steps']} steps, then `rnnkit export RUN --format onnx|torchscript --json`, which runs "
+        "the exported file on fresh random inputs of other sizes than it was traced with and reports the largest "
+        f"absolute difference from the PyTorch module over every output; tolerance {r['tolerance']:g}.\n\n"
+        + table(["run", "graphs", f"ONNX (onnxruntime {v.get('onnxruntime')})", "TorchScript"], rows)
+    )
+
+
+def render_omp_wait(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [x["setting"], rate(x["tokens_per_s"]), " ".join(f"{v:.0f}" for v in x["runs"]), f"{x['vs_1_thread']:.2f}x"]
+        for x in r["results"]
+    ]
+    return (
+        f"{r['shape']}; {r['rounds']} alternating rounds of {r['steps']} steps, each setting in a fresh process; load "
+        f"average {r['load_avg']['min']:.1f}-{r['load_avg']['max']:.1f} during the rounds.\n\n"
+        + table(["setting", "tokens/s (median)", "per round", "vs 1 thread (median of per-round ratios)"], rows)
     )
 
 
@@ -567,10 +704,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "peer_keras": render_peer_keras,
     "load_test": render_load_test,
     "train": render_train,
-    "export": render_transcribed,  # no benchmark writes it yet: only transcribed figures
+    "export": render_export,
+    "omp_wait": render_omp_wait,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
-GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {"load_test": render_load_test_group}
+GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
+    "load_test": render_load_test_group,
+    "lm_speed": render_lm_speed_group,
+}
 
 
 def stems(name: str, results: Path = RESULTS) -> list[str]:
@@ -609,7 +750,7 @@ def group_provenance(docs: dict[str, dict[str, Any]]) -> str:
     for stem, doc in docs.items():
         git = doc["provenance"]["git"]
         code = f"`{git['commit'][:10]}`" if git.get("commit") else "unknown commit"
-        if git.get("dirty"):
+        if any(measured(f) for f in git.get("dirty_files") or []):
             code += " (uncommitted changes)"
         by_commit.setdefault(f"{code} ({(doc['provenance'].get('finished') or '')[:10] or 'date unknown'})", []).append(
             stem
@@ -650,6 +791,22 @@ def generate(text: str, results: Path = RESULTS) -> str:
     return BLOCK.sub(block, text)
 
 
+def historical(doc: dict[str, Any]) -> bool:
+    """A figure measured before its benchmark wrote result files: reconstructed provenance or a transcription."""
+    return bool(doc["provenance"].get("reconstructed")) or "transcribed" in doc["result"]
+
+
+def misplaced(text: str, results: Path = RESULTS) -> list[str]:
+    """Blocks of historical figures that sit among the current tables (above the HISTORY heading)."""
+    cut = text.find(HISTORY)
+    cut = len(text) if cut < 0 else cut
+    out = []
+    for m in BLOCK.finditer(text):
+        if m.start() < cut and any(historical(read_result(results / f"{s}.json")) for s in stems(m[1], results)):
+            out.append(m[1])
+    return out
+
+
 def referenced(text: str, results: Path = RESULTS) -> list[str]:
     """The result-file stems the doc's generated blocks show, in order (a glob block: every file it matches)."""
     return [stem for name, _ in BLOCK.findall(text) for stem in stems(name, results)]
@@ -666,6 +823,14 @@ def main() -> int:
     except ResultError as e:
         print(f"results_tables: {e}", file=sys.stderr)
         return 2
+    wrong = misplaced(text)
+    if wrong:
+        print(
+            f"results_tables: block(s) {', '.join(wrong)} show figures not re-measured by their benchmark; they belong "
+            f"under the heading '{HISTORY.strip()} ...'",
+            file=sys.stderr,
+        )
+        return 1
     unused = sorted({p.stem for p in RESULTS.glob("*.json")} - set(referenced(text)))
     if unused:
         print(f"results_tables: not shown in {a.doc.name}: {', '.join(unused)}", file=sys.stderr)

@@ -42,8 +42,9 @@ TARGET_BLEU = 25.0
 
 def recipe_seed(recipe: str, overrides: list[str]) -> int:
     """The train.seed the run will use (the recipe's, after --set)."""
-    from rnnkit.config import load_recipe, parse_overrides
+    from rnnkit.config import parse_overrides
     from rnnkit.errors import UserError
+    from rnnkit.tasks.recipes import load_recipe
 
     try:
         return int(load_recipe(recipe, parse_overrides(overrides)).train.seed)

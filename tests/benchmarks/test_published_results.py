@@ -36,7 +36,8 @@ def test_every_result_file_follows_the_schema(path):
     assert prov["software"]["torch"] and prov["machine"]["cpu"] and prov["machine"]["threads"]
     assert prov["git"]["commit"], f"{path.name}: the commit measured is not recorded"
     assert prov["finished"], f"{path.name}: the date is not recorded"
-    assert prov["reconstructed"] or not prov["git"]["dirty"], f"{path.name}: measured on uncommitted code"
+    changed = [f for f in prov["git"].get("dirty_files") or [] if _results.measured(f)]
+    assert prov["reconstructed"] or not changed, f"{path.name}: measured on uncommitted changes to {changed}"
 
 
 def test_the_committed_doc_is_what_the_generator_makes_of_the_committed_files():
@@ -164,3 +165,104 @@ def test_a_glob_block_shows_every_file_it_matches_in_one_table(tmp_path):
     (tmp_path / f"{names[0]}.json").unlink()
     with pytest.raises(_results.ResultError, match="only the"):  # half a pair is not silently dropped
         results_tables.render("load-*c-r?", tmp_path)
+
+
+import _figures  # noqa: E402
+
+HAND_MADE: set[str] = set()  # figures no benchmark writes (none left: export-parity has benchmarks/export_parity.py)
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=[p.stem for p in RESULT_FILES])
+def test_every_figure_is_one_command_away(path):
+    doc = _results.read_result(path)
+    run = _figures.rerun(path.stem, doc)
+    if path.stem in HAND_MADE:
+        assert run is None
+        return
+    assert run is not None, f"{path.name}: no benchmark command measures it again (add it to _figures.COMMANDS)"
+    assert (REPO / run.argv[0]).is_file(), run.argv
+    assert path.stem.startswith("reproduce-") or run.minutes is not None, f"{path.name}: how long it takes is unknown"
+    if (
+        not doc["provenance"]["reconstructed"]
+        and "transcribed" not in doc["result"]
+        and doc["benchmark"] != "reproduce"
+    ):
+        assert _figures.headlines(doc), f"{path.name}: no headline figure for reproduce.py --full to compare"
+
+
+def test_measuring_again_moves_every_output_to_the_scratch_folder(tmp_path):
+    argv = ["benchmarks/ptb.py", "ptb-small", "--data-dir", "../shared/data", "--out", "runs/x", "--set", "a=1"]
+    argv += ["--json-out=benchmarks/results/ptb-small.json"]
+    out = _figures.relocate(argv, tmp_path, tmp_path / "new.json", "/data")
+    assert out[:2] == argv[:2] and out[out.index("--data-dir") + 1] == "/data"
+    assert out[out.index("--out") + 1] == str(tmp_path / "out") and f"--json-out={tmp_path / 'new.json'}" in out
+    assert not any("benchmarks/results" in a for a in out)
+    bare = _figures.relocate(["benchmarks/decode_step.py"], tmp_path, tmp_path / "n.json", None)
+    assert bare == ["benchmarks/decode_step.py", "--json-out", str(tmp_path / "n.json")]
+
+
+def test_a_remeasured_figure_outside_its_tolerance_fails(tmp_path):
+    doc = _results.read_result(_results.RESULTS / "forecast.json")
+    same = _figures.compare(doc, doc)
+    assert same and all(r["ok"] for r in same)
+    moved = copy.deepcopy(doc)
+    moved["result"]["results"][0]["model"]["rmse"] *= 1.25  # tolerance 10%
+    rows = _figures.compare(doc, moved)
+    assert [r["ok"] for r in rows].count(False) == 1 and not rows[0]["ok"]
+    del moved["result"]["results"][0]  # a figure the new file lacks fails too, never passes silently
+    assert not _figures.compare(doc, moved)[0]["ok"]
+
+
+def test_reproduce_figure_measures_one_file_again_and_compares_it(tmp_path):
+    """The gradient-flow figure takes seconds: the real command, its table, exit 0, the published file untouched."""
+    published = (_results.RESULTS / "gradient-flow.json").read_text()
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "reproduce.py"), "--figure", "gradient-flow"]
+        + ["--out-root", str(tmp_path), "--json-out", str(tmp_path / "report.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "lstm gradient ratio" in proc.stdout and "ok" in proc.stdout
+    report = _results.read_result(tmp_path / "report.json")["result"]
+    assert report["passed"] and len(report["checks"]) == 3
+    assert (_results.RESULTS / "gradient-flow.json").read_text() == published
+    assert "gradient-flow" in results_tables.render_reproduce({"result": report})
+
+
+def test_figures_not_remeasured_stay_out_of_the_current_tables(tmp_path):
+    text = results_tables.DOC.read_text()
+    assert results_tables.HISTORY in text
+    assert results_tables.misplaced(text) == []
+    historical = [p.stem for p in RESULT_FILES if results_tables.historical(_results.read_result(p))]
+    if historical:  # moving one above the heading is caught
+        m = next(m for m in results_tables.BLOCK.finditer(text) if m[1] in historical)
+        moved = text[: m.start()] + text[m.end() :]
+        moved = moved.replace("\n## ", "\n" + m[0] + "\n\n## ", 1)
+        assert results_tables.misplaced(moved) == [m[1]]
+
+
+OURS = re.compile(r"\bours:? (\d[\d,]*(?:\.\d+)?%?)([^|\n]*)")
+
+
+def _prose_with_figures() -> list[tuple[str, str]]:
+    texts = [("README.md", (REPO / "README.md").read_text())]
+    for recipe in sorted((REPO / "recipes").glob("*.toml")):
+        texts.append((recipe.name, tomllib.loads(recipe.read_text()).get("description", "")))
+    return texts
+
+
+def test_every_measured_figure_in_the_readme_and_recipes_names_its_result_file():
+    """'ours N' in the README or a recipe description: the result file it comes from is named beside it, and the
+    page's block for that file shows N."""
+    found = 0
+    for name, text in _prose_with_figures():
+        for m in OURS.finditer(text):
+            found += 1
+            ref = re.search(r"benchmarks/results/([\w.-]+)\.json", m[2])
+            assert ref, f"{name}: 'ours {m[1]}' does not name the result file it comes from"
+            path = _results.RESULTS / f"{ref[1]}.json"
+            assert path.is_file(), f"{name}: {path.name} does not exist"
+            assert m[1].rstrip("%") in results_tables.render(ref[1]), f"{name}: {ref[1]} does not show {m[1]}"
+    assert found, "the README and recipes state no measured figure: drop this test or the pattern is stale"

@@ -382,3 +382,32 @@ def test_two_processes_fetch_once(cache, server, monkeypatch):
     assert [k.exitcode for k in kids] == [0, 0]
     assert server.hits == ["/toy.zip"]  # the second waited for the lock, then reused the first one's files
     assert (cache / "toy" / "data.txt").read_bytes() == TEXT and store.is_cached(ds)
+
+
+def test_a_mirror_gz_compressed_another_way_is_accepted_by_its_content(cache, monkeypatch, tmp_path):
+    """MNIST's case: our mirror gzipped the canonical files afresh, so only the decompressed bytes match."""
+    import gzip
+
+    ours = gzip.compress(TEXT, compresslevel=1, mtime=0)
+    ds = _register(
+        monkeypatch,
+        Dataset(
+            "toygz",
+            "a gzipped toy data set",
+            (File("toygz/data.txt.gz", hashlib.sha256(ours).hexdigest(), len(ours), content_sha256=SHA),),
+        ),
+    )
+    mirror = tmp_path / "mirror"
+    (mirror / "toygz").mkdir(parents=True)
+    other = gzip.compress(TEXT, compresslevel=9, mtime=12345)
+    assert other != ours
+    (mirror / "toygz" / "data.txt.gz").write_bytes(other)
+    monkeypatch.setenv("RNNKIT_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("RNNKIT_OFFLINE", "1")
+    datasets.get(ds.name)
+    assert gzip.decompress((cache / "toygz" / "data.txt.gz").read_bytes()) == TEXT
+    store.remove(ds)
+    (mirror / "toygz" / "data.txt.gz").write_bytes(gzip.compress(TEXT + b"tampered"))
+    with pytest.raises(Exception, match="checksum mismatch"):
+        datasets.get(ds.name)
+    _clean(cache, ds)

@@ -29,6 +29,7 @@ MIRRORED = (
     "sentiment-sentences",
     "review-polarity",
     "har-subset",
+    "mnist",
     "mnist-5k",
     "cornell-sample",
     "dialogs",
