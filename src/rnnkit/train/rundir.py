@@ -321,5 +321,10 @@ class RunDir:
 
     def truncate_metrics(self, step: int) -> None:
         """Drop records after ``step``: on resume they describe work the checkpoint does not contain."""
+        if not self.metrics_file.is_file():
+            return
+        lines = self.metrics_file.read_text().splitlines()
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        if len(kept) == len(lines):  # nothing to drop: the file stays as it is (a no-op resume writes nothing)
+            return
         write_text_atomic(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
