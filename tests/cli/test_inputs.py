@@ -53,7 +53,7 @@ def test_the_servers_input_length_cap_applies_on_the_command_line(tiny_run, caps
         "text is 2400 characters; the limit is 2000 (--max-input-length)",
     )
     user_error(
-        cli(capsys, "generate", tiny_run("lm"), "--prompt", "the " * 501, "--words", "2"),
+        cli(capsys, "generate", tiny_run("lm"), "--prompt", "the " * 501, "--max-new-tokens", "2"),
         "prompt is 2004 characters; the limit is 2000",
     )
     user_error(cli(capsys, "chat", tiny_run("chat"), "--once", "hi " * 700), "--once is 2100 characters")

@@ -94,9 +94,9 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
         t_idx = 0
     wanted = parse_target(target)
     if wanted:
-        v_idx = [col(c, "data.target") for c in wanted]
+        v_idx = [col(c, "data.value_columns") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
-            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.value_columns")
     else:
         v_idx = [i for i in range(len(header)) if i != t_idx]
     if not v_idx:
@@ -127,7 +127,7 @@ def read_series_csv(path: Path, time_col: str = "", target: str | list[str] = ""
             except ValueError:
                 raise UserError(
                     f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
-                    f"(choose numeric columns with --set data.target=NAME)"
+                    f"(choose numeric columns with --set data.value_columns=NAME)"
                 ) from None
             if not math.isfinite(x):
                 raise UserError(f"{path}: line {line}, column {name!r}: value {raw!r} is not finite")

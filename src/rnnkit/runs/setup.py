@@ -31,7 +31,7 @@ from typing import Any
 from rnnkit import datasets
 from rnnkit.config import RunConfig
 from rnnkit.datasets import data_dir_option
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_file
 from rnnkit.paths import recipes_dir
 from rnnkit.runs import memory
 from rnnkit.runs.load import run_data_dir
@@ -78,7 +78,7 @@ def resolve_recipe(recipe: str | Path | RunConfig, overrides: Mapping[str, Any] 
     name = str(recipe)
     if (
         Path(name).suffix == ".toml"
-        or Path(name).is_file()
+        or is_file(name, "recipe")
         or (recipes_dir() / f"{name}.toml").is_file()
         or name not in task_names()
     ):
@@ -124,7 +124,7 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
     config = resolve_recipe(req.recipe, overrides)
     out = Path(req.out) if req.out else default_out(config.recipe)
     run = RunDir(out)
-    if run.last.is_file() or run.best.is_file():
+    if is_file(run.last, "run directory") or run.best.is_file():
         raise UserError(
             f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
             f"resume=...)) or choose another --out"
@@ -136,12 +136,12 @@ def train_run(req: TrainRequest) -> TrainResult:
     """Start or resume one run and train it until its budget, a callback or Ctrl-C stops it."""
     import torch
 
-    from rnnkit import __version__
     from rnnkit.distributed import init_from_env, shutdown
     from rnnkit.ops.device import pick_device
     from rnnkit.train.loop import Trainer
     from rnnkit.train.precision import resolve_precision
     from rnnkit.train.progress import Progress
+    from rnnkit.version import __version__
 
     config, run, data_dir, meta = open_request(req)
     resume = req.resume is not None

@@ -1,11 +1,11 @@
 """Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the classic baselines.
 
-Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``, ``data.target``),
-or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The series is split
-chronologically into train / valid / test; a window belongs to the split that holds all of its targets, and its
-inputs may reach back into the preceding history (as they would when forecasting for real). The optional ``log``
-transform and the scaler are fitted on the training split only. Every metric is computed in the original units over
-rolling origins: every step (``data.stride``) of the split at which a whole horizon still fits.
+Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``,
+``data.value_columns``), or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The
+series is split chronologically into train / valid / test; a window belongs to the split that holds all of its
+targets, and its inputs may reach back into the preceding history (as they would when forecasting for real). The
+optional ``log`` transform and the scaler are fitted on the training split only. Every metric is computed in the
+original units over rolling origins: every step (``data.stride``) of the split at which a whole horizon still fits.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class ForecastData:
         optional=True,
     )
     time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
-    target: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    value_columns: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
     sort: bool = key(
         False,
         "rows out of time order are an error naming the line; true sorts them by time "
@@ -107,6 +107,7 @@ class ForecastData:
     )
 
     RENAMED: ClassVar[dict[str, str]] = {
+        "target": "data.value_columns",
         "time_col": "data.time_column",
         "length": "data.synthetic_length",
         "step": "data.synthetic_step",
@@ -173,13 +174,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
 
         values, times, columns = series_table(data)
         write_series_csv(folder / "series.csv", values, times, columns)
-        return {"data.path": [f"{MEMORY_DIR}/series.csv"], "data.time_column": "", "data.target": ""}
+        return {"data.path": [f"{MEMORY_DIR}/series.csv"], "data.time_column": "", "data.value_columns": ""}
 
     def load_series(self) -> Series:
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.target, sort=d.sort)
+            return read_series_csv(path, d.time_column, d.value_columns, sort=d.sort)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
@@ -204,7 +205,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.columns is not None and len(self.columns) != len(s.columns):
             raise UserError(
                 f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
-                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.target"
+                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.value_columns"
             )
         z = apply_transform(s.values, d.transform, s)
         if self.scaler is None:
