@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p, default=None)
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run, arguments={"inputs": "TEXT"})  # API argument -> what the command line calls it
+    p.set_defaults(
+        func=run, arguments={"inputs": "TEXT", "text": "TEXT"}
+    )  # API argument -> what the command line calls it
 
 
 def read_stdin_lines() -> list[str]:

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(p)
     add_json(p)
     p.set_defaults(
-        func=run, arguments={"texts": "TEXT", "path": "--show-attention"}
+        func=run, arguments={"texts": "TEXT", "text": "TEXT", "path": "--show-attention"}
     )  # API argument -> what the command line calls it
     allow_intermixed(p)
 

@@ -164,7 +164,7 @@ def find_recipe(name: str) -> Path:
     """A recipe by name (``ptb-small``) from the shipped recipes, or a path to a TOML file."""
     p = Path(name)
     if p.suffix == ".toml" or is_file(p, "recipe"):
-        if not p.is_file():
+        if not is_file(p, "recipe"):
             raise UserError(f"recipe file not found: {name}")
         return p
     candidate = recipes_dir() / f"{name}.toml"
