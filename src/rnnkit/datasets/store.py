@@ -467,16 +467,18 @@ def _locked(ds: Dataset) -> Iterator[None]:
 
     lock_dir = _state() / "locks"
     lock = filelock.FileLock(str(lock_dir / f"{ds.name}.lock"))
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=1)
-    except OSError as e:  # a read-only cache (a shared copy, a read-only mount): nothing can be fetched into it
-        raise UserError(
+
+    def read_only(e: OSError) -> UserError:  # a shared copy, a read-only mount: nothing can be fetched into it
+        return UserError(
             f"data set '{ds.name}' is not in the data cache {cache_dir()}, and rnnkit cannot fetch it there "
             f"({os_reason(e) or e}: {lock.lock_file}); point RNNKIT_DATA at a writable directory, or fetch it "
             f"('rnnkit data get {ds.name}') where the cache is writable"
-        ) from None
-    except filelock.Timeout:
+        )
+
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout=1)
+    except filelock.Timeout:  # (an OSError too: caught first) another process holds it
         _say(f"waiting for another rnnkit process that is fetching {ds.name}")
         try:
             lock.acquire(timeout=_float_env("RNNKIT_DATA_LOCK_TIMEOUT", 3600))
@@ -485,6 +487,10 @@ def _locked(ds: Dataset) -> Iterator[None]:
                 f"data set '{ds.name}': another process has been fetching it for too long (lock "
                 f"{lock.lock_file}); try again, or remove the lock if no rnnkit process runs"
             ) from None
+        except OSError as e:
+            raise read_only(e) from None
+    except OSError as e:
+        raise read_only(e) from None
     try:
         yield
     finally:
