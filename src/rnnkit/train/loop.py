@@ -86,6 +86,7 @@ class _FitPass:
     t_window: float = 0.0
     scaled_lr: bool = False  # the last batch's lr was scaled (variable BPTT)
     n_batches: int = 0  # of the current epoch
+    callback_failed: bool = False  # a callback raised (on rank 0; every rank knows): stop without validating
 
 
 def _rng_state() -> dict[str, Any]:
@@ -670,9 +671,13 @@ class Trainer:
         cfg, s = self.config.train, self.state
         time_up = bool(cfg.max_time and time.perf_counter() - fit.t_start >= cfg.max_time)
         stop_now, asked = fit.interrupted, self._callback_stop
-        if self.dist.enabled:
-            (time_up, asked), (stop_now,) = self.dist.stop_flags([time_up, asked], [stop_now])
-        if stop_now or isinstance(self._callback_error, KeyboardInterrupt):
+        failed, quit_ = self._callback_error is not None, isinstance(self._callback_error, KeyboardInterrupt)
+        if self.dist.enabled:  # (a callback runs on rank 0: what it did reaches every rank here)
+            (time_up, asked, failed, quit_), (stop_now,) = self.dist.stop_flags(
+                [time_up, asked, failed, quit_], [stop_now]
+            )
+        fit.callback_failed = failed
+        if stop_now or quit_:
             return "interrupted"
         if asked:
             return "callback"
@@ -689,11 +694,7 @@ class Trainer:
         callback raised), then save where we are - after the validation, so last.pt knows the best a resume must
         beat."""
         self._flush_window(fit.lr, time.perf_counter() - fit.t_window)
-        if (
-            fit.stop_reason != "interrupted"
-            and self._callback_error is None
-            and self._validated_step != self.state.step
-        ):
+        if fit.stop_reason != "interrupted" and not fit.callback_failed and self._validated_step != self.state.step:
             fit.valid_metrics, _ = self.validate()
         self._tick()
         self.save_last()
