@@ -22,7 +22,7 @@ demo: install
 	rm -rf runs/demo
 	$(BIN)/rnnkit train ptb-small --max-time 240 --out runs/demo
 	@echo "--- sample (temperature 0.8) ---"
-	$(BIN)/rnnkit generate runs/demo --prompt "the company said" --words 80 --temperature 0.8 --top-p 0.95 --seed 1
+	$(BIN)/rnnkit generate runs/demo --prompt "the company said" --max-new-tokens 80 --temperature 0.8 --top-p 0.95 --seed 1
 
 # PostgreSQL and chromium for two tests (idempotent; skipped where it cannot install: those tests then skip)
 provision:

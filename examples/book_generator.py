@@ -19,5 +19,5 @@ run = rnnkit.train(
 )
 print("validation perplexity:", round(run.summary["valid"]["ppl"], 1))
 # greedy (temperature 0) as the book does, then sampled
-print(run.generate("to be or not", words=25, temperature=0))
-print(run.generate("my lord", words=25, temperature=0.8, top_k=40, seed=7))
+print(run.generate("to be or not", max_new_tokens=25, temperature=0))
+print(run.generate("my lord", max_new_tokens=25, temperature=0.8, top_k=40, seed=7))

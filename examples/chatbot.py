@@ -18,7 +18,7 @@ if QUICK:
             "model.embedding": 16,
             "model.layers": 1,
             "train.batch_size": 32,
-            "data.max_length": 12,
+            "data.max_pair_tokens": 12,
             "model.beam": 2,
             "train.eval_test": False,
         }

@@ -32,4 +32,4 @@ run = rnnkit.train(
 )
 print(run.summary["stopped"], "at step", run.summary["step"])
 print("validation perplexity:", round(run.summary["valid"]["ppl"], 1))
-print(run.generate("the company said", words=30, temperature=0.8, top_p=0.95, seed=1))
+print(run.generate("the company said", max_new_tokens=30, temperature=0.8, top_p=0.95, seed=1))

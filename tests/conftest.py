@@ -192,7 +192,7 @@ TINY_RUNS: dict[str, list[str]] = {
         "--set",
         "train.batch_size=32",
         "--set",
-        "data.max_length=12",
+        "data.max_pair_tokens=12",
         "--set",
         "model.beam=2",
     ],

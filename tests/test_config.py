@@ -137,6 +137,9 @@ def test_bad_values_are_one_line_errors_naming_the_field(capsys, args, needle):
         (["generate", "RUN", "--top-p", "0"], "--top-p: must be in (0, 1], got 0"),
         (["generate", "RUN", "--top-k", "-1"], "--top-k: must be >= 0"),
         (["generate", "RUN", "--words", "0"], "--words: must be >= 1"),
+        (["generate", "RUN", "--max-new-tokens", "0"], "--max-new-tokens: must be >= 1"),
+        (["translate", "RUN", "--max-new-tokens", "0"], "--max-new-tokens: must be >= 1"),
+        (["chat", "RUN", "--max-words", "0"], "--max-words: must be >= 1"),
         (["translate", "RUN", "--beam", "0"], "--beam: must be in [1, 1000]"),
         (["chat", "RUN", "--replies", "0"], "--replies: must be in [1, 100]"),
         (["forecast", "RUN", "--horizon", "0"], "--horizon: must be >= 1"),
@@ -214,6 +217,15 @@ def test_old_names_in_a_recipe_load_with_a_warning(tmp_path):
         ("airline", "model.architecture", "model.arch", "seq2seq", "seq2seq"),
         ("airline", "data.time_col", "data.time_column", "Month", "Month"),
         ("chatbot", "data.pairs", "data.path", "dialogs/other.tsv", ["dialogs/other.tsv"]),
+        # one key, one meaning: names that meant different things in different tasks
+        ("parity", "data.length", "data.bits", 12, 12),
+        ("parity", "data.seed", "data.synthetic_seed", 4, 4),
+        ("sms-spam", "data.seed", "data.split_seed", 2, 2),
+        ("har", "data.seed", "data.split_seed", 2, 2),
+        ("spa-eng-small", "data.seed", "data.split_seed", 2, 2),
+        ("spa-eng-small", "data.max_length", "data.max_pair_tokens", 9, 9),
+        ("spa-eng-small", "model.attention", "model.attention_kind", "dot", "dot"),
+        ("airline", "data.target", "data.value_columns", "Passengers", "Passengers"),
     ],
 )
 def test_old_names_in_set_load_with_a_warning(recipe, old, new, value, expect):
@@ -233,7 +245,7 @@ def test_an_old_run_directory_still_loads_and_resumes(tmp_path, capsys):
         "--set",
         "data.size=200",
         "--set",
-        "data.length=8",
+        "data.bits=8",
         "--set",
         "train.batch_size=20",
         "--set",
@@ -251,3 +263,29 @@ def test_an_old_run_directory_still_loads_and_resumes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "rnnkit: warning:" in err and "data.target -> data.label" in err
     assert 'label = "count"' in (run / "config.toml").read_text()  # rewritten in the new vocabulary
+
+
+def test_a_key_means_one_thing_in_every_task():
+    """No key name of a task's [data] or [model] section is declared, or accepted as an old name, with two meanings:
+    a name is either live in every task that knows it (with one meaning, checked by its doc) or only an old name."""
+    import dataclasses
+
+    from rnnkit.config import declaration, renamed
+    from rnnkit.tasks import get_task, task_names
+    from rnnkit.tasks.recipes import section_classes
+
+    live: dict[str, set[str]] = {}
+    old: dict[str, set[str]] = {}
+    for name in task_names():
+        for section, cls in section_classes(get_task(name)).items():
+            if section not in ("data", "model"):
+                continue
+            for f in dataclasses.fields(cls):
+                live.setdefault(f"{section}.{f.name}", set()).add(name)
+            for o in renamed(cls):
+                old.setdefault(f"{section}.{o}", set()).add(name)
+    both = {k: (live[k], old[k]) for k in set(live) & set(old)}
+    assert not both, f"live in some tasks and an old name in others: {both}"
+    for k in ("data.bits", "data.split_seed", "data.synthetic_seed", "data.max_pair_tokens", "model.attention_kind"):
+        assert k in live, k
+    assert declaration(get_task("parity").DataConfig, "synthetic_seed").doc.startswith("synthetic data: seed")

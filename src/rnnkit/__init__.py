@@ -20,7 +20,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rnnkit.version import __version__
 
 # name -> module that defines it, imported on first access (PEP 562)
 _LAZY = {

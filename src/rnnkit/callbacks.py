@@ -10,8 +10,10 @@ A callback is any callable taking one record - the dict written to ``metrics.jso
 
 Returning ``True`` stops training cleanly, exactly like a ``max_steps`` stop: the step finishes, the model is
 validated (unless it just was) and ``last.pt`` is saved; the summary's ``stopped`` is ``"callback"`` and the run
-resumes from there like any other. Anything else (None, False) lets it go on. An exception raised by a callback
-ends the run with that exception (``last.pt`` stays as last saved).
+resumes from there like any other. Anything else (None, False) lets it go on. A callback that raises stops the run
+too, without losing work: the step it saw is finished and saved to ``last.pt`` (no further callback is called),
+then the exception is raised - a ``KeyboardInterrupt`` is taken as Ctrl-C (the summary's ``stopped`` is
+``"interrupted"``, ``rnnkit train`` exits 130).
 
 State across resume: rnnkit checkpoints its own state, not your callback's. A callback object may define
 ``on_train_begin(info)``; it is called once before training with ``info`` = {"run", "task", "metric",
@@ -43,9 +45,13 @@ class EarlyStopping:
             F1, BLEU, chrF, precision and recall, "min" for anything else (loss, ppl, rmse ...).
 
     Its state (``best``, ``best_step``, ``wait``, ``stopped_step``) is rebuilt from the run's validation records
-    when a run resumes (``on_train_begin``), so a resumed run stops where an uninterrupted one would have.
-    Unlike ``train.early_stop`` (which counts epoch-end validations only, and is part of the configuration),
-    this counts every validation record, ``train.eval_every`` ones included.
+    when a run resumes (``on_train_begin``), so a resumed run stops where an uninterrupted one would have. It counts
+    every validation record, ``train.eval_every`` ones included.
+
+    This is rnnkit's one early-stopping mechanism: ``train.early_stop = N`` in a recipe (or ``--set``) is this
+    callback on the task's metric with ``patience=N``, run by the trainer itself (the summary then says
+    ``stopped: "early_stop"``, and a resume with nothing left to do says so); pass one yourself to watch another
+    metric or set ``min_delta``. Either way ``best.pt`` keeps the best validated model.
     """
 
     def __init__(

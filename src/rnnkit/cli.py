@@ -13,11 +13,9 @@ import sys
 import warnings
 from typing import Any
 
-from rnnkit import __version__
+from rnnkit.api import ArgumentError, RenamedKeyWarning, UserError, __version__
 from rnnkit.commands import COMMANDS
 from rnnkit.commands.common import Parser
-from rnnkit.config import RenamedKeyWarning
-from rnnkit.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +37,20 @@ def _warn(
     print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
+def _as_option(e: ArgumentError, names: dict[str, str]) -> str:
+    """``generate(max_new_tokens=...) must be >= 1`` as the command line says it: ``--max-new-tokens must be >= 1``.
+    A verb maps API argument names that are not its options' (``p.set_defaults(arguments={"inputs": "TEXT"})``);
+    a name that is already the command line's (``TEXT 2``, ``--once``) stays."""
+    name, bracket, rest = e.argument.partition("[")
+    if name in names:
+        flag = names[name]
+    elif name.startswith("-") or not name.isidentifier() or name.isupper():
+        flag = name
+    else:
+        flag = "--" + name.replace("_", "-")
+    return f"{flag}{bracket}{rest} {e.reason}"
+
+
 @functools.cache
 def _parser() -> argparse.ArgumentParser:
     """One parser per process: building it (a dozen verbs) costs more than parsing, and tests call main() often."""
@@ -58,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default", RenamedKeyWarning)  # old config keys: say so, once per source
             warnings.showwarning = _warn
             return int(args.func(args) or 0)
+    except ArgumentError as e:  # an API argument: say it as the option (or positional) that set it
+        print(f"rnnkit: error: {_as_option(e, getattr(args, 'arguments', {}))}", file=sys.stderr)
+        return e.exit_code
     except UserError as e:
         if not getattr(e, "reported", False):  # distributed workers already printed their one line
             print(f"rnnkit: error: {e}", file=sys.stderr)

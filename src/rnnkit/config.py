@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 import tomli_w
 
-from rnnkit.errors import UserError
+from rnnkit.errors import PathError, UserError, is_dir, lookup
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -152,9 +152,13 @@ class Key:
             raise ConfigError(name, f"must be {self.pattern_doc or f'like {self.pattern}'}, got {value!r}")
         if self.path and value:
             p = Path(value).expanduser()
-            if self.path == "file" and p.is_dir():
+            try:
+                found = lookup(p)
+            except PathError as e:
+                raise ConfigError(name, f"names a path the system cannot look up ({e.reason}): {value}") from None
+            if self.path == "file" and is_dir(p):
                 raise ConfigError(name, f"must name a file, but {value} is a directory")
-            if self.path == "dir" and p.exists() and not p.is_dir():
+            if self.path == "dir" and found is not None and not p.is_dir():
                 raise ConfigError(name, f"must name a directory, but {value} is a file")
 
     # -- describing (error messages and the glossary) ---------------------------------------------
@@ -340,7 +344,12 @@ class TrainConfig:
         0, "steps between validations (besides each epoch end)", ge=1, le=MAX_COUNT, special={0: "only at epoch ends"}
     )
     early_stop: int = key(
-        0, "stop after this many validations without improvement", ge=1, le=MAX_COUNT, special={0: "never"}
+        0,
+        "stop after this many validations without improvement of the task's metric (rnnkit.callbacks.EarlyStopping; "
+        "best.pt keeps the best model)",
+        ge=1,
+        le=MAX_COUNT,
+        special={0: "never"},
     )
     eval_test: bool = key(True, "evaluate best.pt on the test split when training ends")
     device: str = key(
@@ -557,6 +566,7 @@ def warn_renamed(source: str, pairs: list[tuple[str, str]]) -> None:
 
 def load_toml(path: Path) -> dict[str, Any]:
     try:
+        lookup(path)
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:

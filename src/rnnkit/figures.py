@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import UserError, file_error
+from rnnkit.errors import PathError, UserError, UserValueError, file_error, is_dir
 
 
 def figure(figsize: tuple[float, float] = (6.4, 4.8), dpi: float = 100) -> Any:
@@ -37,15 +37,22 @@ def figure(figsize: tuple[float, float] = (6.4, 4.8), dpi: float = 100) -> Any:
     return fig
 
 
-def output_file(path: str | os.PathLike, flag: str) -> Path:
-    """A PNG about to be written (``--plot``, ``--show-attention``), checked before any work: a typo in its
-    directory costs nothing. The directory must exist: a mistyped path is reported, not created."""
+def output_file(path: str | os.PathLike, flag: str, call: str | None = None) -> Path:
+    """A PNG about to be written (``--plot``, ``--show-attention``; an API call's ``plot`` argument with ``call``),
+    checked before any work: a typo in its directory costs nothing. The directory must exist: a mistyped path is
+    reported, not created. The error names the option or argument (``rnnkit.errors.ArgumentError``)."""
     p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {path}: is a directory; give a file name such as {p / 'plot.png'}")
-    if not p.parent.is_dir():
+    if not str(path):
+        raise UserValueError(flag, "is an empty file name; give one such as plot.png", call)
+    try:
+        inside = is_dir(p.parent)
+        if is_dir(p):
+            raise UserValueError(flag, f"{path}: is a directory; give a file name such as {p / 'plot.png'}", call)
+    except PathError as e:
+        raise UserValueError(flag, f"{path}: {e.reason}", call) from None
+    if not inside:
         what = "is not a directory" if p.parent.exists() else "does not exist"
-        raise UserError(f"{flag} {path}: directory {p.parent} {what}; create it first")
+        raise UserValueError(flag, f"{path}: directory {p.parent} {what}; create it first", call)
     return p
 
 

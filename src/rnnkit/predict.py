@@ -22,15 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, UserValueError
 from rnnkit.runs import LoadedRun
 from rnnkit.tasks.base import SERVICES as _SERVICE_NAMES
 
-MAX_INPUT_LENGTH = 2000  # characters of a text, values of a numeric sequence: the default of CLI and server alike
+MAX_INPUT_LENGTH = 2000  # characters of a text, values of a numeric sequence (rnnkit.api.checks says it too)
 
 
-class InputTooLong(UserError):
+class InputTooLong(UserValueError):
     """An input over the length limit (the server answers 413 Content Too Large, the CLI exits 2)."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(what, reason)
 
 
 def check_length(
@@ -43,7 +46,7 @@ def check_length(
     """Refuse ``text`` longer than ``limit`` (None: no limit)."""
     n = len(text) if unit == "characters" else len(_values(text))
     if limit is not None and n > limit:
-        raise InputTooLong(f"{what} is {n} {unit}; the limit is {limit} ({flag})")
+        raise InputTooLong(what, f"is {n} {unit}; the limit is {limit} ({flag})")
 
 
 def check_text(
@@ -82,13 +85,21 @@ assert tuple(SERVICES) == _SERVICE_NAMES
 
 
 def can(loaded: LoadedRun, service: str) -> bool:
-    """Whether the run's task offers ``service`` (one of ``SERVICES``)."""
-    return service in loaded.task.services
+    """Whether the run answers ``service`` (one of ``SERVICES``): its task offers it and the run is for it (a
+    sequence-to-sequence run trained on dialogue chats and does not translate, one trained on a language pair
+    translates and does not chat)."""
+    return service in services(loaded)
 
 
 def require(loaded: LoadedRun, service: str) -> Any:
     """The run's task, or a UserError naming the run when it cannot provide ``service``."""
     if not can(loaded, service):
+        if service in loaded.task.services:  # the task could, but this run was not trained for it
+            offered = " and ".join(services(loaded)) or "nothing"
+            raise UserError(
+                f"{loaded.run.path}: this {loaded.config.task} run (recipe {loaded.config.recipe!r}) was trained "
+                f"for {offered}, not for {service}"
+            )
         raise UserError(f"{loaded.run.path}: task {loaded.config.task!r} {SERVICES[service]}")
     return loaded.task
 
@@ -104,32 +115,39 @@ def describe(loaded: LoadedRun) -> dict[str, Any]:
     return dict(loaded.task.describe())
 
 
+def _at_least(name: str, value: float | None, low: float) -> None:
+    """The argument ``name`` (None: the run's default) must be >= ``low``; the message names it as the caller
+    knows it (the API call, the CLI option, the JSON field: see rnnkit.errors.ArgumentError)."""
+    if value is not None and value < low:
+        raise UserValueError(name, f"must be >= {low}, got {value}")
+
+
 # -- the services -------------------------------------------------------------------------------------------
 def generate(
     loaded: LoadedRun,
     prompt: str,
-    words: int,
+    max_new_tokens: int,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
     seed: int | None = None,
     max_input_length: int | None = MAX_INPUT_LENGTH,
 ) -> str:
-    """Continue ``prompt`` by ``words`` words (temperature 0 = greedy; an empty prompt starts a new sentence)."""
+    """Continue ``prompt`` by ``max_new_tokens`` tokens (temperature 0 = greedy; an empty prompt starts a new
+    sentence)."""
     from rnnkit.decode.sampling import SamplingOptions
 
     task = require(loaded, "generate")
     check_length(prompt, "prompt", max_input_length)
-    if words < 1:
-        raise UserError(f"--words must be at least 1, got {words}")
+    _at_least("max_new_tokens", max_new_tokens, 1)
     opts = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
-    return task.generate(loaded.model, prompt, words, opts, seed=seed)
+    return task.generate(loaded.model, prompt, max_new_tokens, opts, seed=seed)
 
 
 def generation_stream(
     loaded: LoadedRun,
     prompt: str,
-    words: int,
+    max_new_tokens: int,
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
@@ -142,10 +160,9 @@ def generation_stream(
 
     task = require(loaded, "generate")
     check_length(prompt, "prompt", max_input_length)
-    if words < 1:
-        raise UserError(f"--words must be at least 1, got {words}")
+    _at_least("max_new_tokens", max_new_tokens, 1)
     opts = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
-    return task.generation_stream(loaded.model, prompt, words, opts, seed=seed)
+    return task.generation_stream(loaded.model, prompt, max_new_tokens, opts, seed=seed)
 
 
 def generation_batch(loaded: LoadedRun, service: str = "generate") -> Any:
@@ -158,7 +175,7 @@ def translate(
     loaded: LoadedRun,
     texts: Sequence[str],
     beam: int | None = None,
-    max_len: int | None = None,
+    max_new_tokens: int | None = None,
     alpha: float | None = None,
     max_input_length: int | None = MAX_INPUT_LENGTH,
 ) -> list[dict[str, Any]]:
@@ -168,11 +185,9 @@ def translate(
         raise UserError("nothing to translate")
     for i, text in enumerate(texts, start=1):
         check_text(text, f"text {i}" if len(texts) > 1 else "text", "translate", max_input_length)
-    if beam is not None and beam < 1:
-        raise UserError(f"--beam must be >= 1, got {beam}")
-    if max_len is not None and max_len < 1:
-        raise UserError(f"--max-length must be >= 1, got {max_len}")
-    return task.translate(loaded.model, list(texts), beam=beam, max_len=max_len, alpha=alpha)
+    _at_least("beam", beam, 1)
+    _at_least("max_new_tokens", max_new_tokens, 1)
+    return task.translate(loaded.model, list(texts), beam=beam, max_len=max_new_tokens, alpha=alpha)
 
 
 def chat(
@@ -185,7 +200,7 @@ def chat(
     temperature: float | None = None,
     beam: int | None = None,
     seed: int | None = None,
-    max_len: int | None = None,
+    max_new_tokens: int | None = None,
     max_input_length: int | None = MAX_INPUT_LENGTH,
 ) -> list[str]:
     """``n`` candidate replies to ``text`` after the conversation ``history`` (unset options: the run's own)."""
@@ -193,12 +208,9 @@ def chat(
     check_text(text, "text", "answer", max_input_length)
     for i, turn in enumerate(history):
         check_length(turn, f"history[{i}]", max_input_length)
-    for name, v in (("replies", n), ("top_k", top_k), ("beam", beam), ("max_words", max_len)):
-        low = 0 if name == "top_k" else 1
-        if v is not None and v < low:
-            raise UserError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
-    if temperature is not None and temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {temperature}")
+    for name, v in (("replies", n), ("top_k", top_k), ("beam", beam), ("max_new_tokens", max_new_tokens)):
+        _at_least(name, v, 0 if name == "top_k" else 1)
+    _at_least("temperature", temperature, 0)
     return task.replies(
         loaded.model,
         text,
@@ -209,7 +221,7 @@ def chat(
         temperature=temperature,
         beam=beam,
         seed=seed,
-        max_len=max_len,
+        max_len=max_new_tokens,
     )
 
 
@@ -223,6 +235,7 @@ def reply_stream(
     temperature: float | None = None,
     seed: int | None = None,
     max_input_length: int | None = MAX_INPUT_LENGTH,
+    max_new_tokens: int | None = None,
 ) -> Any:
     """A sampled or greedy ``chat`` request as a stream for a shared :func:`generation_batch` (``service="chat"``):
     the same replies as ``chat`` with the same arguments, up to float-rounding ties."""
@@ -230,13 +243,19 @@ def reply_stream(
     check_text(text, "text", "answer", max_input_length)
     for i, turn in enumerate(history):
         check_length(turn, f"history[{i}]", max_input_length)
-    for name, v in (("replies", n), ("top_k", top_k)):
-        if v is not None and v < (0 if name == "top_k" else 1):
-            raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
-    if temperature is not None and temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {temperature}")
+    for name, v in (("replies", n), ("top_k", top_k), ("max_new_tokens", max_new_tokens)):
+        _at_least(name, v, 0 if name == "top_k" else 1)
+    _at_least("temperature", temperature, 0)
     return task.reply_stream(
-        loaded.model, text, list(history), n=n, method=decoding, top_k=top_k, temperature=temperature, seed=seed
+        loaded.model,
+        text,
+        list(history),
+        n=n,
+        method=decoding,
+        top_k=top_k,
+        temperature=temperature,
+        seed=seed,
+        max_len=max_new_tokens,
     )
 
 
@@ -246,15 +265,26 @@ def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
 
 
 def classify(
-    loaded: LoadedRun, inputs: Sequence[str], max_input_length: int | None = MAX_INPUT_LENGTH
+    loaded: LoadedRun, inputs: Sequence[str | np.ndarray], max_input_length: int | None = MAX_INPUT_LENGTH
 ) -> list[dict[str, Any]]:
-    """Label, its probability and every class's probability per input (text, or numbers written as text)."""
+    """Label, its probability and every class's probability per input: a text, or for a sequence classifier its
+    numbers - an array (in the order ``describe()["input_format"]`` gives) or the same written as text."""
     task = require(loaded, "classify")
     if not inputs:
         raise UserError("nothing to classify")
     unit = input_unit(loaded)
-    for i, text in enumerate(inputs, start=1):
-        check_text(text, f"text {i}" if len(inputs) > 1 else "text", "classify", max_input_length, unit=unit)
+    for i, item in enumerate(inputs, start=1):
+        what = f"text {i}" if len(inputs) > 1 else "text"
+        if isinstance(item, str):
+            check_text(item, what, "classify", max_input_length, unit=unit)
+            continue
+        if unit != "values":
+            raise UserError(f"{what}: this run classifies text, not numbers")
+        values = np.asarray(item, dtype=np.float64)
+        if max_input_length is not None and values.size > max_input_length:
+            raise InputTooLong(what, f"is {values.size} values; the limit is {max_input_length} (--max-input-length)")
+        if values.size == 0 or not np.isfinite(values).all():
+            raise UserError(f"{what}: needs finite numbers ({describe(loaded).get('input_format', '')})")
     return task.classify(loaded.model, list(inputs))
 
 
@@ -262,11 +292,10 @@ def forecast_settings(loaded: LoadedRun, horizon: int | None = None, level: floa
     """The horizon and interval coverage to forecast with: the given ones, checked, or the run's defaults."""
     info = require(loaded, "forecast").describe()
     horizon = info["horizon"] if horizon is None else horizon
-    if horizon < 1:
-        raise UserError(f"--horizon must be at least 1, got {horizon}")
+    _at_least("horizon", horizon, 1)
     level = info["interval"] if level is None else level
     if not 0 < level < 1:
-        raise UserError(f"--level must be in (0, 1), got {level}")
+        raise UserValueError("level", f"must be in (0, 1), got {level}")
     return horizon, level
 
 

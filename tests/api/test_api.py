@@ -224,11 +224,11 @@ def test_in_memory_data_mistakes_are_one_line_and_leave_nothing(tmp_path):
             rnnkit.train(task, data=data, out=out, progress=False)
         assert message in str(err.value) and "\n" not in str(err.value)
         assert not out.exists()
-    with pytest.raises(UserError, match="max_steps must be >= 1, got 0"):
+    with pytest.raises(UserError, match=r"train\(max_steps=\.\.\.\) must be >= 1, got 0"):
         rnnkit.train("parity", max_steps=0, out=out)
     with pytest.raises(UserError, match="overrides\\['model.hidden'\\] = -3"):
         rnnkit.train("parity", overrides={"model.hidden": -3}, out=out)
-    with pytest.raises(UserError, match="callbacks must be a list of callables"):
+    with pytest.raises(UserError, match=r"train\(callbacks\[0\]=\.\.\.\) must be callable, got int"):
         rnnkit.train("parity", callbacks=[1], out=out)
 
 

@@ -50,16 +50,16 @@ def test_the_servers_input_length_cap_applies_on_the_command_line(tiny_run, caps
     )
     user_error(
         cli(capsys, "classify", tiny_run("text-classify"), "win " * 600),
-        "text is 2400 characters; the limit is 2000 (--max-input-length)",
+        "TEXT is 2400 characters; the limit is 2000 (--max-input-length)",
     )
     user_error(
-        cli(capsys, "generate", tiny_run("lm"), "--prompt", "the " * 501, "--words", "2"),
+        cli(capsys, "generate", tiny_run("lm"), "--prompt", "the " * 501, "--max-new-tokens", "2"),
         "prompt is 2004 characters; the limit is 2000",
     )
     user_error(cli(capsys, "chat", tiny_run("chat"), "--once", "hi " * 700), "--once is 2100 characters")
     numbers = " ".join(["0.5"] * 2001)  # sequence classifiers count values, as the server does
     user_error(
-        cli(capsys, "classify", tiny_run("sequence-classify"), numbers), "text is 2001 values; the limit is 2000"
+        cli(capsys, "classify", tiny_run("sequence-classify"), numbers), "TEXT is 2001 values; the limit is 2000"
     )
     code, out, err = cli(capsys, "classify", tiny_run("text-classify"), "win " * 600, "--max-input-length", "3000")
     assert code == 0 and out.count("\n") == 1, err

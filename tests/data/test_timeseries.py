@@ -43,7 +43,7 @@ def test_column_choice(tmp_path):
     assert s.values[:, 0].tolist() == [10, 20, 30] and s.values[:, 1].tolist() == [1.5, 2.5, 3.5]
     none = read_series_csv(p, time_col="none", target="a")
     assert none.times == ["0", "1", "2"] and none.time_col == ""
-    with pytest.raises(UserError, match=r"data.target='c' is not a column \(columns: id, when, a, b, label\)"):
+    with pytest.raises(UserError, match=r"data.value_columns='c' is not a column \(columns: id, when, a, b, label\)"):
         read_series_csv(p, target="c")
     with pytest.raises(UserError, match=r"s.csv: line 2, column 'label': not a number: 'x'"):
         read_series_csv(p, time_col="when")  # every other column, the text one included

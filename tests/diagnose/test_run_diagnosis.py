@@ -40,7 +40,7 @@ UNDERFIT_PARITY = [
     "--set",
     "data.size=1000",
     "--set",
-    "data.length=20",
+    "data.bits=20",
     "--set",
     "model.hidden=2",
     "--set",

@@ -163,7 +163,12 @@ def test_forecast_continues_the_runs_series_or_a_given_history(server):
 MISTAKES = [  # (what, method, path, json body or raw bytes, expected status)
     ("malformed JSON", "POST", "/v1/generate", b'{"prompt": "the",', 422),
     ("not JSON", "POST", "/v1/classify", b"hello", 422),
-    ("invalid UTF-8", "POST", "/v1/generate", b'{"prompt": "\xff\xfe"}', (400, 422)),
+    ("invalid UTF-8", "POST", "/v1/generate", b'{"prompt": "\xff\xfe"}', 422),
+    ("deeply nested JSON", "POST", "/v1/generate", b"[" * 50_000 + b"]" * 50_000, 422),
+    ("a string for an integer", "POST", "/v1/generate", {"prompt": "the", "max_new_tokens": "5"}, 422),
+    ("a float for an integer", "POST", "/v1/generate", {"prompt": "the", "max_new_tokens": 5.0}, 422),
+    ("a boolean for a number", "POST", "/v1/generate", {"prompt": "a", "max_new_tokens": 2, "temperature": True}, 422),
+    ("a string for a number", "POST", "/v1/forecast", {"horizon": 3, "level": "0.9"}, 422),
     ("missing field", "POST", "/v1/translate", {}, 422),
     ("wrong type", "POST", "/v1/generate", {"prompt": 3}, 422),
     ("misspelt option", "POST", "/v1/generate", {"prompt": "the", "max_tokens": 3}, 422),
@@ -203,10 +208,32 @@ def test_client_mistakes_get_a_4xx_with_a_message(server, what, method, path, bo
         r = httpx.request(method, server.url + path, content=body, headers={"content-type": "application/json"})
     else:
         r = httpx.request(method, server.url + path, json=body)
-    assert r.status_code in (status if isinstance(status, tuple) else (status,)), (what, r.status_code, r.text)
-    detail = r.json()["detail"]
-    assert isinstance(detail, str) and detail, r.text
+    assert r.status_code == status, (what, r.status_code, r.text)
     assert r.headers["content-type"].startswith("application/json")
+    body = r.json()  # the one error shape, whatever went wrong
+    assert set(body) == {"detail", "errors"} and isinstance(body["detail"], str) and body["detail"], r.text
+    assert all(set(e) == {"loc", "msg", "type"} for e in body["errors"]), r.text
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-5", b"1e3", b"10, 20"])
+def test_a_content_length_that_does_not_frame_the_body_is_a_json_422(server, length):
+    """Refused by the HTTP parser before the app sees it (uvicorn answered a plain-text 400), or by the app."""
+    host, port = server.url.removeprefix("http://").split(":")
+    body = b'{"prompt": "the", "max_new_tokens": 2}'
+    request = (
+        b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"content-type: application/json\r\ncontent-length: "
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(request + length + b"\r\n\r\n" + body)
+        raw = b""
+        while chunk := conn.recv(65536):
+            raw += chunk
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 422"), raw[:300]
+    assert b"application/json" in head.lower(), head
+    answer = json.loads(payload)
+    assert set(answer) == {"detail", "errors"} and answer["detail"], answer
 
 
 def test_error_messages_say_what_to_change(server):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from rnnkit.commands.serve import listen
+from rnnkit.serve.server import listen
 
 
 def test_accepted_connections_have_nagle_off() -> None:

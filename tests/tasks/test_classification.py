@@ -229,7 +229,7 @@ def test_text_splits_are_disjoint_reproducible_and_stratified(data_dir):
     assert sum(len(a.texts[s]) for s in ("train", "valid", "test")) == len(rows)  # 5,574 in the full set
     for s in ("valid", "test"):  # stratified: the same share of spam everywhere (13.4% in the full set)
         assert a.targets[s].mean() == pytest.approx(spam / len(rows), abs=0.015)
-    c = _task("sms-spam", data_dir, "data.seed=1")
+    c = _task("sms-spam", data_dir, "data.split_seed=1")
     c.prepare(("test",))
     assert c.texts["test"] != a.texts["test"]
 

@@ -256,7 +256,7 @@ def test_several_value_columns_are_forecast_jointly(tmp_path, data_dir, capsys):
             "--set",
             "data.time_column=month",
             "--set",
-            "data.target=a,b",
+            "data.value_columns=a,b",
         )
         == 0
     )

@@ -55,28 +55,32 @@ def test_eval_json_gives_whole_split_perplexity(tiny_run, data_dir):
 
 
 def test_generate_is_reproducible_with_a_seed(tiny_run):
-    args = ["generate", str(tiny_run), "--prompt", "the company said", "--words", "15", "--seed", "3"]
+    args = ["generate", str(tiny_run), "--prompt", "the company said", "--max-new-tokens", "15", "--seed", "3"]
     a, b = run_cli(*args).stdout, run_cli(*args).stdout
     assert a == b and a.startswith("the company said")
     assert len(a.split()) >= 15
-    other = run_cli("generate", str(tiny_run), "--prompt", "the company said", "--words", "15", "--seed", "4").stdout
+    other = run_cli(
+        "generate", str(tiny_run), "--prompt", "the company said", "--max-new-tokens", "15", "--seed", "4"
+    ).stdout
     assert other != a
 
 
 def test_greedy_equals_top_k_1_and_tiny_temperature(tiny_run):
-    greedy = run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--greedy").stdout
+    greedy = run_cli("generate", str(tiny_run), "--prompt", "stocks", "--max-new-tokens", "8", "--greedy").stdout
     assert (
-        run_cli("generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--top-k", "1", "--seed", "1").stdout
+        run_cli(
+            "generate", str(tiny_run), "--prompt", "stocks", "--max-new-tokens", "8", "--top-k", "1", "--seed", "1"
+        ).stdout
         == greedy
     )
     cold = run_cli(
-        "generate", str(tiny_run), "--prompt", "stocks", "--words", "8", "--temperature", "1e-9", "--seed", "1"
+        "generate", str(tiny_run), "--prompt", "stocks", "--max-new-tokens", "8", "--temperature", "1e-9", "--seed", "1"
     ).stdout
     assert cold == greedy and "nan" not in cold
 
 
 def test_prompt_of_unknown_words_is_a_user_error(tiny_run):
-    proc = run_cli("generate", str(tiny_run), "--prompt", "zzqx qqzv", "--words", "5", check=False)
+    proc = run_cli("generate", str(tiny_run), "--prompt", "zzqx qqzv", "--max-new-tokens", "5", check=False)
     assert proc.returncode == 2 and "unknown" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -137,7 +141,7 @@ def test_char_level_and_gru_windows(tmp_path, data_dir):
     assert losses[25] < losses[1] - 0.5
     out = json.loads(run_cli("eval", str(run), "--split", "valid", "--json").stdout)
     assert "bpc" in out
-    text = run_cli("generate", str(run), "--prompt", "ROMEO:", "--words", "5", "--seed", "0").stdout
+    text = run_cli("generate", str(run), "--prompt", "ROMEO:", "--max-new-tokens", "5", "--seed", "0").stdout
     assert text.startswith("ROMEO:")
     book = tmp_path / "book"
     run_cli(

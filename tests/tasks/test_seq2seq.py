@@ -48,7 +48,7 @@ TINY_CHAT = [
     "--set",
     "train.tensorboard=false",
     "--set",
-    "data.max_length=12",
+    "data.max_pair_tokens=12",
     "--set",
     "model.beam=2",
 ]
@@ -231,9 +231,9 @@ def test_attention_weights_sum_to_one_and_ignore_padding():
 def test_model_variants_train_and_sampled_softmax_learns(data_dir):
     task = _task(data_dir)
     variants = [
-        {"model.attention": "bahdanau", "model.cell": "lstm", "model.bidirectional": True, "model.layers": 2},
-        {"model.attention": "general", "model.input_feed": True, "model.tie": True, "model.teacher_forcing": 0.5},
-        {"model.attention": "none", "model.backend": "scratch", "model.cell": "gru"},
+        {"model.attention_kind": "bahdanau", "model.cell": "lstm", "model.bidirectional": True, "model.layers": 2},
+        {"model.attention_kind": "general", "model.input_feed": True, "model.tie": True, "model.teacher_forcing": 0.5},
+        {"model.attention_kind": "none", "model.backend": "scratch", "model.cell": "gru"},
         {"model.sampled_softmax": 64},
     ]
     for over in variants:

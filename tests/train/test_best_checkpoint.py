@@ -31,7 +31,7 @@ PARITY = [
     "--set",
     "data.size=600",
     "--set",
-    "data.length=10",
+    "data.bits=10",
     "--set",
     "train.batch_size=50",
     "--set",
@@ -80,8 +80,14 @@ def assert_best_is_the_best(run: Path, metric: str, higher: bool = False) -> flo
     return best_value
 
 
-def _snapshot(run: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in [run / "metrics.jsonl", *(run / "checkpoints").iterdir()]}
+def _snapshot(run: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of the run directory, its bytes and when it was last written (the lock file aside: taking the
+    lock opens it)."""
+    return {
+        str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(run.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def test_resuming_a_max_steps_stop_never_makes_best_worse(tmp_path, data_dir, cli):

@@ -31,7 +31,7 @@ PARITY = [
     "--set",
     "data.size=600",
     "--set",
-    "data.length=10",
+    "data.bits=10",
     "--set",
     "train.batch_size=50",
     "--set",

@@ -12,7 +12,7 @@ PARITY = [
     "--set",
     "data.size=600",
     "--set",
-    "data.length=10",
+    "data.bits=10",
     "--set",
     "train.max_epochs=1",
     "--set",

@@ -9,17 +9,37 @@ run, so inputs are checked and defaults chosen the same way everywhere.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
-from rnnkit.errors import UserError
+from rnnkit.api import arguments as arg
+from rnnkit.api.checks import MAX_INPUT_LENGTH, MAX_NEW_TOKENS
+from rnnkit.api.results import Prediction, Translation
+from rnnkit.config import MAX_COUNT, MAX_SEED
+from rnnkit.errors import ArgumentError, UserError, UserTypeError, UserValueError, is_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rnnkit.config import RunConfig
+    from rnnkit.runs import LoadedRun
 
 PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def _named(call: str) -> Iterator[None]:
+    """Errors about an argument raised below the API (``rnnkit.predict``) name the API call that took it."""
+    try:
+        yield
+    except ArgumentError as e:
+        raise e.within(call) from None
 
 
 class Run:
@@ -49,13 +69,16 @@ class Run:
     ) -> None:
         from rnnkit.train.rundir import RunDir
 
-        if checkpoint not in ("best", "last"):
-            raise UserError(f"checkpoint: expected 'best' or 'last', got {checkpoint!r}")
-        self.path = Path(path)
+        call = "load"
+        self.path = arg.path(call, "path", path)
+        arg.choice(call, "checkpoint", checkpoint, ("best", "last"))
+        arg.text(call, "device", device)
+        if not re.fullmatch(r"auto|cpu|cuda|cuda:\d+|mps", device):
+            raise UserValueError("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", call)
+        self.data_dir = arg.path(call, "data_dir", data_dir, none=True)
         self._given = os.fspath(path)
         self._dir = RunDir(self.path).require()
         self.checkpoint, self.device = checkpoint, device
-        self.data_dir = Path(data_dir) if data_dir is not None else None
         self._summary = summary
         self.notes = list(notes)
         self.rank = rank
@@ -69,7 +92,7 @@ class Run:
 
     # -- what the run is ----------------------------------------------------------------------------
     @property
-    def config(self) -> Any:
+    def config(self) -> RunConfig:
         """The resolved configuration (config.toml) as a typed ``RunConfig``."""
         return self._dir.read_config()
 
@@ -93,7 +116,7 @@ class Run:
         return self._dir.read_metrics()
 
     @property
-    def metrics(self) -> Any:
+    def metrics(self) -> pd.DataFrame:
         """The records as a pandas DataFrame, one row each (``split`` is NaN for training windows): e.g.
         ``run.metrics.query("split == 'valid'")[["step", "loss"]]``. Needs pandas (``pip install pandas``)."""
         try:
@@ -110,15 +133,17 @@ class Run:
         return predict.services(self._load())
 
     def can(self, service: str) -> bool:
-        """Whether the run's task offers ``service`` (generate, translate, chat, classify, forecast)."""
+        """Whether the run answers ``service`` (generate, translate, chat, classify, forecast): see ``services``."""
         from rnnkit import predict
 
+        arg.choice("can", "service", service, tuple(predict.SERVICES))
         return predict.can(self._load(), service)
 
     def require(self, service: str) -> None:
-        """Raise UserError, naming the run and its task, unless it offers ``service``."""
+        """Raise UserError, naming the run and its task, unless it answers ``service``."""
         from rnnkit import predict
 
+        arg.choice("require", "service", service, tuple(predict.SERVICES))
         predict.require(self._load(), service)
 
     def describe(self) -> dict[str, Any]:
@@ -129,9 +154,11 @@ class Run:
 
     def format_metrics(self, metrics: Mapping[str, Any]) -> str:
         """One line of the task's headline figures, as the CLI prints them."""
+        if not isinstance(metrics, Mapping):
+            raise UserTypeError("metrics", f"must be a dict of metrics, got {type(metrics).__name__}", "format_metrics")
         return str(self._load().task.format_metrics(dict(metrics)))
 
-    def _load(self) -> Any:
+    def _load(self) -> LoadedRun:
         if self._loaded is None:
             from rnnkit.runs import load_run
 
@@ -139,22 +166,93 @@ class Run:
         return self._loaded
 
     # -- evaluation -----------------------------------------------------------------------------------
-    def evaluate(self, split: str | None = None) -> dict[str, Any]:
-        """The model's metrics on a held-out split - the dict ``rnnkit eval RUN --split SPLIT --json`` prints.
+    def evaluate(self, split: str | None = None, data: Any = None) -> dict[str, Any]:
+        """The model's metrics on a held-out split, or on new labelled data - the dict ``rnnkit eval RUN --split
+        SPLIT --json`` (or ``rnnkit eval RUN --data FILE --json``) prints.
 
         Args:
-            split: "valid" or "test"; None evaluates every split the task has and returns {split: metrics}
-                (``rnnkit eval RUN --json``).
+            split: "valid" or "test"; None (without ``data``) evaluates every split the task has and returns
+                {split: metrics} (``rnnkit eval RUN --json``).
+            data: new labelled data, scored with the run's own preprocessing (vocabulary, labels, scalers) and the
+                metrics of its test split: any form ``rnnkit.train(data=...)`` takes for the task - ``(text,
+                label)`` pairs, ``(X, y)`` arrays, ``(source, target)`` pairs, a text - or a ``pathlib.Path`` to a
+                file in the task's own format (label<TAB>text lines, an .npz of x and y, source<TAB>target lines
+                laid out like the training file, a text file). A ``str`` is data (an LM's text), never a path.
 
         Evaluation reads the run's data again (the splits are a pure function of the data and the seed).
         """
+        if data is not None:
+            if split is not None:
+                raise UserValueError("split", "goes with the run's own data; give split or data, not both", "evaluate")
+            return self._evaluate_data(data)
+        arg.text("evaluate", "split", split, none=True)
         loaded = self._load()
         splits = list(loaded.task.splits())
         if split is None:
             return {s: loaded.task.evaluate(loaded.model, s) for s in splits}
-        if split not in splits:
-            raise UserError(f"split: expected one of {', '.join(splits)}, got {split!r}")
+        arg.choice("evaluate", "split", split, splits)
         return dict(loaded.task.evaluate(loaded.model, split))
+
+    def _evaluate_data(self, data: Any) -> dict[str, Any]:
+        import tempfile
+
+        from rnnkit.runs import fresh_task
+
+        if isinstance(data, os.PathLike) and not is_file(data, "data"):
+            raise UserValueError("data", f"file not found: {os.fspath(data)}", "evaluate")
+        loaded = self._load()
+        with tempfile.TemporaryDirectory(prefix="rnnkit-eval-") as folder, _named("evaluate"):
+            return dict(fresh_task(loaded).evaluate_data(loaded.model, data, Path(folder)))
+
+    def predict(self, inputs: Any, **options: Any) -> list[str] | list[Prediction] | list[pd.DataFrame]:
+        """One prediction per input, of one type per task - what the run is for (``services[0]``):
+
+        * a language model: the continuation (``str``) of each prompt (``generate``; options such as
+          ``max_new_tokens``, ``temperature``, ``seed``);
+        * a classifier: a ``Prediction`` per text or sequence (``classify``);
+        * a translator: the translation (``str``) of each sentence (``translate``; ``beam``, ``max_new_tokens``);
+        * a chatbot: the best reply (``str``) to each message (``chat``);
+        * a forecaster: the forecast (a pandas DataFrame, as ``forecast`` returns) after each history (numbers, rows
+          of numbers, or a pandas Series / DataFrame; ``horizon``, ``level``, ``seed``, ``forecaster``).
+
+        ``inputs`` is a list (a single text is one input); the answer is always a list in input order.
+        """
+        service = self.services[0]
+        if service == "forecast":
+            return self._predict_forecasts(inputs, **options)
+        if service == "classify":
+            out = self.classify(inputs, **options)
+            return [out] if isinstance(out, dict) else out
+        _, items = arg.texts("predict", "inputs", inputs)
+        if service == "generate":
+            return [self.generate(p, **options) for p in items]
+        if service == "translate":
+            return list(self.translate(items, **options))
+        return [self.chat(text, **options)[0] for text in items]
+
+    def _predict_forecasts(self, inputs: Any, **options: Any) -> list[pd.DataFrame]:
+        from rnnkit.data.memory import is_frame, is_series
+
+        call = "predict"
+        unknown = set(options) - {"horizon", "level", "seed", "forecaster"}
+        if unknown:
+            raise UserTypeError(sorted(unknown)[0], "is not an option of a forecaster's predict", call)
+        if (
+            is_series(inputs)
+            or is_frame(inputs)
+            or isinstance(inputs, (str, bytes))
+            or not isinstance(inputs, Sequence)
+        ):
+            raise UserTypeError("inputs", "must be a list of histories (each numbers, or a Series/DataFrame)", call)
+        out: list[pd.DataFrame] = []
+        for i, history in enumerate(inputs):
+            if history is None:
+                raise UserTypeError(f"inputs[{i}]", "must be a history, got None", call)
+            try:
+                out.append(self.forecast(history, **options))
+            except ArgumentError as e:
+                raise e.within(call) from None
+        return out
 
     def report(self, split: str = "test") -> tuple[dict[str, Any], Path]:
         """A classifier's per-class report on ``split`` and its confusion matrix, drawn into
@@ -162,6 +260,7 @@ class Run:
         from rnnkit import predict
 
         task = predict.require(self._load(), "classify")
+        arg.choice("report", "split", split, list(task.splits()))
         metrics, png = task.write_report(self._load().model, split, self.path)
         return dict(metrics), Path(png)
 
@@ -169,37 +268,58 @@ class Run:
     def generate(
         self,
         prompt: str = "",
-        words: int = 50,
+        max_new_tokens: int = 50,
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
         seed: int | None = None,
         max_input_length: int | None = None,
+        *,
+        words: int | None = None,
     ) -> str:
         """Continue ``prompt`` with a language model (``rnnkit generate``).
 
         Args:
             prompt: text to continue ("" starts a new sentence).
-            words: how many words (tokens) to add.
-            temperature: 0 picks the most likely word each step; below 1 sharper, above 1 more random.
+            max_new_tokens: how many tokens (words of a word-level model) to add.
+            temperature: 0 picks the most likely token each step; below 1 sharper, above 1 more random.
             top_k: sample among the k most likely (0: all). top_p: nucleus sampling mass (1: off).
             seed: fixes the sampling, for reproducible text.
             max_input_length: longest prompt in characters (default: the server's 2000; None here = default).
+            words: the old name of ``max_new_tokens`` (accepted until rnnkit 0.3, with a warning).
+
+        Returns: the continuation, without the prompt.
         """
         from rnnkit import predict
 
-        return predict.generate(
-            self._load(),
-            prompt,
-            words,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            seed=seed,
-            max_input_length=_limit(max_input_length),
-        )
+        call = "generate"
+        arg.text(call, "prompt", prompt)
+        max_new_tokens = arg.renamed(call, "max_new_tokens", max_new_tokens, "words", words, 50)
+        arg.integer(call, "max_new_tokens", max_new_tokens, ge=1, le=MAX_NEW_TOKENS)
+        arg.number(call, "temperature", temperature, ge=0, le=1e6)
+        arg.integer(call, "top_k", top_k, ge=0)
+        arg.number(call, "top_p", top_p, gt=0, le=1)
+        arg.integer(call, "seed", seed, none=True, ge=0, le=MAX_SEED)
+        limit = self._input_limit(call, max_input_length)
+        with _named(call):
+            return predict.generate(
+                self._load(),
+                prompt,
+                int(max_new_tokens),
+                temperature=float(temperature),
+                top_k=int(top_k),
+                top_p=float(top_p),
+                seed=seed,
+                max_input_length=limit,
+            )
 
-    def classify(self, inputs: Any, max_input_length: int | None = None) -> Any:
+    @overload
+    def classify(self, inputs: str, max_input_length: int | None = None) -> Prediction: ...
+
+    @overload
+    def classify(self, inputs: Any, max_input_length: int | None = None) -> Prediction | list[Prediction]: ...
+
+    def classify(self, inputs: Any, max_input_length: int | None = None) -> Prediction | list[Prediction]:
         """Label and probabilities for each input of a classifier (``rnnkit classify``).
 
         Args:
@@ -208,91 +328,143 @@ class Run:
                 arrays (numbers written as text are taken too).
             max_input_length: longest input (characters, or values for sequences); default the server's.
 
-        Returns: for one input a dict {"text", "label", "probability", "probabilities"}; for several, a list.
+        Returns: for one input (a text, or one sequence) a ``Prediction`` dict {"label", "probability",
+        "probabilities"} (with "text" for a text); for several, a list of them in input order. ``predict`` always
+        returns the list.
         """
         from rnnkit import predict
 
+        call = "classify"
+        limit = self._input_limit(call, max_input_length)
         loaded = self._load()
         predict.require(loaded, "classify")
         single, texts = self._as_inputs(inputs)
-        out = predict.classify(loaded, texts, max_input_length=_limit(max_input_length))
-        if not (
-            isinstance(inputs, str)
-            or (isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs))
-        ):
-            out = [{k: v for k, v in r.items() if k != "text"} for r in out]  # arrays: no text to echo
-        return out[0] if single else out
+        with _named(call):
+            out = predict.classify(loaded, texts, max_input_length=limit)
+        results = [Prediction(**r) for r in out]  # type: ignore[typeddict-item]
+        return results[0] if single else results
 
-    def _as_inputs(self, inputs: Any) -> tuple[bool, list[str]]:
-        """(one input?, the inputs as the text the CLI and server take)."""
+    def _as_inputs(self, inputs: Any) -> tuple[bool, list[Any]]:
+        """(one input?, the inputs: texts, or for a sequence classifier arrays of numbers in its input order)."""
+        call = "classify"
         if isinstance(inputs, str):
             return True, [inputs]
         info = self.describe()
         if info.get("input") == "sequence" and not (
             isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs)
         ):
-            arr = np.asarray(inputs, dtype=np.float64) if not isinstance(inputs, np.ndarray) else inputs
+            try:
+                arr = np.asarray(inputs, dtype=np.float64) if not isinstance(inputs, np.ndarray) else inputs
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise UserTypeError(
+                    "inputs",
+                    f"must be numbers shaped (steps, channels) or (n, steps, channels), got {type(inputs).__name__}",
+                    call,
+                ) from None
             single = arr.ndim == 2 or (arr.ndim == 1 and info.get("channels") == 1)
             arr = arr[None] if single else arr
             if arr.ndim == 2:  # (n, steps) of one channel
                 arr = arr[:, :, None]
-            if arr.ndim != 3:
-                raise UserError(
-                    f"inputs: expected (steps, channels) or (n, steps, channels) arrays, got shape {np.shape(inputs)}"
+            if arr.ndim != 3 or arr.size == 0:
+                raise UserValueError(
+                    "inputs",
+                    f"must be (steps, channels) or (n, steps, channels) numbers, got shape {np.shape(inputs)}",
+                    call,
                 )
+            if not np.isfinite(arr).all():
+                raise UserValueError("inputs", "holds a value that is not a finite number", call)
             first = info.get("layout") == "channels_first"
-            texts = [" ".join(repr(float(v)) for v in (x.T if first else x).ravel()) for x in arr]
-            return single, texts
-        if isinstance(inputs, Sequence) and all(isinstance(x, str) for x in inputs):
-            return False, list(inputs)
-        raise UserError(f"inputs: expected a text or a list of texts, got {type(inputs).__name__}")
+            return single, [np.ascontiguousarray(x.T if first else x).ravel() for x in arr]  # in input_format order
+        return arg.texts(call, "inputs", inputs)
+
+    @overload
+    def translate(
+        self,
+        texts: str,
+        beam: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+        details: bool = False,
+        max_input_length: int | None = None,
+        *,
+        max_length: int | None = None,
+    ) -> str | Translation: ...
+
+    @overload
+    def translate(
+        self,
+        texts: Sequence[str],
+        beam: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+        details: bool = False,
+        max_input_length: int | None = None,
+        *,
+        max_length: int | None = None,
+    ) -> list[str] | list[Translation]: ...
 
     def translate(
         self,
         texts: str | Sequence[str],
         beam: int | None = None,
-        max_length: int | None = None,
+        max_new_tokens: int | None = None,
         length_penalty: float | None = None,
         details: bool = False,
         max_input_length: int | None = None,
-    ) -> Any:
+        *,
+        max_length: int | None = None,
+    ) -> str | Translation | list[str] | list[Translation]:
         """Translate with a sequence-to-sequence run (``rnnkit translate``).
 
         Args:
             texts: a sentence or a list of sentences.
             beam: beam size (default: the run's model.beam; 1 = greedy).
-            max_length: most output tokens (default: 2 x input + 10).
+            max_new_tokens: most output tokens (default: 2 x input + 10).
             length_penalty: GNMT length penalty alpha (default: the run's model.length_penalty).
-            details: return dicts (translation, tokens, score, attention weights) instead of strings.
+            details: return ``Translation`` dicts (translation, tokens, score, attention weights) instead of strings.
+            max_length: the old name of ``max_new_tokens`` (accepted until rnnkit 0.3, with a warning).
 
-        Returns: a string for one sentence, a list for several (dicts with ``details``).
+        Returns: a string (a ``Translation`` with ``details``) for one sentence, a list of them for several.
         """
         from rnnkit import predict
 
-        single = isinstance(texts, str)
-        items = [texts] if single else list(texts)
-        out = predict.translate(
-            self._load(),
-            items,
-            beam=beam,
-            max_len=max_length,
-            alpha=length_penalty,
-            max_input_length=_limit(max_input_length),
-        )
-        result = out if details else [r["translation"] for r in out]
-        return result[0] if single else result
+        call = "translate"
+        single, items = arg.texts(call, "texts", texts)
+        arg.integer(call, "beam", beam, none=True, ge=1, le=1000)
+        max_new_tokens = arg.renamed(call, "max_new_tokens", max_new_tokens, "max_length", max_length)
+        arg.integer(call, "max_new_tokens", max_new_tokens, none=True, ge=1, le=MAX_NEW_TOKENS)
+        arg.number(call, "length_penalty", length_penalty, none=True, ge=0, le=100)
+        arg.flag(call, "details", details)
+        limit = self._input_limit(call, max_input_length)
+        with _named(call):
+            out = predict.translate(
+                self._load(),
+                items,
+                beam=beam,
+                max_new_tokens=max_new_tokens,
+                alpha=length_penalty,
+                max_input_length=limit,
+            )
+        result = [Translation(**r) for r in out] if details else [str(r["translation"]) for r in out]  # type: ignore[typeddict-item]
+        return result[0] if single else result  # type: ignore[return-value]
 
     def plot_attention(self, result: Mapping[str, Any], path: PathLike) -> Path:
         """Draw one translation's attention weights (a ``translate(..., details=True)`` dict) into a PNG."""
         from rnnkit.api.plots import plot_attention
+        from rnnkit.figures import output_file
 
+        call = "plot_attention"
+        if not isinstance(result, Mapping) or not {"source", "translation", "source_tokens"} <= set(result):
+            raise UserTypeError("result", "must be a dict from translate(..., details=True)", call)
+        out = output_file(arg.path(call, "path", path), "path", call)
         if result.get("attention") is None:
-            raise UserError("--show-attention: this run's model has no attention (model.attention = 'none')")
+            raise UserValueError("result", "has no attention weights (the run's model.attention_kind is 'none')", call)
         return plot_attention(
             result["attention"],
             result["source_tokens"],
             result["target_tokens"],
-            path,
+            out,
             result["source"],
             result["translation"],
         )
@@ -307,8 +479,10 @@ class Run:
         temperature: float | None = None,
         beam: int | None = None,
         seed: int | None = None,
-        max_words: int | None = None,
+        max_new_tokens: int | None = None,
         max_input_length: int | None = None,
+        *,
+        max_words: int | None = None,
     ) -> list[str]:
         """Candidate replies of a chatbot (a seq2seq run trained on dialogue; ``rnnkit chat``).
 
@@ -318,23 +492,45 @@ class Run:
             replies: how many candidates (default: the run's model.replies).
             decoding: "sample", "beam" or "greedy" (default: model.reply_decoding); top_k, temperature, beam:
                 its settings (default: the run's). seed: fixes the sampling.
-            max_words: longest reply in tokens.
+            max_new_tokens: longest reply in tokens (default: the run's model.decode_length).
+            max_words: the old name of ``max_new_tokens`` (accepted until rnnkit 0.3, with a warning).
+
+        Returns: the replies, best first.
         """
         from rnnkit import predict
 
-        return predict.chat(
-            self._load(),
-            text,
-            list(history),
-            n=replies,
-            decoding=decoding,
-            top_k=top_k,
-            temperature=temperature,
-            beam=beam,
-            seed=seed,
-            max_len=max_words,
-            max_input_length=_limit(max_input_length),
-        )
+        call = "chat"
+        arg.text(call, "text", text)
+        if isinstance(history, str):
+            raise UserTypeError("history", "must be a list of str (the earlier turns), got str", call)
+        history = [] if not history else arg.texts(call, "history", history)[1]
+        arg.integer(call, "replies", replies, none=True, ge=1, le=100)
+        arg.choice(call, "decoding", decoding, ("sample", "beam", "greedy"), none=True)
+        arg.integer(call, "top_k", top_k, none=True, ge=0)
+        arg.number(call, "temperature", temperature, none=True, ge=0, le=1e6)
+        arg.integer(call, "beam", beam, none=True, ge=1, le=1000)
+        arg.integer(call, "seed", seed, none=True, ge=0, le=MAX_SEED)
+        max_new_tokens = arg.renamed(call, "max_new_tokens", max_new_tokens, "max_words", max_words)
+        arg.integer(call, "max_new_tokens", max_new_tokens, none=True, ge=1, le=MAX_NEW_TOKENS)
+        limit = self._input_limit(call, max_input_length)
+        with _named(call):
+            return predict.chat(
+                self._load(),
+                text,
+                list(history),
+                n=replies,
+                decoding=decoding,
+                top_k=top_k,
+                temperature=temperature,
+                beam=beam,
+                seed=seed,
+                max_new_tokens=max_new_tokens,
+                max_input_length=limit,
+            )
+
+    def _input_limit(self, call: str, n: Any) -> int:
+        n = arg.integer(call, "max_input_length", n, none=True, ge=1, le=MAX_COUNT)
+        return MAX_INPUT_LENGTH if n is None else int(n)
 
     def forecast(
         self,
@@ -343,7 +539,7 @@ class Run:
         level: float | None = None,
         seed: int = 0,
         forecaster: str | None = None,
-    ) -> Any:
+    ) -> pd.DataFrame:
         """Forecast the ``horizon`` steps after the end of ``history`` with a forecasting run.
 
         Args:
@@ -368,14 +564,21 @@ class Run:
         from rnnkit.data.memory import is_frame, is_series, series_table
         from rnnkit.data.timeseries import future_times
 
+        call = "forecast"
+        _check_history(call, history)
+        arg.integer(call, "horizon", horizon, none=True, ge=1, le=1_000_000)
+        arg.number(call, "level", level, none=True, gt=0, lt=1)
+        arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
         loaded = self._load()
-        horizon, level = predict.forecast_settings(loaded, horizon, level)
+        with _named(call):
+            horizon, level = predict.forecast_settings(loaded, horizon, level)
         if history is None:
             values, times, columns, _ = predict.saved_history(loaded)
         else:
             values, labels, columns = series_table(history)
             times = labels if labels is not None else [str(i) for i in range(values.shape[0])]
-        fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster)
+        with _named(call):
+            fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster)
         out_times: list[Any] = future_times(times, horizon)
         trained = list(self.describe().get("columns") or columns)
         names = trained
@@ -420,7 +623,7 @@ class Run:
 
         Args:
             csv: a CSV to continue (default: the run's own series); time_column, target: its columns (default:
-                the run's data.time_column / data.target).
+                the run's data.time_column / data.value_columns).
             horizon, level, seed, forecaster: as for ``forecast``.
             holdout: hide the last ``horizon`` known points, forecast them and score the forecast.
             plot: draw history, forecast, interval (and truth) into this PNG.
@@ -428,25 +631,34 @@ class Run:
         from rnnkit import predict
         from rnnkit.api.plots import plot_forecast
         from rnnkit.data.timeseries import future_times, read_series_csv
+        from rnnkit.figures import output_file
         from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
 
+        call = "forecast_report"
+        arg.path(call, "csv", csv, none=True)
+        arg.text(call, "time_column", time_column, none=True)
+        if arg.text(call, "target", target, none=True) is not None and not [t for t in target.split(",") if t.strip()]:
+            raise UserValueError("target", f"names no column ({target!r}); give column names, comma-separated", call)
+        arg.integer(call, "horizon", horizon, none=True, ge=1, le=1_000_000)
+        arg.flag(call, "holdout", holdout)
+        arg.number(call, "level", level, none=True, gt=0, lt=1)
+        arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
         if plot is not None:
-            from rnnkit.figures import output_file
-
-            output_file(plot, "--plot")
+            output_file(arg.path(call, "plot", plot), "plot", call)
         loaded = self._load()
         task = predict.require(loaded, "forecast")
         d = loaded.config.data
-        horizon, level = predict.forecast_settings(loaded, horizon, level)
+        with _named(call):
+            horizon, level = predict.forecast_settings(loaded, horizon, level)
         series = None
         if csv is not None:
             path = Path(csv)
-            if not path.is_file():
-                raise UserError(f"--csv: file not found: {csv}")
+            if not is_file(path, "csv"):
+                raise UserValueError("csv", f"file not found: {csv}", call)
             series = read_series_csv(
                 path,
                 time_column if time_column is not None else d.time_column,
-                target if target is not None else d.target,
+                target if target is not None else d.value_columns,
                 sort=d.sort,
                 series_col=d.series_column,
             )
@@ -475,9 +687,10 @@ class Run:
             history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
         else:
             history, hist_times, out_times = values, times, future_times(times, horizon)
-        fc = predict.forecast(
-            loaded, history, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=holdout
-        )
+        with _named(call):
+            fc = predict.forecast(
+                loaded, history, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=holdout
+            )
         rows = []
         for i in range(horizon):
             for j, col in enumerate(columns):
@@ -544,7 +757,12 @@ class Run:
         verdict, the reasons, the figures, and a plot of training vs validation loss (default
         RUN/diagnosis.png). ``target_loss``: the training loss you need (above it: high bias)."""
         from rnnkit.diagnose.run import diagnose_run
+        from rnnkit.figures import output_file
 
+        call = "diagnose"
+        arg.number(call, "target_loss", target_loss, none=True, ge=0)
+        if plot is not None:
+            output_file(arg.path(call, "plot", plot), "plot", call)
         return diagnose_run(self.path, plot, target_loss)
 
     def data_size_curve(
@@ -557,7 +775,20 @@ class Run:
         """Train copies of this run on fractions of its training set (``rnnkit diagnose RUN --data-sizes``) and
         plot the final losses against data size: does more data help? Copies live in RUN/data-sizes/."""
         from rnnkit.diagnose.run import data_size_curve
+        from rnnkit.figures import output_file
 
+        call = "data_size_curve"
+        if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Sequence) or not fractions:
+            raise UserTypeError("fractions", "must be a non-empty list of numbers in (0, 1]", call)
+        for i, f in enumerate(fractions):
+            arg.number(call, f"fractions[{i}]", f, gt=0, le=1)
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise UserTypeError(
+                "overrides", f"must be a dict of 'section.key': value, got {type(overrides).__name__}", call
+            )
+        if plot is not None:
+            output_file(arg.path(call, "plot", plot), "plot", call)
+        arg.function(call, "echo", echo)
         return data_size_curve(
             self.path,
             sorted(set(fractions)),
@@ -584,17 +815,22 @@ class Run:
         a budget the run has already reached trains nothing (see ``notes``). Arguments as for ``rnnkit.train``."""
         from rnnkit.api.training import train
 
-        done = train(
-            resume=self.path,
-            max_steps=max_steps,
-            max_time=max_time,
-            max_epochs=max_epochs,
-            overrides=overrides,
-            callbacks=callbacks,
-            progress=progress,
-            device=device,
-            data_dir=data_dir if data_dir is not None else self.data_dir,
-        )
+        try:
+            done = train(
+                resume=self.path,
+                max_steps=max_steps,
+                max_time=max_time,
+                max_epochs=max_epochs,
+                overrides=overrides,
+                callbacks=callbacks,
+                progress=progress,
+                device=device,
+                data_dir=data_dir if data_dir is not None else self.data_dir,
+            )
+        except ArgumentError as e:
+            if e.call == "train":  # the arguments are this call's
+                e.call = "resume"
+            raise
         self._summary, self.notes, self._loaded = done.summary, done.notes, None
         return self
 
@@ -605,33 +841,30 @@ class Run:
         from rnnkit.export import export_run
         from rnnkit.runs import load_run
 
+        arg.choice("export", "format", format, ("onnx", "torchscript"))
+        arg.path("export", "out", out, none=True)
         loaded = load_run(self.path, self.checkpoint, "cpu", self.data_dir)
         return export_run(loaded, format, out)
 
 
-def check_text(
-    text: str, what: str = "text", service: str = "classify", limit: int | None = None, flag: str = "--max-input-length"
-) -> None:
-    """Refuse an empty or whitespace-only text, or one over ``limit`` characters (default: the server's), before
-    any model is loaded - the check every prediction makes (``rnnkit.predict``)."""
-    from rnnkit import predict
+def _check_history(call: str, history: Any) -> None:
+    """A forecast's history: numbers (a list, an array, rows of numbers), a pandas Series or DataFrame, or None."""
+    from rnnkit.data.memory import is_frame, is_series
 
-    predict.check_text(text, what, service, _limit(limit), flag)
-
-
-def check_length(text: str, what: str = "text", limit: int | None = None, flag: str = "--max-input-length") -> None:
-    """Refuse a text over ``limit`` characters (default: the server's)."""
-    from rnnkit import predict
-
-    predict.check_length(text, what, _limit(limit), flag)
-
-
-def _limit(n: int | None) -> int:
-    from rnnkit.predict import MAX_INPUT_LENGTH
-
-    return MAX_INPUT_LENGTH if n is None else n
-
-
-def json_ready(obj: Any) -> Any:
-    """A result as plain JSON values (what the CLI's --json prints, read back)."""
-    return json.loads(json.dumps(obj, default=str))
+    if history is None or is_series(history) or is_frame(history):
+        return
+    if isinstance(history, (str, bytes, Mapping)) or not hasattr(history, "__len__"):
+        raise UserTypeError(
+            "history",
+            f"must be numbers (a list or array, or rows of numbers), a pandas Series or DataFrame, or None; "
+            f"got {type(history).__name__}",
+            call,
+        )
+    try:
+        values = np.asarray(history, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UserTypeError("history", "must hold numbers only (a list or array, or rows of numbers)", call) from None
+    if values.ndim not in (1, 2) or values.size == 0:
+        raise UserValueError("history", f"must be n values or n rows of values, got shape {values.shape}", call)
+    if not np.isfinite(values).all():
+        raise UserValueError("history", "holds a value that is not a finite number", call)

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit.api import arguments as arg
 from rnnkit.api.run import PathLike, Run
-from rnnkit.errors import UserError
+from rnnkit.config import MAX_COUNT, MAX_SEED, Overrides
+from rnnkit.errors import UserError, UserTypeError, UserValueError
 
 Callback = Callable[[dict[str, Any]], Any]
 
@@ -25,50 +27,49 @@ class WorkersFailed(UserError):
     reported = True
 
 
-def _number(name: str, value: Any, kind: type, **rules: Any) -> Any:
-    """An API number checked by the rules the CLI applies to its option (``max_steps=0`` is an error, as
-    ``--max-steps 0`` is), as a one-line UserError naming the argument."""
-    from rnnkit.config import Key
-
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise UserError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-    Key("", **rules).check(value, name)
-    return value
-
-
-def _overrides(overrides: Mapping[str, Any] | None, **budget: Any) -> Any:
+def _overrides(call: str, overrides: Mapping[str, Any] | None, **budget: Any) -> Overrides:
     """The configuration overrides of a call: ``overrides`` (an ``Overrides`` from the CLI keeps its origins)
-    plus the budget arguments, each remembered under the name the user typed, for error messages."""
-    from rnnkit.config import MAX_COUNT, MAX_SEED, Overrides, split_key
+    plus the budget arguments, each checked as the CLI checks its option (``max_steps=0`` is an error, as
+    ``--max-steps 0`` is) and remembered under the name the user typed, for error messages."""
+    from rnnkit.config import split_key
 
     out = Overrides()
-    if overrides:
-        if not isinstance(overrides, Mapping):
-            raise UserError(f"overrides must be a dict of 'section.key': value, got {type(overrides).__name__}")
-        for k, v in overrides.items():
-            if not isinstance(k, str):
-                raise UserError(f"overrides: keys are 'section.key' strings, got {k!r}")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise UserTypeError(
+            "overrides", f"must be a dict of 'section.key': value, got {type(overrides).__name__}", call
+        )
+    for k, v in (overrides or {}).items():
+        if not isinstance(k, str):
+            raise UserTypeError("overrides", f"keys are 'section.key' strings, got {k!r}", call)
+        try:
             split_key(k)
-            out.put(k, v, getattr(overrides, "origins", {}).get(k, f"overrides[{k!r}] = {v!r}"))
-    rules = {
-        "max_steps": (int, {"ge": 1, "le": MAX_COUNT}),
-        "max_time": (float, {"gt": 0}),
-        "max_epochs": (int, {"ge": 1, "le": MAX_COUNT}),
-        "seed": (int, {"ge": 0, "le": MAX_SEED}),
+        except UserError as e:
+            raise UserValueError("overrides", str(e), call) from None
+        out.put(k, v, getattr(overrides, "origins", {}).get(k, f"overrides[{k!r}] = {v!r}"))
+    rules: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+        "max_steps": (arg.integer, {"ge": 1, "le": MAX_COUNT}),
+        "max_time": (arg.number, {"gt": 0}),
+        "max_epochs": (arg.integer, {"ge": 1, "le": MAX_COUNT}),
+        "seed": (arg.integer, {"ge": 0, "le": MAX_SEED}),
+        "device": (
+            arg.text,
+            {"pattern": r"auto|cpu|cuda|cuda:\d+|mps", "pattern_doc": "auto, cpu, cuda, cuda:N or mps"},
+        ),
     }
     for name, value in budget.items():
         if value is None:
             continue
-        if name == "device":
-            if not isinstance(value, str):
-                raise UserError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {value!r}")
-        else:
-            kind, rule = rules[name]
-            _number(name, value, kind, **rule)
+        check, rule = rules[name]
+        check(call, name, value, **rule)
         out.put(f"train.{name}", value, f"{name}={value!r}")
     return out
+
+
+def _recipe(call: str, recipe: Any) -> None:
+    if recipe is not None and not isinstance(recipe, (str, os.PathLike)):
+        raise UserTypeError(
+            "recipe", f"must be a recipe name, a task name or a path, got {type(recipe).__name__}", call
+        )
 
 
 def train(
@@ -149,28 +150,34 @@ def train(
     from rnnkit.distributed import env_world
     from rnnkit.runs.setup import TrainRequest, train_run
 
+    call = "train"
+    _recipe(call, recipe)
+    arg.path(call, "data_dir", data_dir, none=True)
+    arg.path(call, "out", out, none=True)
+    arg.path(call, "resume", resume, none=True)
     if callbacks is None:
         callbacks = ()
-    if not isinstance(callbacks, Sequence) or not all(callable(c) for c in callbacks):
-        raise UserError("callbacks must be a list of callables (each takes one record)")
-    if progress not in (None, True, False):
-        raise UserError(f"progress must be None, True or False, got {progress!r}")
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
+        raise UserTypeError("callbacks", f"must be a list of callables, got {type(callbacks).__name__}", call)
+    for i, cb in enumerate(callbacks):
+        arg.function(call, f"callbacks[{i}]", cb, none=False)
+    if progress is not None:
+        arg.flag(call, "progress", progress)
+    arg.integer(call, "nproc", nproc, none=True, ge=1, le=MAX_COUNT)
+    if isinstance(worker_args, (str, bytes)) or not all(isinstance(a, str) for a in worker_args):
+        raise UserTypeError("worker_args", "must be a list of str (command-line flags)", call)
     req = TrainRequest(
         recipe=recipe,
         out=out,
         resume=resume,
         data_dir=data_dir,
         overrides=_overrides(
-            overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs, seed=seed, device=device
+            call, overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs, seed=seed, device=device
         ),
         data=data,
         callbacks=list(callbacks),
         progress=progress,
     )
-    if nproc is not None:
-        from rnnkit.config import MAX_COUNT
-
-        _number("nproc", nproc, int, ge=1, le=MAX_COUNT)
     if nproc is not None and nproc > 1 and env_world()[1] == 1:
         return _launch(req, nproc, progress, worker_args)
     result = train_run(req)
@@ -248,7 +255,12 @@ def check(
     "model", "config"}; a bad value raises UserError naming the key."""
     from rnnkit.runs.setup import TrainRequest, check_request
 
-    return check_request(TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir, overrides=_overrides(overrides)))
+    _recipe("check", recipe)
+    arg.path("check", "resume", resume, none=True)
+    arg.path("check", "data_dir", data_dir, none=True)
+    return check_request(
+        TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir, overrides=_overrides("check", overrides))
+    )
 
 
 @dataclass
@@ -335,8 +347,32 @@ def tune(
     """
     from rnnkit.tune.study import TuneOptions, run_study
 
-    budget = _overrides(overrides, max_steps=max_steps, max_time=max_time, device=device)
-    _number("trials", trials, int, ge=0)
+    call = "tune"
+    _recipe(call, recipe)
+    if recipe is None:
+        raise UserTypeError("recipe", "must be a recipe name or a path, got None", call)
+    if not isinstance(space, Mapping):
+        arg.path(call, "space", space)
+    budget = _overrides(call, overrides, max_steps=max_steps, max_time=max_time, device=device)
+    arg.integer(call, "trials", trials, ge=0, le=MAX_COUNT)
+    arg.path(call, "out", out, none=True)
+    arg.choice(call, "sampler", sampler, ("grid", "random", "tpe", "gp"))
+    arg.choice(call, "pruner", pruner, ("none", "median", "halving", "hyperband"))
+    arg.text(call, "storage", storage, none=True)
+    arg.text(call, "study", study, none=True)
+    arg.number(call, "timeout", timeout, none=True, gt=0)
+    arg.path(call, "data_dir", data_dir, none=True)
+    arg.integer(call, "seed", seed, none=True, ge=0, le=MAX_SEED)
+    arg.flag(call, "baseline", baseline)
+    arg.flag(call, "resume", resume)
+    for name, value in (
+        ("total_trials", total_trials),
+        ("startup_trials", startup_trials),
+        ("pruner_startup", pruner_startup),
+        ("pruner_warmup", pruner_warmup),
+    ):
+        arg.integer(call, name, value, none=True, ge=0, le=MAX_COUNT)
+    arg.function(call, "echo", echo)
     space_arg: Any = os.fspath(space) if not isinstance(space, Mapping) else {}
     if isinstance(space, Mapping):  # {"optim.lr": {...}} as the TOML file's [optim.lr] table: {"optim": {"lr": ...}}
         for key, table in space.items():
@@ -377,6 +413,11 @@ def tune_report(
     directory or a database URL."""
     from rnnkit.tune.report import report
 
+    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target):
+        raise UserTypeError("target", "must be a study directory or a database URL", "tune_report")
+    arg.text("tune_report", "study", study, none=True)
+    arg.flag("tune_report", "plots", plots)
+    arg.path("tune_report", "plots_dir", plots_dir, none=True)
     return report(os.fspath(target), study, os.fspath(plots_dir) if plots_dir is not None else None, plots=plots)
 
 
@@ -392,14 +433,21 @@ def gradient_flow(
     from rnnkit.cells.base import CELL_TYPES
     from rnnkit.diagnose.gradients import gradient_flow as flow
     from rnnkit.diagnose.gradients import plot_gradient_flow
+    from rnnkit.figures import output_file
 
-    cells = tuple(cells)
-    bad = [c for c in cells if c not in CELL_TYPES]
-    if bad or not cells:
-        raise UserError(f"--cells: unknown cell(s) {', '.join(bad) or '(none)'}; choose from {', '.join(CELL_TYPES)}")
-    if steps < 2 or hidden < 1:
-        raise UserError("--steps must be >= 2 and --hidden >= 1")
-    result: dict[str, Any] = dict(flow(cells=cells, steps=steps, hidden=hidden, seed=seed))
+    call = "gradient_flow"
+    _, names = arg.texts(call, "cells", cells) if cells else (False, [])
+    bad = [c for c in names if c not in CELL_TYPES]
+    if not names:
+        raise UserValueError("cells", f"names no cell; choose from {', '.join(CELL_TYPES)}", call)
+    if bad:
+        raise UserValueError("cells", f"unknown cell(s) {', '.join(bad)}; choose from {', '.join(CELL_TYPES)}", call)
+    arg.integer(call, "steps", steps, ge=2, le=100_000)
+    arg.integer(call, "hidden", hidden, ge=1, le=65_536)
+    arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
+    if plot is not None:
+        output_file(arg.path(call, "plot", plot), "plot", call)
+    result: dict[str, Any] = dict(flow(cells=tuple(names), steps=steps, hidden=hidden, seed=seed))
     if plot is not None:
         plot_gradient_flow(result, plot)
         return {"plot": os.fspath(plot), **result}

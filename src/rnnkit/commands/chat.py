@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
-from rnnkit.config import MAX_COUNT, MAX_SEED, MAX_SIZE, cli_number
-from rnnkit.errors import UserError
+from rnnkit.api import MAX_COUNT, MAX_SEED, cli_number
+from rnnkit.commands.common import add_device, add_input_limit, add_json, add_max_new_tokens, max_new_tokens, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,11 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=cli_number(int, "--beam", ge=1, le=1000),
         help="beam size for --decoding beam (default: model.beam)",
     )
-    p.add_argument(
-        "--max-words",
-        type=cli_number(int, "--max-words", ge=1, le=MAX_SIZE),
-        help="longest reply in tokens (default: model.decode_length)",
-    )
+    add_max_new_tokens(p, "longest reply in tokens (the run's model.decode_length when not given)", "--max-words")
     p.add_argument(
         "--seed", type=cli_number(int, "--seed", ge=0, le=MAX_SEED), help="fixes the sampling for reproducible replies"
     )
@@ -58,16 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_input_limit(p)
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(
+        func=run, arguments={"text": "--once", "history": "the conversation"}
+    )  # API argument -> what the command line calls it
 
 
 def run(args: argparse.Namespace) -> int:
     import rnnkit.api as api
 
-    for name in ("replies", "top_k", "beam", "max_words"):
-        v = getattr(args, name)
-        if v is not None and v < (0 if name == "top_k" else 1):
-            raise UserError(f"--{name.replace('_', '-')} must be >= {0 if name == 'top_k' else 1}, got {v}")
+    limit = max_new_tokens(args)
     if args.once is not None:  # before loading the model: an empty message costs nothing
         api.check_text(args.once, "--once", "answer", args.max_input_length)
     loaded = api.load(args.run, args.checkpoint, args.device or "auto")
@@ -83,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             beam=args.beam,
             seed=seed,
-            max_words=args.max_words,
+            max_new_tokens=limit,
             max_input_length=args.max_input_length,
         )
 

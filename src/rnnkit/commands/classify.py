@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from rnnkit.api import UserError
 from rnnkit.commands.common import (
     add_data_dir,
     add_device,
@@ -14,7 +15,6 @@ from rnnkit.commands.common import (
     allow_intermixed,
     print_json,
 )
-from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_dir(p, default=None)
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(
+        func=run, arguments={"inputs": "TEXT", "text": "TEXT"}
+    )  # API argument -> what the command line calls it
 
 
 def read_stdin_lines() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -38,9 +39,30 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, default=str)
+    """One JSON object on stdout, strict JSON for any reader: numbers as numbers (numpy scalars and arrays, tensors),
+    NaN and infinities as null (``json.dump`` would write NaN, which JSON has not), paths as strings."""
+    json.dump(json_value(obj), sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def json_value(obj: Any) -> Any:
+    """``obj`` as plain JSON values (see ``print_json``)."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_value(v) for v in obj]
+    tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays, torch tensors
+    if callable(tolist):
+        return json_value(tolist())
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return json_value(item())
+    return str(obj)  # paths, timestamps
 
 
 class Parser(argparse.ArgumentParser):
@@ -81,7 +103,7 @@ def allow_intermixed(p: argparse.ArgumentParser) -> None:
 
 
 def add_input_limit(p: argparse.ArgumentParser) -> None:
-    from rnnkit.predict import MAX_INPUT_LENGTH
+    from rnnkit.api import MAX_INPUT_LENGTH
 
     p.add_argument(
         "--max-input-length",
@@ -90,3 +112,41 @@ def add_input_limit(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="longest input in characters (numeric sequences: values), as 'rnnkit serve' takes (default: %(default)s)",
     )
+
+
+def add_max_new_tokens(p: argparse.ArgumentParser, what: str, old: str, default: int | None = None) -> None:
+    """``--max-new-tokens N``, the one name of the length limit of generated text (generate, translate, chat, the
+    server's field); ``old`` is the verb's former name for it, accepted until rnnkit 0.3 with a warning."""
+    from rnnkit.api import MAX_NEW_TOKENS, cli_number
+
+    shown = default if default is not None else "the run's"
+    p.add_argument(
+        "--max-new-tokens",
+        type=cli_number(int, "--max-new-tokens", ge=1, le=MAX_NEW_TOKENS),
+        default=None,
+        metavar="N",
+        help=f"{what} (default: {shown}; formerly {old})",
+    )
+    p.add_argument(
+        old, dest="old_max_new_tokens", type=cli_number(int, old, ge=1, le=MAX_NEW_TOKENS), help=argparse.SUPPRESS
+    )
+    p.set_defaults(old_max_new_tokens_flag=old, max_new_tokens_default=default)
+
+
+def max_new_tokens(args: argparse.Namespace) -> int | None:
+    """The ``--max-new-tokens`` value (or its old name's, with a warning), else the verb's default."""
+    import warnings
+
+    from rnnkit.api import RenamedArgumentWarning, UserError
+
+    old = args.old_max_new_tokens
+    if old is not None:
+        if args.max_new_tokens is not None:
+            raise UserError(f"{args.old_max_new_tokens_flag} is the old name of --max-new-tokens; give only one")
+        warnings.warn(
+            f"{args.old_max_new_tokens_flag} is now --max-new-tokens (the old name is accepted until rnnkit 0.3)",
+            RenamedArgumentWarning,
+            stacklevel=2,
+        )
+        return int(old)
+    return args.max_new_tokens if args.max_new_tokens is not None else args.max_new_tokens_default

@@ -71,7 +71,7 @@ def _size(n: int | None) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rnnkit import datasets
+    from rnnkit.api import datasets
 
     rows = datasets.list()
     if args.json:
@@ -88,7 +88,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    from rnnkit import datasets
+    from rnnkit.api import datasets
 
     if args.offline:
         os.environ["RNNKIT_OFFLINE"] = "1"
@@ -105,8 +105,7 @@ def run_get(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from rnnkit import datasets
-    from rnnkit.errors import UserError
+    from rnnkit.api import UserError, datasets
 
     root = None
     if args.mirror:
@@ -135,7 +134,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    from rnnkit import datasets
+    from rnnkit.api import datasets
 
     print(datasets.path(args.name))
     return 0

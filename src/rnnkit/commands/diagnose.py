@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.api import MAX_COUNT, MAX_SEED, cli_number
 from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
-from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,16 +100,20 @@ def _run_dir(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import rnnkit.api as api
-    from rnnkit.diagnose.run import format_diagnosis, format_sizes, parse_fractions
-    from rnnkit.errors import UserError
+    from rnnkit.api import UserError, parse_fractions
+    from rnnkit.api.text import format_diagnosis, format_sizes
 
     path = Path(args.target)
-    if not path.is_dir():
+    try:
+        found = path.is_dir()
+    except OSError:  # a path the system cannot look up: the API says why, in one line
+        found = True
+    if not found:
         raise UserError(f"diagnose: {args.target!r} is neither 'gradients' nor a run directory")
     fractions = parse_fractions(args.data_sizes) if args.data_sizes else None  # a typo costs nothing
     run = api.load(path, data_dir=args.data_dir)
     if fractions is not None:
-        from rnnkit.config import parse_overrides
+        from rnnkit.api import parse_overrides
 
         overrides = parse_overrides(args.overrides)
         for value, key in (
@@ -140,11 +144,15 @@ def _run_dir(args: argparse.Namespace) -> int:
 
 def _gradients(args: argparse.Namespace) -> int:
     import rnnkit.api as api
-    from rnnkit.diagnose.gradients import format_gradient_table
+    from rnnkit.api.text import format_gradient_table
 
     cells = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     result = api.gradient_flow(
-        cells, steps=args.steps, hidden=args.hidden, seed=args.seed, plot=args.plot or "gradient-flow.png"
+        cells,
+        steps=args.steps,
+        hidden=args.hidden,
+        seed=args.seed,
+        plot=args.plot if args.plot is not None else "gradient-flow.png",
     )
     if args.json:
         print_json(result)

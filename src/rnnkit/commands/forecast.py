@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from rnnkit.api import MAX_SEED, cli_number
 from rnnkit.commands.common import add_device, add_json, print_json
-from rnnkit.config import MAX_SEED, cli_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, arguments={"time_column": "--time-col"})  # API argument -> what the command line calls it
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.commands.common import add_device, add_input_limit, add_json, print_json
-from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
-from rnnkit.errors import UserError
+from rnnkit.api import MAX_COUNT, MAX_SEED, cli_number
+from rnnkit.commands.common import add_device, add_input_limit, add_json, add_max_new_tokens, max_new_tokens, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,12 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--prompt", default="", help="text to continue (default: start a new sentence)")
-    p.add_argument(
-        "--words",
-        type=cli_number(int, "--words", ge=1, le=1_000_000),
-        default=50,
-        help="words to generate (default: %(default)s)",
-    )
+    add_max_new_tokens(p, "tokens to generate (words of a word-level model)", "--words", default=50)
     p.add_argument(
         "--temperature",
         type=cli_number(float, "--temperature", ge=0, le=1e6),
@@ -53,12 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import rnnkit.api as api
 
-    if args.words < 1:
-        raise UserError(f"--words must be at least 1, got {args.words}")
     loaded = api.load(args.run, args.checkpoint, args.device or "auto")
     text = loaded.generate(
         args.prompt,
-        args.words,
+        max_new_tokens(args),
         temperature=0.0 if args.greedy else args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

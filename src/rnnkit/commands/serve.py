@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import errno
-import socket
 import sys
 
+from rnnkit.api import MAX_COUNT, MAX_SIZE, cli_number
 from rnnkit.commands.common import add_device
-from rnnkit.config import MAX_COUNT, MAX_SIZE, cli_number
-from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,58 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn
+    import rnnkit.api as api
 
-        from rnnkit.serve.app import Limits, create_app, load_models
-    except ImportError as e:
-        raise UserError(
-            f"rnnkit serve needs the serve extra ({e.name} is missing): pip install 'rnnkit[serve]'"
-        ) from None
-    if not 0 < args.port < 65536:
-        raise UserError(f"--port must be in 1..65535, got {args.port}")
-    limits = Limits(
+    api.serve.serve(
+        args.runs,
+        args.host,
+        args.port,
+        log_level=args.log_level,
+        announce=lambda line: print(line, file=sys.stderr, flush=True),
         max_input_length=args.max_input_length,
         max_new_tokens=args.max_new_tokens,
         max_batch=args.max_batch,
         max_horizon=args.max_horizon,
+        checkpoint=args.checkpoint,
+        device=args.device or "auto",
     )
-    limits.max_body_bytes = max(1 << 20, 64 * args.max_input_length)  # room for JSON around the largest input
-    limits.check()
-    models = load_models(args.runs, args.checkpoint, args.device or "auto")
-    app = create_app(models, limits)
-    sock = listen(args.host, args.port)
-    names = ", ".join(f"{m.name} ({'/'.join(m.endpoints)})" for m in models.values())
-    print(f"rnnkit serve: {names} on http://{args.host}:{args.port}/", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
     return 0
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound here rather than by uvicorn: a port in use (or an address that is not this
-    machine's) is then one line and exit 2, instead of uvicorn's start-up and shut-down log around its error."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
-    # proto=IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on accepted
-    # sockets whose proto says TCP, and with it on a keep-alive client waits ~40 ms (delayed ACK) for every response
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        if e.errno == errno.EADDRINUSE:
-            why = "the port is in use (another server?); choose another with --port"
-        elif e.errno in (errno.EACCES, errno.EPERM):
-            why = "permission denied (ports below 1024 need privileges); choose another with --port"
-        elif e.errno == errno.EADDRNOTAVAIL:
-            why = "not an address of this machine; check --host"
-        else:
-            why = (e.strerror or str(e)).lower()
-        raise UserError(f"cannot listen on {host}:{port}: {why}") from None
-    except (socket.gaierror, UnicodeError, OverflowError) as e:
-        sock.close()
-        raise UserError(f"--host {host!r}: not a valid address ({e})") from None
-    sock.set_inheritable(True)
-    return sock

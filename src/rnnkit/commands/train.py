@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
+from rnnkit.api import MAX_COUNT, MAX_SEED, Overrides, cli_number
 from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
-from rnnkit.config import MAX_COUNT, MAX_SEED, Overrides, cli_number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cli_overrides(args: argparse.Namespace) -> Overrides:
-    from rnnkit.config import parse_overrides
+    from rnnkit.api import parse_overrides
 
     out = parse_overrides(args.overrides)
     for flag, key in (

@@ -7,15 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnnkit.api import UserError, cli_number
 from rnnkit.commands.common import (
     add_device,
     add_input_limit,
     add_json,
+    add_max_new_tokens,
     allow_intermixed,
+    max_new_tokens,
     print_json,
 )
-from rnnkit.config import MAX_SIZE, cli_number
-from rnnkit.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,12 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ALPHA",
         help="GNMT length penalty alpha (default: the run's model.length_penalty)",
     )
-    p.add_argument(
-        "--max-length",
-        type=cli_number(int, "--max-length", ge=1, le=MAX_SIZE),
-        metavar="N",
-        help="most output tokens (default: 2 x input + 10)",
-    )
+    add_max_new_tokens(p, "most output tokens (2 x the input's + 10 when not given)", "--max-length")
     p.add_argument(
         "--show-attention",
         metavar="PNG",
@@ -60,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_input_limit(p)
     add_device(p)
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(
+        func=run, arguments={"texts": "TEXT", "text": "TEXT", "path": "--show-attention"}
+    )  # API argument -> what the command line calls it
     allow_intermixed(p)
 
 
@@ -81,10 +79,12 @@ def read_inputs(args: argparse.Namespace) -> list[str]:
     if args.texts:
         return list(args.texts)
     if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UserError(f"--file: file not found: {args.file}")
-        return decode_lines(path.read_bytes(), str(path))
+        try:
+            raw = Path(args.file).read_bytes()
+        except OSError as e:
+            why = "file not found" if isinstance(e, FileNotFoundError) else (e.strerror or str(e)).lower()
+            raise UserError(f"--file {args.file}: cannot read it: {why}") from None
+        return decode_lines(raw, args.file)
     lines = decode_lines(sys.stdin.buffer.read(), "stdin")
     while lines and not lines[-1]:
         lines.pop()
@@ -95,17 +95,12 @@ def run(args: argparse.Namespace) -> int:
     import rnnkit.api as api
 
     beam = 1 if args.greedy else args.beam
-    if beam is not None and beam < 1:
-        raise UserError(f"--beam must be >= 1, got {beam}")
-    if args.max_length is not None and args.max_length < 1:
-        raise UserError(f"--max-length must be >= 1, got {args.max_length}")
+    limit = max_new_tokens(args)
     inputs = read_inputs(args)
     if not inputs:
         raise UserError("nothing to translate: give TEXT arguments, --file FILE or lines on standard input")
-    if args.show_attention:
-        from rnnkit.figures import output_file
-
-        output_file(args.show_attention, "--show-attention")
+    if args.show_attention is not None:
+        api.check_output(args.show_attention, "--show-attention")
     if args.texts:  # each TEXT is checked as given: an empty one is a mistake
         for i, text in enumerate(inputs, start=1):
             api.check_text(text, f"TEXT {i}" if len(inputs) > 1 else "TEXT", "translate", args.max_input_length)
@@ -122,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         loaded.translate(
             todo,
             beam=beam,
-            max_length=args.max_length,
+            max_new_tokens=limit,
             length_penalty=args.length_penalty,
             details=True,
             max_input_length=args.max_input_length,

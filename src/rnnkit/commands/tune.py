@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnnkit.api import MAX_COUNT, MAX_SEED, UserError, cli_number
 from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
-from rnnkit.config import MAX_COUNT, MAX_SEED, cli_number
-from rnnkit.errors import UserError
 
 _SAMPLERS = ("grid", "random", "tpe", "gp")
 _PRUNERS = ("none", "median", "halving", "hyperband")
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if args.trials is None:
         raise UserError("tune: --trials N is required")
     import rnnkit.api as api
-    from rnnkit.config import parse_overrides
+    from rnnkit.api import parse_overrides
 
     quiet = args.quiet or args.json
     study = api.tune(
@@ -187,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     import rnnkit.api as api
-    from rnnkit.tune.report import format_report
+    from rnnkit.api.text import format_report
 
     if not args.study_target:
         raise UserError("tune report: give the study directory (tune's --out) or a database URL")

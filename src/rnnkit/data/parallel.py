@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnkit.data.text import read_bytes, read_text
+from rnnkit.data.text import read_text
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.errors import UserError
 
@@ -135,12 +135,6 @@ def read_pairs(path: Path, source_column: int = 0, target_column: int = 1, max_p
     if not pairs:
         raise UserError(f"{path}: no sentence pairs")
     return pairs
-
-
-def file_digest(path: Path, *extra: str) -> str:
-    from rnnkit.data.splits import digest
-
-    return digest(read_bytes(path), *extra)
 
 
 # -- the split ------------------------------------------------------------------------------------

@@ -102,15 +102,15 @@ def read_series_csv(
         raise UserError(f"{path}: column {header[s_idx]!r} is both data.time_column and data.series_column")
     wanted = parse_target(target)
     if wanted:
-        v_idx = [col(c, "data.target") for c in wanted]
+        v_idx = [col(c, "data.value_columns") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
-            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.target")
+            raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.value_columns")
     else:
         v_idx = [i for i in range(len(header)) if i not in (t_idx, s_idx)]
     if s_idx is not None and len(v_idx) != 1:
         raise UserError(
             f"{path}: with data.series_column={series_col!r} each row holds one value: name its column with "
-            f"--set data.target=NAME (columns: {', '.join(header)})"
+            f"--set data.value_columns=NAME (columns: {', '.join(header)})"
         )
     if not v_idx:
         raise UserError(
@@ -141,7 +141,7 @@ def read_series_csv(
             except ValueError:
                 raise UserError(
                     f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
-                    f"(choose numeric columns with --set data.target=NAME)"
+                    f"(choose numeric columns with --set data.value_columns=NAME)"
                 ) from None
             if not math.isfinite(x):
                 raise UserError(f"{path}: line {line}, column {name!r}: value {raw!r} is not finite")

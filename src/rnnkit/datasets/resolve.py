@@ -21,7 +21,7 @@ from typing import Any
 
 from rnnkit.datasets import store
 from rnnkit.datasets.registry import BY_PATH, Dataset
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_dir, lookup
 from rnnkit.paths import vendor_dir
 
 _LOG: dict[str, dict[str, Any]] = {}
@@ -48,7 +48,13 @@ def data_dir_option(value: str | Path | None, recorded: bool = False) -> Path | 
     if value in (None, ""):
         return None
     p = Path(value).expanduser()
-    if not p.is_dir():
+    try:
+        found = is_dir(p, "--data-dir")
+    except UserError:
+        if recorded:
+            return None
+        raise
+    if not found:
         if recorded:
             return None
         raise UserError(f"--data-dir {value}: no such directory")
@@ -72,10 +78,10 @@ def _vendored(p: Path) -> Path | None:
     return None
 
 
-def _first_existing(candidates: list[Path]) -> Path | None:
+def _first_existing(candidates: list[Path], field: str) -> Path | None:
     for c in candidates:
         for v in (c, c.with_name(c.name + ".gz")):
-            if v.exists():
+            if lookup(v, field) is not None:
                 return v
     return None
 
@@ -88,7 +94,7 @@ def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = Fals
         raise UserError(f"--data-dir {data_dir}: no such directory")
     p = Path(name).expanduser()
     candidates = [p] if p.is_absolute() else ([data_dir / p] if data_dir is not None else []) + [p]
-    found = _first_existing(candidates)
+    found = _first_existing(candidates, field)
     if found is not None:
         if found.is_dir() and not allow_dir:
             raise UserError(f"{field}: {found} is a directory; expected a file")

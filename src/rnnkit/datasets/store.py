@@ -22,6 +22,7 @@ import errno
 import gzip
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rnnkit.datasets.registry import Dataset, Download, File
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, os_reason
 
 CHUNK = 1 << 20
 _TRUE = ("1", "true", "yes", "on")
@@ -74,11 +75,18 @@ def mirror() -> str | None:
     return m or None
 
 
-def _float_env(name: str, default: float) -> float:
+def _float_env(name: str, default: float, what: str = "a number of seconds", low: float = 0.0) -> float:
+    """A number from the environment (``RNNKIT_DATA_TIMEOUT=30``): finite and >= ``low``, else one line naming it."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
     try:
-        return float(os.environ.get(name, default))
+        value = float(raw)
     except ValueError:
-        raise UserError(f"{name}: expected a number of seconds, got {os.environ[name]!r}") from None
+        value = math.nan
+    if not math.isfinite(value) or value < low:
+        raise UserError(f"{name}: expected {what} >= {low:g}, got {raw!r}")
+    return value
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -281,7 +289,10 @@ def _http_get(url: str, known_hash: str | None, work: Path, fname: str) -> Path:
     import requests
 
     pooch.get_logger().setLevel("WARNING")
-    retries = int(_float_env("RNNKIT_DATA_RETRIES", 2))
+    retries = _float_env("RNNKIT_DATA_RETRIES", 2, "a whole number of retries")
+    if not retries.is_integer():
+        raise UserError(f"RNNKIT_DATA_RETRIES: expected a whole number of retries >= 0, got {retries:g}")
+    retries = int(retries)
     timeout = _float_env("RNNKIT_DATA_TIMEOUT", 60)
     http = pooch.HTTPDownloader(progressbar=_show_progress(), timeout=timeout)
 
@@ -456,11 +467,19 @@ def _locked(ds: Dataset) -> Iterator[None]:
     import filelock
 
     lock_dir = _state() / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(lock_dir / f"{ds.name}.lock"))
+
+    def read_only(e: OSError) -> UserError:  # a shared copy, a read-only mount: nothing can be fetched into it
+        return UserError(
+            f"data set '{ds.name}' is not in the data cache {cache_dir()}, and rnnkit cannot fetch it there "
+            f"({os_reason(e) or e}: {lock.lock_file}); point RNNKIT_DATA at a writable directory, or fetch it "
+            f"('rnnkit data get {ds.name}') where the cache is writable"
+        )
+
     try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=1)
-    except filelock.Timeout:
+    except filelock.Timeout:  # (an OSError too: caught first) another process holds it
         _say(f"waiting for another rnnkit process that is fetching {ds.name}")
         try:
             lock.acquire(timeout=_float_env("RNNKIT_DATA_LOCK_TIMEOUT", 3600))
@@ -469,6 +488,10 @@ def _locked(ds: Dataset) -> Iterator[None]:
                 f"data set '{ds.name}': another process has been fetching it for too long (lock "
                 f"{lock.lock_file}); try again, or remove the lock if no rnnkit process runs"
             ) from None
+        except OSError as e:
+            raise read_only(e) from None
+    except OSError as e:
+        raise read_only(e) from None
     try:
         yield
     finally:

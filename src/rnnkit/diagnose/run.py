@@ -182,7 +182,6 @@ def plot_diagnosis(records: list[dict[str, Any]], diagnosis: dict[str, Any], pat
         f"{title}: {diagnosis['verdict'].replace('_', ' ')}" if title else diagnosis["verdict"].replace("_", " ")
     )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=90, flag="--plot")
 
 
@@ -227,7 +226,9 @@ def parse_fractions(text: str) -> list[float]:
         raise UserError(
             f"--data-sizes: expected comma-separated fractions such as 0.25,0.5,1.0, got {text!r}"
         ) from None
-    if not fracs or any(not 0 < f <= 1 for f in fracs):
+    if not fracs:
+        raise UserError(f"--data-sizes: no fractions given ({text!r}); give some such as 0.25,0.5,1.0")
+    if any(not 0 < f <= 1 for f in fracs):
         raise UserError(f"--data-sizes: fractions must lie in (0, 1], got {text!r}")
     return sorted(set(fracs))
 
@@ -354,7 +355,6 @@ def _plot_sizes(rows: list[dict[str, Any]], path: Path, title: str, verdict: str
     ax.legend()
     ax.set_title(f"{title}: {verdict.replace('_', ' ')}")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_png(fig, path, dpi=90, flag="--plot")
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from rnnkit import __version__
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
+from rnnkit.version import __version__
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 1e-4

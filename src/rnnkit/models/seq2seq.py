@@ -170,10 +170,6 @@ class Seq2Seq(nn.Module):
             if hasattr(rnn, "flatten_parameters"):
                 rnn.flatten_parameters()
 
-    @property
-    def output_layer(self) -> nn.Linear:
-        return self.out
-
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_len: Tensor | None) -> DecoderState:
         """src (S, B) ids, src_len (B,) -> the decoder's starting state.

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, UserValueError
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -15,10 +15,10 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device: expected auto, cpu, cuda or cuda:N, got {name!r}") from None
+    except (RuntimeError, TypeError):
+        raise UserValueError("device", f"must be auto, cpu, cuda or cuda:N, got {name!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available on this machine (use --device cpu)")
+        raise UserValueError("device", f"is {name!r}, but no CUDA device is available on this machine (use cpu)")
     return dev
 
 

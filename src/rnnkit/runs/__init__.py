@@ -9,6 +9,6 @@
   task's own file format, so the run never needs the Python objects again.
 """
 
-from rnnkit.runs.load import LoadedRun, load_run, run_data_dir
+from rnnkit.runs.load import LoadedRun, fresh_task, load_run, run_data_dir
 
-__all__ = ["LoadedRun", "load_run", "run_data_dir"]
+__all__ = ["LoadedRun", "fresh_task", "load_run", "run_data_dir"]

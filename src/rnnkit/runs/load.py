@@ -12,7 +12,7 @@ from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
 from rnnkit.ops.device import pick_device
 from rnnkit.tasks import Task, get_task
-from rnnkit.train.checkpoint import check_task, load_checkpoint
+from rnnkit.train.checkpoint import check_task, load_checkpoint, load_weights
 from rnnkit.train.rundir import RunDir
 
 
@@ -55,10 +55,21 @@ def load_run(
     ckpt = load_checkpoint(ckpt_path, dev)
     check_task(ckpt, config.task, ckpt_path)
     task = get_task(config.task)(config, run_data_dir(run, data_dir), dev)
-    task.load_artifacts(ckpt["artifacts"])
+    try:
+        task.load_artifacts(ckpt["artifacts"])
+    except (KeyError, TypeError, ValueError, IndexError) as e:  # plain data read from a file someone changed
+        raise UserError(f"{ckpt_path}: its artifacts (vocabulary, labels, scalers) are damaged ({e!r})") from None
     model = task.build_model().to(dev)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], ckpt_path, run.config_file)
     if hasattr(model, "rnn") and hasattr(model.rnn, "flatten_parameters"):
         model.rnn.flatten_parameters()
     model.eval()
     return LoadedRun(run, config, task, model, ckpt)
+
+
+def fresh_task(loaded: LoadedRun) -> Task:
+    """A task of the run with its checkpoint's artifacts and no data read: for evaluating new data without
+    disturbing the splits the loaded task holds (``Task.evaluate_data``)."""
+    task = get_task(loaded.config.task)(loaded.config, loaded.task.data_dir, loaded.task.device)
+    task.load_artifacts(loaded.checkpoint["artifacts"])
+    return task

@@ -31,7 +31,7 @@ from typing import Any
 from rnnkit import datasets
 from rnnkit.config import RunConfig
 from rnnkit.datasets import data_dir_option
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_file
 from rnnkit.paths import recipes_dir
 from rnnkit.runs import memory
 from rnnkit.runs.load import run_data_dir
@@ -78,7 +78,7 @@ def resolve_recipe(recipe: str | Path | RunConfig, overrides: Mapping[str, Any] 
     name = str(recipe)
     if (
         Path(name).suffix == ".toml"
-        or Path(name).is_file()
+        or is_file(name, "recipe")
         or (recipes_dir() / f"{name}.toml").is_file()
         or name not in task_names()
     ):
@@ -107,16 +107,24 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
             raise UserError(f"{run.path}: nothing to resume (no checkpoints/last.pt)")
         if req.data is not None:
             raise UserError(f"{run.path}: a resumed run trains on the data it started with; leave out data=")
+        if req.out is not None and Path(req.out).absolute() != run.path.absolute():
+            raise UserError(
+                f"--out {req.out}: a resumed run stays in its own directory ({run.path}); leave out --out "
+                f"(rnnkit.train(out=...)), or train a new run"
+            )
         config = run.read_config(overrides)
         if isinstance(req.recipe, (str, Path)) and str(req.recipe) not in (config.recipe, str(run.path)):
-            raise UserError(f"{run.path} was trained with recipe {config.recipe!r}, not {str(req.recipe)!r}")
+            raise UserError(
+                f"{run.path} was trained with recipe {config.recipe!r}, not {str(req.recipe)!r}; a resumed run keeps "
+                f"its configuration (change values with --set), so leave out the recipe"
+            )
         return config, run, run_data_dir(run, req.data_dir), run.read_meta()
     if not req.recipe:
         raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
     config = resolve_recipe(req.recipe, overrides)
     out = Path(req.out) if req.out else default_out(config.recipe)
     run = RunDir(out)
-    if run.last.is_file() or run.best.is_file():
+    if is_file(run.last, "run directory") or run.best.is_file():
         raise UserError(
             f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
             f"resume=...)) or choose another --out"
@@ -128,12 +136,12 @@ def train_run(req: TrainRequest) -> TrainResult:
     """Start or resume one run and train it until its budget, a callback or Ctrl-C stops it."""
     import torch
 
-    from rnnkit import __version__
     from rnnkit.distributed import init_from_env, shutdown
     from rnnkit.ops.device import pick_device
     from rnnkit.train.loop import Trainer
     from rnnkit.train.precision import resolve_precision
     from rnnkit.train.progress import Progress
+    from rnnkit.version import __version__
 
     config, run, data_dir, meta = open_request(req)
     resume = req.resume is not None
@@ -148,6 +156,7 @@ def train_run(req: TrainRequest) -> TrainResult:
     trainer: Trainer | None = None
     notes: list[str] = []
     materialised = False
+    idle: tuple[str, str] | None = None
     datasets.set_progress(None if req.progress is not False and main else False)  # a fetch's bar: on a TTY
     datasets.drain_log()
     try:
@@ -179,7 +188,10 @@ def train_run(req: TrainRequest) -> TrainResult:
             trainer.setup(resume=resume)
         except ValueError as e:  # an optimiser or model refusing the values (the tuner's samples can)
             raise UserError(f"cannot build this configuration: {e}") from None
-        if main:
+        # a resume with nothing left to do (its budget reached, all epochs done, stopped early) trains no step
+        # and writes nothing: config.toml, run.json and summary.json stay as they were, byte for byte
+        idle = trainer.nothing_to_do() if resume else None
+        if main and idle is None:
             if task.choices and show:
                 trainer.progress.write(task.choices.line())
             run.write_config(config)
@@ -230,7 +242,7 @@ def train_run(req: TrainRequest) -> TrainResult:
         while run.locked:
             run.unlock()
         shutdown()
-    if main:
+    if main and idle is None:
         run.write_summary(summary)
     return TrainResult(run, config, task, summary, notes + trainer.notes, dist.rank, trainer.state.best)
 

@@ -6,10 +6,13 @@ Endpoints: ``POST /v1/generate | translate | chat | classify | forecast``, ``GET
 inference thread (``InferenceWorker``) that batches concurrent classification and translation requests, and decodes
 concurrent generation and chat requests together, one token step at a time (``rnnkit.decode.stream``).
 
-Errors are JSON ``{"detail": "one line"}`` with a 4xx status for anything a client can fix: 422 for a body that
-does not validate (malformed JSON included) or an input the model cannot take (a prompt of unknown words), 413
-for an input over the server's limits, 404 for an unknown model, 400 for an ambiguous or unsuitable one. A 500
-means a bug in rnnkit.
+Every error is JSON of one shape, ``{"detail": "one line", "errors": [{"loc", "msg", "type"}, ...]}`` (``errors``
+names the fields at fault, ``[]`` when the mistake is not in one field), with a 4xx status for anything a client can
+fix: 422 for a body that cannot be read or validated (a Content-Length that does not frame it, bytes that are not
+UTF-8, JSON that is malformed or nested too deeply, a field of the wrong type - types are strict: ``"5"`` is not an
+integer) or an input the model cannot take (a prompt of unknown words), 413 for an input over the server's limits,
+404 for an unknown model or path, 405 for a method a path does not take, 400 for an ambiguous or unsuitable model.
+A 500 means a bug in rnnkit.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rnnkit import __version__, predict
-from rnnkit.errors import UserError
+from rnnkit import predict
+from rnnkit.errors import ArgumentError, UserError
 from rnnkit.runs import LoadedRun, load_run
 from rnnkit.serve import schemas as s
 from rnnkit.serve.batching import InferenceWorker
+from rnnkit.version import __version__
 
 log = logging.getLogger("rnnkit.serve")
 STATIC = Path(__file__).parent / "static"
@@ -77,10 +82,11 @@ class ServedModel:
 class ApiError(Exception):
     """A client mistake the app found itself (not in the body's schema): answered with ``status`` and a message."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.field = field  # the body's field at fault, if one is
 
 
 def load_models(specs: Sequence[str], checkpoint: str = "best", device: str = "auto") -> dict[str, ServedModel]:
@@ -124,8 +130,10 @@ class BodyLimit:
         if declared is not None:
             try:
                 n = int(declared)
+                if n < 0:
+                    raise ValueError
             except ValueError:
-                await _send_json(send, 400, f"Content-Length is not a number: {declared[:40]!r}")
+                await _send_json(send, 422, f"the Content-Length header is not a byte count: {declared[:40]!r}")
                 return
             if n > self.limit:
                 await _send_json(send, 413, self._message(n))
@@ -160,8 +168,13 @@ class BodyLimit:
         return f"request body is {'over ' if at_least else ''}{n} bytes; this server takes at most {self.limit}"
 
 
+def error_response(status: int, detail: str, errors: Sequence[dict[str, Any]] = ()) -> JSONResponse:
+    """The one error shape (``schemas.ErrorBody``) with ``status``."""
+    return JSONResponse({"detail": detail, "errors": list(errors)}, status_code=status)
+
+
 async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = JSONResponse({"detail": detail}, status_code=status).body
+    body = error_response(status, detail).body
     await send(
         {
             "type": "http.response.start",
@@ -189,8 +202,8 @@ def _values(a: np.ndarray) -> list[Any]:
 def _validation_message(errors: Sequence[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     parts, clean = [], []
     for e in errors:
-        loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
+        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ()) if p != "body"]
+        where = ".".join(map(str, loc)) or "body"
         msg = str(e.get("msg", "invalid"))
         if e.get("type") == "json_invalid":
             where, loc = "body", []
@@ -209,6 +222,8 @@ def _document_limits(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
         ("GenerateRequest", "prompt"): text,
         ("GenerateRequest", "max_new_tokens"): {"maximum": limits.max_new_tokens},
         ("TranslateRequest", "text"): text,
+        ("TranslateRequest", "max_new_tokens"): {"maximum": limits.max_new_tokens},
+        ("ChatRequest", "max_new_tokens"): {"maximum": limits.max_new_tokens},
         ("ChatRequest", "text"): text,
         ("ChatRequest", "replies"): {"maximum": limits.max_batch},
         ("ClassifyRequest", "text"): text,
@@ -227,15 +242,65 @@ def _document_limits(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
     return schema
 
 
+def _body_error(exc: BaseException | None) -> str:
+    """Why FastAPI could not parse a body (it answers 400 "There was an error parsing the body")."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"the body is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "the body's JSON is nested too deeply to read"
+    if isinstance(exc, ValueError):
+        return f"the body is not valid JSON ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+    return "the body could not be read as JSON"
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error answered in the one shape (``schemas.ErrorBody``), whoever raises it."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        where = [{"loc": [exc.field], "msg": exc.detail, "type": "value_error"}] if exc.field else []
+        return error_response(exc.status, exc.detail, where)
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError) -> JSONResponse:
+        status = 413 if isinstance(exc, predict.InputTooLong) else 422
+        if isinstance(exc, ArgumentError):  # a field of the request: say where
+            return error_response(status, str(exc), [{"loc": [exc.argument], "msg": exc.reason, "type": "value_error"}])
+        return error_response(status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errs = _validation_message(exc.errors())
+        return error_response(422, detail, errs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": a body that cannot be read is a 422
+            return error_response(422, _body_error(exc.__cause__))
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no such path: {request.url.path} (see /openapi.json)"
+        elif exc.status_code == 405:
+            detail = f"{request.url.path} does not take {request.method}"
+        return JSONResponse(
+            {"detail": detail, "errors": []}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); this is a bug in rnnkit")
+
+
 # -- the app -----------------------------------------------------------------------------------------------------
 def create_app(
     models: dict[str, ServedModel], limits: Limits | None = None, worker: InferenceWorker | None = None
 ) -> FastAPI:
-    """The FastAPI app serving ``models`` (from ``load_models``) within ``limits``."""
+    """The FastAPI app serving ``models`` (from ``load_models``) within ``limits``: its state, the body limit, the
+    error shape, the OpenAPI document with the limits written in, the pages and the endpoints."""
     limits = limits or Limits()
     limits.check()
     worker = worker or InferenceWorker(max_batch=limits.max_batch)
-    page = (STATIC / "index.html").read_text(encoding="utf-8")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -249,79 +314,22 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        description="Recurrent models trained with rnnkit: generation, translation, chat, classification "
-        'and forecasting. Errors are JSON {"detail": message} with a 4xx status.',
+        description="Recurrent models trained with rnnkit: generation, translation, chat, classification and "
+        'forecasting. Errors are JSON {"detail": message, "errors": [{"loc", "msg", "type"}, ...]}, 4xx for a '
+        "client's mistake.",
     )
     app.state.models = models
     app.state.limits = limits
     app.state.worker = worker
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
-    errors = {
-        422: {"model": s.ErrorBody, "description": "invalid request or input the model cannot take"},
-        413: {"model": s.ErrorBody, "description": "input over the server's limits"},
-        404: {"model": s.ErrorBody, "description": "unknown model"},
-        400: {"model": s.ErrorBody, "description": "no single model fits the request"},
-    }
+    _error_handlers(app)
+    _openapi_with_limits(app, limits)
+    _pages(app, models, limits)
+    Endpoints(models, limits, worker).route(app)
+    return app
 
-    # -- errors -------------------------------------------------------------------------------------------------
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
-    @app.exception_handler(UserError)
-    async def _user_error(request: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=413 if isinstance(exc, predict.InputTooLong) else 422)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail, errs = _validation_message(exc.errors())
-        return JSONResponse({"detail": detail, "errors": errs}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": f"internal error ({type(exc).__name__}); this is a bug in rnnkit"}, status_code=500
-        )
-
-    # -- choosing a model and checking sizes ------------------------------------------------------------------
-    def pick(service: str, name: str | None) -> ServedModel:
-        if name is not None:
-            m = models.get(name)
-            if m is None:
-                raise ApiError(404, f"unknown model {name!r}; loaded: {', '.join(models)}")
-            if service not in m.endpoints:
-                raise ApiError(
-                    400,
-                    f"model {name!r} ({m.loaded.config.task}) does not offer /v1/{service}; it "
-                    f"offers {', '.join('/v1/' + e for e in m.endpoints)}",
-                )
-            return m
-        offering = [m for m in models.values() if service in m.endpoints]
-        if not offering:
-            loaded = ", ".join(f"{m.name} ({m.loaded.config.task})" for m in models.values())
-            raise ApiError(404, f"no loaded model offers /v1/{service} (loaded: {loaded})")
-        if len(offering) > 1:
-            raise ApiError(
-                400,
-                f'several models offer /v1/{service} ({", ".join(m.name for m in offering)}); name one with "model"',
-            )
-        return offering[0]
-
-    def size(what: str, n: int, limit: int, flag: str, unit: str = "characters") -> None:
-        if n > limit:
-            raise ApiError(413, f"{what} is {n} {unit}; this server takes at most {limit} (rnnkit serve {flag})")
-
-    # the checks of the CLI verbs (rnnkit.predict), run per request before it can join a batch
-    flag = "rnnkit serve --max-input-length"
-
-    def text_size(what: str, text: str) -> None:
-        predict.check_length(text, what, limits.max_input_length, flag)
-
-    def text_input(what: str, text: str, service: str, unit: str = "characters") -> None:
-        predict.check_text(text, what, service, limits.max_input_length, flag, unit)
-
-    # -- routes ---------------------------------------------------------------------------------------------------
+def _openapi_with_limits(app: FastAPI, limits: Limits) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
@@ -333,6 +341,11 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _pages(app: FastAPI, models: dict[str, ServedModel], limits: Limits) -> None:
+    """The playground page, the health check and the model listing."""
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def playground() -> HTMLResponse:
@@ -346,22 +359,101 @@ def create_app(
     async def list_models() -> s.ModelsResponse:
         return s.ModelsResponse(models=[m.info() for m in models.values()], limits=asdict(limits))
 
-    @app.post(
-        "/v1/generate",
-        response_model=s.GenerateResponse,
-        responses=errors,
-        summary="continue a prompt with a language model",
-    )
-    async def generate(req: s.GenerateRequest) -> s.GenerateResponse:
-        m = pick("generate", req.model)
-        text_size("prompt", req.prompt)
-        if req.max_new_tokens > limits.max_new_tokens:
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": s.ErrorBody, "description": "invalid request or input the model cannot take"},
+    413: {"model": s.ErrorBody, "description": "input over the server's limits"},
+    404: {"model": s.ErrorBody, "description": "unknown model"},
+    400: {"model": s.ErrorBody, "description": "no single model fits the request"},
+}
+INPUT_FLAG = "rnnkit serve --max-input-length"
+
+
+class Endpoints:
+    """The ``/v1/<service>`` endpoints. Each picks the model, checks the request against the server's limits and
+    with the checks of the CLI verbs (``rnnkit.predict``: per request, before it can join a batch), then hands the
+    work to the inference worker."""
+
+    def __init__(self, models: dict[str, ServedModel], limits: Limits, worker: InferenceWorker) -> None:
+        self.models, self.limits, self.worker = models, limits, worker
+
+    def route(self, app: FastAPI) -> None:
+        post = app.post
+        post(
+            "/v1/generate",
+            response_model=s.GenerateResponse,
+            responses=ERRORS,
+            summary="continue a prompt with a language model",
+        )(self.generate)
+        post(
+            "/v1/translate",
+            response_model=s.TranslateResponse,
+            responses=ERRORS,
+            summary="translate a sentence (with the attention weights, when the model has attention)",
+        )(self.translate)
+        post("/v1/chat", response_model=s.ChatResponse, responses=ERRORS, summary="replies to a message")(self.chat)
+        post(
+            "/v1/classify",
+            response_model=s.ClassifyResponse,
+            responses=ERRORS,
+            response_model_exclude_none=True,
+            summary="label and class probabilities of a text (or of a numeric sequence)",
+        )(self.classify)
+        post(
+            "/v1/forecast",
+            response_model=s.ForecastResponse,
+            responses=ERRORS,
+            summary="forecast the next steps of a series (default: the run's own series)",
+        )(self.forecast)
+
+    # -- choosing a model and checking sizes ------------------------------------------------------------------
+    def pick(self, service: str, name: str | None) -> ServedModel:
+        models = self.models
+        if name is not None:
+            m = models.get(name)
+            if m is None:
+                raise ApiError(404, f"unknown model {name!r}; loaded: {', '.join(models)}", "model")
+            if service not in m.endpoints:
+                raise ApiError(
+                    400,
+                    f"model {name!r} ({m.loaded.config.task}) does not offer /v1/{service}; it "
+                    f"offers {', '.join('/v1/' + e for e in m.endpoints)}",
+                    "model",
+                )
+            return m
+        offering = [m for m in models.values() if service in m.endpoints]
+        if not offering:
+            loaded = ", ".join(f"{m.name} ({m.loaded.config.task})" for m in models.values())
+            raise ApiError(404, f"no loaded model offers /v1/{service} (loaded: {loaded})")
+        if len(offering) > 1:
             raise ApiError(
-                422,
-                f"max_new_tokens: {req.max_new_tokens} is over this server's limit of "
-                f"{limits.max_new_tokens} (rnnkit serve --max-new-tokens)",
+                400,
+                f'several models offer /v1/{service} ({", ".join(m.name for m in offering)}); name one with "model"',
             )
-        text = await worker.run_stream(
+        return offering[0]
+
+    def over(self, field: str, n: int | None, limit: int, flag: str) -> None:
+        """A number a request asks for (tokens, steps) over the server's limit: 422 naming the flag."""
+        if n is not None and n > limit:
+            raise ApiError(422, f"{field}: {n} is over this server's limit of {limit} (rnnkit serve {flag})", field)
+
+    def size(self, what: str, n: int, limit: int, flag: str, unit: str = "characters") -> None:
+        """An input over the server's limits: 413 naming the flag."""
+        if n > limit:
+            raise ApiError(413, f"{what} is {n} {unit}; this server takes at most {limit} (rnnkit serve {flag})", what)
+
+    def text_size(self, what: str, text: str) -> None:
+        predict.check_length(text, what, self.limits.max_input_length, INPUT_FLAG)
+
+    def text_input(self, what: str, text: str, service: str) -> None:
+        predict.check_text(text, what, service, self.limits.max_input_length, INPUT_FLAG)
+
+    # -- the endpoints ----------------------------------------------------------------------------------------
+    async def generate(self, req: s.GenerateRequest) -> s.GenerateResponse:
+        m = self.pick("generate", req.model)
+        self.text_size("prompt", req.prompt)
+        self.over("max_new_tokens", req.max_new_tokens, self.limits.max_new_tokens, "--max-new-tokens")
+        text = await self.worker.run_stream(
             ("generate", m.name),
             lambda: predict.generation_stream(
                 m.loaded,
@@ -371,26 +463,27 @@ def create_app(
                 req.top_k,
                 req.top_p,
                 req.seed,
-                limits.max_input_length,
+                self.limits.max_input_length,
             ),
             lambda: predict.generation_batch(m.loaded),
         )
         return s.GenerateResponse(model=m.name, prompt=req.prompt, text=text)
 
-    @app.post(
-        "/v1/translate",
-        response_model=s.TranslateResponse,
-        responses=errors,
-        summary="translate a sentence (with the attention weights, when the model has attention)",
-    )
-    async def translate(req: s.TranslateRequest) -> s.TranslateResponse:
-        m = pick("translate", req.model)
-        text_input("text", req.text, "translate")
+    async def translate(self, req: s.TranslateRequest) -> s.TranslateResponse:
+        m = self.pick("translate", req.model)
+        self.text_input("text", req.text, "translate")
+        self.over("max_new_tokens", req.max_new_tokens, self.limits.max_new_tokens, "--max-new-tokens")
 
         def run(texts: list[str]) -> list[dict[str, Any]]:
-            return predict.translate(m.loaded, texts, beam=req.beam, max_input_length=limits.max_input_length)
+            return predict.translate(
+                m.loaded,
+                texts,
+                beam=req.beam,
+                max_new_tokens=req.max_new_tokens,
+                max_input_length=self.limits.max_input_length,
+            )
 
-        r = await worker.run_batched(("translate", m.name, req.beam), run, req.text)
+        r = await self.worker.run_batched(("translate", m.name, req.beam, req.max_new_tokens), run, req.text)
         att = r["attention"]
         return s.TranslateResponse(
             model=m.name,
@@ -402,56 +495,53 @@ def create_app(
             attention=[[round(float(v), 5) for v in row] for row in att.float().tolist()] if att is not None else None,
         )
 
-    @app.post("/v1/chat", response_model=s.ChatResponse, responses=errors, summary="replies to a message")
-    async def chat(req: s.ChatRequest) -> s.ChatResponse:
-        m = pick("chat", req.model)
-        text_input("text", req.text, "answer")
+    async def chat(self, req: s.ChatRequest) -> s.ChatResponse:
+        m = self.pick("chat", req.model)
+        self.text_input("text", req.text, "answer")
         for i, turn in enumerate(req.history):
-            text_size(f"history[{i}]", turn)
+            self.text_size(f"history[{i}]", turn)
         if req.replies is not None:
-            size("replies", req.replies, limits.max_batch, "--max-batch", "replies")
+            self.size("replies", req.replies, self.limits.max_batch, "--max-batch", "replies")
+        self.over("max_new_tokens", req.max_new_tokens, self.limits.max_new_tokens, "--max-new-tokens")
+        options = {
+            "n": req.replies,
+            "decoding": req.decoding,
+            "top_k": req.top_k,
+            "temperature": req.temperature,
+            "seed": req.seed,
+            "max_new_tokens": req.max_new_tokens,
+            "max_input_length": self.limits.max_input_length,
+        }
         if predict.reply_decoding(m.loaded, req.decoding) in ("sample", "greedy"):  # decoded with the others
-            replies = await worker.run_stream(
+            replies = await self.worker.run_stream(
                 ("chat", m.name),
-                lambda: predict.reply_stream(
-                    m.loaded,
-                    req.text,
-                    req.history,
-                    n=req.replies,
-                    decoding=req.decoding,
-                    top_k=req.top_k,
-                    temperature=req.temperature,
-                    seed=req.seed,
-                    max_input_length=limits.max_input_length,
-                ),
+                lambda: predict.reply_stream(m.loaded, req.text, req.history, **options),
                 lambda: predict.generation_batch(m.loaded, "chat"),
             )
         else:  # beam search: alone
-            replies = await worker.run(
-                lambda: predict.chat(
-                    m.loaded,
-                    req.text,
-                    req.history,
-                    n=req.replies,
-                    decoding=req.decoding,
-                    top_k=req.top_k,
-                    temperature=req.temperature,
-                    beam=req.beam,
-                    seed=req.seed,
-                    max_input_length=limits.max_input_length,
-                )
+            replies = await self.worker.run(
+                lambda: predict.chat(m.loaded, req.text, req.history, beam=req.beam, **options)
             )
         return s.ChatResponse(model=m.name, replies=replies)
 
-    @app.post(
-        "/v1/classify",
-        response_model=s.ClassifyResponse,
-        responses=errors,
-        response_model_exclude_none=True,
-        summary="label and class probabilities of a text (or of a numeric sequence)",
-    )
-    async def classify(req: s.ClassifyRequest) -> s.ClassifyResponse:
-        m = pick("classify", req.model)
+    async def classify(self, req: s.ClassifyRequest) -> s.ClassifyResponse:
+        m = self.pick("classify", req.model)
+        inputs = self._classify_inputs(m, req)
+
+        def run(items: list[Any]) -> list[dict[str, Any]]:
+            return predict.classify(m.loaded, items, max_input_length=self.limits.max_input_length)
+
+        results = await asyncio.gather(*(self.worker.run_batched(("classify", m.name), run, x) for x in inputs))
+        preds = [
+            s.Prediction(label=r["label"], probability=r["probability"], probabilities=r["probabilities"])
+            for r in results
+        ]
+        if req.texts is not None:
+            return s.ClassifyResponse(model=m.name, results=preds)
+        return s.ClassifyResponse(model=m.name, **preds[0].model_dump())
+
+    def _classify_inputs(self, m: ServedModel, req: s.ClassifyRequest) -> list[Any]:
+        """The request's inputs, checked: texts, or one numeric sequence as an array (numbers stay numbers)."""
         given = [k for k in ("text", "texts", "sequence") if getattr(req, k) is not None]
         if len(given) != 1:
             got = ", ".join(given) or "none"
@@ -464,52 +554,29 @@ def create_app(
                 f"({predict.describe(m.loaded)['input_format']})",
             )
         if kind == "text" and req.sequence is not None:
-            raise ApiError(422, f'model {m.name!r} classifies text: send "text" or "texts"')
+            raise ApiError(422, f'model {m.name!r} classifies text: send "text" or "texts"', "sequence")
         if req.sequence is not None:
-            size("sequence", len(req.sequence), limits.max_input_length, "--max-input-length", "values")
-            inputs = [" ".join(repr(float(v)) for v in req.sequence)]
-        elif req.texts is not None:
-            size("texts", len(req.texts), limits.max_batch, "--max-batch", "texts")
-            for i, t in enumerate(req.texts):
-                text_input(f"texts[{i}]", t, "classify")
-            inputs = list(req.texts)
-        else:
-            assert req.text is not None
-            text_input("text", req.text, "classify")
-            inputs = [req.text]
-
-        def run(items: list[str]) -> list[dict[str, Any]]:
-            return predict.classify(m.loaded, items, max_input_length=limits.max_input_length)
-
-        results = await asyncio.gather(*(worker.run_batched(("classify", m.name), run, x) for x in inputs))
-        preds = [
-            s.Prediction(label=r["label"], probability=r["probability"], probabilities=r["probabilities"])
-            for r in results
-        ]
+            self.size("sequence", len(req.sequence), self.limits.max_input_length, "--max-input-length", "values")
+            return [np.asarray(req.sequence, dtype=np.float64)]
         if req.texts is not None:
-            return s.ClassifyResponse(model=m.name, results=preds)
-        return s.ClassifyResponse(model=m.name, **preds[0].model_dump())
+            self.size("texts", len(req.texts), self.limits.max_batch, "--max-batch", "texts")
+            for i, t in enumerate(req.texts):
+                self.text_input(f"texts[{i}]", t, "classify")
+            return list(req.texts)
+        assert req.text is not None
+        self.text_input("text", req.text, "classify")
+        return [req.text]
 
-    @app.post(
-        "/v1/forecast",
-        response_model=s.ForecastResponse,
-        responses=errors,
-        summary="forecast the next steps of a series (default: the run's own series)",
-    )
-    async def forecast(req: s.ForecastRequest) -> s.ForecastResponse:
+    async def forecast(self, req: s.ForecastRequest) -> s.ForecastResponse:
         from rnnkit.data.timeseries import future_times
 
-        m = pick("forecast", req.model)
+        m = self.pick("forecast", req.model)
         horizon, level = predict.forecast_settings(m.loaded, req.horizon, req.level)
-        if horizon > limits.max_horizon:
-            raise ApiError(
-                422,
-                f"horizon: {horizon} is over this server's limit of {limits.max_horizon} (rnnkit serve --max-horizon)",
-            )
+        self.over("horizon", horizon, self.limits.max_horizon, "--max-horizon")
         if req.history is None:
             values, times, columns, _ = predict.saved_history(m.loaded)
         else:
-            size("history", len(req.history), limits.max_input_length, "--max-input-length", "points")
+            self.size("history", len(req.history), self.limits.max_input_length, "--max-input-length", "points")
             columns = list(predict.describe(m.loaded)["columns"])
             rows = [r if isinstance(r, list) else [r] for r in req.history]
             widths = {len(r) for r in rows}
@@ -518,10 +585,11 @@ def create_app(
                     422,
                     f"history: every point needs {len(columns)} value(s), one per column "
                     f"({', '.join(columns)}); got rows of {sorted(widths)}",
+                    "history",
                 )
             values = np.asarray(rows, dtype=np.float64)
             times = [str(i) for i in range(values.shape[0])]
-        fc = await worker.run(lambda: predict.forecast(m.loaded, values, horizon, level, seed=req.seed))
+        fc = await self.worker.run(lambda: predict.forecast(m.loaded, values, horizon, level, seed=req.seed))
         shown = values[-HISTORY_SHOWN:]
         return s.ForecastResponse(
             model=m.name,
@@ -535,5 +603,3 @@ def create_app(
             history=_values(shown),
             history_times=times[-HISTORY_SHOWN:],
         )
-
-    return app

@@ -40,9 +40,11 @@ Seed = Annotated[int | None, Field(ge=0, le=MAX_SEED, description="fixes the sam
 
 
 class Request(BaseModel):
-    """Unknown fields are errors (a misspelt option should not be silently ignored); numbers must be finite."""
+    """Unknown fields are errors (a misspelt option should not be silently ignored); numbers must be finite; types
+    are strict (``"5"`` is not an integer, ``1.0`` is not one either, ``true`` is not a number) - what a typed
+    client sends, and what the OpenAPI document says."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Response(BaseModel):
@@ -57,9 +59,7 @@ class GenerateRequest(Request):
     prompt: Text = Field(description="text to continue (empty: start a new sentence)")
     max_new_tokens: int = Field(
         ge=1,
-        description=(
-            "words to generate (character-level models: whitespace-separated words), as `rnnkit generate --words`"
-        ),
+        description="tokens to generate (words of a word-level model), as `rnnkit generate --max-new-tokens`",
     )
     temperature: float = Field(default=1.0, ge=0.0, le=MAX_TEMPERATURE, description="0 = greedy")
     top_k: int = Field(default=0, ge=0, le=MAX_TOP_K, description="sample among the k most likely (0 = all)")
@@ -77,6 +77,9 @@ class TranslateRequest(Request):
     model: ModelName = None
     text: Text = Field(description="the sentence to translate")
     beam: int | None = Field(default=None, ge=1, le=MAX_BEAM, description="beam size (default: the run's; 1 = greedy)")
+    max_new_tokens: int | None = Field(
+        default=None, ge=1, description="most output tokens (default: 2 x the source's + 10)"
+    )
 
 
 class TranslateResponse(Response):
@@ -103,6 +106,7 @@ class ChatRequest(Request):
     top_k: int | None = Field(default=None, ge=0, le=MAX_TOP_K)
     beam: int | None = Field(default=None, ge=1, le=MAX_BEAM)
     seed: Seed = None
+    max_new_tokens: int | None = Field(default=None, ge=1, description="longest reply in tokens (default: the run's)")
 
 
 class ChatResponse(Response):
@@ -184,6 +188,16 @@ class Health(BaseModel):
     models: int
 
 
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(description="where in the body: field names and list indices ([] for the whole)")
+    msg: str
+    type: str = Field(description="what kind of mistake (pydantic's error type, or value_error)")
+
+
 class ErrorBody(BaseModel):
+    """Every error the server answers, whatever its status: the one shape clients parse."""
+
     detail: str = Field(description="what was wrong, in one line")
-    errors: list[dict[str, Any]] | None = Field(default=None, description="validation errors field by field")
+    errors: list[ErrorItem] = Field(
+        default_factory=list, description="field by field, where the mistake is in a field ([] otherwise)"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.config import RunConfig
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_file
 from rnnkit.ops.device import allocation_guard
 from rnnkit.tasks.auto import Choices
 
@@ -195,6 +196,28 @@ class Task(ABC, Generic[D, M]):
 
     def splits(self) -> tuple[str, ...]:
         return ("valid", "test")
+
+    # -- new data ---------------------------------------------------------------------------------
+    def evaluate_data(self, model: nn.Module, data: Any, folder: Path) -> dict[str, Any]:
+        """``evaluate``'s metrics on new labelled data, preprocessed with the run's artifacts (vocabulary, labels,
+        scalers: loaded before this is called, on a task of its own so the run's splits stay as they were).
+
+        ``data`` is a path (``os.PathLike``) to a file in the task's own format, or in-memory data in any form
+        ``write_data`` takes (what ``rnnkit.train(data=...)`` takes); ``folder`` is a scratch directory for it.
+        ``Run.evaluate(data=...)`` and ``rnnkit eval RUN --data FILE`` call it. A task that reads in-memory data
+        implements it (``data_file`` turns both forms into a file); the default says the task cannot."""
+        raise UserError(f"task {self.name!r} cannot score new data yet; evaluate the run's own splits (valid, test)")
+
+    def data_file(self, data: Any, folder: Path, name: str) -> Path:
+        """``data`` as one file of the task's format: a path as given (checked), or in-memory data written by
+        ``write_data`` into ``folder`` (``name``: the file it writes there)."""
+        if isinstance(data, os.PathLike):
+            path = Path(data)
+            if not is_file(path, "data"):
+                raise UserError(f"data: file not found: {path}")
+            return path
+        type(self).write_data(data, folder, self.config)
+        return folder / name
 
     def describe_loss(self, loss: float) -> dict[str, float]:
         """Extra figures derived from a mean training loss, for progress bars (an LM shows perplexity)."""

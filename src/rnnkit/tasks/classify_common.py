@@ -76,7 +76,7 @@ class ClassificationTask(Task[CD, CM]):
         fractions: dict[str, float],
         groups: list[Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        return stratified_split(labels, fractions, self.config.data.seed, groups)  # type: ignore[attr-defined]
+        return stratified_split(labels, fractions, self.config.data.split_seed, groups)  # type: ignore[attr-defined]
 
     def check_digest(self, digest: str, source: str) -> None:
         self.data_digest = digest
@@ -195,6 +195,36 @@ class ClassificationTask(Task[CD, CM]):
         y = self.targets[split]
         if y.size == 0:
             raise UserError(f"the {split} split is empty; raise data.{split}_fraction or add data")
+        return self.metrics_of(y, pred, total)
+
+    def labelled_inputs(self, data: Any, folder: Path) -> tuple[list[Any], list[str]]:
+        """New labelled data (a file of the task's format, or what ``write_data`` takes) as (inputs as
+        ``classify`` takes them, labels); see ``Task.evaluate_data``."""
+        raise UserError(f"task {self.name!r} cannot score new data yet")
+
+    @torch.inference_mode()
+    def evaluate_data(self, model: nn.Module, data: Any, folder: Path) -> dict[str, Any]:
+        """``evaluate``'s report on new labelled examples, encoded as ``classify`` encodes its inputs."""
+        assert self.labels is not None
+        inputs, labels = self.labelled_inputs(data, folder)
+        unknown = sorted(set(labels) - set(self.labels))
+        if unknown:
+            raise UserError(f"data: label(s) {unknown} are not among the run's classes {self.labels}")
+        if not inputs:
+            raise UserError("data: no examples")
+        model.eval()
+        y = np.array([self.labels.index(lab) for lab in labels], dtype=np.int64)
+        pred = np.empty(y.size, dtype=np.int64)
+        total, bs = 0.0, self.eval_batch_size
+        for i in range(0, y.size, bs):
+            x, lengths = self.encode_inputs(inputs[i : i + bs])
+            logits = model(x, lengths).float()
+            total += float(F.cross_entropy(logits, torch.from_numpy(y[i : i + bs]).to(logits.device), reduction="sum"))
+            pred[i : i + bs] = logits.argmax(-1).cpu().numpy()
+        return self.metrics_of(y, pred, total)
+
+    def metrics_of(self, y: np.ndarray, pred: np.ndarray, total: float) -> dict[str, Any]:
+        """The report of predictions ``pred`` against classes ``y`` (summed cross-entropy ``total``)."""
         assert self.labels is not None
         report = classification_report(y, pred, self.labels)
         return {
@@ -246,7 +276,7 @@ class ClassificationTask(Task[CD, CM]):
                 k = int(p.argmax())
                 out.append(
                     {
-                        "text": text,
+                        **({"text": text} if isinstance(text, str) else {}),  # numbers (sequences): no text to echo
                         "label": self.labels[k],
                         "probability": float(p[k]),
                         "probabilities": {lab: float(v) for lab, v in zip(self.labels, p)},

@@ -1,12 +1,12 @@
 """Time-series forecasting: ``lookback`` steps in, ``horizon`` steps out, judged against the statistical baselines.
 
-Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``, ``data.target``),
-or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The series is split
-chronologically into train / valid / test; a window belongs to the split that holds all of its targets, and its
-inputs may reach back into the preceding history (as they would when forecasting for real). The transform, the
-scaler, the exponential smoothing and the statistical baselines are fitted on the training split only. Every metric
-is computed in the original units over rolling origins: every step (``data.stride``) of the split at which a whole
-horizon still fits.
+Data: any CSV with a time column and one or more value columns (``data.path``, ``data.time_column``,
+``data.value_columns``), or the built-in synthetic series (``data.path = []``, shaped by ``data.synthetic_*``). The
+series is split chronologically into train / valid / test; a window belongs to the split that holds all of its
+targets, and its inputs may reach back into the preceding history (as they would when forecasting for real). The
+transform, the scaler, the exponential smoothing and the statistical baselines are fitted on the training split
+only. Every metric is computed in the original units over rolling origins: every step (``data.stride``) of the split
+at which a whole horizon still fits.
 
 The default model (``model.arch = "hybrid"``) follows ES-RNN (Smyl 2018, the winner of M4): exponential smoothing
 (Holt-Winters, its structure chosen by AICc, fitted on the training split) gives each series' level, trend and
@@ -124,7 +124,7 @@ class ForecastData:
         optional=True,
     )
     time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
-    target: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    value_columns: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
     series_column: str = key(
         "",
         "the column naming each row's series, for many series in one file (id, time, value rows, the same "
@@ -171,6 +171,7 @@ class ForecastData:
     )
 
     RENAMED: ClassVar[dict[str, str]] = {
+        "target": "data.value_columns",
         "time_col": "data.time_column",
         "length": "data.synthetic_length",
         "step": "data.synthetic_step",
@@ -265,13 +266,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
 
         values, times, columns = series_table(data)
         write_series_csv(folder / "series.csv", values, times, columns)
-        return {"data.path": [f"{MEMORY_DIR}/series.csv"], "data.time_column": "", "data.target": ""}
+        return {"data.path": [f"{MEMORY_DIR}/series.csv"], "data.time_column": "", "data.value_columns": ""}
 
     def load_series(self) -> Series:
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.target, sort=d.sort, series_col=d.series_column)
+            return read_series_csv(path, d.time_column, d.value_columns, sort=d.sort, series_col=d.series_column)
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def _choose(self, s: Series) -> None:
@@ -358,7 +359,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.columns is not None and len(self.columns) != len(s.columns):
             raise UserError(
                 f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
-                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.target"
+                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.value_columns"
             )
         z = apply_transform(s.values, d.transform, s)
         if self.scaler is None:

@@ -48,9 +48,11 @@ and `model.hidden`, `data.epoch_passes` and the split fractions of a short serie
 recipe and `--set` leave them unset. `rnnkit train` prints the choices once, with their reasons; the run's
 `config.toml` holds the values (so a resume chooses nothing again) and `run.json` the reasons (`chosen`).
 
-Two keys keep a name that reads alike in two tasks because they mean different things, each documented below:
-`data.max_length` (seq2seq: longer pairs are *dropped*) against `data.truncate` (text-classify: longer texts are
-*cut*), and `data.target` (forecast: the value columns) against `data.label` (parity: what is counted).
+A key means one thing in every task that has it. Names that meant different things in different tasks were
+renamed (the table at the end; the old names still load for one release): seq2seq drops pairs longer than
+`data.max_pair_tokens` where text-classify cuts texts at `data.truncate`; forecast reads `data.value_columns` where
+parity counts `data.label`; a data set's split is drawn with `data.split_seed`, generated data with
+`data.synthetic_seed`.
 """
 
 

@@ -516,6 +516,16 @@ class LanguageModelTask(Task[LMData, LMModel]):
             out["bpc"] = bits_per_char(mean)
         return out
 
+    def evaluate_data(self, model: nn.Module, data: Any, folder: Path) -> dict[str, float]:
+        """Perplexity of new text (a file, a text or a list of lines), read with the run's vocabulary."""
+        path = self.data_file(data, folder, "train.txt")
+        tokens = tokenize(read_text(path), self.dcfg.tokenizer, self.dcfg.lowercase, self.dcfg.punctuation)
+        if not tokens:
+            raise UserError(f"{path}: no tokens")
+        assert self.vocab is not None
+        self.ids["new data"] = self.vocab.encode(tokens)
+        return self.evaluate(model, "new data")
+
     def describe_loss(self, loss: float) -> dict[str, float]:
         return {"ppl": perplexity(loss)}
 

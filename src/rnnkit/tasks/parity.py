@@ -34,7 +34,7 @@ from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
 from rnnkit.tasks.base import Task
 
-LABELS = {"count": "how many ones (classes 0..data.length)", "parity": "whether the count is odd (2 classes)"}
+LABELS = {"count": "how many ones (classes 0..data.bits)", "parity": "whether the count is odd (2 classes)"}
 INITS = {
     "default": "PyTorch's initialisation",
     "identity": "IRNN (Le et al. 2015): W_hh = I, biases 0; lets a ReLU RNN add",
@@ -49,13 +49,18 @@ HEADS = {
 @dataclass
 class ParityData:
     size: int = key(100_000, "random bit strings generated in all", ge=10, le=10_000_000)
-    length: int = key(50, "bits per string (time steps)", ge=1, le=100_000)
+    bits: int = key(50, "bits per string (time steps)", ge=1, le=100_000)
     label: str = key("count", "what the network outputs for a string", choices=LABELS)
     valid_fraction: float = fields.fraction(0.1, "share of the strings held out for validation")
     test_fraction: float = fields.fraction(0.1, "share of the strings held out for testing")
-    seed: int = key(0, "seed of the data set's generation and split (train.seed only orders it)", ge=0, le=MAX_SEED)
+    synthetic_seed: int = key(
+        0,
+        "synthetic data: seed of the random strings and of their split (train.seed only orders them)",
+        ge=0,
+        le=MAX_SEED,
+    )
 
-    RENAMED: ClassVar[dict[str, str]] = {"target": "data.label"}
+    RENAMED: ClassVar[dict[str, str]] = {"target": "data.label", "length": "data.bits", "seed": "data.synthetic_seed"}
 
 
 @dataclass
@@ -111,12 +116,12 @@ class ParityTask(Task[ParityData, ParityModel]):
 
     @property
     def num_classes(self) -> int:
-        return self.dcfg.length + 1 if self.dcfg.label == "count" else 2
+        return self.dcfg.bits + 1 if self.dcfg.label == "count" else 2
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         d = self.dcfg
-        g = torch.Generator().manual_seed(d.seed)
-        bits = torch.randint(0, 2, (d.size, d.length), generator=g)
+        g = torch.Generator().manual_seed(d.synthetic_seed)
+        bits = torch.randint(0, 2, (d.size, d.bits), generator=g)
         y = bits.sum(1) if d.label == "count" else bits.sum(1) % 2
         n_test, n_valid = int(d.size * d.test_fraction), int(d.size * d.valid_fraction)
         n_train = d.size - n_test - n_valid

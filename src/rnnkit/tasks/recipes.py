@@ -32,7 +32,7 @@ from rnnkit.config import (
     split_key,
     warn_renamed,
 )
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_dir, is_file
 from rnnkit.paths import recipes_dir
 from rnnkit.tasks import get_task
 from rnnkit.tasks.base import Task
@@ -129,6 +129,8 @@ def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
         for f in dataclasses.fields(obj):
             decl = declaration(type(obj), f.name)
             value = getattr(obj, f.name)
+            if decl.per is not None and isinstance(value, list) and not value:
+                raise ConfigError(f"{s}.{f.name}", f"is empty: give one size for every layer, or one per {decl.per}")
             if decl.per is not None and isinstance(value, list) and len(value) != config.get(decl.per):
                 count = config.get(decl.per)
                 raise ConfigError(
@@ -162,11 +164,14 @@ def _tasks_using(term: str) -> list[str]:
 def find_recipe(name: str) -> Path:
     """A recipe by name (``ptb-small``) from the shipped recipes, or a path to a TOML file."""
     p = Path(name)
-    if p.suffix == ".toml" or p.is_file():
-        if not p.is_file():
+    if p.suffix == ".toml" or is_file(p, "recipe"):
+        if not is_file(p, "recipe"):
             raise UserError(f"recipe file not found: {name}")
         return p
     candidate = recipes_dir() / f"{name}.toml"
+    if not candidate.is_file() and is_dir(p, "recipe"):
+        hint = f"; to train it on, use --resume {name}" if (p / "config.toml").is_file() else ""
+        raise UserError(f"recipe {name}: is a directory, not a recipe (a name or a .toml file){hint}")
     if not candidate.is_file():
         known = ", ".join(sorted(q.stem for q in recipes_dir().glob("*.toml")))
         raise UserError(f"unknown recipe {name!r} (known: {known}; or give a path to a .toml file)")

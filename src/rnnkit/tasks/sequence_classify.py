@@ -13,7 +13,7 @@ Sources (``data.source``):
   train/test split, validation carved off train) or a CSV of 784 pixels + label (a stratified train/valid/test
   split), see rnnkit.data.mnist.
 
-Both splits are pure functions of the data and ``data.seed``. Features are standardised per channel with the
+Both splits are pure functions of the data and ``data.split_seed``. Features are standardised per channel with the
 training split's mean and standard deviation, which are saved in the checkpoint for inference.
 """
 
@@ -66,7 +66,7 @@ class SequenceClassifyData:
     test_fraction: float = fields.fraction(
         0.1, "digits only (HAR has its own test split): share held out for testing (stratified)"
     )
-    seed: int = fields.split_seed()
+    split_seed: int = fields.split_seed()
     standardize: bool = key(True, "standardise each channel with the training split's mean and deviation")
     chunk: int = key(
         1,
@@ -77,7 +77,7 @@ class SequenceClassifyData:
     )
     balance: str = fields.balance()
 
-    RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size"}
+    RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size", "seed": "data.split_seed"}
 
 
 @dataclass
@@ -135,6 +135,20 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         with open(folder / "sequences.npz", "wb") as f:
             np.savez(f, x=x, y=y)
         return {"data.source": "npz", "data.path": [f"{MEMORY_DIR}/sequences.npz"]}
+
+    def labelled_inputs(self, data: Any, folder: Path) -> tuple[list[Any], list[str]]:
+        """An .npz of x (examples, steps[, channels]) and y, or ``(X, y)`` in memory; x in the run's layout."""
+        from rnnkit.data.memory import labelled_arrays
+
+        path = self.data_file(data, folder, "sequences.npz")
+        try:
+            with np.load(path) as z:
+                x, y = labelled_arrays((z["x"], z["y"]))
+        except (OSError, ValueError, KeyError) as e:
+            raise UserError(f"{path}: not an .npz of arrays x and y ({e})") from None
+        x = x[:, :, None] if x.ndim == 2 else x
+        first = self.layout == "channels_first"
+        return [np.ascontiguousarray(v.T if first else v).ravel() for v in x], [str(v) for v in y]
 
     # -- data -------------------------------------------------------------------------------------
     def _read(self, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -319,17 +333,20 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             return f"{ch * steps} numbers: {ch} channels of {steps} steps each, one channel after another"
         return f"{ch * steps} numbers: {steps} steps of {ch} values each, one step after another"
 
-    def encode_inputs(self, inputs: list[str]) -> tuple[Tensor, Tensor | None]:
+    def encode_inputs(self, inputs: list[Any]) -> tuple[Tensor, Tensor | None]:
         assert self.shape is not None
         steps, ch = self.shape
         rows = []
         for n, text in enumerate(inputs, start=1):
-            fields = [f for f in _NUMBER_SEP.split(text.strip()) if f]
-            try:
-                values = np.array(fields, dtype=np.float64)
-            except ValueError:
-                bad = next(f for f in fields if not is_number(f))
-                raise UserError(f"input {n}: not a number: {bad!r}; expected {self.describe_input()}") from None
+            if not isinstance(text, str):  # numbers as numbers (an array from the API or the server), in text order
+                values = np.asarray(text, dtype=np.float64).ravel()
+            else:
+                fields = [f for f in _NUMBER_SEP.split(text.strip()) if f]
+                try:
+                    values = np.array(fields, dtype=np.float64)
+                except ValueError:
+                    bad = next(f for f in fields if not is_number(f))
+                    raise UserError(f"input {n}: not a number: {bad!r}; expected {self.describe_input()}") from None
             if values.size != steps * ch or not np.isfinite(values).all():
                 raise UserError(
                     f"input {n}: {values.size} finite numbers needed as {self.describe_input()}; got {values.size}"

@@ -1,7 +1,7 @@
 """Text classification: labelled lines -> words -> embedding -> (bi)LSTM/GRU -> pooling -> label.
 
 Data: one or more files of ``label<TAB>text`` (``data.label_column = 0``) or ``text<TAB>label`` (1), combined,
-split into train/valid/test by a stratified draw that is a pure function of the data and ``data.seed`` (identical
+split into train/valid/test by a stratified draw that is a pure function of the data and ``data.split_seed`` (identical
 texts always share a split). ``data.format = "aclimdb"`` reads the Large Movie Review Dataset's own layout instead
 (``data.path``: aclImdb_v1.tar.gz or its directory): its train/test split is kept and the validation share is
 carved off train. The vocabulary comes from the training split only. Batches are padded to their
@@ -10,6 +10,7 @@ longest sequence and the recurrent stack sees each sequence's true length, so pa
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,11 +71,15 @@ class TextClassifyData:
     word_dropout: float = fields.word_dropout()
     valid_fraction: float = fields.fraction(0.1, "share of the examples held out for validation (stratified)")
     test_fraction: float = fields.fraction(0.1, "share of the examples held out for testing (stratified)")
-    seed: int = fields.split_seed()
+    split_seed: int = fields.split_seed()
     balance: str = fields.balance()
     bucket: int = fields.bucket(20)
 
-    RENAMED: ClassVar[dict[str, str]] = {"max_length": "data.truncate", "eval_batch_size": "train.eval_batch_size"}
+    RENAMED: ClassVar[dict[str, str]] = {
+        "max_length": "data.truncate",
+        "eval_batch_size": "train.eval_batch_size",
+        "seed": "data.split_seed",
+    }
 
 
 @dataclass
@@ -117,6 +122,17 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         rows = text_pairs(data, "text", "label")
         write_tsv(folder / "examples.tsv", [(label, text) for text, label in rows])
         return {"data.path": [f"{MEMORY_DIR}/examples.tsv"], "data.label_column": 0, "data.label_names": {}}
+
+    def labelled_inputs(self, data: Any, folder: Path) -> tuple[list[Any], list[str]]:
+        """A labelled text file laid out like the run's (data.label_column, data.label_names), or in memory."""
+        from rnnkit.data.labelled_text import read_labelled
+
+        d = self.dcfg
+        path = self.data_file(data, folder, "examples.tsv")
+        given = isinstance(data, os.PathLike)
+        examples = read_labelled(path, d.label_column if given else 0, d.max_classes)
+        names = d.label_names if given else {}
+        return [e.text for e in examples], [names.get(e.label, e.label) for e in examples]
 
     def _tokens(self, text: str) -> list[str]:
         return self._cut(tokenize(text, self.dcfg.lowercase, self.dcfg.digits))

@@ -20,10 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from rnnkit.errors import UserError, file_error, os_reason
+from rnnkit.errors import UserError, file_error, is_dir, os_reason
 
 FORMAT = "rnnkit-checkpoint/1"
+# the parts every checkpoint holds (last.pt and best.pt alike), and what each is
+PARTS = {
+    "model": dict,  # the state_dict
+    "artifacts": dict,  # what inference needs: vocabulary, labels, scalers
+    "loop": dict,  # the loop's position and records (step, epoch, best, ...)
+    "optimizer": dict,
+    "schedule": dict,
+    "rng": dict,
+    "task_loop": dict,  # state a task carries between batches
+}
 TEMP_GLOB = ".*.tmp"  # what save_atomic's temporary files look like (left behind only by a kill mid-save)
 
 
@@ -75,7 +86,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """A checkpoint written by ``save_atomic``, or UserError saying in one line why the file is not one."""
-    if path.is_dir():
+    if is_dir(path, "checkpoint"):
         raise UserError(f"{path}: is a directory, not a checkpoint")
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
@@ -106,6 +117,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: 
         raise UserError(f"{path}: not a loadable rnnkit checkpoint (damaged: {type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path}: not an rnnkit checkpoint (missing format {FORMAT!r})")
+    damaged = [k for k, kind in PARTS.items() if not isinstance(ckpt.get(k), kind)]
+    loop = ckpt.get("loop")
+    if isinstance(loop, dict):
+        damaged += [f"loop.{k}" for k in ("step", "epoch") if type(loop.get(k)) is not int]
+    if damaged:
+        raise UserError(
+            f"{path}: not a complete rnnkit checkpoint (missing or damaged: {', '.join(damaged)}); "
+            f"it was changed after rnnkit wrote it"
+        )
     return ckpt
 
 
@@ -118,3 +138,17 @@ def check_task(ckpt: dict[str, Any], task: str, path: Path) -> None:
             f"{path}: this checkpoint belongs to another task ({theirs!r}, recipe "
             f"{ckpt.get('config', {}).get('recipe', '?')!r}); this run trains task {task!r}"
         )
+
+
+def load_weights(model: nn.Module, state: dict[str, Any], path: Path, config: Path, hint: str = "") -> None:
+    """``model.load_state_dict(state)``, or one line saying that the checkpoint at ``path`` holds a model other than
+    the one ``config`` describes (another size, another cell: a config.toml edited, a checkpoint copied over)."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()
+        detail = next((ln.strip() for ln in first[1:] if ln.strip()), first[0] if first else type(e).__name__)
+        raise UserError(
+            f"{path}: the model in this checkpoint does not match {config} ({detail[:200]}); "
+            + (hint or "was config.toml edited, or the checkpoint copied from another run?")
+        ) from None

@@ -34,25 +34,26 @@ import math
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit import __version__
+from rnnkit.callbacks import EarlyStopping
 from rnnkit.config import RunConfig
 from rnnkit.distributed import SINGLE, DistContext
 from rnnkit.errors import TrainingDiverged, UserError
 from rnnkit.seeds import Purpose, derive_seed
 from rnnkit.tasks.base import Task
-from rnnkit.train.checkpoint import FORMAT, check_task, load_checkpoint, save_atomic
+from rnnkit.train.checkpoint import FORMAT, check_task, load_checkpoint, load_weights, save_atomic
 from rnnkit.train.optim import Schedule, build_optimizer, set_lr
 from rnnkit.train.plots import plot_curves
 from rnnkit.train.precision import Precision
 from rnnkit.train.progress import Progress
 from rnnkit.train.rundir import RunDir
+from rnnkit.version import __version__
 
 
 @dataclass
@@ -62,13 +63,30 @@ class LoopState:
     batch: int = 0  # next batch index within the epoch
     best: float | None = None  # best validation metric so far: the metric of the model in best.pt
     best_step: int | None = None  # the step at which that model was validated (and best.pt written)
-    evals_since_best: int = 0
     elapsed: float = 0.0  # training seconds, across resumes
     finished: bool = False
     # logging window, kept so a resumed run logs the same averages as an uninterrupted one
     acc_loss: Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.float64))
     acc_steps: int = 0
     acc_count: int = 0
+
+
+@dataclass
+class _FitPass:
+    """What one ``fit`` call tracks besides the checkpointed LoopState: its clock, counts, the current learning rate
+    and log window, the last validation, and why it stops."""
+
+    t_start: float
+    params: list[Tensor]  # the trained parameters (clipped together)
+    stop_reason: str = ""
+    interrupted: bool = False
+    valid_metrics: dict[str, float] = field(default_factory=dict)
+    total_count: int = 0  # units trained in this call (this rank)
+    lr: float = 0.0
+    t_window: float = 0.0
+    scaled_lr: bool = False  # the last batch's lr was scaled (variable BPTT)
+    n_batches: int = 0  # of the current epoch
+    callback_failed: bool = False  # a callback raised (on rank 0; every rank knows): stop without validating
 
 
 def _rng_state() -> dict[str, Any]:
@@ -115,6 +133,14 @@ class Trainer:
         # stops the run cleanly (stop reason "callback"); an exception (the tuner's optuna.TrialPruned) aborts it
         self.callbacks = list(callbacks)
         self._callback_stop = False
+        self._early_stop = False  # train.early_stop's patience ran out at the last validation
+        # an exception a callback raised: kept until the step ends, where the loop stops as a max_steps stop does
+        # (last.pt saved, so no work is lost), then raised (a KeyboardInterrupt: a Ctrl-C stop, exit status 130)
+        self._callback_error: BaseException | None = None
+        # train.early_stop: rnnkit.callbacks.EarlyStopping on the task's metric, the one early-stopping mechanism; fed
+        # each validation on every rank (the figures are rank 0's, broadcast), rebuilt from the records on resume
+        early = config.train.early_stop
+        self.early_stopping: EarlyStopping | None = EarlyStopping(patience=early) if early else None
         self.progress = progress or Progress(enabled=False)
         self.echo = echo
         self.state = LoopState()
@@ -189,11 +215,15 @@ class Trainer:
         self._begin_callbacks()
 
     def _begin_callbacks(self) -> None:
-        """Tell callbacks that want to know (``on_train_begin``) about the run, and what it has done so far."""
+        """Tell callbacks that want to know (``on_train_begin``) about the run, and what it has done so far; the
+        early stopping of ``train.early_stop`` rebuilds its count from the records on every rank."""
         hooks = [cb.on_train_begin for cb in self.callbacks if callable(getattr(cb, "on_train_begin", None))]
-        if not hooks or not self.dist.is_main:
+        if not hooks and self.early_stopping is None:
             return
         s = self.state
+        records = self.run.read_metrics() if s.step and self.dist.is_main else []
+        if self.early_stopping is not None and self.dist.enabled:
+            records = self.dist.broadcast_object(records)
         info = {
             "run": str(self.run.path),
             "task": self.task.name,
@@ -201,10 +231,13 @@ class Trainer:
             "higher_is_better": self.task.higher_is_better,
             "step": s.step,
             "epoch": s.epoch,
-            "records": self.run.read_metrics() if s.step else [],
+            "records": records,
         }
-        for hook in hooks:
-            hook(info)
+        if self.early_stopping is not None:
+            self.early_stopping.on_train_begin(info)
+        if self.dist.is_main:
+            for hook in hooks:
+                hook(info)
 
     def _seed_rank(self, step: int) -> None:
         """Ranks > 0 draw their own random numbers (dropout masks); rank 0 keeps the single-process stream."""
@@ -213,19 +246,33 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            raise UserError(
-                f"{self.run.last}: the model in the checkpoint does not match the configuration "
-                f"({str(e).splitlines()[0]}); resume without changing model.*"
-            ) from None
+        load_weights(
+            self.model,
+            ckpt["model"],
+            self.run.last,
+            self.run.config_file,
+            "resume without changing model.* (and config.toml as it was written)",
+        )
         if hasattr(self.model, "rnn") and hasattr(self.model.rnn, "flatten_parameters"):
             self.model.rnn.flatten_parameters()
+        try:
+            self._restore_state(ckpt)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:  # plain data someone changed
+            raise UserError(
+                f"{self.run.last}: cannot restore the training state ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0][:160] if str(e).strip() else '?'}); the checkpoint was changed "
+                f"after rnnkit wrote it, or the optimiser settings (optim.*) were"
+            ) from None
+        if self.dist.is_main:
+            self.run.truncate_metrics(self.state.step)
+
+    def _restore_state(self, ckpt: dict[str, Any]) -> None:
+        """Optimiser, schedule, loop position, random streams and the task's carried state from ``ckpt``."""
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.schedule.load_state_dict(ckpt["schedule"])
         self.precision.load_state_dict(ckpt.get("scaler", {}))
         loop = dict(ckpt["loop"])
+        loop.pop("evals_since_best", None)  # kept by rnnkit before 0.2; early stopping counts from the records now
         loop["acc_loss"] = loop["acc_loss"].to(torch.float64)
         if self.dist.enabled:  # the saved window is global: rank 0 carries it, summed back over ranks at the flush
             loop["acc_loss"] = (
@@ -242,8 +289,6 @@ class Trainer:
             if self.dist.rank > 0:
                 self._seed_rank(self.state.step)
         self.task.load_loop_state(ckpt["task_loop"])
-        if self.dist.is_main:
-            self.run.truncate_metrics(self.state.step)
 
     def _read_best_on_disk(self) -> None:
         """Make ``best.pt`` the bar to beat where ``last.pt`` does not know it (see the module docstring)."""
@@ -353,12 +398,19 @@ class Trainer:
                     self.tb.add_scalar(f"{prefix}/{k}", v, record.get("step", 0))
 
     def _notify(self, record: dict[str, Any]) -> None:
-        """Hand ``record`` to every callback (rank 0); one returning True asks the loop to stop."""
-        if not self.dist.is_main:
+        """Hand ``record`` to every callback (rank 0); one returning True asks the loop to stop. One that raises
+        stops the run too: the exception is raised once the step is done and last.pt saved (see ``_fit``); no
+        callback hears of anything after it."""
+        if not self.dist.is_main or self._callback_error is not None:
             return
         for cb in self.callbacks:
-            if cb(dict(record)) is True:
+            try:
+                if cb(dict(record)) is True:
+                    self._callback_stop = True
+            except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt included: the user wants out, saved
+                self._callback_error = e
                 self._callback_stop = True
+                return
 
     def _flush_window(self, lr: float, wall: float) -> float | None:
         s = self.state
@@ -421,6 +473,8 @@ class Trainer:
                 if self.dist.is_main:
                     save_atomic(ckpt, self.run.best)
         self._notify(record)
+        if self.early_stopping is not None and self.early_stopping(record):  # every rank: the same figures
+            self._early_stop = True
         return metrics, improved
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -438,8 +492,9 @@ class Trainer:
                 f"{self.run.path} has trained all {s.epoch} epochs of train.max_epochs "
                 f"(--max-epochs) = {cfg.max_epochs}: nothing to train; raise it to train on"
             )
-        if cfg.early_stop and s.batch == 0 and s.evals_since_best >= cfg.early_stop:
-            n = s.evals_since_best
+        early = self.early_stopping
+        if early is not None and early.wait >= early.patience:
+            n = early.wait
             return "early_stop", (
                 f"{self.run.path} stopped early ({n} validation{'s' if n != 1 else ''} without "
                 f"improvement, train.early_stop = {cfg.early_stop}): nothing to train; raise "
@@ -485,158 +540,200 @@ class Trainer:
         return summary
 
     def _fit(self) -> dict[str, Any]:
-        cfg, s, task = self.config.train, self.state, self.task
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        clip = self.config.optim.clip
-        scale = task.loss_scale()
-        t_start = self._t_start = time.perf_counter()
+        """The training proper, in steps: epochs of optimiser steps until a stop (``_epoch``, ``_step``), the work
+        of a stop mid-epoch saved (``_stop_mid_epoch``), then the summary (``_summary``)."""
+        cfg, s = self.config.train, self.state
+        self._t_start = time.perf_counter()
         self._elapsed0 = s.elapsed
-        stop_reason = ""
-        valid_metrics: dict[str, float] = {}
-        total_count = 0
-        interrupted: list[bool] = []
+        fit = _FitPass(t_start=self._t_start, params=[p for p in self.model.parameters() if p.requires_grad])
+        with self._signals(fit):
+            while s.epoch < cfg.max_epochs and not fit.stop_reason:
+                self._epoch(fit)
+            if not fit.stop_reason:
+                fit.stop_reason = "max_epochs"
+            if fit.stop_reason in ("max_steps", "max_time", "interrupted", "callback", "early_stop") and s.batch > 0:
+                self._stop_mid_epoch(fit)
+            if fit.interrupted or isinstance(self._callback_error, KeyboardInterrupt):  # all is saved: stop now
+                fit.stop_reason = "interrupted"
+            s.finished = fit.stop_reason in ("max_epochs", "early_stop")
+        if self._callback_error is not None and not isinstance(self._callback_error, KeyboardInterrupt):
+            raise self._callback_error  # last.pt holds the work up to here: the run resumes from it
+        return self._summary(fit)
 
-        def on_sigint(signum: int, frame: Any) -> None:  # finish the step, save, stop; a second Ctrl-C aborts
-            if interrupted:
+    @contextlib.contextmanager
+    def _signals(self, fit: _FitPass) -> Iterator[None]:
+        """Ctrl-C (and torchrun's SIGTERM) finish the step, save and stop (``fit.interrupted``); a second Ctrl-C
+        aborts at once. The handlers are the process's while training, then restored."""
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if fit.interrupted:
                 raise KeyboardInterrupt
-            interrupted.append(True)
+            fit.interrupted = True
 
-        def on_sigterm(signum: int, frame: Any) -> None:  # torchrun's way to pass on a Ctrl-C: save and stop
-            if not interrupted:
-                interrupted.append(True)
+        def on_sigterm(signum: int, frame: Any) -> None:
+            fit.interrupted = True
 
-        old_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+        old_int = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
         old_term = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() and self.dist.enabled else None
         try:
-            while s.epoch < cfg.max_epochs and not stop_reason:
-                n_batches = task.num_train_batches(s.epoch)
-                if s.batch == 0:
-                    task.begin_epoch(self.model, s.epoch)
-                lr = self.schedule.lr(s.epoch, s.step)
-                set_lr(self.optimizer, lr)
-                self.progress.start_epoch(s.epoch, n_batches, s.batch)
-                self.model.train()
-                t_window = time.perf_counter()
-                scaled_lr = False
-                for batch in task.train_batches(s.epoch, s.batch):
-                    if self.config.optim.warmup_steps and s.step < self.config.optim.warmup_steps:
-                        lr = self.schedule.lr(s.epoch, s.step)
-                        set_lr(self.optimizer, lr)
-                    factor = task.lr_factor(batch)  # variable BPTT: lr x length / bptt
-                    if factor != 1.0 or scaled_lr:
-                        set_lr(self.optimizer, lr * factor)
-                        scaled_lr = factor != 1.0
-                    self.optimizer.zero_grad(set_to_none=True)
-                    with self.precision.autocast():
-                        out = task.train_step(self.train_model, batch)
-                    loss, count = out[0], out[1]
-                    self.precision.backward(loss * scale if scale != 1.0 else loss)
-                    self.precision.step(self.optimizer, params, clip)
-                    s.step += 1
-                    s.batch += 1
-                    # summed where the loss lives (a 0-dim CPU start adds to a CUDA loss): no host sync per step,
-                    # only when a window is logged or checkpointed
-                    s.acc_loss = s.acc_loss + (out[2] if len(out) > 2 else loss).detach().double()
-                    s.acc_steps += 1
-                    s.acc_count += count
-                    total_count += count
-                    if s.step % cfg.log_every == 0:
-                        now = time.perf_counter()
-                        shown = self._flush_window(lr, now - t_window)
-                        t_window = now
-                        if shown is not None:
-                            self.progress.update(
-                                0, loss=f"{shown:.3f}", **{k: f"{v:.1f}" for k, v in task.describe_loss(shown).items()}
-                            )
-                    self.progress.update(1)
-                    if cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0:
-                        self.save_last()
-                    if cfg.eval_every and s.step % cfg.eval_every == 0 and s.batch < n_batches:
-                        valid_metrics, _ = self.validate()
-                        self.model.train()
-                    elapsed = time.perf_counter() - t_start
-                    time_up, stop_now = bool(cfg.max_time and elapsed >= cfg.max_time), bool(interrupted)
-                    asked = self._callback_stop
-                    if self.dist.enabled:  # rank 0's clock and callbacks decide; a Ctrl-C anywhere stops all
-                        (time_up, asked), (stop_now,) = self.dist.stop_flags([time_up, asked], [stop_now])
-                    if stop_now:
-                        stop_reason = "interrupted"
-                    elif asked:
-                        stop_reason = "callback"
-                    elif cfg.max_steps and s.step >= cfg.max_steps:
-                        stop_reason = "max_steps"
-                    elif time_up:
-                        stop_reason = "max_time"
-                    if stop_reason:
-                        break
-                self.progress.close()
-                if s.batch >= n_batches:  # the epoch is complete
-                    self._flush_window(lr, time.perf_counter() - t_window)
-                    valid_metrics, improved = self.validate()
-                    self.schedule.observe(valid_metrics[task.metric], task.higher_is_better)
-                    observe = getattr(self.optimizer, "observe", None)  # NT-ASGD's averaging trigger
-                    switched = observe is not None and observe(valid_metrics[task.metric], task.higher_is_better)
-                    if switched and self.echo and self.dist.is_main:
-                        self.progress.write(f"epoch {s.epoch + 1}: validation stalled, averaging weights (ASGD)")
-                    s.evals_since_best = 0 if improved else s.evals_since_best + 1
-                    s.epoch += 1
-                    s.batch = 0
-                    self._echo_epoch(valid_metrics, lr, total_count, time.perf_counter() - t_start)
-                    if cfg.early_stop and s.evals_since_best >= cfg.early_stop:
-                        stop_reason = "early_stop"
-                    elif self.dist.stop_flags([self._callback_stop], [])[0][0]:  # the epoch's validation
-                        stop_reason = "callback"
-                    self._tick()
-                    self.save_last()
-                    self._plot()
-            if not stop_reason:
-                stop_reason = "max_epochs"
-            if stop_reason in ("max_steps", "max_time", "interrupted", "callback") and s.batch > 0:
-                # a stop mid-epoch: validate so best.pt reflects this work (not on Ctrl-C: the user wants out),
-                # then save where we are - after the validation, so last.pt knows the best a resume must beat
-                self._flush_window(lr, time.perf_counter() - t_window)
-                if stop_reason != "interrupted" and self._validated_step != s.step:
-                    valid_metrics, _ = self.validate()
-                self._tick()
-                self.save_last()
-                self._plot()
-            if interrupted:  # a Ctrl-C during the final validation or save: everything is saved; still stop now
-                stop_reason = "interrupted"
-            s.finished = stop_reason in ("max_epochs", "early_stop")
+            yield
         finally:
             self.progress.close()
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
+            if old_int is not None:
+                signal.signal(signal.SIGINT, old_int)
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
-        wall = time.perf_counter() - t_start
-        total_count *= self.dist.world  # every rank trains an equal share
+
+    def _epoch(self, fit: _FitPass) -> None:
+        """The rest of the current epoch: its batches until it ends or a stop, then (if it ended) the epoch's
+        validation, the schedule's and early stopping's decisions, and last.pt."""
+        s, task = self.state, self.task
+        fit.n_batches = task.num_train_batches(s.epoch)
+        if s.batch == 0:
+            task.begin_epoch(self.model, s.epoch)
+        fit.lr = self.schedule.lr(s.epoch, s.step)
+        set_lr(self.optimizer, fit.lr)
+        self.progress.start_epoch(s.epoch, fit.n_batches, s.batch)
+        self.model.train()
+        fit.t_window = time.perf_counter()
+        fit.scaled_lr = False
+        for batch in task.train_batches(s.epoch, s.batch):
+            self._step(fit, batch)
+            fit.stop_reason = self._stop_reason(fit)
+            if fit.stop_reason:
+                break
+        self.progress.close()
+        if s.batch < fit.n_batches:  # stopped mid-epoch
+            return
+        self._flush_window(fit.lr, time.perf_counter() - fit.t_window)
+        fit.valid_metrics, _ = self.validate()
+        self.schedule.observe(fit.valid_metrics[task.metric], task.higher_is_better)
+        observe = getattr(self.optimizer, "observe", None)  # NT-ASGD's averaging trigger
+        switched = observe is not None and observe(fit.valid_metrics[task.metric], task.higher_is_better)
+        if switched and self.echo and self.dist.is_main:
+            self.progress.write(f"epoch {s.epoch + 1}: validation stalled, averaging weights (ASGD)")
+        s.epoch += 1
+        s.batch = 0
+        self._echo_epoch(fit.valid_metrics, fit.lr, fit.total_count, time.perf_counter() - fit.t_start)
+        if self._early_stop:
+            fit.stop_reason = "early_stop"
+        elif self.dist.stop_flags([self._callback_stop], [])[0][0]:  # the epoch's validation
+            fit.stop_reason = "callback"
+        self._tick()
+        self.save_last()
+        self._plot()
+
+    def _step(self, fit: _FitPass, batch: Any) -> None:
+        """One optimiser step on ``batch``, with what falls due after it: a log window, a checkpoint, a
+        validation."""
+        cfg, s, task = self.config.train, self.state, self.task
+        warmup = self.config.optim.warmup_steps
+        if warmup and s.step < warmup:
+            fit.lr = self.schedule.lr(s.epoch, s.step)
+            set_lr(self.optimizer, fit.lr)
+        factor = task.lr_factor(batch)  # variable BPTT: lr x length / bptt
+        if factor != 1.0 or fit.scaled_lr:
+            set_lr(self.optimizer, fit.lr * factor)
+            fit.scaled_lr = factor != 1.0
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.precision.autocast():
+            out = task.train_step(self.train_model, batch)
+        loss, count = out[0], out[1]
+        scale = task.loss_scale()
+        self.precision.backward(loss * scale if scale != 1.0 else loss)
+        self.precision.step(self.optimizer, fit.params, self.config.optim.clip)
+        s.step += 1
+        s.batch += 1
+        # summed where the loss lives (a 0-dim CPU start adds to a CUDA loss): no host sync per step, only when a
+        # window is logged or checkpointed
+        s.acc_loss = s.acc_loss + (out[2] if len(out) > 2 else loss).detach().double()
+        s.acc_steps += 1
+        s.acc_count += count
+        fit.total_count += count
+        if s.step % cfg.log_every == 0:
+            now = time.perf_counter()
+            shown = self._flush_window(fit.lr, now - fit.t_window)
+            fit.t_window = now
+            if shown is not None:
+                self.progress.update(
+                    0, loss=f"{shown:.3f}", **{k: f"{v:.1f}" for k, v in task.describe_loss(shown).items()}
+                )
+        self.progress.update(1)
+        if cfg.checkpoint_every and s.step % cfg.checkpoint_every == 0:
+            self.save_last()
+        if cfg.eval_every and s.step % cfg.eval_every == 0 and s.batch < fit.n_batches:
+            fit.valid_metrics, _ = self.validate()
+            self.model.train()
+
+    def _stop_reason(self, fit: _FitPass) -> str:
+        """Why to stop after this step ('' to go on): Ctrl-C, a callback, the step budget, the time budget. Under
+        data-parallel training rank 0's clock and callbacks decide, and a Ctrl-C on any rank stops all."""
+        cfg, s = self.config.train, self.state
+        time_up = bool(cfg.max_time and time.perf_counter() - fit.t_start >= cfg.max_time)
+        stop_now, asked = fit.interrupted, self._callback_stop
+        failed, quit_ = self._callback_error is not None, isinstance(self._callback_error, KeyboardInterrupt)
+        if self.dist.enabled:  # (a callback runs on rank 0: what it did reaches every rank here)
+            (time_up, asked, failed, quit_), (stop_now,) = self.dist.stop_flags(
+                [time_up, asked, failed, quit_], [stop_now]
+            )
+        fit.callback_failed = failed
+        if stop_now or quit_:
+            return "interrupted"
+        if asked:
+            return "callback"
+        if self._early_stop:  # a validation every train.eval_every steps ran out of patience
+            return "early_stop"
+        if cfg.max_steps and s.step >= cfg.max_steps:
+            return "max_steps"
+        if time_up:
+            return "max_time"
+        return ""
+
+    def _stop_mid_epoch(self, fit: _FitPass) -> None:
+        """A stop mid-epoch: validate so best.pt reflects this work (not on Ctrl-C: the user wants out; not after a
+        callback raised), then save where we are - after the validation, so last.pt knows the best a resume must
+        beat."""
+        self._flush_window(fit.lr, time.perf_counter() - fit.t_window)
+        if fit.stop_reason != "interrupted" and not fit.callback_failed and self._validated_step != self.state.step:
+            fit.valid_metrics, _ = self.validate()
+        self._tick()
+        self.save_last()
+        self._plot()
+
+    def _summary(self, fit: _FitPass) -> dict[str, Any]:
+        """What the training did (what ``rnnkit train --json`` prints); with a test evaluation of best.pt when the
+        run ends normally."""
+        s, task = self.state, self.task
+        wall = time.perf_counter() - fit.t_start
+        total_count = fit.total_count * self.dist.world  # every rank trains an equal share
         summary: dict[str, Any] = {
             "run": str(self.run.path),
-            "stopped": stop_reason,
+            "stopped": fit.stop_reason,
             "step": s.step,
             "epoch": s.epoch,
             "wall_s": round(wall, 2),
             f"{task.count_unit}_per_s": round(total_count / max(wall, 1e-9), 1),
-            "valid": valid_metrics,
+            "valid": fit.valid_metrics,
         }
         if self.dist.enabled:
             summary["processes"] = self.dist.world
-        if stop_reason == "interrupted":
+        if fit.stop_reason == "interrupted":
             summary["resume"] = f"rnnkit train --resume {self.run.path}"
-        elif cfg.eval_test and "test" in task.splits() and self.dist.is_main and self.run.best.is_file():
+        elif self.config.train.eval_test and "test" in task.splits() and self.dist.is_main and self.run.best.is_file():
             summary["valid_best"], summary["test"] = self.evaluate_best()
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
             self.tb = None
         self._plot()
+        if self._callback_error is not None and not isinstance(self._callback_error, KeyboardInterrupt):
+            raise self._callback_error  # raised by a callback told of the test evaluation (all is saved)
         return summary
 
     def evaluate_best(self) -> tuple[dict[str, float], dict[str, float]]:
         """Load best.pt into the model and evaluate it on test (the figure a paper would report)."""
         best = load_checkpoint(self.run.best, self.device)
-        self.model.load_state_dict(best["model"])
+        load_weights(self.model, best["model"], self.run.best, self.run.config_file)
         test = self.task.evaluate(self.model, "test")
         if hasattr(self.task, "write_report"):  # e.g. a classifier's confusion-matrix PNG
             self.task.write_report(self.model, "test", self.run.path)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.config import RunConfig
-from rnnkit.errors import UserError, file_error
+from rnnkit.errors import UserError, file_error, is_dir, lookup
 from rnnkit.tasks.recipes import read_config
 
 
@@ -181,10 +181,11 @@ class RunDir:
     curves = property(lambda self: self.path / "curves.png")
 
     def exists(self) -> bool:
+        lookup(self.path, "run directory")  # a name the system cannot look up is one line, not a traceback
         return self.config_file.is_file()
 
     def require(self) -> RunDir:
-        if not self.path.is_dir():
+        if not is_dir(self.path, "run directory"):
             raise UserError(f"{self.path}: run directory not found")
         if not self.exists():
             raise UserError(f"{self.path}: not a run directory (no config.toml)")
@@ -193,7 +194,7 @@ class RunDir:
     # -- the writer's lock ---------------------------------------------------------------------------------
     def create(self) -> None:
         """Make the directory (and its parents), or say in one line why it cannot be."""
-        if self.path.exists() and not self.path.is_dir():
+        if lookup(self.path, "run directory") is not None and not self.path.is_dir():
             raise UserError(f"{self.path}: exists and is not a directory; choose another run directory")
         if self.path.is_dir():
             return
@@ -321,5 +322,10 @@ class RunDir:
 
     def truncate_metrics(self, step: int) -> None:
         """Drop records after ``step``: on resume they describe work the checkpoint does not contain."""
+        if not self.metrics_file.is_file():
+            return
+        lines = self.metrics_file.read_text().splitlines()
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        if len(kept) == len(lines):  # nothing to drop: the file stays as it is (a no-op resume writes nothing)
+            return
         write_text_atomic(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept))

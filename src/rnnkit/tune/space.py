@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.config import SECTIONS, RunConfig, load_toml
-from rnnkit.errors import UserError
+from rnnkit.errors import UserError, is_file
 from rnnkit.tasks.recipes import load_recipe
 
 TYPES = ("int", "float", "categorical")
@@ -202,7 +202,7 @@ def parse_space(raw: dict[str, Any], source: str = "space") -> SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     p = Path(path)
-    if not p.is_file():
+    if not is_file(p, "--space"):
         raise UserError(f"--space: file not found: {path}")
     return parse_space(load_toml(p), str(p))
 

@@ -259,13 +259,65 @@ def _fmt(v: Any) -> str:
 
 
 def run_study(opts: TuneOptions) -> dict[str, Any]:
-    """Create or continue a study and run the trials it lacks to hold ``opts.trials``. Returns a summary."""
+    """Create or continue a study and run the trials it lacks to hold ``opts.trials``. Returns a summary.
+
+    The steps: the search is planned and checked before anything is written (``plan_search``), the study opened or
+    continued in its storage (``open_study``), the number of trials this call runs decided (``trials_to_run``),
+    and the trials run, each an ordinary run directory (``Objective``)."""
     optuna = import_optuna()
     from optuna.trial import TrialState
 
+    echo = opts.echo or (lambda line: None)
+    plan = plan_search(opts)
+    study, continued = open_study(optuna, plan, opts, echo)
+    n_trials = trials_to_run(study, plan, opts, continued, echo)
+    objective = Objective(study, plan, opts, echo)
+
+    def enough(study: Any, trial: Any) -> None:  # other workers on the same study: stop at the total together
+        if counted_trials(study) >= opts.trials:
+            study.stop()
+
+    callbacks = [enough]
+    if opts.total_trials is not None:
+        callbacks.append(
+            optuna.study.MaxTrialsCallback(opts.total_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        )
+    t_start = time.perf_counter()
+    if n_trials > 0:
+        study.optimize(objective, n_trials=n_trials, timeout=opts.timeout, callbacks=callbacks, catch=())
+    if objective.errors and not objective.done_here and n_trials > 0:
+        raise UserError(f"every trial of this run failed; the last error: {objective.errors[-1]}")
+    summary = study_summary(study)
+    summary.update(
+        {
+            "study": plan.study_name,
+            "storage": _safe_url(plan.url),
+            "out": str(plan.out),
+            "trials_this_run": n_trials,
+            "wall_s": round(time.perf_counter() - t_start, 2),
+        }
+    )
+    return summary
+
+
+@dataclass
+class SearchPlan:
+    """A search, resolved and checked: what is searched, on which configuration, into which study."""
+
+    space: SearchSpace
+    overrides: dict[str, Any]  # fixed in every trial
+    base: Any  # the recipe's RunConfig with the overrides (rnnkit.config.RunConfig)
+    metric: str
+    direction: str  # "maximize" | "minimize"
+    out: Path
+    study_name: str
+    url: str  # the storage
+
+
+def plan_search(opts: TuneOptions) -> SearchPlan:
+    """The search ``opts`` asks for, every value checked against the recipe before anything is written."""
     from rnnkit.tasks import get_task
 
-    echo = opts.echo or (lambda line: None)
     if opts.trials < 0:
         raise UserError(f"--trials must be >= 0, got {opts.trials}")
     if opts.sampler not in SAMPLERS:
@@ -294,69 +346,88 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
     if opts.sampler == "grid":
         space.grid()  # a float range without a step cannot be gridded: say so before anything runs
     task_cls = get_task(base.task)
-    metric, direction = task_cls.metric, "maximize" if task_cls.higher_is_better else "minimize"
     out = Path(opts.out) if opts.out else Path("runs") / f"tune-{base.recipe}"
-    study_name = opts.study or base.recipe
-    url = storage_url(out, opts.storage)
-    if url.startswith("sqlite") and opts.resume and not (out / "study.db").is_file():
-        raise UserError(f"--resume: no study to continue in {out} (no study.db)")
-    out.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(url)
+    return SearchPlan(
+        space=space,
+        overrides=overrides,
+        base=base,
+        metric=task_cls.metric,
+        direction="maximize" if task_cls.higher_is_better else "minimize",
+        out=out,
+        study_name=opts.study or base.recipe,
+        url=storage_url(out, opts.storage),
+    )
+
+
+def open_study(optuna: Any, plan: SearchPlan, opts: TuneOptions, echo: Callable[[str], None]) -> tuple[Any, bool]:
+    """(the study, whether it existed): created, or continued when it searches the same recipe the same way; the
+    trials of dead workers failed and queued again; its sampler chosen (after that: failing a trial informs it)."""
+    if plan.url.startswith("sqlite") and opts.resume and not (plan.out / "study.db").is_file():
+        raise UserError(f"--resume: no study to continue in {plan.out} (no study.db)")
+    plan.out.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(plan.url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-    if opts.resume and study_name not in existing:
+    name = plan.study_name
+    if opts.resume and name not in existing:
         raise UserError(
-            f"--resume: the storage holds no study named {study_name!r}"
+            f"--resume: the storage holds no study named {name!r}"
             + (f" (it has: {', '.join(sorted(existing))})" if existing else "")
         )
-    if study_name in existing:
-        prev = existing[study_name]
+    if name in existing:
+        prev = existing[name]
         old_recipe = prev.user_attrs.get("recipe")
-        if old_recipe and old_recipe != base.recipe:
+        if old_recipe and old_recipe != plan.base.recipe:
             raise UserError(
-                f"study {study_name!r} searches recipe {old_recipe!r}, not {base.recipe!r}; "
-                f"use another --out or --study"
+                f"study {name!r} searches recipe {old_recipe!r}, not {plan.base.recipe!r}; use another --out or --study"
             )
-        if prev.direction.name.lower() != direction:
+        if prev.direction.name.lower() != plan.direction:
             raise UserError(
-                f"study {study_name!r} {prev.direction.name.lower()}s, but {metric} of task "
-                f"{base.task} must be {direction}d"
+                f"study {name!r} {prev.direction.name.lower()}s, but {plan.metric} of task "
+                f"{plan.base.task} must be {plan.direction}d"
             )
-    # the sampler is chosen after dead workers' trials are cleared up: failing a trial informs the sampler
     study = optuna.create_study(
         storage=storage,
-        study_name=study_name,
-        direction=direction,
+        study_name=name,
+        direction=plan.direction,
         load_if_exists=True,
         sampler=optuna.samplers.RandomSampler(),
-        pruner=make_pruner(opts.pruner, opts.pruner_startup, opts.pruner_warmup, base.train.max_steps),
+        pruner=make_pruner(opts.pruner, opts.pruner_startup, opts.pruner_warmup, plan.base.train.max_steps),
     )
     if "recipe" not in study.user_attrs:
         for k, v in (
-            ("recipe", base.recipe),
-            ("task", base.task),
-            ("metric", metric),
-            ("space", space.to_dict()),
-            ("overrides", dict(overrides)),
+            ("recipe", plan.base.recipe),
+            ("task", plan.base.task),
+            ("metric", plan.metric),
+            ("space", plan.space.to_dict()),
+            ("overrides", dict(plan.overrides)),
         ):
             study.set_user_attr(k, v)
-    elif study.user_attrs.get("space") != space.to_dict():
-        echo(f"note: the search space differs from the one study {study_name!r} started with")
+    elif study.user_attrs.get("space") != plan.space.to_dict():
+        echo(f"note: the search space differs from the one study {name!r} started with")
     dead = recover_dead_trials(study)
     if dead:
         echo(f"trial(s) {', '.join(map(str, dead))} of a worker that died were marked failed and queued again")
     n_before = len(study.get_trials(deepcopy=False))
     seed = None if opts.seed is None else opts.seed + n_before  # a continued study must not replay its samples
-    study.sampler = make_sampler(opts.sampler, space, seed, opts.startup_trials)
+    study.sampler = make_sampler(opts.sampler, plan.space, seed, opts.startup_trials)
+    return study, name in existing
+
+
+def trials_to_run(study: Any, plan: SearchPlan, opts: TuneOptions, continued: bool, echo: Callable[[str], None]) -> int:
+    """How many trials this call runs: what the study lacks of ``opts.trials`` (see the module docstring), no more
+    than a grid has left, no more than ``total_trials`` allows; the baseline trial queued first when asked."""
+    from optuna.trial import TrialState
+
     finished = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     counted = counted_trials(study)
     n_trials = max(0, opts.trials - counted)
-    if study_name in existing:
+    if continued:
         echo(
-            f"continuing study {study_name!r}: {counted} of {opts.trials} trial(s) done or running"
+            f"continuing study {plan.study_name!r}: {counted} of {opts.trials} trial(s) done or running"
             + (f", {n_trials} to run" if n_trials else "; nothing to run (raise --trials to search further)")
         )
     if opts.baseline and not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
-        study.enqueue_trial(space.baseline(base), user_attrs={"baseline": True})
+        study.enqueue_trial(plan.space.baseline(plan.base), user_attrs={"baseline": True})
     if opts.sampler == "grid":
         try:
             left = len(study.sampler._get_unvisited_grid_ids(study))
@@ -364,32 +435,48 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
             left = n_trials
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         if left + waiting < n_trials:
-            echo(f"the grid has {left} point(s) left to try (of {space.grid_size()})")
+            echo(f"the grid has {left} point(s) left to try (of {plan.space.grid_size()})")
             n_trials = left + waiting
     if opts.total_trials is not None:
         n_trials = min(n_trials, max(0, opts.total_trials - len(finished)))
+    return n_trials
 
-    trial_overrides = dict(overrides)
-    from rnnkit.datasets import data_dir_option
 
-    data_dir = data_dir_option(opts.data_dir)
-    trials_dir = out / "trials"
-    errors: list[str] = []
-    done_here: list[int] = []
+class Objective:
+    """One trial: its parameters sampled, its run directory (``OUT/trials/NNNN``) trained, its validation metric
+    returned. A configuration that cannot train fails its trial and the study goes on; Ctrl-C queues the trial's
+    configuration again and stops."""
 
-    def objective(trial: Any) -> float:
-        if _surplus(study, trial.number, opts.trials):  # another worker took the last slot at the same moment
+    def __init__(self, study: Any, plan: SearchPlan, opts: TuneOptions, echo: Callable[[str], None]) -> None:
+        from rnnkit.datasets import data_dir_option
+
+        self.study, self.plan, self.opts, self.echo = study, plan, opts, echo
+        self.data_dir = data_dir_option(opts.data_dir)
+        self.trials_dir = plan.out / "trials"
+        self.errors: list[str] = []  # the messages of trials that failed
+        self.done_here: list[int] = []  # the trials this call completed
+
+    def __call__(self, trial: Any) -> float:
+        optuna = import_optuna()
+        study, plan, echo = self.study, self.plan, self.echo
+        if _surplus(study, trial.number, self.opts.trials):  # another worker took the last slot at the same moment
             trial.set_user_attr("surplus", True)
             study.stop()
             return float("nan")
-        params = space.suggest(trial)
-        run_path = trials_dir / f"{trial.number:04d}"
+        params = plan.space.suggest(trial)
+        run_path = self.trials_dir / f"{trial.number:04d}"
         trial.set_user_attr("worker", worker_id())
         trial.set_user_attr("run_dir", str(run_path.resolve()))
         t0 = time.perf_counter()
         try:
             value, info = _train_trial(
-                trial, opts.recipe, {**trial_overrides, **params}, run_path, data_dir, metric, study_name
+                trial,
+                self.opts.recipe,
+                {**plan.overrides, **params},
+                run_path,
+                self.data_dir,
+                plan.metric,
+                plan.study_name,
             )
         except optuna.TrialPruned as e:
             echo(f"trial {trial.number:4d}  {_params(params)}  pruned {e}  ({time.perf_counter() - t0:.0f} s)")
@@ -401,52 +488,29 @@ def run_study(opts: TuneOptions) -> dict[str, Any]:
             raise
         except UserError as e:  # a configuration this search proposed cannot train: the trial fails, the study goes on
             msg = str(e)
-            errors.append(msg)
+            self.errors.append(msg)
             trial.set_user_attr("error", msg)
             echo(f"trial {trial.number:4d}  {_params(params)}  failed: {msg}")
             return float("nan")
         for k, v in info.items():
             trial.set_user_attr(k, v)
-        done_here.append(trial.number)
-        try:
-            prior = study.best_trial
-            best_n, best_v = (
-                (trial.number, value) if _improves(value, prior.value, direction) else (prior.number, prior.value)
-            )
-        except ValueError:  # the first complete trial
-            best_n, best_v = trial.number, value
-        best_s = f"best {_fmt(best_v)} (trial {best_n})"
+        self.done_here.append(trial.number)
         echo(
-            f"trial {trial.number:4d}  {_params(params)}  {metric} {_fmt(value)}  "
-            f"({info.get('stopped')}, step {info.get('step')}, {time.perf_counter() - t0:.0f} s)  {best_s}".rstrip()
+            f"trial {trial.number:4d}  {_params(params)}  {plan.metric} {_fmt(value)}  "
+            f"({info.get('stopped')}, step {info.get('step')}, {time.perf_counter() - t0:.0f} s)  "
+            f"{self._best(trial.number, value)}".rstrip()
         )
         return value
 
-    def enough(study: Any, trial: Any) -> None:  # other workers on the same study: stop at the total together
-        if counted_trials(study) >= opts.trials:
-            study.stop()
-
-    callbacks = [enough]
-    if opts.total_trials is not None:
-        callbacks.append(
-            optuna.study.MaxTrialsCallback(opts.total_trials, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        )
-    t_start = time.perf_counter()
-    if n_trials > 0:
-        study.optimize(objective, n_trials=n_trials, timeout=opts.timeout, callbacks=callbacks, catch=())
-    if errors and not done_here and n_trials > 0:
-        raise UserError(f"every trial of this run failed; the last error: {errors[-1]}")
-    summary = study_summary(study)
-    summary.update(
-        {
-            "study": study_name,
-            "storage": _safe_url(url),
-            "out": str(out),
-            "trials_this_run": n_trials,
-            "wall_s": round(time.perf_counter() - t_start, 2),
-        }
-    )
-    return summary
+    def _best(self, number: int, value: float) -> str:
+        try:
+            prior = self.study.best_trial
+            best_n, best_v = (
+                (number, value) if _improves(value, prior.value, self.plan.direction) else (prior.number, prior.value)
+            )
+        except ValueError:  # the first complete trial
+            best_n, best_v = number, value
+        return f"best {_fmt(best_v)} (trial {best_n})"
 
 
 def _improves(value: float, best: float, direction: str) -> bool:
