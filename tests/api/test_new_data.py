@@ -88,6 +88,7 @@ def test_new_data_mistakes_are_one_line(runs, tiny_run, tmp_path):
         forecaster = rnnkit.load(tiny_run("forecast"), device="cpu")
     history = np.linspace(100.0, 200.0, 40)
     (fc,) = forecaster.predict([history], horizon=3)
-    assert fc["mean"].shape == fc["lower"].shape == (3,) and len(fc["time"]) == 3
+    assert list(fc.columns) == ["time", "column", "forecast", "lower", "upper"] and len(fc) == 3  # Run.forecast's
+    assert fc.equals(forecaster.forecast(history, horizon=3))
     with pytest.raises(UserError, match="inputs"):
         forecaster.predict(history, horizon=3)  # a history, not a list of them

@@ -110,8 +110,10 @@ class ETS:
                 cand.params = _plain(res.params)
                 if best is None or res.aicc < best[0]:
                     best = (res.aicc, cand)
-        if best is None:  # pragma: no cover - simple exponential smoothing fits any finite series
-            raise ValueError("no exponential smoothing model could be fitted")
+        if best is None:
+            # statsmodels fits nothing to a flat series (or one of values so large their squares overflow): its
+            # limit, simple exponential smoothing with alpha = 1 (the naive forecast), is the honest answer
+            return cls(None, False, None, 1, {"smoothing_level": 1.0, "initial_level": float(y[0])})
         return best[1]
 
     def refit(self, y: np.ndarray) -> ETS:
