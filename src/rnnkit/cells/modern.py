@@ -128,7 +128,7 @@ class ModernRecurrent(nn.Module):
             nn.ModuleList(core(spec, spec.input_size if k == 0 else spec.output_size) for _ in range(spec.directions))
             for k in range(spec.num_layers)
         )
-        self.state_names = core.state_names
+        self.state_names: tuple[str, ...] = self.layers[0][0].state_names
 
     def state_shapes(self, batch: int) -> list[tuple[str, tuple[int, ...]]]:
         """Name and shape of each state tensor: (layers * directions, batch, ...)."""
