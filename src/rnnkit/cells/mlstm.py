@@ -197,7 +197,7 @@ class MLSTMCore(Core):
         return y, ((new_conv,) if self.conv_size > 0 else ()) + (C, n, m)
 
 
-def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor):
+def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor):  # noqa: N803
     """One chunk of the parallel form from the state ``(C, n, m)`` at its start.
 
     q, k (scaled), v: (batch, heads, L, d); i_pre, log_f: (batch, heads, L); C: (batch, heads, d, d);
