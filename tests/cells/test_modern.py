@@ -10,7 +10,7 @@ import torch
 
 from rnnkit.cells.base import RecurrentSpec
 
-CELLS = ("mingru", "minlstm", "mlstm")
+CELLS = ("mingru", "minlstm", "slstm", "mlstm")
 SEQ, BATCH, INPUT, HIDDEN = 7, 3, 5, 8
 LENGTHS = torch.tensor([7, 4, 1])
 # small hyperparameters: 2 heads, Mamba N = 4, a width-3 convolution, mLSTM chunks of 4 steps (several per sequence)

@@ -30,6 +30,8 @@ Names: as the package's layer (``proj_up``, ``q_proj``/``k_proj``/``v_proj`` ``.
 ``proj_down``), except ``outnorm_weight``, which is the package's ``1 + mlstm_cell.outnorm.weight``.
 """
 
+# ruff: noqa: N803  (tensor names follow the equations: C, H, dH...)
+
 from __future__ import annotations
 
 import math
@@ -197,7 +199,7 @@ class MLSTMCore(Core):
         return y, ((new_conv,) if self.conv_size > 0 else ()) + (C, n, m)
 
 
-def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor):  # noqa: N803
+def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor):
     """One chunk of the parallel form from the state ``(C, n, m)`` at its start.
 
     q, k (scaled), v: (batch, heads, L, d); i_pre, log_f: (batch, heads, L); C: (batch, heads, d, d);

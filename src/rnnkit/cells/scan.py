@@ -9,6 +9,8 @@ hundreds of ms the projections take. Autograd over the loop would record a node 
 inputs; :class:`LinearScan` keeps ``a``, ``b``'s output ``h`` and runs the backward as the same loop reversed.
 """
 
+# ruff: noqa: N803  (tensor names follow the equations: C, H, dH...)
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +32,7 @@ class LinearScan(torch.autograd.Function):
         return H
 
     @staticmethod
-    def backward(ctx: Any, dH: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:  # noqa: N803
+    def backward(ctx: Any, dH: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         a, h0, H = ctx.saved_tensors
         seq = a.size(0)
         # G_t = dL/dh_t through every path: dH_t + a_{t+1} G_{t+1}
