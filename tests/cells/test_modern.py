@@ -10,7 +10,7 @@ import torch
 
 from rnnkit.cells.base import RecurrentSpec
 
-CELLS = ("mingru", "minlstm", "slstm", "mlstm")
+CELLS = ("mingru", "minlstm", "slstm", "mlstm", "mamba")
 SEQ, BATCH, INPUT, HIDDEN = 7, 3, 5, 8
 LENGTHS = torch.tensor([7, 4, 1])
 # small hyperparameters: 2 heads, Mamba N = 4, a width-3 convolution, mLSTM chunks of 4 steps (several per sequence)
@@ -34,10 +34,11 @@ def _pair(spec: RecurrentSpec, dtype=torch.float64, seed: int = 0):
     _perturb(scratch)
     fast = mod.build(spec, "fast").to(dtype)
     fast.load_state_dict(scratch.state_dict())
-    if hasattr(fast.layers[0][0], "chunk_size"):
-        for layer in fast.layers:
-            for core in layer:
-                core.chunk_size = 4
+    for layer in fast.layers:  # several chunks / blocks per test sequence
+        for core in layer:
+            for knob in ("chunk_size", "block"):
+                if hasattr(core, knob):
+                    setattr(core, knob, 3)
     return scratch, fast
 
 

@@ -89,3 +89,86 @@ def conv_step(x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None
     if bias is not None:
         y = y + bias.to(x.dtype)
     return y, window[:, 1:]
+
+
+# -- the selective scan (Mamba) -------------------------------------------------------------------------------------
+
+
+class SelectiveScan(torch.autograd.Function):
+    """Mamba's selective scan without its (seq, batch, inner, state) tensors: ``h_t = exp(delta_t A) h_{t-1} +
+    delta_t u_t B_t``, ``y_t = h_t . C_t``, run over blocks of ``block`` time steps.
+
+    u, delta: (seq, batch, D); A: (D, N); B, C: (seq, batch, N); h0: (batch, D, N) -> y (seq, batch, D) and the
+    last state (batch, D, N). Only one block's (block, batch, D, N) tensors exist at a time; the backward keeps the
+    state at each block's start and recomputes the block from it (the recompute the CUDA kernel also does, here
+    in blocks of PyTorch ops), then runs the adjoint recurrence ``dh_{t-1} = exp(delta_t A) dh_t + C_t dy_t`` in
+    reverse.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int):
+        T = u.size(0)
+        du = delta * u  # (seq, batch, D)
+        y = torch.empty_like(u)
+        starts = []
+        h = h0
+        for t0 in range(0, T, block):
+            sl = slice(t0, min(t0 + block, T))
+            starts.append(h)
+            dA, Hb = _block_forward(delta[sl], du[sl], A, B[sl], h)
+            h = Hb[-1].clone()
+            torch.matmul(Hb, C[sl].unsqueeze(-1), out=y[sl].unsqueeze(-1))
+            del dA, Hb
+        ctx.save_for_backward(u, delta, A, B, C, torch.stack(starts))
+        ctx.block = block
+        return y, h
+
+    @staticmethod
+    def backward(ctx: Any, dy: Tensor | None, dh_T: Tensor | None):
+        u, delta, A, B, C, starts = ctx.saved_tensors
+        block = ctx.block
+        T, batch, D = u.shape
+        du = delta * u
+        dy = torch.zeros_like(u) if dy is None else dy.contiguous()
+        dh = torch.zeros_like(starts[0]) if dh_T is None else dh_T.clone()  # gradient at the block's end
+        d_du = torch.empty_like(u)
+        d_delta = torch.empty_like(delta)
+        dB, dC = torch.empty_like(B), torch.empty_like(C)
+        dA_total = torch.zeros_like(A)
+        n_blocks = starts.size(0)
+        for k in range(n_blocks - 1, -1, -1):
+            sl = slice(k * block, min((k + 1) * block, T))
+            h_start = starts[k]
+            dA, Hb = _block_forward(delta[sl], du[sl], A, B[sl], h_start)
+            # G_t: the gradient reaching h_t from y_t, then (reverse loop) from every later step too
+            G = dy[sl].unsqueeze(-1) * C[sl].unsqueeze(-2)  # (l, batch, D, N)
+            for j in range(G.size(0) - 1, -1, -1):
+                G[j].add_(dh)
+                dh = dA[j] * G[j]  # the gradient reaching h_{j-1}
+            torch.matmul(Hb.transpose(-1, -2), dy[sl].unsqueeze(-1), out=dC[sl].unsqueeze(-1))
+            torch.matmul(G, B[sl].unsqueeze(-1), out=d_du[sl].unsqueeze(-1))  # d(delta u)
+            torch.matmul(du[sl].unsqueeze(-2), G, out=dB[sl].unsqueeze(-2))
+            # the gradient of the exponent delta_t A: G_t * h_{t-1} * exp(delta_t A)
+            G[1:].mul_(Hb[:-1])
+            G[0].mul_(h_start)
+            G.mul_(dA)
+            del dA, Hb
+            dA_total += torch.einsum("lbdn,lbd->dn", G, delta[sl])
+            torch.sum(G.mul_(A), dim=-1, out=d_delta[sl])
+        d_u = d_du * delta
+        d_delta += d_du * u
+        return d_u, d_delta, dA_total, dB, dC, dh, None
+
+
+def _block_forward(delta: Tensor, du: Tensor, A: Tensor, B: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    """One block of the selective scan from state ``h``: ``(exp(delta A), every h_t)``, each (l, batch, D, N)."""
+    dA = torch.exp(delta.unsqueeze(-1) * A)
+    Hb = du.unsqueeze(-1) * B.unsqueeze(-2)  # delta u B, then (in place) the states
+    for j in range(Hb.size(0)):
+        h = torch.addcmul(Hb[j], dA[j], h, out=Hb[j])
+    return dA, Hb
+
+
+def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int = 16):
+    """See :class:`SelectiveScan`: ``(y (seq, batch, D), h_last (batch, D, N))``."""
+    return SelectiveScan.apply(u, delta, A, B, C, h0, block)
