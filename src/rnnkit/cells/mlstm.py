@@ -139,8 +139,13 @@ class MLSTMCore(Core):
             xc = xm
         xa = F.silu(xc)
         q, k, v = self.q_proj(xa), self.k_proj(xa), self.v_proj(xm)
-        gin = torch.cat([q, k, v], dim=-1)
-        return q, k, v, self.igate(gin), self.fgate(gin), xa, z, new_conv
+        # the gates read [q, k, v]: three products with column blocks of their weights instead of a concatenation
+        inner = self.inner
+        w = torch.cat([self.igate.weight, self.fgate.weight])  # (2 * heads, 3 * inner)
+        b = torch.cat([self.igate.bias, self.fgate.bias])
+        gates = F.linear(q, w[:, :inner], b) + F.linear(k, w[:, inner : 2 * inner]) + F.linear(v, w[:, 2 * inner :])
+        i_pre, f_pre = gates.chunk(2, dim=-1)
+        return q, k, v, i_pre, f_pre, xa, z, new_conv
 
     def _output(self, h_tilde: Tensor, xa: Tensor, z: Tensor) -> Tensor:
         # h_tilde: (..., heads, d) -> (..., hidden)
