@@ -129,6 +129,23 @@ def test_fast_equals_scratch_float32(cell):
     _compare(cell, torch.float32, 1e-5, 2, False, True, True)
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+def test_mamba_without_the_compiled_scan(monkeypatch, dtype, tol):
+    """The selective scan's PyTorch form (where no C compiler is, or RNNKIT_NATIVE=0) equals the step too."""
+    monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    _compare("mamba", dtype, tol, 2, True, True, True)
+
+
+def test_mamba_compiled_scan_is_used_where_a_compiler_is():
+    import shutil
+
+    from rnnkit.cells import native
+
+    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        pytest.skip("no C compiler: the PyTorch form runs")
+    assert native.library() is not None
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("backend", ["scratch", "fast"])
 def test_one_call_equals_one_step_at_a_time(cell, backend):

@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit.cells import native
+
 
 class LinearScan(torch.autograd.Function):
     """``h_t = a_t * h_{t-1} + b_t`` over dim 0: ``a``, ``b`` (seq, ...), ``h0`` (...) -> all ``h_t`` (seq, ...)."""
@@ -107,6 +109,14 @@ class SelectiveScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int):
+        ctx.block = block
+        ctx.native = (
+            A.size(1) <= native.MAX_STATE and block <= native.MAX_BLOCK and native.usable(u, delta, A, B, C, h0)
+        )
+        if ctx.native:  # the compiled loop (rnnkit.cells.native): the same arithmetic, one pass over memory
+            y, h, starts = native.scan_forward(u, delta, A, B, C, h0, block)
+            ctx.save_for_backward(u, delta, A, B, C, starts)
+            return y, h
         T = u.size(0)
         du = delta * u  # (seq, batch, D)
         y = torch.empty_like(u)
@@ -120,13 +130,16 @@ class SelectiveScan(torch.autograd.Function):
             torch.matmul(Hb, C[sl].unsqueeze(-1), out=y[sl].unsqueeze(-1))
             del dA, Hb
         ctx.save_for_backward(u, delta, A, B, C, torch.stack(starts))
-        ctx.block = block
         return y, h
 
     @staticmethod
     def backward(ctx: Any, dy: Tensor | None, dh_T: Tensor | None):
         u, delta, A, B, C, starts = ctx.saved_tensors
         block = ctx.block
+        if ctx.native:
+            dy = torch.zeros_like(u) if dy is None else dy
+            dh_T = torch.zeros_like(starts[0]) if dh_T is None else dh_T
+            return (*native.scan_backward(u, delta, A, B, C, starts, dy, dh_T, block), None)
         T, batch, D = u.shape
         du = delta * u
         dy = torch.zeros_like(u) if dy is None else dy.contiguous()
