@@ -40,7 +40,8 @@ _BODY = r"""
    A, dA: (D, N); h0, h_last, dh_last, dh0: (Bt, D, N); starts: (ceil(T / K), Bt, D, N), the state at each
    block start. Each call handles batch rows [b0, b1). */
 void FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
-                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A, const REAL* restrict B, const REAL* restrict C,
+                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                    const REAL* restrict B, const REAL* restrict C,
                     const REAL* restrict h0, REAL* restrict y, REAL* restrict h_last, REAL* restrict starts) {
     REAL h[64];
     for (int64_t b = b0; b < b1; b++) {
@@ -71,9 +72,11 @@ void FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int6
 
 /* dB, dC must be zero on entry (rows b0..b1 are accumulated over d); dA is this call's own (D, N) buffer. */
 void FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
-                     const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A, const REAL* restrict B, const REAL* restrict C,
+                     const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                    const REAL* restrict B, const REAL* restrict C,
                      const REAL* restrict starts, const REAL* restrict dy, const REAL* restrict dh_last,
-                     REAL* restrict d_u, REAL* restrict d_delta, REAL* restrict dA, REAL* restrict dB, REAL* restrict dC, REAL* restrict dh0) {
+                     REAL* restrict d_u, REAL* restrict d_delta, REAL* restrict dA,
+                     REAL* restrict dB, REAL* restrict dC, REAL* restrict dh0) {
     REAL hs[65][64];
     REAL ex[64][64];
     REAL dh[64];
