@@ -193,22 +193,20 @@ class SLSTMScan(torch.autograd.Function):
             i, f, z, o = a.unbind(2)
             torch.sigmoid(f_pre.neg(), out=SF[t])
             a_f = F.logsigmoid(f_pre).add_(m)  # log f~ + m_{t-1}
-            m_new = torch.maximum(i_pre, a_f)
+            m_new = torch.maximum(i_pre, a_f, out=Ms[t])
             torch.gt(i_pre, a_f, out=SEL[t])
             torch.exp(i_pre - m_new, out=i)
             torch.exp(a_f.sub_(m_new), out=f)
             torch.tanh(z_pre, out=z)
             torch.sigmoid(o_pre, out=o)
-            c_new = torch.addcmul(f * c, i, z)
-            n_new = torch.addcmul(i, f, n)
-            h_new = o * c_new / n_new
-            if valid is not None:
+            c_new = torch.mul(f, c, out=Cs[t]).addcmul_(i, z)  # c_t = f c_{t-1} + i tanh(z~)
+            n_new = torch.addcmul(i, f, n, out=Ns[t])
+            h_new = torch.mul(o, c_new, out=Hs[t]).div_(n_new)
+            if valid is not None:  # past a sequence's end every state keeps its value
                 v = valid[t]
-                h_new, c_new, n_new, m_new = (
-                    torch.where(v, a1, a0) for a1, a0 in ((h_new, h), (c_new, c), (n_new, n), (m_new, m))
-                )
-            Hs[t], Cs[t], Ns[t], Ms[t] = h_new, c_new, n_new, m_new
-            h, c, n, m = Hs[t], Cs[t], Ns[t], Ms[t]
+                for new, old in ((h_new, h), (c_new, c), (n_new, n), (m_new, m)):
+                    torch.where(v, new, old, out=new)
+            h, c, n, m = h_new, c_new, n_new, m_new
         ctx.save_for_backward(gx, R, h0, c0, n0, m0, valid, A, SF, SEL, Hs, Cs, Ns, Ms)
         return Hs, h.clone(), c.clone(), n.clone(), m.clone()
 
