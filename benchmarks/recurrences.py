@@ -163,12 +163,11 @@ def child(args: list[str], memory_gb: float | None = None) -> dict:
 
 
 def peak_child(name: str, a: argparse.Namespace) -> None:
-    """(In a child) one module's forward + backward twice at the full shape; print the peak RSS."""
+    """(In a child) one module's forward + backward at the full shape; print the peak RSS."""
     if name != "none":
         module = build(name, a, a.seq)
         x = torch.randn(a.seq, a.batch, a.input, requires_grad=True)
-        for _ in range(2):
-            step(module, x)
+        step(module, x)
     print(json.dumps({"peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
 
 

@@ -194,10 +194,13 @@ class MLSTMCore(Core):
             i_pre = i_pre.masked_fill(past, float("-inf"))
         C, n, m = C.to(dtype), n.to(dtype), m.to(dtype)
         outs = []
-        L = self.chunk_size
-        for t0 in range(0, T, L):
-            h, C, n, m = _chunk(q[:, :, t0 : t0 + L], k[:, :, t0 : t0 + L], v[:, :, t0 : t0 + L],
-                                i_pre[..., t0 : t0 + L], log_f[..., t0 : t0 + L], C, n, m)  # fmt: skip
+        # split, not sliced per chunk: the backward of a slice is a zero-filled full-size gradient per chunk
+        chunks = zip(
+            *(t.split(self.chunk_size, dim=2) for t in (q, k, v)),
+            *(t.split(self.chunk_size, dim=-1) for t in (i_pre, log_f)),
+        )
+        for q_c, k_c, v_c, i_c, f_c in chunks:
+            h, C, n, m = _chunk(q_c, k_c, v_c, i_c, f_c, C, n, m)
             outs.append(h)
         h_tilde = torch.cat(outs, dim=2).permute(2, 0, 1, 3)  # (seq, batch, heads, d)
         y = self._output(h_tilde, xa, z)
