@@ -165,6 +165,40 @@ def render_forecast(doc: dict[str, Any]) -> str:
     return table(header, rows)
 
 
+def render_own_data_forecast(doc: dict[str, Any]) -> str:
+    """``benchmarks/own_data_forecast.py``: the two commands of issue 22 on each series, beside the simple models
+    statsmodels fits on the same history (the best of them is the bar)."""
+    res = doc["result"]
+
+    def g(x: float | None) -> str:  # series in any units: 4 significant digits, however small
+        return "-" if x is None else f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+    header = ["series", "points", "H", "rnnkit RMSE (forecast by)", "model alone", "best simple model", "ratio"]
+    header += ["darts RNN", "train s"]
+    rows = []
+    for r in res["results"]:
+        rows.append(
+            [
+                r["case"],
+                f"{r['points']:,}",
+                str(r["horizon"]),
+                f"{g(r['rmse'])} ({r['forecaster']})",
+                g(r.get("model_rmse")),
+                f"{r['best_simple'].replace('_', ' ')} {g(r['best_simple_rmse'])}",
+                f"{r['ratio']:.2f}" + ("" if r["goal_met"] else " (over)"),
+                g(r.get("darts_rnn_rmse")),
+                one(r.get("train_wall_s")),
+            ]
+        )
+    s = res["summary"]
+    return (
+        table(header, rows, drop_empty=True).rstrip("\n")
+        + f"\n\nWithin {res['goal']}x of the best simple model: {s['goal_met']} of {s['cases']} series "
+        f"({s['public_goal_met']} of the {s['public_cases']} public cases); at or below it: {s['at_or_below_best']} "
+        f"({s['public_at_or_below_best']} public)."
+    )
+
+
 def render_ptb(doc: dict[str, Any]) -> str:
     r = doc["result"]
     rows = [
@@ -394,6 +428,46 @@ def render_recurrence(doc: dict[str, Any]) -> str:
         f"thread{'s' if c['threads'] != 1 else ''}, median of {c['reps']} alternating reps.\n\n"
         + table(["precision", "hidden", "batch", "oneDNN nn.LSTM ms", "projected ms", "projected speed-up"], rows)
     )
+
+
+def render_recurrences(doc: dict[str, Any]) -> str:
+    """benchmarks/recurrences.py: the modern layers against nn.LSTM (and their reference packages)."""
+    r = doc["result"]
+    c = r["config"]
+    rows = [
+        [
+            x["cell"],
+            rate(x["ms"]),
+            f"{x['speed_vs_lstm']:.2f}x",
+            f">= {x['target']}x" if x.get("target") else "",
+            "-" if x.get("peak_gb") is None else f"{x['peak_gb']:.2f}",
+            rate(x.get("gemm_ms")) if x.get("gemm_ms") is not None else "",
+            rate(x.get("scan_ms")) if x.get("scan_ms") is not None else "",
+        ]
+        for x in r["rows"]
+    ]
+    out = (
+        f"Forward + backward, batch {c['batch']}, T={c['seq']}, input {c['input']}, {c['layers']} layers, width "
+        f"{c['hidden']}, fp32, {c['threads']} thread{'s' if c['threads'] != 1 else ''}, median of {c['rounds']} "
+        "alternating rounds; peak memory of the whole process.\n\n"
+        + table(["layer", "ms", "vs nn.LSTM", "target", "peak GB", "GEMM ms", "scan ms"], rows, drop_empty=True)
+    )
+    ref = r.get("reference", {})
+    if ref.get("rows"):
+        sh = ref["shape"]
+        ref_rows = [
+            [
+                x["cell"],
+                rate(x["rnnkit_ms"]),
+                rate(x.get("ref_ms")) if x.get("ref_ms") is not None else x.get("ref", "-"),
+                f"{x['rnnkit_vs_ref']:.2f}x" if x.get("rnnkit_vs_ref") is not None else "-",
+            ]
+            for x in ref["rows"]
+        ]
+        out += f"\nReference packages at T={sh['seq']}, batch {sh['batch']}:\n\n" + table(
+            ["layer", "rnnkit ms", "reference ms", "rnnkit vs reference"], ref_rows
+        )
+    return out
 
 
 def render_decode_step(doc: dict[str, Any]) -> str:
@@ -700,12 +774,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "reproduce": render_reproduce,
     "gradient_flow": render_gradient_flow,
     "recurrence": render_recurrence,
+    "recurrences": render_recurrences,
     "decode_step": render_decode_step,
     "peer_keras": render_peer_keras,
     "load_test": render_load_test,
     "train": render_train,
     "export": render_export,
     "omp_wait": render_omp_wait,
+    "own-data-forecast": render_own_data_forecast,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {

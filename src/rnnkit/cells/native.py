@@ -1,0 +1,315 @@
+"""An optional compiled CPU kernel for Mamba's selective scan, with the PyTorch form as the fallback.
+
+Why: the selective scan touches ``seq * batch * inner * N`` state elements (268M per layer at batch 32, 1,024
+steps, inner 512, N 16) and needs an ``exp`` for each. In PyTorch every step of the recurrence is a separate pass
+over memory - about twenty of them forward and backward together (:class:`rnnkit.cells.scan.SelectiveScan`) - which
+made Mamba the slowest of the modern cells on a CPU. A loop that keeps one channel's N states in registers does
+each element once: the forward is one pass, the backward recomputes a block of states and runs the adjoint in the
+same loop, like the CUDA kernel of mamba-ssm does on a GPU.
+
+How: plain C (no PyTorch headers, so it compiles in about a second with the system's C compiler), built on first use
+into the user cache (``~/.cache/rnnkit/native/<hash>``, keyed by the source, the compiler and this CPU's flags, as
+it is compiled with ``-march=native``) and called through ``ctypes`` on contiguous CPU tensors. ``ctypes`` releases
+the GIL, so the batch is split over ``torch.get_num_threads()`` Python threads. Nothing here is required: without
+a C compiler, on another device or dtype, or with ``RNNKIT_NATIVE=0``, the PyTorch form runs, and the two agree to
+float rounding (tests/cells/test_modern.py runs both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+MAX_STATE = 1 << 16  # N per channel (the kernel's buffers are on the heap: no real limit)
+MAX_BLOCK = 64  # time steps recomputed per block in the backward (its buffers: 2 * block * inner * N values)
+
+_BODY = r"""
+/* layout (time-major, contiguous): u, delta, y, d_u, d_delta: (T, Bt, D); B, C, dB, dC: (T, Bt, N);
+   A, dA: (D, N); h0, h_last, dh_last, dh0: (Bt, D, N); starts: (ceil(T / K), Bt, D, N), the state at each
+   block start. Each call handles batch rows [b0, b1). For each row the (D, N) state stays in cache while time
+   advances, and every per-step read is a contiguous row. Returns 0, or -1 when out of memory. */
+int FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
+                   const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                   const REAL* restrict B, const REAL* restrict C, const REAL* restrict h0, REAL* restrict y,
+                   REAL* restrict h_last, REAL* restrict starts) {
+    const int64_t S = D * N;
+    REAL* restrict h = (REAL*)malloc(sizeof(REAL) * S);
+    if (!h) return -1;
+    for (int64_t b = b0; b < b1; b++) {
+        memcpy(h, h0 + b * S, sizeof(REAL) * S);
+        for (int64_t t = 0; t < T; t++) {
+            if (t % K == 0) memcpy(starts + ((t / K) * Bt + b) * S, h, sizeof(REAL) * S);
+            const int64_t row = t * Bt + b;
+            const REAL* restrict dl = delta + row * D;
+            const REAL* restrict ur = u + row * D;
+            const REAL* restrict bt = B + row * N;
+            const REAL* restrict ct = C + row * N;
+            REAL* restrict yt = y + row * D;
+#define FWD_CHANNELS(NN)                                                    \
+            for (int64_t d = 0; d < D; d++) {                               \
+                const REAL dt = dl[d], du = dt * ur[d];                     \
+                const REAL* restrict a = A + d * (NN);                      \
+                REAL* restrict hd = h + d * (NN);                           \
+                REAL acc = 0;                                               \
+                for (int64_t n = 0; n < (NN); n++) {                        \
+                    hd[n] = EXP(dt * a[n]) * hd[n] + du * bt[n];            \
+                    acc += hd[n] * ct[n];                                   \
+                }                                                           \
+                yt[d] = acc;                                                \
+            }
+            if (N == 16) { FWD_CHANNELS(16) } else { FWD_CHANNELS(N) }  /* N = 16: one vector, no remainder */
+#undef FWD_CHANNELS
+        }
+        memcpy(h_last + b * S, h, sizeof(REAL) * S);
+    }
+    free(h);
+    return 0;
+}
+
+/* dB, dC must be zero on entry; dA is this call's own (D, N) buffer, zero on entry. */
+int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
+                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                    const REAL* restrict B, const REAL* restrict C, const REAL* restrict starts,
+                    const REAL* restrict dy, const REAL* restrict dh_last, REAL* restrict d_u,
+                    REAL* restrict d_delta, REAL* restrict dA, REAL* restrict dB, REAL* restrict dC,
+                    REAL* restrict dh0) {
+    const int64_t S = D * N;
+    REAL* restrict hs = (REAL*)malloc(sizeof(REAL) * S * (2 * K + 2));  /* K + 1 states, K decays, dh */
+    if (!hs) return -1;
+    REAL* restrict ex = hs + S * (K + 1);
+    REAL* restrict dh = ex + S * K;
+    const int64_t blocks = (T + K - 1) / K;
+    for (int64_t b = b0; b < b1; b++) {
+        memcpy(dh, dh_last + b * S, sizeof(REAL) * S);
+        for (int64_t k = blocks - 1; k >= 0; k--) {
+            const int64_t t0 = k * K, L = (t0 + K < T ? K : T - t0);
+            memcpy(hs, starts + (k * Bt + b) * S, sizeof(REAL) * S);
+            for (int64_t j = 0; j < L; j++) {  /* recompute the block's states */
+                const int64_t row = (t0 + j) * Bt + b;
+                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict ur = u + row * D;
+                const REAL* restrict bt = B + row * N;
+                const REAL* restrict hp = hs + j * S;
+                REAL* restrict hn = hs + (j + 1) * S;
+                REAL* restrict e = ex + j * S;
+#define RECOMPUTE(NN)                                                       \
+                for (int64_t d = 0; d < D; d++) {                           \
+                    const REAL dt = dl[d], du = dt * ur[d];                 \
+                    const REAL* restrict a = A + d * (NN);                  \
+                    for (int64_t n = 0; n < (NN); n++) {                    \
+                        const int64_t q = d * (NN) + n;                     \
+                        e[q] = EXP(dt * a[n]);                              \
+                        hn[q] = e[q] * hp[q] + du * bt[n];                  \
+                    }                                                       \
+                }
+                if (N == 16) { RECOMPUTE(16) } else { RECOMPUTE(N) }
+#undef RECOMPUTE
+            }
+            for (int64_t j = L - 1; j >= 0; j--) {  /* the adjoint recurrence, in reverse */
+                const int64_t row = (t0 + j) * Bt + b;
+                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict ur = u + row * D;
+                const REAL* restrict g = dy + row * D;
+                const REAL* restrict bt = B + row * N;
+                const REAL* restrict ct = C + row * N;
+                REAL* restrict dbt = dB + row * N;
+                REAL* restrict dct = dC + row * N;
+                REAL* restrict dur = d_u + row * D;
+                REAL* restrict ddr = d_delta + row * D;
+                const REAL* restrict hp = hs + j * S;
+                const REAL* restrict hn = hs + (j + 1) * S;
+                const REAL* restrict e = ex + j * S;
+#define ADJOINT(NN)                                                                 \
+                for (int64_t d = 0; d < D; d++) {                                   \
+                    const REAL dt = dl[d], uu = ur[d], du = dt * uu, gd = g[d];     \
+                    const REAL* restrict a = A + d * (NN);                             \
+                    REAL* restrict da = dA + d * (NN);                                 \
+                    REAL* restrict dhd = dh + d * (NN);                                \
+                    REAL d_du = 0, d_exp = 0;                                       \
+                    for (int64_t n = 0; n < (NN); n++) {                               \
+                        const int64_t q = d * (NN) + n;                                \
+                        const REAL gh = dhd[n] + gd * ct[n];  /* dL/dh_t */         \
+                        dct[n] += hn[q] * gd;                                       \
+                        d_du += gh * bt[n];                                         \
+                        dbt[n] += gh * du;                                          \
+                        const REAL p = gh * hp[q] * e[q];  /* dL/d(delta_t A) */    \
+                        d_exp += p * a[n];                                          \
+                        da[n] += p * dt;                                            \
+                        dhd[n] = gh * e[q];                                         \
+                    }                                                               \
+                    ddr[d] = d_exp + d_du * uu;                                     \
+                    dur[d] = d_du * dt;                                             \
+                }
+                if (N == 16) { ADJOINT(16) } else { ADJOINT(N) }
+#undef ADJOINT
+            }
+        }
+        memcpy(dh0 + b * S, dh, sizeof(REAL) * S);
+    }
+    free(hs);
+    return 0;
+}
+"""
+
+
+def _source() -> str:
+    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"]
+    for real, suffix, exp in (("float", "f32", "expf"), ("double", "f64", "exp")):
+        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{_BODY}\n")
+        parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
+    return "".join(parts)
+
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_tried = False
+_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
+
+
+def _cpu_key() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    import platform
+
+    return platform.processor() + platform.machine()
+
+
+def _cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("rnnkit")) / "native"
+
+
+def _build() -> ctypes.CDLL | None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None or sys.platform == "win32":
+        return None
+    source = _source()
+    try:
+        version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    key = hashlib.sha256("\0".join([source, " ".join(_FLAGS), version, _cpu_key()]).encode()).hexdigest()[:16]
+    target = _cache_dir() / key / "rnnkit_scan.so"
+    if not target.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                src = Path(tmp) / "scan.c"
+                src.write_text(source)
+                out = Path(tmp) / "scan.so"
+                proc = subprocess.run(
+                    [compiler, *_FLAGS, str(src), "-o", str(out), "-lm"], capture_output=True, text=True, timeout=300
+                )
+                if proc.returncode != 0:
+                    return None
+                os.replace(out, target)  # atomic: another process may build the same file
+        except (OSError, subprocess.SubprocessError):
+            return None
+    try:
+        lib = ctypes.CDLL(str(target))
+    except OSError:
+        return None
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    for suffix in ("f32", "f64"):
+        getattr(lib, f"ss_forward_{suffix}").argtypes = [i64] * 7 + [ptr] * 9
+        getattr(lib, f"ss_backward_{suffix}").argtypes = [i64] * 7 + [ptr] * 14
+        getattr(lib, f"ss_forward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"ss_backward_{suffix}").restype = ctypes.c_int
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernels, built on first call; None where they cannot be (or ``RNNKIT_NATIVE=0``)."""
+    global _lib, _tried
+    if os.environ.get("RNNKIT_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    with _lock:
+        if not _tried:
+            _tried = True
+            _lib = _build()
+    return _lib
+
+
+def usable(*tensors: Tensor) -> bool:
+    """Whether the kernel can run on these tensors (CPU, one float dtype, N and the block within its limits)."""
+    first = tensors[0]
+    return (
+        first.device.type == "cpu"
+        and first.dtype in (torch.float32, torch.float64)
+        and all(t.device.type == "cpu" and t.dtype == first.dtype for t in tensors)
+        and library() is not None
+    )
+
+
+def _ptr(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+def _split(batch: int) -> list[tuple[int, int]]:
+    workers = max(1, min(torch.get_num_threads(), batch))
+    step = -(-batch // workers)
+    return [(b, min(b + step, batch)) for b in range(0, batch, step)]
+
+
+def _parallel(fn, ranges: list[tuple[int, int]]) -> None:
+    if len(ranges) == 1:
+        codes = [fn(*ranges[0])]
+    else:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            codes = [f.result() for f in [pool.submit(fn, b0, b1) for b0, b1 in ranges]]
+    if any(codes):
+        raise MemoryError("rnnkit's selective scan could not allocate its state buffer")
+
+
+def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int):  # noqa: N803
+    """(y (T, batch, D), h_last (batch, D, N), starts) from contiguous CPU tensors; see the C source's layout."""
+    lib = library()
+    assert lib is not None
+    T, batch, D = u.shape
+    N = A.size(1)
+    u, delta, A, B, C, h0 = (t.contiguous() for t in (u, delta, A, B, C, h0))
+    y = torch.empty_like(u)
+    h_last = torch.empty_like(h0)
+    starts = torch.empty(-(-T // block), batch, D, N, dtype=u.dtype)
+    fn = lib.ss_forward_f32 if u.dtype == torch.float32 else lib.ss_forward_f64
+    ptrs = [_ptr(t) for t in (u, delta, A, B, C, h0, y, h_last, starts)]
+    _parallel(lambda b0, b1: fn(T, batch, D, N, block, b0, b1, *ptrs), _split(batch))
+    return y, h_last, starts
+
+
+def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block):  # noqa: N803
+    """The gradients (d_u, d_delta, dA, dB, dC, dh0) of :func:`scan_forward`'s outputs."""
+    lib = library()
+    assert lib is not None
+    T, batch, D = u.shape
+    N = A.size(1)
+    u, delta, A, B, C, starts, dy, dh_last = (t.contiguous() for t in (u, delta, A, B, C, starts, dy, dh_last))
+    d_u, d_delta = torch.empty_like(u), torch.empty_like(delta)
+    dB, dC = torch.zeros_like(B), torch.zeros_like(C)
+    dh0 = torch.empty(batch, D, N, dtype=u.dtype)
+    ranges = _split(batch)
+    dA_parts = torch.zeros(len(ranges), D, N, dtype=u.dtype)
+    fn = lib.ss_backward_f32 if u.dtype == torch.float32 else lib.ss_backward_f64
+    ptrs = [_ptr(t) for t in (u, delta, A, B, C, starts, dy, dh_last, d_u, d_delta)]
+    tail = [_ptr(t) for t in (dB, dC, dh0)]
+
+    def run(b0: int, b1: int) -> int:
+        return fn(T, batch, D, N, block, b0, b1, *ptrs, _ptr(dA_parts[ranges.index((b0, b1))]), *tail)
+
+    _parallel(run, ranges)
+    return d_u, d_delta, dA_parts.sum(0), dB, dC, dh0
