@@ -126,6 +126,17 @@ def _recurrence(r: dict[str, Any]) -> Iterator[Headline]:
             yield Headline(name, x["projected_speedup"], rel_tol=0.35)
 
 
+def _recurrences(r: dict[str, Any]) -> Iterator[Headline]:
+    for x in r["rows"]:
+        if x["cell"] != "lstm":
+            yield Headline(f"{x['cell']} speed vs nn.LSTM", x["speed_vs_lstm"], rel_tol=0.35)
+
+
+def _own_data_forecast(r: dict[str, Any]) -> Iterator[Headline]:
+    for x in r["results"]:
+        yield Headline(f"{x['case']} hold-out RMSE", x["rmse"], rel_tol=0.10)
+
+
 def _decode_step(r: dict[str, Any]) -> Iterator[Headline]:
     for x in r["results"]:
         yield Headline(f"{x['cell']} h{x['hidden']} b{x['batch']} cell-ops speed-up", x["speedup"], rel_tol=0.35)
@@ -173,6 +184,8 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "lm_speed": _lm_speed,
     "lm_profile": _lm_profile,
     "recurrence": _recurrence,
+    "recurrences": _recurrences,
+    "own-data-forecast": _own_data_forecast,
     "decode_step": _decode_step,
     "peer_keras": _peer_keras,
     "load_test": _load_test,
