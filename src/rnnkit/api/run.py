@@ -231,17 +231,11 @@ class Run:
         if info.get("input") == "sequence" and not (
             isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs)
         ):
-            arr = np.asarray(inputs, dtype=np.float64) if not isinstance(inputs, np.ndarray) else inputs
-            single = arr.ndim == 2 or (arr.ndim == 1 and info.get("channels") == 1)
-            arr = arr[None] if single else arr
-            if arr.ndim == 2:  # (n, steps) of one channel
-                arr = arr[:, :, None]
-            if arr.ndim != 3:
-                raise UserError(
-                    f"inputs: expected (steps, channels) or (n, steps, channels) arrays, got shape {np.shape(inputs)}"
-                )
+            from rnnkit.data.series_sets import series_inputs
+
+            single, arrays = series_inputs(inputs, int(info.get("channels", 1)))
             first = info.get("layout") == "channels_first"
-            texts = [" ".join(repr(float(v)) for v in (x.T if first else x).ravel()) for x in arr]
+            texts = [" ".join(repr(float(v)) for v in (x.T if first else x).ravel()) for x in arrays]
             return single, texts
         if isinstance(inputs, Sequence) and all(isinstance(x, str) for x in inputs):
             return False, list(inputs)
