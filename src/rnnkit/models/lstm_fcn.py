@@ -88,6 +88,8 @@ class LSTMFCN(nn.Module):
         dropout: float = 0.8,
         squeeze_excite: bool = False,
         members: int = 1,
+        shuffle_steps: int = 0,
+        pool: int = 1,
     ) -> None:
         super().__init__()
         if len(filters) != 3:
@@ -101,8 +103,15 @@ class LSTMFCN(nn.Module):
         self.blocks = nn.ModuleList(_Block(members, sizes[i], sizes[i + 1], KERNELS[i]) for i in range(3))
         self.excite = nn.ModuleList(_SqueezeExcite(members, f) for f in filters[:2]) if squeeze_excite else None
         self.hidden = hidden
-        self.spec = RecurrentSpec(cell, input_size, max(hidden, 1), 1)
-        self.rnns = nn.ModuleList(make_recurrent(self.spec, backend) for _ in range(members)) if hidden else None
+        # shuffle_steps > 0: Karim et al.'s "dimension shuffle" - the recurrent branch reads the channels as its
+        # steps, each a vector of the series' first shuffle_steps values (zero-padded or cut to that many)
+        self.shuffle_steps = shuffle_steps
+        # pool > 1: the convolutions read the series averaged over windows of `pool` steps (a long series at a
+        # resolution where kernels of 8, 5, 3 span its shapes, at 1/pool of the cost)
+        self.pool = pool
+        self.spec = RecurrentSpec(cell, input_size, max(hidden, 1), 1)  # what the model reads per step
+        rnn_spec = RecurrentSpec(cell, shuffle_steps, max(hidden, 1), 1) if shuffle_steps else self.spec
+        self.rnns = nn.ModuleList(make_recurrent(rnn_spec, backend) for _ in range(members)) if hidden else None
         self.drop = nn.Dropout(dropout)
         width = filters[-1] + (self.spec.output_size if hidden else 0)
         self.head = nn.Conv1d(members * width, members * num_classes, 1, groups=members)  # K linear heads
@@ -121,16 +130,27 @@ class LSTMFCN(nn.Module):
             lengths = lengths.unsqueeze(1).expand(-1, k)
         mask = _mask(lengths.to(x.device), steps)  # (batch, K, 1, steps)
         h = x.permute(1, 2, 3, 0).reshape(batch, k * channels, steps)  # (batch, K * channels, steps)
+        if self.pool > 1:  # mean over each window's valid steps; a window past the end stays masked
+            p = self.pool
+            h = (h.view(batch, k, channels, steps) * mask).view(batch, k * channels, steps)
+            num = F.avg_pool1d(h, p, ceil_mode=True)  # (batch, K * channels, ceil(steps / p))
+            den = F.avg_pool1d(mask.view(batch, k, steps), p, ceil_mode=True)  # (batch, K, ceil(steps / p))
+            h = (num.view(batch, k, channels, -1) / den.clamp(min=1e-6).unsqueeze(2)).view(batch, k * channels, -1)
+            mask = (den > 0).float().unsqueeze(2)
         for i, block in enumerate(self.blocks):
             h = block(h, mask)
             if self.excite is not None and i < 2:
                 h = self.excite[i](h, mask)
-        feats = _masked_mean(h.view(batch, k, -1, steps), mask)  # (batch, K, filters[-1])
+        feats = _masked_mean(h.view(batch, k, -1, h.shape[-1]), mask)  # (batch, K, filters[-1])
         if self.rnns is not None:
             lens = lengths.cpu()
             last = []
             for j, rnn in enumerate(self.rnns):
-                _, state = rnn(x[:, :, j], None, None if full else lens[:, j])  # x[:, :, j]: (steps, batch, channels)
+                if self.shuffle_steps:
+                    xs = F.pad(x[: self.shuffle_steps, :, j], (0, 0, 0, 0, 0, max(self.shuffle_steps - steps, 0)))
+                    _, state = rnn(xs.permute(2, 1, 0), None, None)  # (channels, batch, shuffle_steps)
+                else:
+                    _, state = rnn(x[:, :, j], None, None if full else lens[:, j])  # x[:, :, j]: (steps, batch, ch)
                 last.append(last_hidden(rnn, state)[-1])  # (batch, hidden)
             feats = torch.cat([feats, self.drop(torch.stack(last, 1))], -1)  # (batch, K, width)
         return self.head(feats.reshape(batch, -1, 1)).view(batch, k, self.num_classes)

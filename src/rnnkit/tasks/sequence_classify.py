@@ -79,6 +79,7 @@ _SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
 # data sets with fewer training examples than this get a cross-validated ensemble (data.folds) by default
 SMALL = 1000
 MEMBERS = 5
+RESOLUTION = 64  # steps the convolutions read: a longer series is averaged over windows (model.pool)
 
 
 @dataclass
@@ -154,6 +155,12 @@ class SequenceClassifyModel:
         [128, 256, 128], "lstm-fcn: output channels of the three convolution blocks", ge=1, le=MAX_SIZE, length=3
     )
     squeeze_excite: bool = key(False, "lstm-fcn: squeeze-and-excite gates after the first two blocks (MLSTM-FCN)")
+    pool: int = key(1, "lstm-fcn: the convolutions read the mean of every `pool` steps (long series)", ge=1, le=100_000)
+    dimension_shuffle: bool = key(
+        False,
+        "lstm-fcn: the recurrent branch reads the channels as its steps, each the whole series (Karim et al.'s "
+        "dimension shuffle; series are zero-padded or cut to the longest training series)",
+    )
 
     RENAMED: ClassVar[dict[str, str]] = {"attention": "model.attention_size"}
 
@@ -403,11 +410,13 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
     def choose_from_data(self, xs: Any, y: np.ndarray, held_out: float = 0.0) -> None:
         """Defaults for the keys the user left unset, from the training data's size (rnnkit.tasks.auto).
 
-        Why these: LSTM-FCN's published set-up (Adam 1e-3, an 8-unit LSTM with dropout 0.8 beside convolutions
-        of 128-256-128 filters) fits UCR-sized sets; a small set (< 1,000 series) has no held-out share big
-        enough to pick an epoch from, so it gets 5-fold cross-validation whose 5 models predict together, and
-        half-width convolutions when that ensemble over the data is cheap to make so; the budget is a number of
-        optimiser steps growing with the data (not epochs, not seconds), stopped early on validation."""
+        Why these: LSTM-FCN's published set-up (an 8-unit LSTM with dropout 0.8 beside convolutions of 128-256-128
+        filters, Adam) fits UCR-sized sets; a small set (< 1,000 series) has no held-out share big enough to pick
+        an epoch from, so it gets 5-fold cross-validation whose 5 models predict together, with half-width
+        convolutions; a long series is read by the convolutions at ~64 steps (kernels of 8, 5, 3 then span its
+        shapes, at a fraction of the cost); the budget is a number of optimiser steps growing with the data (not
+        epochs, not seconds) under a cosine-annealed learning rate, stopped early on validation. Measured on
+        UCR/UEA sets by benchmarks/own_data_classify.py."""
         c = self.choices
         n = int(round(len(y) * (1 - held_out)))  # the training series (a test share is held out of these)
         lengths = np.array([len(a) for a in xs])
@@ -425,7 +434,9 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         per_member = max(1, int(n * (1 - frac)))
         bs = c.choose("train.batch_size", int(min(64, max(8, per_member // 10))), "a tenth of the series, 8-64")
         c.choose("optim.name", "adam", "Adam")
-        c.choose("optim.lr", 1e-3, "LSTM-FCN's rate")
+        if c.free("optim.lr"):  # the rate and its schedule go together: a rate you set stays constant
+            c.choose("optim.lr", 3e-3, "Adam, annealed")
+            c.choose("optim.schedule", "cosine", "annealed over the budget")
         if fcn:
             c.choose("model.hidden", 8, "LSTM-FCN's recurrent branch")
             c.choose("model.dropout", 0.8, "LSTM-FCN's, on the recurrent branch")
@@ -438,14 +449,17 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             c.choose(
                 "model.squeeze_excite", channels > 1, "MLSTM-FCN: several channels" if channels > 1 else "1 channel"
             )
+            pool = max(1, round(steps / RESOLUTION))
+            c.choose("model.pool", pool, f"~{RESOLUTION} steps for the convolutions" if pool > 1 else "short series")
         per_pass = -(-per_member // bs)
         passes = c.choose(
             "data.epoch_passes", max(1, math.ceil(20 / per_pass)) if small else 1, f"{per_pass} steps a pass"
         )
         if c.free("train.max_epochs"):  # the budget: a user who set the epochs keeps their early stopping too
-            budget = int(min(6000, max(1500, 30 * per_pass)))  # optimiser steps
-            c.choose("train.max_epochs", max(2, -(-budget // (per_pass * passes))), f"~{budget} optimiser steps")
-            c.choose("train.early_stop", 10, "10 validations without improvement")
+            budget = int(min(6000, max(2000, 30 * per_pass)))  # optimiser steps
+            epochs = c.choose("train.max_epochs", max(2, -(-budget // (per_pass * passes))), f"~{budget} steps")
+            patience = max(10, epochs // 3)
+            c.choose("train.early_stop", patience, f"{patience} validations without improvement")
 
     # -- artifacts --------------------------------------------------------------------------------
     def artifacts(self) -> dict[str, Any]:
@@ -501,6 +515,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
                 dropout=m.dropout,
                 squeeze_excite=m.squeeze_excite,
                 members=self.members,
+                shuffle_steps=self.shape[0] // self.dcfg.chunk if m.dimension_shuffle else 0,
+                pool=m.pool,
             )
         return SequenceClassifier(
             self.num_classes,
