@@ -39,7 +39,7 @@ from _results import RESULTS, Provenance, write_result
 
 CASES = ["italypowerdemand", "arrowhead", "japanesevowels"]
 # sets bundled with sktime (sktime/datasets/data) besides the three above: loader name -> case name
-BUNDLED = {"gunpoint": "GunPoint", "osuleaf": "OSULeaf", "basic_motions": "BasicMotions", "acsf1": "ACSF1"}
+BUNDLED = {"gunpoint": "GunPoint", "basic_motions": "BasicMotions", "osuleaf": "OSULeaf"}
 RF_SEEDS = (0, 1, 2)
 
 
