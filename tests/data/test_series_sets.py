@@ -95,6 +95,8 @@ def test_inputs_users_hand_to_classify():
     long = pd.DataFrame({"id": [1, 1, 1, 2, 2], "step": [2, 0, 1, 0, 1], "v": [3.0, 1.0, 2.0, 4.0, 5.0]})
     _, xs = series_inputs(long, 1)
     assert [a.ravel().tolist() for a in xs] == [[1, 2, 3], [4, 5]]
+    with pytest.raises(UserError, match=r"inputs\[1\]: a series of 3 channel\(s\); the run was trained on 2"):
+        series_inputs([np.zeros((3, 2)), np.ones((5, 3))], 2)
     wide = pd.DataFrame({"label": ["a", "b"], "t0": [1.0, 2.0], "t1": [3.0, np.nan]})
     _, xs = series_inputs(wide, 1)
     assert [a.ravel().tolist() for a in xs] == [[1, 3], [2]]

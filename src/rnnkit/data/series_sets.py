@@ -253,6 +253,11 @@ def series_inputs(inputs: Any, channels: int) -> tuple[bool, list[np.ndarray]]:
     channels) array (or (steps,) for one channel), an (n, steps, channels) array ((n, steps) for one channel),
     a list of arrays (lengths may differ), or a pandas DataFrame - long (``id``, ``step`` and channel columns;
     a ``label`` column is ignored) or wide (one series per row, trailing empty cells for shorter series)."""
+    single, xs = _series_inputs(inputs, channels)
+    return single, _check_channels(xs, channels)
+
+
+def _series_inputs(inputs: Any, channels: int) -> tuple[bool, list[np.ndarray]]:
     if hasattr(inputs, "columns") and hasattr(inputs, "to_numpy"):
         return False, _frame_series(inputs)
     if isinstance(inputs, np.ndarray) or (
@@ -278,6 +283,16 @@ def series_inputs(inputs: Any, channels: int) -> tuple[bool, list[np.ndarray]]:
             out.append(a)
         return False, out
     raise UserError(f"inputs: expected arrays of series or a DataFrame, got {type(inputs).__name__}")
+
+
+def _check_channels(xs: list[np.ndarray], channels: int) -> list[np.ndarray]:
+    for i, a in enumerate(xs):
+        if a.shape[1] != channels:
+            raise UserError(
+                f"inputs[{i}]: a series of {a.shape[1]} channel(s); the run was trained on {channels} "
+                f"(arrays are (steps, channels))"
+            )
+    return xs
 
 
 def _frame_series(frame: Any) -> list[np.ndarray]:
