@@ -37,7 +37,7 @@ def _arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_long_csv_with_its_test_file_trains_and_evaluates_by_the_contract(tmp_path, capsys):
     run = tmp_path / "ipd"
     args = ["train", "sequence-classify", "--set", f"data.path={IPD_TRAIN}", "--set", f"data.test={IPD_TEST}"]
-    assert main([*args, "--out", str(run), "--max-steps", "60", *SMALL]) == 0
+    assert main([*args, "--out", str(run), "--max-steps", "60", "--set", "train.eval_every=20", *SMALL]) == 0
     out = "".join(capsys.readouterr())
     assert out.count("chosen from the data (67 training series of 24 steps x 1 channel(s), 2 classes)") == 1
     config = tomllib.loads((run / "config.toml").read_text())

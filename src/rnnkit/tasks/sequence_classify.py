@@ -452,11 +452,17 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             pool = max(1, round(steps / RESOLUTION))
             c.choose("model.pool", pool, f"~{RESOLUTION} steps for the convolutions" if pool > 1 else "short series")
         per_pass = -(-per_member // bs)
+        budget = int(min(6000, max(2000, 30 * per_pass)))  # optimiser steps
+        if folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes"):
+            # out-of-fold validation of a small set is too coarse to pick an epoch from (36 series: steps of
+            # 3%): one epoch is the whole budget, annealed over its steps, and the final models are kept
+            passes = c.choose("data.epoch_passes", -(-budget // per_pass), f"one epoch of ~{budget} steps")
+            c.choose("train.max_epochs", 1, "one annealed run, validated at its end")
+            return
         passes = c.choose(
             "data.epoch_passes", max(1, math.ceil(20 / per_pass)) if small else 1, f"{per_pass} steps a pass"
         )
         if c.free("train.max_epochs"):  # the budget: a user who set the epochs keeps their early stopping too
-            budget = int(min(6000, max(2000, 30 * per_pass)))  # optimiser steps
             epochs = c.choose("train.max_epochs", max(2, -(-budget // (per_pass * passes))), f"~{budget} steps")
             patience = max(10, epochs // 3)
             c.choose("train.early_stop", patience, f"{patience} validations without improvement")
@@ -575,20 +581,29 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         return plan
 
     def train_batches(self, epoch: int, start: int = 0) -> Iterator[Any]:
-        if self.fold is None:
-            yield from super().train_batches(epoch, start)
-            return
+        """(x, lengths, y, how far through the epoch this batch is); x (steps, batch, K, feat) with folds."""
         plan = self.batch_plan(epoch)
+        y_train = self.targets["train"]
         for b in range(start, len(plan)):
-            idx = plan[b]  # (batch, K)
+            idx = plan[b]  # (batch,) or (batch, K)
             flat, lens = self.make_batch("train", idx.reshape(-1))
-            steps, feat = flat.shape[0], flat.shape[-1]
-            x = flat.reshape(steps, idx.shape[0], idx.shape[1], feat)  # (steps, batch, K, feat)
-            lengths = lens.reshape(idx.shape) if lens is not None else None
-            yield x, lengths, to_device(torch.from_numpy(self.targets["train"][idx]), self.device)
+            if idx.ndim == 2:
+                steps, feat = flat.shape[0], flat.shape[-1]
+                x = flat.reshape(steps, idx.shape[0], idx.shape[1], feat)  # (steps, batch, K, feat)
+                lens = lens.reshape(idx.shape) if lens is not None else None
+            else:
+                x = flat
+            yield x, lens, to_device(torch.from_numpy(y_train[idx]), self.device), b / len(plan)
+
+    def lr_factor(self, batch: Any) -> float:
+        """optim.schedule = "cosine" with a single epoch anneals within it, over its steps (a cosine over epochs
+        would hold one rate throughout)."""
+        if self.config.optim.schedule == "cosine" and self.config.train.max_epochs == 1:
+            return 0.5 * (1 + math.cos(math.pi * batch[3]))
+        return 1.0
 
     def train_step(self, model: nn.Module, batch: Any) -> tuple[Tensor, int]:
-        x, lengths, y = batch
+        x, lengths, y = batch[:3]
         weight = self.class_weights if self.balance == "weights" else None
         if self.fold is not None:
             logits = model.member_logits(x, lengths)  # (batch, K, classes)
