@@ -79,7 +79,8 @@ _SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
 # data sets with fewer training examples than this get a cross-validated ensemble (data.folds) by default
 SMALL = 1000
 MEMBERS = 5
-RESOLUTION = 64  # steps the convolutions read: a longer series is averaged over windows (model.pool)
+RESOLUTION = 64  # a small set's ensemble gets half-width convolutions (64-128-64) up to series this long
+LONGEST = 512  # steps the convolutions read at most: a longer series is averaged over windows (model.pool)
 
 
 @dataclass
@@ -411,12 +412,13 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         """Defaults for the keys the user left unset, from the training data's size (rnnkit.tasks.auto).
 
         Why these: LSTM-FCN's published set-up (an 8-unit LSTM with dropout 0.8 beside convolutions of 128-256-128
-        filters, Adam) fits UCR-sized sets; a small set (< 1,000 series) has no held-out share big enough to pick
-        an epoch from, so it gets 5-fold cross-validation whose 5 models predict together, with half-width
-        convolutions; a long series is read by the convolutions at ~64 steps (kernels of 8, 5, 3 then span its
-        shapes, at a fraction of the cost); the budget is a number of optimiser steps growing with the data (not
-        epochs, not seconds) under a cosine-annealed learning rate, stopped early on validation. Measured on
-        UCR/UEA sets by benchmarks/own_data_classify.py."""
+        filters, Adam) fits UCR-sized sets. A small set (< 1,000 series) gets 5-fold cross-validation whose 5
+        models predict together, with convolutions narrower for longer series (64-128-64 up to 64 steps, width ~
+        1/sqrt(steps), so the ensemble's cost stays bounded), trained as one epoch annealed over its steps whose
+        final models are kept: its out-of-fold validation is too coarse to pick an epoch from. A larger set gets
+        a held-out share, epochs under a cosine schedule and early stopping with the best model kept. A series
+        over 512 steps is averaged to at most 512 for the convolutions. The budget is a number of optimiser steps
+        growing with the data (not epochs, not seconds). Measured by benchmarks/own_data_classify.py."""
         c = self.choices
         n = int(round(len(y) * (1 - held_out)))  # the training series (a test share is held out of these)
         lengths = np.array([len(a) for a in xs])
@@ -440,17 +442,14 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         if fcn:
             c.choose("model.hidden", 8, "LSTM-FCN's recurrent branch")
             c.choose("model.dropout", 0.8, "LSTM-FCN's, on the recurrent branch")
-            half = small and n * steps < 200_000
-            c.choose(
-                "model.filters",
-                [64, 128, 64] if half else [128, 256, 128],
-                "half width: small set" if half else "LSTM-FCN's",
-            )
+            pool = c.choose("model.pool", max(1, -(-steps // LONGEST)), f"series of {steps} steps")
+            width = 64 * math.sqrt(RESOLUTION / max(steps / pool, 1))  # a small set's ensemble: width ~ 1/sqrt(steps)
+            w = int(min(64, max(16, 8 * round(width / 8)))) if small else 128
+            why = f"{MEMBERS} models over {steps} steps" if small else "LSTM-FCN's"
+            c.choose("model.filters", [w, 2 * w, w], why)
             c.choose(
                 "model.squeeze_excite", channels > 1, "MLSTM-FCN: several channels" if channels > 1 else "1 channel"
             )
-            pool = max(1, round(steps / RESOLUTION))
-            c.choose("model.pool", pool, f"~{RESOLUTION} steps for the convolutions" if pool > 1 else "short series")
         per_pass = -(-per_member // bs)
         budget = int(min(6000, max(2000, 30 * per_pass)))  # optimiser steps
         if folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes"):
