@@ -353,29 +353,23 @@ class Run:
         if info.get("input") == "sequence" and not (
             isinstance(inputs, Sequence) and inputs and all(isinstance(x, str) for x in inputs)
         ):
+            from rnnkit.data.series_sets import series_inputs
+
             try:
-                arr = np.asarray(inputs, dtype=np.float64) if not isinstance(inputs, np.ndarray) else inputs
-                arr = arr.astype(np.float64)
-            except (TypeError, ValueError):
+                single, arrays = series_inputs(inputs, int(info.get("channels") or 1))
+            except UserError as e:
+                raise UserValueError("inputs", str(e).removeprefix("inputs: "), call) from None
+            except (TypeError, ValueError) as e:  # numbers that are not numbers
                 raise UserTypeError(
                     "inputs",
-                    f"must be numbers shaped (steps, channels) or (n, steps, channels), got {type(inputs).__name__}",
+                    "must be numbers: (steps, channels) or (n, steps, channels) arrays, a list of (steps, channels) "
+                    f"arrays or a DataFrame ({e})",
                     call,
                 ) from None
-            single = arr.ndim == 2 or (arr.ndim == 1 and info.get("channels") == 1)
-            arr = arr[None] if single else arr
-            if arr.ndim == 2:  # (n, steps) of one channel
-                arr = arr[:, :, None]
-            if arr.ndim != 3 or arr.size == 0:
-                raise UserValueError(
-                    "inputs",
-                    f"must be (steps, channels) or (n, steps, channels) numbers, got shape {np.shape(inputs)}",
-                    call,
-                )
-            if not np.isfinite(arr).all():
+            if not all(np.isfinite(x).all() for x in arrays):
                 raise UserValueError("inputs", "holds a value that is not a finite number", call)
             first = info.get("layout") == "channels_first"
-            return single, [np.ascontiguousarray(x.T if first else x).ravel() for x in arr]  # in input_format order
+            return single, [np.ascontiguousarray(x.T if first else x).ravel() for x in arrays]  # in input_format order
         return arg.texts(call, "inputs", inputs)
 
     @overload

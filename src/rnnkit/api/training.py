@@ -76,6 +76,7 @@ def train(
     recipe: str | PathLike | None = None,
     *,
     data: Any = None,
+    test_data: Any = None,
     data_dir: PathLike | None = None,
     out: PathLike | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -107,6 +108,8 @@ def train(
             classification); ``(source, target)`` pairs (seq2seq); a text or a list of lines (language model).
             It is written into ``RUN/data/`` in the task's file format (recorded in run.json), so the run never
             needs the Python object again.
+        test_data: a test split of your own, in ``data``'s form (sequence classification: ``(X_test,
+            y_test)``), used untouched as the test split instead of a share held out of ``data``.
         data_dir: a directory the recipe's data paths are relative to, for your own copies of the files
             (default None: each registered data set comes from rnnkit's cache, fetched and verified once, see
             ``rnnkit.datasets``; a resumed run uses what it was trained with).
@@ -175,6 +178,7 @@ def train(
             call, overrides, max_steps=max_steps, max_time=max_time, max_epochs=max_epochs, seed=seed, device=device
         ),
         data=data,
+        test_data=test_data,
         callbacks=list(callbacks),
         progress=progress,
     )

@@ -245,25 +245,26 @@ def write_series_csv(path: Path, values: np.ndarray, times: list[str] | None, co
 
 
 # -- numeric sequences -------------------------------------------------------------------------------------------
-def labelled_arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
+def labelled_arrays(data: Any, name: str = "data") -> tuple[np.ndarray, np.ndarray]:
     """``(x (n, steps, channels) float64, y (n,) labels as strings)`` from ``(X, y)``: X of shape (n, steps,
-    channels), or (n, steps) for one channel; y one label (string or integer) per example."""
+    channels), or (n, steps) for one channel; y one label (string or integer) per example. ``name`` is what
+    messages call the argument (``data``, ``test_data``)."""
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise UserError("data: expected a pair (X, y): X of shape (examples, steps, channels), y one label each")
+        raise UserError(f"{name}: expected a pair (X, y): X of shape (examples, steps, channels), y one label each")
     x_raw, y_raw = data
     try:
         x = np.asarray(x_raw.to_numpy() if hasattr(x_raw, "to_numpy") else x_raw, dtype=np.float64)
     except (TypeError, ValueError):
-        raise UserError("data: X must be numbers of shape (examples, steps, channels)") from None
+        raise UserError(f"{name}: X must be numbers of shape (examples, steps, channels)") from None
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or 0 in x.shape:
-        raise UserError(f"data: X must have shape (examples, steps, channels), got {x.shape}")
+        raise UserError(f"{name}: X must have shape (examples, steps, channels), got {x.shape}")
     if not np.isfinite(x).all():
         i = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise UserError(f"data: X[{i}] holds a value that is not a finite number")
+        raise UserError(f"{name}: X[{i}] holds a value that is not a finite number")
     ys = list(y_raw.tolist() if hasattr(y_raw, "tolist") else y_raw)
     if len(ys) != x.shape[0]:
-        raise UserError(f"data: X has {x.shape[0]} examples but y has {len(ys)} labels")
+        raise UserError(f"{name}: X has {x.shape[0]} examples but y has {len(ys)} labels")
     y = np.array([_label(v, f"y[{i}]") for i, v in enumerate(ys)], dtype=str)
     return x, y

@@ -47,9 +47,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def materialise(data: Any, run_path: Path, config: RunConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Write ``data`` into ``run_path/data`` for ``config``'s task; returns (the [data] overrides, the run.json
-    record). The folder is replaced whole, and removed again if the task refuses the data."""
+def materialise(
+    data: Any, run_path: Path, config: RunConfig, test_data: Any = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``data`` (and ``test_data``, a test split of the user's own) into ``run_path/data`` for ``config``'s
+    task; returns (the [data] overrides, the run.json record). The folder is replaced whole, and removed again if
+    the task refuses the data."""
     folder = run_path / MEMORY_DIR
     task_cls = get_task(config.task)
     try:
@@ -60,6 +63,8 @@ def materialise(data: Any, run_path: Path, config: RunConfig) -> tuple[dict[str,
         raise file_error(folder, e, "create the data folder") from None
     try:
         overrides = task_cls.write_data(data, folder, config)
+        if test_data is not None:
+            overrides = {**overrides, **task_cls.write_test_data(test_data, folder, config)}
     except OSError as e:
         shutil.rmtree(folder, ignore_errors=True)
         raise UserError(f"{folder}: cannot write the data: {e.strerror or e}") from None
@@ -72,6 +77,8 @@ def materialise(data: Any, run_path: Path, config: RunConfig) -> tuple[dict[str,
         if p.is_file()
     }
     record = {"from": describe_data(data), "files": files, "overrides": dict(overrides)}
+    if test_data is not None:
+        record["test_from"] = describe_data(test_data)
     return dict(overrides), record
 
 

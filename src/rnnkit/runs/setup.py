@@ -53,6 +53,7 @@ class TrainRequest:
     data_dir: str | Path | None = None  # where data.* paths are read (default: recorded, or rnnkit's data cache)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # section.key -> value (an Overrides keeps origins)
     data: Any = None  # in-memory data, written into RUN/data (rnnkit.runs.memory)
+    test_data: Any = None  # an in-memory test split, written beside it
     callbacks: Sequence[Callback] = ()  # see rnnkit.callbacks
     progress: bool | None = None  # None: a bar where one can be drawn and a line per epoch; False: silent
     meta: Mapping[str, Any] = field(default_factory=dict)  # extra run.json keys (tuner trial, diagnose copy)
@@ -105,7 +106,7 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
         run = RunDir(Path(req.resume)).require()
         if not run.last.is_file():
             raise UserError(f"{run.path}: nothing to resume (no checkpoints/last.pt)")
-        if req.data is not None:
+        if req.data is not None or req.test_data is not None:
             raise UserError(f"{run.path}: a resumed run trains on the data it started with; leave out data=")
         if req.out is not None and Path(req.out).absolute() != run.path.absolute():
             raise UserError(
@@ -121,6 +122,8 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
         return config, run, run_data_dir(run, req.data_dir), run.read_meta()
     if not req.recipe:
         raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
+    if req.test_data is not None and req.data is None:
+        raise UserError("test_data= goes with data= (your own training data); give both")
     config = resolve_recipe(req.recipe, overrides)
     out = Path(req.out) if req.out else default_out(config.recipe)
     run = RunDir(out)
@@ -165,7 +168,7 @@ def train_run(req: TrainRequest) -> TrainResult:
             if note:
                 notes.append(note)
         if req.data is not None:
-            overrides, record = memory.materialise(req.data, run.path, config)
+            overrides, record = memory.materialise(req.data, run.path, config, req.test_data)
             materialised = True
             config = reresolve(config, f"data= ({record['from']})", overrides)
             data_dir = run.path

@@ -106,6 +106,12 @@ class Task(ABC, Generic[D, M]):
             f"(data=...) is taken by text-classify, sequence-classify, forecast, seq2seq and lm"
         )
 
+    @classmethod
+    def write_test_data(cls, data: Any, folder: Path, config: RunConfig[D, M]) -> dict[str, Any]:
+        """Write an in-memory test split (``rnnkit.train(..., test_data=...)``) beside ``write_data``'s files and
+        return the ``[data]`` overrides that make it the test split. A task without a test file of its own refuses."""
+        raise UserError(f"task {cls.name!r} takes no test_data=; it holds out a test share of data= itself")
+
     def artifacts(self) -> dict[str, Any]:
         return {}
 

@@ -96,10 +96,13 @@ class ClassificationTask(Task[CD, CM]):
         if "train" not in self.targets:
             return
         counts = np.bincount(self.targets["train"], minlength=len(self.labels or []))
-        if (counts == 0).any():
-            missing = [lab for lab, c in zip(self.labels or [], counts) if c == 0]
+        test_only = getattr(self, "test_only", set())  # classes only a given test file has (a warning said so)
+        missing = [lab for lab, c in zip(self.labels or [], counts) if c == 0 and lab not in test_only]
+        if missing:
             raise UserError(f"no training examples of class(es) {missing}; add data or lower the held-out fractions")
-        w = counts.sum() / (len(counts) * counts)  # "balanced": each class contributes equally to the loss
+        trained = counts > 0
+        w = np.zeros(len(counts))  # "balanced": each class contributes equally to the loss
+        w[trained] = counts.sum() / (trained.sum() * counts[trained])
         self.class_weights = torch.tensor(w, dtype=torch.float32, device=self.device)
 
     @property

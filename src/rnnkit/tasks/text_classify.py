@@ -193,6 +193,7 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         else:
             parts = self.split_indices(y, {"valid": d.valid_fraction, "test": d.test_fraction}, groups)
         if self.vocab is None:
+            self.choose_from_data(len(parts["train"]), np.array([len(t) for t in tokens]))
             train_tokens = (t for i in parts["train"] for t in tokens[i])
             self.vocab = Vocabulary.build(
                 train_tokens, specials=(PAD, UNK), min_count=d.min_count, max_size=d.max_vocab, unk=UNK
@@ -204,6 +205,26 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
             self.ids[s] = [self._encode(tokens[i]) for i in idx]
             self._lengths.pop(s, None)
         self.finish_prepare()
+
+    def choose_from_data(self, n: int, lengths: np.ndarray) -> None:
+        """Defaults for the keys the user left unset, from the training split's size (rnnkit.tasks.auto): Adam
+        at the shipped recipes' rate, a model that grows with the data, and a budget of epochs (at least ~300
+        optimiser steps for a tiny set, at most 30 epochs) cut short by early stopping on validation, so a
+        small data set trains for seconds to minutes, never for 24 steps and never for ten minutes."""
+        c = self.choices
+        c.about = f"{n} training texts, median {int(np.median(lengths)) if lengths.size else 0} tokens"
+        bs = c.choose("train.batch_size", int(min(32, max(8, n // 10))), "32, or a tenth of a small data set")
+        c.choose("optim.name", "adam", "Adam")
+        c.choose("optim.lr", 2e-3, "Adam at the text recipes' rate")
+        big = n >= 20_000
+        c.choose("model.embedding", 128 if big else 64, f"{'20,000+' if big else 'under 20,000'} texts")
+        c.choose("model.hidden", 128 if big else 64, f"{'20,000+' if big else 'under 20,000'} texts")
+        c.choose("model.dropout", 0.3, "regularises a model this size")
+        if c.free("train.max_epochs"):  # the budget: a user who set the epochs keeps their early stopping too
+            per_epoch = max(1, -(-n // bs))
+            epochs = int(min(30, max(5, -(-300 // per_epoch))))
+            c.choose("train.max_epochs", epochs, f"{epochs * per_epoch} optimiser steps at most")
+            c.choose("train.early_stop", 5, "5 validations without improvement")
 
     def _encode(self, tokens: list[str]) -> Tensor:
         assert self.vocab is not None

@@ -1,0 +1,57 @@
+"""LSTM-FCN: K members in grouped layers compute exactly what K separate models would, and padding changes
+nothing."""
+
+import torch
+
+from rnnkit.models.lstm_fcn import LSTMFCN
+
+
+def _member(model: LSTMFCN, j: int) -> LSTMFCN:
+    """A one-member model holding member j's weights, sliced out of the grouped layers."""
+    single = LSTMFCN(
+        model.spec.input_size,
+        model.num_classes,
+        filters=[b.conv.out_channels // model.members for b in model.blocks],
+        hidden=model.hidden,
+        dropout=0.0,
+        squeeze_excite=model.excite is not None,
+        members=1,
+    )
+    k = model.members
+    state = {}
+    for name, t in model.state_dict().items():
+        if name.startswith("rnns."):
+            if name.startswith(f"rnns.{j}."):
+                state["rnns.0." + name.split(".", 2)[2]] = t
+            continue
+        if t.dim() == 0:  # BatchNorm's num_batches_tracked
+            state[name] = t
+            continue
+        size = t.shape[0] // k
+        state[name] = t[j * size : (j + 1) * size]
+    single.load_state_dict(state)
+    return single.eval()
+
+
+def test_members_are_separate_models():
+    torch.manual_seed(0)
+    model = LSTMFCN(3, 4, filters=[6, 10, 5], hidden=4, squeeze_excite=True, members=3)
+    x = torch.randn(2, 9, 3)  # a training step on random data moves the BatchNorm statistics off their start
+    model.member_logits(torch.randn(11, 5, 3, 3), None).sum().backward()
+    model.eval()
+    x = torch.randn(12, 5, 3)  # (steps, batch, channels)
+    lengths = torch.tensor([12, 7, 9, 3, 12])
+    together = model.member_logits(x, lengths)  # (batch, K, classes)
+    for j in range(3):
+        alone = _member(model, j).member_logits(x, lengths)[:, 0]
+        torch.testing.assert_close(together[:, j], alone, atol=1e-5, rtol=1e-5)
+    mean_prob = torch.softmax(together, -1).mean(1)
+    torch.testing.assert_close(model(x, lengths).exp(), mean_prob, atol=1e-6, rtol=1e-5)
+
+
+def test_padding_changes_nothing():
+    torch.manual_seed(1)
+    model = LSTMFCN(2, 3, filters=[4, 8, 4], hidden=3, members=2).eval()
+    x = torch.randn(10, 1, 2)
+    padded = torch.cat([x, 100 * torch.randn(6, 1, 2)])  # garbage past the series' end
+    torch.testing.assert_close(model(x), model(padded, torch.tensor([10])), atol=1e-5, rtol=1e-5)
