@@ -137,6 +137,11 @@ def _own_data_forecast(r: dict[str, Any]) -> Iterator[Headline]:
         yield Headline(f"{x['case']} hold-out RMSE", x["rmse"], rel_tol=0.10)
 
 
+def _own_data_classify(r: dict[str, Any]) -> Iterator[Headline]:
+    for name, c in r["cases"].items():
+        yield Headline(f"{name} test accuracy", c["rnnkit"]["accuracy"], 0.015, pct=True)
+
+
 def _decode_step(r: dict[str, Any]) -> Iterator[Headline]:
     for x in r["results"]:
         yield Headline(f"{x['cell']} h{x['hidden']} b{x['batch']} cell-ops speed-up", x["speedup"], rel_tol=0.35)
@@ -186,6 +191,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "recurrence": _recurrence,
     "recurrences": _recurrences,
     "own-data-forecast": _own_data_forecast,
+    "own_data_classify": _own_data_classify,
     "decode_step": _decode_step,
     "peer_keras": _peer_keras,
     "load_test": _load_test,

@@ -199,6 +199,28 @@ def render_own_data_forecast(doc: dict[str, Any]) -> str:
     )
 
 
+def render_own_data_classify(doc: dict[str, Any]) -> str:
+    """``benchmarks/own_data_classify.py``: the two commands of issue 22 on each set's official split, beside
+    scikit-learn's RandomForest and sktime's MiniRocket on the same split."""
+    rows = []
+    for name, c in doc["result"]["cases"].items():
+        r = c["rnnkit"]
+        rows.append(
+            [
+                name,
+                f"{r['accuracy']:.3f}",
+                f"{r['macro_f1']:.3f}",
+                f"{r['examples']:,}",
+                f"{c['random_forest']['accuracy']:.3f}" if c.get("random_forest") else "-",
+                f"{c['minirocket']['accuracy']:.3f}" if c.get("minirocket") else "-",
+                one(r.get("wall_s")),
+                one(r.get("cpu_s")),
+            ]
+        )
+    header = ["set", "rnnkit test accuracy", "macro F1", "test series", "RandomForest", "MiniRocket"]
+    return table(header + ["train wall s", "train CPU s"], rows)
+
+
 def render_ptb(doc: dict[str, Any]) -> str:
     r = doc["result"]
     rows = [
@@ -782,6 +804,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "export": render_export,
     "omp_wait": render_omp_wait,
     "own-data-forecast": render_own_data_forecast,
+    "own_data_classify": render_own_data_classify,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
