@@ -477,7 +477,7 @@ def test_a_callback_that_raises_stops_after_saving_the_step(tmp_path, raised):
 
 # -- the server: every endpoint, any body --------------------------------------------------------------------------
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )

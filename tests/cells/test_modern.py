@@ -146,6 +146,22 @@ def test_mamba_compiled_scan_is_used_where_a_compiler_is():
     assert native.library() is not None
 
 
+def test_loading_the_compiled_scan_keeps_subnormal_floats():
+    """A kernel built with -ffast-math turns on flush-to-zero for the whole process when loaded; ours must not."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        pytest.skip("no C compiler: nothing is loaded")
+    code = (
+        "import sys\nfrom rnnkit.cells import native\nassert native.library() is not None\n"
+        "tiny = sys.float_info.min\nprint(tiny / 4 > 0, (tiny / 4) * 4 == tiny)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True)
+    assert out.stdout.split() == ["True", "True"], out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("backend", ["scratch", "fast"])
 def test_one_call_equals_one_step_at_a_time(cell, backend):

@@ -36,7 +36,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
         ),
         (["--set", "model.hidden=[256,0]"], "--set model.hidden=[256,0]: model.hidden[1] must be >= 1, got 0"),
         (["--set", "model.hidden=[-4,2]"], "model.hidden[0] must be >= 1, got -4"),
-        (["--set", "model.hidden=[]"], "model.hidden = [] holds 0 values but model.layers = 2"),
+        (["--set", "model.hidden=[]"], "model.hidden is empty: give one size for every layer"),
         (["--set", 'model.hidden=[256,"wide"]'], "model.hidden must be an integer or a list of integers"),
         (["--set", "model.tie=true"], "model.tie needs model.embedding == the last layer's size (got 200 and 128)"),
     ],

@@ -175,7 +175,20 @@ def _source() -> str:
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
+# Not -ffast-math: a shared object linked with it carries crtfastmath, whose constructor sets flush-to-zero and
+# denormals-are-zero for the whole process the moment it is loaded (every later float op in Python, NumPy and
+# torch then rounds subnormals to zero). The individual flags below allow the same vectorised reductions.
+_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fno-signed-zeros",
+    "-fassociative-math",
+    "-freciprocal-math",
+    "-fPIC",
+    "-shared",
+]
 
 
 def _cpu_key() -> str:
