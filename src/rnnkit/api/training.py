@@ -389,14 +389,16 @@ def gradient_flow(
 ) -> dict[str, Any]:
     """How far back a gradient reaches (``rnnkit diagnose gradients``): ``||dL/dh_t||`` of a last-step loss for
     each cell, step by step; drawn into ``plot`` unless None. Returns {cell: [norm per step], "plot": path}."""
-    from rnnkit.cells.base import CELL_TYPES
+    from rnnkit.cells import registry
     from rnnkit.diagnose.gradients import gradient_flow as flow
     from rnnkit.diagnose.gradients import plot_gradient_flow
 
     cells = tuple(cells)
-    bad = [c for c in cells if c not in CELL_TYPES]
+    bad = [c for c in cells if c not in registry.names()]
     if bad or not cells:
-        raise UserError(f"--cells: unknown cell(s) {', '.join(bad) or '(none)'}; choose from {', '.join(CELL_TYPES)}")
+        raise UserError(
+            f"--cells: unknown cell(s) {', '.join(bad) or '(none)'}; choose from {', '.join(registry.names())}"
+        )
     if steps < 2 or hidden < 1:
         raise UserError("--steps must be >= 2 and --hidden >= 1")
     result: dict[str, Any] = dict(flow(cells=cells, steps=steps, hidden=hidden, seed=seed))

@@ -16,8 +16,8 @@ different sizes (``model.hidden = [256, 128]``) and AWD-LSTM: those cannot be st
   state and the attention weights), so greedy, sampled or beam decoding runs outside Python.
 
 Padding cannot be expressed (packed sequences do not survive export): every sequence of a batch must have the
-same length, e.g. one input at a time. Scratch-backend layers of cells that have a fused kernel are swapped for
-the fused module (same parameter layout, same numbers) so sequence lengths stay dynamic; scratch-only cells
+same length, e.g. one input at a time. Scratch-backend layers of cells that have a PyTorch kernel are swapped for
+the kernel module (same parameter layout, same numbers) so sequence lengths stay dynamic; scratch-only cells
 (peephole, layer-normalised LSTM) export with the example's fixed shapes.
 """
 
@@ -73,11 +73,12 @@ class Graph:
 
 
 # -- preparing a model ------------------------------------------------------------------------------------------
-def fused_copy(model: nn.Module) -> tuple[nn.Module, bool]:
-    """A copy of ``model`` in eval mode with scratch recurrent layers swapped for fused ones where a fused kernel
-    exists; also says whether scratch-only layers remain (their graphs then have fixed shapes)."""
-    from rnnkit.cells.base import FUSED_CELLS
-    from rnnkit.cells.fused import build_fused
+def fast_copy(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A copy of ``model`` in eval mode with scratch recurrent layers swapped for the cell's fast implementation
+    where it has one (same parameters, same numbers: the registry's classic cells); also says whether
+    scratch-only layers remain (their graphs then have fixed shapes)."""
+    from rnnkit.cells import registry
+    from rnnkit.cells.kernel import KERNEL_CELLS, build_kernel
     from rnnkit.cells.layer import ScratchRecurrent
 
     model = copy.deepcopy(model).cpu().eval()
@@ -85,13 +86,13 @@ def fused_copy(model: nn.Module) -> tuple[nn.Module, bool]:
     for name, module in list(model.named_modules()):
         if not isinstance(module, ScratchRecurrent):
             continue
-        if module.spec.cell not in FUSED_CELLS:
+        if module.spec.cell not in KERNEL_CELLS or registry.get(module.spec.cell).fast is None:
             fixed = True
             continue
-        fused = build_fused(module.spec)
-        fused.load_state_dict(module.state_dict())
+        kernel = build_kernel(module.spec)
+        kernel.load_state_dict(module.state_dict())
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-        setattr(parent, name.rpartition(".")[2], fused.eval())
+        setattr(parent, name.rpartition(".")[2], kernel.eval())
     return model, fixed
 
 
@@ -299,7 +300,7 @@ def graphs_for(loaded: LoadedRun) -> list[Graph]:
     """The graphs to export for a run, by what its task does (see the module docstring)."""
     from rnnkit import predict
 
-    model, fixed = fused_copy(loaded.model)
+    model, fixed = fast_copy(loaded.model)
     task = loaded.task
     if predict.can(loaded, "generate") and hasattr(model, "decoder") and hasattr(model, "encoder"):
         return _lm_graphs(model, model.encoder.num_embeddings, fixed)

@@ -51,7 +51,7 @@ class SequenceClassifier(nn.Module):
         hidden: int | Sequence[int],
         layers: int = 1,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         input_size: int = 0,
         vocab_size: int = 0,
         embedding: int = 0,

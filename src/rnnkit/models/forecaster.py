@@ -42,7 +42,7 @@ class Forecaster(nn.Module):
         hidden: int | Sequence[int],
         layers: int = 1,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         dropout: float = 0.0,
         strategy: str = "direct",
         arch: str = "rnn",

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells import select
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError
 from rnnkit.ops.device import allocation_guard
@@ -62,6 +63,9 @@ class Task(ABC, Generic[D, M]):
         # an explicit --data-dir, or None: files come from the data cache (rnnkit.datasets.resolve)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.device = device
+        # the fast backend's implementation policy, resolved once for the run (train.recurrence, or the
+        # environment's override) and attached to every model this task builds
+        self.recurrence = select.resolve(config.train.recurrence)
 
     @property
     def dcfg(self) -> D:
@@ -124,9 +128,11 @@ class Task(ABC, Generic[D, M]):
         """
         with allocation_guard(self.model_summary()):
             try:
-                return self.make_model()
+                model = self.make_model()
             except ValueError as e:
                 raise UserError(f"model: {e}") from None
+        select.attach(model, self.recurrence)
+        return model
 
     @abstractmethod
     def make_model(self) -> nn.Module:

@@ -50,7 +50,6 @@ BATCHINGS = {
     "stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
     "windows": "fixed windows of data.window tokens -> the next token, shuffled",
 }
-AWD_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the fused ops AWD's weight drop calls directly
 ARCHS = {
     "standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
     "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
@@ -194,9 +193,8 @@ class LanguageModelTask(Task[LMData, LMModel]):
     def check_config(cls, config: RunConfig[LMData, LMModel]) -> None:
         d, o, m = config.data, config.optim, config.model
         last = fields.last_size(m.hidden)
+        fields.check_recurrent(m)  # the cell's registry entry: backend, options (AWD's weight drop among them)
         if m.arch == "awd":
-            if m.cell not in AWD_CELLS:
-                raise ConfigError("model.cell", f'= {m.cell!r}: model.arch = "awd" supports {", ".join(AWD_CELLS)}')
             if m.tie and isinstance(m.hidden, list) and last != m.embedding:
                 raise ConfigError(
                     "model.tie",
@@ -204,7 +202,6 @@ class LanguageModelTask(Task[LMData, LMModel]):
                     f"{m.hidden}, model.embedding = {m.embedding})",
                 )
         else:
-            fields.check_recurrent(m)
             if m.tie and m.embedding != last:
                 what = "model.hidden" if isinstance(m.hidden, int) else "the last layer's size"
                 raise ConfigError(

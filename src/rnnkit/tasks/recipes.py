@@ -4,7 +4,8 @@ This lives in the tasks layer because only a task knows its [data] and [model] s
 supplies the section machinery (declarations, types, ranges) and knows no task.
 
 Resolution, in order: old key names are moved to their new place (one ``RenamedKeyWarning`` per source, so old
-recipes and the config.toml of old run directories still load), overrides are applied, every value is
+recipes and the config.toml of old run directories still load), overrides are applied, old values are read as
+their new names (``RenamedValueWarning``: ``model.backend = "fused"`` is ``"fast"``), every value is
 type-checked and range-checked from its declaration, then the rules between keys are checked (``needs``
 declarations, loss terms the task does not use, the task's own ``check_config``). Any failure is one
 ``UserError`` naming where the value came from (the file, or ``--set key=value``) and the key.
@@ -31,6 +32,7 @@ from rnnkit.config import (
     renamed,
     split_key,
     warn_renamed,
+    warn_renamed_values,
 )
 from rnnkit.errors import UserError
 from rnnkit.paths import recipes_dir
@@ -89,6 +91,19 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
 
     def where(key: str) -> str:
         return origins.get(_base_key(key), source)
+
+    # old values under their new names (model.backend = "fused" -> "fast"), one warning per source
+    by_source: dict[str, list[tuple[str, str, str]]] = {}
+    for s in SECTIONS:
+        names = {f.name for f in dataclasses.fields(classes[s])}
+        for k, value in raw[s].items():
+            if k in names and isinstance(value, str):
+                new_value = declaration(classes[s], k).renamed_values.get(value)
+                if new_value is not None:
+                    raw[s][k] = new_value
+                    by_source.setdefault(where(f"{s}.{k}"), []).append((f"{s}.{k}", value, new_value))
+    for src, pairs in by_source.items():
+        warn_renamed_values(src, pairs)
 
     def fail(e: ConfigError) -> UserError:
         return UserError(f"{where(e.key)}: {e}")
@@ -149,6 +164,10 @@ def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
                 actual = config.get(other)
                 if actual != required:
                     raise ConfigError(f"{s}.{f.name}", f"= {value!r} needs {other} = {required!r} (it is {actual!r})")
+    if hasattr(config.model, "cell"):
+        from rnnkit.tasks import fields
+
+        fields.check_recurrence(config)
     task_cls.check_config(config)
 
 
