@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,tune,subword,serve]"
+	$(BIN)/python -m pip install -q -e ".[dev,tune,subword,serve,reference]"
 	touch $@
 
 install: $(BIN)/.installed

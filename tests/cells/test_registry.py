@@ -165,3 +165,15 @@ def test_toy_cell_follows_the_contract():
             o, s = rnn(x[t : t + 1], s)
             stepped.append(o)
         assert torch.allclose(torch.cat(stepped), rnn(x)[0])
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm", "slstm", "mlstm", "mamba"])
+def test_the_registry_knows_each_modern_cells_state_as_its_module_does(cell):
+    spec = RecurrentSpec(cell, 5, 8, 2, bidirectional=True, heads=2, state_size=4, conv_size=3)
+    rnn = make_recurrent(spec, "fast")
+    assert state_shapes(rnn, 3) == rnn.state_shapes(3)
+    _, state = rnn(torch.randn(4, 3, 5))
+    assert [tuple(t.shape) for t in flat_state(state)] == [s for _, s in state_shapes(rnn, 3)]
+    stack = make_recurrent(RecurrentSpec(cell, 5, [8, 4], 2, heads=2, state_size=4, conv_size=3), "scratch")
+    _, state = stack(torch.randn(4, 3, 5))
+    assert [tuple(t.shape) for t in flat_state(state)] == [s for _, s in state_shapes(stack, 3)]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import Tensor
 
@@ -32,6 +31,12 @@ class RecurrentSpec:
     dropout: float = 0.0  # between layers, as in nn.LSTM
     bias: bool = True
     forget_bias: float = 0.0  # added to the forget-gate bias at init (LSTM family); 1.0 is the usual advice
+    # -- the modern cells' own hyperparameters (docs/recurrences.md); other cells ignore them ----------------------
+    heads: int = 4  # sLSTM / mLSTM: heads (divide the hidden size / the inner width)
+    expand: float | None = None  # inner width / hidden_size: minGRU, minLSTM 1; mLSTM 2; Mamba 2 (None: the default)
+    state_size: int = 16  # Mamba: N, the SSM state per channel
+    conv_size: int = 4  # Mamba, mLSTM, sLSTM: width of the causal depthwise convolution (0: none; Mamba needs >= 1)
+    dt_rank: int | None = None  # Mamba: rank of the step-size projection (None: ceil(hidden_size / 16))
 
     def __post_init__(self) -> None:
         if self.num_layers < 1:
@@ -63,7 +68,7 @@ class RecurrentSpec:
     def layer(self, k: int) -> RecurrentSpec:
         """The one-layer spec of layer ``k``: its own size, fed the previous layer's output (both directions)."""
         input_size = self.input_size if k == 0 else self.sizes[k - 1] * self.directions
-        return dataclasses.replace(self, input_size=input_size, hidden_size=self.sizes[k], num_layers=1, dropout=0.0)
+        return replace(self, input_size=input_size, hidden_size=self.sizes[k], num_layers=1, dropout=0.0)
 
     @property
     def directions(self) -> int:

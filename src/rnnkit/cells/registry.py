@@ -60,17 +60,21 @@ Builder = Callable[[RecurrentSpec], nn.Module]
 @dataclass(frozen=True)
 class StateTensor:
     """One tensor of a cell's state: its name, its dimensions after ``(layers * directions, batch)`` for one layer
-    (``dims(spec, size)``, ``size`` the layer's hidden size), and how a bidirectional seq2seq encoder's two final
-    states become the decoder's: ``"tanh"``/``"linear"`` a learned map of ``[forward; backward]`` (vector states
-    only), ``"forward"`` the forward direction's own."""
+    (``dims(spec, size)``, ``size`` the layer's hidden size), and how an encoder's final state becomes a decoder's
+    first (seq2seq, the seq2seq forecaster): ``"tanh"``/``"linear"``: as it is, and from a bidirectional encoder a
+    learned map of ``[forward; backward]`` (vector states only); ``"forward"``: as it is, from a bidirectional
+    encoder the forward direction's; ``"zeros"``: the decoder starts it at zero (a convolution's buffer of the
+    encoder's own inputs, which the decoder never read)."""
 
     name: str
     dims: Callable[[RecurrentSpec, int], tuple[int, ...]] = lambda spec, size: (size,)
     bridge: str = "linear"
 
     def __post_init__(self) -> None:
-        if self.bridge not in ("tanh", "linear", "forward"):
-            raise ValueError(f"state tensor {self.name!r}: bridge must be tanh, linear or forward, not {self.bridge!r}")
+        if self.bridge not in ("tanh", "linear", "forward", "zeros"):
+            raise ValueError(
+                f"state tensor {self.name!r}: bridge must be tanh, linear, forward or zeros, not {self.bridge!r}"
+            )
 
 
 Layout = tuple[StateTensor, ...]
@@ -309,6 +313,55 @@ C = StateTensor("c", bridge="linear")
 _CLASSIC = frozenset({"bidirectional", "layer_sizes", "weight_drop"})
 _LSTM = _CLASSIC | {"forget_bias"}
 
+# -- the modern cells (rnnkit.cells.modern: one stack, each cell's module says what one layer computes) -------------
+def _modern_builder(module: str, backend: str) -> Builder:
+    def build(spec: RecurrentSpec) -> nn.Module:
+        return importlib.import_module(f"rnnkit.cells.{module}").build(spec, backend)
+
+    build.__qualname__ = f"{module}.build({backend!r})"
+    return build
+
+
+def _modern_layout(module: str, bridges: Mapping[str, str]) -> Callable[[RecurrentSpec], Layout]:
+    """The state tensors the cell's module declares for a spec (``state_layout(spec, batch)``), each with its
+    seq2seq bridge (a convolution's buffer ``"zeros"``, the others ``"forward"`` unless named)."""
+
+    def layout(spec: RecurrentSpec) -> Layout:
+        shapes = importlib.import_module(f"rnnkit.cells.{module}").state_layout(spec, 1)
+        return tuple(
+            StateTensor(name, _dims_of(module, name), bridges.get(name, "zeros" if name == "conv" else "forward"))
+            for name, _ in shapes
+        )
+
+    return layout
+
+
+def _dims_of(module: str, name: str) -> Callable[[RecurrentSpec, int], tuple[int, ...]]:
+    def dims(spec: RecurrentSpec, size: int) -> tuple[int, ...]:
+        # spec: the stack's (layers of one size) or one layer's (a LayerStack's); size is its hidden size
+        shapes = dict(importlib.import_module(f"rnnkit.cells.{module}").state_layout(spec, 1))
+        return tuple(shapes[name][2:])
+
+    return dims
+
+
+def _h_if_not_expanded(spec: RecurrentSpec) -> str | None:
+    """minGRU / minLSTM: the state ``h`` is the output unless the layer runs wider inside (``expand != 1``)."""
+    return "h" if spec.expand in (None, 1, 1.0) else None
+
+
+# cell-specific hyperparameters: RecurrentSpec fields, each set by the [model] key of the same name
+for _option, _doc in (
+    ("heads", "heads of the recurrence (sLSTM, mLSTM): they divide the hidden size (mLSTM: the inner width)"),
+    ("expand", "inner width / hidden size (minGRU, minLSTM: 1; mLSTM, Mamba: 2)"),
+    ("state_size", "Mamba: N, the SSM state per channel"),
+    ("conv_size", "width of the causal depthwise convolution (Mamba >= 1; sLSTM, mLSTM: 0 = none)"),
+    ("dt_rank", "Mamba: rank of the step-size projection"),
+):
+    add_option(_option, f"model.{_option}", _doc)
+
+MODERN = frozenset({"bidirectional", "layer_sizes"})
+
 for _cell in (
     Cell(
         "lstm",
@@ -376,6 +429,61 @@ for _cell in (
         options=_LSTM,
         step=_layernorm_step,
     ),
+    Cell(
+        "mingru",
+        "minGRU: a GRU whose gates see only the input, a linear recurrence trained as a scan",
+        "Feng et al. 2024",
+        _modern_layout("mingru", {"h": "linear"}),
+        _modern_builder("mingru", "scratch"),
+        _modern_builder("mingru", "fast"),
+        options=MODERN | {"expand"},
+        output_state=_h_if_not_expanded,
+        own_init=True,
+    ),
+    Cell(
+        "minlstm",
+        "minLSTM: an LSTM whose gates see only the input, normalised forget and input gates, a scan",
+        "Feng et al. 2024",
+        _modern_layout("minlstm", {"h": "linear"}),
+        _modern_builder("minlstm", "scratch"),
+        _modern_builder("minlstm", "fast"),
+        options=MODERN | {"forget_bias", "expand"},
+        output_state=_h_if_not_expanded,
+        own_init=True,
+    ),
+    Cell(
+        "slstm",
+        "sLSTM: exponential gating with normaliser and stabiliser states, per-head recurrence (xLSTM)",
+        "Beck et al. 2024",
+        _modern_layout("slstm", {"h": "tanh"}),
+        _modern_builder("slstm", "scratch"),
+        _modern_builder("slstm", "fast"),
+        options=MODERN | {"forget_bias", "heads", "conv_size"},
+        output_state=None,  # the output is the state's h group-normalised
+        own_init=True,
+    ),
+    Cell(
+        "mlstm",
+        "mLSTM: a matrix memory with exponential gating, chunkwise-parallel in training (xLSTM)",
+        "Beck et al. 2024",
+        _modern_layout("mlstm", {}),
+        _modern_builder("mlstm", "scratch"),
+        _modern_builder("mlstm", "fast"),
+        options=MODERN | {"heads", "expand", "conv_size"},
+        output_state=None,
+        own_init=True,
+    ),
+    Cell(
+        "mamba",
+        "Mamba: the selective state-space block (input-dependent step, B and C; causal convolution; gating)",
+        "Gu & Dao 2023",
+        _modern_layout("mamba", {}),
+        _modern_builder("mamba", "scratch"),
+        _modern_builder("mamba", "fast"),
+        options=MODERN | {"expand", "state_size", "conv_size", "dt_rank"},
+        output_state=None,
+        own_init=True,
+    ),
 ):
     register(_cell)
-del _cell
+del _cell, _option, _doc

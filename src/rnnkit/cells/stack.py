@@ -220,6 +220,22 @@ def state_shapes(rnn: nn.Module, batch: int) -> list[tuple[str, tuple[int, ...]]
     ]
 
 
+def handover(decoder: nn.Module, state: Any) -> Any:
+    """An encoder's final state as its decoder's first (one cell, the same sizes; a bidirectional encoder's state
+    merged to one direction first): the tensors the cell's registry entry marks ``bridge = "zeros"`` - a
+    convolution's buffer of the encoder's own inputs, which the decoder never read - start at zero, in the
+    decoder's shape. Every other tensor passes as it is."""
+    bridges = {p.name: p.bridge for p in registry.get(decoder.spec.cell).layout(decoder.spec)}
+    if "zeros" not in bridges.values():
+        return state
+    flat = list(flat_state(state))
+    for i, (name, shape) in enumerate(state_shapes(decoder, flat[0].size(1))):
+        base = name.rsplit("_l", 1)[0] if per_layer(decoder) else name
+        if bridges.get(base) == "zeros":
+            flat[i] = flat[i].new_zeros(shape)
+    return unflatten_state(decoder, flat)
+
+
 def zeros_state(rnn: nn.Module, batch: int, like: Tensor) -> Any:
     """A state of zeros for ``rnn`` and ``batch`` rows, on ``like``'s device in the parameters' dtype."""
     dtype = next(iter(rnn.parameters())).dtype

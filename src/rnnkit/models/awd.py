@@ -25,7 +25,7 @@ All randomness comes from torch's global RNG, which the trainer checkpoints, so 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -109,6 +109,7 @@ class AWDLanguageModel(nn.Module):
         weight_drop: float = 0.5,
         tie: bool = True,
         init_scale: float = 0.1,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if weight_drop and not registry.get(cell).supports("weight_drop"):
@@ -139,7 +140,8 @@ class AWDLanguageModel(nn.Module):
                     f"{self.sizes[-1]} and {embedding})"
                 )
         # one module per layer, even where sizes agree: weight drop and the dropouts go between them
-        self.rnns = LayerStack(RecurrentSpec(cell, embedding, self.sizes, layers), backend)
+        spec = RecurrentSpec(cell, embedding, self.sizes, layers, **dict(cell_options or {}))
+        self.rnns = LayerStack(spec, registry.canonical_backend(backend))
         self.decoder = nn.Linear(self.sizes[-1], vocab_size)
         if tie:
             self.decoder.weight = self.encoder.weight

@@ -16,7 +16,8 @@ so forecasts come with prediction intervals.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 from rnnkit.cells.dropout import Dropout
-from rnnkit.cells.stack import map_state
+from rnnkit.cells.stack import handover, map_state
 
 STRATEGIES = ("direct", "recursive")
 ARCHITECTURES = ("rnn", "seq2seq")
@@ -48,6 +49,7 @@ class Forecaster(nn.Module):
         arch: str = "rnn",
         gaussian: bool = False,
         forget_bias: float = 0.0,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -59,7 +61,8 @@ class Forecaster(nn.Module):
         self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
         self.gaussian = gaussian
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
-        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias)
+        options = dict(cell_options or {})
+        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         per_step = n_series * (2 if gaussian else 1)
@@ -70,7 +73,8 @@ class Forecaster(nn.Module):
             self.head = nn.Linear(top, per_step)
         if arch == "seq2seq":
             self.decoder = make_recurrent(
-                RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout, forget_bias=forget_bias), backend
+                RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options),
+                backend,
             )
 
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -92,6 +96,7 @@ class Forecaster(nn.Module):
             o = self.head(self.drop(out[-1])).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
             return self._split(o)
         prev = x[-1]  # (batch, k)
+        state = handover(self.decoder, state)  # the encoder's state starts the decoder (a conv buffer: zeros)
         means, logvars = [], []
         for j in range(self.horizon):
             pos = torch.full((x.size(1), 1), (j + 1) / self.horizon, dtype=x.dtype, device=x.device)

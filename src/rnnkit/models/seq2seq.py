@@ -24,7 +24,7 @@ softmax over a subset of the output layer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from rnnkit.cells import RecurrentSpec, State, make_recurrent, registry
 from rnnkit.cells.dropout import Dropout
 from rnnkit.cells.registry import StateTensor
-from rnnkit.cells.stack import from_layer_states, join_states, last_hidden, layer_states, map_state
+from rnnkit.cells.stack import from_layer_states, handover, join_states, last_hidden, layer_states, map_state
 from rnnkit.data.parallel import PAD_ID
 from rnnkit.models.attention import Attention
 
@@ -111,6 +111,7 @@ class Seq2Seq(nn.Module):
         dropout: float = 0.0,
         tie: bool = False,
         init_scale: float = 0.1,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
@@ -118,7 +119,8 @@ class Seq2Seq(nn.Module):
         if min(embedding, layers, src_vocab, tgt_vocab) < 1:
             raise ValueError("embedding, hidden and layers must be >= 1")
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
-        enc = RecurrentSpec(cell, embedding, sizes, layers, bidirectional=bidirectional, dropout=dropout)
+        options = dict(cell_options or {})
+        enc = RecurrentSpec(cell, embedding, sizes, layers, bidirectional=bidirectional, dropout=dropout, **options)
         self.kind = attention
         self.input_feed = input_feed and attention in ("dot", "general")
         self.cell = cell
@@ -143,8 +145,8 @@ class Seq2Seq(nn.Module):
         self.state_layout = entry.layout(enc)
         if bidirectional:  # both directions' final states -> the decoder's initial state, per layer and tensor
             for part in self.state_layout:
-                if part.bridge == "forward":
-                    continue  # not a vector: the forward direction's own (see _bridge)
+                if part.bridge in ("forward", "zeros"):
+                    continue  # not a vector: the forward direction's own, or zeros (see _bridge)
                 widths = [part.dims(enc.layer(k), s)[0] for k, s in enumerate(enc.sizes)]  # h: each layer's size
                 if enc.uniform:  # one bridge shared by the layers
                     lin: nn.Module = nn.Linear(2 * widths[0], widths[0])
@@ -152,7 +154,7 @@ class Seq2Seq(nn.Module):
                     lin = nn.ModuleList(nn.Linear(2 * w, w) for w in widths)
                 setattr(self, f"bridge_{part.name}", lin)  # an LSTM's: bridge_h, bridge_c
         dec_in = embedding + (mem if attention == "bahdanau" else hidden if self.input_feed else 0)
-        self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout)
+        self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout, **options)
         self.decoder = make_recurrent(self.dec_spec, backend)
         if attention == "none":
             self.attn = None
@@ -168,10 +170,13 @@ class Seq2Seq(nn.Module):
         self.init_weights(init_scale)
 
     def init_weights(self, scale: float) -> None:
-        """Uniform in [-scale, scale] (Sutskever et al. use 0.08); 0 keeps PyTorch's defaults."""
+        """Uniform in [-scale, scale] (Sutskever et al. use 0.08); 0 keeps PyTorch's defaults. The recurrent layers
+        of a cell whose registry entry says its own initialisation matters (``own_init``) keep it."""
         if scale > 0:
-            for p in self.parameters():
-                nn.init.uniform_(p, -scale, scale)
+            own = registry.get(self.cell).own_init
+            for name, p in self.named_parameters():
+                if not (own and name.startswith(("encoder.", "decoder."))):
+                    nn.init.uniform_(p, -scale, scale)
         with torch.no_grad():
             self.src_emb.weight[PAD_ID].zero_()
             self.tgt_emb.weight[PAD_ID].zero_()
@@ -211,14 +216,14 @@ class Seq2Seq(nn.Module):
         state tensors mapped to one (``tanh`` for ``h``, linear for an LSTM's ``c``), or for a tensor that is not
         a vector (a matrix memory) the forward direction's own; see ``StateTensor.bridge``."""
         if not self.bidirectional:
-            return state
+            return handover(self.decoder, state)
 
         def merge(s: Tensor, part: StateTensor, lin: nn.Module | None) -> Tensor:
             # s: (L * 2, B, *dims), layer-major -> (L, B, *dims)
             L, B = s.size(0) // 2, s.size(1)
             pairs = s.view(L, 2, B, *s.shape[2:])
-            if part.bridge == "forward" or lin is None:
-                return pairs[:, 0]
+            if part.bridge in ("forward", "zeros") or lin is None:
+                return pairs[:, 0]  # "zeros": replaced by handover
             H = s.size(2)
             both = pairs.permute(0, 2, 1, 3).reshape(L, B, 2 * H)
             y = lin(both)
@@ -233,9 +238,9 @@ class Seq2Seq(nn.Module):
             return out[0] if len(out) == 1 else tuple(out)
 
         if self.enc_spec.uniform:
-            return merged(state, None)
+            return handover(self.decoder, merged(state, None))
         layers = [merged(s, k) for k, s in enumerate(layer_states(self.encoder, state))]  # s: (2, B, ...) each
-        return from_layer_states(self.decoder, layers)
+        return handover(self.decoder, from_layer_states(self.decoder, layers))
 
     # -- decoder ----------------------------------------------------------------------------------
     def step(self, tokens: Tensor, st: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:

@@ -8,6 +8,7 @@ every task that has it.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from rnnkit.cells import registry
@@ -41,6 +42,55 @@ def backend(default: str = "fast") -> Any:
         choices=BACKEND_DOCS,
         renamed_values=registry.RENAMED_BACKENDS,
     )
+
+
+def heads() -> Any:
+    return key(4, registry.options()["heads"][1], ge=1, le=MAX_SIZE)
+
+
+def expand() -> Any:
+    return key(0.0, registry.options()["expand"][1], gt=0, le=64, special={0: "the cell's default"})
+
+
+def state_size() -> Any:
+    return key(16, registry.options()["state_size"][1], ge=1, le=1024)
+
+
+def conv_size() -> Any:
+    return key(4, registry.options()["conv_size"][1], ge=0, le=64)
+
+
+def dt_rank() -> Any:
+    return key(0, registry.options()["dt_rank"][1], ge=1, le=MAX_SIZE, special={0: "ceil(hidden / 16)"})
+
+
+@dataclass
+class RecurrentKeys:
+    """The [model] keys of every recurrent model: the cell, its backend and the cells' own hyperparameters - one
+    declaration, inherited by each task's [model] section (``class LMModel(fields.RecurrentKeys)``), so a cell
+    added to the registry is configurable in every task. A key for an option the chosen cell does not support
+    must stay at its default (:func:`check_recurrent`)."""
+
+    cell: str = cell()
+    backend: str = backend()
+    heads: int = heads()
+    expand: float = expand()
+    state_size: int = state_size()
+    conv_size: int = conv_size()
+    dt_rank: int = dt_rank()
+
+
+CELL_OPTION_KEYS = ("heads", "expand", "state_size", "conv_size", "dt_rank")  # RecurrentSpec fields of the same name
+
+
+def cell_options(m: Any) -> dict[str, Any]:
+    """The cell's own hyperparameters of a [model] section, as ``RecurrentSpec`` takes them (0 = the cell's
+    default becomes None)."""
+    out = {k: getattr(m, k) for k in CELL_OPTION_KEYS if hasattr(m, k)}
+    for k in ("expand", "dt_rank"):
+        if out.get(k) == 0:
+            out[k] = None
+    return out
 
 
 def hidden(default: int) -> Any:
@@ -110,6 +160,7 @@ def check_recurrent(m: Any) -> None:
         "layer_sizes": isinstance(getattr(m, "hidden", None), list) and len(set(m.hidden)) > 1,
         "forget_bias": getattr(m, "forget_bias", 0.0) != defaults.get("forget_bias", 0.0),
         "weight_drop": bool(getattr(m, "weight_drop", 0.0)),
+        **{k: getattr(m, k) != defaults[k] for k in CELL_OPTION_KEYS if k in defaults},
     }
     for option, wanted in asked.items():
         if wanted and not cell.supports(option):

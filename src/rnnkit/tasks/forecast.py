@@ -116,9 +116,7 @@ class ForecastData:
 
 
 @dataclass
-class ForecastModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class ForecastModel(fields.RecurrentKeys):
     hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(1)
     dropout: float = fields.dropout()
@@ -282,6 +280,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             dropout=m.dropout,
             strategy=m.strategy,
             arch=m.arch,

@@ -121,9 +121,7 @@ class LMData:
 
 
 @dataclass
-class LMModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class LMModel(fields.RecurrentKeys):
     embedding: int = fields.embedding(200)
     hidden: int | list[int] = fields.hidden(200)
     layers: int = fields.layers(2)
@@ -329,6 +327,7 @@ class LanguageModelTask(Task[LMData, LMModel]):
                 m.layers,
                 cell=m.cell,
                 backend=m.backend,
+            cell_options=fields.cell_options(m),
                 dropout=m.dropout,
                 tie=m.tie,
                 init_scale=m.init_scale,
@@ -344,6 +343,7 @@ class LanguageModelTask(Task[LMData, LMModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             dropout=m.dropout,
             tie=m.tie,
             init_scale=m.init_scale,

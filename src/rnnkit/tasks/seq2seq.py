@@ -152,9 +152,7 @@ class Seq2SeqData:
 
 
 @dataclass
-class Seq2SeqModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class Seq2SeqModel(fields.RecurrentKeys):
     embedding: int = fields.embedding(100)
     hidden: int | list[int] = fields.hidden(256)
     layers: int = fields.layers(1)
@@ -505,6 +503,7 @@ class Seq2SeqTask(Task[Seq2SeqData, Seq2SeqModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             bidirectional=m.bidirectional,
             attention=m.attention,
             attention_size=m.attention_size,

@@ -81,9 +81,7 @@ class SequenceClassifyData:
 
 
 @dataclass
-class SequenceClassifyModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class SequenceClassifyModel(fields.RecurrentKeys):
     hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(2)
     bidirectional: bool = fields.bidirectional(False)
@@ -296,6 +294,7 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             input_size=self.shape[1] * self.dcfg.chunk,
             bidirectional=m.bidirectional,
             dropout=m.dropout,

@@ -1,0 +1,245 @@
+"""The modern cells (minGRU, minLSTM, sLSTM, mLSTM, Mamba): the fast form against the paper's step, padding,
+directions, stacking, state continuation, the decode path and precision - the contract of make_recurrent."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+
+from rnnkit.cells.base import RecurrentSpec
+
+CELLS = ("mingru", "minlstm", "slstm", "mlstm", "mamba")
+SEQ, BATCH, INPUT, HIDDEN = 7, 3, 5, 8
+LENGTHS = torch.tensor([7, 4, 1])
+# small hyperparameters: 2 heads, Mamba N = 4, a width-3 convolution, mLSTM chunks of 4 steps (several per sequence)
+EXTRA = dict(heads=2, state_size=4, conv_size=3)
+
+
+def _module(cell: str):
+    return importlib.import_module(f"rnnkit.cells.{cell}")
+
+
+def _spec(cell: str, **kw) -> RecurrentSpec:
+    kw = {"num_layers": 1, "bidirectional": False, **EXTRA, **kw}
+    return RecurrentSpec(cell, INPUT, HIDDEN, **kw)
+
+
+def _pair(spec: RecurrentSpec, dtype=torch.float64, seed: int = 0):
+    """(scratch, fast) modules with the same weights."""
+    mod = _module(spec.cell)
+    torch.manual_seed(seed)
+    scratch = mod.build(spec, "scratch").to(dtype)
+    _perturb(scratch)
+    fast = mod.build(spec, "fast").to(dtype)
+    fast.load_state_dict(scratch.state_dict())
+    for layer in fast.layers:  # several chunks / blocks per test sequence
+        for core in layer:
+            for knob in ("chunk_size", "block"):
+                if hasattr(core, knob):
+                    setattr(core, knob, 3)
+    return scratch, fast
+
+
+def _perturb(module: torch.nn.Module) -> None:
+    """Move every parameter off its initial value (zero recurrent weights, unit norms...): all paths exercised."""
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+
+
+def _tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def _random_state(module, gen, dtype):
+    shapes = module.state_shapes(BATCH)
+    parts = []
+    for name, shape in shapes:
+        t = torch.randn(shape, generator=gen, dtype=dtype)
+        if name == "n":  # a normaliser: positive, as the recurrence keeps it
+            t = t.abs() + 0.5
+        if name == "C" or name == "m":
+            t = 0.5 * t
+        parts.append(t)
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _run(module, x, state, lengths, weights):
+    out, new = module(x, state, lengths=lengths)
+    new = _tuple(new)
+    loss = (out * weights[0]).sum() + sum((s * w[: s.numel()].view_as(s)).sum() for s, w in zip(new, weights[1:]))
+    inputs = [x, *(_tuple(state) if state is not None else ())]
+    names = [n for n, _ in module.named_parameters()]
+    grads = torch.autograd.grad(loss, inputs + [p for _, p in module.named_parameters()], allow_unused=True)
+    return out, new, grads[: len(inputs)], dict(zip(names, grads[len(inputs) :]))
+
+
+def _close(a, b, tol, what):
+    if a is None or b is None:
+        assert a is None and b is None or (a if a is not None else b).abs().max() == 0, what
+        return
+    # relative to the tensor's own scale: a gradient of size 40 carries fp32 rounding of ~4e-6 per operation
+    atol = tol * max(1.0, float(a.detach().abs().max()))
+    torch.testing.assert_close(a, b, rtol=tol, atol=atol, msg=lambda m: f"{what}: {m}")
+
+
+def _compare(cell, dtype, tol, num_layers, bidirectional, padded, with_state):
+    spec = _spec(cell, num_layers=num_layers, bidirectional=bidirectional, dropout=0.0)
+    scratch, fast = _pair(spec, dtype)
+    assert [n for n, _ in scratch.named_parameters()] == [n for n, _ in fast.named_parameters()]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(SEQ, BATCH, INPUT, generator=gen, dtype=dtype, requires_grad=True)
+    state = _random_state(scratch, gen, dtype) if with_state else None
+    if state is not None:
+        state = tuple(s.requires_grad_() for s in _tuple(state)) if isinstance(state, tuple) else state.requires_grad_()
+    lengths = LENGTHS if padded else None
+    out0, _ = scratch(x, state, lengths=lengths)
+    weights = [torch.randn(out0.shape, generator=gen, dtype=dtype)] + [
+        torch.randn(s.numel(), generator=gen, dtype=dtype)
+        for _, s in ((0, torch.empty(sh)) for _, sh in scratch.state_shapes(BATCH))
+    ]
+    a = _run(scratch, x, state, lengths, weights)
+    b = _run(fast, x, state, lengths, weights)
+    _close(a[0], b[0], tol, "output")
+    for i, (s, t) in enumerate(zip(a[1], b[1])):
+        _close(s, t, tol, f"state {scratch.state_names[i]}")
+    for i, (s, t) in enumerate(zip(a[2], b[2])):
+        _close(s, t, tol, f"input/state gradient {i}")
+    for name in a[3]:
+        _close(a[3][name], b[3][name], tol, f"gradient of {name}")
+    if padded:
+        assert out0[LENGTHS[2] :, 2].abs().max() == 0  # zeros past the length
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    "num_layers, bidirectional, padded, with_state",
+    [(1, False, False, False), (2, True, True, True)],
+    ids=["plain", "deep_bi_padded_state"],
+)
+def test_fast_equals_scratch_float64(cell, num_layers, bidirectional, padded, with_state):
+    _compare(cell, torch.float64, 1e-10, num_layers, bidirectional, padded, with_state)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_fast_equals_scratch_float32(cell):
+    _compare(cell, torch.float32, 1e-5, 2, False, True, True)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
+def test_mamba_without_the_compiled_scan(monkeypatch, dtype, tol):
+    """The selective scan's PyTorch form (where no C compiler is, or RNNKIT_NATIVE=0) equals the step too."""
+    monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    _compare("mamba", dtype, tol, 2, True, True, True)
+
+
+def test_mamba_compiled_scan_is_used_where_a_compiler_is():
+    import shutil
+
+    from rnnkit.cells import native
+
+    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        pytest.skip("no C compiler: the PyTorch form runs")
+    assert native.library() is not None
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("backend", ["scratch", "fast"])
+def test_one_call_equals_one_step_at_a_time(cell, backend):
+    """The decode path: feeding a sequence one step at a time, state carried, gives the same outputs and state."""
+    spec = _spec(cell, num_layers=2)
+    scratch, fast = _pair(spec)
+    module = fast if backend == "fast" else scratch
+    x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64)
+    with torch.no_grad():
+        whole, final = module(x)
+        state = None
+        outs = []
+        for t in range(SEQ):
+            y, state = module(x[t : t + 1], state)
+            outs.append(y)
+        torch.testing.assert_close(torch.cat(outs), whole, rtol=1e-10, atol=1e-10)
+        for s, t in zip(_tuple(state), _tuple(final)):
+            torch.testing.assert_close(s, t, rtol=1e-10, atol=1e-10)
+        # and in two pieces of uneven lengths
+        y1, s1 = module(x[:3])
+        y2, s2 = module(x[3:], s1)
+        torch.testing.assert_close(torch.cat([y1, y2]), whole, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padding_gives_each_sequence_alone(cell):
+    """A padded batch: each sequence's output and state are those of the sequence run alone (both directions)."""
+    spec = _spec(cell, num_layers=2, bidirectional=True)
+    _, fast = _pair(spec)
+    x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64)
+    with torch.no_grad():
+        out, state = fast(x, lengths=LENGTHS)
+        for b, n in enumerate(LENGTHS.tolist()):
+            alone, s_alone = fast(x[:n, b : b + 1])
+            torch.testing.assert_close(out[:n, b : b + 1], alone, rtol=1e-10, atol=1e-10)
+            assert out[n:, b].abs().max() == 0 if n < SEQ else True
+            for s, t in zip(_tuple(state), _tuple(s_alone)):
+                torch.testing.assert_close(s[:, b : b + 1], t, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_shapes_state_layout_and_errors(cell):
+    mod = _module(cell)
+    spec = _spec(cell, num_layers=2, bidirectional=True, dropout=0.3)
+    module = mod.build(spec, "fast")
+    x = torch.randn(SEQ, BATCH, INPUT)
+    out, state = module(x)  # training mode: dropout between the layers
+    assert out.shape == (SEQ, BATCH, 2 * HIDDEN)
+    layout = mod.state_layout(spec, BATCH)
+    assert [(n, tuple(s.shape)) for n, s in zip(module.state_names, _tuple(state))] == layout
+    assert all(s.shape[1] == BATCH for s in _tuple(state))  # batch is dim 1 of every state tensor
+    assert mod.DOC and isinstance(mod.OPTIONS, dict)
+    with pytest.raises(ValueError, match="state"):
+        module(x, tuple(torch.zeros(1, BATCH, 1) for _ in layout) if len(layout) > 1 else torch.zeros(1, BATCH, 1))
+    with pytest.raises(ValueError, match="x of shape"):
+        module(torch.randn(SEQ, BATCH, INPUT + 1))
+    with pytest.raises(ValueError, match="backend"):
+        mod.build(spec, "cudnn")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_autocast_output_in_compute_dtype_state_in_fp32(cell):
+    spec = _spec(cell)
+    _, fast = _pair(spec, torch.float32)
+    x = torch.randn(SEQ, BATCH, INPUT)
+    ref, ref_state = fast(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, state = fast(x)
+    assert out.dtype == torch.bfloat16
+    assert all(s.dtype == torch.float32 for s in _tuple(state))
+    assert (out.float() - ref).abs().max() < 0.1 * ref.abs().max() + 0.05
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("cell", CELLS)
+def test_scratch_step_traces(cell):
+    """The decode step is plain tensor ops: torch.jit.trace of one step gives the eager numbers."""
+    spec = _spec(cell)
+    scratch, _ = _pair(spec, torch.float32)
+    scratch.eval()
+    x = torch.randn(1, BATCH, INPUT)
+    state = _random_state(scratch, torch.Generator().manual_seed(3), torch.float32)
+
+    class Step(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, *state):
+            out, new = self.m(x, state[0] if len(state) == 1 else state)
+            return (out, *_tuple(new))
+
+    step = Step(scratch)
+    with torch.no_grad():
+        traced = torch.jit.trace(step, (x, *_tuple(state)), check_trace=False)
+        for a, b in zip(traced(x, *_tuple(state)), step(x, *_tuple(state))):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
