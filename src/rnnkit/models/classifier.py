@@ -43,8 +43,8 @@ class SequenceClassifier(nn.Module):
 
     ``last`` pooling uses the top layer's output at the end of its reading of each sequence (both directions when
     bidirectional): the forward direction's at the sequence's own last valid step, the backward one's at its
-    first - the final ``h`` where the cell's state holds it; ``mean``/``max``/``attention`` pool the top layer's outputs over valid
-    steps only, so padding never changes a sequence's prediction.
+    first - the final ``h`` where the cell's state holds it; ``mean``/``max``/``attention`` pool the top layer's
+    outputs over valid steps only, so padding never changes a sequence's prediction.
     """
 
     def __init__(
