@@ -313,6 +313,7 @@ C = StateTensor("c", bridge="linear")
 _CLASSIC = frozenset({"bidirectional", "layer_sizes", "weight_drop"})
 _LSTM = _CLASSIC | {"forget_bias"}
 
+
 # -- the modern cells (rnnkit.cells.modern: one stack, each cell's module says what one layer computes) -------------
 def _modern_builder(module: str, backend: str) -> Builder:
     def build(spec: RecurrentSpec) -> nn.Module:

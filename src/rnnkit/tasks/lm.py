@@ -327,7 +327,7 @@ class LanguageModelTask(Task[LMData, LMModel]):
                 m.layers,
                 cell=m.cell,
                 backend=m.backend,
-            cell_options=fields.cell_options(m),
+                cell_options=fields.cell_options(m),
                 dropout=m.dropout,
                 tie=m.tie,
                 init_scale=m.init_scale,
