@@ -101,6 +101,9 @@ class Cell:
     output_state: str | None | Callable[[RecurrentSpec], str | None] = "h"
     step: Callable[..., Any] | None = None  # classic cells: the ScratchCell for one layer (spec, input_size)
     own_init: bool = False  # its initialisation matters (gate biases, decay rates): models' uniform init skips it
+    # the hidden-to-hidden matrices of a one-layer, one-direction module, by parameter name: what AWD-LSTM's weight
+    # drop (DropConnect) masks; none: the cell has no such matrix (its recurrence is elementwise or a scan)
+    hidden_to_hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if callable(self.state):
@@ -114,6 +117,8 @@ class Cell:
             raise ValueError(f"cell {self.name!r}: output_state {self.output_state!r} is not one of {names}")
         if self.default_form and self.default_form != "auto" and self.default_form not in self.forms:
             raise ValueError(f"cell {self.name!r}: default form {self.default_form!r} is not one of its forms")
+        if ("weight_drop" in self.options) != bool(self.hidden_to_hidden):
+            raise ValueError(f"cell {self.name!r}: the weight_drop option needs hidden_to_hidden parameters")
 
     @property
     def backends(self) -> tuple[str, ...]:
@@ -311,6 +316,7 @@ PROJECTED = (
 H = StateTensor("h", bridge="tanh")
 C = StateTensor("c", bridge="linear")
 _CLASSIC = frozenset({"bidirectional", "layer_sizes", "weight_drop"})
+HH = ("weight_hh_l0",)
 _LSTM = _CLASSIC | {"forget_bias"}
 
 
@@ -375,6 +381,7 @@ for _cell in (
         "auto",
         _LSTM,
         step=_lstm_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "gru",
@@ -387,6 +394,7 @@ for _cell in (
         "kernel",
         _CLASSIC,
         step=_gru_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "rnn_tanh",
@@ -399,6 +407,7 @@ for _cell in (
         "kernel",
         _CLASSIC,
         step=_rnn_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "rnn_relu",
@@ -411,6 +420,7 @@ for _cell in (
         "kernel",
         _CLASSIC,
         step=_rnn_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "peephole_lstm",
@@ -420,6 +430,7 @@ for _cell in (
         _scratch,
         options=_LSTM,
         step=_lstm_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "layernorm_lstm",
@@ -429,6 +440,7 @@ for _cell in (
         _scratch,
         options=_LSTM,
         step=_layernorm_step,
+        hidden_to_hidden=HH,
     ),
     Cell(
         "mingru",
@@ -459,9 +471,10 @@ for _cell in (
         _modern_layout("slstm", {"h": "tanh"}),
         _modern_builder("slstm", "scratch"),
         _modern_builder("slstm", "fast"),
-        options=MODERN | {"forget_bias", "heads", "conv_size"},
+        options=MODERN | {"forget_bias", "heads", "conv_size", "weight_drop"},
         output_state=None,  # the output is the state's h group-normalised
         own_init=True,
+        hidden_to_hidden=("layers.0.0.recurrent",),  # R, one block per head
     ),
     Cell(
         "mlstm",

@@ -159,10 +159,14 @@ class AWDLanguageModel(nn.Module):
         rnn = self.rnns[k]
         if not (self.training and self.weight_drop > 0.0):
             return rnn(x, state)
-        w_hh = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)  # one DropConnect mask per pass
         if isinstance(rnn, nn.RNNBase):
+            w_hh = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)  # one DropConnect mask per pass
             return kernel_with_weight_hh(rnn, x, state, w_hh)
-        return functional_call(rnn, {"weight_hh_l0": w_hh}, (x, state))
+        # any other module: its hidden-to-hidden matrices (the cell's registry entry names them) swapped for
+        # dropped copies for this call
+        names = registry.get(self.cell).hidden_to_hidden
+        dropped = {n: F.dropout(rnn.get_parameter(n), self.weight_drop, training=True) for n in names}
+        return functional_call(rnn, dropped, (x, state))
 
     def forward(
         self,

@@ -34,7 +34,15 @@ from torch import Tensor, nn
 from rnnkit.cells import RecurrentSpec, State, make_recurrent, registry
 from rnnkit.cells.dropout import Dropout
 from rnnkit.cells.registry import StateTensor
-from rnnkit.cells.stack import from_layer_states, handover, join_states, last_hidden, layer_states, map_state
+from rnnkit.cells.stack import (
+    final_output,
+    from_layer_states,
+    handover,
+    join_states,
+    last_hidden,
+    layer_states,
+    map_state,
+)
 from rnnkit.data.parallel import PAD_ID
 from rnnkit.models.attention import Attention
 
@@ -53,7 +61,7 @@ class DecoderState:
     memory: Tensor  # (B, S, M) encoder outputs
     keys: Tensor | None  # (B, S, K) projected for the attention score
     mask: Tensor  # (B, S) True on real source tokens
-    feed: Tensor | None  # (B, H) previous attentional state (input feeding)
+    feed: Tensor | None  # (B, H) previous attentional state (input feeding), or Bahdanau's query (see Seq2Seq)
 
     def select(self, idx: Tensor) -> DecoderState:
         out = {}
@@ -136,11 +144,9 @@ class Seq2Seq(nn.Module):
         mem = enc.output_size
         self.memory_size = mem
         entry = registry.get(cell)
-        if attention == "bahdanau" and entry.output_in_state(enc) is None:
-            raise ValueError(
-                f"Bahdanau attention reads the decoder's previous output from its state, which cell {cell!r} "
-                f"does not hold; use attention general, dot or none"
-            )
+        # Bahdanau's query is the decoder's previous output: read from its state where the cell's state holds it
+        # (h), else carried in ``feed`` (mLSTM, Mamba...), starting from the encoder's final output
+        self.query_in_feed = attention == "bahdanau" and entry.output_in_state(enc) is None
         # the names and bridges of the cell's state tensors (rnnkit.cells.registry)
         self.state_layout = entry.layout(enc)
         if bidirectional:  # both directions' final states -> the decoder's initial state, per layer and tensor
@@ -188,6 +194,12 @@ class Seq2Seq(nn.Module):
                 rnn.flatten_parameters()
 
     @property
+    def carries_feed(self) -> bool:
+        """Whether the decoder state's ``feed`` is used (input feeding, or Bahdanau's query for cells whose state
+        does not hold their output) - an exported decoder then takes and returns it."""
+        return self.input_feed or self.query_in_feed
+
+    @property
     def output_layer(self) -> nn.Linear:
         return self.out
 
@@ -209,6 +221,8 @@ class Seq2Seq(nn.Module):
         rnn = self._bridge(state)
         keys = self.attn.prepare(memory) if self.attn is not None else None
         feed = memory.new_zeros(src.size(1), self.hidden) if self.input_feed else None
+        if self.query_in_feed:  # the encoder's final output (its forward direction): (B, H)
+            feed = final_output(self.encoder, out, state, src_len)[0]
         return DecoderState(rnn, memory, keys, mask, feed)
 
     def _bridge(self, state: State) -> State:
@@ -249,7 +263,8 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.kind == "bahdanau":
             assert self.attn is not None and self.combine is not None
-            top = last_hidden(self.decoder, st.rnn)[-1]  # previous top-layer state (B, H)
+            # previous top-layer output (B, H)
+            top = st.feed if self.query_in_feed else last_hidden(self.decoder, st.rnn)[-1]
             ctx, weights = self.attn(top, st.keys, st.memory, st.mask)
             out, rnn = self.decoder(torch.cat([emb, ctx], -1).unsqueeze(0), st.rnn)
             h = out[0]
@@ -265,7 +280,8 @@ class Seq2Seq(nn.Module):
             else:
                 feat = h
         feat = self.drop(feat)
-        new = DecoderState(rnn, st.memory, st.keys, st.mask, feat if self.input_feed else None)
+        feed = feat if self.input_feed else h if self.query_in_feed else None
+        new = DecoderState(rnn, st.memory, st.keys, st.mask, feed)
         return feat, new, weights
 
     def logits(self, features: Tensor) -> Tensor:

@@ -45,7 +45,13 @@ def backend(default: str = "fast") -> Any:
 
 
 def heads() -> Any:
-    return key(4, registry.options()["heads"][1], ge=1, le=MAX_SIZE)
+    return key(
+        0,
+        registry.options()["heads"][1],
+        ge=1,
+        le=MAX_SIZE,
+        special={0: "the largest of 4, 3, 2, 1 that divides every layer's width"},
+    )
 
 
 def expand() -> Any:
@@ -84,12 +90,18 @@ CELL_OPTION_KEYS = ("heads", "expand", "state_size", "conv_size", "dt_rank")  # 
 
 
 def cell_options(m: Any) -> dict[str, Any]:
-    """The cell's own hyperparameters of a [model] section, as ``RecurrentSpec`` takes them (0 = the cell's
-    default becomes None)."""
+    """The cell's own hyperparameters of a [model] section, as ``RecurrentSpec`` takes them: 0 = the cell's default
+    becomes None, and ``heads = 0`` the largest count up to 4 that divides every layer's size (and inner width),
+    so a recipe of any width runs every cell (650 units: 2 heads)."""
     out = {k: getattr(m, k) for k in CELL_OPTION_KEYS if hasattr(m, k)}
     for k in ("expand", "dt_rank"):
         if out.get(k) == 0:
             out[k] = None
+    if out.get("heads") == 0:
+        hidden = getattr(m, "hidden", 1)
+        sizes = hidden if isinstance(hidden, list) else [hidden]
+        widths = sizes + [round(out["expand"] * s) for s in sizes if out.get("expand")]
+        out["heads"] = next(k for k in (4, 3, 2, 1) if all(w % k == 0 for w in widths))
     return out
 
 
