@@ -35,7 +35,13 @@ TINY = {
         *("--set", "model.embedding=8", "--set", "model.hidden=8", "--set", "train.batch_size=16"),
         *("--set", "model.bidirectional=true", "--set", "data.max_vocab=300"),
     ],
-    "forecast": ["airline", "--set", "model.hidden=8", "--set", "model.arch=seq2seq"],
+    "forecast": [
+        "airline",
+        *("--set", "model.hidden=8", "--set", "model.arch=seq2seq"),
+        *("--set", "data.lookback=8", "--set", "data.horizon=3"),
+    ],
+    "sequence": ["digits-rows", "--set", "model.hidden=8", "--set", "model.layers=1", "--set", "train.batch_size=16"],
+    "parity": ["parity", "--set", "model.hidden=8", "--set", "data.size=400", "--set", "data.length=10"],
     "translate": [
         "spa-eng-attention",
         *("--set", "data.max_pairs=300", "--set", "model.hidden=8", "--set", "model.embedding=8"),
@@ -97,14 +103,22 @@ def test_language_model(cell, tmp_path, data_dir, capsys):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_text_classifier_bidirectional(cell, tmp_path, data_dir, capsys):
-    _train("text", cell, tmp_path / "run", data_dir, 3)
-    run = load_run(tmp_path / "run", device="cpu")
+def test_classifiers(cell, tmp_path, data_dir, capsys):
+    """Text (bidirectional, attention pooling), numeric sequences (last-step pooling: each direction's final output,
+    read from the state or the outputs) and the parity counter (whose recipe's identity init, for W_hh, is left
+    at its default for a cell without one, with a warning)."""
+    _train("text", cell, tmp_path / "text", data_dir, 2)
+    run = load_run(tmp_path / "text", device="cpu")
     out = predict.classify(run, ["win a free prize now", "see you at lunch"])
     assert len(out) == 2 and all(abs(sum(o["probabilities"].values()) - 1) < 1e-5 for o in out), out
+    _train("sequence", cell, tmp_path / "sequence", data_dir, 2, "--set", "model.pooling=last")
+    assert train_losses(tmp_path / "sequence")
+    capsys.readouterr()
+    _train("parity", cell, tmp_path / "parity", data_dir, 2)
+    assert "rnnkit: warning: " in capsys.readouterr().err  # model.init = 'identity' does not apply to the cell
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", CELLS[:-1])
 def test_forecaster_encoder_decoder(cell, tmp_path, data_dir, capsys):
     """The seq2seq forecaster hands its encoder's state to a decoder that reads another input (a convolution's
     buffer starts at zero there)."""
@@ -126,5 +140,78 @@ def test_translation_beam_search_from_a_bidirectional_encoder(cell, tmp_path, da
     run = load_run(tmp_path / "run", device="cpu")
     (best,) = predict.translate(run, ["hola mundo"], beam=2)
     assert isinstance(best["translation"], str)
+    # the server's step batching of replies: two sources of different lengths decoded as one batch = each alone
+    from rnnkit.models.seq2seq import cat_decoder_states
+
+    model, g = run.model.eval(), torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        alone = [model.encode(torch.randint(4, 40, (n, 1), generator=g), None) for n in (3, 6)]
+        together = cat_decoder_states(alone)
+        go = torch.ones(2, dtype=torch.long)
+        for _ in range(2):
+            feats, together, _ = model.step(go, together)
+            for i, st in enumerate(alone):
+                feat, alone[i], _ = model.step(go[:1], st)
+                torch.testing.assert_close(feats[i : i + 1], feat, rtol=0, atol=1e-5)
     report = _export(tmp_path / "run", tmp_path, capsys)
     assert report["ok"] and report["max_abs_diff"]["decoder"] <= 1e-5, report
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_autocast_and_awd_layers(cell):
+    """bf16 autocast: the output in bf16, the state in the parameters' dtype (fp32) whatever the cell, every
+    parameter trained in fp32. AWD-LSTM's stack of one-layer modules runs any cell; weight drop masks the
+    hidden-to-hidden matrices the registry names (the sLSTM's per-head R; none for cells without)."""
+    from rnnkit.cells import registry
+    from rnnkit.cells.stack import flat_state
+    from rnnkit.models.awd import AWDLanguageModel
+    from rnnkit.models.lm import RNNLanguageModel
+
+    torch.manual_seed(0)
+    lm = RNNLanguageModel(30, 8, 8, 2, cell=cell, cell_options={"heads": 2})
+    tokens = torch.randint(0, 30, (5, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, state = lm.rnn(lm.encoder(tokens).to(torch.bfloat16))
+        loss, _ = lm(tokens, targets=tokens)
+    assert out.dtype == torch.bfloat16 and all(t.dtype == torch.float32 for t in flat_state(state))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in lm.rnn.parameters())
+
+    drops = registry.get(cell).supports("weight_drop")
+    awd = AWDLanguageModel(30, 8, [10, 8], 2, cell=cell, weight_drop=0.5 if drops else 0.0, cell_options={"heads": 2})
+    awd.train()
+    loss, state = awd(tokens, targets=tokens)
+    loss.backward()
+    assert len(state) == 2 and torch.isfinite(loss)
+    if drops:  # the dropped matrix is a function of the parameter: its gradient arrives
+        names = registry.get(cell).hidden_to_hidden
+        assert all(awd.rnns[0].get_parameter(n).grad is not None for n in names)
+
+
+def test_data_parallel_training_of_a_cell_with_a_matrix_state(tmp_path, data_dir):
+    """`--nproc 2` trains an mLSTM (state: a conv buffer, the (heads, d, d) memory, n and m) as one process does:
+    the same weights, and the carried state gathered into the checkpoint as one global batch."""
+    from conftest import run_cli
+    from rnnkit.config import parse_overrides
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
+    from rnnkit.train.loop import Trainer
+    from rnnkit.train.rundir import RunDir
+
+    recipe, *rest = TINY["lm"]
+    sets = [*rest, "--set", "model.cell=mlstm", "--set", "train.batch_size=8", "--set", "train.eval_test=false"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    config = load_recipe(recipe, {**parse_overrides(sets[1::2]), "train.max_steps": 2})
+    RunDir(one).write_config(config)
+    trainer = Trainer(get_task("lm")(config, data_dir, torch.device("cpu")), config, RunDir(one), torch.device("cpu"))
+    trainer.setup(resume=False)
+    trainer.fit()
+    run_cli("train", recipe, "--nproc", "2", "--out", str(two), "--max-steps", "2", "--data-dir", str(data_dir), *sets)
+    a, b = (torch.load(r / "checkpoints" / "last.pt", weights_only=True) for r in (one, two))
+    assert b["world_size"] == 2
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=1e-5, msg=k)
+    ha, hb = a["task_loop"]["hidden"], b["task_loop"]["hidden"]
+    assert [t.shape[1] for t in hb] == [8] * len(hb) == [t.shape[1] for t in ha]  # the global batch of columns
+    for x, y in zip(ha, hb):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-5)

@@ -63,6 +63,11 @@ class RenamedKeyWarning(DeprecationWarning):
     """A configuration key under its old name; it still loads for one release (the message names the new key)."""
 
 
+class InapplicableKeyWarning(UserWarning):
+    """A recipe's value that does not apply to the cell an override chose (AWD-LSTM's weight drop for a cell without
+    hidden-to-hidden matrices): left at its default, with this warning (rnnkit.tasks.recipes)."""
+
+
 class RenamedValueWarning(RenamedKeyWarning):
     """A configuration value under its old name (``model.backend = "fused"``); read as the new one for a release."""
 

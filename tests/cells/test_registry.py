@@ -19,7 +19,7 @@ from rnnkit.cells.stack import (
     unflatten_state,
     zeros_state,
 )
-from rnnkit.config import RECURRENCES, RenamedValueWarning
+from rnnkit.config import RECURRENCES, InapplicableKeyWarning, RenamedValueWarning
 from rnnkit.errors import UserError
 from rnnkit.tasks.recipes import load_recipe
 from toy_cell import toy_registered
@@ -80,9 +80,13 @@ def test_unsupported_options_of_a_registered_cell(capsys):
     from rnnkit.cli import main
 
     with toy_registered():
-        with pytest.raises(UserError, match="does not support DropConnect on hidden-to-hidden matrices"):
-            load_recipe("ptb-awd", {"model.cell": "toy"})
-        assert load_recipe("ptb-awd", {"model.cell": "toy", "model.weight_drop": 0.0}).model.cell == "toy"
+        # the recipe's weight drop is not the user's request: dropped back to 0 for a cell without W_hh, with a warning
+        with pytest.warns(InapplicableKeyWarning, match="model.weight_drop = 0.5 does not apply to model.cell = 'toy'"):
+            config = load_recipe("ptb-awd", {"model.cell": "toy"})
+        assert (config.model.cell, config.model.weight_drop) == ("toy", 0.0)
+        # ... asking for it is an error naming the key and the cells that have the option
+        with pytest.raises(UserError, match="does not support DropConnect on hidden-to-hidden matrices .*slstm"):
+            load_recipe("ptb-awd", {"model.cell": "toy", "model.weight_drop": 0.3})
         code = main(["train", "sms-spam", "--check", "--set", "model.cell=toy", "--set", "model.attention_size=3"])
         assert code == 0, capsys.readouterr().err
 

@@ -53,6 +53,7 @@ OPTIONS = {
     "layer_sizes": ("model.hidden", "layers of different sizes (a list, one size per layer)"),
     "forget_bias": ("model.forget_bias", "a forget-gate bias added at initialisation"),
     "weight_drop": ("model.weight_drop", "DropConnect on hidden-to-hidden matrices (AWD-LSTM)"),
+    "identity_init": ("model.init", "an identity hidden-to-hidden matrix at initialisation (IRNN)"),
 }
 Builder = Callable[[RecurrentSpec], nn.Module]
 
@@ -315,7 +316,7 @@ PROJECTED = (
 )
 H = StateTensor("h", bridge="tanh")
 C = StateTensor("c", bridge="linear")
-_CLASSIC = frozenset({"bidirectional", "layer_sizes", "weight_drop"})
+_CLASSIC = frozenset({"bidirectional", "layer_sizes", "weight_drop", "identity_init"})
 HH = ("weight_hh_l0",)
 _LSTM = _CLASSIC | {"forget_bias"}
 

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
-from rnnkit.cells.stack import LayerStack, flat_state, state_shapes, unflatten_state
+from rnnkit.cells.stack import flat_state, state_shapes, unflatten_state
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
 
@@ -90,8 +90,8 @@ def export_copy(model: nn.Module) -> tuple[nn.Module, bool]:
     for name, module in list(model.named_modules()):
         if isinstance(module, ModernRecurrent):
             module.backend = "scratch"  # the same parameters, the paper's step: plain tensor ops
-        if not isinstance(getattr(module, "spec", None), RecurrentSpec) or isinstance(module, (nn.RNNBase, LayerStack)):
-            continue  # not a recurrent layer, or PyTorch's kernel (dynamic lengths), or a stack of layers
+        if not _recurrent_layer(module) or isinstance(module, nn.RNNBase):
+            continue  # PyTorch's kernel exports with dynamic lengths
         if not isinstance(module, ScratchRecurrent):
             fixed = True  # any other cell's module loops over time in Python
             continue
@@ -103,6 +103,13 @@ def export_copy(model: nn.Module) -> tuple[nn.Module, bool]:
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
         setattr(parent, name.rpartition(".")[2], kernel.eval())
     return model, fixed
+
+
+def _recurrent_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is one recurrent layer (stack) of a cell: it has a spec and nothing inside it does (a model
+    or a LayerStack holds such layers)."""
+    has = lambda m: isinstance(getattr(m, "spec", None), RecurrentSpec)  # noqa: E731
+    return has(module) and not any(has(m) for m in module.modules() if m is not module)
 
 
 def _state_names(rnn: nn.Module) -> list[str]:

@@ -172,6 +172,7 @@ def check_recurrent(m: Any) -> None:
         "layer_sizes": isinstance(getattr(m, "hidden", None), list) and len(set(m.hidden)) > 1,
         "forget_bias": getattr(m, "forget_bias", 0.0) != defaults.get("forget_bias", 0.0),
         "weight_drop": bool(getattr(m, "weight_drop", 0.0)),
+        "identity_init": getattr(m, "init", None) == "identity",
         **{k: getattr(m, k) != defaults[k] for k in CELL_OPTION_KEYS if k in defaults},
     }
     for option, wanted in asked.items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from rnnkit.config import (
     SECTIONS,
     ConfigError,
+    InapplicableKeyWarning,
     OptimConfig,
     RunConfig,
     TrainConfig,
@@ -108,7 +110,6 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
     def fail(e: ConfigError) -> UserError:
         return UserError(f"{where(e.key)}: {e}")
 
-    sections: dict[str, Any] = {}
     for s in SECTIONS:
         known = {f.name for f in dataclasses.fields(classes[s])}
         for k in raw[s]:
@@ -119,21 +120,49 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
                     f"{where(f'{s}.{k}')}: unknown field {k!r} in [{s}] for task {task_name!r} "
                     f"({hint}known: {', '.join(sorted(known))})"
                 )
+    while True:
+        sections: dict[str, Any] = {}
+        for s in SECTIONS:
+            try:
+                sections[s] = build_section(classes[s], s, raw[s])
+            except ConfigError as e:
+                raise fail(e) from None
+        config = RunConfig(
+            task=task_name,
+            recipe=str(raw.get("recipe", Path(source).stem)),
+            description=str(raw.get("description", "")),
+            **sections,
+        )
         try:
-            sections[s] = build_section(classes[s], s, raw[s])
+            check_rules(config, task_cls)
         except ConfigError as e:
-            raise fail(e) from None
-    config = RunConfig(
-        task=task_name,
-        recipe=str(raw.get("recipe", Path(source).stem)),
-        description=str(raw.get("description", "")),
-        **sections,
+            if not _drop_inapplicable(e, raw, origins, source):
+                raise fail(e) from None
+            continue
+        return config
+
+
+def _drop_inapplicable(e: ConfigError, raw: dict[str, Any], origins: dict[str, str], source: str) -> bool:
+    """A recipe's setting of an option the cell named by an override does not support (``--set model.cell=mamba``
+    on the AWD-LSTM recipe, whose weight drop needs hidden-to-hidden matrices) is not the user's request: it is
+    dropped back to its default with a warning, so every recipe runs with every cell. The same option asked for by
+    the user (``--set``), or by a recipe that also names the cell, stays an error. True when it was dropped."""
+    from rnnkit.cells import registry
+
+    fields_ = {key for key, _ in registry.options().values()}
+    if e.key not in fields_ or e.key in origins or "model.cell" not in origins:
+        return False
+    section, name = split_key(e.key)
+    if name not in raw[section]:
+        return False
+    value = raw[section].pop(name)
+    warnings.warn(
+        f"{source}: {e.key} = {value!r} does not apply to model.cell = {raw['model'].get('cell')!r} "
+        f"({e.reason.split(': ', 1)[-1]}); left at its default",
+        InapplicableKeyWarning,
+        stacklevel=4,
     )
-    try:
-        check_rules(config, task_cls)
-    except ConfigError as e:
-        raise fail(e) from None
-    return config
+    return True
 
 
 def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
