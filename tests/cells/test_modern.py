@@ -243,3 +243,19 @@ def test_scratch_step_traces(cell):
         traced = torch.jit.trace(step, (x, *_tuple(state)), check_trace=False)
         for a, b in zip(traced(x, *_tuple(state)), step(x, *_tuple(state))):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_per_layer_sizes_build_one_layer_modules(cell):
+    """Layers of different sizes: spec.layer(k) keeps the cell's hyperparameters, and each one-layer module reads
+    the previous layer's output (what make_recurrent's LayerStack composes)."""
+    spec = RecurrentSpec(cell, INPUT, (8, 4), num_layers=2, bidirectional=True, **EXTRA)
+    second = spec.layer(1)
+    assert (second.input_size, second.hidden_size, second.num_layers) == (16, 4, 1)
+    assert (second.heads, second.state_size, second.conv_size) == (2, 4, 3)
+    with pytest.raises(ValueError, match="per-layer"):
+        _module(cell).build(spec, "fast")
+    x = torch.randn(SEQ, BATCH, INPUT)
+    for k in range(2):
+        x, _ = _module(cell).build(spec.layer(k), "fast")(x)
+    assert x.shape == (SEQ, BATCH, 8)

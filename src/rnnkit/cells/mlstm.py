@@ -183,7 +183,7 @@ class MLSTMCore(Core):
         dtype = compute_dtype(q)
 
         def heads(t: Tensor) -> Tensor:  # (seq, batch, heads * d) -> (batch, heads, seq, d)
-            return t.to(dtype).view(T, B, H, d).permute(1, 2, 0, 3)
+            return t.to(dtype).view(T, B, H, d).permute(1, 2, 0, 3).contiguous()
 
         q, k, v = heads(q), heads(k) / math.sqrt(d), heads(v)
         log_f = F.logsigmoid(f_pre.to(dtype)).permute(1, 2, 0)  # (batch, heads, seq)
@@ -194,21 +194,30 @@ class MLSTMCore(Core):
             i_pre = i_pre.masked_fill(past, float("-inf"))
         C, n, m = C.to(dtype), n.to(dtype), m.to(dtype)
         outs = []
-        L = self.chunk_size
-        for t0 in range(0, T, L):
-            h, C, n, m = _chunk(q[:, :, t0 : t0 + L], k[:, :, t0 : t0 + L], v[:, :, t0 : t0 + L],
-                                i_pre[..., t0 : t0 + L], log_f[..., t0 : t0 + L], C, n, m)  # fmt: skip
+        # split, not sliced per chunk: the backward of a slice is a zero-filled full-size gradient per chunk
+        chunks = zip(
+            *(t.split(self.chunk_size, dim=2) for t in (q, k, v)),
+            *(t.split(self.chunk_size, dim=-1) for t in (i_pre, log_f)),
+        )
+        # from a zero memory (a fresh sequence) the first chunk has nothing to read from before it
+        fresh = not (bool(C.any()) or bool(n.any()))
+        for q_c, k_c, v_c, i_c, f_c in chunks:
+            h, C, n, m = _chunk(q_c, k_c, v_c, i_c, f_c, C, n, m, fresh)
+            fresh = False
             outs.append(h)
         h_tilde = torch.cat(outs, dim=2).permute(2, 0, 1, 3)  # (seq, batch, heads, d)
         y = self._output(h_tilde, xa, z)
         return y, ((new_conv,) if self.conv_size > 0 else ()) + (C, n, m)
 
 
-def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor):
+def _chunk(
+    q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Tensor, n: Tensor, m: Tensor, fresh: bool = False
+):
     """One chunk of the parallel form from the state ``(C, n, m)`` at its start.
 
     q, k (scaled), v: (batch, heads, L, d); i_pre, log_f: (batch, heads, L); C: (batch, heads, d, d);
-    n: (batch, heads, d); m: (batch, heads). Returns h~ (batch, heads, L, d) and the state at the chunk's end.
+    n: (batch, heads, d); m: (batch, heads); ``fresh``: C and n are zero (their terms are skipped). Returns h~
+    (batch, heads, L, d) and the state at the chunk's end.
     """
     L = q.size(2)
     F_ = torch.cumsum(log_f, dim=-1)  # log of the forget gates' product since the chunk's start
@@ -220,9 +229,12 @@ def _chunk(q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C: Ten
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
     D = torch.exp(torch.where(causal, log_D, float("-inf")))
     S = (q @ k.transpose(-1, -2)) * D  # (batch, heads, L, L)
-    carry = torch.exp(m.unsqueeze(-1) + F_ - m_t)  # the chunk-start state's weight at each step (<= 1)
-    num = S @ v + carry.unsqueeze(-1) * (q @ C)  # (batch, heads, L, d)
-    qn = S.sum(-1) + carry * (q @ n.unsqueeze(-1)).squeeze(-1)  # (batch, heads, L)
+    num = S @ v  # (batch, heads, L, d)
+    qn = S.sum(-1)  # (batch, heads, L)
+    if not fresh:  # what the memory held at the chunk's start, at its weight at each step (<= 1)
+        carry = torch.exp(m.unsqueeze(-1) + F_ - m_t)
+        num = num + carry.unsqueeze(-1) * (q @ C)
+        qn = qn + carry * (q @ n.unsqueeze(-1)).squeeze(-1)
     den = torch.maximum(qn.abs(), torch.exp(-m_t)) + EPS
     h = num / den.unsqueeze(-1)
     # the state at the chunk's end, stabilised by m_end

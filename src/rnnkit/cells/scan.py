@@ -13,12 +13,36 @@ inputs; :class:`LinearScan` keeps ``a``, ``b``'s output ``h`` and runs the backw
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.cells import native
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a sequential loop of small ops on one intra-op thread, then restore the thread count.
+
+    Why: each step of a recurrence is a handful of ops on a (batch, hidden) slice - below PyTorch's grain size for
+    element-wise ops, a few microseconds of BLAS for the small products - so a second thread gains nothing there,
+    but every product that does fork pays an OpenMP barrier per step. On a loaded machine those barriers wait for
+    a descheduled thread: measured on the 2-core machine this was written on (load ~12), an sLSTM training step at
+    2 threads took 8x its 1-thread time, and nn.LSTM's kernel 7x. The loop runs on one thread; the large
+    projections before and after it keep every thread.
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class LinearScan(torch.autograd.Function):
@@ -28,8 +52,9 @@ class LinearScan(torch.autograd.Function):
     def forward(ctx: Any, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
         H = torch.empty_like(b)
         h = h0
-        for t in range(a.size(0)):
-            h = torch.addcmul(b[t], a[t], h, out=H[t])
+        with one_thread():
+            for t in range(a.size(0)):
+                h = torch.addcmul(b[t], a[t], h, out=H[t])
         ctx.save_for_backward(a, h0, H)
         return H
 
@@ -40,8 +65,9 @@ class LinearScan(torch.autograd.Function):
         # G_t = dL/dh_t through every path: dH_t + a_{t+1} G_{t+1}
         G = torch.empty_like(dH)
         G[-1] = dH[-1]
-        for t in range(seq - 2, -1, -1):
-            torch.addcmul(dH[t], a[t + 1], G[t + 1], out=G[t])
+        with one_thread():
+            for t in range(seq - 2, -1, -1):
+                torch.addcmul(dH[t], a[t + 1], G[t + 1], out=G[t])
         da = None
         if ctx.needs_input_grad[0]:
             da = torch.empty_like(a)

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
-from rnnkit.cells.scan import conv_sequence, conv_step
+from rnnkit.cells.scan import conv_sequence, conv_step, one_thread
 
 DOC = "sLSTM (Beck et al. 2024, xLSTM): exponential gating with normaliser and stabiliser, per-head recurrence"
 OPTIONS = {"bidirectional": True, "per_layer_sizes": True, "dropout": True, "forget_bias": True}
@@ -186,27 +186,28 @@ class SLSTMScan(torch.autograd.Function):
         SEL = torch.empty(T, nh, B, d, dtype=torch.bool, device=gx.device)  # m_t came from i~ (else from f + m)
         Hs, Cs, Ns, Ms = (torch.empty_like(SF) for _ in range(4))
         h, c, n, m = h0, c0, n0, m0
-        for t in range(T):
-            raw = torch.baddbmm(gx[t], h, Rt).view(nh, B, 4, d)
-            i_pre, f_pre, z_pre, o_pre = raw.unbind(2)
-            a = A[t].view(nh, B, 4, d)
-            i, f, z, o = a.unbind(2)
-            torch.sigmoid(f_pre.neg(), out=SF[t])
-            a_f = F.logsigmoid(f_pre).add_(m)  # log f~ + m_{t-1}
-            m_new = torch.maximum(i_pre, a_f, out=Ms[t])
-            torch.gt(i_pre, a_f, out=SEL[t])
-            torch.exp(i_pre - m_new, out=i)
-            torch.exp(a_f.sub_(m_new), out=f)
-            torch.tanh(z_pre, out=z)
-            torch.sigmoid(o_pre, out=o)
-            c_new = torch.mul(f, c, out=Cs[t]).addcmul_(i, z)  # c_t = f c_{t-1} + i tanh(z~)
-            n_new = torch.addcmul(i, f, n, out=Ns[t])
-            h_new = torch.mul(o, c_new, out=Hs[t]).div_(n_new)
-            if valid is not None:  # past a sequence's end every state keeps its value
-                v = valid[t]
-                for new, old in ((h_new, h), (c_new, c), (n_new, n), (m_new, m)):
-                    torch.where(v, new, old, out=new)
-            h, c, n, m = h_new, c_new, n_new, m_new
+        with one_thread():  # small per-step ops: see rnnkit.cells.scan.one_thread
+            for t in range(T):
+                raw = torch.baddbmm(gx[t], h, Rt).view(nh, B, 4, d)
+                i_pre, f_pre, z_pre, o_pre = raw.unbind(2)
+                a = A[t].view(nh, B, 4, d)
+                i, f, z, o = a.unbind(2)
+                torch.sigmoid(f_pre.neg(), out=SF[t])
+                a_f = F.logsigmoid(f_pre).add_(m)  # log f~ + m_{t-1}
+                m_new = torch.maximum(i_pre, a_f, out=Ms[t])
+                torch.gt(i_pre, a_f, out=SEL[t])
+                torch.exp(i_pre - m_new, out=i)
+                torch.exp(a_f.sub_(m_new), out=f)
+                torch.tanh(z_pre, out=z)
+                torch.sigmoid(o_pre, out=o)
+                c_new = torch.mul(f, c, out=Cs[t]).addcmul_(i, z)  # c_t = f c_{t-1} + i tanh(z~)
+                n_new = torch.addcmul(i, f, n, out=Ns[t])
+                h_new = torch.mul(o, c_new, out=Hs[t]).div_(n_new)
+                if valid is not None:  # past a sequence's end every state keeps its value
+                    v = valid[t]
+                    for new, old in ((h_new, h), (c_new, c), (n_new, n), (m_new, m)):
+                        torch.where(v, new, old, out=new)
+                h, c, n, m = h_new, c_new, n_new, m_new
         ctx.save_for_backward(gx, R, h0, c0, n0, m0, valid, A, SF, SEL, Hs, Cs, Ns, Ms)
         return Hs, h.clone(), c.clone(), n.clone(), m.clone()
 
@@ -228,37 +229,40 @@ class SLSTMScan(torch.autograd.Function):
         dn = dn_T if dn_T is not None else zero()
         dm = dm_T if dm_T is not None else zero()
         DG = torch.empty_like(gx)  # gate pre-activation gradients
-        for t in range(T - 1, -1, -1):
-            i, f, z, o = A[t].view(nh, B, 4, d).unbind(2)
-            c_t, n_t, h_t = Cs[t], Ns[t], Hs[t]
-            c_p, n_p = (Cs[t - 1], Ns[t - 1]) if t > 0 else (c0, n0)
-            dg = DG[t].view(nh, B, 4, d)
-            d_i, d_f, d_z, d_o = dg.unbind(2)
-            if valid is not None:  # a frozen step passes its state's gradient straight through
-                v = valid[t]
-                dh_s, dc_s, dn_s, dm_s = dh, dc, dn, dm
-                dh, dc, dn, dm = (x * v for x in (dh, dc, dn, dm))
-            ratio = c_t / n_t
-            torch.mul(dh, ratio, out=d_o)  # d o
-            dc = dc + dh * o / n_t
-            dn = dn - dh * h_t / n_t
-            df = torch.addcmul(dc * c_p, dn, n_p)
-            di = torch.addcmul(dn, dc, z)
-            torch.mul(dc, i, out=d_z)  # d tanh(z~)
-            gi, gf = di * i, df * f  # gradients of the exponents
-            dm_t = dm - gi - gf
-            sel = SEL[t]
-            torch.add(gi, dm_t * sel, out=d_i)
-            da = gf + dm_t * ~sel  # gradient of log sigmoid(f~) + m_{t-1}
-            torch.mul(da, SF[t], out=d_f)
-            d_z.mul_(1 - z * z)
-            d_o.mul_(o * (1 - o))
-            dc, dn, dm = dc * f, dn * f, da
-            dh = torch.bmm(DG[t], R)  # (heads, batch, d)
-            if valid is not None:
-                dh, dc, dn, dm = (torch.where(v, a1, a0) for a1, a0 in ((dh, dh_s), (dc, dc_s), (dn, dn_s), (dm, dm_s)))
-            if t > 0 and dHs is not None:
-                dh = dh + dHs[t - 1]
+        with one_thread():  # small per-step ops: see rnnkit.cells.scan.one_thread
+            for t in range(T - 1, -1, -1):
+                i, f, z, o = A[t].view(nh, B, 4, d).unbind(2)
+                c_t, n_t, h_t = Cs[t], Ns[t], Hs[t]
+                c_p, n_p = (Cs[t - 1], Ns[t - 1]) if t > 0 else (c0, n0)
+                dg = DG[t].view(nh, B, 4, d)
+                d_i, d_f, d_z, d_o = dg.unbind(2)
+                if valid is not None:  # a frozen step passes its state's gradient straight through
+                    v = valid[t]
+                    dh_s, dc_s, dn_s, dm_s = dh, dc, dn, dm
+                    dh, dc, dn, dm = (x * v for x in (dh, dc, dn, dm))
+                ratio = c_t / n_t
+                torch.mul(dh, ratio, out=d_o)  # d o
+                dc = dc + dh * o / n_t
+                dn = dn - dh * h_t / n_t
+                df = torch.addcmul(dc * c_p, dn, n_p)
+                di = torch.addcmul(dn, dc, z)
+                torch.mul(dc, i, out=d_z)  # d tanh(z~)
+                gi, gf = di * i, df * f  # gradients of the exponents
+                dm_t = dm - gi - gf
+                sel = SEL[t]
+                torch.add(gi, dm_t * sel, out=d_i)
+                da = gf + dm_t * ~sel  # gradient of log sigmoid(f~) + m_{t-1}
+                torch.mul(da, SF[t], out=d_f)
+                d_z.mul_(1 - z * z)
+                d_o.mul_(o * (1 - o))
+                dc, dn, dm = dc * f, dn * f, da
+                dh = torch.bmm(DG[t], R)  # (heads, batch, d)
+                if valid is not None:
+                    dh, dc, dn, dm = (
+                        torch.where(v, a1, a0) for a1, a0 in ((dh, dh_s), (dc, dc_s), (dn, dn_s), (dm, dm_s))
+                    )
+                if t > 0 and dHs is not None:
+                    dh = dh + dHs[t - 1]
         dR = None
         if ctx.needs_input_grad[1]:
             h_prev = torch.cat([h0.unsqueeze(0), Hs[:-1]])  # (seq, heads, batch, d)
