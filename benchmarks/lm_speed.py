@@ -4,32 +4,34 @@
                                   [--steps 200] [--rounds 3] [--threads 2] [--precision fp32|bf16|auto]
                                   [--data-dir DIR] [--json-out FILE]
     python benchmarks/lm_speed.py --scaling [--hiddens 200,650,1500] [--batches 20,64] [--bptts 35,70]
-                                  [--backends fused,scratch] [--precisions fp32,bf16] [--procs 1,2]
+                                  [--backends fast,scratch] [--precisions fp32,bf16] [--procs 1,2]
                                   [--grid main|full] [--steps 50] [--threads 2] [--json-out FILE]
 
 The plain loop is written the way the pytorch/examples word language model writes it (embedding -> nn.LSTM ->
 nn.Linear, repackage_hidden, model.zero_grad(), clip_grad_norm_, manual SGD update). rnnkit runs through its
-real training path (task + Trainer, run directory and all), once with the fused backend and once with the
-scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
+real training path (task + Trainer, run directory and all), once with the fast backend (PyTorch's LSTM kernel)
+and once with the scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
 tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the machine's measured
 matmul throughput that training achieves.
 ``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference. A variant may name its own
-precision, ``fused:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds.
+precision, ``fast:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds (``fused``, the old name of
+``fast``, is accepted).
 
 Equal quality: every variant trains the same number of steps (``--steps`` timed + 10 warm-up) from the same seed,
 and then its validation perplexity on PTB's valid split is measured the same way (``rnnkit``'s LM evaluation, in
 fp32) and reported next to its tokens/s, so a speed-up that costs quality shows. ``--no-ppl`` skips it. With
-``--steps 990 --rounds 1 --variants fused:fp32,fused:bf16`` this is the 1,000-step bf16-vs-fp32 comparison; on a
+``--steps 990 --rounds 1 --variants fast:fp32,fast:bf16`` this is the 1,000-step bf16-vs-fp32 comparison; on a
 CPU without bf16 units add ``--bf16-gemm-via-fp32`` (bf16 numerics, matrix products computed as bf16 units compute
 them, at fp32 speed: quality figures only).
 The CPU's model and SIMD flags (``avx2``, ``avx512_bf16``, ``amx_bf16``...) are printed and written to the JSON
-with every figure, and for bf16 variants the recurrence chosen per shape (``rnnkit.cells.select``) and its timings.
+with every figure, and for bf16 variants the recurrence chosen per shape (``train.recurrence``, rnnkit.cells.select)
+and its timings.
 
 ``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
-sequence length, fused vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
+sequence length, fast vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
 process with threads / 2 threads), each with the fraction of the matmul peak of its precision, both peaks
 measured in the same run. ``--grid main`` (default) crosses hidden x backend x precision x processes at the
-first batch size and bptt, then sweeps the other batch sizes and bptts at the middle hidden size (fused, 1
+first batch size and bptt, then sweeps the other batch sizes and bptts at the middle hidden size (fast, 1
 process, each precision); ``--grid full`` crosses everything. Precisions the device cannot run (bf16 on a CPU
 without AVX512/AMX) are listed as unsupported rather than measured.
 """
@@ -228,6 +230,7 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
     from rnnkit.train.rundir import RunDir
 
     backend, _, precision = variant.partition(":")
+    backend = {"fused": "fast"}.get(backend, backend)
     log_every = 10
     overrides = {
         "model.hidden": a.hidden,
@@ -264,7 +267,14 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
             summary = trainer.fit()
         records = [r for r in run.read_metrics() if "split" not in r][1:]  # drop the warm-up window
     ppl = None if a.no_ppl else summary["valid"]["ppl"]
+    rec = trainer.precision.recurrence
+    CHOICES.update(rec.choices)
+    TIMINGS.update(rec.timings)
     return statistics.mean(r["tokens_per_s"] for r in records), ppl
+
+
+CHOICES: dict[str, str] = {}  # the recurrence chosen per shape by rnnkit's runs (train.recurrence = auto)
+TIMINGS: dict[str, dict[str, float]] = {}
 
 
 def scaling_rate(row: dict, a: argparse.Namespace) -> float:
@@ -422,7 +432,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=200, help="timed steps per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default="plain,fused,scratch", help="plain, or backend[:precision] (fused:bf16)")
+    ap.add_argument("--variants", default="plain,fast,scratch", help="plain, or backend[:precision] (fast:bf16)")
     ap.add_argument("--no-ppl", action="store_true", help="skip the validation perplexity after training")
     ap.add_argument(
         "--allow-emulated-bf16",
@@ -453,7 +463,7 @@ def main() -> int:
     ap.add_argument("--hiddens", default="200,650,1500")
     ap.add_argument("--batches", default="20,64")
     ap.add_argument("--bptts", default="35,70")
-    ap.add_argument("--backends", default="fused,scratch")
+    ap.add_argument("--backends", default="fast,scratch")
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--procs", default="1,2")
     ap.add_argument("--grid", choices=("main", "full"), default="main")
@@ -498,24 +508,22 @@ def main() -> int:
         f"({' '.join(cpu['flags'])}); {a.steps + 10} steps per run\n"
     )
     print(
-        f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fast':>9} {'GFLOP/s':>8} {'of peak':>8} "
         f"{'valid ppl':>10}   (tokens/s: median of the rounds; vs: median of the per-round ratios)"
     )
 
     def ratio(v: str, base: str) -> float | None:
         """The median over rounds of this round's v / base: each pair ran back to back, so machine drift
-        between rounds (+-10% here) cancels, which the ratio of the two medians does not do. "fused" is the first
-        fused variant (``fused`` or ``fused:PRECISION``)."""
-        if base == "fused":
-            base = next((x for x in variants if x.split(":")[0] == "fused"), base)
+        between rounds (+-10% here) cancels, which the ratio of the two medians does not do. "fast" is the first
+        fast variant (``fast`` or ``fast:PRECISION``; ``fused``, its old name)."""
+        if base == "fast":
+            base = next((x for x in variants if x.split(":")[0] in ("fast", "fused")), base)
         if base not in med:
             return None
         return round(statistics.median(x / y for x, y in zip(results[v], results[base])), 3)
 
     def shown(r: float | None) -> str:
         return f"{r:>8.2f}x" if r is not None else f"{'-':>9}"
-
-    from rnnkit.cells import select
 
     for v in variants:
         gf = med[v] * flops / 1e9
@@ -526,7 +534,7 @@ def main() -> int:
                 "variant": v,
                 "tokens_per_s": round(med[v], 1),
                 "vs_plain": ratio(v, "plain"),
-                "vs_fused": ratio(v, "fused"),
+                "vs_fast": ratio(v, "fast"),
                 "gflops": round(gf, 1),
                 "fraction_of_peak": round(gf / peak, 3),
                 "runs": results[v],
@@ -537,7 +545,7 @@ def main() -> int:
         )
         ppl_shown = f"{ppl:>10.2f}" if ppl is not None else f"{'-':>10}"
         print(
-            f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
+            f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fast'))} {gf:>8.1f} "
             f"{gf / peak:>7.1%} {ppl_shown}"
         )
     out = {
@@ -548,8 +556,8 @@ def main() -> int:
         "results": rows,
         "torch": torch.__version__,
         "cpu": cpu,
-        "recurrence_choices": select.choices(),
-        "recurrence_timings_ms": select.timings(),
+        "recurrence_choices": CHOICES,
+        "recurrence_timings_ms": TIMINGS,
     }
     if a.json_out:
         write_result(a.json_out, "lm_speed", out, prov)
