@@ -11,8 +11,8 @@ The plain loop is written the way the pytorch/examples word language model write
 nn.Linear, repackage_hidden, model.zero_grad(), clip_grad_norm_, manual SGD update). rnnkit runs through its
 real training path (task + Trainer, run directory and all), once with the fast backend (PyTorch's LSTM kernel)
 and once with the scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike;
-the median tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the machine's measured
-matmul throughput that training achieves.
+the median tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the
+machine's measured matmul throughput that training achieves.
 ``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference. A variant may name its own
 precision, ``fast:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds (``fused``, the old name of
 ``fast``, is accepted).
