@@ -99,10 +99,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # (vocab, H) in the parameter's own layout, as autograd's addmm backward computes it: a transposed
         # (H, vocab) product was faster on some CPUs and shapes but slower on others, and autograd had to copy it
         # into the parameter's layout when it accumulated; the row scale rides on the small ``hidden``
-        if need_w:
-            grad_weight = torch.mm(grad.t(), hidden if scale is None else hidden * scale)  # (vocab, H)
-        else:
-            grad_weight = None
+        scaled = hidden if scale is None else hidden * scale  # (N, H)
+        grad_weight = torch.mm(grad.t(), scaled) if need_w else None  # (vocab, H)
         grad_bias = grad.sum(0) if ctx.has_bias and need_b else None  # (vocab,)
         if scale is not None:
             for g in (grad_hidden, grad_bias):
