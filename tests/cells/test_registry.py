@@ -181,3 +181,14 @@ def test_the_registry_knows_each_modern_cells_state_as_its_module_does(cell):
     stack = make_recurrent(RecurrentSpec(cell, 5, [8, 4], 2, heads=2, state_size=4, conv_size=3), "scratch")
     _, state = stack(torch.randn(4, 3, 5))
     assert [tuple(t.shape) for t in flat_state(state)] == [s for _, s in state_shapes(stack, 3)]
+
+
+def test_run_json_records_the_recurrence_policy_and_where_it_came_from(tiny_run, monkeypatch):
+    import json
+
+    from rnnkit.cells import select
+
+    meta = json.loads((tiny_run("lm") / "run.json").read_text())
+    assert meta["recurrence"] == {"policy": "auto", "from": "train.recurrence"}
+    monkeypatch.setenv(select.ENV, "projected")
+    assert select.resolve("kernel").record() == {"policy": "projected", "from": select.ENV, "configured": "kernel"}
