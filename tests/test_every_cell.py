@@ -63,16 +63,16 @@ def _train(kind: str, cell: str, out, data_dir, steps: int, *extra: str) -> None
     assert main([*argv, *rest, *QUIET, "--set", f"model.cell={cell}", *extra]) == 0
 
 
-def _export(run, tmp_path, capsys) -> dict:
+def _export(run, tmp_path, capsys, fmt: str = "onnx") -> dict:
     capsys.readouterr()
-    assert main(["export", str(run), "--format", "onnx", "--out", str(tmp_path / "model.onnx"), "--json"]) == 0
+    assert main(["export", str(run), "--format", fmt, "--out", str(tmp_path / f"model-{fmt}"), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_language_model(cell, tmp_path, data_dir, capsys):
     """State carried across BPTT windows, an exact resume (the checkpoint holds the carried state in the cell's
-    layout), generation alone and step-batched alike, an ONNX step graph equal to PyTorch."""
+    layout), generation alone and step-batched alike, ONNX and TorchScript step graphs equal to PyTorch."""
     pytest.importorskip("onnxruntime")
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     _train("lm", cell, straight, data_dir, 4)
@@ -98,8 +98,9 @@ def test_language_model(cell, tmp_path, data_dir, capsys):
         batch.run()
     assert [s.result() for s in streams] == alone
 
-    report = _export(straight, tmp_path, capsys)
-    assert report["ok"] and report["worst"] <= 1e-5, report
+    for fmt in ("onnx", "torchscript"):
+        report = _export(straight, tmp_path, capsys, fmt)
+        assert report["ok"] and report["worst"] <= 1e-5, report
 
 
 @pytest.mark.parametrize("cell", CELLS)
