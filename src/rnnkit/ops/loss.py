@@ -12,10 +12,10 @@ The value and the gradient equal ``F.cross_entropy`` (mean over the non-ignored 
 ``linear_cross_entropy`` goes one step further for the output layer of a language model: the decoder's matmul,
 its bias, the softmax and the loss in one function, so the logits are never kept (only the log-probabilities
 the backward needs). The decoder's weight gradient is ``grad.T @ hidden``, autograd's own product, in the
-parameter's layout. (A ``(hidden, vocab)`` product, transposed, ran ~20% faster on an AMD CPU at the
-Zaremba-medium shape, but slower at the small one, and autograd then copied it into the parameter's layout: with
-that copy the ptb-small training step ran at 0.89-0.96x a plain PyTorch loop on an Intel CPU. The plain loop's
-product cannot be slower than the plain loop on any CPU.)
+parameter's layout. (A ``(hidden, vocab)`` product, transposed, was faster for that one GEMM at some shapes on
+some CPUs and slower at others, and autograd then copied it into the parameter's layout every step: with that copy
+the ptb-small training step fell behind a plain PyTorch loop's. The plain loop's own product cannot lose to the
+plain loop on any CPU.)
 """
 
 from __future__ import annotations
