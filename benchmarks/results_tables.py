@@ -392,6 +392,46 @@ def render_recurrence(doc: dict[str, Any]) -> str:
     )
 
 
+def render_recurrences(doc: dict[str, Any]) -> str:
+    """benchmarks/recurrences.py: the modern layers against nn.LSTM (and their reference packages)."""
+    r = doc["result"]
+    c = r["config"]
+    rows = [
+        [
+            x["cell"],
+            rate(x["ms"]),
+            f"{x['speed_vs_lstm']:.2f}x",
+            f">= {x['target']}x" if x.get("target") else "",
+            "-" if x.get("peak_gb") is None else f"{x['peak_gb']:.2f}",
+            rate(x.get("gemm_ms")) if x.get("gemm_ms") is not None else "",
+            rate(x.get("scan_ms")) if x.get("scan_ms") is not None else "",
+        ]
+        for x in r["rows"]
+    ]
+    out = (
+        f"Forward + backward, batch {c['batch']}, T={c['seq']}, input {c['input']}, {c['layers']} layers, width "
+        f"{c['hidden']}, fp32, {c['threads']} thread{'s' if c['threads'] != 1 else ''}, median of {c['rounds']} "
+        "alternating rounds; peak memory of the whole process.\n\n"
+        + table(["layer", "ms", "vs nn.LSTM", "target", "peak GB", "GEMM ms", "scan ms"], rows, drop_empty=True)
+    )
+    ref = r.get("reference", {})
+    if ref.get("rows"):
+        sh = ref["shape"]
+        ref_rows = [
+            [
+                x["cell"],
+                rate(x["rnnkit_ms"]),
+                rate(x.get("ref_ms")) if x.get("ref_ms") is not None else x.get("ref", "-"),
+                f"{x['rnnkit_vs_ref']:.2f}x" if x.get("rnnkit_vs_ref") is not None else "-",
+            ]
+            for x in ref["rows"]
+        ]
+        out += f"\nReference packages at T={sh['seq']}, batch {sh['batch']}:\n\n" + table(
+            ["layer", "rnnkit ms", "reference ms", "rnnkit vs reference"], ref_rows
+        )
+    return out
+
+
 def render_decode_step(doc: dict[str, Any]) -> str:
     r = doc["result"]
     c = r["config"]
@@ -563,6 +603,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "reproduce": render_reproduce,
     "gradient_flow": render_gradient_flow,
     "recurrence": render_recurrence,
+    "recurrences": render_recurrences,
     "decode_step": render_decode_step,
     "peer_keras": render_peer_keras,
     "load_test": render_load_test,

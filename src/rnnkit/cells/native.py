@@ -32,105 +32,140 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-MAX_STATE = 64  # N per channel the kernel holds on its stack
-MAX_BLOCK = 64  # time steps recomputed per block in the backward
+MAX_STATE = 1 << 16  # N per channel (the kernel's buffers are on the heap: no real limit)
+MAX_BLOCK = 64  # time steps recomputed per block in the backward (its buffers: 2 * block * inner * N values)
 
 _BODY = r"""
 /* layout (time-major, contiguous): u, delta, y, d_u, d_delta: (T, Bt, D); B, C, dB, dC: (T, Bt, N);
    A, dA: (D, N); h0, h_last, dh_last, dh0: (Bt, D, N); starts: (ceil(T / K), Bt, D, N), the state at each
-   block start. Each call handles batch rows [b0, b1). */
-void FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
-                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
-                    const REAL* restrict B, const REAL* restrict C,
-                    const REAL* restrict h0, REAL* restrict y, REAL* restrict h_last, REAL* restrict starts) {
-    REAL h[64];
+   block start. Each call handles batch rows [b0, b1). For each row the (D, N) state stays in cache while time
+   advances, and every per-step read is a contiguous row. Returns 0, or -1 when out of memory. */
+int FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
+                   const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                   const REAL* restrict B, const REAL* restrict C, const REAL* restrict h0, REAL* restrict y,
+                   REAL* restrict h_last, REAL* restrict starts) {
+    const int64_t S = D * N;
+    REAL* restrict h = (REAL*)malloc(sizeof(REAL) * S);
+    if (!h) return -1;
     for (int64_t b = b0; b < b1; b++) {
-        for (int64_t d = 0; d < D; d++) {
-            const REAL* a = A + d * N;
-            const int64_t s = (b * D + d) * N;
-            for (int64_t n = 0; n < N; n++) h[n] = h0[s + n];
-            for (int64_t t = 0; t < T; t++) {
-                if (t % K == 0) {
-                    REAL* st = starts + (t / K) * Bt * D * N + s;
-                    for (int64_t n = 0; n < N; n++) st[n] = h[n];
-                }
-                const int64_t i = (t * Bt + b) * D + d;
-                const REAL dt = delta[i], du = dt * u[i];
-                const REAL* bt = B + (t * Bt + b) * N;
-                const REAL* ct = C + (t * Bt + b) * N;
-                REAL acc = 0;
-                for (int64_t n = 0; n < N; n++) {
-                    h[n] = EXP(dt * a[n]) * h[n] + du * bt[n];
-                    acc += h[n] * ct[n];
-                }
-                y[i] = acc;
+        memcpy(h, h0 + b * S, sizeof(REAL) * S);
+        for (int64_t t = 0; t < T; t++) {
+            if (t % K == 0) memcpy(starts + ((t / K) * Bt + b) * S, h, sizeof(REAL) * S);
+            const int64_t row = t * Bt + b;
+            const REAL* restrict dl = delta + row * D;
+            const REAL* restrict ur = u + row * D;
+            const REAL* restrict bt = B + row * N;
+            const REAL* restrict ct = C + row * N;
+            REAL* restrict yt = y + row * D;
+#define FWD_CHANNELS(NN)                                                    \
+            for (int64_t d = 0; d < D; d++) {                               \
+                const REAL dt = dl[d], du = dt * ur[d];                     \
+                const REAL* restrict a = A + d * (NN);                      \
+                REAL* restrict hd = h + d * (NN);                           \
+                REAL acc = 0;                                               \
+                for (int64_t n = 0; n < (NN); n++) {                        \
+                    hd[n] = EXP(dt * a[n]) * hd[n] + du * bt[n];            \
+                    acc += hd[n] * ct[n];                                   \
+                }                                                           \
+                yt[d] = acc;                                                \
             }
-            for (int64_t n = 0; n < N; n++) h_last[s + n] = h[n];
+            if (N == 16) { FWD_CHANNELS(16) } else { FWD_CHANNELS(N) }  /* N = 16: one vector, no remainder */
+#undef FWD_CHANNELS
         }
+        memcpy(h_last + b * S, h, sizeof(REAL) * S);
     }
+    free(h);
+    return 0;
 }
 
-/* dB, dC must be zero on entry (rows b0..b1 are accumulated over d); dA is this call's own (D, N) buffer. */
-void FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
-                     const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
-                    const REAL* restrict B, const REAL* restrict C,
-                     const REAL* restrict starts, const REAL* restrict dy, const REAL* restrict dh_last,
-                     REAL* restrict d_u, REAL* restrict d_delta, REAL* restrict dA,
-                     REAL* restrict dB, REAL* restrict dC, REAL* restrict dh0) {
-    REAL hs[65][64];
-    REAL ex[64][64];
-    REAL dh[64];
+/* dB, dC must be zero on entry; dA is this call's own (D, N) buffer, zero on entry. */
+int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
+                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
+                    const REAL* restrict B, const REAL* restrict C, const REAL* restrict starts,
+                    const REAL* restrict dy, const REAL* restrict dh_last, REAL* restrict d_u,
+                    REAL* restrict d_delta, REAL* restrict dA, REAL* restrict dB, REAL* restrict dC,
+                    REAL* restrict dh0) {
+    const int64_t S = D * N;
+    REAL* restrict hs = (REAL*)malloc(sizeof(REAL) * S * (2 * K + 2));  /* K + 1 states, K decays, dh */
+    if (!hs) return -1;
+    REAL* restrict ex = hs + S * (K + 1);
+    REAL* restrict dh = ex + S * K;
     const int64_t blocks = (T + K - 1) / K;
     for (int64_t b = b0; b < b1; b++) {
-        for (int64_t d = 0; d < D; d++) {
-            const REAL* a = A + d * N;
-            REAL* da = dA + d * N;
-            const int64_t s = (b * D + d) * N;
-            for (int64_t n = 0; n < N; n++) dh[n] = dh_last[s + n];
-            for (int64_t k = blocks - 1; k >= 0; k--) {
-                const int64_t t0 = k * K, L = (t0 + K < T ? K : T - t0);
-                const REAL* st = starts + k * Bt * D * N + s;
-                for (int64_t n = 0; n < N; n++) hs[0][n] = st[n];
-                for (int64_t j = 0; j < L; j++) {  /* recompute the block's states */
-                    const int64_t t = t0 + j, i = (t * Bt + b) * D + d;
-                    const REAL dt = delta[i], du = dt * u[i];
-                    const REAL* bt = B + (t * Bt + b) * N;
-                    for (int64_t n = 0; n < N; n++) {
-                        ex[j][n] = EXP(dt * a[n]);
-                        hs[j + 1][n] = ex[j][n] * hs[j][n] + du * bt[n];
-                    }
+        memcpy(dh, dh_last + b * S, sizeof(REAL) * S);
+        for (int64_t k = blocks - 1; k >= 0; k--) {
+            const int64_t t0 = k * K, L = (t0 + K < T ? K : T - t0);
+            memcpy(hs, starts + (k * Bt + b) * S, sizeof(REAL) * S);
+            for (int64_t j = 0; j < L; j++) {  /* recompute the block's states */
+                const int64_t row = (t0 + j) * Bt + b;
+                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict ur = u + row * D;
+                const REAL* restrict bt = B + row * N;
+                const REAL* restrict hp = hs + j * S;
+                REAL* restrict hn = hs + (j + 1) * S;
+                REAL* restrict e = ex + j * S;
+#define RECOMPUTE(NN)                                                       \
+                for (int64_t d = 0; d < D; d++) {                           \
+                    const REAL dt = dl[d], du = dt * ur[d];                 \
+                    const REAL* restrict a = A + d * (NN);                  \
+                    for (int64_t n = 0; n < (NN); n++) {                    \
+                        const int64_t q = d * (NN) + n;                     \
+                        e[q] = EXP(dt * a[n]);                              \
+                        hn[q] = e[q] * hp[q] + du * bt[n];                  \
+                    }                                                       \
                 }
-                for (int64_t j = L - 1; j >= 0; j--) {  /* the adjoint recurrence, in reverse */
-                    const int64_t t = t0 + j, i = (t * Bt + b) * D + d;
-                    const REAL dt = delta[i], uu = u[i], du = dt * uu, g = dy[i];
-                    const REAL* bt = B + (t * Bt + b) * N;
-                    const REAL* ct = C + (t * Bt + b) * N;
-                    REAL* dbt = dB + (t * Bt + b) * N;
-                    REAL* dct = dC + (t * Bt + b) * N;
-                    REAL d_du = 0, d_exp = 0;
-                    for (int64_t n = 0; n < N; n++) {
-                        const REAL gh = dh[n] + g * ct[n];  /* dL/dh_t */
-                        dct[n] += hs[j + 1][n] * g;
-                        d_du += gh * bt[n];
-                        dbt[n] += gh * du;
-                        const REAL p = gh * hs[j][n] * ex[j][n];  /* dL/d(delta_t A) */
-                        d_exp += p * a[n];
-                        da[n] += p * dt;
-                        dh[n] = gh * ex[j][n];
-                    }
-                    d_delta[i] = d_exp + d_du * uu;
-                    d_u[i] = d_du * dt;
-                }
+                if (N == 16) { RECOMPUTE(16) } else { RECOMPUTE(N) }
+#undef RECOMPUTE
             }
-            for (int64_t n = 0; n < N; n++) dh0[s + n] = dh[n];
+            for (int64_t j = L - 1; j >= 0; j--) {  /* the adjoint recurrence, in reverse */
+                const int64_t row = (t0 + j) * Bt + b;
+                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict ur = u + row * D;
+                const REAL* restrict g = dy + row * D;
+                const REAL* restrict bt = B + row * N;
+                const REAL* restrict ct = C + row * N;
+                REAL* restrict dbt = dB + row * N;
+                REAL* restrict dct = dC + row * N;
+                REAL* restrict dur = d_u + row * D;
+                REAL* restrict ddr = d_delta + row * D;
+                const REAL* restrict hp = hs + j * S;
+                const REAL* restrict hn = hs + (j + 1) * S;
+                const REAL* restrict e = ex + j * S;
+#define ADJOINT(NN)                                                                 \
+                for (int64_t d = 0; d < D; d++) {                                   \
+                    const REAL dt = dl[d], uu = ur[d], du = dt * uu, gd = g[d];     \
+                    const REAL* restrict a = A + d * (NN);                             \
+                    REAL* restrict da = dA + d * (NN);                                 \
+                    REAL* restrict dhd = dh + d * (NN);                                \
+                    REAL d_du = 0, d_exp = 0;                                       \
+                    for (int64_t n = 0; n < (NN); n++) {                               \
+                        const int64_t q = d * (NN) + n;                                \
+                        const REAL gh = dhd[n] + gd * ct[n];  /* dL/dh_t */         \
+                        dct[n] += hn[q] * gd;                                       \
+                        d_du += gh * bt[n];                                         \
+                        dbt[n] += gh * du;                                          \
+                        const REAL p = gh * hp[q] * e[q];  /* dL/d(delta_t A) */    \
+                        d_exp += p * a[n];                                          \
+                        da[n] += p * dt;                                            \
+                        dhd[n] = gh * e[q];                                         \
+                    }                                                               \
+                    ddr[d] = d_exp + d_du * uu;                                     \
+                    dur[d] = d_du * dt;                                             \
+                }
+                if (N == 16) { ADJOINT(16) } else { ADJOINT(N) }
+#undef ADJOINT
+            }
         }
+        memcpy(dh0 + b * S, dh, sizeof(REAL) * S);
     }
+    free(hs);
+    return 0;
 }
 """
 
 
 def _source() -> str:
-    parts = ["#include <math.h>\n#include <stdint.h>\n"]
+    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"]
     for real, suffix, exp in (("float", "f32", "expf"), ("double", "f64", "exp")):
         parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{_BODY}\n")
         parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
@@ -193,6 +228,8 @@ def _build() -> ctypes.CDLL | None:
     for suffix in ("f32", "f64"):
         getattr(lib, f"ss_forward_{suffix}").argtypes = [i64] * 7 + [ptr] * 9
         getattr(lib, f"ss_backward_{suffix}").argtypes = [i64] * 7 + [ptr] * 14
+        getattr(lib, f"ss_forward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"ss_backward_{suffix}").restype = ctypes.c_int
     return lib
 
 
@@ -231,11 +268,12 @@ def _split(batch: int) -> list[tuple[int, int]]:
 
 def _parallel(fn, ranges: list[tuple[int, int]]) -> None:
     if len(ranges) == 1:
-        fn(*ranges[0])
-        return
-    with ThreadPoolExecutor(len(ranges)) as pool:
-        for f in [pool.submit(fn, b0, b1) for b0, b1 in ranges]:
-            f.result()
+        codes = [fn(*ranges[0])]
+    else:
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            codes = [f.result() for f in [pool.submit(fn, b0, b1) for b0, b1 in ranges]]
+    if any(codes):
+        raise MemoryError("rnnkit's selective scan could not allocate its state buffer")
 
 
 def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int):  # noqa: N803
@@ -270,8 +308,8 @@ def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block):  # noqa: N803
     ptrs = [_ptr(t) for t in (u, delta, A, B, C, starts, dy, dh_last, d_u, d_delta)]
     tail = [_ptr(t) for t in (dB, dC, dh0)]
 
-    def run(b0: int, b1: int) -> None:
-        fn(T, batch, D, N, block, b0, b1, *ptrs, _ptr(dA_parts[ranges.index((b0, b1))]), *tail)
+    def run(b0: int, b1: int) -> int:
+        return fn(T, batch, D, N, block, b0, b1, *ptrs, _ptr(dA_parts[ranges.index((b0, b1))]), *tail)
 
     _parallel(run, ranges)
     return d_u, d_delta, dA_parts.sum(0), dB, dC, dh0
