@@ -27,6 +27,13 @@ The CPU's model and SIMD flags (``avx2``, ``avx512_bf16``, ``amx_bf16``...) are 
 with every figure, and for bf16 variants the recurrence chosen per shape (``train.recurrence``, rnnkit.cells.select)
 and its timings.
 
+``--interleave`` pairs at the finest grain, for a loaded machine where whole runs drift by 2x between rounds:
+one process, the plain loop's step and rnnkit's step (the Trainer's own pieces, as benchmarks/lm_profile.py drives
+them: ``task.train_step`` under ``precision.autocast()``, ``precision.backward``, ``precision.step``) alternating
+step by step, each step timed in CPU time (``time.process_time``: what other processes on the machine cannot
+inflate, at 1 thread) and in wall time; the ratio is the median of the per-step ratios. The Trainer's bookkeeping
+every ``train.log_every`` steps (a metrics line) is left out.
+
 ``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
 sequence length, fast vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
 process with threads / 2 threads), each with the fraction of the matmul peak of its precision, both peaks
@@ -48,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -422,6 +430,128 @@ def scaling(a: argparse.Namespace, prov: Provenance) -> int:
     return 0
 
 
+def interleave(a: argparse.Namespace, prov: Provenance) -> int:
+    """rnnkit's training step against the plain loop's, alternating step by step (see the module docstring)."""
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
+    from rnnkit.train.loop import Trainer
+    from rnnkit.train.rundir import RunDir
+
+    overrides = {
+        "model.hidden": a.hidden,
+        "model.embedding": a.hidden,
+        "model.layers": a.layers,
+        "model.dropout": a.dropout,
+        "model.backend": "fast",
+        "data.bptt": a.bptt,
+        "train.batch_size": a.batch,
+        "train.tensorboard": False,
+        "train.precision": a.precision,
+        "data.valid": "",
+        "data.valid_fraction": 0.002,
+    }
+    if a.seed is not None:
+        overrides["train.seed"] = a.seed
+    config = load_recipe("ptb-small", overrides)
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDir(Path(tmp) / "run")
+        run.write_config(config)
+        task = get_task("lm")(config, data_dir(a), device)
+        trainer = Trainer(task, config, run, device, echo=False)
+        trainer.setup(resume=False)
+        params = [p for p in trainer.model.parameters() if p.requires_grad]
+        clip, scale = config.optim.clip, task.loss_scale()
+        batches = task.train_batches(0, 0)
+
+        def rnnkit_step() -> None:  # the body of Trainer._fit's step
+            trainer.optimizer.zero_grad(set_to_none=True)
+            with trainer.precision.autocast():
+                out = task.train_step(trainer.train_model, next(batches))
+            trainer.precision.backward(out[0] * scale if scale != 1.0 else out[0])
+            trainer.precision.step(trainer.optimizer, params, clip)
+            trainer.state.acc_loss = trainer.state.acc_loss + out[0].detach().double()
+
+        torch.manual_seed(0 if a.seed is None else a.seed)
+        vocab = len(task.vocab)
+        plain = PlainRNNModel(vocab, a.hidden, a.hidden, a.layers, a.dropout).to(device)
+        criterion = nn.CrossEntropyLoss()
+        data = task._train_cols
+        state: dict[str, Any] = {"hidden": None, "i": 0}
+
+        def plain_step() -> None:  # plain_loop's step
+            i = state["i"]
+            state["i"] = (i + a.bptt) % (data.size(0) - a.bptt - 1)
+            x, y = data[i : i + a.bptt], data[i + 1 : i + 1 + a.bptt].reshape(-1)
+            if state["hidden"] is not None:
+                state["hidden"] = tuple(h.detach() for h in state["hidden"])
+            plain.zero_grad()
+            output, state["hidden"] = plain(x, state["hidden"])
+            loss = criterion(output.view(-1, vocab), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(plain.parameters(), 5.0)
+            for p in plain.parameters():
+                p.data.add_(p.grad, alpha=-float(a.bptt))
+
+        steps = {"plain": plain_step, "rnnkit": rnnkit_step}
+        cpu: dict[str, list[float]] = {k: [] for k in steps}
+        wall: dict[str, list[float]] = {k: [] for k in steps}
+        load_start = os.getloadavg()[0]
+        for step in range(a.steps + 10):
+            for name, fn in steps.items():
+                sync()
+                c0, w0 = time.process_time(), time.perf_counter()
+                fn()
+                sync()
+                if step >= 10:  # 10 warm-up steps each
+                    cpu[name].append(time.process_time() - c0)
+                    wall[name].append(time.perf_counter() - w0)
+        load_end = os.getloadavg()[0]
+
+    def ratio(times: dict[str, list[float]]) -> float:
+        return round(statistics.median(p / r for p, r in zip(times["plain"], times["rnnkit"])), 3)
+
+    tokens = a.bptt * a.batch
+    rows = {
+        name: {
+            "cpu_ms": round(statistics.median(cpu[name]) * 1e3, 2),
+            "wall_ms": round(statistics.median(wall[name]) * 1e3, 2),
+            "tokens_per_cpu_s": round(tokens / statistics.median(cpu[name]), 1),
+            "tokens_per_s": round(tokens / statistics.median(wall[name]), 1),
+        }
+        for name in steps
+    }
+    cpu_info = cpu_flags()
+    out = {
+        "mode": "interleave",
+        "config": vars(a),
+        "vocab": vocab,
+        "steps": rows,
+        "rnnkit_vs_plain_cpu": ratio(cpu),
+        "rnnkit_vs_plain_wall": ratio(wall),
+        "load_avg": {"start": load_start, "end": load_end},
+        "oneDNN_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "torch": torch.__version__,
+        "cpu": cpu_info,
+    }
+    print(
+        f"\nptb-small step, {a.layers}x{a.hidden}, bptt {a.bptt}, batch {a.batch}, {a.threads} threads, {a.precision}; "
+        f"{cpu_info['model']} ({' '.join(cpu_info['flags'])}), ONEDNN_MAX_CPU_ISA="
+        f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '') or '(none)'}; load {load_start:.1f} -> {load_end:.1f}; "
+        f"{a.steps} steps each, alternating\n"
+    )
+    for name, r in rows.items():
+        print(f"{name:>8}: {r['cpu_ms']:8.1f} ms CPU {r['wall_ms']:8.1f} ms wall per step")
+    print(
+        f"rnnkit vs plain (median of per-step ratios): {out['rnnkit_vs_plain_cpu']:.3f}x by CPU time, "
+        f"{out['rnnkit_vs_plain_wall']:.3f}x by wall time"
+    )
+    if a.json_out:
+        write_result(a.json_out, "lm_speed", out, prov)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=200)
@@ -460,6 +590,11 @@ def main() -> int:
     )
     ap.add_argument("--json-out")
     ap.add_argument("--scaling", action="store_true", help="the scaling table instead of rnnkit vs plain")
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="rnnkit's and the plain loop's steps alternating one by one in one process (see above)",
+    )
     ap.add_argument("--hiddens", default="200,650,1500")
     ap.add_argument("--batches", default="20,64")
     ap.add_argument("--bptts", default="35,70")
@@ -477,6 +612,8 @@ def main() -> int:
     prov = Provenance.start(seeds=[0, 1234] if a.seed is None else [a.seed], data_dir=a.data_dir, threads=a.threads)
     if a.scaling:
         return scaling(a, prov)
+    if a.interleave:
+        return interleave(a, prov)
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
 
