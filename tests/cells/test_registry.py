@@ -192,3 +192,16 @@ def test_run_json_records_the_recurrence_policy_and_where_it_came_from(tiny_run,
     assert meta["recurrence"] == {"policy": "auto", "from": "train.recurrence"}
     monkeypatch.setenv(select.ENV, "projected")
     assert select.resolve("kernel").record() == {"policy": "projected", "from": select.ENV, "configured": "kernel"}
+
+
+def test_diagnose_gradients_takes_every_registered_cell():
+    """`rnnkit diagnose gradients --cells` reads the registry: the modern cells, whose state may not hold the output
+    (the gradient then reaches the first state tensor that is not a convolution's buffer)."""
+    import math
+
+    from rnnkit.api.training import gradient_flow
+
+    flow = gradient_flow(cells=("mingru", "slstm", "mlstm", "mamba"), steps=5, hidden=8, plot=None)
+    assert all(len(v) == 5 and all(math.isfinite(x) and x > 0 for x in v) for v in flow.values())
+    with pytest.raises(UserError, match="unknown cell.*choose from lstm, gru, .*mamba"):
+        gradient_flow(cells=("lstm", "transformer"), plot=None)

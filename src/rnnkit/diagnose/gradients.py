@@ -31,8 +31,8 @@ def gradient_flow(
     """For each cell, ``||dL/dh_t||`` for ``t = 0 .. steps - 1`` (averaged over the batch), ``L`` at the last step.
 
     ``h_t`` is the state tensor that holds the output (the registry's ``output_state``); for a cell whose state does
-    not hold it (mLSTM, Mamba) it is the first state tensor (its norm over all its dimensions), and at the last step
-    the output itself.
+    not hold it (sLSTM, mLSTM, Mamba) it is the first state tensor that is not a convolution's buffer of inputs (its
+    norm over all its dimensions), and at the last step the output itself.
 
     Each cell is a single layer with PyTorch's default init (LSTM ``forget_bias`` 0), fed the same
     ``N(0, 1)`` input sequence; ``L = sum_b (h_T[b] . p)`` for a fixed random ``p``. The module is stepped one
@@ -57,7 +57,9 @@ def gradient_flow(
         hs = []
         entry = registry.get(cell)
         spec = RecurrentSpec(cell, input_size, hidden)
-        carried = entry.output_in_state(spec) or entry.state_names(spec)[0]
+        # the state tensor that carries the recurrence: the output where the state holds it, else the first one that
+        # is not a convolution's buffer of inputs (sLSTM's h, mLSTM's C, Mamba's ssm)
+        carried = entry.output_in_state(spec) or next(p.name for p in entry.layout(spec) if p.bridge != "zeros")
         for t in range(steps):
             out, state = module(x[t : t + 1], state)
             # (1, batch, ...): the state tensor the next step reads - or, where the state does not hold the output
