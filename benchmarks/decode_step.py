@@ -1,5 +1,5 @@
-"""One decoding step of a stacked recurrent layer: PyTorch's fused kernel (oneDNN on the CPU) against the cell ops
-that rnnkit's fused modules use for a one-step inference call (``rnnkit.cells.fused.one_step``).
+"""One decoding step of a stacked recurrent layer: PyTorch's LSTM kernel (oneDNN on the CPU) against the cell ops
+that rnnkit's kernel modules use for a one-step inference call (``rnnkit.cells.kernel.one_step``).
 
     python benchmarks/decode_step.py [--cells lstm,gru] [--hiddens 200,650,1500] [--batches 1,4,16] [--layers 2]
                                      [--reps 5] [--calls 200] [--budget 0.5] [--threads 1] [--json-out FILE]
@@ -40,9 +40,9 @@ def gru_step(m: nn.GRU, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Ten
 
 def measure(cell: str, hidden: int, batch: int, a: argparse.Namespace) -> dict:
     from rnnkit.cells import RecurrentSpec, make_recurrent
-    from rnnkit.cells.fused import one_step
+    from rnnkit.cells.kernel import one_step
 
-    m = make_recurrent(RecurrentSpec(cell, hidden, hidden, a.layers), "fused").eval()
+    m = make_recurrent(RecurrentSpec(cell, hidden, hidden, a.layers), "fast").eval()
     x = torch.randn(1, batch, hidden)
     h = torch.randn(a.layers, batch, hidden)
     state = (h, torch.randn_like(h)) if cell == "lstm" else h

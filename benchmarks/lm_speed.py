@@ -4,32 +4,41 @@
                                   [--steps 200] [--rounds 3] [--threads 2] [--precision fp32|bf16|auto]
                                   [--data-dir DIR] [--json-out FILE]
     python benchmarks/lm_speed.py --scaling [--hiddens 200,650,1500] [--batches 20,64] [--bptts 35,70]
-                                  [--backends fused,scratch] [--precisions fp32,bf16] [--procs 1,2]
+                                  [--backends fast,scratch] [--precisions fp32,bf16] [--procs 1,2]
                                   [--grid main|full] [--steps 50] [--threads 2] [--json-out FILE]
 
 The plain loop is written the way the pytorch/examples word language model writes it (embedding -> nn.LSTM ->
 nn.Linear, repackage_hidden, model.zero_grad(), clip_grad_norm_, manual SGD update). rnnkit runs through its
-real training path (task + Trainer, run directory and all), once with the fused backend and once with the
-scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike; the median
-tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the machine's measured
-matmul throughput that training achieves.
+real training path (task + Trainer, run directory and all), once with the fast backend (PyTorch's LSTM kernel)
+and once with the scratch cells. Runs alternate for `--rounds` rounds so machine noise hits every variant alike;
+the median tokens/s is reported, with the ratios as the median of per-round ratios, plus the fraction of the
+machine's measured matmul throughput that training achieves.
 ``--precision`` applies to rnnkit's runs only: the plain loop is the fp32 reference. A variant may name its own
-precision, ``fused:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds.
+precision, ``fast:bf16`` or ``scratch:fp32``, so one run can pair fp32 and bf16 rounds (``fused``, the old name of
+``fast``, is accepted).
 
 Equal quality: every variant trains the same number of steps (``--steps`` timed + 10 warm-up) from the same seed,
 and then its validation perplexity on PTB's valid split is measured the same way (``rnnkit``'s LM evaluation, in
 fp32) and reported next to its tokens/s, so a speed-up that costs quality shows. ``--no-ppl`` skips it. With
-``--steps 990 --rounds 1 --variants fused:fp32,fused:bf16`` this is the 1,000-step bf16-vs-fp32 comparison; on a
+``--steps 990 --rounds 1 --variants fast:fp32,fast:bf16`` this is the 1,000-step bf16-vs-fp32 comparison; on a
 CPU without bf16 units add ``--bf16-gemm-via-fp32`` (bf16 numerics, matrix products computed as bf16 units compute
 them, at fp32 speed: quality figures only).
 The CPU's model and SIMD flags (``avx2``, ``avx512_bf16``, ``amx_bf16``...) are printed and written to the JSON
-with every figure, and for bf16 variants the recurrence chosen per shape (``rnnkit.cells.select``) and its timings.
+with every figure, and for bf16 variants the recurrence chosen per shape (``train.recurrence``, rnnkit.cells.select)
+and its timings.
+
+``--interleave`` pairs at the finest grain, for a loaded machine where whole runs drift by 2x between rounds:
+one process, the plain loop's step and rnnkit's step (the Trainer's own pieces, as benchmarks/lm_profile.py drives
+them: ``task.train_step`` under ``precision.autocast()``, ``precision.backward``, ``precision.step``) alternating
+step by step, each step timed in CPU time (``time.process_time``: what other processes on the machine cannot
+inflate, at 1 thread) and in wall time; the ratio is the median of the per-step ratios. The Trainer's bookkeeping
+every ``train.log_every`` steps (a metrics line) is left out.
 
 ``--scaling`` measures rnnkit alone over a grid and prints one table: tokens/s by hidden size, batch size and
-sequence length, fused vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
+sequence length, fast vs scratch backend, fp32 vs bf16, 1 vs 2 processes (``--nproc 2``: DDP over gloo, each
 process with threads / 2 threads), each with the fraction of the matmul peak of its precision, both peaks
 measured in the same run. ``--grid main`` (default) crosses hidden x backend x precision x processes at the
-first batch size and bptt, then sweeps the other batch sizes and bptts at the middle hidden size (fused, 1
+first batch size and bptt, then sweeps the other batch sizes and bptts at the middle hidden size (fast, 1
 process, each precision); ``--grid full`` crosses everything. Precisions the device cannot run (bf16 on a CPU
 without AVX512/AMX) are listed as unsupported rather than measured.
 """
@@ -46,6 +55,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -231,6 +241,7 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
     from rnnkit.train.rundir import RunDir
 
     backend, _, precision = variant.partition(":")
+    backend = {"fused": "fast"}.get(backend, backend)
     log_every = 10
     overrides = {
         "model.hidden": a.hidden,
@@ -267,7 +278,14 @@ def rnnkit_loop(variant: str, a: argparse.Namespace) -> tuple[float, float | Non
             summary = trainer.fit()
         records = [r for r in run.read_metrics() if "split" not in r][1:]  # drop the warm-up window
     ppl = None if a.no_ppl else summary["valid"]["ppl"]
+    rec = trainer.precision.recurrence
+    CHOICES.update(rec.choices)
+    TIMINGS.update(rec.timings)
     return statistics.mean(r["tokens_per_s"] for r in records), ppl
+
+
+CHOICES: dict[str, str] = {}  # the recurrence chosen per shape by rnnkit's runs (train.recurrence = auto)
+TIMINGS: dict[str, dict[str, float]] = {}
 
 
 def scaling_rate(row: dict, a: argparse.Namespace) -> float:
@@ -415,6 +433,128 @@ def scaling(a: argparse.Namespace, prov: Provenance) -> int:
     return 0
 
 
+def interleave(a: argparse.Namespace, prov: Provenance) -> int:
+    """rnnkit's training step against the plain loop's, alternating step by step (see the module docstring)."""
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import load_recipe
+    from rnnkit.train.loop import Trainer
+    from rnnkit.train.rundir import RunDir
+
+    overrides = {
+        "model.hidden": a.hidden,
+        "model.embedding": a.hidden,
+        "model.layers": a.layers,
+        "model.dropout": a.dropout,
+        "model.backend": "fast",
+        "data.bptt": a.bptt,
+        "train.batch_size": a.batch,
+        "train.tensorboard": False,
+        "train.precision": a.precision,
+        "data.valid": "",
+        "data.valid_fraction": 0.002,
+    }
+    if a.seed is not None:
+        overrides["train.seed"] = a.seed
+    config = load_recipe("ptb-small", overrides)
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDir(Path(tmp) / "run")
+        run.write_config(config)
+        task = get_task("lm")(config, data_dir(a), device)
+        trainer = Trainer(task, config, run, device, echo=False)
+        trainer.setup(resume=False)
+        params = [p for p in trainer.model.parameters() if p.requires_grad]
+        clip, scale = config.optim.clip, task.loss_scale()
+        batches = task.train_batches(0, 0)
+
+        def rnnkit_step() -> None:  # the body of Trainer._fit's step
+            trainer.optimizer.zero_grad(set_to_none=True)
+            with trainer.precision.autocast():
+                out = task.train_step(trainer.train_model, next(batches))
+            trainer.precision.backward(out[0] * scale if scale != 1.0 else out[0])
+            trainer.precision.step(trainer.optimizer, params, clip)
+            trainer.state.acc_loss = trainer.state.acc_loss + out[0].detach().double()
+
+        torch.manual_seed(0 if a.seed is None else a.seed)
+        vocab = len(task.vocab)
+        plain = PlainRNNModel(vocab, a.hidden, a.hidden, a.layers, a.dropout).to(device)
+        criterion = nn.CrossEntropyLoss()
+        data = task._train_cols
+        state: dict[str, Any] = {"hidden": None, "i": 0}
+
+        def plain_step() -> None:  # plain_loop's step
+            i = state["i"]
+            state["i"] = (i + a.bptt) % (data.size(0) - a.bptt - 1)
+            x, y = data[i : i + a.bptt], data[i + 1 : i + 1 + a.bptt].reshape(-1)
+            if state["hidden"] is not None:
+                state["hidden"] = tuple(h.detach() for h in state["hidden"])
+            plain.zero_grad()
+            output, state["hidden"] = plain(x, state["hidden"])
+            loss = criterion(output.view(-1, vocab), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(plain.parameters(), 5.0)
+            for p in plain.parameters():
+                p.data.add_(p.grad, alpha=-float(a.bptt))
+
+        steps = {"plain": plain_step, "rnnkit": rnnkit_step}
+        cpu: dict[str, list[float]] = {k: [] for k in steps}
+        wall: dict[str, list[float]] = {k: [] for k in steps}
+        load_start = os.getloadavg()[0]
+        for step in range(a.steps + 10):
+            for name, fn in steps.items():
+                sync()
+                c0, w0 = time.process_time(), time.perf_counter()
+                fn()
+                sync()
+                if step >= 10:  # 10 warm-up steps each
+                    cpu[name].append(time.process_time() - c0)
+                    wall[name].append(time.perf_counter() - w0)
+        load_end = os.getloadavg()[0]
+
+    def ratio(times: dict[str, list[float]]) -> float:
+        return round(statistics.median(p / r for p, r in zip(times["plain"], times["rnnkit"])), 3)
+
+    tokens = a.bptt * a.batch
+    rows = {
+        name: {
+            "cpu_ms": round(statistics.median(cpu[name]) * 1e3, 2),
+            "wall_ms": round(statistics.median(wall[name]) * 1e3, 2),
+            "tokens_per_cpu_s": round(tokens / statistics.median(cpu[name]), 1),
+            "tokens_per_s": round(tokens / statistics.median(wall[name]), 1),
+        }
+        for name in steps
+    }
+    cpu_info = cpu_flags()
+    out = {
+        "mode": "interleave",
+        "config": vars(a),
+        "vocab": vocab,
+        "steps": rows,
+        "rnnkit_vs_plain_cpu": ratio(cpu),
+        "rnnkit_vs_plain_wall": ratio(wall),
+        "load_avg": {"start": load_start, "end": load_end},
+        "oneDNN_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "torch": torch.__version__,
+        "cpu": cpu_info,
+    }
+    print(
+        f"\nptb-small step, {a.layers}x{a.hidden}, bptt {a.bptt}, batch {a.batch}, {a.threads} threads, {a.precision}; "
+        f"{cpu_info['model']} ({' '.join(cpu_info['flags'])}), ONEDNN_MAX_CPU_ISA="
+        f"{os.environ.get('ONEDNN_MAX_CPU_ISA', '') or '(none)'}; load {load_start:.1f} -> {load_end:.1f}; "
+        f"{a.steps} steps each, alternating\n"
+    )
+    for name, r in rows.items():
+        print(f"{name:>8}: {r['cpu_ms']:8.1f} ms CPU {r['wall_ms']:8.1f} ms wall per step")
+    print(
+        f"rnnkit vs plain (median of per-step ratios): {out['rnnkit_vs_plain_cpu']:.3f}x by CPU time, "
+        f"{out['rnnkit_vs_plain_wall']:.3f}x by wall time"
+    )
+    if a.json_out:
+        write_result(a.json_out, "lm_speed", out, prov)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=200)
@@ -425,7 +565,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=200, help="timed steps per run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default="plain,fused,scratch", help="plain, or backend[:precision] (fused:bf16)")
+    ap.add_argument("--variants", default="plain,fast,scratch", help="plain, or backend[:precision] (fast:bf16)")
     ap.add_argument("--no-ppl", action="store_true", help="skip the validation perplexity after training")
     ap.add_argument(
         "--allow-emulated-bf16",
@@ -453,10 +593,15 @@ def main() -> int:
     )
     ap.add_argument("--json-out")
     ap.add_argument("--scaling", action="store_true", help="the scaling table instead of rnnkit vs plain")
+    ap.add_argument(
+        "--interleave",
+        action="store_true",
+        help="rnnkit's and the plain loop's steps alternating one by one in one process (see above)",
+    )
     ap.add_argument("--hiddens", default="200,650,1500")
     ap.add_argument("--batches", default="20,64")
     ap.add_argument("--bptts", default="35,70")
-    ap.add_argument("--backends", default="fused,scratch")
+    ap.add_argument("--backends", default="fast,scratch")
     ap.add_argument("--precisions", default="fp32,bf16")
     ap.add_argument("--procs", default="1,2")
     ap.add_argument("--grid", choices=("main", "full"), default="main")
@@ -470,6 +615,8 @@ def main() -> int:
     prov = Provenance.start(seeds=[0, 1234] if a.seed is None else [a.seed], data_dir=a.data_dir, threads=a.threads)
     if a.scaling:
         return scaling(a, prov)
+    if a.interleave:
+        return interleave(a, prov)
     from rnnkit.data.lm import build_vocab, tokenize
     from rnnkit.data.text import find_data_file, read_text
 
@@ -501,24 +648,22 @@ def main() -> int:
         f"({' '.join(cpu['flags'])}); {a.steps + 10} steps per run\n"
     )
     print(
-        f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fused':>9} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'variant':>10} {'tokens/s':>10} {'vs plain':>9} {'vs fast':>9} {'GFLOP/s':>8} {'of peak':>8} "
         f"{'valid ppl':>10}   (tokens/s: median of the rounds; vs: median of the per-round ratios)"
     )
 
     def ratio(v: str, base: str) -> float | None:
         """The median over rounds of this round's v / base: each pair ran back to back, so machine drift
-        between rounds (+-10% here) cancels, which the ratio of the two medians does not do. "fused" is the first
-        fused variant (``fused`` or ``fused:PRECISION``)."""
-        if base == "fused":
-            base = next((x for x in variants if x.split(":")[0] == "fused"), base)
+        between rounds (+-10% here) cancels, which the ratio of the two medians does not do. "fast" is the first
+        fast variant (``fast`` or ``fast:PRECISION``; ``fused``, its old name)."""
+        if base == "fast":
+            base = next((x for x in variants if x.split(":")[0] in ("fast", "fused")), base)
         if base not in med:
             return None
         return round(statistics.median(x / y for x, y in zip(results[v], results[base])), 3)
 
     def shown(r: float | None) -> str:
         return f"{r:>8.2f}x" if r is not None else f"{'-':>9}"
-
-    from rnnkit.cells import select
 
     for v in variants:
         gf = med[v] * flops / 1e9
@@ -529,7 +674,7 @@ def main() -> int:
                 "variant": v,
                 "tokens_per_s": round(med[v], 1),
                 "vs_plain": ratio(v, "plain"),
-                "vs_fused": ratio(v, "fused"),
+                "vs_fast": ratio(v, "fast"),
                 "gflops": round(gf, 1),
                 "fraction_of_peak": round(gf / peak, 3),
                 "runs": results[v],
@@ -540,7 +685,7 @@ def main() -> int:
         )
         ppl_shown = f"{ppl:>10.2f}" if ppl is not None else f"{'-':>10}"
         print(
-            f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fused'))} {gf:>8.1f} "
+            f"{v:>10} {med[v]:>10,.0f} {shown(ratio(v, 'plain'))} {shown(ratio(v, 'fast'))} {gf:>8.1f} "
             f"{gf / peak:>7.1%} {ppl_shown}"
         )
     out = {
@@ -551,8 +696,8 @@ def main() -> int:
         "results": rows,
         "torch": torch.__version__,
         "cpu": cpu,
-        "recurrence_choices": select.choices(),
-        "recurrence_timings_ms": select.timings(),
+        "recurrence_choices": CHOICES,
+        "recurrence_timings_ms": TIMINGS,
     }
     if a.json_out:
         write_result(a.json_out, "lm_speed", out, prov)

@@ -188,7 +188,7 @@ def rnnkit_run(data_dir: Path, steps: int, warmup: int, precision: str) -> tuple
         "model.hidden": SHAPE["hidden"],
         "model.layers": SHAPE["layers"],
         "model.dropout": 0.0,
-        "model.backend": "fused",
+        "model.backend": "fast",
         "data.bptt": SHAPE["bptt"],
         "optim.loss_over_time": "mean",
         "train.batch_size": SHAPE["batch"],

@@ -288,6 +288,21 @@ def render_tune_ptb(doc: dict[str, Any]) -> str:
 
 def render_lm_speed(doc: dict[str, Any]) -> str:
     r = doc["result"]
+    if r.get("mode") == "interleave":  # lm_speed.py --interleave: the two steps alternating in one process
+        c, load = r["config"], r["load_avg"]
+        rows = [
+            [name, one(x["cpu_ms"]), one(x["wall_ms"]), rate(x["tokens_per_cpu_s"]), rate(x["tokens_per_s"])]
+            for name, x in r["steps"].items()
+        ]
+        isa = r.get("oneDNN_max_cpu_isa") or "none (the CPU as it is)"
+        return (
+            f"{c['layers']}x{c['hidden']} LSTM, bptt {c['bptt']}, batch {c['batch']}, {c['threads']} thread(s), "
+            f"{c['precision']}, {c['steps']} steps of each alternating; ONEDNN_MAX_CPU_ISA: {isa}; "
+            f"load average {load['start']:.1f} -> {load['end']:.1f}.\n\n"
+            + table(["step", "CPU ms", "wall ms", "tokens / CPU s", "tokens / s"], rows)
+            + f"\nrnnkit vs plain (median of per-step ratios): **{r['rnnkit_vs_plain_cpu']:.2f}x** by CPU time, "
+            f"{r['rnnkit_vs_plain_wall']:.2f}x by wall time.\n"
+        )
     if r.get("mode") == "scaling":
         measured = [x for x in r["rows"] if x.get("tokens_per_s")]
         rows = [

@@ -103,7 +103,7 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
         (["--set", "model.hidden=1000000000000"], "model.hidden must be <= 2^20"),
         (["--set", "model.dropout=1"], "model.dropout must be in [0, 1), got 1"),
         (["--set", "model.cell=lstmm"], "model.cell must be one of lstm, gru"),
-        (["--set", "model.cell=peephole_lstm"], "model.cell = 'peephole_lstm' has no fused implementation"),
+        (["--set", "model.cell=peephole_lstm"], "model.cell = 'peephole_lstm' has no fast implementation"),
         (["--set", "train.precision=fp8"], "train.precision must be one of fp32, bf16, fp16, auto"),
         (["--set", "optim.name=lion"], "optim.name must be one of sgd, adam, adamw, ntasgd"),
         (["--set", "optim.schedule=step"], "optim.schedule must be one of"),

@@ -63,6 +63,15 @@ class RenamedKeyWarning(DeprecationWarning):
     """A configuration key under its old name; it still loads for one release (the message names the new key)."""
 
 
+class InapplicableKeyWarning(UserWarning):
+    """A recipe's value that does not apply to the cell an override chose (AWD-LSTM's weight drop for a cell without
+    hidden-to-hidden matrices): left at its default, with this warning (rnnkit.tasks.recipes)."""
+
+
+class RenamedValueWarning(RenamedKeyWarning):
+    """A configuration value under its old name (``model.backend = "fused"``); read as the new one for a release."""
+
+
 @dataclass(frozen=True)
 class Key:
     """The declaration of one configuration field: what it means and which values it accepts.
@@ -75,7 +84,8 @@ class Key:
     list's length; ``per`` names the integer key a list must hold one value for each unit of (``hidden``:
     ``per="model.layers"``, checked with the rules between keys). ``needs`` names other keys' values that a value
     other than the default requires, e.g. ``{"model.arch": "awd"}``. ``loss_term`` marks an [optim] key that only
-    tasks using that loss term accept.
+    tasks using that loss term accept. ``renamed_values`` maps old values to the new ones they are read as, for one
+    release, with a ``RenamedValueWarning`` (``model.backend = "fused"`` -> ``"fast"``).
     """
 
     doc: str
@@ -95,6 +105,7 @@ class Key:
     per: str | None = None
     needs: Mapping[str, Any] = field(default_factory=dict)
     loss_term: bool = False
+    renamed_values: Mapping[str, str] = field(default_factory=dict)
 
     # -- checking ---------------------------------------------------------------------------------
     def check(self, value: Any, name: str) -> None:
@@ -196,6 +207,8 @@ class Key:
             parts.append(f"a list: one value per {self.per}")
         for v, meaning in self.special.items():
             parts.append(f"`{_toml(v)}` = {meaning}")
+        for old, new in self.renamed_values.items():
+            parts.append(f"`{_toml(old)}`: the old name of `{_toml(new)}`")
         if self.needs:
             parts.append("non-default needs " + ", ".join(f"{k} = {_toml(v)}" for k, v in self.needs.items()))
         return "; ".join(parts)
@@ -263,6 +276,14 @@ PRECISIONS = {
     "bf16": "bfloat16 autocast",
     "fp16": "float16 autocast with gradient scaling (CUDA)",
     "auto": "the fastest safe choice for the device (config.toml records the choice)",
+}
+# The fast backend's implementations (rnnkit.cells.registry declares which cell has which; rnnkit.cells.select
+# chooses). Kept here because the [train] section is declared below the cells layer; a test checks they agree.
+RECURRENCES = {
+    "auto": "fp32: the kernel; bf16/fp16: the faster of kernel and projected for each LSTM shape, timed at its "
+    "first step (the choices are saved in checkpoints)",
+    "kernel": "PyTorch's recurrent kernel (oneDNN on CPU, cuDNN on CUDA)",
+    "projected": "LSTM only: rnnkit's projected recurrence (GEMMs in the autocast dtype, fp32 cell state)",
 }
 LOSS_OVER_TIME = {
     "mean": "mean over all tokens of a batch (pytorch/examples; lr ~20 for SGD)",
@@ -363,6 +384,13 @@ class TrainConfig:
     deterministic: bool = key(False, "torch.use_deterministic_algorithms (slower on CUDA)")
     precision: str = key(
         "fp32", "autocast precision, with fp32 master weights; loss and evaluation in fp32", choices=PRECISIONS
+    )
+    recurrence: str = key(
+        "auto",
+        "which implementation the fast backend runs (RNNKIT_RECURRENCE overrides it; run.json records what ran "
+        "and why)",
+        choices=RECURRENCES,
+        renamed_values={"fused": "kernel"},
     )
 
 
@@ -560,6 +588,17 @@ def warn_renamed(source: str, pairs: list[tuple[str, str]]) -> None:
         warnings.warn(
             f"{source}: renamed configuration key(s), old name(s) accepted until rnnkit 0.3: {names}",
             RenamedKeyWarning,
+            stacklevel=3,
+        )
+
+
+def warn_renamed_values(source: str, pairs: list[tuple[str, str, str]]) -> None:
+    """One warning per source for every old value it used (key, old, new)."""
+    if pairs:
+        names = ", ".join(f"{k} = {_toml(old)} -> {_toml(new)}" for k, old, new in pairs)
+        warnings.warn(
+            f"{source}: renamed configuration value(s), old name(s) accepted until rnnkit 0.3: {names}",
+            RenamedValueWarning,
             stacklevel=3,
         )
 

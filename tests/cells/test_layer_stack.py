@@ -13,7 +13,7 @@ from torch import nn
 
 from conftest import expected_choice
 from rnnkit.cells import LayerStack, RecurrentSpec, make_recurrent, select
-from rnnkit.cells.fused import FusedLSTM
+from rnnkit.cells.kernel import KernelLSTM
 from rnnkit.cells.stack import (
     flat_state,
     from_layer_states,
@@ -34,7 +34,7 @@ TORCH_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn_tanh": nn.RNN, "rnn_relu":
 
 def _pair(spec: RecurrentSpec, seed: int = 0) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(seed)
-    fused = make_recurrent(spec, "fused").double()
+    fused = make_recurrent(spec, "fast").double()
     scratch = make_recurrent(spec, "scratch").double()
     scratch.load_state_dict(fused.state_dict())
     return fused, scratch
@@ -92,7 +92,7 @@ def test_mixed_sizes_scratch_equals_fused(cell, sizes, bidirectional, padded, wi
         torch.testing.assert_close(s_grads[name], f_grads[name], **TOL, msg=lambda m, n=name: f"{n}: {m}")
 
 
-@pytest.mark.parametrize("backend", ["fused", "scratch"])
+@pytest.mark.parametrize("backend", ["fast", "scratch"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", FUSED)
 def test_mixed_stack_is_one_layer_torch_modules_chained(cell, bidirectional, backend):
@@ -125,7 +125,7 @@ def test_mixed_state_dict_round_trip_both_directions(cell):
     spec = RecurrentSpec(cell, INPUT, (6, 4), 2, bidirectional=True)
     x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64)
     torch.manual_seed(1)
-    fused = make_recurrent(spec, "fused").double()
+    fused = make_recurrent(spec, "fast").double()
     torch.manual_seed(2)
     scratch = make_recurrent(spec, "scratch").double()
     assert list(scratch.state_dict()) == list(fused.state_dict())  # the same names, in the same order
@@ -151,7 +151,7 @@ def test_stacked_name_maps_a_single_module_onto_a_stack():
         stacked_name("encoder.weight")
     spec = RecurrentSpec("lstm", INPUT, 6, 3, bidirectional=True)
     torch.manual_seed(0)
-    single = make_recurrent(spec, "fused").double()
+    single = make_recurrent(spec, "fast").double()
     stack = LayerStack(spec, "scratch").double()
     stack.load_state_dict({stacked_name(n): t for n, t in single.state_dict().items()})
     x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64)
@@ -165,8 +165,8 @@ def test_stacked_name_maps_a_single_module_onto_a_stack():
 def test_equal_sizes_keep_the_single_fused_module():
     spec = RecurrentSpec("lstm", INPUT, [7, 7], 2)
     assert spec == RecurrentSpec("lstm", INPUT, 7, 2) and spec.uniform and spec.sizes == (7, 7)
-    module = make_recurrent(spec, "fused")
-    assert isinstance(module, FusedLSTM) and module.num_layers == 2  # existing checkpoints, speed and exports
+    module = make_recurrent(spec, "fast")
+    assert isinstance(module, KernelLSTM) and module.num_layers == 2  # existing checkpoints, speed and exports
     assert "weight_ih_l1" in module.state_dict()
     mixed = RecurrentSpec("lstm", INPUT, [7, 5], 2)
     assert not mixed.uniform and mixed.sizes == (7, 5) and mixed.output_size == 5
@@ -180,16 +180,16 @@ def test_sizes_are_checked():
         RecurrentSpec("gru", INPUT, [4, 0], 2)
     with pytest.raises(ValueError, match=">= 1"):
         RecurrentSpec("gru", INPUT, 0, 1)
-    from rnnkit.cells.fused import build_fused
+    from rnnkit.cells.kernel import build_kernel
     from rnnkit.cells.layer import ScratchRecurrent
 
     with pytest.raises(ValueError, match="make_recurrent"):
-        build_fused(RecurrentSpec("lstm", INPUT, [4, 5], 2))
+        build_kernel(RecurrentSpec("lstm", INPUT, [4, 5], 2))
     with pytest.raises(ValueError, match="make_recurrent"):
         ScratchRecurrent(RecurrentSpec("lstm", INPUT, [4, 5], 2))
 
 
-@pytest.mark.parametrize("backend", ["fused", "scratch"])
+@pytest.mark.parametrize("backend", ["fast", "scratch"])
 def test_a_stack_refuses_a_stacked_state(backend):
     stack = make_recurrent(RecurrentSpec("lstm", INPUT, [4, 5], 2), backend)
     x = torch.randn(SEQ, BATCH, INPUT)
@@ -199,7 +199,7 @@ def test_a_stack_refuses_a_stacked_state(backend):
         stack(x, ((torch.zeros(1, BATCH, 5), torch.zeros(1, BATCH, 5)), (torch.zeros(1, BATCH, 5),) * 2))
 
 
-@pytest.mark.parametrize("backend", ["fused", "scratch"])
+@pytest.mark.parametrize("backend", ["fast", "scratch"])
 def test_dropout_between_layers_only_in_training(backend):
     torch.manual_seed(0)
     spec = RecurrentSpec("lstm", INPUT, [6, 4], 2, dropout=0.5)
@@ -218,7 +218,7 @@ def test_dropout_between_layers_only_in_training(backend):
     torch.testing.assert_close(single(y)[0], single(y)[0], rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("backend", ["fused", "scratch"])
+@pytest.mark.parametrize("backend", ["fast", "scratch"])
 def test_forget_bias_shifts_every_layer_of_its_own_size(backend):
     spec = RecurrentSpec("lstm", INPUT, [16, 9], 2, forget_bias=1.0)
     torch.manual_seed(0)
@@ -230,8 +230,8 @@ def test_forget_bias_shifts_every_layer_of_its_own_size(backend):
 
 
 def test_state_helpers_treat_both_layouts_alike():
-    uniform = make_recurrent(RecurrentSpec("lstm", INPUT, 4, 3, bidirectional=True), "fused")
-    mixed = make_recurrent(RecurrentSpec("lstm", INPUT, [4, 6, 5], 3, bidirectional=True), "fused")
+    uniform = make_recurrent(RecurrentSpec("lstm", INPUT, 4, 3, bidirectional=True), "fast")
+    mixed = make_recurrent(RecurrentSpec("lstm", INPUT, [4, 6, 5], 3, bidirectional=True), "fast")
     x = torch.randn(SEQ, BATCH, INPUT)
     for module, top in ((uniform, 4), (mixed, 5)):
         _, state = module(x)
@@ -265,7 +265,7 @@ def test_projected_bf16_recurrence_runs_per_layer_of_its_own_shape(fresh_choices
     layer's parameters train."""
 
     torch.manual_seed(4)
-    stack = make_recurrent(RecurrentSpec("lstm", 16, [24, 8], 2), "fused")
+    stack = make_recurrent(RecurrentSpec("lstm", 16, [24, 8], 2), "fast")
     x = torch.randn(7, 3, 16)
     ref, _ = stack(x)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -13,7 +13,7 @@ import torch
 from conftest import expected_choice
 from rnnkit.cells import select
 from rnnkit.cells.base import RecurrentSpec
-from rnnkit.cells.fused import FusedLSTM, build_fused
+from rnnkit.cells.kernel import KernelLSTM, build_kernel
 from rnnkit.cells.projected import lstm_stack
 from rnnkit.train.precision import Precision
 
@@ -96,8 +96,8 @@ def test_fused_lstm_under_bf16_autocast_picks_by_cpu_kind_and_keeps_an_fp32_stat
     output is bf16, the state fp32 (the parameters' dtype, whichever implementation ran), the module's own
     parameters train, and fp32 calls (evaluation) stay on the kernel."""
     torch.manual_seed(2)
-    m = build_fused(RecurrentSpec("lstm", 16, 12, 2))
-    assert isinstance(m, FusedLSTM)
+    m = build_kernel(RecurrentSpec("lstm", 16, 12, 2))
+    assert isinstance(m, KernelLSTM)
     x = torch.randn(6, 3, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y, (h, c) = m(x)
@@ -112,18 +112,18 @@ def test_fused_lstm_under_bf16_autocast_picks_by_cpu_kind_and_keeps_an_fp32_stat
     assert torch.equal(out, ref) and len(select.choices()) == 1
 
 
-@pytest.mark.parametrize("impl", ["fused", "projected"])
+@pytest.mark.parametrize("impl", ["kernel", "projected"])
 def test_each_implementation_returns_the_state_in_the_parameters_dtype(impl):
     """Forced either way, the state is fp32 under bf16 autocast: oneDNN's kernel hands back bf16 h and c, which
-    FusedLSTM widens, so what a model carries across BPTT windows never depends on the timing's verdict."""
-    if impl == "fused" and not select._oneDNN_has_bf16_lstm():
+    KernelLSTM widens, so what a model carries across BPTT windows never depends on the timing's verdict."""
+    if impl == "kernel" and not select._oneDNN_has_bf16_lstm():
         pytest.skip(
             "AVX2 only: oneDNN has no bf16 LSTM on this CPU, so this path does not exist here "
             "(test_bf16_choice_on_every_cpu_kind runs the AVX-512 kinds wherever the CPU has them)"
         )
     select.set_policy(impl)
     torch.manual_seed(5)
-    m = build_fused(RecurrentSpec("lstm", 8, 6, 2))
+    m = build_kernel(RecurrentSpec("lstm", 8, 6, 2))
     x = torch.randn(5, 2, 8)
     state = (torch.randn(2, 2, 6), torch.randn(2, 2, 6))
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -139,9 +139,9 @@ _KIND_SCRIPT = """
 import torch
 from rnnkit.cells import select
 from rnnkit.cells.base import RecurrentSpec
-from rnnkit.cells.fused import build_fused
+from rnnkit.cells.kernel import build_kernel
 torch.manual_seed(0)
-m = build_fused(RecurrentSpec("lstm", 16, 12, 2))
+m = build_kernel(RecurrentSpec("lstm", 16, 12, 2))
 x = torch.randn(6, 3, 16)
 with torch.autocast("cpu", dtype=torch.bfloat16):
     y, (h, c) = m(x)
@@ -189,20 +189,42 @@ def test_dropout_between_layers_only_in_training():
 
 
 def test_policy_forces_an_implementation(monkeypatch):
-    m = build_fused(RecurrentSpec("lstm", 6, 5, 1))
+    m = build_kernel(RecurrentSpec("lstm", 6, 5, 1))
     x = torch.randn(4, 2, 6)
     monkeypatch.setenv(select.ENV, "projected")
-    assert select.choose(m, x) == "projected"
+    select.set_policy(None)  # the process default follows the environment again
+    assert select.default().choose(m, x) == "projected"
     y, _ = m(x)  # fp32 through the projected layer
     assert torch.allclose(y, torch.nn.LSTM.forward(m, x)[0], atol=1e-6)
-    monkeypatch.setenv(select.ENV, "fused")
+    monkeypatch.setenv(select.ENV, "kernel")
+    select.set_policy(None)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert select.choose(m, x) == "fused"
+        assert select.default().choose(m, x) == "kernel"
+    monkeypatch.setenv(select.ENV, "fused")  # the old name, for one release
+    select.set_policy(None)
+    with pytest.warns(DeprecationWarning, match="'fused' is now called 'kernel'"):
+        assert select.default().policy == "kernel"
     monkeypatch.setenv(select.ENV, "fastest")
+    select.set_policy(None)
     from rnnkit.errors import UserError
 
     with pytest.raises(UserError, match=select.ENV):
-        select.policy()
+        select.default()
+
+
+def test_the_configuration_value_is_resolved_once_and_the_environment_overrides_it(monkeypatch):
+    """train.recurrence becomes the run's Recurrence; RNNKIT_RECURRENCE wins over it, and the record says so."""
+    monkeypatch.delenv(select.ENV, raising=False)
+    rec = select.resolve("projected")
+    assert rec.policy == "projected" and rec.record() == {"policy": "projected", "from": "train.recurrence"}
+    monkeypatch.setenv(select.ENV, "kernel")
+    rec = select.resolve("projected")
+    assert rec.record() == {"policy": "kernel", "from": select.ENV, "configured": "projected"}
+    m = build_kernel(RecurrentSpec("lstm", 6, 5, 1))
+    select.attach(torch.nn.Sequential(m), select.resolve("projected"))
+    assert m.recurrence is not None and select.recurrence_of(m) is m.recurrence
+    x = torch.randn(4, 2, 6)
+    assert m.recurrence.choose(m, x) == "kernel"  # the environment's override, not the process default
 
 
 def test_timing_leaves_rng_and_gradients_alone(monkeypatch):
@@ -210,12 +232,12 @@ def test_timing_leaves_rng_and_gradients_alone(monkeypatch):
     had never run. (Here oneDNN is told it has bf16, so the timing runs; where its kernel then fails, the
     projected layer wins.)"""
     monkeypatch.setattr(select, "_oneDNN_has_bf16_lstm", lambda: True)
-    m = build_fused(RecurrentSpec("lstm", 8, 6, 2, dropout=0.3))
+    m = build_kernel(RecurrentSpec("lstm", 8, 6, 2, dropout=0.3))
     x = torch.randn(5, 2, 8)
     torch.manual_seed(11)
     before = torch.get_rng_state()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        chosen = select.choose(m, x)
+        chosen = select.default().choose(m, x)
     assert torch.equal(torch.get_rng_state(), before)
     assert all(p.grad is None for p in m.parameters())
     k = select.key(m, x, torch.bfloat16)
@@ -232,15 +254,18 @@ def test_the_faster_implementation_wins():
         pass
 
     x = torch.zeros(1, 1, 1)
-    assert select._time("a", x, fused=slow, projected=fast) == "projected"
-    assert select._time("b", x, fused=fast, projected=slow) == "fused"
-    assert select.timings()["a"]["fused"] >= 30
+    assert select._time("a", x, kernel=slow, projected=fast) == "projected"
+    assert select._time("b", x, kernel=fast, projected=slow) == "kernel"
+    assert select.timings()["a"]["kernel"] >= 30
 
 
 def test_choices_travel_with_the_precision_state():
-    select.load_choices({"cpu/bfloat16/train/8x6/batch2": "projected", "bogus": "other"})
-    state = Precision("fp32", torch.device("cpu")).state_dict()
-    assert state == {"recurrence": {"cpu/bfloat16/train/8x6/batch2": "projected"}}
-    select.reset()
-    Precision("fp32", torch.device("cpu")).load_state_dict(state)
-    assert select.choices() == {"cpu/bfloat16/train/8x6/batch2": "projected"}
+    """The run's choices (its Recurrence) are the precision state's "recurrence"; a checkpoint of rnnkit 0.2 that
+    says "fused" loads as "kernel"."""
+    rec = select.Recurrence()
+    rec.load_state_dict({"cpu/bfloat16/train/8x6/batch2": "projected", "a": "fused", "bogus": "other"})
+    state = Precision("fp32", torch.device("cpu"), rec).state_dict()
+    assert state == {"recurrence": {"cpu/bfloat16/train/8x6/batch2": "projected", "a": "kernel"}}
+    fresh = select.Recurrence()
+    Precision("fp32", torch.device("cpu"), fresh).load_state_dict(state)
+    assert fresh.choices == {"cpu/bfloat16/train/8x6/batch2": "projected", "a": "kernel"}

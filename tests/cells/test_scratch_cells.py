@@ -21,7 +21,7 @@ PEEPHOLES = ("weight_ci", "weight_cf", "weight_co")
 def test_peephole_lstm_with_zero_peepholes_is_the_plain_lstm(bidirectional, padded):
     kwargs = dict(num_layers=2, bidirectional=bidirectional)
     torch.manual_seed(0)
-    fused = make_recurrent(RecurrentSpec("lstm", INPUT, HIDDEN, **kwargs), "fused").double()
+    fused = make_recurrent(RecurrentSpec("lstm", INPUT, HIDDEN, **kwargs), "fast").double()
     peephole = make_recurrent(RecurrentSpec("peephole_lstm", INPUT, HIDDEN, **kwargs), "scratch").double()
     missing, unexpected = peephole.load_state_dict(fused.state_dict(), strict=False)
     assert not unexpected

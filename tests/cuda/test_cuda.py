@@ -47,7 +47,7 @@ def test_scratch_cells_run_on_cuda_and_match_cudnn(cell):
     out.sum().backward()
     assert out.is_cuda and all(p.grad is not None and p.grad.is_cuda for p in scratch.parameters())
     if cell in ("lstm", "gru", "rnn_tanh"):
-        fused = make_recurrent(spec, "fused").to(CUDA)
+        fused = make_recurrent(spec, "fast").to(CUDA)
         fused.load_state_dict(scratch.state_dict())
         ref, _ = fused(x, lengths=lengths)
         assert torch.allclose(out, ref, atol=1e-5)
@@ -74,15 +74,15 @@ def test_projected_matches_cudnn_in_fp32_and_bf16():
 
 def test_bf16_autocast_times_cudnn_against_projected_once_per_shape():
     from rnnkit.cells import RecurrentSpec, select
-    from rnnkit.cells.fused import build_fused
+    from rnnkit.cells.kernel import build_kernel
 
-    m = build_fused(RecurrentSpec("lstm", 16, 32, 2)).to(CUDA)
+    m = build_kernel(RecurrentSpec("lstm", 16, 32, 2)).to(CUDA)
     x = torch.randn(9, 5, 16, device=CUDA)
     with torch.autocast("cuda", dtype=torch.bfloat16):
         y, (h, c) = m(x)
         y2, _ = m(x[:4])  # another sequence length: same configuration, no second timing
     k = select.key(m, x, torch.bfloat16)
-    assert list(select.choices()) == [k] and set(select.timings()[k]) == {"fused", "projected"}
+    assert list(select.choices()) == [k] and set(select.timings()[k]) == {"kernel", "projected"}
     assert y.dtype == torch.bfloat16 and y2.shape == (4, 5, 32)
     y.float().sum().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in m.parameters())

@@ -35,7 +35,7 @@ def test_lstm_decays_less_than_tanh_rnn(flow):
 
 def test_backends_agree():
     scratch = gradient_flow(cells=("lstm",), steps=20, hidden=8, input_size=4, batch=3, backend="scratch")
-    fused = gradient_flow(cells=("lstm",), steps=20, hidden=8, input_size=4, batch=3, backend="fused")
+    fused = gradient_flow(cells=("lstm",), steps=20, hidden=8, input_size=4, batch=3, backend="fast")
     assert scratch["lstm"] == pytest.approx(fused["lstm"], rel=1e-9)
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
-from rnnkit.models.awd import AWDLanguageModel, embedding_dropout, fused_with_weight_hh, locked_dropout
+from rnnkit.models.awd import AWDLanguageModel, embedding_dropout, kernel_with_weight_hh, locked_dropout
 
 
 def _as_tuple(state):
@@ -17,11 +17,11 @@ def _as_tuple(state):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_fused_call_with_the_raw_matrix_equals_the_module(cell):
     torch.manual_seed(0)
-    rnn = make_recurrent(RecurrentSpec(cell, 5, 7, 1), "fused")
+    rnn = make_recurrent(RecurrentSpec(cell, 5, 7, 1), "fast")
     x = torch.randn(6, 3, 5)  # (seq, batch, input)
     state = (torch.randn(1, 3, 7), torch.randn(1, 3, 7)) if cell == "lstm" else torch.randn(1, 3, 7)
     want_out, want_state = rnn(x, state)
-    out, got_state = fused_with_weight_hh(rnn, x, state, rnn.weight_hh_l0)
+    out, got_state = kernel_with_weight_hh(rnn, x, state, rnn.weight_hh_l0)
     torch.testing.assert_close(out, want_out)
     for a, b in zip(_as_tuple(got_state), _as_tuple(want_state), strict=True):
         torch.testing.assert_close(a, b)
@@ -29,11 +29,11 @@ def test_fused_call_with_the_raw_matrix_equals_the_module(cell):
 
 def test_weight_drop_reaches_the_raw_weight_and_leaves_it_untouched():
     torch.manual_seed(0)
-    rnn = make_recurrent(RecurrentSpec("lstm", 4, 6, 1), "fused")
+    rnn = make_recurrent(RecurrentSpec("lstm", 4, 6, 1), "fast")
     before = rnn.weight_hh_l0.detach().clone()
     x = torch.randn(5, 2, 4)
     w = F.dropout(rnn.weight_hh_l0, 0.5, training=True)
-    out, _ = fused_with_weight_hh(rnn, x, None, w)
+    out, _ = kernel_with_weight_hh(rnn, x, None, w)
     out.sum().backward()
     dropped = w == 0  # DropConnect: the gradient of a dropped weight is exactly zero
     assert dropped.any() and (rnn.weight_hh_l0.grad[dropped] == 0).all()
@@ -80,7 +80,7 @@ def test_scratch_and_fused_backends_agree_with_weight_drop():
     gradients, so the weight-drop path is right for both."""
     torch.manual_seed(0)
     kw = dict(dropout=0.3, dropout_h=0.2, dropout_i=0.3, dropout_e=0.1, weight_drop=0.5)
-    fused = AWDLanguageModel(30, 8, 10, 2, backend="fused", **kw).double()
+    fused = AWDLanguageModel(30, 8, 10, 2, backend="fast", **kw).double()
     scratch = AWDLanguageModel(30, 8, 10, 2, backend="scratch", **kw).double()
     scratch.load_state_dict(fused.state_dict())
     tokens = torch.randint(0, 30, (6, 3))

@@ -24,7 +24,7 @@ TOL = dict(rtol=1e-6, atol=1e-6)
 def _both(build, seed: int = 0):
     """The model in both backends, float64, the scratch one holding the fused one's weights."""
     torch.manual_seed(seed)
-    fused = build("fused").double()
+    fused = build("fast").double()
     scratch = build("scratch").double()
     scratch.load_state_dict(fused.state_dict())
     return fused, scratch

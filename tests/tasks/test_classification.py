@@ -171,7 +171,7 @@ def test_digits_rows(tmp_path, data_dir):
 
 # -- pooling over padded batches ----------------------------------------------------------------------------
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
-@pytest.mark.parametrize("backend,cell", [("fused", "lstm"), ("fused", "gru"), ("scratch", "lstm")])
+@pytest.mark.parametrize("backend,cell", [("fast", "lstm"), ("fast", "gru"), ("scratch", "lstm")])
 def test_pooling_ignores_padding(pooling, backend, cell):
     from rnnkit.models.classifier import SequenceClassifier
 

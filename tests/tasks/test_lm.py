@@ -173,7 +173,7 @@ def test_char_level_and_gru_windows(tmp_path, data_dir):
 def test_scratch_backend_trains_the_same_model(tmp_path, data_dir):
     """Same seed, same init: the scratch cells and the fused kernel give the same first losses."""
     runs = {}
-    for backend in ("fused", "scratch"):
+    for backend in ("fast", "scratch"):
         runs[backend] = tmp_path / backend
         run_cli(
             "train",
@@ -190,5 +190,5 @@ def test_scratch_backend_trains_the_same_model(tmp_path, data_dir):
             "--set",
             "train.eval_test=false",
         )
-    a, b = train_losses(runs["fused"]), train_losses(runs["scratch"])
+    a, b = train_losses(runs["fast"]), train_losses(runs["scratch"])
     assert all(math.isclose(a[s], b[s], rel_tol=1e-4) for s in (1, 2, 3))

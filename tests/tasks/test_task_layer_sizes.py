@@ -103,7 +103,7 @@ def test_ptb_notebook_model_has_the_notebooks_size_and_steps(data_dir):
     assert all(p.abs().max() <= 0.1 for p in model.parameters())  # uniform in [-0.1, 0.1], forget bias 0
 
 
-@pytest.mark.parametrize("backend", ["fused", "scratch"])
+@pytest.mark.parametrize("backend", ["fast", "scratch"])
 def test_language_model_with_mixed_sizes_trains(tmp_path, data_dir, backend):
     run = tmp_path / backend
     run_cli(

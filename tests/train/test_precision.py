@@ -128,28 +128,36 @@ def test_fused_step_with_folded_clipping_equals_clip_then_step(name, clip):
         assert torch.allclose(a, b, rtol=0, atol=1e-6)
 
 
-def test_bf16_fused_backend_trains_through_the_projected_recurrence_and_resumes_exactly(
-    tmp_path, data_dir, monkeypatch
-):
-    """The fused backend under bf16: the LSTM runs as the projected recurrence on a CPU without oneDNN bf16 (the
+def test_bf16_fast_backend_trains_through_the_projected_recurrence_and_resumes_exactly(tmp_path, data_dir, monkeypatch):
+    """The fast backend under bf16: the LSTM runs as the projected recurrence on a CPU without oneDNN bf16 (the
     only bf16 LSTM there), as the faster of the two by a timing elsewhere (conftest.expected_choice); losses stay
-    within bf16's ~3 digits of fp32, and the choice travels in the checkpoint so
-    a resumed run continues bit for bit."""
+    within bf16's ~3 digits of fp32, and the run's choices travel in the checkpoint so a resumed run (a new
+    Recurrence, as in a new process) continues bit for bit."""
     from rnnkit.cells import select
 
     select.reset()
-    fused = {"model.backend": "fused", "train.max_steps": 6}
-    _fit(tmp_path / "fp32", data_dir, **fused)
+    fast = {"model.backend": "fast", "train.max_steps": 6}
+    _fit(tmp_path / "fp32", data_dir, **fast)
     monkeypatch.setattr(precision, "cpu_bf16_usable", lambda: True)
-    low = _fit(tmp_path / "bf16", data_dir, **fused, **{"train.precision": "bf16"})
-    assert select.choices() and select.choices() == {k: expected_choice(k) for k in select.choices()}
+    low = _fit(tmp_path / "bf16", data_dir, **fast, **{"train.precision": "bf16"})
+    chosen = low.precision.recurrence.choices
+    assert chosen and chosen == {k: expected_choice(k) for k in chosen}
+    assert select.recurrence_of(low.model) is low.precision.recurrence and not select.choices()
     assert all(p.dtype == torch.float32 for p in low.model.parameters())
     a, b = _losses(tmp_path / "fp32"), _losses(tmp_path / "bf16")
     assert a.keys() == b.keys() and all(abs(a[s] - b[s]) / a[s] < 0.02 for s in a) and a != b
-    _fit(tmp_path / "part", data_dir, **{**fused, "train.max_steps": 3, "train.precision": "bf16"})
+    # each run times for itself, and on a loaded machine two timings may disagree: this one is told low's verdict
+    monkeypatch.setattr(select, "_time", lambda k, *args, **kw: chosen[k])
+    part = _fit(tmp_path / "part", data_dir, **{**fast, "train.max_steps": 3, "train.precision": "bf16"})
     ckpt = torch.load(tmp_path / "part" / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["scaler"]["recurrence"] == select.choices()
-    select.reset()  # a new process: the choice comes from the checkpoint
-    _fit(tmp_path / "part", data_dir, resume=True, **{"train.max_steps": 6})
+    assert ckpt["scaler"]["recurrence"] == part.precision.recurrence.choices == chosen
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a resumed run must take its choices from the checkpoint, not time again")
+
+    monkeypatch.setattr(select, "_time", no_timing)
+    resumed = _fit(tmp_path / "part", data_dir, resume=True, **{"train.max_steps": 6})
+    assert resumed.precision.recurrence is not part.precision.recurrence
+    assert resumed.precision.recurrence.choices == chosen
     assert _losses(tmp_path / "part") == b
     select.reset()

@@ -434,18 +434,20 @@ def gradient_flow(
 ) -> dict[str, Any]:
     """How far back a gradient reaches (``rnnkit diagnose gradients``): ``||dL/dh_t||`` of a last-step loss for
     each cell, step by step; drawn into ``plot`` unless None. Returns {cell: [norm per step], "plot": path}."""
-    from rnnkit.cells.base import CELL_TYPES
+    from rnnkit.cells import registry
     from rnnkit.diagnose.gradients import gradient_flow as flow
     from rnnkit.diagnose.gradients import plot_gradient_flow
     from rnnkit.figures import output_file
 
     call = "gradient_flow"
     _, names = arg.texts(call, "cells", cells) if cells else (False, [])
-    bad = [c for c in names if c not in CELL_TYPES]
+    bad = [c for c in names if c not in registry.names()]
     if not names:
-        raise UserValueError("cells", f"names no cell; choose from {', '.join(CELL_TYPES)}", call)
+        raise UserValueError("cells", f"names no cell; choose from {', '.join(registry.names())}", call)
     if bad:
-        raise UserValueError("cells", f"unknown cell(s) {', '.join(bad)}; choose from {', '.join(CELL_TYPES)}", call)
+        raise UserValueError(
+            "cells", f"unknown cell(s) {', '.join(bad)}; choose from {', '.join(registry.names())}", call
+        )
     arg.integer(call, "steps", steps, ge=2, le=100_000)
     arg.integer(call, "hidden", hidden, ge=1, le=65_536)
     arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)

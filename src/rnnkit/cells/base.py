@@ -1,4 +1,4 @@
-"""The shared description of a recurrent stack, and the state type both backends return."""
+"""The shared description of a recurrent stack, and the state type every backend returns."""
 
 from __future__ import annotations
 
@@ -7,23 +7,11 @@ from dataclasses import dataclass, replace
 
 from torch import Tensor
 
-# An LSTM's state is (h, c); the other cells carry h alone. Each tensor is (layers * directions, batch, hidden).
-# A stack whose layers differ in size (``rnnkit.cells.stack.LayerStack``) returns one such state per layer instead,
-# a tuple of ``num_layers`` states each (directions, batch, size of that layer): the sizes cannot be stacked.
-State = Tensor | tuple[Tensor, Tensor]
-
-# cell name -> (gates per step, carries a cell state c)
-CELL_TYPES: dict[str, tuple[int, bool]] = {
-    "rnn_tanh": (1, False),
-    "rnn_relu": (1, False),
-    "lstm": (4, True),
-    "peephole_lstm": (4, True),
-    "layernorm_lstm": (4, True),
-    "gru": (3, False),
-}
-
-# Cells that nn.LSTM / nn.GRU / nn.RNN implement exactly, so the fused backend can run them.
-FUSED_CELLS = {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+# A cell's state is one tensor (the GRU's h) or a tuple of them in the order its registry entry declares (the
+# LSTM's (h, c); rnnkit.cells.registry), each (layers * directions, batch, ...). A stack whose layers differ in size
+# (``rnnkit.cells.stack.LayerStack``) returns one such state per layer instead, a tuple of ``num_layers`` states
+# each (directions, batch, ...) for the size of that layer: the sizes cannot be stacked.
+State = Tensor | tuple[Tensor, ...]
 
 
 @dataclass(frozen=True)
@@ -35,7 +23,7 @@ class RecurrentSpec:
     (one fused ``nn.LSTM``, the same checkpoints); only sizes that really differ make a per-layer stack.
     """
 
-    cell: str  # one of CELL_TYPES
+    cell: str  # a name in rnnkit.cells.registry
     input_size: int
     hidden_size: int | tuple[int, ...]  # per direction; a tuple: one per layer, never all equal (see above)
     num_layers: int = 1
@@ -85,14 +73,6 @@ class RecurrentSpec:
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    @property
-    def has_cell_state(self) -> bool:
-        return CELL_TYPES[self.cell][1]
-
-    @property
-    def gates(self) -> int:
-        return CELL_TYPES[self.cell][0]
 
     @property
     def output_size(self) -> int:

@@ -7,27 +7,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import CELL_TYPES, RecurrentSpec, State
+from rnnkit.cells import registry
+from rnnkit.cells.base import RecurrentSpec, State
 from rnnkit.cells.cell import ScratchCell, Weights
 from rnnkit.cells.dropout import dropout
-from rnnkit.cells.gru import GRUCell
-from rnnkit.cells.layernorm_lstm import LayerNormLSTMCell
-from rnnkit.cells.lstm import LSTMCell
-from rnnkit.cells.rnn import RNNCell
 
 
 def make_cell(spec: RecurrentSpec, input_size: int) -> ScratchCell:
-    """The cell for one layer of ``spec`` (``input_size`` differs between the first layer and the others)."""
-    h, bias = spec.hidden_size, spec.bias
-    if spec.cell in ("rnn_tanh", "rnn_relu"):
-        return RNNCell(input_size, h, nonlinearity=spec.cell.split("_")[1], bias=bias)
-    if spec.cell in ("lstm", "peephole_lstm"):
-        return LSTMCell(input_size, h, bias=bias, peephole=spec.cell == "peephole_lstm", forget_bias=spec.forget_bias)
-    if spec.cell == "layernorm_lstm":
-        return LayerNormLSTMCell(input_size, h, bias=bias, forget_bias=spec.forget_bias)
-    if spec.cell == "gru":
-        return GRUCell(input_size, h, bias=bias)
-    raise ValueError(f"unknown cell {spec.cell!r}; choose one of {', '.join(CELL_TYPES)}")
+    """The one-step cell for one layer of ``spec`` (``input_size`` differs between the first layer and the others),
+    as the cell's registry entry builds it."""
+    cell = registry.get(spec.cell)
+    if cell.step is None:
+        raise ValueError(f"cell {spec.cell!r} is not a one-step ScratchCell; build it with make_recurrent")
+    return cell.step(spec, input_size)
 
 
 class ScratchRecurrent(nn.Module):
@@ -54,8 +46,6 @@ class ScratchRecurrent(nn.Module):
 
     def __init__(self, spec: RecurrentSpec) -> None:
         super().__init__()
-        if spec.cell not in CELL_TYPES:
-            raise ValueError(f"unknown cell {spec.cell!r}; choose one of {', '.join(CELL_TYPES)}")
         if not 0.0 <= spec.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {spec.dropout}")
         if not spec.uniform:

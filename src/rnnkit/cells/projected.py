@@ -16,7 +16,7 @@ element-wise factors that do not depend on ``dc`` (``g * i (1 - i)``, ``c_{t-1} 
 for all steps at once before it.
 
 Layout and names are ``nn.LSTM``'s (gates ``i, f, g, o``; ``weight_ih_l{k}``...), so :func:`lstm_stack` runs on
-the parameters of a :class:`~rnnkit.cells.fused.FusedLSTM` directly: which implementation runs is a per-call
+the parameters of a :class:`~rnnkit.cells.kernel.KernelLSTM` directly: which implementation runs is a per-call
 choice (``rnnkit.cells.select``), never a different model or checkpoint. Each layer reads its sizes from its
 own weights, so layers of different hidden sizes need nothing more here.
 """

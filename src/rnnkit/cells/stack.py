@@ -1,19 +1,21 @@
 """Recurrent layers of different sizes (``hidden = [256, 128]``): one single-layer module per layer.
 
-PyTorch's fused modules (``nn.LSTM``...) hold one size for every layer, so a stack whose sizes differ is a list of
-one-layer modules of either backend - fused (cuDNN / oneDNN, and the projected bf16 recurrence chosen per layer
-shape by ``rnnkit.cells.select``) or scratch (``rnnkit.cells.layer.ScratchRecurrent``). Stacks of equal sizes stay
-one module (``make_recurrent`` decides), so their checkpoints, speed and exports do not change.
+PyTorch's recurrent modules (``nn.LSTM``...) hold one size for every layer, so a stack whose sizes differ is a list
+of one-layer modules of either backend - fast (for the LSTM: the kernel of cuDNN / oneDNN, or the projected bf16
+recurrence chosen per layer shape by ``rnnkit.cells.select``) or scratch (the cell's equations). Stacks of equal
+sizes stay one module (``make_recurrent`` decides), so their checkpoints, speed and exports do not change.
 
 Names: :class:`LayerStack` is an ``nn.ModuleList``, so layer ``k``'s tensors are those of a one-layer ``nn.LSTM``
 under the prefix ``k.``: ``rnn.1.weight_ih_l0`` is what a single module of equal sizes calls
 ``rnn.weight_ih_l1`` (``rnn.1.bias_hh_l0_reverse`` <-> ``rnn.bias_hh_l1_reverse``). Both backends use these
-names, so a stack's state dict moves between fused and scratch unchanged; :func:`stacked_name` is the mapping.
+names, so a stack's state dict moves between fast and scratch unchanged; :func:`stacked_name` is the mapping.
 AWD-LSTM's layer list (``rnns.0.weight_ih_l0``...) is a LayerStack too.
 
-State: a tuple with one state per layer, each ``(directions, batch, size of that layer)`` (a pair ``(h, c)`` for
-LSTMs) - sizes cannot be stacked into one tensor. The helpers below treat both layouts alike, so model code asks
-for "the last layer's h" or "layer k's state" without knowing which one it holds.
+State: a tuple with one state per layer, each the cell's own state for one layer (``(h, c)`` for LSTMs, each
+``(directions, batch, size of that layer)``) - sizes cannot be stacked into one tensor. The helpers below treat
+both layouts alike and know every cell's state from its registry entry (``rnnkit.cells.registry``: the names and
+shapes of its tensors), so model, decoding and export code asks for "layer k's state", "the last layer's output"
+or "the state as a flat list of named tensors" without knowing which cell or layout it holds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells import registry
 from rnnkit.cells.base import RecurrentSpec, State
 from rnnkit.cells.dropout import dropout
 
@@ -39,7 +42,7 @@ class LayerStack(nn.ModuleList):
     training, never after the last, as in ``nn.LSTM``. Output: (seq, batch, last size * directions).
     """
 
-    def __init__(self, spec: RecurrentSpec, backend: str = "fused") -> None:
+    def __init__(self, spec: RecurrentSpec, backend: str = "fast") -> None:
         from rnnkit.cells.factory import make_recurrent
 
         if not 0.0 <= spec.dropout < 1.0:
@@ -71,8 +74,9 @@ class LayerStack(nn.ModuleList):
     def _per_layer(self, state: Any) -> bool:
         if not isinstance(state, (tuple, list)) or len(state) != len(self):
             return False
-        if self.spec.has_cell_state:
-            return all(isinstance(s, tuple) and len(s) == 2 for s in state)
+        n = len(registry.get(self.spec.cell).layout(self.spec))
+        if n > 1:
+            return all(isinstance(s, (tuple, list)) and len(s) == n for s in state)
         return all(isinstance(s, Tensor) for s in state)
 
     def flatten_parameters(self) -> None:
@@ -132,14 +136,19 @@ def per_layer(rnn: nn.Module) -> bool:
     return isinstance(rnn, LayerStack)
 
 
+def _arity(rnn: nn.Module) -> int:
+    """How many tensors one layer's state of ``rnn`` holds (1: a bare tensor)."""
+    return len(registry.get(rnn.spec.cell).layout(rnn.spec))
+
+
 def layer_states(rnn: nn.Module, state: Any) -> list[State]:
-    """The state of each layer of ``rnn``, ``(directions, batch, size)`` (pairs for LSTMs), from either layout."""
+    """The state of each layer of ``rnn`` in the cell's own structure (a tensor, or a tuple of its tensors), each
+    tensor ``(directions, batch, ...)``, from either layout."""
     if per_layer(rnn):
         return list(state)
     d, layers = rnn.spec.directions, rnn.spec.num_layers
-    if isinstance(state, tuple):
-        h, c = state
-        return [(h[k * d : (k + 1) * d], c[k * d : (k + 1) * d]) for k in range(layers)]
+    if _arity(rnn) > 1:
+        return [tuple(t[k * d : (k + 1) * d] for t in state) for k in range(layers)]
     return [state[k * d : (k + 1) * d] for k in range(layers)]
 
 
@@ -147,41 +156,98 @@ def from_layer_states(rnn: nn.Module, states: Sequence[State]) -> Any:
     """The inverse of :func:`layer_states`: per-layer states in the layout ``rnn`` takes."""
     if per_layer(rnn):
         return tuple(states)
-    if isinstance(states[0], tuple):
-        return torch.cat([s[0] for s in states]), torch.cat([s[1] for s in states])  # type: ignore[index]
+    if _arity(rnn) > 1:
+        return tuple(torch.cat([s[i] for s in states]) for i in range(_arity(rnn)))  # type: ignore[index]
     return torch.cat(list(states))  # type: ignore[arg-type]
 
 
+def state_tensor(rnn: nn.Module, state: State, name: str) -> Tensor:
+    """The tensor called ``name`` (see the cell's registry entry) of one layer's or one module's state."""
+    names = registry.get(rnn.spec.cell).state_names(rnn.spec)
+    if name not in names:
+        raise ValueError(f"cell {rnn.spec.cell!r} has no state tensor {name!r} (it has {', '.join(names)})")
+    return state if isinstance(state, Tensor) else state[names.index(name)]
+
+
 def last_hidden(rnn: nn.Module, state: Any) -> Tensor:
-    """The last layer's final ``h``: (directions, batch, last size)."""
-    top = layer_states(rnn, state)[-1]
-    return top[0] if isinstance(top, tuple) else top
+    """The last layer's final output ``h`` read from the state: (directions, batch, last size). Only for cells whose
+    state holds it (``Cell.output_state``); :func:`final_output` works for every cell."""
+    name = registry.get(rnn.spec.cell).output_in_state(rnn.spec)
+    if name is None:
+        raise ValueError(f"the state of cell {rnn.spec.cell!r} does not hold its output; use final_output")
+    return state_tensor(rnn, layer_states(rnn, state)[-1], name)
+
+
+def final_output(rnn: nn.Module, out: Tensor, state: Any, lengths: Tensor | None = None) -> Tensor:
+    """Each direction's output at the end of its reading of each sequence, (directions, batch, last size): the
+    forward direction's at the sequence's last valid step, the backward direction's at step 0.
+
+    Read from the state where the cell's state holds its output (exactly what the LSTM's and GRU's ``h_n`` are),
+    else from ``out`` (seq, batch, last size * directions), which is zero past each sequence's length."""
+    if registry.get(rnn.spec.cell).output_in_state(rnn.spec) is not None:
+        return last_hidden(rnn, state)
+    size = rnn.spec.sizes[-1]
+    if lengths is None:
+        last = out[-1, :, :size]  # (batch, size)
+    else:
+        idx = (lengths.to(out.device).long() - 1).view(1, -1, 1).expand(1, out.size(1), size)
+        last = out[:, :, :size].gather(0, idx)[0]
+    if rnn.spec.directions == 1:
+        return last.unsqueeze(0)
+    return torch.stack([last, out[0, :, size:]])
 
 
 def flat_state(state: Any) -> tuple[Tensor, ...]:
-    """Every tensor of a state in order (``h``, ``c`` of each layer in turn): for graphs that take plain tensors."""
+    """Every tensor of a state in order (each layer's tensors in turn): for graphs that take plain tensors."""
     if isinstance(state, Tensor):
         return (state,)
     return tuple(t for s in state for t in flat_state(s))
 
 
 def state_shapes(rnn: nn.Module, batch: int) -> list[tuple[str, tuple[int, ...]]]:
-    """Name and shape of each tensor of ``rnn``'s state in :func:`flat_state`'s order: ``h`` and ``c``
-    ``(layers * directions, batch, hidden)`` for one module, ``h_l0, c_l0, h_l1, ...`` (each
-    ``(directions, batch, size)``) for a LayerStack - the inputs and outputs of an exported graph."""
+    """Name and shape of each tensor of ``rnn``'s state in :func:`flat_state`'s order, from the cell's registry
+    entry: for an LSTM ``h`` and ``c`` ``(layers * directions, batch, hidden)`` for one module, ``h_l0, c_l0, h_l1,
+    ...`` (each ``(directions, batch, size)``) for a LayerStack - the inputs and outputs of an exported graph."""
     spec: RecurrentSpec = rnn.spec
-    parts = ("h", "c") if spec.has_cell_state else ("h",)
+    cell = registry.get(spec.cell)
     if not per_layer(rnn):
-        return [(p, (spec.num_layers * spec.directions, batch, spec.sizes[0])) for p in parts]
-    return [(f"{p}_l{k}", (spec.directions, batch, size)) for k, size in enumerate(spec.sizes) for p in parts]
+        rows = spec.num_layers * spec.directions
+        return [(n, (rows, batch, *dims)) for n, dims in cell.state_dims(spec, spec.sizes[0])]
+    return [
+        (f"{n}_l{k}", (spec.directions, batch, *dims))
+        for k, size in enumerate(spec.sizes)
+        for n, dims in cell.state_dims(spec.layer(k), size)
+    ]
+
+
+def handover(decoder: nn.Module, state: Any) -> Any:
+    """An encoder's final state as its decoder's first (one cell, the same sizes; a bidirectional encoder's state
+    merged to one direction first): the tensors the cell's registry entry marks ``bridge = "zeros"`` - a
+    convolution's buffer of the encoder's own inputs, which the decoder never read - start at zero, in the
+    decoder's shape. Every other tensor passes as it is."""
+    bridges = {p.name: p.bridge for p in registry.get(decoder.spec.cell).layout(decoder.spec)}
+    if "zeros" not in bridges.values():
+        return state
+    flat = list(flat_state(state))
+    for i, (name, shape) in enumerate(state_shapes(decoder, flat[0].size(1))):
+        base = name.rsplit("_l", 1)[0] if per_layer(decoder) else name
+        if bridges.get(base) == "zeros":
+            flat[i] = flat[i].new_zeros(shape)
+    return unflatten_state(decoder, flat)
+
+
+def zeros_state(rnn: nn.Module, batch: int, like: Tensor) -> Any:
+    """A state of zeros for ``rnn`` and ``batch`` rows, on ``like``'s device in the parameters' dtype."""
+    dtype = next(iter(rnn.parameters())).dtype
+    return unflatten_state(rnn, [like.new_zeros(shape, dtype=dtype) for _, shape in state_shapes(rnn, batch)])
 
 
 def unflatten_state(rnn: nn.Module, tensors: Sequence[Tensor]) -> Any:
     """The inverse of :func:`flat_state` for ``rnn``'s layout."""
-    n = 2 if rnn.spec.has_cell_state else 1
+    n = _arity(rnn)
 
     def one(ts: Sequence[Tensor]) -> State:
-        return (ts[0], ts[1]) if n == 2 else ts[0]
+        return tuple(ts[:n]) if n > 1 else ts[0]
 
     if not per_layer(rnn):
         return one(tensors)

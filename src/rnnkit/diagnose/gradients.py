@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cells import registry
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.factory import make_recurrent
+from rnnkit.cells.stack import state_tensor
 
 
 def gradient_flow(
@@ -27,6 +29,10 @@ def gradient_flow(
     backend: str = "scratch",
 ) -> dict[str, list[float]]:
     """For each cell, ``||dL/dh_t||`` for ``t = 0 .. steps - 1`` (averaged over the batch), ``L`` at the last step.
+
+    ``h_t`` is the state tensor that holds the output (the registry's ``output_state``); for a cell whose state does
+    not hold it (sLSTM, mLSTM, Mamba) it is the first state tensor that is not a convolution's buffer of inputs (its
+    norm over all its dimensions), and at the last step the output itself.
 
     Each cell is a single layer with PyTorch's default init (LSTM ``forget_bias`` 0), fed the same
     ``N(0, 1)`` input sequence; ``L = sum_b (h_T[b] . p)`` for a fixed random ``p``. The module is stepped one
@@ -49,14 +55,22 @@ def gradient_flow(
         module.train()
         state = None
         hs = []
+        entry = registry.get(cell)
+        spec = RecurrentSpec(cell, input_size, hidden)
+        # the state tensor that carries the recurrence: the output where the state holds it, else the first one that
+        # is not a convolution's buffer of inputs (sLSTM's h, mLSTM's C, Mamba's ssm)
+        carried = entry.output_in_state(spec) or next(p.name for p in entry.layout(spec) if p.bridge != "zeros")
         for t in range(steps):
-            _, state = module(x[t : t + 1], state)
-            h = state[0] if isinstance(state, tuple) else state  # (1, batch, hidden)
+            out, state = module(x[t : t + 1], state)
+            # (1, batch, ...): the state tensor the next step reads - or, where the state does not hold the output
+            # (mLSTM, Mamba), the last step's output itself, which the loss reads
+            last = t == steps - 1 and entry.output_in_state(spec) is None
+            h = out if last else state_tensor(module, state, carried)
             h.retain_grad()
             hs.append(h)
         loss = (hs[-1] @ proj).sum()
         loss.backward()
-        result[cell] = [float(h.grad.norm(dim=-1).mean()) for h in hs]
+        result[cell] = [float(h.grad.flatten(2).norm(dim=-1).mean()) for h in hs]
     return result
 
 

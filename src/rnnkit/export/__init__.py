@@ -22,8 +22,9 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 TOLERANCE = 1e-4
 
 NOTES = {
-    "lm": "Feed the prompt's token ids (vocab) as tokens (seq, 1) with zero states, then one sampled token at a "
-    "time with the returned states.",
+    "lm": "Feed the prompt's token ids (vocab) as tokens (seq, 1) with zero states (the graphs' state inputs, named "
+    "as the cell's state tensors), then one sampled token at a time with the returned states. Where the tokens "
+    "input has a fixed length of 1 (cells that loop over time), feed the prompt one token per call.",
     "text-classify": "tokens: the text's word ids (lowercased per config.data, unknown words -> <unk>), one text "
     "per batch or texts of equal length; probabilities follow artifacts.labels.",
     "sequence-classify": "features: (steps, batch, channels x chunk), standardised with artifacts.mean/std; "

@@ -16,8 +16,8 @@ different sizes (``model.hidden = [256, 128]``) and AWD-LSTM: those cannot be st
   state and the attention weights), so greedy, sampled or beam decoding runs outside Python.
 
 Padding cannot be expressed (packed sequences do not survive export): every sequence of a batch must have the
-same length, e.g. one input at a time. Scratch-backend layers of cells that have a fused kernel are swapped for
-the fused module (same parameter layout, same numbers) so sequence lengths stay dynamic; scratch-only cells
+same length, e.g. one input at a time. Scratch-backend layers of cells that have a PyTorch kernel are swapped for
+the kernel module (same parameter layout, same numbers) so sequence lengths stay dynamic; scratch-only cells
 (peephole, layer-normalised LSTM) export with the example's fixed shapes.
 """
 
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.stack import flat_state, state_shapes, unflatten_state
 from rnnkit.errors import UserError
 from rnnkit.runs import LoadedRun
@@ -73,31 +74,42 @@ class Graph:
 
 
 # -- preparing a model ------------------------------------------------------------------------------------------
-def fused_copy(model: nn.Module) -> tuple[nn.Module, bool]:
-    """A copy of ``model`` in eval mode with scratch recurrent layers swapped for fused ones where a fused kernel
-    exists; also says whether scratch-only layers remain (their graphs then have fixed shapes)."""
-    from rnnkit.cells.base import FUSED_CELLS
-    from rnnkit.cells.fused import build_fused
+def export_copy(model: nn.Module) -> tuple[nn.Module, bool]:
+    """A copy of ``model`` in eval mode whose recurrent layers export: scratch layers of the classic cells swapped
+    for PyTorch's kernel module (same parameters, same numbers), which ONNX and TorchScript export with dynamic
+    lengths; the modern cells switched to their step form (their fast scans write into slices of preallocated
+    buffers and call compiled code, which a trace cannot follow). Also says whether any layer now runs a Python loop
+    over time - scratch-only cells, modern cells - whose graphs then hold the example's sequence length."""
+    from rnnkit.cells import registry
+    from rnnkit.cells.kernel import KERNEL_CELLS, build_kernel
     from rnnkit.cells.layer import ScratchRecurrent
+    from rnnkit.cells.modern import ModernRecurrent
 
     model = copy.deepcopy(model).cpu().eval()
     fixed = False
     for name, module in list(model.named_modules()):
+        if isinstance(module, ModernRecurrent):
+            module.backend = "scratch"  # the same parameters, the paper's step: plain tensor ops
+        if not _recurrent_layer(module) or isinstance(module, nn.RNNBase):
+            continue  # PyTorch's kernel exports with dynamic lengths
         if not isinstance(module, ScratchRecurrent):
+            fixed = True  # any other cell's module loops over time in Python
             continue
-        if module.spec.cell not in FUSED_CELLS:
+        if module.spec.cell not in KERNEL_CELLS or registry.get(module.spec.cell).fast is None:
             fixed = True
             continue
-        fused = build_fused(module.spec)
-        fused.load_state_dict(module.state_dict())
+        kernel = build_kernel(module.spec)
+        kernel.load_state_dict(module.state_dict())
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
-        setattr(parent, name.rpartition(".")[2], fused.eval())
+        setattr(parent, name.rpartition(".")[2], kernel.eval())
     return model, fixed
 
 
-def _state(rnn: nn.Module, batch: int, gen: torch.Generator) -> list[Tensor]:
-    """A random state for ``rnn`` (the tensors a graph takes, in order)."""
-    return [torch.randn(shape, generator=gen) * 0.5 for _, shape in state_shapes(rnn, batch)]
+def _recurrent_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is one recurrent layer (stack) of a cell: it has a spec and nothing inside it does (a model
+    or a LayerStack holds such layers)."""
+    has = lambda m: isinstance(getattr(m, "spec", None), RecurrentSpec)  # noqa: E731
+    return has(module) and not any(has(m) for m in module.modules() if m is not module)
 
 
 def _state_names(rnn: nn.Module) -> list[str]:
@@ -122,13 +134,26 @@ class LanguageModelStep(nn.Module):
         return (logits, *flat_state(new))
 
 
+def _lm_state(model: nn.Module, vocab: int, batch: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+    """A state the model can reach: after a few random tokens from zeros (random numbers would put, say, an sLSTM's
+    normaliser near zero, where its output is ill-conditioned and no two runtimes agree to 1e-5)."""
+    with torch.no_grad():
+        _, state = model(torch.randint(0, vocab, (4, batch), generator=gen))
+    return flat_state(state)
+
+
 def _lm_graphs(model: nn.Module, vocab: int, fixed: bool) -> list[Graph]:
+    """Layers that export with dynamic lengths: a graph over any number of tokens. Layers that run a Python loop
+    over time (``fixed``): the one-token step - what a runtime loops over to feed a prompt and generate - with a
+    dynamic batch."""
     g = torch.Generator().manual_seed(0)
     rnn = _recurrent(model)
     names = _state_names(rnn)
-    example = (torch.randint(0, vocab, (5, 2), generator=g), *_state(rnn, 2, g))
-    check = example if fixed else (torch.randint(0, vocab, (9, 3), generator=g), *_state(rnn, 3, g))
-    axes = {"tokens": {0: "seq", 1: "batch"}, "logits": {0: "seq", 1: "batch"}}
+    seq = (1, 1) if fixed else (5, 9)
+    example = (torch.randint(0, vocab, (seq[0], 2), generator=g), *_lm_state(model, vocab, 2, g))
+    check = (torch.randint(0, vocab, (seq[1], 3), generator=g), *_lm_state(model, vocab, 3, g))
+    axes = {"tokens": {1: "batch"}, "logits": {1: "batch"}} if fixed else {}
+    axes = axes or {"tokens": {0: "seq", 1: "batch"}, "logits": {0: "seq", 1: "batch"}}
     axes.update({n: {1: "batch"} for n in names})
     axes.update({f"{n}_out": {1: "batch"} for n in names})
     return [
@@ -140,7 +165,7 @@ def _lm_graphs(model: nn.Module, vocab: int, fixed: bool) -> list[Graph]:
             ["tokens", *names],
             ["logits", *(f"{n}_out" for n in names)],
             axes,
-            fixed,
+            False,  # the step graph's batch is dynamic
         )
     ]
 
@@ -230,7 +255,7 @@ class Seq2SeqDecoderStep(nn.Module):
 
         m = self.model
         n = len(_state_names(m.decoder))
-        rnn, feed = unflatten_state(m.decoder, rest[:n]), (rest[n] if m.input_feed else None)
+        rnn, feed = unflatten_state(m.decoder, rest[:n]), (rest[n] if m.carries_feed else None)
         st = DecoderState(rnn, memory, keys if m.attn is not None else None, mask, feed)
         feat, new, weights = m.step(tokens, st)
         out = (m.logits(feat), *flat_state(new.rnn))
@@ -245,7 +270,7 @@ def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
     g = torch.Generator().manual_seed(0)
     src_vocab, tgt_vocab = model.src_emb.num_embeddings, model.tgt_emb.num_embeddings
     state = _state_names(model.decoder)
-    feed = ["feed"] if model.input_feed else []
+    feed = ["feed"] if model.carries_feed else []
     enc = Seq2SeqEncoder(model)
     src = torch.randint(4, src_vocab, (6, 2), generator=g)
     src_check = src if fixed else torch.randint(4, src_vocab, (8, 3), generator=g)
@@ -260,7 +285,8 @@ def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
     }
     with torch.no_grad():  # not inference_mode: these become inputs of a trace
         start = enc(src)
-        start_check = enc(src_check)
+        # the decoder is one step either way (no loop over time): its batch and source length stay dynamic
+        start_check = enc(torch.randint(4, src_vocab, (8, 3), generator=g))
 
     def dec_inputs(enc_outputs: tuple[Tensor, ...], batch: int) -> tuple[Tensor, ...]:
         toks = torch.randint(4, tgt_vocab, (batch,), generator=g)
@@ -290,7 +316,7 @@ def _seq2seq_graphs(model: nn.Module, task: Any, fixed: bool) -> list[Graph]:
             dec_in,
             dec_out,
             dec_axes,
-            fixed,
+            False,
         ),
     ]
 
@@ -299,7 +325,7 @@ def graphs_for(loaded: LoadedRun) -> list[Graph]:
     """The graphs to export for a run, by what its task does (see the module docstring)."""
     from rnnkit import predict
 
-    model, fixed = fused_copy(loaded.model)
+    model, fixed = export_copy(loaded.model)
     task = loaded.task
     if predict.can(loaded, "generate") and hasattr(model, "decoder") and hasattr(model, "encoder"):
         return _lm_graphs(model, model.encoder.num_embeddings, fixed)

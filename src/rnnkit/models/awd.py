@@ -7,10 +7,11 @@ A stack of single-layer recurrent modules, one per layer so each can have its ow
            -> LSTM L -> locked dropout (dropout) -> decoder (tied to the embedding)
 
 * Weight drop (DropConnect) on every hidden-to-hidden matrix: one mask per forward pass, shared by all time
-  steps and all sequences, so the recurrence is regularised without touching the fused kernel's inner loop.
-  The dropped matrix is passed to the fused op directly (``torch.lstm`` with the layer's own ``weight_ih``
+  steps and all sequences, so the recurrence is regularised without touching the kernel's inner loop.
+  The dropped matrix is passed to PyTorch's op directly (``torch.lstm`` with the layer's own ``weight_ih``
   and biases) - the module's parameters are never replaced, so cuDNN's flat weight buffer and the state dict
-  stay intact; the scratch backend gets it through ``torch.func.functional_call``.
+  stay intact; the scratch backend gets it through ``torch.func.functional_call``. Only cells with such matrices
+  support it (the registry's ``weight_drop`` option); any registered cell runs here with ``weight_drop = 0``.
 * Locked (variational) dropout: one mask per sequence, the same at every time step (Gal & Ghahramani 2016).
 * Per-layer sizes: layers 1..L-1 have ``hidden`` units, the last has ``embedding`` units when tied (1150,
   1150, 400 in the paper) so the decoder can share the embedding matrix (Inan et al.; Press & Wolf 2017); or
@@ -24,7 +25,7 @@ All randomness comes from torch's global RNG, which the trainer checkpoints, so 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -32,14 +33,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from rnnkit.cells import LayerStack, RecurrentSpec, State
+from rnnkit.cells import LayerStack, RecurrentSpec, State, registry
+from rnnkit.cells.kernel import master_state
 from rnnkit.models.lm import decode
 
 # The dropped hidden-to-hidden matrix cannot live in cuDNN's flat buffer; cuDNN copies it in each call (as in the
 # reference implementation). The warning about that is expected here, not a sign of a problem.
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
-_FUSED_OPS = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu}
+_KERNEL_OPS = {"lstm": torch.lstm, "gru": torch.gru, "rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu}
 
 
 def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -61,11 +63,12 @@ def embedding_dropout(embed: nn.Embedding, tokens: Tensor, p: float, training: b
     return F.embedding(tokens, weight, embed.padding_idx)
 
 
-def fused_with_weight_hh(rnn: nn.RNNBase, x: Tensor, state: State | None, w_hh: Tensor) -> tuple[Tensor, State]:
+def kernel_with_weight_hh(rnn: nn.RNNBase, x: Tensor, state: State | None, w_hh: Tensor) -> tuple[Tensor, State]:
     """Run a single-layer unidirectional ``nn.LSTM``/``nn.GRU``/``nn.RNN`` with ``w_hh`` as its recurrent matrix.
 
     The same ATen op ``nn.LSTM.forward`` calls (cuDNN on CUDA, oneDNN on CPU, autocast-aware), given the layer's
-    own input weights and biases plus the dropped ``w_hh``; gradients flow to the raw parameters.
+    own input weights and biases plus the dropped ``w_hh``; gradients flow to the raw parameters. The state comes
+    back in the parameters' dtype, as from the module itself (``rnnkit.cells.kernel.master_state``).
     """
     # x: (seq, batch, input); state: (1, batch, hidden) or a pair of them for an LSTM
     cell = rnn.spec.cell  # type: ignore[attr-defined]
@@ -78,17 +81,17 @@ def fused_with_weight_hh(rnn: nn.RNNBase, x: Tensor, state: State | None, w_hh: 
     args = (weights, rnn.bias, 1, 0.0, True, False, False)  # params, biases, layers, dropout, train, bidir, batch1st
     if cell == "lstm":
         out, h, c = torch.lstm(x, list(state), *args)  # type: ignore[arg-type]
-        return out, (h, c)
-    out, h = _FUSED_OPS[cell](x, state, *args)
-    return out, h
+        return out, master_state(rnn, (h, c))
+    out, h = _KERNEL_OPS[cell](x, state, *args)
+    return out, master_state(rnn, h)
 
 
 class AWDLanguageModel(nn.Module):
-    """AWD-LSTM: weight-dropped, locked-dropout LSTM stack with tied embedding/decoder.
+    """AWD-LSTM: weight-dropped, locked-dropout recurrent stack (any registered cell) with tied embedding/decoder.
 
     ``forward(tokens, state)`` returns ``(logits, state)`` like :class:`RNNLanguageModel`, so evaluation,
-    generation and serving need nothing special; ``state`` is a tuple with one entry per layer (each
-    ``(1, batch, size)``, a pair ``(h, c)`` for LSTMs) since layer sizes differ.
+    generation and serving need nothing special; ``state`` is a tuple with one entry per layer (each the cell's
+    state for one layer: ``(h, c)`` for LSTMs, each ``(1, batch, size)``) since layer sizes differ.
     """
 
     def __init__(
@@ -98,7 +101,7 @@ class AWDLanguageModel(nn.Module):
         hidden: int | Sequence[int],
         layers: int,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         dropout: float = 0.4,
         dropout_h: float = 0.25,
         dropout_i: float = 0.4,
@@ -106,10 +109,12 @@ class AWDLanguageModel(nn.Module):
         weight_drop: float = 0.5,
         tie: bool = True,
         init_scale: float = 0.1,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if cell not in _FUSED_OPS:
-            raise ValueError(f'model.arch = "awd" supports cells {", ".join(_FUSED_OPS)}, not {cell!r}')
+        if weight_drop and not registry.get(cell).supports("weight_drop"):
+            others = ", ".join(registry.supporting("weight_drop"))
+            raise ValueError(f"cell {cell!r} has no hidden-to-hidden matrix to weight-drop (cells with one: {others})")
         if layers < 1:
             raise ValueError(f"model.layers must be >= 1, got {layers}")
         for name, p in (
@@ -135,7 +140,8 @@ class AWDLanguageModel(nn.Module):
                     f"{self.sizes[-1]} and {embedding})"
                 )
         # one module per layer, even where sizes agree: weight drop and the dropouts go between them
-        self.rnns = LayerStack(RecurrentSpec(cell, embedding, self.sizes, layers), backend)
+        spec = RecurrentSpec(cell, embedding, self.sizes, layers, **dict(cell_options or {}))
+        self.rnns = LayerStack(spec, registry.canonical_backend(backend))
         self.decoder = nn.Linear(self.sizes[-1], vocab_size)
         if tie:
             self.decoder.weight = self.encoder.weight
@@ -153,10 +159,14 @@ class AWDLanguageModel(nn.Module):
         rnn = self.rnns[k]
         if not (self.training and self.weight_drop > 0.0):
             return rnn(x, state)
-        w_hh = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)  # one DropConnect mask per pass
         if isinstance(rnn, nn.RNNBase):
-            return fused_with_weight_hh(rnn, x, state, w_hh)
-        return functional_call(rnn, {"weight_hh_l0": w_hh}, (x, state))
+            w_hh = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)  # one DropConnect mask per pass
+            return kernel_with_weight_hh(rnn, x, state, w_hh)
+        # any other module: its hidden-to-hidden matrices (the cell's registry entry names them) swapped for
+        # dropped copies for this call
+        names = registry.get(self.cell).hidden_to_hidden
+        dropped = {n: F.dropout(rnn.get_parameter(n), self.weight_drop, training=True) for n in names}
+        return functional_call(rnn, dropped, (x, state))
 
     def forward(
         self,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 from rnnkit.cells.dropout import Dropout
-from rnnkit.cells.stack import last_hidden
+from rnnkit.cells.stack import final_output
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -40,9 +41,10 @@ class AdditivePooling(nn.Module):
 class SequenceClassifier(nn.Module):
     """(Embedding or raw features) -> recurrent stack -> pooling over time -> dropout -> linear.
 
-    ``last`` pooling uses the final hidden state of the top layer (both directions when bidirectional), taken at
-    each sequence's own last valid step; ``mean``/``max``/``attention`` pool the top layer's outputs over valid
-    steps only, so padding never changes a sequence's prediction.
+    ``last`` pooling uses the top layer's output at the end of its reading of each sequence (both directions when
+    bidirectional): the forward direction's at the sequence's own last valid step, the backward one's at its
+    first - the final ``h`` where the cell's state holds it; ``mean``/``max``/``attention`` pool the top layer's
+    outputs over valid steps only, so padding never changes a sequence's prediction.
     """
 
     def __init__(
@@ -51,7 +53,7 @@ class SequenceClassifier(nn.Module):
         hidden: int | Sequence[int],
         layers: int = 1,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         input_size: int = 0,
         vocab_size: int = 0,
         embedding: int = 0,
@@ -61,6 +63,7 @@ class SequenceClassifier(nn.Module):
         padding_idx: int | None = None,
         attention_size: int = 0,
         project: int = 0,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -76,6 +79,7 @@ class SequenceClassifier(nn.Module):
             layers,
             bidirectional=bidirectional,
             dropout=dropout,
+            **dict(cell_options or {}),
         )
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
@@ -91,7 +95,7 @@ class SequenceClassifier(nn.Module):
             x = self.project(x)  # (seq, batch, project)
         out, state = self.rnn(x, None, lengths)  # out: (seq, batch, hidden * dirs)
         if self.pooling == "last":
-            h = last_hidden(self.rnn, state)  # (dirs, batch, last hidden)
+            h = final_output(self.rnn, out, state, lengths)  # (dirs, batch, last hidden)
             pooled = torch.cat(h.unbind(0), dim=-1)  # (batch, last hidden * dirs)
         else:
             steps = torch.arange(out.size(0), device=out.device).unsqueeze(1)  # (seq, 1)

@@ -18,7 +18,8 @@ loss at the interval's two levels beside the mean's squared error (``quantile_lo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
 from rnnkit.cells.dropout import Dropout
-from rnnkit.cells.stack import map_state
+from rnnkit.cells.stack import handover, map_state
 
 STRATEGIES = ("direct", "recursive")
 ARCHITECTURES = ("rnn", "seq2seq")
@@ -44,7 +45,7 @@ class Forecaster(nn.Module):
         hidden: int | Sequence[int],
         layers: int = 1,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         dropout: float = 0.0,
         strategy: str = "direct",
         arch: str = "rnn",
@@ -52,6 +53,7 @@ class Forecaster(nn.Module):
         forget_bias: float = 0.0,
         quantile: bool = False,
         shared: bool = False,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -69,7 +71,8 @@ class Forecaster(nn.Module):
         self.width = 1 if shared else n_series  # series one recurrence reads: one at a time when shared
         n_series = self.width
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
-        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias)
+        options = dict(cell_options or {})
+        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options)
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         per_step = n_series * (3 if quantile else 2 if gaussian else 1)
@@ -80,7 +83,8 @@ class Forecaster(nn.Module):
             self.head = nn.Linear(top, per_step)
         if arch == "seq2seq":
             self.decoder = make_recurrent(
-                RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout, forget_bias=forget_bias), backend
+                RecurrentSpec(cell, n_series + 1, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options),
+                backend,
             )
 
     def _split(self, o: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -115,6 +119,7 @@ class Forecaster(nn.Module):
             o = self.head(self.drop(out[-1])).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
             return self._split(o)
         prev = x[-1]  # (batch, k)
+        state = handover(self.decoder, state)  # the encoder's state starts the decoder (a conv buffer: zeros)
         means, logvars = [], []
         for j in range(self.horizon):
             pos = torch.full((x.size(1), 1), (j + 1) / self.horizon, dtype=x.dtype, device=x.device)

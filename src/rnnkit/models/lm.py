@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.cells import RecurrentSpec, State, make_recurrent, registry
 from rnnkit.cells.dropout import Dropout
 from rnnkit.ops.loss import linear_cross_entropy
 
 
 class RNNLanguageModel(nn.Module):
-    """Embedding -> stacked LSTM/GRU (either backend) -> dropout -> linear decoder over the vocabulary.
+    """Embedding -> stacked recurrent layers of any registered cell (either backend) -> dropout -> linear decoder
+    over the vocabulary.
 
     Dropout is applied to the embeddings, between recurrent layers and before the decoder, never on the
     recurrent connections (Zaremba et al. 2014). ``tie`` shares the embedding and decoder weights
@@ -22,6 +23,7 @@ class RNNLanguageModel(nn.Module):
 
     ``hidden`` is one size for every layer or one per layer (``[256, 128]``: the seed notebook's PTB model); with
     sizes that differ, ``rnn`` is a :class:`~rnnkit.cells.stack.LayerStack` and the state one per layer.
+    ``cell_options``: the cell's own hyperparameters (``RecurrentSpec`` fields such as ``heads``).
     """
 
     def __init__(
@@ -31,15 +33,27 @@ class RNNLanguageModel(nn.Module):
         hidden: int | Sequence[int],
         layers: int,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         dropout: float = 0.0,
         tie: bool = False,
         init_scale: float = 0.1,
         forget_bias: float = 0.0,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        entry = registry.get(cell)
+        self.own_init = entry.own_init
+        self.classic_forget_gate = entry.step is not None and entry.supports("forget_bias")  # in bias_ih, i f g o
+        # a cell with an initialisation of its own takes the forget bias at construction; the classic LSTMs get it
+        # after the model-wide uniform init below (init_weights)
         spec = RecurrentSpec(
-            cell, embedding, hidden if isinstance(hidden, int) else tuple(hidden), layers, dropout=dropout
+            cell,
+            embedding,
+            hidden if isinstance(hidden, int) else tuple(hidden),
+            layers,
+            dropout=dropout,
+            forget_bias=forget_bias if entry.own_init else 0.0,
+            **dict(cell_options or {}),
         )
         last = spec.sizes[-1]
         if tie and embedding != last:
@@ -56,11 +70,13 @@ class RNNLanguageModel(nn.Module):
         self.init_weights(init_scale, forget_bias)
 
     def init_weights(self, scale: float, forget_bias: float = 0.0) -> None:
-        """Uniform in [-scale, scale] for every parameter (Zaremba: 0.1 small, 0.05 medium, 0.04 large)."""
+        """Uniform in [-scale, scale] for every parameter (Zaremba: 0.1 small, 0.05 medium, 0.04 large) - except a
+        cell's whose registry entry says its own initialisation matters (``own_init``: decay rates, gate biases)."""
         if scale > 0:
-            for p in self.parameters():
-                nn.init.uniform_(p, -scale, scale)
-        if forget_bias and self.cell.endswith("lstm"):
+            for name, p in self.named_parameters():
+                if not (self.own_init and name.startswith("rnn.")):
+                    nn.init.uniform_(p, -scale, scale)
+        if forget_bias and self.classic_forget_gate:
             for name, p in self.rnn.named_parameters():
                 if name.rpartition(".")[2].startswith("bias_ih"):  # "bias_ih_l0", or "1.bias_ih_l0" in a stack
                     h = p.size(0) // 4

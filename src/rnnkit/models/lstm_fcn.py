@@ -19,12 +19,15 @@ cross-entropy); ``member_logits`` returns each member's own logits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import RecurrentSpec, make_recurrent
-from rnnkit.cells.stack import last_hidden
+from rnnkit.cells.stack import final_output
 
 KERNELS = (8, 5, 3)
 
@@ -90,6 +93,7 @@ class LSTMFCN(nn.Module):
         members: int = 1,
         shuffle_steps: int = 0,
         pool: int = 1,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if len(filters) != 3:
@@ -109,8 +113,9 @@ class LSTMFCN(nn.Module):
         # pool > 1: the convolutions read the series averaged over windows of `pool` steps (a long series at a
         # resolution where kernels of 8, 5, 3 span its shapes, at 1/pool of the cost)
         self.pool = pool
-        self.spec = RecurrentSpec(cell, input_size, max(hidden, 1), 1)  # what the model reads per step
-        rnn_spec = RecurrentSpec(cell, shuffle_steps, max(hidden, 1), 1) if shuffle_steps else self.spec
+        options = dict(cell_options or {})  # the cell's own hyperparameters (heads, state_size, ...)
+        self.spec = RecurrentSpec(cell, input_size, max(hidden, 1), 1, **options)  # what the model reads per step
+        rnn_spec = RecurrentSpec(cell, shuffle_steps, max(hidden, 1), 1, **options) if shuffle_steps else self.spec
         self.rnns = nn.ModuleList(make_recurrent(rnn_spec, backend) for _ in range(members)) if hidden else None
         self.drop = nn.Dropout(dropout)
         width = filters[-1] + (self.spec.output_size if hidden else 0)
@@ -148,10 +153,12 @@ class LSTMFCN(nn.Module):
             for j, rnn in enumerate(self.rnns):
                 if self.shuffle_steps:
                     xs = F.pad(x[: self.shuffle_steps, :, j], (0, 0, 0, 0, 0, max(self.shuffle_steps - steps, 0)))
-                    _, state = rnn(xs.permute(2, 1, 0), None, None)  # (channels, batch, shuffle_steps)
+                    out, state = rnn(xs.permute(2, 1, 0), None, None)  # (channels, batch, shuffle_steps)
+                    last.append(final_output(rnn, out, state)[-1])  # (batch, hidden)
                 else:
-                    _, state = rnn(x[:, :, j], None, None if full else lens[:, j])  # x[:, :, j]: (steps, batch, ch)
-                last.append(last_hidden(rnn, state)[-1])  # (batch, hidden)
+                    seq_lens = None if full else lens[:, j]
+                    out, state = rnn(x[:, :, j], None, seq_lens)  # x[:, :, j]: (steps, batch, ch)
+                    last.append(final_output(rnn, out, state, seq_lens)[-1])  # (batch, hidden)
             feats = torch.cat([feats, self.drop(torch.stack(last, 1))], -1)  # (batch, K, width)
         return self.head(feats.reshape(batch, -1, 1)).view(batch, k, self.num_classes)
 

@@ -1,7 +1,8 @@
 """Encoder-decoder with attention (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015).
 
-Encoder: embedding -> (bi)directional multi-layer LSTM/GRU from ``rnnkit.cells`` (either backend), run on each
-sentence's true length. Its final state, passed through a ``bridge`` when bidirectional, starts the decoder.
+Encoder: embedding -> (bi)directional multi-layer recurrent stack of any registered cell (``rnnkit.cells``, either
+backend), run on each sentence's true length. Its final state, passed through a ``bridge`` when bidirectional
+(per state tensor, as the cell's registry entry says), starts the decoder.
 ``hidden`` may give one size per layer (``[512, 256]``): the decoder then has the encoder's sizes, layer for
 layer, since each decoder layer starts from the encoder layer's final state; attention and the output layer see
 the last layer's size.
@@ -11,7 +12,7 @@ Decoder, one of:
                 with the previous word (``[y_{t-1}; c_t]``), as in Bahdanau et al.
   ``dot`` / ``general``: Luong's scores with the new decoder state ``h_t`` as query. ``input_feed`` adds the
                 previous attentional state to the input (``[y_{t-1}; h~_{t-1}]``); without it the whole decoder
-                RNN runs as one fused call under teacher forcing (much faster).
+                RNN runs as one call over the whole target under teacher forcing (much faster).
   ``none``:     no attention (the plain encoder-decoder of Sutskever et al.).
 With attention the output is the attentional state ``h~_t = tanh(W_c [h_t; c_t])``, then dropout and a linear
 layer over the target vocabulary. ``tie`` shares that layer's weights with the target embedding (through a
@@ -23,16 +24,25 @@ softmax over a subset of the output layer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells import RecurrentSpec, State, make_recurrent
+from rnnkit.cells import RecurrentSpec, State, make_recurrent, registry
 from rnnkit.cells.dropout import Dropout
-from rnnkit.cells.stack import from_layer_states, join_states, last_hidden, layer_states, map_state
+from rnnkit.cells.registry import StateTensor
+from rnnkit.cells.stack import (
+    final_output,
+    from_layer_states,
+    handover,
+    join_states,
+    last_hidden,
+    layer_states,
+    map_state,
+)
 from rnnkit.data.parallel import PAD_ID
 from rnnkit.models.attention import Attention
 
@@ -47,11 +57,11 @@ def _select_state(state: State, idx: Tensor) -> State:
 class DecoderState:
     """Everything one decoder step needs; ``select`` reorders/expands along the batch (beam search)."""
 
-    rnn: State  # (layers, B, H) or a pair for LSTMs; a tuple of one per layer when sizes differ
+    rnn: State  # the cell's state, each tensor (layers, B, ...); a tuple of one per layer when sizes differ
     memory: Tensor  # (B, S, M) encoder outputs
     keys: Tensor | None  # (B, S, K) projected for the attention score
     mask: Tensor  # (B, S) True on real source tokens
-    feed: Tensor | None  # (B, H) previous attentional state (input feeding)
+    feed: Tensor | None  # (B, H) previous attentional state (input feeding), or Bahdanau's query (see Seq2Seq)
 
     def select(self, idx: Tensor) -> DecoderState:
         out = {}
@@ -101,7 +111,7 @@ class Seq2Seq(nn.Module):
         hidden: int | Sequence[int] = 256,
         layers: int = 1,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         bidirectional: bool = False,
         attention: str = "general",
         attention_size: int = 0,
@@ -109,6 +119,7 @@ class Seq2Seq(nn.Module):
         dropout: float = 0.0,
         tie: bool = False,
         init_scale: float = 0.1,
+        cell_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
@@ -116,7 +127,8 @@ class Seq2Seq(nn.Module):
         if min(embedding, layers, src_vocab, tgt_vocab) < 1:
             raise ValueError("embedding, hidden and layers must be >= 1")
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
-        enc = RecurrentSpec(cell, embedding, sizes, layers, bidirectional=bidirectional, dropout=dropout)
+        options = dict(cell_options or {})
+        enc = RecurrentSpec(cell, embedding, sizes, layers, bidirectional=bidirectional, dropout=dropout, **options)
         self.kind = attention
         self.input_feed = input_feed and attention in ("dot", "general")
         self.cell = cell
@@ -131,16 +143,24 @@ class Seq2Seq(nn.Module):
         self.encoder = make_recurrent(enc, backend)
         mem = enc.output_size
         self.memory_size = mem
-        self.has_cell_state = enc.has_cell_state
-        if bidirectional:  # both directions' final states -> the decoder's initial state, per layer
-            if enc.uniform:  # one bridge shared by the layers
-                self.bridge_h = nn.Linear(2 * hidden, hidden)
-                self.bridge_c = nn.Linear(2 * hidden, hidden) if enc.has_cell_state else None
-            else:  # one per layer, of its size
-                self.bridge_h = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes)
-                self.bridge_c = nn.ModuleList(nn.Linear(2 * s, s) for s in enc.sizes) if enc.has_cell_state else None
+        entry = registry.get(cell)
+        # Bahdanau's query is the decoder's previous output: read from its state where the cell's state holds it
+        # (h), else carried in ``feed`` (mLSTM, Mamba...), starting from the encoder's final output
+        self.query_in_feed = attention == "bahdanau" and entry.output_in_state(enc) is None
+        # the names and bridges of the cell's state tensors (rnnkit.cells.registry)
+        self.state_layout = entry.layout(enc)
+        if bidirectional:  # both directions' final states -> the decoder's initial state, per layer and tensor
+            for part in self.state_layout:
+                if part.bridge in ("forward", "zeros"):
+                    continue  # not a vector: the forward direction's own, or zeros (see _bridge)
+                widths = [part.dims(enc.layer(k), s)[0] for k, s in enumerate(enc.sizes)]  # h: each layer's size
+                if enc.uniform:  # one bridge shared by the layers
+                    lin: nn.Module = nn.Linear(2 * widths[0], widths[0])
+                else:  # one per layer, of its size
+                    lin = nn.ModuleList(nn.Linear(2 * w, w) for w in widths)
+                setattr(self, f"bridge_{part.name}", lin)  # an LSTM's: bridge_h, bridge_c
         dec_in = embedding + (mem if attention == "bahdanau" else hidden if self.input_feed else 0)
-        self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout)
+        self.dec_spec = RecurrentSpec(cell, dec_in, sizes, layers, dropout=dropout, **options)
         self.decoder = make_recurrent(self.dec_spec, backend)
         if attention == "none":
             self.attn = None
@@ -156,10 +176,13 @@ class Seq2Seq(nn.Module):
         self.init_weights(init_scale)
 
     def init_weights(self, scale: float) -> None:
-        """Uniform in [-scale, scale] (Sutskever et al. use 0.08); 0 keeps PyTorch's defaults."""
+        """Uniform in [-scale, scale] (Sutskever et al. use 0.08); 0 keeps PyTorch's defaults. The recurrent layers
+        of a cell whose registry entry says its own initialisation matters (``own_init``) keep it."""
         if scale > 0:
-            for p in self.parameters():
-                nn.init.uniform_(p, -scale, scale)
+            own = registry.get(self.cell).own_init
+            for name, p in self.named_parameters():
+                if not (own and name.startswith(("encoder.", "decoder."))):
+                    nn.init.uniform_(p, -scale, scale)
         with torch.no_grad():
             self.src_emb.weight[PAD_ID].zero_()
             self.tgt_emb.weight[PAD_ID].zero_()
@@ -169,6 +192,12 @@ class Seq2Seq(nn.Module):
         for rnn in (self.encoder, self.decoder):
             if hasattr(rnn, "flatten_parameters"):
                 rnn.flatten_parameters()
+
+    @property
+    def carries_feed(self) -> bool:
+        """Whether the decoder state's ``feed`` is used (input feeding, or Bahdanau's query for cells whose state
+        does not hold their output) - an exported decoder then takes and returns it."""
+        return self.input_feed or self.query_in_feed
 
     # -- encoder ----------------------------------------------------------------------------------
     def encode(self, src: Tensor, src_len: Tensor | None) -> DecoderState:
@@ -188,32 +217,40 @@ class Seq2Seq(nn.Module):
         rnn = self._bridge(state)
         keys = self.attn.prepare(memory) if self.attn is not None else None
         feed = memory.new_zeros(src.size(1), self.hidden) if self.input_feed else None
+        if self.query_in_feed:  # the encoder's final output (its forward direction): (B, H)
+            feed = final_output(self.encoder, out, state, src_len)[0]
         return DecoderState(rnn, memory, keys, mask, feed)
 
     def _bridge(self, state: State) -> State:
+        """A bidirectional encoder's final state -> the decoder's first: each layer's ``[forward; backward]``
+        state tensors mapped to one (``tanh`` for ``h``, linear for an LSTM's ``c``), or for a tensor that is not
+        a vector (a matrix memory) the forward direction's own; see ``StateTensor.bridge``."""
         if not self.bidirectional:
-            return state
+            return handover(self.decoder, state)
 
-        def merge(s: Tensor, lin: nn.Linear, squash: bool) -> Tensor:
-            # s: (L * 2, B, H), layer-major -> (L, B, H) from each layer's [forward; backward] final states
-            L, B, H = s.size(0) // 2, s.size(1), s.size(2)
-            both = s.view(L, 2, B, H).permute(0, 2, 1, 3).reshape(L, B, 2 * H)
+        def merge(s: Tensor, part: StateTensor, lin: nn.Module | None) -> Tensor:
+            # s: (L * 2, B, *dims), layer-major -> (L, B, *dims)
+            L, B = s.size(0) // 2, s.size(1)
+            pairs = s.view(L, 2, B, *s.shape[2:])
+            if part.bridge in ("forward", "zeros") or lin is None:
+                return pairs[:, 0]  # "zeros": replaced by handover
+            H = s.size(2)
+            both = pairs.permute(0, 2, 1, 3).reshape(L, B, 2 * H)
             y = lin(both)
-            return torch.tanh(y) if squash else y
+            return torch.tanh(y) if part.bridge == "tanh" else y
+
+        def merged(layer_state: State, k: int | None) -> State:
+            parts = (layer_state,) if isinstance(layer_state, Tensor) else tuple(layer_state)
+            out = []
+            for part, t in zip(self.state_layout, parts, strict=True):
+                lin = getattr(self, f"bridge_{part.name}", None)
+                out.append(merge(t, part, lin if k is None or lin is None else lin[k]))
+            return out[0] if len(out) == 1 else tuple(out)
 
         if self.enc_spec.uniform:
-            if isinstance(state, tuple):
-                assert self.bridge_c is not None
-                return merge(state[0], self.bridge_h, True), merge(state[1], self.bridge_c, False)
-            return merge(state, self.bridge_h, True)
-        merged: list[State] = []
-        for k, s in enumerate(layer_states(self.encoder, state)):  # s: (2, B, sizes[k]) or a pair
-            if isinstance(s, tuple):
-                assert self.bridge_c is not None
-                merged.append((merge(s[0], self.bridge_h[k], True), merge(s[1], self.bridge_c[k], False)))
-            else:
-                merged.append(merge(s, self.bridge_h[k], True))
-        return from_layer_states(self.decoder, merged)
+            return handover(self.decoder, merged(state, None))
+        layers = [merged(s, k) for k, s in enumerate(layer_states(self.encoder, state))]  # s: (2, B, ...) each
+        return handover(self.decoder, from_layer_states(self.decoder, layers))
 
     # -- decoder ----------------------------------------------------------------------------------
     def step(self, tokens: Tensor, st: DecoderState) -> tuple[Tensor, DecoderState, Tensor | None]:
@@ -222,7 +259,8 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.kind == "bahdanau":
             assert self.attn is not None and self.combine is not None
-            top = last_hidden(self.decoder, st.rnn)[-1]  # previous top-layer state (B, H)
+            # previous top-layer output (B, H)
+            top = st.feed if self.query_in_feed else last_hidden(self.decoder, st.rnn)[-1]
             ctx, weights = self.attn(top, st.keys, st.memory, st.mask)
             out, rnn = self.decoder(torch.cat([emb, ctx], -1).unsqueeze(0), st.rnn)
             h = out[0]
@@ -238,7 +276,8 @@ class Seq2Seq(nn.Module):
             else:
                 feat = h
         feat = self.drop(feat)
-        new = DecoderState(rnn, st.memory, st.keys, st.mask, feat if self.input_feed else None)
+        feed = feat if self.input_feed else h if self.query_in_feed else None
+        new = DecoderState(rnn, st.memory, st.keys, st.mask, feed)
         return feat, new, weights
 
     def logits(self, features: Tensor) -> Tensor:

@@ -11,10 +11,11 @@ The value and the gradient equal ``F.cross_entropy`` (mean over the non-ignored 
 
 ``linear_cross_entropy`` goes one step further for the output layer of a language model: the decoder's matmul,
 its bias, the softmax and the loss in one function, so the logits are never kept (only the log-probabilities
-the backward needs) and the decoder's weight gradient is computed as ``hidden.T @ grad`` (a ``(hidden, vocab)``
-product) and transposed, which BLAS runs faster than autograd's ``grad.T @ hidden`` with its ``(vocab, hidden)``
-output and a short inner dimension: on this CPU ~20% less time for that product at the Zaremba-medium shape
-(benchmarks/lm_profile.py shows the output layer is about half of a training step).
+the backward needs). The decoder's weight gradient is ``grad.T @ hidden``, autograd's own product, in the
+parameter's layout. (A ``(hidden, vocab)`` product, transposed, was faster for that one GEMM at some shapes on
+some CPUs and slower at others, and autograd then copied it into the parameter's layout every step: with that copy
+the ptb-small training step fell behind a plain PyTorch loop's. The plain loop's own product cannot lose to the
+plain loop on any CPU.)
 """
 
 from __future__ import annotations
@@ -95,12 +96,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         else:
             grad = _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss)  # (N, vocab)
         grad_hidden = torch.mm(grad, weight) if need_h else None  # (N, H)
-        # (H, vocab) product, then a transposed view: faster than grad.T @ hidden (see the module docstring);
-        # autograd copies it into the parameter's layout when it accumulates
-        grad_weight = torch.mm(hidden.t(), grad).t() if need_w else None  # (vocab, H)
+        # (vocab, H) in the parameter's own layout, as autograd's addmm backward computes it: a transposed
+        # (H, vocab) product was faster on some CPUs and shapes but slower on others, and autograd had to copy it
+        # into the parameter's layout when it accumulated; the row scale rides on the small ``hidden``
+        scaled = hidden if scale is None else hidden * scale  # (N, H)
+        grad_weight = torch.mm(grad.t(), scaled) if need_w else None  # (vocab, H)
         grad_bias = grad.sum(0) if ctx.has_bias and need_b else None  # (vocab,)
         if scale is not None:
-            for g in (grad_hidden, grad_weight, grad_bias):
+            for g in (grad_hidden, grad_bias):
                 if g is not None:
                     g.mul_(scale)
         return grad_hidden, grad_weight, grad_bias, None, None

@@ -11,6 +11,8 @@ run.json (one schema, ``RUN_JSON_SCHEMA``) - how the run was started; a resume u
     schema, recipe, task, data_dir (the directory data.* paths were read from, or null: rnnkit's data cache),
     data {field: {path, from, dataset, ...}} (where each data file came from: rnnkit.datasets.resolve),
     device, processes, threads, precision (what ran), precision_requested, precision_reason,
+    recurrence {policy, from, configured} (train.recurrence as resolved: "from" says whether the configuration or
+    the RNNKIT_RECURRENCE environment variable set it),
     rnnkit, torch, python, started (first start, ISO time), updated (last start), command (the CLI's argv or null),
     materialised (in-memory data written into RUN/data; see rnnkit.runs.memory) - only when data= was given,
     tune {study, trial, params} - tuner trials only; data_size_of, train_fraction - diagnose copies only.
@@ -212,6 +214,7 @@ def train_run(req: TrainRequest) -> TrainResult:
                     "threads": torch.get_num_threads(),
                     "precision": config.train.precision,
                     "precision_reason": precision_reason,
+                    "recurrence": task.recurrence.record(),
                     "rnnkit": __version__,
                     "torch": torch.__version__,
                     "python": platform.python_version(),

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells import select
 from rnnkit.config import RunConfig
 from rnnkit.errors import UserError, is_file
 from rnnkit.ops.device import allocation_guard
@@ -67,6 +68,9 @@ class Task(ABC, Generic[D, M]):
         # the values prepare() chose from the data for keys the user left unset (rnnkit.tasks.auto): the run
         # set-up prints them once and records them (config.toml holds the values, run.json's "chosen" why)
         self.choices = Choices(config)
+        # the fast backend's implementation policy, resolved once for the run (train.recurrence, or the
+        # environment's override) and attached to every model this task builds
+        self.recurrence = select.resolve(config.train.recurrence)
 
     @property
     def dcfg(self) -> D:
@@ -135,9 +139,11 @@ class Task(ABC, Generic[D, M]):
         """
         with allocation_guard(self.model_summary()):
             try:
-                return self.make_model()
+                model = self.make_model()
             except ValueError as e:
                 raise UserError(f"model: {e}") from None
+        select.attach(model, self.recurrence)
+        return model
 
     @abstractmethod
     def make_model(self) -> nn.Module:

@@ -7,26 +7,16 @@ every task that has it.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
-from rnnkit.cells.base import CELL_TYPES, FUSED_CELLS
-from rnnkit.cells.factory import BACKENDS
+from rnnkit.cells import registry
 from rnnkit.config import MAX_COUNT, MAX_SEED, MAX_SIZE, ConfigError, key
 
-CELLS = {
-    "lstm": "long short-term memory (Hochreiter & Schmidhuber 1997)",
-    "gru": "gated recurrent unit (Cho et al. 2014)",
-    "rnn_tanh": "simple (Elman) RNN, tanh",
-    "rnn_relu": "simple RNN, ReLU",
-    "peephole_lstm": "LSTM with peephole connections (backend = scratch)",
-    "layernorm_lstm": "layer-normalised LSTM (backend = scratch)",
-}
-assert set(CELLS) == set(CELL_TYPES)
-BACKEND_DOCS = {
-    "fused": "PyTorch's nn.LSTM / nn.GRU / nn.RNN (cuDNN, oneDNN): the fast path",
-    "scratch": "rnnkit.cells, one step at a time from the equations",
-}
-assert set(BACKEND_DOCS) == set(BACKENDS)
+# the registry's live views: a cell registered later (a plug-in) is a valid model.cell and listed in the glossary
+CELLS = registry.CellDocs()
+BACKEND_DOCS = registry.BACKENDS
 BALANCES = {
     "none": "as the data comes",
     "weights": "class-weighted loss (each class weighs the same)",
@@ -42,11 +32,77 @@ POOLINGS = {
 
 # -- [model] -----------------------------------------------------------------------------------------------------
 def cell(default: str = "lstm") -> Any:
-    return key(default, "recurrent cell", choices=CELLS)
+    return key(default, "recurrent cell (rnnkit.cells.registry; docs/recurrences.md)", choices=CELLS)
 
 
-def backend(default: str = "fused") -> Any:
-    return key(default, "implementation of the recurrent layers", choices=BACKEND_DOCS)
+def backend(default: str = "fast") -> Any:
+    return key(
+        default,
+        "implementation of the recurrent layers",
+        choices=BACKEND_DOCS,
+        renamed_values=registry.RENAMED_BACKENDS,
+    )
+
+
+def heads() -> Any:
+    return key(
+        0,
+        registry.options()["heads"][1],
+        ge=1,
+        le=MAX_SIZE,
+        special={0: "the largest of 4, 3, 2, 1 that divides every layer's width"},
+    )
+
+
+def expand() -> Any:
+    return key(0.0, registry.options()["expand"][1], gt=0, le=64, special={0: "the cell's default"})
+
+
+def state_size() -> Any:
+    return key(16, registry.options()["state_size"][1], ge=1, le=1024)
+
+
+def conv_size() -> Any:
+    return key(4, registry.options()["conv_size"][1], ge=0, le=64)
+
+
+def dt_rank() -> Any:
+    return key(0, registry.options()["dt_rank"][1], ge=1, le=MAX_SIZE, special={0: "ceil(hidden / 16)"})
+
+
+@dataclass
+class RecurrentKeys:
+    """The [model] keys of every recurrent model: the cell, its backend and the cells' own hyperparameters - one
+    declaration, inherited by each task's [model] section (``class LMModel(fields.RecurrentKeys)``), so a cell
+    added to the registry is configurable in every task. A key for an option the chosen cell does not support
+    must stay at its default (:func:`check_recurrent`)."""
+
+    cell: str = cell()
+    backend: str = backend()
+    heads: int = heads()
+    expand: float = expand()
+    state_size: int = state_size()
+    conv_size: int = conv_size()
+    dt_rank: int = dt_rank()
+
+
+CELL_OPTION_KEYS = ("heads", "expand", "state_size", "conv_size", "dt_rank")  # RecurrentSpec fields of the same name
+
+
+def cell_options(m: Any) -> dict[str, Any]:
+    """The cell's own hyperparameters of a [model] section, as ``RecurrentSpec`` takes them: 0 = the cell's default
+    becomes None, and ``heads = 0`` the largest count up to 4 that divides every layer's size (and inner width),
+    so a recipe of any width runs every cell (650 units: 2 heads)."""
+    out = {k: getattr(m, k) for k in CELL_OPTION_KEYS if hasattr(m, k)}
+    for k in ("expand", "dt_rank"):
+        if out.get(k) == 0:
+            out[k] = None
+    if out.get("heads") == 0:
+        hidden = getattr(m, "hidden", 1)
+        sizes = hidden if isinstance(hidden, list) else [hidden]
+        widths = sizes + [round(out["expand"] * s) for s in sizes if out.get("expand")]
+        out["heads"] = next(k for k in (4, 3, 2, 1) if all(w % k == 0 for w in widths))
+    return out
 
 
 def hidden(default: int) -> Any:
@@ -100,9 +156,50 @@ def forget_bias(default: float) -> Any:
 
 
 def check_recurrent(m: Any) -> None:
-    """Cells the fused backend cannot run are a configuration error, not a model-building one."""
-    if m.backend == "fused" and m.cell not in FUSED_CELLS:
-        raise ConfigError("model.cell", f'= {m.cell!r} has no fused implementation; set model.backend = "scratch"')
+    """The [model] keys of a recurrent model against the cell's registry entry: a backend the cell has no
+    implementation for, or an option it does not support set to something other than its default, is a
+    configuration error naming the key and the cells that do support it."""
+    cell = registry.get(m.cell)
+    if m.backend not in cell.backends:
+        others = ", ".join(registry.with_backend(m.backend))
+        raise ConfigError(
+            "model.cell",
+            f'= {m.cell!r} has no {m.backend} implementation (cells with one: {others}); set model.backend = "scratch"',
+        )
+    defaults = {f.name: f.default for f in dataclasses.fields(m)}
+    asked = {
+        "bidirectional": bool(getattr(m, "bidirectional", False)),
+        "layer_sizes": isinstance(getattr(m, "hidden", None), list) and len(set(m.hidden)) > 1,
+        "forget_bias": getattr(m, "forget_bias", 0.0) != defaults.get("forget_bias", 0.0),
+        "weight_drop": bool(getattr(m, "weight_drop", 0.0)),
+        "identity_init": getattr(m, "init", None) == "identity",
+        **{k: getattr(m, k) != defaults[k] for k in CELL_OPTION_KEYS if k in defaults},
+    }
+    for option, wanted in asked.items():
+        if wanted and not cell.supports(option):
+            field, what = registry.options()[option]
+            value = getattr(m, field.split(".", 1)[1])
+            others = ", ".join(registry.supporting(option)) or "none"
+            raise ConfigError(field, f"= {value!r}: cell {m.cell!r} does not support {what} (cells that do: {others})")
+
+
+def check_recurrence(config: Any) -> None:
+    """``train.recurrence`` names an implementation of the fast backend: the model's cell must have it."""
+    m, wanted = config.model, config.train.recurrence
+    if wanted == "auto" or not hasattr(m, "cell"):
+        return
+    cell = registry.get(m.cell)
+    if getattr(m, "backend", "fast") != "fast":
+        raise ConfigError(
+            "train.recurrence", f"= {wanted!r} picks a fast implementation, but model.backend = {m.backend!r}"
+        )
+    if wanted not in cell.forms:
+        others = ", ".join(registry.with_form(wanted)) or "none"
+        raise ConfigError(
+            "train.recurrence",
+            f"= {wanted!r} is not an implementation of cell {m.cell!r} (it has {', '.join(cell.forms) or 'none'}; "
+            f"cells with {wanted}: {others})",
+        )
 
 
 # -- [data] ------------------------------------------------------------------------------------------------------

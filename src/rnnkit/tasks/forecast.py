@@ -181,9 +181,7 @@ class ForecastData:
 
 
 @dataclass
-class ForecastModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class ForecastModel(fields.RecurrentKeys):
     hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(1)
     dropout: float = fields.dropout()
@@ -480,6 +478,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             dropout=m.dropout,
             strategy=m.strategy,
             arch="rnn" if m.arch in ("hybrid", "auto") else m.arch,

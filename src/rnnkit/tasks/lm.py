@@ -50,7 +50,6 @@ BATCHINGS = {
     "stream": "truncated BPTT over the text as continuous columns (Zaremba et al.)",
     "windows": "fixed windows of data.window tokens -> the next token, shuffled",
 }
-AWD_CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")  # the fused ops AWD's weight drop calls directly
 ARCHS = {
     "standard": "embedding -> recurrent stack -> softmax (Zaremba / pytorch-examples)",
     "awd": "AWD-LSTM: one module per layer, the last sized `embedding` when tied; `dropout` is then the locked "
@@ -122,9 +121,7 @@ class LMData:
 
 
 @dataclass
-class LMModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class LMModel(fields.RecurrentKeys):
     embedding: int = fields.embedding(200)
     hidden: int | list[int] = fields.hidden(200)
     layers: int = fields.layers(2)
@@ -194,9 +191,8 @@ class LanguageModelTask(Task[LMData, LMModel]):
     def check_config(cls, config: RunConfig[LMData, LMModel]) -> None:
         d, o, m = config.data, config.optim, config.model
         last = fields.last_size(m.hidden)
+        fields.check_recurrent(m)  # the cell's registry entry: backend, options (AWD's weight drop among them)
         if m.arch == "awd":
-            if m.cell not in AWD_CELLS:
-                raise ConfigError("model.cell", f'= {m.cell!r}: model.arch = "awd" supports {", ".join(AWD_CELLS)}')
             if m.tie and isinstance(m.hidden, list) and last != m.embedding:
                 raise ConfigError(
                     "model.tie",
@@ -204,7 +200,6 @@ class LanguageModelTask(Task[LMData, LMModel]):
                     f"{m.hidden}, model.embedding = {m.embedding})",
                 )
         else:
-            fields.check_recurrent(m)
             if m.tie and m.embedding != last:
                 what = "model.hidden" if isinstance(m.hidden, int) else "the last layer's size"
                 raise ConfigError(
@@ -332,6 +327,7 @@ class LanguageModelTask(Task[LMData, LMModel]):
                 m.layers,
                 cell=m.cell,
                 backend=m.backend,
+                cell_options=fields.cell_options(m),
                 dropout=m.dropout,
                 tie=m.tie,
                 init_scale=m.init_scale,
@@ -347,6 +343,7 @@ class LanguageModelTask(Task[LMData, LMModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             dropout=m.dropout,
             tie=m.tie,
             init_scale=m.init_scale,

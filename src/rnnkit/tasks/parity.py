@@ -64,9 +64,8 @@ class ParityData:
 
 
 @dataclass
-class ParityModel:
+class ParityModel(fields.RecurrentKeys):
     cell: str = fields.cell("rnn_tanh")
-    backend: str = fields.backend()
     hidden: int | list[int] = fields.hidden(24)
     layers: int = fields.layers(1)
     init: str = key("default", "recurrent weight initialisation", choices=INITS)
@@ -136,7 +135,15 @@ class ParityTask(Task[ParityData, ParityModel]):
 
     def make_model(self) -> nn.Module:
         m = self.mcfg
-        model = SequenceClassifier(self.num_classes, m.hidden, m.layers, cell=m.cell, backend=m.backend, input_size=1)
+        model = SequenceClassifier(
+            self.num_classes,
+            m.hidden,
+            m.layers,
+            cell=m.cell,
+            backend=m.backend,
+            cell_options=fields.cell_options(m),
+            input_size=1,
+        )
         if m.head == "count":
             model.head = CountHead(model.spec.output_size, self.num_classes)
         if m.init == "identity":

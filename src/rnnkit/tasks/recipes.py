@@ -4,7 +4,8 @@ This lives in the tasks layer because only a task knows its [data] and [model] s
 supplies the section machinery (declarations, types, ranges) and knows no task.
 
 Resolution, in order: old key names are moved to their new place (one ``RenamedKeyWarning`` per source, so old
-recipes and the config.toml of old run directories still load), overrides are applied, every value is
+recipes and the config.toml of old run directories still load), overrides are applied, old values are read as
+their new names (``RenamedValueWarning``: ``model.backend = "fused"`` is ``"fast"``), every value is
 type-checked and range-checked from its declaration, then the rules between keys are checked (``needs``
 declarations, loss terms the task does not use, the task's own ``check_config``). Any failure is one
 ``UserError`` naming where the value came from (the file, or ``--set key=value``) and the key.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from rnnkit.config import (
     SECTIONS,
     ConfigError,
+    InapplicableKeyWarning,
     OptimConfig,
     RunConfig,
     TrainConfig,
@@ -31,6 +34,7 @@ from rnnkit.config import (
     renamed,
     split_key,
     warn_renamed,
+    warn_renamed_values,
 )
 from rnnkit.errors import UserError, is_dir, is_file
 from rnnkit.paths import recipes_dir
@@ -90,10 +94,22 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
     def where(key: str) -> str:
         return origins.get(_base_key(key), source)
 
+    # old values under their new names (model.backend = "fused" -> "fast"), one warning per source
+    by_source: dict[str, list[tuple[str, str, str]]] = {}
+    for s in SECTIONS:
+        names = {f.name for f in dataclasses.fields(classes[s])}
+        for k, value in raw[s].items():
+            if k in names and isinstance(value, str):
+                new_value = declaration(classes[s], k).renamed_values.get(value)
+                if new_value is not None:
+                    raw[s][k] = new_value
+                    by_source.setdefault(where(f"{s}.{k}"), []).append((f"{s}.{k}", value, new_value))
+    for src, pairs in by_source.items():
+        warn_renamed_values(src, pairs)
+
     def fail(e: ConfigError) -> UserError:
         return UserError(f"{where(e.key)}: {e}")
 
-    sections: dict[str, Any] = {}
     for s in SECTIONS:
         known = {f.name for f in dataclasses.fields(classes[s])}
         for k in raw[s]:
@@ -104,22 +120,50 @@ def config_from_dict(raw: dict[str, Any], source: str, overrides: Mapping[str, A
                     f"{where(f'{s}.{k}')}: unknown field {k!r} in [{s}] for task {task_name!r} "
                     f"({hint}known: {', '.join(sorted(known))})"
                 )
+    while True:
+        sections: dict[str, Any] = {}
+        for s in SECTIONS:
+            try:
+                sections[s] = build_section(classes[s], s, raw[s])
+            except ConfigError as e:
+                raise fail(e) from None
+        config = RunConfig(
+            task=task_name,
+            recipe=str(raw.get("recipe", Path(source).stem)),
+            description=str(raw.get("description", "")),
+            given=frozenset(f"{s}.{k}" for s in SECTIONS for k in raw[s]),
+            **sections,
+        )
         try:
-            sections[s] = build_section(classes[s], s, raw[s])
+            check_rules(config, task_cls)
         except ConfigError as e:
-            raise fail(e) from None
-    config = RunConfig(
-        task=task_name,
-        recipe=str(raw.get("recipe", Path(source).stem)),
-        description=str(raw.get("description", "")),
-        given=frozenset(f"{s}.{k}" for s in SECTIONS for k in raw[s]),
-        **sections,
+            if not _drop_inapplicable(e, raw, origins, source):
+                raise fail(e) from None
+            continue
+        return config
+
+
+def _drop_inapplicable(e: ConfigError, raw: dict[str, Any], origins: dict[str, str], source: str) -> bool:
+    """A recipe's setting of an option the cell named by an override does not support (``--set model.cell=mamba``
+    on the AWD-LSTM recipe, whose weight drop needs hidden-to-hidden matrices) is not the user's request: it is
+    dropped back to its default with a warning, so every recipe runs with every cell. The same option asked for by
+    the user (``--set``), or by a recipe that also names the cell, stays an error. True when it was dropped."""
+    from rnnkit.cells import registry
+
+    fields_ = {key for key, _ in registry.options().values()}
+    if e.key not in fields_ or e.key in origins or "model.cell" not in origins:
+        return False
+    section, name = split_key(e.key)
+    if name not in raw[section]:
+        return False
+    value = raw[section].pop(name)
+    warnings.warn(
+        f"{source}: {e.key} = {value!r} does not apply to model.cell = {raw['model'].get('cell')!r} "
+        f"({e.reason.split(': ', 1)[-1]}); left at its default",
+        InapplicableKeyWarning,
+        stacklevel=4,
     )
-    try:
-        check_rules(config, task_cls)
-    except ConfigError as e:
-        raise fail(e) from None
-    return config
+    return True
 
 
 def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
@@ -152,6 +196,10 @@ def check_rules(config: RunConfig, task_cls: type[Task]) -> None:
                 actual = config.get(other)
                 if actual != required:
                     raise ConfigError(f"{s}.{f.name}", f"= {value!r} needs {other} = {required!r} (it is {actual!r})")
+    if hasattr(config.model, "cell"):
+        from rnnkit.tasks import fields
+
+        fields.check_recurrence(config)
     task_cls.check_config(config)
 
 

@@ -134,10 +134,8 @@ class SequenceClassifyData:
 
 
 @dataclass
-class SequenceClassifyModel:
+class SequenceClassifyModel(fields.RecurrentKeys):
     arch: str = key("lstm-fcn", "the classifier", choices=ARCHS)
-    cell: str = fields.cell()
-    backend: str = fields.backend()
     hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(2)
     bidirectional: bool = fields.bidirectional(False)
@@ -540,6 +538,7 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
                 members=self.members,
                 shuffle_steps=self.shape[0] // self.dcfg.chunk if m.dimension_shuffle else 0,
                 pool=m.pool,
+                cell_options=fields.cell_options(m),
             )
         return SequenceClassifier(
             self.num_classes,
@@ -547,6 +546,7 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             input_size=features,
             bidirectional=m.bidirectional,
             dropout=m.dropout,

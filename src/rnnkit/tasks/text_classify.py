@@ -83,9 +83,7 @@ class TextClassifyData:
 
 
 @dataclass
-class TextClassifyModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class TextClassifyModel(fields.RecurrentKeys):
     embedding: int = fields.embedding(64)
     hidden: int | list[int] = fields.hidden(64)
     layers: int = fields.layers(1)
@@ -260,6 +258,7 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             vocab_size=len(self.vocab),
             embedding=m.embedding,
             bidirectional=m.bidirectional,

@@ -205,7 +205,7 @@ class Trainer:
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(cfg.optim, self.model)
         self.schedule = Schedule(cfg.optim, cfg.train.max_epochs)
-        self.precision = Precision(cfg.train.precision, self.device)
+        self.precision = Precision(cfg.train.precision, self.device, self.task.recurrence)
         if self.dist.rank > 0:  # same initial weights (built above from the seed), own dropout masks
             self._seed_rank(0)
         if ckpt is not None:

@@ -19,9 +19,10 @@ comparable across precisions.
   bf16 on a CPU with native bf16 dot products (AMX or AVX512-BF16), fp32 on any other CPU - there bf16 is
   emulated (measured ~80x slower than fp32 for a matmul on an AVX2-only EPYC) and oneDNN has no bf16 LSTM.
 
-Under bf16/fp16 the fused LSTM runs as oneDNN's/cuDNN's kernel or as rnnkit's projected recurrence
+Under bf16/fp16 the fast backend's LSTM runs as oneDNN's/cuDNN's kernel or as rnnkit's projected recurrence
 (``rnnkit.cells.projected``: bf16 GEMMs, fp32 cell state), whichever a short timing at the first step measured
-faster for the shape (``rnnkit.cells.select``); the choices are part of :meth:`Precision.state_dict`.
+faster for the shape (``train.recurrence = "auto"``, ``rnnkit.cells.select``); the run's choices are part of
+:meth:`Precision.state_dict`.
 """
 
 from __future__ import annotations
@@ -108,8 +109,11 @@ class Precision:
     overflowed (GradScaler). In fp32 every call reduces to the plain ``loss.backward()`` / ``optimizer.step()``.
     """
 
-    def __init__(self, name: str, device: torch.device) -> None:
+    def __init__(self, name: str, device: torch.device, recurrence: select.Recurrence | None = None) -> None:
         self.name, self.reason = resolve_precision(name, device)
+        # the run's implementation choices for the fast LSTM (the task attached it to the model); None: the
+        # process default, for a Precision used without a task
+        self.recurrence = recurrence if recurrence is not None else select.default()
         self.device_type = device.type
         self.dtype = DTYPES.get(self.name)
         self.scaler: torch.amp.GradScaler | None = torch.amp.GradScaler(device.type) if self.name == "fp16" else None
@@ -148,13 +152,13 @@ class Precision:
         """The GradScaler's state (fp16), plus under ``"recurrence"`` the LSTM implementations chosen per shape
         (``rnnkit.cells.select``), so that a resumed run keeps them and resumes exactly."""
         state: dict[str, Any] = self.scaler.state_dict() if self.scaler is not None else {}
-        chosen = select.choices()
+        chosen = self.recurrence.state_dict()
         if chosen:
             state["recurrence"] = chosen
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        select.load_choices(state.pop("recurrence", {}))
+        self.recurrence.load_state_dict(state.pop("recurrence", {}))
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)

@@ -110,7 +110,7 @@ class RunLock:
         except OSError as e:
             raise file_error(self.file, e, "lock") from None
         try:
-            stale = self._holder()
+            stale = self._holder(wait=0.0)  # ours now: a record left behind is a dead holder's, none means none
             record = {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
@@ -136,8 +136,8 @@ class RunLock:
     def held(self) -> bool:
         return bool(self._lock.is_locked)
 
-    def _holder(self) -> dict[str, Any]:
-        deadline = time.monotonic() + 5.0  # the holder writes its record just after taking the lock (slower on a
+    def _holder(self, wait: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + wait  # the holder writes its record just after taking the lock (slower on a
         while True:  # loaded machine: give it a few seconds before calling it anonymous)
             try:
                 return dict(json.loads(self.info.read_text()))

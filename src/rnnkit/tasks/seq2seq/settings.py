@@ -98,9 +98,7 @@ class Seq2SeqData:
 
 
 @dataclass
-class Seq2SeqModel:
-    cell: str = fields.cell()
-    backend: str = fields.backend()
+class Seq2SeqModel(fields.RecurrentKeys):
     embedding: int = fields.embedding(100)
     hidden: int | list[int] = fields.hidden(256)
     layers: int = fields.layers(1)

@@ -112,6 +112,7 @@ class Seq2SeqTask(Seq2SeqCorpus, Seq2SeqDecoding, Task[Seq2SeqData, Seq2SeqModel
             m.layers,
             cell=m.cell,
             backend=m.backend,
+            cell_options=fields.cell_options(m),
             bidirectional=m.bidirectional,
             attention=m.attention_kind,
             attention_size=m.attention_size,

@@ -17,7 +17,7 @@ TOL = dict(rtol=1e-6, atol=1e-6)
 def _pair(spec: RecurrentSpec, seed: int = 0) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Fused and scratch modules in float64 with the fused module's weights copied into the scratch one."""
     torch.manual_seed(seed)
-    fused = make_recurrent(spec, "fused").double()
+    fused = make_recurrent(spec, "fast").double()
     scratch = make_recurrent(spec, "scratch").double()
     scratch.load_state_dict(fused.state_dict())
     return fused, scratch
@@ -92,7 +92,7 @@ def test_outputs_states_and_gradients_match(cell, num_layers, bidirectional, pad
 @pytest.mark.parametrize("cell", FUSED)
 def test_parameter_names_shapes_and_order_match(cell, bias):
     spec = RecurrentSpec(cell, INPUT, HIDDEN, num_layers=2, bidirectional=True, bias=bias)
-    fused = make_recurrent(spec, "fused")
+    fused = make_recurrent(spec, "fast")
     scratch = make_recurrent(spec, "scratch")
     assert isinstance(scratch, ScratchRecurrent)
     assert [(n, p.shape) for n, p in scratch.named_parameters()] == [(n, p.shape) for n, p in fused.named_parameters()]
@@ -112,7 +112,7 @@ def test_state_dict_round_trip_both_directions(cell):
     x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64)
 
     torch.manual_seed(1)
-    fused = make_recurrent(spec, "fused").double()
+    fused = make_recurrent(spec, "fast").double()
     torch.manual_seed(2)
     scratch = make_recurrent(spec, "scratch").double()
     assert not torch.allclose(scratch(x)[0], fused(x)[0])  # different draws before loading
@@ -129,7 +129,7 @@ def test_state_dict_round_trip_both_directions(cell):
 
 @pytest.mark.parametrize(
     "backend, cell",
-    [("fused", "lstm"), ("scratch", "lstm"), ("scratch", "peephole_lstm"), ("scratch", "layernorm_lstm")],
+    [("fast", "lstm"), ("scratch", "lstm"), ("scratch", "peephole_lstm"), ("scratch", "layernorm_lstm")],
 )
 def test_forget_bias_init_shifts_only_the_f_chunk_of_bias_ih(backend, cell):
     hidden = 16
@@ -153,7 +153,7 @@ def test_forget_bias_init_shifts_only_the_f_chunk_of_bias_ih(backend, cell):
         assert dict(plain.named_parameters())[name].detach().abs().max() <= bound
 
 
-@pytest.mark.parametrize("backend", ["scratch", "fused"])
+@pytest.mark.parametrize("backend", ["scratch", "fast"])
 def test_dropout_between_layers_only_in_training(backend):
     torch.manual_seed(0)
     spec = RecurrentSpec("lstm", INPUT, HIDDEN, num_layers=2, dropout=0.5)
