@@ -191,7 +191,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "recurrence": _recurrence,
     "recurrences": _recurrences,
     "own-data-forecast": _own_data_forecast,
-    "own_data_classify": _own_data_classify,
+    "own-data-classify": _own_data_classify,
     "decode_step": _decode_step,
     "peer_keras": _peer_keras,
     "load_test": _load_test,

@@ -17,7 +17,7 @@ series padded with their last value; mean of 3 seeds) and sktime's MiniRocket + 
 for several channels or unequal lengths, padded likewise) when sktime is installed (the ``peers`` extra).
 ``--bundled`` adds the UCR/UEA sets that ship inside an installed sktime (written to long CSVs first), so the
 defaults are checked beyond the three public cases. Prints a table and writes the figures with their provenance
-(benchmarks/_results.py) to --json-out (default benchmarks/results/own_data_classify.json).
+(benchmarks/_results.py) to --json-out (default benchmarks/results/own-data-classify.json).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def main() -> None:
     ap.add_argument("--bundled", action="store_true", help="also the sets bundled with an installed sktime")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out-root", type=Path, default=Path("runs/own-data-classify"))
-    ap.add_argument("--json-out", type=Path, default=RESULTS / "own_data_classify.json")
+    ap.add_argument("--json-out", type=Path, default=RESULTS / "own-data-classify.json")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="k=v passed to rnnkit train")
     args = ap.parse_args()
     args.out_root.mkdir(parents=True, exist_ok=True)
@@ -222,7 +222,7 @@ def main() -> None:
             f"| {name} | {k['accuracy']:.3f} | {r['random_forest']['accuracy']:.3f} | "
             f"{'-' if mr is None else f'{mr:.3f}'} | {k['wall_s']} | {k['cpu_s']} | {k['load_avg'][0]} | {chosen} |"
         )
-    path = write_result(args.json_out, "own_data_classify", {"cases": rows}, prov)
+    path = write_result(args.json_out, "own-data-classify", {"cases": rows}, prov)
     print(f"wrote {path}", file=sys.stderr)
 
 

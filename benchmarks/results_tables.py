@@ -819,7 +819,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "export": render_export,
     "omp_wait": render_omp_wait,
     "own-data-forecast": render_own_data_forecast,
-    "own_data_classify": render_own_data_classify,
+    "own-data-classify": render_own_data_classify,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {
