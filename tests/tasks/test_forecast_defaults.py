@@ -68,14 +68,30 @@ def test_the_hybrid_learns_from_where_the_smoothing_leaves_off(default_run):
 
 
 def test_holdout_reports_the_forecast_the_model_and_every_baseline_on_the_same_history(default_run, data_dir, capsys):
-    out, _ = default_run
+    out, proc = default_run
     y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)
     assert cli("forecast", out, "--csv", data_dir / AIRLINE, "--horizon", "12", "--holdout", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     m = result["metrics"]
-    assert set(m["baselines"]) == {"naive", "seasonal_naive", "mean", "ets", "ar"}
-    assert m["forecaster"] == result["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert set(m["baselines"]) == {"naive", "seasonal_naive", "drift", "mean", "ets", "theta", "ar"}
+    assert m["forecaster"] == result["forecaster"] == "ensemble"
     assert isinstance(m["model"]["rmse"], float) and isinstance(m["ensemble"]["rmse"], float)
+    # the ensemble: the validation backtest's three best candidates, weighted by inverse MSE over its origins
+    summary = json.loads((out / "summary.json").read_text())
+    pool = summary["valid_best"]["pool"]
+    assert len(pool) == 3 and math.isclose(sum(pool.values()), 1.0)
+    valid = {
+        "model": summary["valid_best"]["rmse"],
+        **{k: v["rmse"] for k, v in summary["valid_best"]["baselines"].items()},
+    }
+    valid.pop("mean")
+    assert sorted(pool) == sorted(sorted(valid, key=valid.__getitem__)[:3])
+    inv = {k: valid[k] ** -2 for k in pool}
+    for k in pool:
+        assert math.isclose(pool[k], inv[k] / sum(inv.values()), rel_tol=1e-6)
+    # the line training ends with: there exactly when the model lost to the best baseline on the backtest
+    lost = valid["model"] > min(v for k, v in valid.items() if k != "model")
+    assert ("note" in summary) == lost and (("note: the model's validation RMSE" in proc.stdout) == lost)
     forecast = np.array([r["forecast"] for r in result["rows"]])
     truth = y[-12:]
     assert math.isclose(m["rmse"], float(np.sqrt(np.mean((forecast - truth) ** 2))), rel_tol=1e-9)
@@ -126,7 +142,7 @@ def test_run_forecast_is_one_dataframe_for_arrays_and_frames(default_run, data_d
     assert list(from_frame.columns) == list(from_array.columns) == ["time", "column", "forecast", "lower", "upper"]
     assert [str(t.date()) for t in from_frame["time"]] == ["1961-01-01", "1961-02-01", "1961-03-01"]
     np.testing.assert_allclose(from_frame["forecast"], from_array["forecast"])
-    assert from_frame.attrs["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert from_frame.attrs["forecaster"] == "ensemble"
     assert (from_frame["lower"] <= from_frame["forecast"]).all() and (from_frame["lower"] >= 0).all()
 
 

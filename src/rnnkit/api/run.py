@@ -353,8 +353,8 @@ class Run:
             horizon: steps to forecast (default: the run's data.horizon; beyond it forecasts are fed back).
             level: the prediction interval's coverage (default: the run's model.interval).
             seed: sample paths of recursive Gaussian models.
-            forecaster: "model", "ensemble", a baseline ("ets", "ar", "seasonal_naive", "naive"), or "auto"
-                (default: the run's model.forecaster): the one validation chose.
+            forecaster: "model", "ensemble", a baseline ("ets", "theta", "ar", "seasonal_naive", "naive",
+                "drift"), or "auto" (default: the run's model.forecaster): the one validation chose.
 
         Returns a pandas DataFrame with one row per step and column: ``time`` (the index's own type for pandas
         input: dates continue their frequency; labels otherwise), ``column``, ``forecast``, ``lower``, ``upper``

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-BASELINES = ("naive", "seasonal_naive", "mean")
+BASELINES = ("naive", "seasonal_naive", "drift", "mean")
 
 
 def rmse(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -97,6 +97,15 @@ def seasonal_naive_forecast(values: np.ndarray, origins: np.ndarray, horizon: in
     return values[idx]
 
 
+def drift_forecast(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """The random walk with drift: the last value plus h times the average step since the first (Hyndman &
+    Athanasopoulos, FPP 5.2); the last value where there is a single point."""
+    first, last = values[0][None, :], values[origins - 1]
+    slope = (last - first) / np.maximum(origins - 1, 1)[:, None]  # (B, k)
+    h = np.arange(1, horizon + 1, dtype=np.float64)
+    return last[:, None, :] + h[None, :, None] * slope[:, None, :]
+
+
 def mean_forecast(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
     """The mean of all history before the origin, repeated."""
     csum = np.cumsum(values, axis=0)
@@ -108,6 +117,7 @@ def baseline_forecasts(values: np.ndarray, origins: np.ndarray, horizon: int, se
     return {
         "naive": naive_forecast(values, origins, horizon),
         "seasonal_naive": seasonal_naive_forecast(values, origins, horizon, season),
+        "drift": drift_forecast(values, origins, horizon),
         "mean": mean_forecast(values, origins, horizon),
     }
 

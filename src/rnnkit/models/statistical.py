@@ -1,6 +1,8 @@
 """Statistical forecasters fitted on a series' own history, by statsmodels: exponential smoothing (ETS / Holt-Winters,
-the structure chosen by AICc) and autoregression (AR(p), the order chosen by AIC). They are the baselines every
-forecast is judged against, and the exponential smoothing an ES-RNN-style hybrid builds on.
+the structure chosen by AICc), the Theta method (Assimakopoulos & Nikolopoulos 2000, the M3 winner: statsmodels'
+ThetaModel) and autoregression (AR(p), the order chosen by AIC). They are the baselines every forecast is judged
+against, candidates of the combination a forecast can be, and the exponential smoothing an ES-RNN-style hybrid
+builds on.
 
 Each works on one column ``y`` (n,) float64 and is used two ways:
 
@@ -11,7 +13,7 @@ Each works on one column ``y`` (n,) float64 and is used two ways:
   again on it, as a user's own statsmodels call would (``refit`` keeps the structure, re-estimating the
   parameters).
 
-The seasonal naive, naive and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
+The seasonal naive, naive, drift and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
 """
 
 from __future__ import annotations
@@ -201,6 +203,83 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- the Theta method ----------------------------------------------------------------------------------------
+@dataclass
+class Theta:
+    """The Theta method as statsmodels' ThetaModel fits it (theta = 2: simple exponential smoothing plus half the
+    slope of a linear trend, Hyndman & Billah 2003), on data deseasonalised by classical decomposition when its
+    seasonality test says so (multiplicative for positive data, as statsmodels chooses)."""
+
+    season: int = 1
+    alpha: float = 0.5
+    b0: float = 0.0
+    method: str = "additive"  # "additive" | "multiplicative": how the seasonal factors apply
+    factors: list[float] = field(default_factory=list)  # per position of the period from the series' start
+
+    @property
+    def label(self) -> str:
+        return f"Theta({'deseasonalised' if self.factors else 'no season'})"
+
+    @classmethod
+    def fit(cls, y: np.ndarray, season: int) -> Theta:
+        from statsmodels.tsa.forecasting.theta import ThetaModel
+
+        period = season if 2 <= season <= ETS_MAX_SEASON and len(y) >= 2 * season else 1
+        with _quiet():
+            model = ThetaModel(y, period=period, deseasonalize=period > 1)
+            res = model.fit()
+        factors = [float(v) for v in np.asarray(res._seasonal, dtype=np.float64)] if model.deseasonalize else []
+        return cls(period, float(res.params["alpha"]), float(res.params["b0"]), model.method, factors)
+
+    def refit(self, y: np.ndarray) -> Theta:
+        return Theta.fit(y, self.season)
+
+    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """(B, horizon) from every origin with these parameters: the deseasonalised series smoothed with ``alpha``
+        (started at its first value, as ThetaModel does), the trend term of a history of ``o`` points, and the
+        season put back by position (``values`` start where the fitted history started)."""
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        y = np.asarray(values[: int(origins.max())], dtype=np.float64)
+        mul = self.method.startswith("mul")
+        f = np.asarray(self.factors, dtype=np.float64)
+        pos = np.arange(len(y)) % max(len(f), 1)
+        d = (y / f[pos] if mul else y - f[pos]) if f.size else y
+        with _quiet():
+            level = (
+                ExponentialSmoothing(d, initial_level=d[0], initialization_method="known")
+                .fit(smoothing_level=self.alpha, optimized=False)
+                .level
+            )
+        level = np.asarray(level, dtype=np.float64)
+        a = self.alpha
+        h = np.arange(horizon, dtype=np.float64)[None, :]
+        n = origins.astype(np.float64)[:, None]
+        trend = self.b0 * (h + (1 / a - (1 - a) ** n / a if a > 0 else 0.0))
+        out = level[origins - 1][:, None] + 0.5 * trend
+        if f.size:
+            s = f[(origins[:, None] + np.arange(horizon)[None, :]) % len(f)]
+            out = out * s if mul else out + s
+        return out
+
+    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        return self.backtest(y, np.array([len(y)]), horizon)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "theta",
+            "season": self.season,
+            "alpha": self.alpha,
+            "b0": self.b0,
+            "method": self.method,
+            "factors": list(self.factors),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Theta:
+        return cls(int(d["season"]), float(d["alpha"]), float(d["b0"]), str(d["method"]), list(d["factors"]))
+
+
 # -- autoregression ------------------------------------------------------------------------------------------
 @dataclass
 class AR:
@@ -266,8 +345,9 @@ class AR:
         return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]])
 
 
-STATISTICAL = {"ets": ETS, "ar": AR}
+STATISTICAL: dict[str, Any] = {"ets": ETS, "theta": Theta, "ar": AR}
+Statistical = ETS | Theta | AR
 
 
-def from_dict(d: dict[str, Any]) -> ETS | AR:
+def from_dict(d: dict[str, Any]) -> Statistical:
     return STATISTICAL[d["kind"]].from_dict(d)  # type: ignore[attr-defined]

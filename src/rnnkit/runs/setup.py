@@ -231,6 +231,9 @@ def train_run(req: TrainRequest) -> TrainResult:
             run.unlock()
         shutdown()
     if main:
+        note = task.summary_note()
+        if note:
+            summary["note"] = note
         run.write_summary(summary)
     return TrainResult(run, config, task, summary, notes + trainer.notes, dist.rank, trainer.state.best)
 

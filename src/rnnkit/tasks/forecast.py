@@ -16,10 +16,13 @@ the exponential smoothing, and early stopping on validation keeps the correction
 learned the smoothing coefficients jointly with the network, per series; here statsmodels estimates them first.)
 
 Beside the model every evaluation reports the statistical baselines fitted on the same history (naive, seasonal
-naive, mean; ETS and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble: the mean of the two of
-the model, ETS and AR with the lowest validation RMSE. ``rnnkit forecast`` gives the ensemble by default
-(``model.forecaster = "auto"``) unless the model or the best baseline did clearly better on validation, and says
-which it gave, and when the model lost to a baseline.
+naive, drift, mean; ETS, Theta and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble. The
+ensemble is chosen by rolling-origin backtesting: every candidate (the model, naive, seasonal naive, drift, ETS,
+Theta, AR) forecasts from every origin of the validation split (several origins, at least five on a short series),
+and the three with the lowest RMSE there are combined, weighted by their inverse mean squared error
+(``rnnkit.models.combination``: the M4 lesson that a few good methods combined beat any one chosen). The model
+is in the pool only where it earned it. ``rnnkit forecast`` gives the ensemble by default (``model.forecaster =
+"auto"``), says what is in it, and says when the model lost to a baseline; every candidate can be asked for.
 
 Keys left unset (``rnnkit train forecast --set data.path=FILE``) are chosen from the series (``rnnkit.tasks.auto``):
 the season from the time index and the autocorrelation, the transform, the lookback, the splits of a short series,
@@ -65,8 +68,9 @@ from rnnkit.metrics.forecasting import (
     z_value,
 )
 from rnnkit.models import forecaster
+from rnnkit.models.combination import POOL, combine, pool_weights
 from rnnkit.models.forecaster import Forecaster, forecast_loss, quantile_loss
-from rnnkit.models.statistical import AR, ETS
+from rnnkit.models.statistical import AR, ETS, Statistical, Theta, from_dict
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
 from rnnkit.tasks.auto import auto_key
@@ -92,16 +96,21 @@ ARCHS = {
     "seq2seq": "encoder-decoder (direct strategy only)",
 }
 FORECASTERS = {
-    "auto": "the ensemble, unless the model or the best baseline is clearly better on validation",
+    "auto": "the ensemble (what the validation backtest chose)",
     "model": "the trained model",
-    "ensemble": "the mean of the two of the model, ETS and AR with the lowest validation RMSE",
-    "ets": "exponential smoothing (statsmodels, structure by AICc), fitted on the given history",
+    "ensemble": f"the {POOL} candidates with the lowest validation backtest RMSE, weighted by inverse MSE",
+    "ets": "exponential smoothing (statsmodels, structure by AICc, damped trend among them), fitted on the "
+    "given history",
+    "theta": "the Theta method (statsmodels' ThetaModel, deseasonalised where its test finds a season), fitted "
+    "on the given history",
     "ar": "AR(p) (statsmodels, p by AIC), fitted on the given history",
     "seasonal_naive": "the last season repeated",
     "naive": "the last value repeated",
+    "drift": "the last value plus the average step of the history (random walk with drift)",
 }
-STATISTICAL = ("ets", "ar")  # fitted baselines, also in the ensemble
-ENSEMBLE = ("model", "ets", "ar")
+STATISTICAL = ("ets", "theta", "ar")  # fitted baselines
+CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "theta", "ar")  # what the ensemble pools
+MIN_ORIGINS = 5  # validation origins a short series' split is widened to hold, when it can spare them
 DISTRIBUTIONS = {
     "point": "point forecasts (MSE); intervals from the validation residuals",
     "gaussian": "mean + log-variance (Gaussian NLL)",
@@ -245,7 +254,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.residual_sd: np.ndarray | None = None  # (horizon, k) residual RMS on valid in the model's frame
         self.saved: dict[str, Any] = {}  # artifacts of a loaded run (history for forecasting without data)
         self.es: list[ETS] = []  # hybrid: the exponential smoothing of each column, on transformed values
-        self.stats: dict[str, list[ETS | AR]] = {}  # baselines fitted on the training split: name -> per column
+        self.stats: dict[str, list[Statistical]] = {}  # baselines fitted on the training split: name -> per column
         self.nonnegative = False  # every training value >= 0: forecasts and intervals are kept >= 0
         self.selection: dict[str, Any] = {}  # what validation chose between the model, baselines and ensemble
         self._backtests: dict[tuple[str, str], np.ndarray] = {}  # (split, baseline) -> forecasts (B, horizon, k)
@@ -283,6 +292,12 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         for name in ("valid", "test"):  # each split holds a horizon (and the test split never trains or selects)
             if n > 0 and round(n * getattr(d, f"{name}_fraction")) < H and H / n < 0.5:
                 c.choose(f"data.{name}_fraction", math.ceil(1000 * H / n) / 1000, f"one horizon of {n} points")
+        # the backtest that chooses the ensemble needs several origins, not one window: a short series' validation
+        # split is widened to MIN_ORIGINS origins where the training split keeps two horizons and 8 points
+        want = H + MIN_ORIGINS - 1
+        n_test = max(1, int(round(n * d.test_fraction)))
+        if c.free("data.valid_fraction") and round(n * d.valid_fraction) < want and n - n_test - want >= max(2 * H, 8):
+            c.choose("data.valid_fraction", math.ceil(1000 * want / n) / 1000, f"{MIN_ORIGINS} backtest origins")
         a = split_bounds(n, d.valid_fraction, d.test_fraction)["train"][1]
         train = s.values[: max(a, 2)]
         if c.free("data.season"):
@@ -379,6 +394,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if not self.stats:  # a loaded run has them from its artifacts
             self.stats = {
                 "ets": [ETS.fit(s.values[:a, j], d.season) for j in range(k)],
+                "theta": [Theta.fit(s.values[:a, j], d.season) for j in range(k)],
                 "ar": [AR.fit(s.values[:a, j], d.season) for j in range(k)],
             }
         self._backtests = {}
@@ -448,10 +464,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.residual_sd = np.asarray(sd, dtype=np.float64) if len(sd) else None
         self.scale = np.asarray(artifacts["mase_scale"], dtype=np.float64)
         self.es = [ETS.from_dict(e) for e in artifacts.get("es") or []]
-        self.stats = {
-            name: [ETS.from_dict(m) if m["kind"] == "ets" else AR.from_dict(m) for m in models]
-            for name, models in (artifacts.get("stats") or {}).items()
-        }
+        self.stats = {name: [from_dict(m) for m in models] for name, models in (artifacts.get("stats") or {}).items()}
         self.nonnegative = bool(artifacts.get("nonnegative", False))
         self.selection = dict(artifacts.get("selection") or {})
 
@@ -670,49 +683,45 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return out
 
     def _candidates(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """What ``model.forecaster`` chooses from: the model, every baseline, and the ensemble."""
-        out = {"model": model_mean, **baselines}
-        members = self.members()
-        if all(b in out for b in members):
-            out["ensemble"] = np.mean([out[b] for b in members], axis=0)
-        return {k: self._clip(v) for k, v in out.items()}
+        """What ``model.forecaster`` chooses from: the model, every baseline, and the ensemble (once validation
+        has weighted it)."""
+        out = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
+        weights = self.selection.get("weights") or {}
+        if weights and all(n in out for n in weights):
+            out["ensemble"] = self._clip(combine(out, weights))
+        return out
 
-    def members(self) -> tuple[str, ...]:
-        """The ensemble: the two of the model, ETS and AR with the lowest validation RMSE (a trimmed combination:
-        the worst of three is left out), all three before validation."""
-        rmse = self.selection.get("rmse") or {}
-        if not all(isinstance(rmse.get(b), float) and math.isfinite(rmse[b]) for b in ENSEMBLE):
-            return ENSEMBLE
-        return tuple(sorted(ENSEMBLE, key=rmse.__getitem__)[:2])
+    def candidate_names(self) -> list[str]:
+        """The candidates the ensemble pools (the seasonal naive only where there is a season)."""
+        return [c for c in CANDIDATES if c != "seasonal_naive" or self.dcfg.season > 1]
 
     def _clip(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0) if self.nonnegative else x
 
     def _select(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]:
-        """On validation: each candidate's RMSE and per-step residual spread, the best baseline, the ensemble's
-        members, and the choice of ``model.forecaster = "auto"``: the ensemble, unless the model or the best
-        baseline is clearly better on validation (an RMSE below 0.9 of the ensemble's). Combining is the robust
-        default (the M competitions' lesson); a single method must earn its place on data it was not fitted on."""
-        rmse = lambda f: float(np.sqrt(np.mean((y - f) ** 2)))  # noqa: E731
-        self.selection = {"rmse": {"model": rmse(self._clip(model_mean)), **{k: rmse(f) for k, f in baselines.items()}}}
-        candidates = self._candidates(model_mean, baselines)
-        rmse_of = {k: rmse(v) for k, v in candidates.items()}
-        sd = {k: np.sqrt(np.mean((y - v) ** 2, axis=0)).tolist() for k, v in candidates.items()}
-        finite = {k: v for k, v in rmse_of.items() if math.isfinite(v)}
-        bases = {k: v for k, v in finite.items() if k not in ("model", "ensemble", "mean")}
-        best_base = min(bases, key=bases.__getitem__) if bases else None
-        chosen = "ensemble" if "ensemble" in finite else "model"
-        singles = [k for k in ("model", best_base) if k is not None and k in finite]
-        if singles and chosen == "ensemble":
-            best_single = min(singles, key=finite.__getitem__)
-            if finite[best_single] < 0.9 * finite["ensemble"]:
-                chosen = best_single
+        """The rolling-origin backtest on validation: every candidate's forecasts from every validation origin,
+        their RMSE per column, the pool of the best ``POOL`` with inverse-MSE weights (``pool_weights``), and, for
+        the report, every forecast's RMSE and per-step residual spread (the ensemble's intervals) and the best
+        baseline. ``model.forecaster = "auto"`` forecasts with the ensemble."""
+        forecasts = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
+        names = [c for c in self.candidate_names() if c in forecasts]
+        per_column = {c: np.sqrt(np.mean((y - forecasts[c]) ** 2, axis=(0, 1))) for c in names}
+        weights = pool_weights(per_column)
+        if weights:
+            forecasts["ensemble"] = self._clip(combine(forecasts, weights))
+        rmse_of = {k: float(np.sqrt(np.mean((y - f) ** 2))) for k, f in forecasts.items()}
+        sd = {k: np.sqrt(np.mean((y - f) ** 2, axis=0)).tolist() for k, f in forecasts.items()}
+        bases = {k: v for k, v in rmse_of.items() if k in names and k != "model" and math.isfinite(v)}
+        ranked = sorted((k for k in names if math.isfinite(rmse_of[k])), key=rmse_of.__getitem__)
         return {
             "rmse": rmse_of,
             "sd": sd,
-            "best_baseline": best_base,
-            "members": list(self.members()),
-            "chosen": chosen,
+            "origins": int(y.shape[0]),
+            "ranking": ranked,
+            "best_baseline": min(bases, key=bases.__getitem__) if bases else None,
+            "weights": weights,
+            "members": sorted(weights, key=lambda n: -sum(weights[n])),
+            "chosen": "ensemble" if weights else "model",
         }
 
     @torch.no_grad()
@@ -761,6 +770,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             out["ensemble"] = _clean(point_metrics(y, candidates["ensemble"], self.scale))
         if self.selection:
             out["forecaster"] = self.selection["chosen"]
+            weights = self.selection.get("weights") or {}
+            out["pool"] = {n: float(np.mean(w)) for n, w in weights.items()}  # the ensemble's weights (column mean)
         return _clean(out)
 
     def forecast(
@@ -803,15 +814,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed)
             mean, lo, hi = self.to_original(mean[0]), self.to_original(lo[0]), self.to_original(hi[0])
         forecasts: dict[str, np.ndarray] = {"model": mean}
-        members = self.members()
-        needed = (
-            set(FORECASTERS) - {"auto"} if candidates else {chosen} | (set(members) if chosen == "ensemble" else set())
-        )
+        weights = self.selection.get("weights") or {}
+        if chosen == "ensemble" and not weights:  # a run from before the backtest weighed anything
+            chosen = "model"
+        needed = set(FORECASTERS) - {"auto"} if candidates else {chosen}
+        if "ensemble" in needed:
+            needed |= set(weights)
         for name in needed - {"model", "ensemble"}:
             forecasts[name] = self._baseline_forecast(name, values, steps)
-        if "ensemble" in needed and all(n in forecasts for n in members):
-            forecasts["ensemble"] = np.mean([forecasts[n] for n in members], axis=0)
         forecasts = {k: self._clip(v) for k, v in forecasts.items()}
+        if "ensemble" in needed and weights:
+            forecasts["ensemble"] = self._clip(combine(forecasts, weights))
         out_mean = forecasts.get(chosen, forecasts["model"])
         if chosen != "model":  # the interval: that forecaster's own spread on validation
             sd = np.asarray(self.selection.get("sd", {}).get(chosen, []), dtype=np.float64)
@@ -834,8 +847,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return result
 
     def _baseline_forecast(self, name: str, values: np.ndarray, steps: int) -> np.ndarray:
-        """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS and AR chosen and fitted on them (their
-        structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
+        """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS, Theta and AR chosen and fitted on them
+        (their structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
         n = values.shape[0]
         origin = np.array([n])
         if name in STATISTICAL:
@@ -848,23 +861,35 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         season = self.dcfg.season if n >= self.dcfg.season else 1
         if name == "seasonal_naive":
             return seasonal_naive_forecast(values, origin, steps, season)[0]
-        if name == "naive":
-            return baseline_forecasts(values, origin, steps, 1)["naive"][0]
+        if name in ("naive", "drift"):
+            return baseline_forecasts(values, origin, steps, 1)[name][0]
         raise UserError(f"unknown forecaster {name!r} (known: {', '.join(FORECASTERS)})")
 
     def note(self, chosen: str | None = None) -> str | None:
-        """One line when the model does worse on validation than the best baseline, naming it, and what is
-        forecast instead; None otherwise."""
+        """One line when the model does worse on the validation backtest than the best baseline, naming it, and
+        what is forecast instead; None otherwise."""
         sel = self.selection
         rmse, best = sel.get("rmse") or {}, sel.get("best_baseline")
         if best is None or "model" not in rmse or not rmse["model"] > rmse.get(best, math.inf):
             return None
         label = _label(best, self.stats)
-        then = f"forecasting with {chosen}" if chosen and chosen != "model" else "forecasting with the model anyway"
+        members = [_label(n, self.stats) if n != "model" else "the model" for n in sel.get("members") or []]
+        if chosen == "ensemble" and members:
+            then = f"forecasting with the ensemble of {', '.join(members)}"
+        elif chosen and chosen != "model":
+            then = f"forecasting with {chosen}"
+        else:
+            then = "forecasting with the model anyway"
+        origins = f" ({sel['origins']} origins)" if sel.get("origins") else ""
         return (
-            f"the model's validation RMSE {rmse['model']:.4g} is worse than the best baseline, {label}, at "
+            f"the model's validation RMSE{origins} {rmse['model']:.4g} is worse than the best baseline, {label}, at "
             f"{rmse[best]:.4g}: {then} (--forecaster model|ensemble|{best} to choose)"
         )
+
+    def summary_note(self) -> str | None:
+        """The line ``rnnkit train`` ends with (and its --json carries as ``note``): see ``note``."""
+        want = self.mcfg.forecaster
+        return self.note(self.selection.get("chosen", "model") if want == "auto" else want)
 
     def describe(self) -> dict[str, Any]:
         return {
