@@ -397,7 +397,7 @@ class Run:
             for j, name in enumerate(names)
         ]
         frame = pd.DataFrame(rows, columns=["time", "column", "forecast", "lower", "upper"])
-        frame.attrs.update({"forecaster": fc["forecaster"], "note": fc["note"], "interval": level})
+        frame.attrs.update({"forecaster": fc["forecaster"], "note": fc["note"], "interval": level, "pool": fc["pool"]})
         return frame
 
     def forecast_report(
@@ -502,6 +502,7 @@ class Run:
             "strategy": loaded.config.model.strategy,
             "forecaster": fc["forecaster"],
             "note": fc["note"],
+            "pool": fc["pool"],
             "rows": rows,
         }
         if truth is not None:

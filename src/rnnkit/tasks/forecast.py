@@ -815,6 +815,11 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             mean, lo, hi = self.to_original(mean[0]), self.to_original(lo[0]), self.to_original(hi[0])
         forecasts: dict[str, np.ndarray] = {"model": mean}
         weights = self.selection.get("weights") or {}
+        pool_from = "validation"
+        if chosen == "ensemble" or candidates:
+            recent = self._recent_weights(model, values, series)
+            if recent:
+                weights, pool_from = recent, "history"
         if chosen == "ensemble" and not weights:  # a run from before the backtest weighed anything
             chosen = "model"
         needed = set(FORECASTERS) - {"auto"} if candidates else {chosen}
@@ -836,6 +841,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             else:
                 lo = hi = np.full_like(out_mean, np.nan)
         result: dict[str, Any] = {
+            "pool": {n: float(np.mean(w)) for n, w in weights.items()} if chosen == "ensemble" else {},
+            "pool_from": pool_from,
             "mean": out_mean,
             "lower": self._clip(lo),
             "upper": self._clip(hi),
@@ -845,6 +852,47 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if candidates:
             result["candidates"] = forecasts
         return result
+
+    def _recent_weights(
+        self, model: nn.Module, values: np.ndarray, series: Series | None
+    ) -> dict[str, list[float]] | None:
+        """The ensemble's pool chosen again on the given history, by the same backtest as on validation: every
+        candidate forecasts from the last origins of ``values`` (as many as validation had) - the model with its
+        trained weights, the statistical candidates fitted on the history before the first of them - and the
+        pool is the three with the lowest RMSE there, weighted by inverse MSE. The most recent stretch is the one
+        most like the forecast's future (and a run forecasting new data chooses on that data). None where the
+        history is too short to hold those origins after half of it, a lookback and two seasons."""
+        d = self.dcfg
+        L, H, m = d.lookback, d.horizon, d.season
+        n, k = values.shape
+        count = int(self.selection.get("origins") or MIN_ORIGINS)
+        first = max(L, 2 * m + 2 if m > 1 else 0, n // 2, 8)
+        origins = np.arange(max(first, n - H - count + 1), n - H + 1, dtype=np.int64)
+        if origins.size == 0 or not self.selection.get("weights"):
+            return None
+        assert self.scaler is not None
+        z = self.scaler.transform(apply_transform(values, d.transform, series))
+        if self.hybrid:
+            x, base = self._hybrid_frames(z, origins)
+            model.eval()
+            with torch.no_grad():
+                mu, _ = model(torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1))
+            scaled = base + mu.cpu().double().numpy()
+        else:
+            windows = z[origins[:, None] + np.arange(-L, 0)[None, :]]
+            scaled = self._forecast_scaled(model, windows, H, self.mcfg.interval)[0]
+        forecasts = {"model": self.to_original(scaled), **baseline_forecasts(values, origins, H, m)}
+        o0 = int(origins[0])
+        for name, models in self.stats.items():
+            fitted = [type(mm).fit(values[:o0, j], m) for j, mm in enumerate(models)]  # type: ignore[attr-defined]
+            forecasts[name] = np.stack([f.backtest(values[:, j], origins, H) for j, f in enumerate(fitted)], -1)
+        y = values[origins[:, None] + np.arange(H)[None, :]]
+        errors = {
+            c: np.sqrt(np.mean((y - self._clip(forecasts[c])) ** 2, axis=(0, 1)))
+            for c in self.candidate_names()
+            if c in forecasts
+        }
+        return pool_weights(errors) or None
 
     def _baseline_forecast(self, name: str, values: np.ndarray, steps: int) -> np.ndarray:
         """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS, Theta and AR chosen and fitted on them
