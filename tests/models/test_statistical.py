@@ -77,10 +77,13 @@ def test_the_season_comes_from_the_time_index_and_the_autocorrelation(airline, d
     temps = np.loadtxt(data_dir / "timeseries/daily-min-temperatures.csv", delimiter=",", skiprows=1, usecols=1)
     days = [str(d) for d in np.arange("1981-01-01", "1988-01-01", dtype="datetime64[D]")][: len(temps[:2550])]
     assert infer_season(temps[: len(days)], days)[0] == 365
-    # a monthly index without a yearly pattern (a random walk) has no season; nor does white noise with rows
-    # numbered; a weekly cycle in numbered rows is found by its autocorrelation
+    # a monthly index keeps its calendar's season without the autocorrelation's say-so (as R's frequency(): the
+    # models decide), where two years fit; white noise with rows numbered has none; a weekly cycle in numbered
+    # rows is found by its autocorrelation
     rng = np.random.default_rng(0)
-    assert infer_season(rng.normal(size=144).cumsum(), months)[0] == 1
+    m, why = infer_season(rng.normal(size=144).cumsum(), months)
+    assert m == 12 and "the models decide" in why
+    assert infer_season(rng.normal(size=20).cumsum(), months[:20])[0] == 1  # under two years
     rows = [str(i) for i in range(300)]
     assert infer_season(rng.normal(size=300), rows)[0] == 1
     weekly = np.sin(2 * np.pi * np.arange(300) / 7) + 0.3 * rng.normal(size=300)

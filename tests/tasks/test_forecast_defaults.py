@@ -276,3 +276,53 @@ def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, caps
     assert (
         code == 2 and "gap.csv: series 'east' has time '1950-04'" in err and "where series 'north' has '1950-03'" in err
     )
+
+
+def test_covariates_past_only_and_known_future(tmp_path, capsys):
+    """Sales driven by a price known ahead and a temperature known only up to each origin: the model reads both
+    (the price over the horizon too), AR regresses on the price (ARX), and a forecast without the price for its
+    steps is refused, naming the column."""
+    rng = np.random.default_rng(0)
+    n, H = 120, 6
+    price, temp = rng.normal(10, 2, n + H), rng.normal(0, 1, n + H)
+    sales = 60 - 3 * price[:n] + 0.8 * np.concatenate([[0], temp[: n - 1]]) + rng.normal(0, 0.3, n)
+    path = tmp_path / "sales.csv"
+    rows = [
+        f"{2000 + t // 12}-{t % 12 + 1:02d},{sales[t] if t < n else ''},{price[t]},{temp[t] if t < n else ''}"
+        for t in range(n + H)
+    ]
+    path.write_text("month,sales,price,temp\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    covariates = ["--set", "data.future_covariates=price", "--set", "data.past_covariates=temp"]
+    args = ["--set", f"data.path={path}", "--set", f"data.horizon={H}", *covariates]
+    assert cli("train", "forecast", *args, "--max-steps", "30", "--out", run, "-q") == 0
+    from rnnkit.runs import load_run
+
+    loaded = load_run(run)
+    model, task = loaded.model, loaded.task
+    assert model.rnn.spec.input_size == 3 and model.future == 1  # sales + temp + price; the price over the horizon
+    assert model.head.in_features == model.spec.output_size + H
+    assert task.stats["ar"][0].label.startswith("ARX") and len(task.stats["ar"][0].beta) == 1
+    assert abs(task.stats["ar"][0].beta[0] + 3) < 0.5  # the price's effect, found by the regression
+    task.prepare()
+    with torch.no_grad():
+        before = float(task._loss(task.build_model(), task._train_windows))
+        after = float(task._loss(model, task._train_windows))
+    assert after < before
+    capsys.readouterr()
+    assert cli("forecast", run, "--csv", path, "--horizon", str(H), "--holdout", "--json") == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["baselines"]["ar"]["rmse"] < 0.5 * m["baselines"]["naive"]["rmse"]  # the price explains the sales
+    assert cli("forecast", run, "--csv", path, "--horizon", str(H), "--json") == 0  # the price rows are there
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["rows"]) == H and out["after"] == f"{2000 + (n - 1) // 12}-{(n - 1) % 12 + 1:02d}"
+    cut = tmp_path / "cut.csv"
+    cut.write_text("\n".join(path.read_text().splitlines()[: n + 1 + 2]) + "\n")  # the price of 2 steps only
+    code = cli("forecast", run, "--csv", cut, "--horizon", str(H))
+    err = capsys.readouterr().err
+    assert code == 2 and "cut.csv: the known-future covariate(s) 'price'" in err and "2 given" in err, err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace(f",{price[3]},", ",,", 1))
+    code = cli("train", "forecast", *args[:1], f"data.path={bad}", *args[2:], "--out", tmp_path / "b")
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.csv: line 5, column 'price': covariate 'missing' is not a number" in err, err

@@ -343,6 +343,7 @@ class Run:
         level: float | None = None,
         seed: int = 0,
         forecaster: str | None = None,
+        future: Any = None,
     ) -> Any:
         """Forecast the ``horizon`` steps after the end of ``history`` with a forecasting run.
 
@@ -355,6 +356,9 @@ class Run:
             seed: sample paths of recursive Gaussian models.
             forecaster: "model", "ensemble", a baseline ("ets", "theta", "ar", "seasonal_naive", "naive",
                 "drift"), or "auto" (default: the run's model.forecaster): the one validation chose.
+            future: a run with covariates (data.past_covariates, data.future_covariates) reads them from
+                ``history``'s columns of those names; the known-future ones for the forecast steps come here: a
+                DataFrame or dict of those columns, ``horizon`` rows.
 
         Returns a pandas DataFrame with one row per step and column: ``time`` (the index's own type for pandas
         input: dates continue their frequency; labels otherwise), ``column``, ``forecast``, ``lower``, ``upper``
@@ -370,12 +374,16 @@ class Run:
 
         loaded = self._load()
         horizon, level = predict.forecast_settings(loaded, horizon, level)
+        exog = None
         if history is None:
             values, times, columns, _ = predict.saved_history(loaded)
+            saved = predict.require(loaded, "forecast").saved.get("history_exog")
+            exog = np.asarray(saved, dtype=np.float64) if saved else None
         else:
             values, labels, columns = series_table(history)
             times = labels if labels is not None else [str(i) for i in range(values.shape[0])]
-        fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster)
+        values, columns, exog = _split_covariates(loaded, values, columns, exog, future, horizon)
+        fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster, exog=exog)
         out_times: list[Any] = future_times(times, horizon)
         trained = list(self.describe().get("columns") or columns)
         names = trained
@@ -449,14 +457,19 @@ class Run:
                 target if target is not None else d.target,
                 sort=d.sort,
                 series_col=d.series_column,
+                past=d.past_covariates,
+                future=d.future_covariates,
             )
             trained = list(task.columns or [])
             if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
                 order = [series.columns.index(c) for c in trained]
                 series.values, series.columns = series.values[:, order], trained
             values, times, columns, source = series.values, series.times, series.columns, str(path)
+            exog = series.exog
         else:
             values, times, columns, source = predict.saved_history(loaded)
+            saved = task.saved.get("history_exog")
+            exog = np.asarray(saved, dtype=np.float64) if saved else None
         n = values.shape[0]
         if horizon >= n:
             raise UserError(
@@ -476,7 +489,15 @@ class Run:
         else:
             history, hist_times, out_times = values, times, future_times(times, horizon)
         fc = predict.forecast(
-            loaded, history, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=holdout
+            loaded,
+            history,
+            horizon,
+            level,
+            series=series,
+            seed=seed,
+            forecaster=forecaster,
+            candidates=holdout,
+            exog=exog,
         )
         rows = []
         for i in range(horizon):
@@ -636,3 +657,34 @@ def _limit(n: int | None) -> int:
 def json_ready(obj: Any) -> Any:
     """A result as plain JSON values (what the CLI's --json prints, read back)."""
     return json.loads(json.dumps(obj, default=str))
+
+
+def _split_covariates(
+    loaded: Any, values: np.ndarray, columns: list[str], exog: np.ndarray | None, future: Any, horizon: int
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """A run with covariates: the history's columns split into the forecast ones and the covariates (by name), and
+    ``future``'s known-future covariates appended for the forecast steps -> (values, columns, exog or None)."""
+    from rnnkit.data.memory import series_table
+
+    task = loaded.task
+    names = list(getattr(task, "exog_columns", []) or [])
+    if not names:
+        return values, columns, None
+    if all(c in columns for c in names):
+        exog = values[:, [columns.index(c) for c in names]]
+        keep = [j for j, c in enumerate(columns) if c not in names]
+        values, columns = values[:, keep], [columns[j] for j in keep]
+    if future is not None and exog is not None:
+        fut = names[task.past_count :]
+        if isinstance(future, Mapping):
+            fcols = [str(c) for c in future]
+            fvals = np.column_stack([np.asarray(v, dtype=np.float64).ravel() for v in future.values()])
+        else:
+            fvals, _, fcols = series_table(future)
+        missing = [c for c in fut if c not in fcols]
+        if missing:
+            raise UserError(f"future: no column {missing[0]!r} (the run's known-future covariates: {', '.join(fut)})")
+        rows = np.full((fvals.shape[0], len(names)), np.nan)
+        rows[:, task.past_count :] = fvals[:, [fcols.index(c) for c in fut]]
+        exog = np.concatenate([exog[: values.shape[0]], rows[:horizon]], 0)
+    return values, columns, exog

@@ -13,6 +13,10 @@ Each works on one column ``y`` (n,) float64 and is used two ways:
   again on it, as a user's own statsmodels call would (``refit`` keeps the structure, re-estimating the
   parameters).
 
+Known-future covariates (``exog``: (n, f), the rows aligned with the values, and for ``forecast`` the forecast
+steps' rows after them) enter AR as regressors (ARX, statsmodels' AutoReg with ``exog``); ETS and Theta take no
+covariates and ignore them.
+
 The seasonal naive, naive, drift and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
 """
 
@@ -95,7 +99,14 @@ class ETS:
         return "estimated" if self.season <= 24 or not self.seasonal else "heuristic"
 
     @classmethod
-    def fit(cls, y: np.ndarray, season: int, multiplicative: bool = True, damped_only: bool = False) -> ETS:
+    def fit(
+        cls,
+        y: np.ndarray,
+        season: int,
+        multiplicative: bool = True,
+        damped_only: bool = False,
+        exog: np.ndarray | None = None,
+    ) -> ETS:
         """The structure with the lowest AICc, its parameters estimated on ``y`` (a multiplicative season only
         where ``multiplicative`` and every value is positive; a trend only damped with ``damped_only``)."""
         best: tuple[float, ETS] | None = None
@@ -158,10 +169,12 @@ class ETS:
         s = _season_at(states["season"], idx, self.params.get("initial_seasons"))
         return base * s if self.seasonal == "mul" else base + s
 
-    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
         return self.forecasts_from(self.states(values[: int(origins.max())]), origins, horizon)
 
-    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
         """``horizon`` steps after ``y`` with these parameters (``y`` starts where the fitted history started)."""
         return self.forecasts_from(self.states(y), np.array([len(y)]), horizon)[0]
 
@@ -221,7 +234,7 @@ class Theta:
         return f"Theta({'deseasonalised' if self.factors else 'no season'})"
 
     @classmethod
-    def fit(cls, y: np.ndarray, season: int) -> Theta:
+    def fit(cls, y: np.ndarray, season: int, exog: np.ndarray | None = None) -> Theta:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
         period = season if 2 <= season <= ETS_MAX_SEASON and len(y) >= 2 * season else 1
@@ -234,7 +247,9 @@ class Theta:
     def refit(self, y: np.ndarray) -> Theta:
         return Theta.fit(y, self.season)
 
-    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
         """(B, horizon) from every origin with these parameters: the deseasonalised series smoothed with ``alpha``
         (started at its first value, as ThetaModel does), the trend term of a history of ``o`` points, and the
         season put back by position (``values`` start where the fitted history started)."""
@@ -262,7 +277,7 @@ class Theta:
             out = out * s if mul else out + s
         return out
 
-    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
         return self.backtest(y, np.array([len(y)]), horizon)[0]
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,15 +299,16 @@ class Theta:
 @dataclass
 class AR:
     """AR(p) with a constant, ``p`` chosen by AIC up to ``max_lag``, fitted by least squares (statsmodels'
-    AutoReg)."""
+    AutoReg); with known-future covariates, ARX(p): also a linear regression on them."""
 
     p: int = 1
     const: float = 0.0
     coefs: list[float] = field(default_factory=list)  # coefs[i] multiplies y[t - 1 - i]
+    beta: list[float] = field(default_factory=list)  # multiplies the covariates at t
 
     @property
     def label(self) -> str:
-        return f"AR({self.p})"
+        return f"{'ARX' if self.beta else 'AR'}({self.p})"
 
     @staticmethod
     def max_lag(n: int, season: int) -> int:
@@ -302,47 +318,57 @@ class AR:
         return int(max(1, min(max(cap, 12), n // 3)))
 
     @classmethod
-    def fit(cls, y: np.ndarray, season: int) -> AR:
+    def fit(cls, y: np.ndarray, season: int, exog: np.ndarray | None = None) -> AR:
         from statsmodels.tsa.ar_model import AutoReg
 
         top = cls.max_lag(len(y), season)
         best: tuple[float, int] | None = None
         with _quiet():
             for p in range(1, top + 1):  # one sample for every order (hold_back), so the AICs compare
-                aic = AutoReg(y, lags=p, trend="c", hold_back=top).fit().aic
+                aic = AutoReg(y, lags=p, trend="c", hold_back=top, exog=exog).fit().aic
                 if math.isfinite(aic) and (best is None or aic < best[0]):
                     best = (aic, p)
-        return cls(best[1] if best else 1).refit(y)
+        return cls(best[1] if best else 1).refit(y, exog)
 
-    def refit(self, y: np.ndarray) -> AR:
+    def refit(self, y: np.ndarray, exog: np.ndarray | None = None) -> AR:
         from statsmodels.tsa.ar_model import AutoReg
 
         p = int(max(1, min(self.p, len(y) // 3)))
         with _quiet():
-            params = np.asarray(AutoReg(y, lags=p, trend="c").fit().params, dtype=np.float64)
-        return AR(p, float(params[0]), [float(c) for c in params[1:]])
+            params = np.asarray(AutoReg(y, lags=p, trend="c", exog=exog).fit().params, dtype=np.float64)
+        return AR(p, float(params[0]), [float(c) for c in params[1 : p + 1]], [float(b) for b in params[p + 1 :]])
 
-    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-        """(B, horizon): the recursion from every origin at once (origins need p points before them)."""
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(B, horizon): the recursion from every origin at once (origins need p points before them; ARX: the
+        covariates' rows up to the last origin's horizon)."""
         p = self.p
         lags = values[origins[:, None] + np.arange(-p, 0)[None, :]]  # (B, p), oldest first
         coefs = np.asarray(self.coefs, dtype=np.float64)[::-1]  # oldest first
+        beta = np.asarray(self.beta, dtype=np.float64)
+        if beta.size and (exog is None or exog.shape[0] < int(origins.max()) + horizon):
+            raise ValueError(f"{self.label} needs its covariates for every forecast step")
         out = np.empty((len(origins), horizon))
         for j in range(horizon):
             nxt = self.const + lags @ coefs
+            if beta.size:
+                nxt = nxt + exog[origins + j] @ beta  # type: ignore[index]
             out[:, j] = nxt
             lags = np.concatenate([lags[:, 1:], nxt[:, None]], axis=1)
         return out
 
-    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
-        return self.backtest(y, np.array([len(y)]), horizon)[0]
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
+        """``exog``: the covariates of ``y``'s rows and of the ``horizon`` after them (ARX)."""
+        return self.backtest(y, np.array([len(y)]), horizon, exog)[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "ar", "p": self.p, "const": self.const, "coefs": list(self.coefs)}
+        return {"kind": "ar", "p": self.p, "const": self.const, "coefs": list(self.coefs), "beta": list(self.beta)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AR:
-        return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]])
+        beta = [float(b) for b in d.get("beta") or []]
+        return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]], beta)
 
 
 STATISTICAL: dict[str, Any] = {"ets": ETS, "theta": Theta, "ar": AR}

@@ -134,6 +134,18 @@ class ForecastData:
     )
     time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
     target: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    past_covariates: str = key(
+        "",
+        "covariate columns known only up to each forecast origin (darts' past covariates, neuralforecast's "
+        "hist_exog), comma-separated: the model reads them beside the series",
+    )
+    future_covariates: str = key(
+        "",
+        "covariate columns known ahead for the whole horizon (calendars, planned prices: darts' future covariates, "
+        "neuralforecast's futr_exog), comma-separated: the model reads them beside the series and over the "
+        "horizon, AR regresses on them (ARX); a forecast needs them for its steps (rows after the series with the "
+        "value empty)",
+    )
     series_column: str = key(
         "",
         "the column naming each row's series, for many series in one file (id, time, value rows, the same "
@@ -231,6 +243,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             raise ConfigError("model.arch", f"= {config.model.arch!r} needs model.strategy = 'direct'")
         if config.model.channels == "shared" and config.model.strategy != "direct":
             raise ConfigError("model.channels", "= 'shared' needs model.strategy = 'direct'")
+        if config.data.past_covariates or config.data.future_covariates:
+            which = "data.future_covariates" if config.data.future_covariates else "data.past_covariates"
+            m = config.model
+            if m.strategy != "direct" or m.arch == "seq2seq" or m.channels == "shared" or config.data.series_column:
+                raise ConfigError(
+                    which, "covariates need model.strategy = 'direct', model.arch hybrid or rnn, one series per file"
+                )
         if config.model.distribution == "quantile" and (
             config.model.strategy != "direct" or config.model.arch == "seq2seq"
         ):
@@ -256,6 +275,11 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.es: list[ETS] = []  # hybrid: the exponential smoothing of each column, on transformed values
         self.stats: dict[str, list[Statistical]] = {}  # baselines fitted on the training split: name -> per column
         self.nonnegative = False  # every training value >= 0: forecasts and intervals are kept >= 0
+        self.exog_columns: list[str] = []  # covariates: the past-only ones, then the known-future ones
+        self.past_count = 0
+        self.xscaler: Scaler | None = None  # the covariates' standardisation (training split)
+        self.x: np.ndarray | None = None  # the covariates of every point, scaled (n, c)
+        self.fx: np.ndarray | None = None  # the known-future covariates of every point, as they are (n, f)
         self.selection: dict[str, Any] = {}  # what validation chose between the model, baselines and ensemble
         self._backtests: dict[tuple[str, str], np.ndarray] = {}  # (split, baseline) -> forecasts (B, horizon, k)
         self._frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # hybrid: split -> (inputs, base)
@@ -280,7 +304,15 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.target, sort=d.sort, series_col=d.series_column)
+            return read_series_csv(
+                path,
+                d.time_column,
+                d.target,
+                sort=d.sort,
+                series_col=d.series_column,
+                past=d.past_covariates,
+                future=d.future_covariates,
+            )
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def _choose(self, s: Series) -> None:
@@ -382,6 +414,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.nonnegative = bool(np.all(s.values[:a] >= 0))
         self.z = self.scaler.transform(z)
         self.scale = mase_scale(s.values[:a], d.season)
+        if s.exog is not None:
+            X = s.exog[:n]
+            self.exog_columns, self.past_count = list(s.exog_columns), s.past_count
+            if self.xscaler is None:
+                self.xscaler = Scaler.fit(X[:a])
+            self.x, self.fx = self.xscaler.transform(X), X[:, s.past_count :]
+            if self.fx.shape[1] == 0:
+                self.fx = None
         self.origins = {
             "train": window_origins(bounds["train"], L, H),
             "valid": window_origins(bounds["valid"], L, H, d.stride),
@@ -392,10 +432,11 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 raise UserError(f"{s.source}: no {name} window: data.lookback={L} reaches before the series start")
         k = s.values.shape[1]
         if not self.stats:  # a loaded run has them from its artifacts
+            fx = self.fx[:a] if self.fx is not None else None
             self.stats = {
                 "ets": [ETS.fit(s.values[:a, j], d.season) for j in range(k)],
                 "theta": [Theta.fit(s.values[:a, j], d.season) for j in range(k)],
-                "ar": [AR.fit(s.values[:a, j], d.season) for j in range(k)],
+                "ar": [AR.fit(s.values[:a, j], d.season, exog=fx) for j in range(k)],
             }
         self._backtests = {}
         if self.hybrid:
@@ -410,12 +451,31 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             windows = np.concatenate([x, self.z[self.origins["train"][:, None] + np.arange(H)[None, :]] - base], 1)
         else:
             windows = self._windows(self.origins["train"])
+        if self.x is not None:  # the covariates ride along as more channels
+            windows = np.concatenate([windows, self._exog_windows(self.x, self.origins["train"])], 2)
         self._train_windows = torch.as_tensor(windows, dtype=torch.float32, device=self.device)
 
     def _windows(self, origins: np.ndarray) -> np.ndarray:
         """Scaled windows (B, lookback + horizon, k): inputs then targets."""
         assert self.z is not None
         return self.z[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
+
+    def _exog_windows(self, x: np.ndarray | None, origins: np.ndarray) -> np.ndarray | None:
+        """Scaled covariates (B, lookback + horizon, c) of the windows from ``origins`` (None without)."""
+        if x is None:
+            return None
+        return x[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
+
+    def _call(self, model: nn.Module, inputs: Tensor, xw: Tensor | np.ndarray | None) -> tuple[Tensor, Any]:
+        """The model on inputs (B, lookback, k) in its frame, with the covariate windows xw (B, lookback +
+        horizon, c): every covariate beside the inputs, the known-future ones over the horizon too."""
+        L, fut = self.dcfg.lookback, None
+        if xw is not None:
+            xw = torch.as_tensor(xw, dtype=inputs.dtype, device=inputs.device)
+            inputs = torch.cat([inputs, xw[:, :L]], -1)
+            if xw.size(2) > self.past_count:
+                fut = xw[:, L:, self.past_count :]
+        return model(inputs.transpose(0, 1), fut)
 
     def _hybrid_frames(self, z: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid: (inputs (B, lookback, k): the window's scaled values less their season and the last level;
@@ -446,6 +506,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "season": d.season,
             "window_norm": d.window_norm,
             "length": len(s),
+            "train_points": self.bounds["train"][1],
             "history": s.values[-keep:].tolist(),
             "history_times": list(s.times[-keep:]),
             "mase_scale": [float(v) for v in self.scale],
@@ -454,6 +515,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "stats": {name: [m.to_dict() for m in models] for name, models in self.stats.items()},
             "nonnegative": self.nonnegative,
             "selection": self.selection,
+            "exog_columns": list(self.exog_columns),
+            "past_count": self.past_count,
+            "xscaler": self.xscaler.to_dict() if self.xscaler is not None else None,
+            "history_exog": s.exog[: len(s)][-keep:].tolist() if s.exog is not None else None,
         }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
@@ -467,6 +532,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.stats = {name: [from_dict(m) for m in models] for name, models in (artifacts.get("stats") or {}).items()}
         self.nonnegative = bool(artifacts.get("nonnegative", False))
         self.selection = dict(artifacts.get("selection") or {})
+        self.exog_columns = list(artifacts.get("exog_columns") or [])
+        self.past_count = int(artifacts.get("past_count") or 0)
+        xs = artifacts.get("xscaler")
+        self.xscaler = Scaler.from_dict(xs) if xs else None
 
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         assert self.scaler is not None
@@ -499,6 +568,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             forget_bias=m.forget_bias,
             quantile=m.distribution == "quantile",
             shared=m.channels == "shared",
+            exog=len(self.exog_columns),
+            future=len(self.exog_columns) - self.past_count,
         )
         if m.arch == "hybrid":  # an untrained hybrid forecasts exactly what the exponential smoothing does
             with torch.no_grad():
@@ -524,10 +595,12 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         """The training criterion on windows w (B, lookback + horizon, k) (scaled, or the hybrid's frames), in
         the model's frame."""
         L = self.dcfg.lookback
+        k = len(self.columns or [])
+        xw = w[..., k:] if w.size(2) > k else None  # the covariates (they are not forecast)
+        w = w[..., :k]
         loc, sc = self._frame(w[:, :L])
         w = (w - loc) / sc
-        x = w[:, :L].transpose(0, 1)  # (lookback, batch, k)
-        mean, logvar = model(x)
+        mean, logvar = self._call(model, w[:, :L], xw)
         if self.mcfg.strategy == "recursive":  # one step ahead at every position (teacher forcing)
             return forecast_loss(mean, logvar, w[:, 1 : L + 1].transpose(0, 1), reduction)
         if self.mcfg.distribution == "quantile":
@@ -550,10 +623,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
 
     @torch.no_grad()
     def _forecast_scaled(
-        self, model: nn.Module, x: np.ndarray, steps: int, level: float, seed: int = 0
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        steps: int,
+        level: float,
+        seed: int = 0,
+        xw: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x: scaled history windows (B, lookback, k) -> mean, lower, upper (B, steps, k) in scaled units, and the
-        frame scale of each forecast step (B, steps, k) (1 unless data.window_norm = standard)."""
+        frame scale of each forecast step (B, steps, k) (1 unless data.window_norm = standard). ``xw``: the
+        windows' scaled covariates (B, lookback + horizon, c) (then ``steps`` <= horizon)."""
         L, H, k = self.dcfg.lookback, self.dcfg.horizon, x.shape[2]
         m = self.mcfg
         model.eval()
@@ -577,7 +657,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         done = 0
         while done < steps:  # beyond the trained horizon: feed each block of forecasts back as history
             loc, sc = self._frame(xt)
-            mu, extra = model(((xt - loc) / sc).transpose(0, 1))
+            mu, extra = self._call(model, (xt - loc) / sc, xw)
             if m.distribution == "quantile":
                 bounds.append(extra * sc.unsqueeze(-1) + loc.unsqueeze(-1))  # type: ignore[operator]
             sds.append(torch.exp(0.5 * extra) * sc if m.distribution == "gaussian" else None)  # type: ignore[arg-type]
@@ -598,17 +678,21 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return mean, mean - z * sd, mean + z * sd, scale
 
     @torch.no_grad()
-    def _hybrid_forecast(self, model: nn.Module, z: np.ndarray, steps: int, level: float) -> tuple[np.ndarray, ...]:
+    def _hybrid_forecast(
+        self, model: nn.Module, z: np.ndarray, steps: int, level: float, x: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Hybrid, from scaled history z (n, k) starting where the training series starts: mean, lower, upper
-        (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history."""
+        (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history.
+        ``x``: the scaled covariates of the history's rows and the horizon's (n + horizon, c) (then ``steps`` <=
+        horizon)."""
         model.eval()
         out, sds, bounds = [], [], []
         hist = z
         dist = self.mcfg.distribution
         while sum(len(b) for b in out) < steps:
-            x, base = self._hybrid_frames(hist, np.array([len(hist)]))
-            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
-            mu, extra = model(xt)
+            inputs, base = self._hybrid_frames(hist, np.array([len(hist)]))
+            xt = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
+            mu, extra = self._call(model, xt, self._exog_windows(x, np.array([len(hist)])))
             block = base[0] + mu[0].cpu().double().numpy()
             if dist == "quantile":
                 bounds.append(base[0][..., None] + extra[0].cpu().double().numpy())  # type: ignore[index]
@@ -642,10 +726,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.hybrid:
             assert self.z is not None
             x, base = self._frames[split]
-            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
+            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
             model.eval()
             with torch.no_grad():
-                mu, extra = model(xt)
+                mu, extra = self._call(model, xt, self._exog_windows(self.x, self.origins[split]))
             mean = base + mu.cpu().double().numpy()
             y = self.z[self.origins[split][:, None] + np.arange(H)[None, :]]
             if self.mcfg.distribution == "quantile":
@@ -658,7 +742,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             zq = z_value(level)
             return mean, mean - zq * sd, mean + zq * sd, y, np.ones_like(mean)
         w = self._windows(self.origins[split])
-        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level)
+        xw = self._exog_windows(self.x, self.origins[split])
+        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level, xw=xw)
         return mean, lo, hi, w[:, L:], scale
 
     def _update_residual_sd(self, model: nn.Module) -> None:
@@ -677,7 +762,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out = baseline_forecasts(values, origins, d.horizon, d.season)
         for name, models in self.stats.items():
             if (split, name) not in self._backtests:
-                cols = [m.backtest(values[:, j], origins, d.horizon) for j, m in enumerate(models)]
+                cols = [m.backtest(values[:, j], origins, d.horizon, exog=self.fx) for j, m in enumerate(models)]
                 self._backtests[(split, name)] = np.stack(cols, -1)
             out[name] = self._backtests[(split, name)]
         return out
@@ -740,6 +825,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             w = torch.as_tensor(np.concatenate([x, y_z - base], 1), dtype=torch.float32, device=self.device)
         else:
             w = torch.as_tensor(self._windows(origins), dtype=torch.float32, device=self.device)
+        if self.x is not None:
+            xw = torch.as_tensor(self._exog_windows(self.x, origins), dtype=torch.float32, device=self.device)
+            w = torch.cat([w, xw], 2)
         total = sum(float(self._loss(model, w[i : i + bs], "sum")) for i in range(0, w.size(0), bs))
         per_window = (d.lookback if self.mcfg.strategy == "recursive" else d.horizon) * w.size(2)
         mean, lo, hi, _, _ = self._split_forecast(model, split)
@@ -784,13 +872,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         seed: int = 0,
         forecaster: str | None = None,
         candidates: bool = False,
+        exog: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Forecast ``steps`` steps after the end of ``values`` (n, k) in original units: mean, lower, upper
         (steps, k) of the ``forecaster`` (default: the run's model.forecaster; "auto": validation's choice), and
         ``forecaster`` (what gave them) and ``note`` (a line for the user, or None). ``candidates``: also every
-        other forecast ("model", the baselines refitted on ``values``, "ensemble") in ``candidates``."""
+        other forecast ("model", the baselines refitted on ``values``, "ensemble") in ``candidates``. ``exog``:
+        a run with covariates needs them (n + steps, c) in ``exog_columns`` order: every one for the history's
+        rows, the known-future ones for the forecast steps too."""
         L = self.dcfg.lookback
         where = series.source if series is not None else "the history"
+        exog = self._check_exog(exog, values.shape[0], steps, where)
         if values.shape[0] < L:
             raise UserError(
                 f"{where}: series too short: {values.shape[0]} points, the model needs the last data.lookback={L}"
@@ -806,18 +898,20 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         chosen = self.selection.get("chosen", "model") if want == "auto" else want
         if chosen != "model" and chosen not in FORECASTERS:
             chosen = "model"
+        x = self._scaled_exog(exog)
         if self.hybrid:
             z = self.scaler.transform(apply_transform(values, self.dcfg.transform, series))
-            mean, lo, hi = (self.to_original(v) for v in self._hybrid_forecast(model, z, steps, level))
+            mean, lo, hi = (self.to_original(v) for v in self._hybrid_forecast(model, z, steps, level, x))
         else:
             z = self.scaler.transform(apply_transform(values[-L:], self.dcfg.transform, series, values.shape[0] - L))
-            mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed)
+            xw = self._exog_windows(x, np.array([values.shape[0]]))
+            mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed, xw)
             mean, lo, hi = self.to_original(mean[0]), self.to_original(lo[0]), self.to_original(hi[0])
         forecasts: dict[str, np.ndarray] = {"model": mean}
         weights = self.selection.get("weights") or {}
         pool_from = "validation"
         if chosen == "ensemble" or candidates:
-            recent = self._recent_weights(model, values, series)
+            recent = self._recent_weights(model, values, series, exog)
             if recent:
                 weights, pool_from = recent, "history"
         if chosen == "ensemble" and not weights:  # a run from before the backtest weighed anything
@@ -826,7 +920,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if "ensemble" in needed:
             needed |= set(weights)
         for name in needed - {"model", "ensemble"}:
-            forecasts[name] = self._baseline_forecast(name, values, steps)
+            forecasts[name] = self._baseline_forecast(name, values, steps, exog)
         forecasts = {k: self._clip(v) for k, v in forecasts.items()}
         if "ensemble" in needed and weights:
             forecasts["ensemble"] = self._clip(combine(forecasts, weights))
@@ -854,38 +948,47 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return result
 
     def _recent_weights(
-        self, model: nn.Module, values: np.ndarray, series: Series | None
+        self, model: nn.Module, values: np.ndarray, series: Series | None, exog: np.ndarray | None = None
     ) -> dict[str, list[float]] | None:
-        """The ensemble's pool chosen again on the given history, by the same backtest as on validation: every
-        candidate forecasts from the last origins of ``values`` (as many as validation had) - the model with its
-        trained weights, the statistical candidates fitted on the history before the first of them - and the
-        pool is the three with the lowest RMSE there, weighted by inverse MSE. The most recent stretch is the one
-        most like the forecast's future (and a run forecasting new data chooses on that data). None where the
-        history is too short to hold those origins after half of it, a lookback and two seasons."""
+        """The ensemble's pool chosen again on the given history, by the same backtest as on validation, over every
+        origin after the training split that the history holds (at least ``MIN_ORIGINS``): the validation
+        origins and every later one, the most recent stretch being the most like the forecast's future (and a
+        run forecasting new data choosing on that data). The model forecasts with its trained weights (it never
+        trained on those points), the statistical candidates are fitted on the history before the first origin;
+        the pool is the three with the lowest RMSE, weighted by inverse MSE. None where the history cannot hold
+        an origin after a lookback, two seasons and a third of it."""
         d = self.dcfg
         L, H, m = d.lookback, d.horizon, d.season
         n, k = values.shape
-        count = int(self.selection.get("origins") or MIN_ORIGINS)
-        first = max(L, 2 * m + 2 if m > 1 else 0, n // 2, 8)
-        origins = np.arange(max(first, n - H - count + 1), n - H + 1, dtype=np.int64)
+        train_end = int(self.saved.get("train_points") or (self.bounds.get("train") or (0, n // 2))[1])
+        first = max(L, 2 * m + 2 if m > 1 else 0, n // 3, 8)
+        last = n - H  # the last origin whose horizon the history holds
+        origins = np.arange(max(first, min(train_end, last - MIN_ORIGINS + 1)), last + 1, dtype=np.int64)
         if origins.size == 0 or not self.selection.get("weights"):
             return None
         assert self.scaler is not None
         z = self.scaler.transform(apply_transform(values, d.transform, series))
+        xw = self._exog_windows(self._scaled_exog(exog), origins)
         if self.hybrid:
-            x, base = self._hybrid_frames(z, origins)
+            inputs, base = self._hybrid_frames(z, origins)
             model.eval()
             with torch.no_grad():
-                mu, _ = model(torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1))
+                mu, _ = self._call(model, torch.as_tensor(inputs, dtype=torch.float32, device=self.device), xw)
             scaled = base + mu.cpu().double().numpy()
         else:
             windows = z[origins[:, None] + np.arange(-L, 0)[None, :]]
-            scaled = self._forecast_scaled(model, windows, H, self.mcfg.interval)[0]
+            scaled = self._forecast_scaled(model, windows, H, self.mcfg.interval, xw=xw)[0]
         forecasts = {"model": self.to_original(scaled), **baseline_forecasts(values, origins, H, m)}
         o0 = int(origins[0])
+        fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
         for name, models in self.stats.items():
-            fitted = [type(mm).fit(values[:o0, j], m) for j, mm in enumerate(models)]  # type: ignore[attr-defined]
-            forecasts[name] = np.stack([f.backtest(values[:, j], origins, H) for j, f in enumerate(fitted)], -1)
+            fitted = [
+                type(mm).fit(values[:o0, j], m, exog=fx[:o0] if fx is not None else None)  # type: ignore[attr-defined]
+                for j, mm in enumerate(models)
+            ]
+            forecasts[name] = np.stack(
+                [f.backtest(values[:, j], origins, H, exog=fx) for j, f in enumerate(fitted)], -1
+            )
         y = values[origins[:, None] + np.arange(H)[None, :]]
         errors = {
             c: np.sqrt(np.mean((y - self._clip(forecasts[c])) ** 2, axis=(0, 1)))
@@ -894,7 +997,46 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         }
         return pool_weights(errors) or None
 
-    def _baseline_forecast(self, name: str, values: np.ndarray, steps: int) -> np.ndarray:
+    def _check_exog(self, exog: np.ndarray | None, n: int, steps: int, where: str) -> np.ndarray | None:
+        """The covariates a forecast needs, or a UserError naming the columns and what is missing."""
+        if not self.exog_columns:
+            return None
+        cols = self.exog_columns
+        fut = cols[self.past_count :]
+        if exog is None:
+            raise UserError(
+                f"{where}: this run reads covariates ({', '.join(cols)}): give them with the history"
+                + (f", and the known-future ones ({', '.join(fut)}) for the {steps} forecast steps" if fut else "")
+            )
+        exog = np.asarray(exog, dtype=np.float64)
+        if steps > self.dcfg.horizon:
+            raise UserError(
+                f"{where}: a run with covariates forecasts at most data.horizon={self.dcfg.horizon} steps, not {steps}"
+            )
+        if not np.isfinite(exog[:n]).all() or exog.shape[0] < n:
+            j = int(np.argwhere(~np.isfinite(exog[:n]).all(0))[0][0]) if exog.shape[0] >= n else 0
+            raise UserError(f"{where}: covariate {cols[j]!r} needs a value at every time of the history")
+        if fut:
+            later = exog[n : n + steps, self.past_count :]
+            if later.shape[0] < steps or not np.isfinite(later).all():
+                have = int(np.isfinite(later).all(1).sum()) if later.size else 0
+                raise UserError(
+                    f"{where}: the known-future covariate(s) {', '.join(map(repr, fut))} (data.future_covariates) "
+                    f"are needed for the {steps} steps after the series, {have} given: add rows after the series "
+                    f"with their times and those values (the value column empty)"
+                )
+        return exog
+
+    def _scaled_exog(self, exog: np.ndarray | None) -> np.ndarray | None:
+        """Covariates in the model's units (the past-only ones are 0 where unknown: never read there)."""
+        if exog is None:
+            return None
+        assert self.xscaler is not None
+        return np.nan_to_num(self.xscaler.transform(exog), nan=0.0)
+
+    def _baseline_forecast(
+        self, name: str, values: np.ndarray, steps: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
         """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS, Theta and AR chosen and fitted on them
         (their structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
         n = values.shape[0]
@@ -904,8 +1046,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             if len(models) != values.shape[1]:
                 raise UserError(f"--forecaster {name}: this run has no fitted {name} model (trained before it existed)")
             season = self.dcfg.season
-            fitted = [type(m).fit(values[:, j], season) for j, m in enumerate(models)]  # type: ignore[attr-defined]
-            return np.stack([m.forecast(values[:, j], steps) for j, m in enumerate(fitted)], -1)
+            fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
+            hx = fx[:n] if fx is not None else None
+            fitted = [type(m).fit(values[:, j], season, exog=hx) for j, m in enumerate(models)]  # type: ignore[attr-defined]
+            return np.stack([m.forecast(values[:, j], steps, exog=fx) for j, m in enumerate(fitted)], -1)
         season = self.dcfg.season if n >= self.dcfg.season else 1
         if name == "seasonal_naive":
             return seasonal_naive_forecast(values, origin, steps, season)[0]
