@@ -299,7 +299,8 @@ def forecast(
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise UserError("the history must be a non-empty list of values (or of rows of values)")
-    if not np.isfinite(values).all():
+    started = np.maximum.accumulate(np.isfinite(values), axis=0)  # a panel's shorter series: NaN before they start
+    if not np.isfinite(values[started]).all() or not started[-1].all():
         raise UserError("the history holds a value that is not a finite number")
     return task.forecast(
         loaded.model,

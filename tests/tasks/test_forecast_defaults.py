@@ -244,14 +244,16 @@ def test_in_memory_series_errors_name_the_column_and_the_time(tmp_path):
 
 
 def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, capsys):
-    """The long layout (series, time, value): one column per series, one model with the same weights for all."""
+    """The long layout (series, time, value): one column per series, one model with the same weights for all;
+    series of different spans (west: 1951-01 to 1954-12) are aligned at their ends, each with its own times."""
     y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)[:96]
     months = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(len(y))]
-    series = {"north": y, "south": 0.5 * y + 40, "east": y[::-1].copy()}
+    series = {"north": y, "south": 0.5 * y + 40, "east": y[::-1].copy(), "west": 0.8 * y[24:72]}
+    spans = {"west": months[24:72]}
     panel = tmp_path / "panel.csv"
     panel.write_text(
         "store,month,sales\n"
-        + "".join(f"{sid},{m},{v}\n" for sid, vals in series.items() for m, v in zip(months, vals))
+        + "".join(f"{sid},{m},{v}\n" for sid, vals in series.items() for m, v in zip(spans.get(sid, months), vals))
     )
     run = tmp_path / "panel"
     args = ["--set", f"data.path={panel}", "--set", "data.series_column=store", "--set", "data.time_column=month"]
@@ -261,21 +263,29 @@ def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, caps
     from rnnkit.runs import load_run
 
     model = load_run(run).model
-    assert model.rnn.spec.input_size == 1 and model.k == 3  # one series at a time, three of them
+    assert model.rnn.spec.input_size == 1 and model.k == 4  # one series at a time, four of them
     capsys.readouterr()
     assert cli("forecast", run, "--csv", panel, "--horizon", "6", "--holdout", "--json") == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["columns"] == ["north", "south", "east"]
+    assert out["columns"] == ["north", "south", "east", "west"]
     assert [r["truth"] for r in out["rows"] if r["column"] == "south"] == list(series["south"][-6:])
+    west = [r for r in out["rows"] if r["column"] == "west"]
+    assert [r["truth"] for r in west] == list(series["west"][-6:]) and west[0]["time"] == "1954-07"
+    assert all(math.isfinite(r["forecast"]) for r in out["rows"])
+    assert math.isfinite(out["metrics"]["rmse"]) and math.isfinite(out["metrics"]["baselines"]["drift"]["rmse"])
+    import rnnkit
+
+    ahead = rnnkit.load(run).forecast(horizon=2)  # from the run's own series: each from its own end
+    assert list(ahead[ahead["column"] == "west"]["time"]) == ["1955-01", "1955-02"]
+    assert list(ahead[ahead["column"] == "north"]["time"]) == ["1957-01", "1957-02"]
     # a series with a gap is refused, naming it and the time
     lines = panel.read_text().splitlines()
     gap = tmp_path / "gap.csv"
     gap.write_text("\n".join(line for line in lines if line != f"east,1950-03,{series['east'][14]}") + "\n")
     code = cli("train", "forecast", "--set", f"data.path={gap}", *args[2:], "--out", tmp_path / "g")
     err = capsys.readouterr().err
-    assert (
-        code == 2 and "gap.csv: series 'east' has time '1950-04'" in err and "where series 'north' has '1950-03'" in err
-    )
+    assert code == 2 and "gap.csv: series 'east' has no row at time '1950-03' (after '1950-02')" in err, err
+    assert "where series 'north' has one" in err
 
 
 def test_covariates_past_only_and_known_future(tmp_path, capsys):

@@ -374,9 +374,10 @@ class Run:
 
         loaded = self._load()
         horizon, level = predict.forecast_settings(loaded, horizon, level)
-        exog = None
+        exog, own = None, None
         if history is None:
             values, times, columns, _ = predict.saved_history(loaded)
+            own = predict.require(loaded, "forecast").saved.get("history_column_times")  # a panel's own times
             saved = predict.require(loaded, "forecast").saved.get("history_exog")
             exog = np.asarray(saved, dtype=np.float64) if saved else None
         else:
@@ -395,7 +396,7 @@ class Run:
                 names = [str(history.name)]
         rows = [
             {
-                "time": out_times[i],
+                "time": future_times(own[j], horizon)[i] if own else out_times[i],
                 "column": name,
                 "forecast": float(fc["mean"][i, j]),
                 "lower": float(fc["lower"][i, j]),
@@ -488,6 +489,11 @@ class Run:
             history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
         else:
             history, hist_times, out_times = values, times, future_times(times, horizon)
+        own = getattr(series, "column_times", None)  # a panel's series of different spans: each its own times
+        col_times = [
+            (t[len(t) - horizon :] if holdout else future_times(t, horizon)) if own else out_times
+            for t in (own or [times] * len(columns))
+        ]
         fc = predict.forecast(
             loaded,
             history,
@@ -503,7 +509,7 @@ class Run:
         for i in range(horizon):
             for j, col in enumerate(columns):
                 row: dict[str, Any] = {
-                    "time": out_times[i],
+                    "time": col_times[j][i],
                     "column": col,
                     "forecast": float(fc["mean"][i, j]),
                     "lower": float(fc["lower"][i, j]),

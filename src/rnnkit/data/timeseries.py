@@ -49,6 +49,7 @@ class Series:
     exog_columns: list[str] = field(default_factory=list)
     past_count: int = 0
     future_times: list[str] = field(default_factory=list)
+    column_times: list[list[str]] | None = None  # series of different spans: each column's own times (end-aligned)
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -255,33 +256,65 @@ def _panel(
     path: Path, rows: list[list[float]], times: list[str], lines: list[int], ids: list[str], time_col: str, sort: bool
 ) -> Series:
     """Many series in the long layout -> one column per series (in order of first appearance), their times
-    checked one series at a time and required to be the same for every series."""
+    checked one series at a time. Series may start and end at different times: each must be complete from its
+    first time to its last (no time of the others missing in between), and the columns are aligned at their
+    ends - row i is each series' (n - i)-th last point, NaN before a shorter series starts - with each series' own
+    time labels in ``Series.column_times`` (a global model reads each series alone: what lines up is the position
+    before the forecast, as the last windows of every series in neuralforecast's cross-validation)."""
     groups: dict[str, list[int]] = {}
     for i, sid in enumerate(ids):
         if not sid:
             raise UserError(f"{path}: line {lines[i]}: the series column is empty; every row names its series")
         groups.setdefault(sid, []).append(i)
-    first_id, first_times, columns = None, None, []
+    per: dict[str, list[str]] = {}
     for sid, idx in groups.items():
         t = [times[i] for i in idx] if time_col else [str(k) for k in range(len(idx))]
         order = check_times(t, [lines[i] for i in idx], str(path), time_col, sort) if time_col else None
         if order is not None:
             idx, t = [idx[k] for k in order], [t[k] for k in order]
-        groups[sid] = idx
-        if first_times is None:
-            first_id, first_times = sid, t
-        elif t != first_times:
-            k = next((k for k, (a, b) in enumerate(zip(t, first_times)) if a != b), min(len(t), len(first_times)))
-            here = f"time {t[k]!r} (line {lines[idx[k]]})" if k < len(t) else f"no row after {t[-1]!r}"
-            there = f"{first_times[k]!r}" if k < len(first_times) else f"no row after {first_times[-1]!r}"
+        groups[sid], per[sid] = idx, t
+    columns = list(groups)
+    first = per[columns[0]]
+    if all(per[c] == first for c in columns):
+        values = np.asarray([[rows[i][0] for i in idx] for idx in groups.values()], dtype=np.float64).T
+        return Series(values, first, columns, time_col, str(path))
+    key = time_key(first[0]) if time_col else None
+    if key is None:
+        raise UserError(
+            f"{path}: the series have different times; series of different spans need a time column of months, "
+            f"dates or numbers to be placed on one time line (data.time_column)"
+        )
+    keys = {c: [key(label) for label in per[c]] for c in columns}
+    label_of = {k: label for c in columns for k, label in zip(keys[c], per[c])}
+    grid = sorted(label_of)
+    where = {k: g for g, k in enumerate(grid)}
+    n = max(len(per[c]) for c in columns)
+    values = np.full((n, len(columns)), np.nan)
+    for j, c in enumerate(columns):
+        pos = [where[k] for k in keys[c]]
+        if pos[-1] - pos[0] + 1 != len(pos):  # a time of the line missing between this series' first and last
+            gap = next(g for g in range(pos[0], pos[-1] + 1) if g not in set(pos))
+            other = next(o for o in columns if grid[gap] in set(keys[o]))
+            before = per[c][[p for p in pos if p < gap][-1] - pos[0]]
             raise UserError(
-                f"{path}: series {sid!r} has {here} where series {first_id!r} has {there}; every series needs "
-                f"the same times (one row per series and time; fill or drop the gaps first)"
+                f"{path}: series {c!r} has no row at time {label_of[grid[gap]]!r} (after {before!r}), where "
+                f"series {other!r} has one; each series needs every time from its first to its last (fill or drop "
+                f"the gaps first)"
             )
-        columns.append(sid)
-    values = np.asarray([[rows[i][0] for i in idx] for idx in groups.values()], dtype=np.float64).T
-    assert first_times is not None
-    return Series(values, first_times, columns, time_col, str(path))
+        values[n - len(pos) :, j] = [rows[i][0] for i in groups[c]]
+    longest = max(columns, key=lambda c: len(per[c]))
+    return Series(values, per[longest], columns, time_col, str(path), column_times=[per[c] for c in columns])
+
+
+def time_key(label: str) -> Any:
+    """The sortable key function of time labels like ``label`` (months, dates, date-times, numbers), or None."""
+    kind = next((k for name, shape, k in TIME_KINDS if shape.match(label)), None)
+    return kind
+
+
+def starts(values: np.ndarray) -> list[int]:
+    """Each column's first row with a value (a panel's shorter series are NaN before it, see ``_panel``)."""
+    return [int(np.argmax(np.isfinite(values[:, j]))) for j in range(values.shape[1])]
 
 
 # -- time labels: kinds, validity, order -----------------------------------------------------------------
@@ -468,8 +501,9 @@ class Scaler:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> Scaler:
-        mean = values.mean(axis=0)
-        std = values.std(axis=0)
+        nan = np.isnan(values).any()  # a panel's shorter series: over each column's known values
+        mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
+        std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)  # a constant column stays as it is (shifted to 0)
         return cls(mean, std)
 

@@ -24,6 +24,13 @@ and the three with the lowest RMSE there are combined, weighted by their inverse
 is in the pool only where it earned it. ``rnnkit forecast`` gives the ensemble by default (``model.forecaster =
 "auto"``), says what is in it, and says when the model lost to a baseline; every candidate can be asked for.
 
+Covariates: ``data.past_covariates`` (known up to each origin) and ``data.future_covariates`` (known ahead; a
+forecast needs them for its steps: rows after the series with the value empty) are read by the model beside the
+series, the known-future ones over the horizon too, and by AR as regressors (ARX). Many series in one file
+(``data.series_column``) train one global model that reads each series alone; series of different spans are
+aligned at their ends (the splits are every series' last points) and NaN before they start: no window reaches
+there, every figure is over the known values.
+
 Keys left unset (``rnnkit train forecast --set data.path=FILE``) are chosen from the series (``rnnkit.tasks.auto``):
 the season from the time index and the autocorrelation, the transform, the lookback, the splits of a short series,
 the model's size, the optimiser, the learning rate and the budget with early stopping.
@@ -52,6 +59,7 @@ from rnnkit.data.timeseries import (
     invert_transform,
     read_series_csv,
     split_bounds,
+    starts,
     synthetic_series,
     time_frequency,
     window_origins,
@@ -148,8 +156,9 @@ class ForecastData:
     )
     series_column: str = key(
         "",
-        "the column naming each row's series, for many series in one file (id, time, value rows, the same "
-        'times for every series); "" = none: each value column is a series',
+        "the column naming each row's series, for many series in one file (id, time, value rows; series may "
+        "start and end at different times, each complete from its first time to its last, and are split by "
+        'their last points, as darts and neuralforecast do); "" = none: each value column is a series',
     )
     sort: bool = key(
         False,
@@ -275,6 +284,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.es: list[ETS] = []  # hybrid: the exponential smoothing of each column, on transformed values
         self.stats: dict[str, list[Statistical]] = {}  # baselines fitted on the training split: name -> per column
         self.nonnegative = False  # every training value >= 0: forecasts and intervals are kept >= 0
+        self.starts: list[int] = []  # each column's first row (a panel's shorter series start later; else 0)
         self.exog_columns: list[str] = []  # covariates: the past-only ones, then the known-future ones
         self.past_count = 0
         self.xscaler: Scaler | None = None  # the covariates' standardisation (training split)
@@ -332,11 +342,19 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             c.choose("data.valid_fraction", math.ceil(1000 * want / n) / 1000, f"{MIN_ORIGINS} backtest origins")
         a = split_bounds(n, d.valid_fraction, d.test_fraction)["train"][1]
         train = s.values[: max(a, 2)]
+        times = s.times[: max(a, 2)]
+        if np.isnan(train).any():  # series of different spans: the season from the longest (its own times)
+            j = int(np.argmax(np.isfinite(train).sum(0)))
+            first = int(np.argmax(np.isfinite(train[:, j])))
+            times = (s.column_times or [])[j][: max(a, 2) - first] if s.column_times else times[first:]
+            season_of = train[first:, j : j + 1]
+        else:
+            season_of = train
         if c.free("data.season"):
-            m, why = infer_season(train, s.times[: max(a, 2)])
+            m, why = infer_season(season_of, times)
             c.choose("data.season", m, why)
         if c.free("data.transform"):
-            lo, hi = float(train.min()), float(train.max())
+            lo, hi = float(np.nanmin(train)), float(np.nanmax(train))
             log = lo > 0 and hi / lo > 2
             c.choose(
                 "data.transform",
@@ -407,11 +425,19 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
                 f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.target"
             )
+        self.starts = starts(s.values)
+        for j, first in enumerate(self.starts):  # a panel's shorter series: fitted on its own training points
+            if a - first < max(4, H):
+                raise UserError(
+                    f"{s.source}: series {s.columns[j]!r} is too short: {n - first} points leave {max(a - first, 0)} "
+                    f"before the validation and test splits (the last {n - a}); it needs >= {max(4, H)}"
+                )
         z = apply_transform(s.values, d.transform, s)
         if self.scaler is None:
             self.scaler = Scaler.fit(z[:a])  # the training split only
         self.series, self.columns, self.bounds = s, self.columns or list(s.columns), bounds
-        self.nonnegative = bool(np.all(s.values[:a] >= 0))
+        known = s.values[:a][np.isfinite(s.values[:a])]
+        self.nonnegative = bool(np.all(known >= 0))
         self.z = self.scaler.transform(z)
         self.scale = mase_scale(s.values[:a], d.season)
         if s.exog is not None:
@@ -433,17 +459,21 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         k = s.values.shape[1]
         if not self.stats:  # a loaded run has them from its artifacts
             fx = self.fx[:a] if self.fx is not None else None
+            seg = [s.values[self.starts[j] : a, j] for j in range(k)]
             self.stats = {
-                "ets": [ETS.fit(s.values[:a, j], d.season) for j in range(k)],
-                "theta": [Theta.fit(s.values[:a, j], d.season) for j in range(k)],
-                "ar": [AR.fit(s.values[:a, j], d.season, exog=fx) for j in range(k)],
+                "ets": [ETS.fit(seg[j], d.season) for j in range(k)],
+                "theta": [Theta.fit(seg[j], d.season) for j in range(k)],
+                "ar": [AR.fit(seg[j], d.season, exog=fx) for j in range(k)],
             }
         self._backtests = {}
         if self.hybrid:
             if not self.es:
                 # additive in the model's space, a trend only damped (what the smoothing extrapolates, the LSTM
                 # cannot take back far ahead)
-                self.es = [ETS.fit(self.z[:a, j], d.season, multiplicative=False, damped_only=True) for j in range(k)]
+                self.es = [
+                    ETS.fit(self.z[self.starts[j] : a, j], d.season, multiplicative=False, damped_only=True)
+                    for j in range(k)
+                ]
             self._frames = {
                 name: self._hybrid_frames(self.z, self.origins[name]) for name in ("train", "valid", "test")
             }
@@ -459,6 +489,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         """Scaled windows (B, lookback + horizon, k): inputs then targets."""
         assert self.z is not None
         return self.z[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
+
+    def _mask(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Targets y (B, horizon, k) less those of windows that reach before their series' start (NaN: a
+        panel's shorter series have no such window, as in training)."""
+        if not self.starts or not any(self.starts):
+            return y
+        bad = origins[:, None] - self.dcfg.lookback < np.asarray(self.starts)[None, :]  # (B, k)
+        return np.where(bad[:, None, :], np.nan, y)
 
     def _exog_windows(self, x: np.ndarray | None, origins: np.ndarray) -> np.ndarray | None:
         """Scaled covariates (B, lookback + horizon, c) of the windows from ``origins`` (None without)."""
@@ -482,12 +520,19 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         base (B, horizon, k): the smoothing's forecast from each origin), from scaled values z (n, k) that start
         where the training series starts. The model forecasts z - base."""
         L, H = self.dcfg.lookback, self.dcfg.horizon
-        back = origins[:, None] + np.arange(-L, 0)[None, :]
         xs, bases = [], []
         for j, es in enumerate(self.es):
-            st = es.states(z[: int(origins.max()), j])
-            xs.append(z[back, j] - st["season"][back] - st["level"][origins - 1][:, None])
-            bases.append(es.forecasts_from(st, origins, H))
+            first = int(np.argmax(np.isfinite(z[:, j])))  # a panel's shorter series starts later: NaN windows
+            ok = origins - L >= first
+            x, base = np.full((len(origins), L), np.nan), np.full((len(origins), H), np.nan)
+            if ok.any():
+                o = origins[ok] - first
+                back = o[:, None] + np.arange(-L, 0)[None, :]
+                st = es.states(z[first : first + int(o.max()), j])
+                x[ok] = z[first:, j][back] - st["season"][back] - st["level"][o - 1][:, None]
+                base[ok] = es.forecasts_from(st, o, H)
+            xs.append(x)
+            bases.append(base)
         return np.stack(xs, -1), np.stack(bases, -1)
 
     def artifacts(self) -> dict[str, Any]:
@@ -519,6 +564,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "past_count": self.past_count,
             "xscaler": self.xscaler.to_dict() if self.xscaler is not None else None,
             "history_exog": s.exog[: len(s)][-keep:].tolist() if s.exog is not None else None,
+            "history_column_times": [t[-keep:] for t in s.column_times] if s.column_times else None,
         }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
@@ -598,11 +644,22 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         k = len(self.columns or [])
         xw = w[..., k:] if w.size(2) > k else None  # the covariates (they are not forecast)
         w = w[..., :k]
+        known = torch.isfinite(w).all(1)  # (B, k): a panel's shorter series have no whole window here
+        masked = not bool(known.all())
+        if masked:
+            w = torch.nan_to_num(w)
         loc, sc = self._frame(w[:, :L])
         w = (w - loc) / sc
         mean, logvar = self._call(model, w[:, :L], xw)
         if self.mcfg.strategy == "recursive":  # one step ahead at every position (teacher forcing)
             return forecast_loss(mean, logvar, w[:, 1 : L + 1].transpose(0, 1), reduction)
+        if masked:  # the windows' known series only
+            mean, w = mean[known[:, None, :].expand_as(mean)], w[:, L:][known[:, None, :].expand_as(mean)]
+            logvar = logvar[known[:, None, :].expand(*logvar.shape[:3])] if logvar is not None else None
+            if self.mcfg.distribution == "quantile":
+                assert logvar is not None
+                return quantile_loss(mean, logvar, w, self.mcfg.interval, reduction)
+            return forecast_loss(mean, logvar, w, reduction)
         if self.mcfg.distribution == "quantile":
             assert logvar is not None
             return quantile_loss(mean, logvar, w[:, L:], self.mcfg.interval, reduction)
@@ -751,7 +808,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.mcfg.distribution == "point":
             self.residual_sd = None
             mean, _, _, y, scale = self._split_forecast(model, "valid")
-            self.residual_sd = np.sqrt(np.mean(((y - mean) / scale) ** 2, axis=0))  # (horizon, k), model frame
+            y = self._mask(y, self.origins["valid"])
+            self.residual_sd = _rms(y / scale, mean / scale, axis=0)  # (horizon, k), model frame
 
     def _baselines(self, split: str) -> dict[str, np.ndarray]:
         """Every baseline's forecasts (B, horizon, k) from the split's origins: the naive ones, and ETS and AR
@@ -762,7 +820,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out = baseline_forecasts(values, origins, d.horizon, d.season)
         for name, models in self.stats.items():
             if (split, name) not in self._backtests:
-                cols = [m.backtest(values[:, j], origins, d.horizon, exog=self.fx) for j, m in enumerate(models)]
+                cols = [
+                    _backtest(m, values[:, j], origins, d.horizon, self.starts[j] if self.starts else 0, self.fx)
+                    for j, m in enumerate(models)
+                ]
                 self._backtests[(split, name)] = np.stack(cols, -1)
             out[name] = self._backtests[(split, name)]
         return out
@@ -790,12 +851,12 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         baseline. ``model.forecaster = "auto"`` forecasts with the ensemble."""
         forecasts = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
         names = [c for c in self.candidate_names() if c in forecasts]
-        per_column = {c: np.sqrt(np.mean((y - forecasts[c]) ** 2, axis=(0, 1))) for c in names}
+        per_column = {c: _rms(y, forecasts[c], axis=(0, 1)) for c in names}
         weights = pool_weights(per_column)
         if weights:
             forecasts["ensemble"] = self._clip(combine(forecasts, weights))
-        rmse_of = {k: float(np.sqrt(np.mean((y - f) ** 2))) for k, f in forecasts.items()}
-        sd = {k: np.sqrt(np.mean((y - f) ** 2, axis=0)).tolist() for k, f in forecasts.items()}
+        rmse_of = {k: float(_rms(y, f)) for k, f in forecasts.items()}
+        sd = {k: _rms(y, f, axis=0).tolist() for k, f in forecasts.items()}
         bases = {k: v for k, v in rmse_of.items() if k in names and k != "model" and math.isfinite(v)}
         ranked = sorted((k for k in names if math.isfinite(rmse_of[k])), key=rmse_of.__getitem__)
         return {
@@ -832,7 +893,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         per_window = (d.lookback if self.mcfg.strategy == "recursive" else d.horizon) * w.size(2)
         mean, lo, hi, _, _ = self._split_forecast(model, split)
         mean, lo, hi = (self._clip(self.to_original(v)) for v in (mean, lo, hi))
-        y = self.series.values[origins[:, None] + np.arange(d.horizon)[None, :]]
+        y = self._mask(self.series.values[origins[:, None] + np.arange(d.horizon)[None, :]], origins)
         out: dict[str, Any] = {"loss": total / (w.size(0) * per_window)}
         out.update(point_metrics(y, mean, self.scale))
         out["coverage"] = coverage(y, lo, hi)
@@ -840,13 +901,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out["interval"] = self.mcfg.interval
         out["windows"] = int(origins.size)
         out["horizon"] = d.horizon
-        out["rmse_by_step"] = [float(v) for v in np.sqrt(np.mean((y - mean) ** 2, axis=(0, 2)))]
+        out["rmse_by_step"] = [float(v) for v in _rms(y, mean, axis=(0, 2))]
         baselines = self._baselines(split)
         if split == "valid":
             self.selection = self._select(mean, baselines, y)
         else:  # the choice this model makes (the last validation may have been of another model)
             v_mean = self._clip(self.to_original(self._split_forecast(model, "valid")[0]))
             v_y = self.series.values[self.origins["valid"][:, None] + np.arange(d.horizon)[None, :]]
+            v_y = self._mask(v_y, self.origins["valid"])
             self.selection = self._select(v_mean, self._baselines("valid"), v_y)
         candidates = self._candidates(mean, baselines)
         out["baselines"] = {
@@ -892,6 +954,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"{where}: {values.shape[1]} value column(s), but the model forecasts "
                 f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target"
             )
+        for j, first in enumerate(starts(values)):
+            if values.shape[0] - first < L:
+                name = self.columns[j] if self.columns and j < len(self.columns) else str(j)
+                raise UserError(
+                    f"{where}: series {name!r} too short: {values.shape[0] - first} points, the model needs the last "
+                    f"data.lookback={L}"
+                )
         assert self.scaler is not None
         level = level or self.mcfg.interval
         want = forecaster or self.mcfg.forecaster
@@ -964,7 +1033,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         first = max(L, 2 * m + 2 if m > 1 else 0, n // 3, 8)
         last = n - H  # the last origin whose horizon the history holds
         origins = np.arange(max(first, min(train_end, last - MIN_ORIGINS + 1)), last + 1, dtype=np.int64)
-        if origins.size == 0 or not self.selection.get("weights"):
+        if origins.size == 0 or not self.selection.get("weights") or np.isnan(values).any():
             return None
         assert self.scaler is not None
         z = self.scaler.transform(apply_transform(values, d.transform, series))
@@ -990,11 +1059,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 [f.backtest(values[:, j], origins, H, exog=fx) for j, f in enumerate(fitted)], -1
             )
         y = values[origins[:, None] + np.arange(H)[None, :]]
-        errors = {
-            c: np.sqrt(np.mean((y - self._clip(forecasts[c])) ** 2, axis=(0, 1)))
-            for c in self.candidate_names()
-            if c in forecasts
-        }
+        errors = {c: _rms(y, self._clip(forecasts[c]), axis=(0, 1)) for c in self.candidate_names() if c in forecasts}
         return pool_weights(errors) or None
 
     def _check_exog(self, exog: np.ndarray | None, n: int, steps: int, where: str) -> np.ndarray | None:
@@ -1048,8 +1113,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             season = self.dcfg.season
             fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
             hx = fx[:n] if fx is not None else None
-            fitted = [type(m).fit(values[:, j], season, exog=hx) for j, m in enumerate(models)]  # type: ignore[attr-defined]
-            return np.stack([m.forecast(values[:, j], steps, exog=fx) for j, m in enumerate(fitted)], -1)
+            first = starts(values)  # a panel's shorter series: fitted on its own points
+            cols = [values[first[j] :, j] for j in range(values.shape[1])]
+            fitted = [type(m).fit(cols[j], season, exog=hx) for j, m in enumerate(models)]  # type: ignore[attr-defined]
+            return np.stack([m.forecast(cols[j], steps, exog=fx) for j, m in enumerate(fitted)], -1)
         season = self.dcfg.season if n >= self.dcfg.season else 1
         if name == "seasonal_naive":
             return seasonal_naive_forecast(values, origin, steps, season)[0]
@@ -1105,6 +1172,33 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             ens = (metrics.get("ensemble") or {}).get("rmse")
             parts[-1] += f"; ensemble {ens:.4g})" if isinstance(ens, float) else ")"
         return " ".join(parts)
+
+
+def _rms(y: np.ndarray, f: np.ndarray, axis: Any = None) -> Any:
+    """Root mean squared error over the known targets (NaN: no target); a NaN forecast of one stays NaN."""
+    e = (y - f) ** 2
+    known = np.isfinite(y)
+    if known.all():
+        return np.sqrt(np.mean(e, axis=axis))
+    total, count = np.sum(np.where(known, e, 0.0), axis=axis), np.sum(known, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sqrt(total / count)
+    return np.where(np.any(known & ~np.isfinite(e), axis=axis), np.nan, out)
+
+
+def _backtest(
+    model: Statistical, column: np.ndarray, origins: np.ndarray, horizon: int, start: int, exog: np.ndarray | None
+) -> np.ndarray:
+    """A statistical model's (B, horizon) backtest of one column whose values start at row ``start`` (a panel's
+    shorter series): NaN from the origins before it has the points it needs."""
+    if start == 0:
+        return model.backtest(column, origins, horizon, exog=exog)
+    need = getattr(model, "p", 1)
+    ok = origins - start >= need
+    out = np.full((len(origins), horizon), np.nan)
+    if ok.any():
+        out[ok] = model.backtest(column[start:], origins[ok] - start, horizon, exog=exog)
+    return out
 
 
 def _label(name: str, stats: dict[str, list[Any]]) -> str:
