@@ -123,3 +123,14 @@ def test_the_pool_is_the_three_lowest_errors_weighted_by_inverse_mse():
     f = {k: np.full((3, 2), float(i)) for i, k in enumerate("abcd")}
     np.testing.assert_allclose(combine(f, w)[0], [w["b"][0] + 3 * w["d"][0], w["b"][1] + 3 * w["d"][1]])
     assert pool_weights({"a": np.array([0.0]), "b": np.array([1.0])}) == {"a": [1.0]}  # a perfect backtest
+
+
+def test_damped_ets_is_the_damped_trend_with_the_lowest_aicc(airline):
+    from rnnkit.models.statistical import DampedETS, from_dict
+
+    fitted = DampedETS.fit(airline[:60], 12)
+    assert fitted.trend == "add" and fitted.damped and fitted.label.startswith("ETS(A,Ad,")
+    assert {s[:2] for s in DampedETS.structures(60, 12, True, trend="damped")} == {("add", True)}
+    again = from_dict(fitted.to_dict())
+    assert isinstance(again, DampedETS) and again == fitted
+    np.testing.assert_allclose(again.forecast(airline[:60], 6), fitted.forecast(airline[:60], 6))

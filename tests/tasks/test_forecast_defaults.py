@@ -73,7 +73,7 @@ def test_holdout_reports_the_forecast_the_model_and_every_baseline_on_the_same_h
     assert cli("forecast", out, "--csv", data_dir / AIRLINE, "--horizon", "12", "--holdout", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     m = result["metrics"]
-    assert set(m["baselines"]) == {"naive", "seasonal_naive", "drift", "mean", "ets", "theta", "ar"}
+    assert set(m["baselines"]) == {"naive", "seasonal_naive", "drift", "mean", "ets", "damped", "theta", "ar"}
     assert m["forecaster"] == result["forecaster"] == "ensemble"
     assert isinstance(m["model"]["rmse"], float) and isinstance(m["ensemble"]["rmse"], float)
     # the ensemble: the validation backtest's three best candidates, weighted by inverse MSE over its origins

@@ -354,7 +354,7 @@ class Run:
             horizon: steps to forecast (default: the run's data.horizon; beyond it forecasts are fed back).
             level: the prediction interval's coverage (default: the run's model.interval).
             seed: sample paths of recursive Gaussian models.
-            forecaster: "model", "ensemble", a baseline ("ets", "theta", "ar", "seasonal_naive", "naive",
+            forecaster: "model", "ensemble", a baseline ("ets", "damped", "theta", "ar", "seasonal_naive", "naive",
                 "drift"), or "auto" (default: the run's model.forecaster): the one validation chose.
             future: a run with covariates (data.past_covariates, data.future_covariates) reads them from
                 ``history``'s columns of those names; the known-future ones for the forecast steps come here: a

@@ -27,7 +27,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -58,6 +58,8 @@ class ETS:
     seasonal: str | None = None  # None | "add" | "mul"
     season: int = 1
     params: dict[str, Any] = field(default_factory=dict)  # smoothing, damping and initial states (plain floats)
+    TREND: ClassVar[str] = "any"  # the trends ``fit`` tries (see ``structures``)
+    KIND: ClassVar[str] = "ets"
 
     @property
     def label(self) -> str:
@@ -67,12 +69,16 @@ class ETS:
 
     @staticmethod
     def structures(
-        n: int, season: int, positive: bool, damped_only: bool = False
+        n: int, season: int, positive: bool, damped_only: bool = False, trend: str = "any"
     ) -> list[tuple[str | None, bool, str | None]]:
+        """The structures tried: every trend (none, additive, damped; ``damped_only``: none or damped;
+        ``trend = "damped"``: damped only) with every season the data allow."""
         seasons: list[str | None] = [None]
         if 2 <= season <= ETS_MAX_SEASON and n >= 2 * season + 2:
             seasons += ["add"] + (["mul"] if positive else [])
         trends = [(None, False), ("add", True)] if damped_only else [(None, False), ("add", False), ("add", True)]
+        if trend == "damped":
+            trends = [("add", True)]
         return [(t, d, s) for t, d in (trends if n >= 8 else [(None, False)]) for s in seasons]
 
     def _model(self, y: np.ndarray, init: str) -> Any:
@@ -112,7 +118,7 @@ class ETS:
         best: tuple[float, ETS] | None = None
         positive = multiplicative and bool(np.all(y > 0))
         with _quiet():
-            for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only):
+            for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only, cls.TREND):
                 cand = cls(trend, damped, seasonal, season if seasonal else 1)
                 try:
                     res = cand._model(y, cand._init_method(len(y))).fit(use_brute=False)
@@ -180,7 +186,7 @@ class ETS:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "ets",
+            "kind": self.KIND,
             "trend": self.trend,
             "damped": self.damped,
             "seasonal": self.seasonal,
@@ -191,6 +197,16 @@ class ETS:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ETS:
         return cls(d["trend"], bool(d["damped"]), d["seasonal"], int(d["season"]), dict(d["params"]))
+
+
+@dataclass
+class DampedETS(ETS):
+    """Exponential smoothing with a damped trend (Gardner & McKenzie 1985), the season chosen by AICc: the
+    "damped" of the M competitions' benchmarks, a forecaster in its own right beside the AICc choice of every
+    structure (which may pick an undamped trend or none)."""
+
+    TREND: ClassVar[str] = "damped"
+    KIND: ClassVar[str] = "damped"
 
 
 def _season_at(season: np.ndarray, idx: np.ndarray, initial: Any) -> np.ndarray:
@@ -371,8 +387,8 @@ class AR:
         return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]], beta)
 
 
-STATISTICAL: dict[str, Any] = {"ets": ETS, "theta": Theta, "ar": AR}
-Statistical = ETS | Theta | AR
+STATISTICAL: dict[str, Any] = {"ets": ETS, "damped": DampedETS, "theta": Theta, "ar": AR}
+Statistical = ETS | DampedETS | Theta | AR
 
 
 def from_dict(d: dict[str, Any]) -> Statistical:

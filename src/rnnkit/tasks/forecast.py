@@ -78,7 +78,7 @@ from rnnkit.metrics.forecasting import (
 from rnnkit.models import forecaster
 from rnnkit.models.combination import POOL, combine, pool_weights
 from rnnkit.models.forecaster import Forecaster, forecast_loss, quantile_loss
-from rnnkit.models.statistical import AR, ETS, Statistical, Theta, from_dict
+from rnnkit.models.statistical import AR, ETS, DampedETS, Statistical, Theta, from_dict
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
 from rnnkit.tasks.auto import auto_key
@@ -109,6 +109,8 @@ FORECASTERS = {
     "ensemble": f"the {POOL} candidates with the lowest validation backtest RMSE, weighted by inverse MSE",
     "ets": "exponential smoothing (statsmodels, structure by AICc, damped trend among them), fitted on the "
     "given history",
+    "damped": "exponential smoothing with a damped trend (statsmodels, the season by AICc), fitted on the given "
+    "history",
     "theta": "the Theta method (statsmodels' ThetaModel, deseasonalised where its test finds a season), fitted "
     "on the given history",
     "ar": "AR(p) (statsmodels, p by AIC), fitted on the given history",
@@ -116,8 +118,8 @@ FORECASTERS = {
     "naive": "the last value repeated",
     "drift": "the last value plus the average step of the history (random walk with drift)",
 }
-STATISTICAL = ("ets", "theta", "ar")  # fitted baselines
-CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "theta", "ar")  # what the ensemble pools
+STATISTICAL = ("ets", "damped", "theta", "ar")  # fitted baselines
+CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "damped", "theta", "ar")  # what the ensemble pools
 MIN_ORIGINS = 5  # validation origins a short series' split is widened to hold, when it can spare them
 DISTRIBUTIONS = {
     "point": "point forecasts (MSE); intervals from the validation residuals",
@@ -462,6 +464,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             seg = [s.values[self.starts[j] : a, j] for j in range(k)]
             self.stats = {
                 "ets": [ETS.fit(seg[j], d.season) for j in range(k)],
+                "damped": [DampedETS.fit(seg[j], d.season) for j in range(k)],
                 "theta": [Theta.fit(seg[j], d.season) for j in range(k)],
                 "ar": [AR.fit(seg[j], d.season, exog=fx) for j in range(k)],
             }
