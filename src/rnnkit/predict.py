@@ -319,16 +319,26 @@ def forecast(
     seed: int = 0,
     forecaster: str | None = None,
     candidates: bool = False,
+    exog: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """``horizon`` steps after the end of ``values`` (n, k), original units: mean, lower, upper, each (horizon, k),
     ``forecaster`` (what gave them: the model, a baseline or the ensemble) and ``note`` (see the task's
-    ``forecast``)."""
+    ``forecast``); ``exog``: the covariates of a run that reads them (n + horizon rows)."""
     task = require(loaded, "forecast")
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[0] == 0:
         raise UserError("the history must be a non-empty list of values (or of rows of values)")
-    if not np.isfinite(values).all():
+    started = np.maximum.accumulate(np.isfinite(values), axis=0)  # a panel's shorter series: NaN before they start
+    if not np.isfinite(values[started]).all() or not started[-1].all():
         raise UserError("the history holds a value that is not a finite number")
     return task.forecast(
-        loaded.model, values, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=candidates
+        loaded.model,
+        values,
+        horizon,
+        level,
+        series=series,
+        seed=seed,
+        forecaster=forecaster,
+        candidates=candidates,
+        exog=exog,
     )

@@ -214,3 +214,18 @@ def test_every_real_series_is_in_order(data_dir):
     for name in names:
         s = read_series_csv(data_dir / "timeseries" / f"{name}.csv")  # no error: ordered, no repeats, valid times
         assert len(s) > 30, name
+
+
+def test_covariate_columns_and_the_rows_of_the_known_future(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("t,y,promo,temp\n1,5,0,20\n2,6,1,21\n3,,1,\n4,,0,\n")
+    s = read_series_csv(p, past="temp", future="promo")
+    assert s.columns == ["y"] and s.exog_columns == ["temp", "promo"] and s.past_count == 1
+    assert s.values[:, 0].tolist() == [5, 6] and s.future_times == ["3", "4"]
+    assert s.exog[:2].tolist() == [[20, 0], [21, 1]] and s.exog[2:, 1].tolist() == [1, 0]
+    assert np.isnan(s.exog[2:, 0]).all()  # a past-only covariate is unknown in the future
+    p.write_text("t,y,promo,temp\n1,5,0,20\n2,,1,\n3,7,1,22\n")
+    with pytest.raises(UserError, match=r"c.csv: line 4: a value after the rows without one \(from line 3\)"):
+        read_series_csv(p, past="temp", future="promo")
+    with pytest.raises(UserError, match="column 'y' is both a covariate and data.value_columns"):
+        read_series_csv(p, target="y", future="y")

@@ -55,7 +55,9 @@ def test_mean_baseline_is_the_mean_of_all_history():
     y = np.array([1.0, 2, 3, 4, 10, 20])[:, None]
     f = mean_forecast(y, np.array([4, 5]), 2)
     assert f[:, :, 0].tolist() == [[2.5, 2.5], [4.0, 4.0]]
-    assert set(baseline_forecasts(y, np.array([4]), 2, 2)) == {"naive", "seasonal_naive", "mean"}
+    assert set(baseline_forecasts(y, np.array([4]), 2, 2)) == {"naive", "seasonal_naive", "drift", "mean"}
+    # the drift: the last value plus h times the average step since the first (from 1 to 4 in 3 steps: 1 a step)
+    assert baseline_forecasts(y, np.array([4, 6]), 2, 2)["drift"][:, :, 0].tolist() == [[5.0, 6.0], [23.8, 27.6]]
 
 
 def test_mase_formula():

@@ -77,11 +77,60 @@ def test_the_season_comes_from_the_time_index_and_the_autocorrelation(airline, d
     temps = np.loadtxt(data_dir / "timeseries/daily-min-temperatures.csv", delimiter=",", skiprows=1, usecols=1)
     days = [str(d) for d in np.arange("1981-01-01", "1988-01-01", dtype="datetime64[D]")][: len(temps[:2550])]
     assert infer_season(temps[: len(days)], days)[0] == 365
-    # a monthly index without a yearly pattern (a random walk) has no season; nor does white noise with rows
-    # numbered; a weekly cycle in numbered rows is found by its autocorrelation
+    # a monthly index keeps its calendar's season without the autocorrelation's say-so (as R's frequency(): the
+    # models decide), where two years fit; white noise with rows numbered has none; a weekly cycle in numbered
+    # rows is found by its autocorrelation
     rng = np.random.default_rng(0)
-    assert infer_season(rng.normal(size=144).cumsum(), months)[0] == 1
+    m, why = infer_season(rng.normal(size=144).cumsum(), months)
+    assert m == 12 and "the models decide" in why
+    assert infer_season(rng.normal(size=20).cumsum(), months[:20])[0] == 1  # under two years
     rows = [str(i) for i in range(300)]
     assert infer_season(rng.normal(size=300), rows)[0] == 1
     weekly = np.sin(2 * np.pi * np.arange(300) / 7) + 0.3 * rng.normal(size=300)
     assert infer_season(weekly, rows)[0] == 7
+
+
+def test_theta_is_statsmodels_theta_model_and_backtests_with_its_parameters(airline):
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    from rnnkit.models.statistical import Theta, from_dict
+
+    for season, n in ((12, 100), (1, 60)):
+        fitted = Theta.fit(airline[:n], season)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = ThetaModel(airline[:n], period=season, deseasonalize=season > 1).fit().forecast(12)
+        np.testing.assert_allclose(fitted.forecast(airline[:n], 12), np.asarray(ref), rtol=1e-10)
+        # from a later origin: the same parameters, the smoothing run on through the data before it
+        bt = fitted.backtest(airline, np.array([n, n + 20]), 12)
+        np.testing.assert_allclose(bt[0], np.asarray(ref), rtol=1e-10)
+        assert not np.allclose(bt[1], bt[0])
+        assert from_dict(fitted.to_dict()) == fitted
+    assert Theta.fit(airline[:100], 12).factors and not Theta.fit(airline[:60], 1).factors
+
+
+def test_the_pool_is_the_three_lowest_errors_weighted_by_inverse_mse():
+    from rnnkit.models.combination import combine, pool_weights
+
+    errors = {"a": np.array([1.0, 4.0]), "b": np.array([2.0, 1.0]), "c": np.array([4.0, np.nan]), "d": [3.0, 2.0]}
+    w = pool_weights(errors)
+    # column 0: a, b, d (1/1, 1/4, 1/9 normalised); column 1: b, d, a (c's error is not finite)
+    total0, total1 = 1 + 1 / 4 + 1 / 9, 1 + 1 / 4 + 1 / 16
+    np.testing.assert_allclose(w["a"], [1 / total0, (1 / 16) / total1])
+    np.testing.assert_allclose(w["b"], [(1 / 4) / total0, 1 / total1])
+    np.testing.assert_allclose(w["d"], [(1 / 9) / total0, (1 / 4) / total1])
+    assert "c" not in w
+    f = {k: np.full((3, 2), float(i)) for i, k in enumerate("abcd")}
+    np.testing.assert_allclose(combine(f, w)[0], [w["b"][0] + 3 * w["d"][0], w["b"][1] + 3 * w["d"][1]])
+    assert pool_weights({"a": np.array([0.0]), "b": np.array([1.0])}) == {"a": [1.0]}  # a perfect backtest
+
+
+def test_damped_ets_is_the_damped_trend_with_the_lowest_aicc(airline):
+    from rnnkit.models.statistical import DampedETS, from_dict
+
+    fitted = DampedETS.fit(airline[:60], 12)
+    assert fitted.trend == "add" and fitted.damped and fitted.label.startswith("ETS(A,Ad,")
+    assert {s[:2] for s in DampedETS.structures(60, 12, True, trend="damped")} == {("add", True)}
+    again = from_dict(fitted.to_dict())
+    assert isinstance(again, DampedETS) and again == fitted
+    np.testing.assert_allclose(again.forecast(airline[:60], 6), fitted.forecast(airline[:60], 6))

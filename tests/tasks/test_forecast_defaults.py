@@ -68,14 +68,30 @@ def test_the_hybrid_learns_from_where_the_smoothing_leaves_off(default_run):
 
 
 def test_holdout_reports_the_forecast_the_model_and_every_baseline_on_the_same_history(default_run, data_dir, capsys):
-    out, _ = default_run
+    out, proc = default_run
     y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)
     assert cli("forecast", out, "--csv", data_dir / AIRLINE, "--horizon", "12", "--holdout", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     m = result["metrics"]
-    assert set(m["baselines"]) == {"naive", "seasonal_naive", "mean", "ets", "ar"}
-    assert m["forecaster"] == result["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert set(m["baselines"]) == {"naive", "seasonal_naive", "drift", "mean", "ets", "damped", "theta", "ar"}
+    assert m["forecaster"] == result["forecaster"] == "ensemble"
     assert isinstance(m["model"]["rmse"], float) and isinstance(m["ensemble"]["rmse"], float)
+    # the ensemble: the validation backtest's three best candidates, weighted by inverse MSE over its origins
+    summary = json.loads((out / "summary.json").read_text())
+    pool = summary["valid_best"]["pool"]
+    assert len(pool) == 3 and math.isclose(sum(pool.values()), 1.0)
+    valid = {
+        "model": summary["valid_best"]["rmse"],
+        **{k: v["rmse"] for k, v in summary["valid_best"]["baselines"].items()},
+    }
+    valid.pop("mean")
+    assert sorted(pool) == sorted(sorted(valid, key=valid.__getitem__)[:3])
+    inv = {k: valid[k] ** -2 for k in pool}
+    for k in pool:
+        assert math.isclose(pool[k], inv[k] / sum(inv.values()), rel_tol=1e-6)
+    # the line training ends with: there exactly when the model lost to the best baseline on the backtest
+    lost = valid["model"] > min(v for k, v in valid.items() if k != "model")
+    assert ("note" in summary) == lost and (("note: the model's validation RMSE" in proc.stdout) == lost)
     forecast = np.array([r["forecast"] for r in result["rows"]])
     truth = y[-12:]
     assert math.isclose(m["rmse"], float(np.sqrt(np.mean((forecast - truth) ** 2))), rel_tol=1e-9)
@@ -126,7 +142,7 @@ def test_run_forecast_is_one_dataframe_for_arrays_and_frames(default_run, data_d
     assert list(from_frame.columns) == list(from_array.columns) == ["time", "column", "forecast", "lower", "upper"]
     assert [str(t.date()) for t in from_frame["time"]] == ["1961-01-01", "1961-02-01", "1961-03-01"]
     np.testing.assert_allclose(from_frame["forecast"], from_array["forecast"])
-    assert from_frame.attrs["forecaster"] in {"model", "ensemble", "ets", "ar", "seasonal_naive", "naive"}
+    assert from_frame.attrs["forecaster"] == "ensemble"
     assert (from_frame["lower"] <= from_frame["forecast"]).all() and (from_frame["lower"] >= 0).all()
 
 
@@ -228,14 +244,16 @@ def test_in_memory_series_errors_name_the_column_and_the_time(tmp_path):
 
 
 def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, capsys):
-    """The long layout (series, time, value): one column per series, one model with the same weights for all."""
+    """The long layout (series, time, value): one column per series, one model with the same weights for all;
+    series of different spans (west: 1951-01 to 1954-12) are aligned at their ends, each with its own times."""
     y = np.loadtxt(data_dir / AIRLINE, delimiter=",", skiprows=1, usecols=1)[:96]
     months = [f"{1949 + i // 12}-{i % 12 + 1:02d}" for i in range(len(y))]
-    series = {"north": y, "south": 0.5 * y + 40, "east": y[::-1].copy()}
+    series = {"north": y, "south": 0.5 * y + 40, "east": y[::-1].copy(), "west": 0.8 * y[24:72]}
+    spans = {"west": months[24:72]}
     panel = tmp_path / "panel.csv"
     panel.write_text(
         "store,month,sales\n"
-        + "".join(f"{sid},{m},{v}\n" for sid, vals in series.items() for m, v in zip(months, vals))
+        + "".join(f"{sid},{m},{v}\n" for sid, vals in series.items() for m, v in zip(spans.get(sid, months), vals))
     )
     run = tmp_path / "panel"
     args = ["--set", f"data.path={panel}", "--set", "data.series_column=store", "--set", "data.time_column=month"]
@@ -245,18 +263,76 @@ def test_many_series_in_one_file_train_one_shared_model(tmp_path, data_dir, caps
     from rnnkit.runs import load_run
 
     model = load_run(run).model
-    assert model.rnn.spec.input_size == 1 and model.k == 3  # one series at a time, three of them
+    assert model.rnn.spec.input_size == 1 and model.k == 4  # one series at a time, four of them
     capsys.readouterr()
     assert cli("forecast", run, "--csv", panel, "--horizon", "6", "--holdout", "--json") == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["columns"] == ["north", "south", "east"]
+    assert out["columns"] == ["north", "south", "east", "west"]
     assert [r["truth"] for r in out["rows"] if r["column"] == "south"] == list(series["south"][-6:])
+    west = [r for r in out["rows"] if r["column"] == "west"]
+    assert [r["truth"] for r in west] == list(series["west"][-6:]) and west[0]["time"] == "1954-07"
+    assert all(math.isfinite(r["forecast"]) for r in out["rows"])
+    assert math.isfinite(out["metrics"]["rmse"]) and math.isfinite(out["metrics"]["baselines"]["drift"]["rmse"])
+    import rnnkit
+
+    ahead = rnnkit.load(run).forecast(horizon=2)  # from the run's own series: each from its own end
+    assert list(ahead[ahead["column"] == "west"]["time"]) == ["1955-01", "1955-02"]
+    assert list(ahead[ahead["column"] == "north"]["time"]) == ["1957-01", "1957-02"]
     # a series with a gap is refused, naming it and the time
     lines = panel.read_text().splitlines()
     gap = tmp_path / "gap.csv"
     gap.write_text("\n".join(line for line in lines if line != f"east,1950-03,{series['east'][14]}") + "\n")
     code = cli("train", "forecast", "--set", f"data.path={gap}", *args[2:], "--out", tmp_path / "g")
     err = capsys.readouterr().err
-    assert (
-        code == 2 and "gap.csv: series 'east' has time '1950-04'" in err and "where series 'north' has '1950-03'" in err
-    )
+    assert code == 2 and "gap.csv: series 'east' has no row at time '1950-03' (after '1950-02')" in err, err
+    assert "where series 'north' has one" in err
+
+
+def test_covariates_past_only_and_known_future(tmp_path, capsys):
+    """Sales driven by a price known ahead and a temperature known only up to each origin: the model reads both
+    (the price over the horizon too), AR regresses on the price (ARX), and a forecast without the price for its
+    steps is refused, naming the column."""
+    rng = np.random.default_rng(0)
+    n, H = 120, 6
+    price, temp = rng.normal(10, 2, n + H), rng.normal(0, 1, n + H)
+    sales = 60 - 3 * price[:n] + 0.8 * np.concatenate([[0], temp[: n - 1]]) + rng.normal(0, 0.3, n)
+    path = tmp_path / "sales.csv"
+    rows = [
+        f"{2000 + t // 12}-{t % 12 + 1:02d},{sales[t] if t < n else ''},{price[t]},{temp[t] if t < n else ''}"
+        for t in range(n + H)
+    ]
+    path.write_text("month,sales,price,temp\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    covariates = ["--set", "data.future_covariates=price", "--set", "data.past_covariates=temp"]
+    args = ["--set", f"data.path={path}", "--set", f"data.horizon={H}", *covariates]
+    assert cli("train", "forecast", *args, "--max-steps", "30", "--out", run, "-q") == 0
+    from rnnkit.runs import load_run
+
+    loaded = load_run(run)
+    model, task = loaded.model, loaded.task
+    assert model.rnn.spec.input_size == 3 and model.future == 1  # sales + temp + price; the price over the horizon
+    assert model.head.in_features == model.spec.output_size + H
+    assert task.stats["ar"][0].label.startswith("ARX") and len(task.stats["ar"][0].beta) == 1
+    assert abs(task.stats["ar"][0].beta[0] + 3) < 0.5  # the price's effect, found by the regression
+    task.prepare()
+    with torch.no_grad():
+        before = float(task._loss(task.build_model(), task._train_windows))
+        after = float(task._loss(model, task._train_windows))
+    assert after < before
+    capsys.readouterr()
+    assert cli("forecast", run, "--csv", path, "--horizon", str(H), "--holdout", "--json") == 0
+    m = json.loads(capsys.readouterr().out)["metrics"]
+    assert m["baselines"]["ar"]["rmse"] < 0.5 * m["baselines"]["naive"]["rmse"]  # the price explains the sales
+    assert cli("forecast", run, "--csv", path, "--horizon", str(H), "--json") == 0  # the price rows are there
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["rows"]) == H and out["after"] == f"{2000 + (n - 1) // 12}-{(n - 1) % 12 + 1:02d}"
+    cut = tmp_path / "cut.csv"
+    cut.write_text("\n".join(path.read_text().splitlines()[: n + 1 + 2]) + "\n")  # the price of 2 steps only
+    code = cli("forecast", run, "--csv", cut, "--horizon", str(H))
+    err = capsys.readouterr().err
+    assert code == 2 and "cut.csv: the known-future covariate(s) 'price'" in err and "2 given" in err, err
+    bad = tmp_path / "bad.csv"
+    bad.write_text(path.read_text().replace(f",{price[3]},", ",,", 1))
+    code = cli("train", "forecast", *args[:1], f"data.path={bad}", *args[2:], "--out", tmp_path / "b")
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.csv: line 5, column 'price': covariate 'missing' is not a number" in err, err

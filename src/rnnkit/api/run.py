@@ -533,6 +533,7 @@ class Run:
         level: float | None = None,
         seed: int = 0,
         forecaster: str | None = None,
+        future: Any = None,
     ) -> pd.DataFrame:
         """Forecast the ``horizon`` steps after the end of ``history`` with a forecasting run.
 
@@ -543,8 +544,11 @@ class Run:
             horizon: steps to forecast (default: the run's data.horizon; beyond it forecasts are fed back).
             level: the prediction interval's coverage (default: the run's model.interval).
             seed: sample paths of recursive Gaussian models.
-            forecaster: "model", "ensemble", a baseline ("ets", "ar", "seasonal_naive", "naive"), or "auto"
-                (default: the run's model.forecaster): the one validation chose.
+            forecaster: "model", "ensemble", a baseline ("ets", "damped", "theta", "ar", "seasonal_naive", "naive",
+                "drift"), or "auto" (default: the run's model.forecaster): the one validation chose.
+            future: a run with covariates (data.past_covariates, data.future_covariates) reads them from
+                ``history``'s columns of those names; the known-future ones for the forecast steps come here: a
+                DataFrame or dict of those columns, ``horizon`` rows.
 
         Returns a pandas DataFrame with one row per step and column: ``time`` (the index's own type for pandas
         input: dates continue their frequency; labels otherwise), ``column``, ``forecast``, ``lower``, ``upper``
@@ -566,25 +570,30 @@ class Run:
         loaded = self._load()
         with _named(call):
             horizon, level = predict.forecast_settings(loaded, horizon, level)
+        exog, own = None, None
         if history is None:
             values, times, columns, _ = predict.saved_history(loaded)
+            own = predict.require(loaded, "forecast").saved.get("history_column_times")  # a panel's own times
+            saved = predict.require(loaded, "forecast").saved.get("history_exog")
+            exog = np.asarray(saved, dtype=np.float64) if saved else None
         else:
             values, labels, columns = series_table(history)
             times = labels if labels is not None else [str(i) for i in range(values.shape[0])]
+        values, columns, exog = _split_covariates(loaded, values, columns, exog, future, horizon)
         with _named(call):
-            fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster)
+            fc = predict.forecast(loaded, values, horizon, level, seed=seed, forecaster=forecaster, exog=exog)
         out_times: list[Any] = future_times(times, horizon)
         trained = list(self.describe().get("columns") or columns)
         names = trained
         if is_series(history) or is_frame(history):
             out_times = list(future_index(history.index, horizon, out_times))
             if is_frame(history):
-                names = [str(c) for c in history.columns]
+                names = list(columns)  # the frame's own column names, less any covariates
             elif getattr(history, "name", None) is not None:
                 names = [str(history.name)]
         rows = [
             {
-                "time": out_times[i],
+                "time": future_times(own[j], horizon)[i] if own else out_times[i],
                 "column": name,
                 "forecast": float(fc["mean"][i, j]),
                 "lower": float(fc["lower"][i, j]),
@@ -594,7 +603,7 @@ class Run:
             for j, name in enumerate(names)
         ]
         frame = pd.DataFrame(rows, columns=["time", "column", "forecast", "lower", "upper"])
-        frame.attrs.update({"forecaster": fc["forecaster"], "note": fc["note"], "interval": level})
+        frame.attrs.update({"forecaster": fc["forecaster"], "note": fc["note"], "interval": level, "pool": fc["pool"]})
         return frame
 
     def forecast_report(
@@ -655,14 +664,19 @@ class Run:
                 target if target is not None else d.value_columns,
                 sort=d.sort,
                 series_col=d.series_column,
+                past=d.past_covariates,
+                future=d.future_covariates,
             )
             trained = list(task.columns or [])
             if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
                 order = [series.columns.index(c) for c in trained]
                 series.values, series.columns = series.values[:, order], trained
             values, times, columns, source = series.values, series.times, series.columns, str(path)
+            exog = series.exog
         else:
             values, times, columns, source = predict.saved_history(loaded)
+            saved = task.saved.get("history_exog")
+            exog = np.asarray(saved, dtype=np.float64) if saved else None
         n = values.shape[0]
         if horizon >= n:
             raise UserError(
@@ -681,15 +695,28 @@ class Run:
             history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
         else:
             history, hist_times, out_times = values, times, future_times(times, horizon)
+        own = getattr(series, "column_times", None)  # a panel's series of different spans: each its own times
+        col_times = [
+            (t[len(t) - horizon :] if holdout else future_times(t, horizon)) if own else out_times
+            for t in (own or [times] * len(columns))
+        ]
         with _named(call):
             fc = predict.forecast(
-                loaded, history, horizon, level, series=series, seed=seed, forecaster=forecaster, candidates=holdout
+                loaded,
+                history,
+                horizon,
+                level,
+                series=series,
+                seed=seed,
+                forecaster=forecaster,
+                candidates=holdout,
+                exog=exog,
             )
         rows = []
         for i in range(horizon):
             for j, col in enumerate(columns):
                 row: dict[str, Any] = {
-                    "time": out_times[i],
+                    "time": col_times[j][i],
                     "column": col,
                     "forecast": float(fc["mean"][i, j]),
                     "lower": float(fc["lower"][i, j]),
@@ -709,6 +736,7 @@ class Run:
             "strategy": loaded.config.model.strategy,
             "forecaster": fc["forecaster"],
             "note": fc["note"],
+            "pool": fc["pool"],
             "rows": rows,
         }
         if truth is not None:
@@ -862,3 +890,34 @@ def _check_history(call: str, history: Any) -> None:
         raise UserValueError("history", f"must be n values or n rows of values, got shape {values.shape}", call)
     if not np.isfinite(values).all():
         raise UserValueError("history", "holds a value that is not a finite number", call)
+
+
+def _split_covariates(
+    loaded: Any, values: np.ndarray, columns: list[str], exog: np.ndarray | None, future: Any, horizon: int
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """A run with covariates: the history's columns split into the forecast ones and the covariates (by name), and
+    ``future``'s known-future covariates appended for the forecast steps -> (values, columns, exog or None)."""
+    from rnnkit.data.memory import series_table
+
+    task = loaded.task
+    names = list(getattr(task, "exog_columns", []) or [])
+    if not names:
+        return values, columns, None
+    if all(c in columns for c in names):
+        exog = values[:, [columns.index(c) for c in names]]
+        keep = [j for j, c in enumerate(columns) if c not in names]
+        values, columns = values[:, keep], [columns[j] for j in keep]
+    if future is not None and exog is not None:
+        fut = names[task.past_count :]
+        if isinstance(future, Mapping):
+            fcols = [str(c) for c in future]
+            fvals = np.column_stack([np.asarray(v, dtype=np.float64).ravel() for v in future.values()])
+        else:
+            fvals, _, fcols = series_table(future)
+        missing = [c for c in fut if c not in fcols]
+        if missing:
+            raise UserError(f"future: no column {missing[0]!r} (the run's known-future covariates: {', '.join(fut)})")
+        rows = np.full((fvals.shape[0], len(names)), np.nan)
+        rows[:, task.past_count :] = fvals[:, [fcols.index(c) for c in fut]]
+        exog = np.concatenate([exog[: values.shape[0]], rows[:horizon]], 0)
+    return values, columns, exog

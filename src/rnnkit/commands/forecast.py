@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run's own data) with a trained forecasting run: a table of time, forecast and "
         "the prediction interval, and optionally a plot. --holdout hides the last "
         "--horizon known points, forecasts them and scores the forecast against the "
-        "truth, the model, the ensemble and the baselines (naive, seasonal naive, mean, ETS, AR), each "
+        "truth, the model, the ensemble and the baselines (naive, seasonal naive, drift, mean, ETS, damped ETS, "
+        "Theta, AR), each "
         "fitted on the same history.",
     )
     p.add_argument("run", metavar="RUN_DIR")
@@ -45,9 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--forecaster",
-        choices=["auto", "model", "ensemble", "ets", "ar", "seasonal_naive", "naive"],
-        help="what forecasts: the trained model, the mean of the model, ETS and AR (ensemble), a baseline "
-        "refitted on the history, or auto: the lowest validation RMSE of the model, the best baseline and the "
+        choices=["auto", "model", "ensemble", "ets", "damped", "theta", "ar", "seasonal_naive", "naive", "drift"],
+        help="what forecasts: the trained model, the ensemble (the three best of the model and the baselines on "
+        "the validation backtest, weighted by inverse MSE), a baseline refitted on the history, or auto: the "
         "ensemble (default: the run's model.forecaster, normally auto)",
     )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")

@@ -132,4 +132,6 @@ def _human_summary(summary: dict[str, Any], run: Any) -> str:
         lines.append(f"valid: {run.format_metrics(summary['valid'])}")
     if summary.get("resume"):
         lines.append(f"resume with: {summary['resume']}")
+    if summary.get("note"):
+        lines.append(f"note: {summary['note']}")
     return "\n".join(lines)

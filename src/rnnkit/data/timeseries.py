@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +34,40 @@ SYNTHETIC = ("sine",)
 
 @dataclass
 class Series:
-    """A univariate or multivariate series: ``values`` (n, k) float64, ``times`` (n labels), ``columns`` (k)."""
+    """A univariate or multivariate series: ``values`` (n, k) float64, ``times`` (n labels), ``columns`` (k).
+
+    Covariates (``exog_columns``: the ``past_count`` past-only ones, then the known-future ones): ``exog``
+    (n + f, c) holds their values at every time, and for the ``f`` times after the last value (``future_times``,
+    rows of the file without a value) the known-future covariates (the past-only ones are NaN there)."""
 
     values: np.ndarray
     times: list[str]
     columns: list[str]
     time_col: str
     source: str  # file path or a description of the synthetic series
+    exog: np.ndarray | None = None
+    exog_columns: list[str] = field(default_factory=list)
+    past_count: int = 0
+    future_times: list[str] = field(default_factory=list)
+    column_times: list[list[str]] | None = None  # series of different spans: each column's own times (end-aligned)
 
     def __len__(self) -> int:
         return self.values.shape[0]
 
     def head(self, n: int) -> Series:
-        return Series(self.values[:n], self.times[:n], self.columns, self.time_col, self.source)
+        """The first ``n`` points; the covariates of the times after them become the future."""
+        exog = self.exog
+        return Series(
+            self.values[:n],
+            self.times[:n],
+            self.columns,
+            self.time_col,
+            self.source,
+            exog,
+            self.exog_columns,
+            self.past_count,
+            (self.times[n:] + self.future_times) if exog is not None else [],
+        )
 
 
 # -- reading -------------------------------------------------------------------------------------------
@@ -57,7 +78,13 @@ def parse_target(target: str | list[str]) -> list[str]:
 
 
 def read_series_csv(
-    path: Path, time_col: str = "", target: str | list[str] = "", sort: bool = False, series_col: str = ""
+    path: Path,
+    time_col: str = "",
+    target: str | list[str] = "",
+    sort: bool = False,
+    series_col: str = "",
+    past: str | list[str] = "",
+    future: str | list[str] = "",
 ) -> Series:
     """Read a CSV with a header row, a time column and one or more numeric value columns.
 
@@ -65,7 +92,10 @@ def read_series_csv(
     time, value); each series becomes a value column named by its id. Every series needs the same times.
 
     ``time_col``: the time column's name ("" = the first column; "none" = there is none, rows are numbered from 0).
-    ``target``: the value column(s) to forecast, comma-separated ("" = every column but the time column).
+    ``target``: the value column(s) to forecast, comma-separated ("" = every column but the time column and the
+    covariates). ``past``, ``future``: covariate columns, comma-separated: past-only ones (known up to each
+    origin) and known-future ones (known ahead: calendars, planned prices). Rows at the end of the file with no
+    value but the known-future covariates give those for the times after the series (``Series.future_times``).
     Missing or non-numeric values, ragged rows and unknown column names are reported with file, line and column;
     so are impossible, duplicated and out-of-order times (see ``check_times``), unless ``sort`` puts the rows in
     time order.
@@ -100,13 +130,25 @@ def read_series_csv(
     s_idx = col(series_col, "data.series_column") if series_col else None
     if s_idx is not None and s_idx == t_idx:
         raise UserError(f"{path}: column {header[s_idx]!r} is both data.time_column and data.series_column")
+    past_names, future_names = parse_target(past), parse_target(future)
+    x_idx = [col(c, "data.past_covariates") for c in past_names] + [
+        col(c, "data.future_covariates") for c in future_names
+    ]
+    if x_idx and s_idx is not None:
+        raise UserError(f"{path}: covariates with data.series_column are not supported; one series per file")
+    for i in x_idx:
+        if x_idx.count(i) > 1 or i in (t_idx, s_idx):
+            raise UserError(f"{path}: column {header[i]!r} is named twice among the time, series and covariates")
     wanted = parse_target(target)
     if wanted:
         v_idx = [col(c, "data.value_columns") for c in wanted]
         if t_idx is not None and t_idx in v_idx:
             raise UserError(f"{path}: column {header[t_idx]!r} is both data.time_column and data.value_columns")
+        both = [header[i] for i in v_idx if i in x_idx]
+        if both:
+            raise UserError(f"{path}: column {both[0]!r} is both a covariate and data.value_columns")
     else:
-        v_idx = [i for i in range(len(header)) if i not in (t_idx, s_idx)]
+        v_idx = [i for i in range(len(header)) if i not in (t_idx, s_idx, *x_idx)]
     if s_idx is not None and len(v_idx) != 1:
         raise UserError(
             f"{path}: with data.series_column={series_col!r} each row holds one value: name its column with "
@@ -118,15 +160,34 @@ def read_series_csv(
             f"and at least one numeric column"
         )
     rows: list[list[float]] = []
+    exog: list[list[float]] = []
     times: list[str] = []
     lines: list[int] = []
     ids: list[str] = []
+    n_past = len(past_names)
+    future_from: int | None = None  # the line of the first row with no value (the known future begins)
     for fields in reader:
         line = reader.line_num
         if not fields or all(not f.strip() for f in fields):
             continue  # blank lines (e.g. at the end of the file)
         if len(fields) != len(header):
             raise UserError(f"{path}: line {line}: {len(fields)} fields, expected {len(header)} as in the header")
+        if future_names and all(fields[i].strip().lower() in MISSING for i in v_idx):
+            future_from = future_from or line  # a row of the known future: its known-future covariates only
+            exog.append(
+                [math.nan] * n_past
+                + [_number(path, line, header[i], fields[i], "future covariate") for i in x_idx[n_past:]]
+            )
+            times.append(fields[t_idx].strip() if t_idx is not None else str(len(times)))
+            lines.append(line)
+            continue
+        if future_from is not None:
+            raise UserError(
+                f"{path}: line {line}: a value after the rows without one (from line {future_from}); rows of the "
+                f"known future (covariates only) come after the series"
+            )
+        if x_idx:
+            exog.append([_number(path, line, header[i], fields[i], "covariate") for i in x_idx])
         row = []
         for i in v_idx:
             raw = fields[i].strip()
@@ -156,44 +217,104 @@ def read_series_csv(
     if s_idx is not None:
         return _panel(path, rows, times, lines, ids, header[t_idx] if t_idx is not None else "", sort)
     values = np.asarray(rows, dtype=np.float64)
+    x = np.asarray(exog, dtype=np.float64).reshape(len(times), len(x_idx)) if x_idx else None
     if t_idx is not None:
-        order = check_times(times, lines, str(path), header[t_idx], sort)
+        order = check_times(times, lines, str(path), header[t_idx], sort and future_from is None)
         if order is not None:
             values, times = values[order], [times[i] for i in order]
-    return Series(values, times, [header[i] for i in v_idx], header[t_idx] if t_idx is not None else "", str(path))
+            x = x[order] if x is not None else None
+    n = values.shape[0]
+    return Series(
+        values,
+        times[:n],
+        [header[i] for i in v_idx],
+        header[t_idx] if t_idx is not None else "",
+        str(path),
+        x,
+        [header[i] for i in x_idx],
+        n_past,
+        times[n:],
+    )
+
+
+def _number(path: Path, line: int, name: str, raw: str, what: str) -> float:
+    """A covariate's value: a finite number, or an error naming the file, line and column."""
+    raw = raw.strip()
+    try:
+        x = float(raw)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise UserError(
+            f"{path}: line {line}, column {name!r}: {what} {raw[:40] or 'missing'!r} is not a number (covariates "
+            f"need a value at every time{'' if what == 'covariate' else ' of the known future'})"
+        )
+    return x
 
 
 def _panel(
     path: Path, rows: list[list[float]], times: list[str], lines: list[int], ids: list[str], time_col: str, sort: bool
 ) -> Series:
     """Many series in the long layout -> one column per series (in order of first appearance), their times
-    checked one series at a time and required to be the same for every series."""
+    checked one series at a time. Series may start and end at different times: each must be complete from its
+    first time to its last (no time of the others missing in between), and the columns are aligned at their
+    ends - row i is each series' (n - i)-th last point, NaN before a shorter series starts - with each series' own
+    time labels in ``Series.column_times`` (a global model reads each series alone: what lines up is the position
+    before the forecast, as the last windows of every series in neuralforecast's cross-validation)."""
     groups: dict[str, list[int]] = {}
     for i, sid in enumerate(ids):
         if not sid:
             raise UserError(f"{path}: line {lines[i]}: the series column is empty; every row names its series")
         groups.setdefault(sid, []).append(i)
-    first_id, first_times, columns = None, None, []
+    per: dict[str, list[str]] = {}
     for sid, idx in groups.items():
         t = [times[i] for i in idx] if time_col else [str(k) for k in range(len(idx))]
         order = check_times(t, [lines[i] for i in idx], str(path), time_col, sort) if time_col else None
         if order is not None:
             idx, t = [idx[k] for k in order], [t[k] for k in order]
-        groups[sid] = idx
-        if first_times is None:
-            first_id, first_times = sid, t
-        elif t != first_times:
-            k = next((k for k, (a, b) in enumerate(zip(t, first_times)) if a != b), min(len(t), len(first_times)))
-            here = f"time {t[k]!r} (line {lines[idx[k]]})" if k < len(t) else f"no row after {t[-1]!r}"
-            there = f"{first_times[k]!r}" if k < len(first_times) else f"no row after {first_times[-1]!r}"
+        groups[sid], per[sid] = idx, t
+    columns = list(groups)
+    first = per[columns[0]]
+    if all(per[c] == first for c in columns):
+        values = np.asarray([[rows[i][0] for i in idx] for idx in groups.values()], dtype=np.float64).T
+        return Series(values, first, columns, time_col, str(path))
+    key = time_key(first[0]) if time_col else None
+    if key is None:
+        raise UserError(
+            f"{path}: the series have different times; series of different spans need a time column of months, "
+            f"dates or numbers to be placed on one time line (data.time_column)"
+        )
+    keys = {c: [key(label) for label in per[c]] for c in columns}
+    label_of = {k: label for c in columns for k, label in zip(keys[c], per[c])}
+    grid = sorted(label_of)
+    where = {k: g for g, k in enumerate(grid)}
+    n = max(len(per[c]) for c in columns)
+    values = np.full((n, len(columns)), np.nan)
+    for j, c in enumerate(columns):
+        pos = [where[k] for k in keys[c]]
+        if pos[-1] - pos[0] + 1 != len(pos):  # a time of the line missing between this series' first and last
+            gap = next(g for g in range(pos[0], pos[-1] + 1) if g not in set(pos))
+            other = next(o for o in columns if grid[gap] in set(keys[o]))
+            before = per[c][[p for p in pos if p < gap][-1] - pos[0]]
             raise UserError(
-                f"{path}: series {sid!r} has {here} where series {first_id!r} has {there}; every series needs "
-                f"the same times (one row per series and time; fill or drop the gaps first)"
+                f"{path}: series {c!r} has no row at time {label_of[grid[gap]]!r} (after {before!r}), where "
+                f"series {other!r} has one; each series needs every time from its first to its last (fill or drop "
+                f"the gaps first)"
             )
-        columns.append(sid)
-    values = np.asarray([[rows[i][0] for i in idx] for idx in groups.values()], dtype=np.float64).T
-    assert first_times is not None
-    return Series(values, first_times, columns, time_col, str(path))
+        values[n - len(pos) :, j] = [rows[i][0] for i in groups[c]]
+    longest = max(columns, key=lambda c: len(per[c]))
+    return Series(values, per[longest], columns, time_col, str(path), column_times=[per[c] for c in columns])
+
+
+def time_key(label: str) -> Any:
+    """The sortable key function of time labels like ``label`` (months, dates, date-times, numbers), or None."""
+    kind = next((k for name, shape, k in TIME_KINDS if shape.match(label)), None)
+    return kind
+
+
+def starts(values: np.ndarray) -> list[int]:
+    """Each column's first row with a value (a panel's shorter series are NaN before it, see ``_panel``)."""
+    return [int(np.argmax(np.isfinite(values[:, j]))) for j in range(values.shape[1])]
 
 
 # -- time labels: kinds, validity, order -----------------------------------------------------------------
@@ -380,8 +501,9 @@ class Scaler:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> Scaler:
-        mean = values.mean(axis=0)
-        std = values.std(axis=0)
+        nan = np.isnan(values).any()  # a panel's shorter series: over each column's known values
+        mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
+        std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)  # a constant column stays as it is (shifted to 0)
         return cls(mean, std)
 
@@ -473,6 +595,7 @@ FREQUENCY_SEASONS: dict[str, tuple[int, ...]] = {
     "quarterly": (4,),
     "yearly": (),
 }
+BY_INDEX = ("monthly", "quarterly")  # the season is the calendar's, the autocorrelation only confirms it
 UNKNOWN_SEASONS = (4, 7, 12, 24, 52)  # tried when the time index says nothing (rows numbered, odd labels)
 _SPACINGS = (  # (seconds between labels, up to this spread, name)
     (60, 0, "minutely"),
@@ -554,7 +677,8 @@ def seasonal_evidence(x: np.ndarray, m: int) -> float | None:
 def infer_season(values: np.ndarray, times: list[str]) -> tuple[int, str]:
     """The seasonal period of a series, and why: the periods its time index suggests (monthly: 12; daily: 7,
     365; ...; none known: 4, 7, 12, 24, 52), kept when the autocorrelation shows them (``seasonal_evidence``, on
-    the mean of the columns' standardised values); of several, the strongest. 1 = no season."""
+    the mean of the columns' standardised values); of several, the strongest. Monthly and quarterly data keep
+    their calendar's one season without that evidence (``BY_INDEX``) where two seasons fit. 1 = no season."""
     v = np.asarray(values, dtype=np.float64)
     v = v[:, None] if v.ndim == 1 else v
     sd = v.std(axis=0)
@@ -564,6 +688,11 @@ def infer_season(values: np.ndarray, times: list[str]) -> tuple[int, str]:
     what = f"{freq} time index" if freq else "no time frequency known"
     floor = 0.0 if freq else 0.3  # five guesses instead of the index's one or two: stronger evidence wanted
     found = [(r, m) for m in candidates if (r := seasonal_evidence(x, m)) is not None and r >= floor]
+    if not found and freq in BY_INDEX and len(x) >= 2 * candidates[0]:
+        # a calendar's one season, as R's frequency() gives it, even where a short history's autocorrelation is
+        # not significant: each candidate decides for itself (ETS by AICc, Theta by its test, the backtest)
+        m = candidates[0]
+        return m, f"{what}: its calendar's season (autocorrelation not significant at lag {m}; the models decide)"
     if found:
         r, m = max(found)
         return m, f"{what}; autocorrelation {r:.2f} at lag {m}"

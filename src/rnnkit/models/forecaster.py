@@ -13,6 +13,10 @@ With ``gaussian=True`` every step also gets a log-variance, trained with the Gau
 so forecasts come with prediction intervals. With ``quantile=True`` (direct ``rnn`` only) every step gets a lower
 and an upper quantile instead, below and above the mean by construction (softplus gaps), trained with the pinball
 loss at the interval's two levels beside the mean's squared error (``quantile_loss``).
+
+Covariates (direct ``rnn`` only): ``exog`` more input channels read with the series at every lookback step
+(past-only and known-future covariates alike), and ``future`` known-future covariates the head also reads over
+the whole horizon (their values at the forecast's own times, as darts' and neuralforecast's future covariates).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class Forecaster(nn.Module):
         quantile: bool = False,
         shared: bool = False,
         cell_options: Mapping[str, Any] | None = None,
+        exog: int = 0,
+        future: int = 0,
     ) -> None:
         super().__init__()
         if strategy not in STRATEGIES:
@@ -66,19 +72,26 @@ class Forecaster(nn.Module):
             raise ValueError("quantile outputs are for a direct 'rnn' model without a Gaussian head")
         if shared and strategy != "direct":
             raise ValueError("a model shared across series (one series at a time) forecasts directly")
+        if (exog or future) and (strategy != "direct" or arch != "rnn" or shared):
+            raise ValueError("covariates are for a direct 'rnn' model of its own series (not shared)")
+        if future > exog:
+            raise ValueError("the known-future covariates are among the exog input channels")
         self.k, self.horizon, self.strategy, self.arch = n_series, horizon, strategy, arch
         self.gaussian, self.quantile, self.shared = gaussian, quantile, shared
+        self.exog, self.future = exog, future
         self.width = 1 if shared else n_series  # series one recurrence reads: one at a time when shared
         n_series = self.width
         sizes = hidden if isinstance(hidden, int) else tuple(hidden)
         options = dict(cell_options or {})
-        self.spec = RecurrentSpec(cell, n_series, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options)
+        self.spec = RecurrentSpec(
+            cell, n_series + exog, sizes, layers, dropout=dropout, forget_bias=forget_bias, **options
+        )  # reads each step's values and its covariates
         self.rnn = make_recurrent(self.spec, backend)
         self.drop = Dropout(dropout)
         per_step = n_series * (3 if quantile else 2 if gaussian else 1)
         top = self.spec.output_size
         if strategy == "direct" and arch == "rnn":
-            self.head = nn.Linear(top, horizon * per_step)
+            self.head = nn.Linear(top + horizon * future, horizon * per_step)
         else:
             self.head = nn.Linear(top, per_step)
         if arch == "seq2seq":
@@ -97,8 +110,9 @@ class Forecaster(nn.Module):
             return o, None
         return o[..., : self.width], o[..., self.width :].clamp(LOGVAR_MIN, LOGVAR_MAX)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """x: (lookback, batch, k) -> (mean, log-variance or None).
+    def forward(self, x: Tensor, future: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """x: (lookback, batch, k + exog) -> (mean, log-variance or None); future: (batch, horizon, future), the
+        known-future covariates over the horizon (with ``future`` > 0).
 
         direct: each (batch, horizon, k); recursive: one-step predictions for every input position, (lookback,
         batch, k), where position t predicts the value after x[t]. A shared model reads each of the k series
@@ -108,15 +122,19 @@ class Forecaster(nn.Module):
             L, B, k = x.shape
             mean, extra = self._forward(x.reshape(L, B * k, 1))  # window b's series j is row b * k + j
             return _unshare(mean, B, k), (_unshare(extra, B, k) if extra is not None else None)
-        return self._forward(x)
+        return self._forward(x, future)
 
-    def _forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _forward(self, x: Tensor, future: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         out, state = self.rnn(x)  # out: (lookback, batch, hidden)
         if self.strategy == "recursive":
             mean, logvar = self._split(self.head(self.drop(out)))
             return x + mean, logvar
         if self.arch == "rnn":
-            o = self.head(self.drop(out[-1])).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
+            h = self.drop(out[-1])  # (batch, hidden)
+            if self.future:
+                assert future is not None, "a model with known-future covariates needs them for the horizon"
+                h = torch.cat([h, future.reshape(x.size(1), -1)], -1)
+            o = self.head(h).view(x.size(1), self.horizon, -1)  # (batch, horizon, per_step)
             return self._split(o)
         prev = x[-1]  # (batch, k)
         state = handover(self.decoder, state)  # the encoder's state starts the decoder (a conv buffer: zeros)

@@ -1,6 +1,8 @@
 """Statistical forecasters fitted on a series' own history, by statsmodels: exponential smoothing (ETS / Holt-Winters,
-the structure chosen by AICc) and autoregression (AR(p), the order chosen by AIC). They are the baselines every
-forecast is judged against, and the exponential smoothing an ES-RNN-style hybrid builds on.
+the structure chosen by AICc), the Theta method (Assimakopoulos & Nikolopoulos 2000, the M3 winner: statsmodels'
+ThetaModel) and autoregression (AR(p), the order chosen by AIC). They are the baselines every forecast is judged
+against, candidates of the combination a forecast can be, and the exponential smoothing an ES-RNN-style hybrid
+builds on.
 
 Each works on one column ``y`` (n,) float64 and is used two ways:
 
@@ -11,7 +13,11 @@ Each works on one column ``y`` (n,) float64 and is used two ways:
   again on it, as a user's own statsmodels call would (``refit`` keeps the structure, re-estimating the
   parameters).
 
-The seasonal naive, naive and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
+Known-future covariates (``exog``: (n, f), the rows aligned with the values, and for ``forecast`` the forecast
+steps' rows after them) enter AR as regressors (ARX, statsmodels' AutoReg with ``exog``); ETS and Theta take no
+covariates and ignore them.
+
+The seasonal naive, naive, drift and mean forecasts are one-liners and live in ``rnnkit.metrics.forecasting``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,6 +58,8 @@ class ETS:
     seasonal: str | None = None  # None | "add" | "mul"
     season: int = 1
     params: dict[str, Any] = field(default_factory=dict)  # smoothing, damping and initial states (plain floats)
+    TREND: ClassVar[str] = "any"  # the trends ``fit`` tries (see ``structures``)
+    KIND: ClassVar[str] = "ets"
 
     @property
     def label(self) -> str:
@@ -61,12 +69,16 @@ class ETS:
 
     @staticmethod
     def structures(
-        n: int, season: int, positive: bool, damped_only: bool = False
+        n: int, season: int, positive: bool, damped_only: bool = False, trend: str = "any"
     ) -> list[tuple[str | None, bool, str | None]]:
+        """The structures tried: every trend (none, additive, damped; ``damped_only``: none or damped;
+        ``trend = "damped"``: damped only) with every season the data allow."""
         seasons: list[str | None] = [None]
         if 2 <= season <= ETS_MAX_SEASON and n >= 2 * season + 2:
             seasons += ["add"] + (["mul"] if positive else [])
         trends = [(None, False), ("add", True)] if damped_only else [(None, False), ("add", False), ("add", True)]
+        if trend == "damped":
+            trends = [("add", True)]
         return [(t, d, s) for t, d in (trends if n >= 8 else [(None, False)]) for s in seasons]
 
     def _model(self, y: np.ndarray, init: str) -> Any:
@@ -93,13 +105,20 @@ class ETS:
         return "estimated" if self.season <= 24 or not self.seasonal else "heuristic"
 
     @classmethod
-    def fit(cls, y: np.ndarray, season: int, multiplicative: bool = True, damped_only: bool = False) -> ETS:
+    def fit(
+        cls,
+        y: np.ndarray,
+        season: int,
+        multiplicative: bool = True,
+        damped_only: bool = False,
+        exog: np.ndarray | None = None,
+    ) -> ETS:
         """The structure with the lowest AICc, its parameters estimated on ``y`` (a multiplicative season only
         where ``multiplicative`` and every value is positive; a trend only damped with ``damped_only``)."""
         best: tuple[float, ETS] | None = None
         positive = multiplicative and bool(np.all(y > 0))
         with _quiet():
-            for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only):
+            for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only, cls.TREND):
                 cand = cls(trend, damped, seasonal, season if seasonal else 1)
                 try:
                     res = cand._model(y, cand._init_method(len(y))).fit(use_brute=False)
@@ -158,16 +177,18 @@ class ETS:
         s = _season_at(states["season"], idx, self.params.get("initial_seasons"))
         return base * s if self.seasonal == "mul" else base + s
 
-    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
         return self.forecasts_from(self.states(values[: int(origins.max())]), origins, horizon)
 
-    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
         """``horizon`` steps after ``y`` with these parameters (``y`` starts where the fitted history started)."""
         return self.forecasts_from(self.states(y), np.array([len(y)]), horizon)[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": "ets",
+            "kind": self.KIND,
             "trend": self.trend,
             "damped": self.damped,
             "seasonal": self.seasonal,
@@ -178,6 +199,16 @@ class ETS:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ETS:
         return cls(d["trend"], bool(d["damped"]), d["seasonal"], int(d["season"]), dict(d["params"]))
+
+
+@dataclass
+class DampedETS(ETS):
+    """Exponential smoothing with a damped trend (Gardner & McKenzie 1985), the season chosen by AICc: the
+    "damped" of the M competitions' benchmarks, a forecaster in its own right beside the AICc choice of every
+    structure (which may pick an undamped trend or none)."""
+
+    TREND: ClassVar[str] = "damped"
+    KIND: ClassVar[str] = "damped"
 
 
 def _season_at(season: np.ndarray, idx: np.ndarray, initial: Any) -> np.ndarray:
@@ -203,19 +234,99 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- the Theta method ----------------------------------------------------------------------------------------
+@dataclass
+class Theta:
+    """The Theta method as statsmodels' ThetaModel fits it (theta = 2: simple exponential smoothing plus half the
+    slope of a linear trend, Hyndman & Billah 2003), on data deseasonalised by classical decomposition when its
+    seasonality test says so (multiplicative for positive data, as statsmodels chooses)."""
+
+    season: int = 1
+    alpha: float = 0.5
+    b0: float = 0.0
+    method: str = "additive"  # "additive" | "multiplicative": how the seasonal factors apply
+    factors: list[float] = field(default_factory=list)  # per position of the period from the series' start
+
+    @property
+    def label(self) -> str:
+        return f"Theta({'deseasonalised' if self.factors else 'no season'})"
+
+    @classmethod
+    def fit(cls, y: np.ndarray, season: int, exog: np.ndarray | None = None) -> Theta:
+        from statsmodels.tsa.forecasting.theta import ThetaModel
+
+        period = season if 2 <= season <= ETS_MAX_SEASON and len(y) >= 2 * season else 1
+        with _quiet():
+            model = ThetaModel(y, period=period, deseasonalize=period > 1)
+            res = model.fit()
+        factors = [float(v) for v in np.asarray(res._seasonal, dtype=np.float64)] if model.deseasonalize else []
+        return cls(period, float(res.params["alpha"]), float(res.params["b0"]), model.method, factors)
+
+    def refit(self, y: np.ndarray) -> Theta:
+        return Theta.fit(y, self.season)
+
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(B, horizon) from every origin with these parameters: the deseasonalised series smoothed with ``alpha``
+        (started at its first value, as ThetaModel does), the trend term of a history of ``o`` points, and the
+        season put back by position (``values`` start where the fitted history started)."""
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        y = np.asarray(values[: int(origins.max())], dtype=np.float64)
+        mul = self.method.startswith("mul")
+        f = np.asarray(self.factors, dtype=np.float64)
+        pos = np.arange(len(y)) % max(len(f), 1)
+        d = (y / f[pos] if mul else y - f[pos]) if f.size else y
+        with _quiet():
+            level = (
+                ExponentialSmoothing(d, initial_level=d[0], initialization_method="known")
+                .fit(smoothing_level=self.alpha, optimized=False)
+                .level
+            )
+        level = np.asarray(level, dtype=np.float64)
+        a = self.alpha
+        h = np.arange(horizon, dtype=np.float64)[None, :]
+        n = origins.astype(np.float64)[:, None]
+        trend = self.b0 * (h + (1 / a - (1 - a) ** n / a if a > 0 else 0.0))
+        out = level[origins - 1][:, None] + 0.5 * trend
+        if f.size:
+            s = f[(origins[:, None] + np.arange(horizon)[None, :]) % len(f)]
+            out = out * s if mul else out + s
+        return out
+
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
+        return self.backtest(y, np.array([len(y)]), horizon)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "theta",
+            "season": self.season,
+            "alpha": self.alpha,
+            "b0": self.b0,
+            "method": self.method,
+            "factors": list(self.factors),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Theta:
+        return cls(int(d["season"]), float(d["alpha"]), float(d["b0"]), str(d["method"]), list(d["factors"]))
+
+
 # -- autoregression ------------------------------------------------------------------------------------------
 @dataclass
 class AR:
     """AR(p) with a constant, ``p`` chosen by AIC up to ``max_lag``, fitted by least squares (statsmodels'
-    AutoReg)."""
+    AutoReg); with known-future covariates, ARX(p): also a linear regression on them."""
 
     p: int = 1
     const: float = 0.0
     coefs: list[float] = field(default_factory=list)  # coefs[i] multiplies y[t - 1 - i]
+    beta: list[float] = field(default_factory=list)  # multiplies the covariates at t
 
     @property
     def label(self) -> str:
-        return f"AR({self.p})"
+        return f"{'ARX' if self.beta else 'AR'}({self.p})"
 
     @staticmethod
     def max_lag(n: int, season: int) -> int:
@@ -225,51 +336,62 @@ class AR:
         return int(max(1, min(max(cap, 12), n // 3)))
 
     @classmethod
-    def fit(cls, y: np.ndarray, season: int) -> AR:
+    def fit(cls, y: np.ndarray, season: int, exog: np.ndarray | None = None) -> AR:
         from statsmodels.tsa.ar_model import AutoReg
 
         top = cls.max_lag(len(y), season)
         best: tuple[float, int] | None = None
         with _quiet():
             for p in range(1, top + 1):  # one sample for every order (hold_back), so the AICs compare
-                aic = AutoReg(y, lags=p, trend="c", hold_back=top).fit().aic
+                aic = AutoReg(y, lags=p, trend="c", hold_back=top, exog=exog).fit().aic
                 if math.isfinite(aic) and (best is None or aic < best[0]):
                     best = (aic, p)
-        return cls(best[1] if best else 1).refit(y)
+        return cls(best[1] if best else 1).refit(y, exog)
 
-    def refit(self, y: np.ndarray) -> AR:
+    def refit(self, y: np.ndarray, exog: np.ndarray | None = None) -> AR:
         from statsmodels.tsa.ar_model import AutoReg
 
         p = int(max(1, min(self.p, len(y) // 3)))
         with _quiet():
-            params = np.asarray(AutoReg(y, lags=p, trend="c").fit().params, dtype=np.float64)
-        return AR(p, float(params[0]), [float(c) for c in params[1:]])
+            params = np.asarray(AutoReg(y, lags=p, trend="c", exog=exog).fit().params, dtype=np.float64)
+        return AR(p, float(params[0]), [float(c) for c in params[1 : p + 1]], [float(b) for b in params[p + 1 :]])
 
-    def backtest(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-        """(B, horizon): the recursion from every origin at once (origins need p points before them)."""
+    def backtest(
+        self, values: np.ndarray, origins: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(B, horizon): the recursion from every origin at once (origins need p points before them; ARX: the
+        covariates' rows up to the last origin's horizon)."""
         p = self.p
         lags = values[origins[:, None] + np.arange(-p, 0)[None, :]]  # (B, p), oldest first
         coefs = np.asarray(self.coefs, dtype=np.float64)[::-1]  # oldest first
+        beta = np.asarray(self.beta, dtype=np.float64)
+        if beta.size and (exog is None or exog.shape[0] < int(origins.max()) + horizon):
+            raise ValueError(f"{self.label} needs its covariates for every forecast step")
         out = np.empty((len(origins), horizon))
         for j in range(horizon):
             nxt = self.const + lags @ coefs
+            if beta.size:
+                nxt = nxt + exog[origins + j] @ beta  # type: ignore[index]
             out[:, j] = nxt
             lags = np.concatenate([lags[:, 1:], nxt[:, None]], axis=1)
         return out
 
-    def forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
-        return self.backtest(y, np.array([len(y)]), horizon)[0]
+    def forecast(self, y: np.ndarray, horizon: int, exog: np.ndarray | None = None) -> np.ndarray:
+        """``exog``: the covariates of ``y``'s rows and of the ``horizon`` after them (ARX)."""
+        return self.backtest(y, np.array([len(y)]), horizon, exog)[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "ar", "p": self.p, "const": self.const, "coefs": list(self.coefs)}
+        return {"kind": "ar", "p": self.p, "const": self.const, "coefs": list(self.coefs), "beta": list(self.beta)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AR:
-        return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]])
+        beta = [float(b) for b in d.get("beta") or []]
+        return cls(int(d["p"]), float(d["const"]), [float(c) for c in d["coefs"]], beta)
 
 
-STATISTICAL = {"ets": ETS, "ar": AR}
+STATISTICAL: dict[str, Any] = {"ets": ETS, "damped": DampedETS, "theta": Theta, "ar": AR}
+Statistical = ETS | DampedETS | Theta | AR
 
 
-def from_dict(d: dict[str, Any]) -> ETS | AR:
+def from_dict(d: dict[str, Any]) -> Statistical:
     return STATISTICAL[d["kind"]].from_dict(d)  # type: ignore[attr-defined]

@@ -249,6 +249,9 @@ def train_run(req: TrainRequest) -> TrainResult:
             run.unlock()
         shutdown()
     if main and idle is None:
+        note = task.summary_note()
+        if note:
+            summary["note"] = note
         run.write_summary(summary)
     return TrainResult(run, config, task, summary, notes + trainer.notes, dist.rank, trainer.state.best)
 

@@ -239,6 +239,11 @@ class Task(ABC, Generic[D, M]):
         keys = [self.metric] + [k for k in metrics if k not in (self.metric, "loss")][:3]
         return " ".join(f"{k} {metrics[k]:.4g}" for k in keys if isinstance(metrics.get(k), (int, float)))
 
+    def summary_note(self) -> str | None:
+        """One line for the end of training, after the final evaluation (a forecaster losing to a baseline), or
+        None: kept in the summary as ``note`` and printed by ``rnnkit train``."""
+        return None
+
     # -- serving ----------------------------------------------------------------------------------
     def served(self) -> tuple[str, ...]:
         """What a run is *for*: the services a server offers it under (default: all it can do)."""

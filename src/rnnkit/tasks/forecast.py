@@ -16,10 +16,20 @@ the exponential smoothing, and early stopping on validation keeps the correction
 learned the smoothing coefficients jointly with the network, per series; here statsmodels estimates them first.)
 
 Beside the model every evaluation reports the statistical baselines fitted on the same history (naive, seasonal
-naive, mean; ETS and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble: the mean of the two of
-the model, ETS and AR with the lowest validation RMSE. ``rnnkit forecast`` gives the ensemble by default
-(``model.forecaster = "auto"``) unless the model or the best baseline did clearly better on validation, and says
-which it gave, and when the model lost to a baseline.
+naive, drift, mean; ETS, Theta and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble. The
+ensemble is chosen by rolling-origin backtesting: every candidate (the model, naive, seasonal naive, drift, ETS,
+Theta, AR) forecasts from every origin of the validation split (several origins, at least five on a short series),
+and the three with the lowest RMSE there are combined, weighted by their inverse mean squared error
+(``rnnkit.models.combination``: the M4 lesson that a few good methods combined beat any one chosen). The model
+is in the pool only where it earned it. ``rnnkit forecast`` gives the ensemble by default (``model.forecaster =
+"auto"``), says what is in it, and says when the model lost to a baseline; every candidate can be asked for.
+
+Covariates: ``data.past_covariates`` (known up to each origin) and ``data.future_covariates`` (known ahead; a
+forecast needs them for its steps: rows after the series with the value empty) are read by the model beside the
+series, the known-future ones over the horizon too, and by AR as regressors (ARX). Many series in one file
+(``data.series_column``) train one global model that reads each series alone; series of different spans are
+aligned at their ends (the splits are every series' last points) and NaN before they start: no window reaches
+there, every figure is over the known values.
 
 Keys left unset (``rnnkit train forecast --set data.path=FILE``) are chosen from the series (``rnnkit.tasks.auto``):
 the season from the time index and the autocorrelation, the transform, the lookback, the splits of a short series,
@@ -49,6 +59,7 @@ from rnnkit.data.timeseries import (
     invert_transform,
     read_series_csv,
     split_bounds,
+    starts,
     synthetic_series,
     time_frequency,
     window_origins,
@@ -65,8 +76,9 @@ from rnnkit.metrics.forecasting import (
     z_value,
 )
 from rnnkit.models import forecaster
+from rnnkit.models.combination import POOL, combine, pool_weights
 from rnnkit.models.forecaster import Forecaster, forecast_loss, quantile_loss
-from rnnkit.models.statistical import AR, ETS
+from rnnkit.models.statistical import AR, ETS, DampedETS, Statistical, Theta, from_dict
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
 from rnnkit.tasks.auto import auto_key
@@ -92,16 +104,23 @@ ARCHS = {
     "seq2seq": "encoder-decoder (direct strategy only)",
 }
 FORECASTERS = {
-    "auto": "the ensemble, unless the model or the best baseline is clearly better on validation",
+    "auto": "the ensemble (what the validation backtest chose)",
     "model": "the trained model",
-    "ensemble": "the mean of the two of the model, ETS and AR with the lowest validation RMSE",
-    "ets": "exponential smoothing (statsmodels, structure by AICc), fitted on the given history",
+    "ensemble": f"the {POOL} candidates with the lowest validation backtest RMSE, weighted by inverse MSE",
+    "ets": "exponential smoothing (statsmodels, structure by AICc, damped trend among them), fitted on the "
+    "given history",
+    "damped": "exponential smoothing with a damped trend (statsmodels, the season by AICc), fitted on the given "
+    "history",
+    "theta": "the Theta method (statsmodels' ThetaModel, deseasonalised where its test finds a season), fitted "
+    "on the given history",
     "ar": "AR(p) (statsmodels, p by AIC), fitted on the given history",
     "seasonal_naive": "the last season repeated",
     "naive": "the last value repeated",
+    "drift": "the last value plus the average step of the history (random walk with drift)",
 }
-STATISTICAL = ("ets", "ar")  # fitted baselines, also in the ensemble
-ENSEMBLE = ("model", "ets", "ar")
+STATISTICAL = ("ets", "damped", "theta", "ar")  # fitted baselines
+CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "damped", "theta", "ar")  # what the ensemble pools
+MIN_ORIGINS = 5  # validation origins a short series' split is widened to hold, when it can spare them
 DISTRIBUTIONS = {
     "point": "point forecasts (MSE); intervals from the validation residuals",
     "gaussian": "mean + log-variance (Gaussian NLL)",
@@ -125,10 +144,23 @@ class ForecastData:
     )
     time_column: str = key("", 'time column name; "" = the first column; "none" = no time column (rows numbered)')
     value_columns: str = key("", 'value column(s) to forecast, comma-separated; "" = every column but the time column')
+    past_covariates: str = key(
+        "",
+        "covariate columns known only up to each forecast origin (darts' past covariates, neuralforecast's "
+        "hist_exog), comma-separated: the model reads them beside the series",
+    )
+    future_covariates: str = key(
+        "",
+        "covariate columns known ahead for the whole horizon (calendars, planned prices: darts' future covariates, "
+        "neuralforecast's futr_exog), comma-separated: the model reads them beside the series and over the "
+        "horizon, AR regresses on them (ARX); a forecast needs them for its steps (rows after the series with the "
+        "value empty)",
+    )
     series_column: str = key(
         "",
-        "the column naming each row's series, for many series in one file (id, time, value rows, the same "
-        'times for every series); "" = none: each value column is a series',
+        "the column naming each row's series, for many series in one file (id, time, value rows; series may "
+        "start and end at different times, each complete from its first time to its last, and are split by "
+        'their last points, as darts and neuralforecast do); "" = none: each value column is a series',
     )
     sort: bool = key(
         False,
@@ -221,6 +253,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             raise ConfigError("model.arch", f"= {config.model.arch!r} needs model.strategy = 'direct'")
         if config.model.channels == "shared" and config.model.strategy != "direct":
             raise ConfigError("model.channels", "= 'shared' needs model.strategy = 'direct'")
+        if config.data.past_covariates or config.data.future_covariates:
+            which = "data.future_covariates" if config.data.future_covariates else "data.past_covariates"
+            m = config.model
+            if m.strategy != "direct" or m.arch == "seq2seq" or m.channels == "shared" or config.data.series_column:
+                raise ConfigError(
+                    which, "covariates need model.strategy = 'direct', model.arch hybrid or rnn, one series per file"
+                )
         if config.model.distribution == "quantile" and (
             config.model.strategy != "direct" or config.model.arch == "seq2seq"
         ):
@@ -244,8 +283,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.residual_sd: np.ndarray | None = None  # (horizon, k) residual RMS on valid in the model's frame
         self.saved: dict[str, Any] = {}  # artifacts of a loaded run (history for forecasting without data)
         self.es: list[ETS] = []  # hybrid: the exponential smoothing of each column, on transformed values
-        self.stats: dict[str, list[ETS | AR]] = {}  # baselines fitted on the training split: name -> per column
+        self.stats: dict[str, list[Statistical]] = {}  # baselines fitted on the training split: name -> per column
         self.nonnegative = False  # every training value >= 0: forecasts and intervals are kept >= 0
+        self.starts: list[int] = []  # each column's first row (a panel's shorter series start later; else 0)
+        self.exog_columns: list[str] = []  # covariates: the past-only ones, then the known-future ones
+        self.past_count = 0
+        self.xscaler: Scaler | None = None  # the covariates' standardisation (training split)
+        self.x: np.ndarray | None = None  # the covariates of every point, scaled (n, c)
+        self.fx: np.ndarray | None = None  # the known-future covariates of every point, as they are (n, f)
         self.selection: dict[str, Any] = {}  # what validation chose between the model, baselines and ensemble
         self._backtests: dict[tuple[str, str], np.ndarray] = {}  # (split, baseline) -> forecasts (B, horizon, k)
         self._frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # hybrid: split -> (inputs, base)
@@ -270,7 +315,15 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         d = self.dcfg
         if d.path:
             path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(path, d.time_column, d.value_columns, sort=d.sort, series_col=d.series_column)
+            return read_series_csv(
+                path,
+                d.time_column,
+                d.value_columns,
+                sort=d.sort,
+                series_col=d.series_column,
+                past=d.past_covariates,
+                future=d.future_covariates,
+            )
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
 
     def _choose(self, s: Series) -> None:
@@ -282,13 +335,27 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         for name in ("valid", "test"):  # each split holds a horizon (and the test split never trains or selects)
             if n > 0 and round(n * getattr(d, f"{name}_fraction")) < H and H / n < 0.5:
                 c.choose(f"data.{name}_fraction", math.ceil(1000 * H / n) / 1000, f"one horizon of {n} points")
+        # the backtest that chooses the ensemble needs several origins, not one window: a short series' validation
+        # split is widened to MIN_ORIGINS origins where the training split keeps two horizons and 8 points
+        want = H + MIN_ORIGINS - 1
+        n_test = max(1, int(round(n * d.test_fraction)))
+        if c.free("data.valid_fraction") and round(n * d.valid_fraction) < want and n - n_test - want >= max(2 * H, 8):
+            c.choose("data.valid_fraction", math.ceil(1000 * want / n) / 1000, f"{MIN_ORIGINS} backtest origins")
         a = split_bounds(n, d.valid_fraction, d.test_fraction)["train"][1]
         train = s.values[: max(a, 2)]
+        times = s.times[: max(a, 2)]
+        if np.isnan(train).any():  # series of different spans: the season from the longest (its own times)
+            j = int(np.argmax(np.isfinite(train).sum(0)))
+            first = int(np.argmax(np.isfinite(train[:, j])))
+            times = (s.column_times or [])[j][: max(a, 2) - first] if s.column_times else times[first:]
+            season_of = train[first:, j : j + 1]
+        else:
+            season_of = train
         if c.free("data.season"):
-            m, why = infer_season(train, s.times[: max(a, 2)])
+            m, why = infer_season(season_of, times)
             c.choose("data.season", m, why)
         if c.free("data.transform"):
-            lo, hi = float(train.min()), float(train.max())
+            lo, hi = float(np.nanmin(train)), float(np.nanmax(train))
             log = lo > 0 and hi / lo > 2
             c.choose(
                 "data.transform",
@@ -359,13 +426,29 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
                 f"{len(self.columns)} ({', '.join(self.columns)}); choose them with data.value_columns"
             )
+        self.starts = starts(s.values)
+        for j, first in enumerate(self.starts):  # a panel's shorter series: fitted on its own training points
+            if a - first < max(4, H):
+                raise UserError(
+                    f"{s.source}: series {s.columns[j]!r} is too short: {n - first} points leave {max(a - first, 0)} "
+                    f"before the validation and test splits (the last {n - a}); it needs >= {max(4, H)}"
+                )
         z = apply_transform(s.values, d.transform, s)
         if self.scaler is None:
             self.scaler = Scaler.fit(z[:a])  # the training split only
         self.series, self.columns, self.bounds = s, self.columns or list(s.columns), bounds
-        self.nonnegative = bool(np.all(s.values[:a] >= 0))
+        known = s.values[:a][np.isfinite(s.values[:a])]
+        self.nonnegative = bool(np.all(known >= 0))
         self.z = self.scaler.transform(z)
         self.scale = mase_scale(s.values[:a], d.season)
+        if s.exog is not None:
+            X = s.exog[:n]
+            self.exog_columns, self.past_count = list(s.exog_columns), s.past_count
+            if self.xscaler is None:
+                self.xscaler = Scaler.fit(X[:a])
+            self.x, self.fx = self.xscaler.transform(X), X[:, s.past_count :]
+            if self.fx.shape[1] == 0:
+                self.fx = None
         self.origins = {
             "train": window_origins(bounds["train"], L, H),
             "valid": window_origins(bounds["valid"], L, H, d.stride),
@@ -376,16 +459,23 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 raise UserError(f"{s.source}: no {name} window: data.lookback={L} reaches before the series start")
         k = s.values.shape[1]
         if not self.stats:  # a loaded run has them from its artifacts
+            fx = self.fx[:a] if self.fx is not None else None
+            seg = [s.values[self.starts[j] : a, j] for j in range(k)]
             self.stats = {
-                "ets": [ETS.fit(s.values[:a, j], d.season) for j in range(k)],
-                "ar": [AR.fit(s.values[:a, j], d.season) for j in range(k)],
+                "ets": [ETS.fit(seg[j], d.season) for j in range(k)],
+                "damped": [DampedETS.fit(seg[j], d.season) for j in range(k)],
+                "theta": [Theta.fit(seg[j], d.season) for j in range(k)],
+                "ar": [AR.fit(seg[j], d.season, exog=fx) for j in range(k)],
             }
         self._backtests = {}
         if self.hybrid:
             if not self.es:
                 # additive in the model's space, a trend only damped (what the smoothing extrapolates, the LSTM
                 # cannot take back far ahead)
-                self.es = [ETS.fit(self.z[:a, j], d.season, multiplicative=False, damped_only=True) for j in range(k)]
+                self.es = [
+                    ETS.fit(self.z[self.starts[j] : a, j], d.season, multiplicative=False, damped_only=True)
+                    for j in range(k)
+                ]
             self._frames = {
                 name: self._hybrid_frames(self.z, self.origins[name]) for name in ("train", "valid", "test")
             }
@@ -393,6 +483,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             windows = np.concatenate([x, self.z[self.origins["train"][:, None] + np.arange(H)[None, :]] - base], 1)
         else:
             windows = self._windows(self.origins["train"])
+        if self.x is not None:  # the covariates ride along as more channels
+            windows = np.concatenate([windows, self._exog_windows(self.x, self.origins["train"])], 2)
         self._train_windows = torch.as_tensor(windows, dtype=torch.float32, device=self.device)
 
     def _windows(self, origins: np.ndarray) -> np.ndarray:
@@ -400,17 +492,49 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         assert self.z is not None
         return self.z[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
 
+    def _mask(self, y: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Targets y (B, horizon, k) less those of windows that reach before their series' start (NaN: a
+        panel's shorter series have no such window, as in training)."""
+        if not self.starts or not any(self.starts):
+            return y
+        bad = origins[:, None] - self.dcfg.lookback < np.asarray(self.starts)[None, :]  # (B, k)
+        return np.where(bad[:, None, :], np.nan, y)
+
+    def _exog_windows(self, x: np.ndarray | None, origins: np.ndarray) -> np.ndarray | None:
+        """Scaled covariates (B, lookback + horizon, c) of the windows from ``origins`` (None without)."""
+        if x is None:
+            return None
+        return x[origins[:, None] + np.arange(-self.dcfg.lookback, self.dcfg.horizon)[None, :]]
+
+    def _call(self, model: nn.Module, inputs: Tensor, xw: Tensor | np.ndarray | None) -> tuple[Tensor, Any]:
+        """The model on inputs (B, lookback, k) in its frame, with the covariate windows xw (B, lookback +
+        horizon, c): every covariate beside the inputs, the known-future ones over the horizon too."""
+        L, fut = self.dcfg.lookback, None
+        if xw is not None:
+            xw = torch.as_tensor(xw, dtype=inputs.dtype, device=inputs.device)
+            inputs = torch.cat([inputs, xw[:, :L]], -1)
+            if xw.size(2) > self.past_count:
+                fut = xw[:, L:, self.past_count :]
+        return model(inputs.transpose(0, 1), fut)
+
     def _hybrid_frames(self, z: np.ndarray, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Hybrid: (inputs (B, lookback, k): the window's scaled values less their season and the last level;
         base (B, horizon, k): the smoothing's forecast from each origin), from scaled values z (n, k) that start
         where the training series starts. The model forecasts z - base."""
         L, H = self.dcfg.lookback, self.dcfg.horizon
-        back = origins[:, None] + np.arange(-L, 0)[None, :]
         xs, bases = [], []
         for j, es in enumerate(self.es):
-            st = es.states(z[: int(origins.max()), j])
-            xs.append(z[back, j] - st["season"][back] - st["level"][origins - 1][:, None])
-            bases.append(es.forecasts_from(st, origins, H))
+            first = int(np.argmax(np.isfinite(z[:, j])))  # a panel's shorter series starts later: NaN windows
+            ok = origins - L >= first
+            x, base = np.full((len(origins), L), np.nan), np.full((len(origins), H), np.nan)
+            if ok.any():
+                o = origins[ok] - first
+                back = o[:, None] + np.arange(-L, 0)[None, :]
+                st = es.states(z[first : first + int(o.max()), j])
+                x[ok] = z[first:, j][back] - st["season"][back] - st["level"][o - 1][:, None]
+                base[ok] = es.forecasts_from(st, o, H)
+            xs.append(x)
+            bases.append(base)
         return np.stack(xs, -1), np.stack(bases, -1)
 
     def artifacts(self) -> dict[str, Any]:
@@ -429,6 +553,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "season": d.season,
             "window_norm": d.window_norm,
             "length": len(s),
+            "train_points": self.bounds["train"][1],
             "history": s.values[-keep:].tolist(),
             "history_times": list(s.times[-keep:]),
             "mase_scale": [float(v) for v in self.scale],
@@ -437,6 +562,11 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             "stats": {name: [m.to_dict() for m in models] for name, models in self.stats.items()},
             "nonnegative": self.nonnegative,
             "selection": self.selection,
+            "exog_columns": list(self.exog_columns),
+            "past_count": self.past_count,
+            "xscaler": self.xscaler.to_dict() if self.xscaler is not None else None,
+            "history_exog": s.exog[: len(s)][-keep:].tolist() if s.exog is not None else None,
+            "history_column_times": [t[-keep:] for t in s.column_times] if s.column_times else None,
         }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
@@ -447,12 +577,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         self.residual_sd = np.asarray(sd, dtype=np.float64) if len(sd) else None
         self.scale = np.asarray(artifacts["mase_scale"], dtype=np.float64)
         self.es = [ETS.from_dict(e) for e in artifacts.get("es") or []]
-        self.stats = {
-            name: [ETS.from_dict(m) if m["kind"] == "ets" else AR.from_dict(m) for m in models]
-            for name, models in (artifacts.get("stats") or {}).items()
-        }
+        self.stats = {name: [from_dict(m) for m in models] for name, models in (artifacts.get("stats") or {}).items()}
         self.nonnegative = bool(artifacts.get("nonnegative", False))
         self.selection = dict(artifacts.get("selection") or {})
+        self.exog_columns = list(artifacts.get("exog_columns") or [])
+        self.past_count = int(artifacts.get("past_count") or 0)
+        xs = artifacts.get("xscaler")
+        self.xscaler = Scaler.from_dict(xs) if xs else None
 
     def check_artifacts(self, saved: dict[str, Any]) -> None:
         assert self.scaler is not None
@@ -486,6 +617,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             forget_bias=m.forget_bias,
             quantile=m.distribution == "quantile",
             shared=m.channels == "shared",
+            exog=len(self.exog_columns),
+            future=len(self.exog_columns) - self.past_count,
         )
         if m.arch == "hybrid":  # an untrained hybrid forecasts exactly what the exponential smoothing does
             with torch.no_grad():
@@ -511,12 +644,25 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         """The training criterion on windows w (B, lookback + horizon, k) (scaled, or the hybrid's frames), in
         the model's frame."""
         L = self.dcfg.lookback
+        k = len(self.columns or [])
+        xw = w[..., k:] if w.size(2) > k else None  # the covariates (they are not forecast)
+        w = w[..., :k]
+        known = torch.isfinite(w).all(1)  # (B, k): a panel's shorter series have no whole window here
+        masked = not bool(known.all())
+        if masked:
+            w = torch.nan_to_num(w)
         loc, sc = self._frame(w[:, :L])
         w = (w - loc) / sc
-        x = w[:, :L].transpose(0, 1)  # (lookback, batch, k)
-        mean, logvar = model(x)
+        mean, logvar = self._call(model, w[:, :L], xw)
         if self.mcfg.strategy == "recursive":  # one step ahead at every position (teacher forcing)
             return forecast_loss(mean, logvar, w[:, 1 : L + 1].transpose(0, 1), reduction)
+        if masked:  # the windows' known series only
+            mean, w = mean[known[:, None, :].expand_as(mean)], w[:, L:][known[:, None, :].expand_as(mean)]
+            logvar = logvar[known[:, None, :].expand(*logvar.shape[:3])] if logvar is not None else None
+            if self.mcfg.distribution == "quantile":
+                assert logvar is not None
+                return quantile_loss(mean, logvar, w, self.mcfg.interval, reduction)
+            return forecast_loss(mean, logvar, w, reduction)
         if self.mcfg.distribution == "quantile":
             assert logvar is not None
             return quantile_loss(mean, logvar, w[:, L:], self.mcfg.interval, reduction)
@@ -537,10 +683,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
 
     @torch.no_grad()
     def _forecast_scaled(
-        self, model: nn.Module, x: np.ndarray, steps: int, level: float, seed: int = 0
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        steps: int,
+        level: float,
+        seed: int = 0,
+        xw: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x: scaled history windows (B, lookback, k) -> mean, lower, upper (B, steps, k) in scaled units, and the
-        frame scale of each forecast step (B, steps, k) (1 unless data.window_norm = standard)."""
+        frame scale of each forecast step (B, steps, k) (1 unless data.window_norm = standard). ``xw``: the
+        windows' scaled covariates (B, lookback + horizon, c) (then ``steps`` <= horizon)."""
         L, H, k = self.dcfg.lookback, self.dcfg.horizon, x.shape[2]
         m = self.mcfg
         model.eval()
@@ -564,7 +717,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         done = 0
         while done < steps:  # beyond the trained horizon: feed each block of forecasts back as history
             loc, sc = self._frame(xt)
-            mu, extra = model(((xt - loc) / sc).transpose(0, 1))
+            mu, extra = self._call(model, (xt - loc) / sc, xw)
             if m.distribution == "quantile":
                 bounds.append(extra * sc.unsqueeze(-1) + loc.unsqueeze(-1))  # type: ignore[operator]
             sds.append(torch.exp(0.5 * extra) * sc if m.distribution == "gaussian" else None)  # type: ignore[arg-type]
@@ -585,17 +738,21 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         return mean, mean - z * sd, mean + z * sd, scale
 
     @torch.no_grad()
-    def _hybrid_forecast(self, model: nn.Module, z: np.ndarray, steps: int, level: float) -> tuple[np.ndarray, ...]:
+    def _hybrid_forecast(
+        self, model: nn.Module, z: np.ndarray, steps: int, level: float, x: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Hybrid, from scaled history z (n, k) starting where the training series starts: mean, lower, upper
-        (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history."""
+        (steps, k) in scaled units. Beyond the horizon each block of forecasts is appended to the history.
+        ``x``: the scaled covariates of the history's rows and the horizon's (n + horizon, c) (then ``steps`` <=
+        horizon)."""
         model.eval()
         out, sds, bounds = [], [], []
         hist = z
         dist = self.mcfg.distribution
         while sum(len(b) for b in out) < steps:
-            x, base = self._hybrid_frames(hist, np.array([len(hist)]))
-            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
-            mu, extra = model(xt)
+            inputs, base = self._hybrid_frames(hist, np.array([len(hist)]))
+            xt = torch.as_tensor(inputs, dtype=torch.float32, device=self.device)
+            mu, extra = self._call(model, xt, self._exog_windows(x, np.array([len(hist)])))
             block = base[0] + mu[0].cpu().double().numpy()
             if dist == "quantile":
                 bounds.append(base[0][..., None] + extra[0].cpu().double().numpy())  # type: ignore[index]
@@ -629,10 +786,10 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.hybrid:
             assert self.z is not None
             x, base = self._frames[split]
-            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device).transpose(0, 1)
+            xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
             model.eval()
             with torch.no_grad():
-                mu, extra = model(xt)
+                mu, extra = self._call(model, xt, self._exog_windows(self.x, self.origins[split]))
             mean = base + mu.cpu().double().numpy()
             y = self.z[self.origins[split][:, None] + np.arange(H)[None, :]]
             if self.mcfg.distribution == "quantile":
@@ -645,7 +802,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             zq = z_value(level)
             return mean, mean - zq * sd, mean + zq * sd, y, np.ones_like(mean)
         w = self._windows(self.origins[split])
-        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level)
+        xw = self._exog_windows(self.x, self.origins[split])
+        mean, lo, hi, scale = self._forecast_scaled(model, w[:, :L], H, level, xw=xw)
         return mean, lo, hi, w[:, L:], scale
 
     def _update_residual_sd(self, model: nn.Module) -> None:
@@ -653,7 +811,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.mcfg.distribution == "point":
             self.residual_sd = None
             mean, _, _, y, scale = self._split_forecast(model, "valid")
-            self.residual_sd = np.sqrt(np.mean(((y - mean) / scale) ** 2, axis=0))  # (horizon, k), model frame
+            y = self._mask(y, self.origins["valid"])
+            self.residual_sd = _rms(y / scale, mean / scale, axis=0)  # (horizon, k), model frame
 
     def _baselines(self, split: str) -> dict[str, np.ndarray]:
         """Every baseline's forecasts (B, horizon, k) from the split's origins: the naive ones, and ETS and AR
@@ -664,55 +823,54 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out = baseline_forecasts(values, origins, d.horizon, d.season)
         for name, models in self.stats.items():
             if (split, name) not in self._backtests:
-                cols = [m.backtest(values[:, j], origins, d.horizon) for j, m in enumerate(models)]
+                cols = [
+                    _backtest(m, values[:, j], origins, d.horizon, self.starts[j] if self.starts else 0, self.fx)
+                    for j, m in enumerate(models)
+                ]
                 self._backtests[(split, name)] = np.stack(cols, -1)
             out[name] = self._backtests[(split, name)]
         return out
 
     def _candidates(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """What ``model.forecaster`` chooses from: the model, every baseline, and the ensemble."""
-        out = {"model": model_mean, **baselines}
-        members = self.members()
-        if all(b in out for b in members):
-            out["ensemble"] = np.mean([out[b] for b in members], axis=0)
-        return {k: self._clip(v) for k, v in out.items()}
+        """What ``model.forecaster`` chooses from: the model, every baseline, and the ensemble (once validation
+        has weighted it)."""
+        out = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
+        weights = self.selection.get("weights") or {}
+        if weights and all(n in out for n in weights):
+            out["ensemble"] = self._clip(combine(out, weights))
+        return out
 
-    def members(self) -> tuple[str, ...]:
-        """The ensemble: the two of the model, ETS and AR with the lowest validation RMSE (a trimmed combination:
-        the worst of three is left out), all three before validation."""
-        rmse = self.selection.get("rmse") or {}
-        if not all(isinstance(rmse.get(b), float) and math.isfinite(rmse[b]) for b in ENSEMBLE):
-            return ENSEMBLE
-        return tuple(sorted(ENSEMBLE, key=rmse.__getitem__)[:2])
+    def candidate_names(self) -> list[str]:
+        """The candidates the ensemble pools (the seasonal naive only where there is a season)."""
+        return [c for c in CANDIDATES if c != "seasonal_naive" or self.dcfg.season > 1]
 
     def _clip(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0) if self.nonnegative else x
 
     def _select(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]:
-        """On validation: each candidate's RMSE and per-step residual spread, the best baseline, the ensemble's
-        members, and the choice of ``model.forecaster = "auto"``: the ensemble, unless the model or the best
-        baseline is clearly better on validation (an RMSE below 0.9 of the ensemble's). Combining is the robust
-        default (the M competitions' lesson); a single method must earn its place on data it was not fitted on."""
-        rmse = lambda f: float(np.sqrt(np.mean((y - f) ** 2)))  # noqa: E731
-        self.selection = {"rmse": {"model": rmse(self._clip(model_mean)), **{k: rmse(f) for k, f in baselines.items()}}}
-        candidates = self._candidates(model_mean, baselines)
-        rmse_of = {k: rmse(v) for k, v in candidates.items()}
-        sd = {k: np.sqrt(np.mean((y - v) ** 2, axis=0)).tolist() for k, v in candidates.items()}
-        finite = {k: v for k, v in rmse_of.items() if math.isfinite(v)}
-        bases = {k: v for k, v in finite.items() if k not in ("model", "ensemble", "mean")}
-        best_base = min(bases, key=bases.__getitem__) if bases else None
-        chosen = "ensemble" if "ensemble" in finite else "model"
-        singles = [k for k in ("model", best_base) if k is not None and k in finite]
-        if singles and chosen == "ensemble":
-            best_single = min(singles, key=finite.__getitem__)
-            if finite[best_single] < 0.9 * finite["ensemble"]:
-                chosen = best_single
+        """The rolling-origin backtest on validation: every candidate's forecasts from every validation origin,
+        their RMSE per column, the pool of the best ``POOL`` with inverse-MSE weights (``pool_weights``), and, for
+        the report, every forecast's RMSE and per-step residual spread (the ensemble's intervals) and the best
+        baseline. ``model.forecaster = "auto"`` forecasts with the ensemble."""
+        forecasts = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
+        names = [c for c in self.candidate_names() if c in forecasts]
+        per_column = {c: _rms(y, forecasts[c], axis=(0, 1)) for c in names}
+        weights = pool_weights(per_column)
+        if weights:
+            forecasts["ensemble"] = self._clip(combine(forecasts, weights))
+        rmse_of = {k: float(_rms(y, f)) for k, f in forecasts.items()}
+        sd = {k: _rms(y, f, axis=0).tolist() for k, f in forecasts.items()}
+        bases = {k: v for k, v in rmse_of.items() if k in names and k != "model" and math.isfinite(v)}
+        ranked = sorted((k for k in names if math.isfinite(rmse_of[k])), key=rmse_of.__getitem__)
         return {
             "rmse": rmse_of,
             "sd": sd,
-            "best_baseline": best_base,
-            "members": list(self.members()),
-            "chosen": chosen,
+            "origins": int(y.shape[0]),
+            "ranking": ranked,
+            "best_baseline": min(bases, key=bases.__getitem__) if bases else None,
+            "weights": weights,
+            "members": sorted(weights, key=lambda n: -sum(weights[n])),
+            "chosen": "ensemble" if weights else "model",
         }
 
     @torch.no_grad()
@@ -731,11 +889,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             w = torch.as_tensor(np.concatenate([x, y_z - base], 1), dtype=torch.float32, device=self.device)
         else:
             w = torch.as_tensor(self._windows(origins), dtype=torch.float32, device=self.device)
+        if self.x is not None:
+            xw = torch.as_tensor(self._exog_windows(self.x, origins), dtype=torch.float32, device=self.device)
+            w = torch.cat([w, xw], 2)
         total = sum(float(self._loss(model, w[i : i + bs], "sum")) for i in range(0, w.size(0), bs))
         per_window = (d.lookback if self.mcfg.strategy == "recursive" else d.horizon) * w.size(2)
         mean, lo, hi, _, _ = self._split_forecast(model, split)
         mean, lo, hi = (self._clip(self.to_original(v)) for v in (mean, lo, hi))
-        y = self.series.values[origins[:, None] + np.arange(d.horizon)[None, :]]
+        y = self._mask(self.series.values[origins[:, None] + np.arange(d.horizon)[None, :]], origins)
         out: dict[str, Any] = {"loss": total / (w.size(0) * per_window)}
         out.update(point_metrics(y, mean, self.scale))
         out["coverage"] = coverage(y, lo, hi)
@@ -743,13 +904,14 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         out["interval"] = self.mcfg.interval
         out["windows"] = int(origins.size)
         out["horizon"] = d.horizon
-        out["rmse_by_step"] = [float(v) for v in np.sqrt(np.mean((y - mean) ** 2, axis=(0, 2)))]
+        out["rmse_by_step"] = [float(v) for v in _rms(y, mean, axis=(0, 2))]
         baselines = self._baselines(split)
         if split == "valid":
             self.selection = self._select(mean, baselines, y)
         else:  # the choice this model makes (the last validation may have been of another model)
             v_mean = self._clip(self.to_original(self._split_forecast(model, "valid")[0]))
             v_y = self.series.values[self.origins["valid"][:, None] + np.arange(d.horizon)[None, :]]
+            v_y = self._mask(v_y, self.origins["valid"])
             self.selection = self._select(v_mean, self._baselines("valid"), v_y)
         candidates = self._candidates(mean, baselines)
         out["baselines"] = {
@@ -761,6 +923,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             out["ensemble"] = _clean(point_metrics(y, candidates["ensemble"], self.scale))
         if self.selection:
             out["forecaster"] = self.selection["chosen"]
+            weights = self.selection.get("weights") or {}
+            out["pool"] = {n: float(np.mean(w)) for n, w in weights.items()}  # the ensemble's weights (column mean)
         return _clean(out)
 
     def forecast(
@@ -773,13 +937,17 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         seed: int = 0,
         forecaster: str | None = None,
         candidates: bool = False,
+        exog: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Forecast ``steps`` steps after the end of ``values`` (n, k) in original units: mean, lower, upper
         (steps, k) of the ``forecaster`` (default: the run's model.forecaster; "auto": validation's choice), and
         ``forecaster`` (what gave them) and ``note`` (a line for the user, or None). ``candidates``: also every
-        other forecast ("model", the baselines refitted on ``values``, "ensemble") in ``candidates``."""
+        other forecast ("model", the baselines refitted on ``values``, "ensemble") in ``candidates``. ``exog``:
+        a run with covariates needs them (n + steps, c) in ``exog_columns`` order: every one for the history's
+        rows, the known-future ones for the forecast steps too."""
         L = self.dcfg.lookback
         where = series.source if series is not None else "the history"
+        exog = self._check_exog(exog, values.shape[0], steps, where)
         if values.shape[0] < L:
             raise UserError(
                 f"{where}: series too short: {values.shape[0]} points, the model needs the last data.lookback={L}"
@@ -789,29 +957,45 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 f"{where}: {values.shape[1]} value column(s), but the model forecasts "
                 f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target"
             )
+        for j, first in enumerate(starts(values)):
+            if values.shape[0] - first < L:
+                name = self.columns[j] if self.columns and j < len(self.columns) else str(j)
+                raise UserError(
+                    f"{where}: series {name!r} too short: {values.shape[0] - first} points, the model needs the last "
+                    f"data.lookback={L}"
+                )
         assert self.scaler is not None
         level = level or self.mcfg.interval
         want = forecaster or self.mcfg.forecaster
         chosen = self.selection.get("chosen", "model") if want == "auto" else want
         if chosen != "model" and chosen not in FORECASTERS:
             chosen = "model"
+        x = self._scaled_exog(exog)
         if self.hybrid:
             z = self.scaler.transform(apply_transform(values, self.dcfg.transform, series))
-            mean, lo, hi = (self.to_original(v) for v in self._hybrid_forecast(model, z, steps, level))
+            mean, lo, hi = (self.to_original(v) for v in self._hybrid_forecast(model, z, steps, level, x))
         else:
             z = self.scaler.transform(apply_transform(values[-L:], self.dcfg.transform, series, values.shape[0] - L))
-            mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed)
+            xw = self._exog_windows(x, np.array([values.shape[0]]))
+            mean, lo, hi, _ = self._forecast_scaled(model, z[None], steps, level, seed, xw)
             mean, lo, hi = self.to_original(mean[0]), self.to_original(lo[0]), self.to_original(hi[0])
         forecasts: dict[str, np.ndarray] = {"model": mean}
-        members = self.members()
-        needed = (
-            set(FORECASTERS) - {"auto"} if candidates else {chosen} | (set(members) if chosen == "ensemble" else set())
-        )
+        weights = self.selection.get("weights") or {}
+        pool_from = "validation"
+        if chosen == "ensemble" or candidates:
+            recent = self._recent_weights(model, values, series, exog)
+            if recent:
+                weights, pool_from = recent, "history"
+        if chosen == "ensemble" and not weights:  # a run from before the backtest weighed anything
+            chosen = "model"
+        needed = set(FORECASTERS) - {"auto"} if candidates else {chosen}
+        if "ensemble" in needed:
+            needed |= set(weights)
         for name in needed - {"model", "ensemble"}:
-            forecasts[name] = self._baseline_forecast(name, values, steps)
-        if "ensemble" in needed and all(n in forecasts for n in members):
-            forecasts["ensemble"] = np.mean([forecasts[n] for n in members], axis=0)
+            forecasts[name] = self._baseline_forecast(name, values, steps, exog)
         forecasts = {k: self._clip(v) for k, v in forecasts.items()}
+        if "ensemble" in needed and weights:
+            forecasts["ensemble"] = self._clip(combine(forecasts, weights))
         out_mean = forecasts.get(chosen, forecasts["model"])
         if chosen != "model":  # the interval: that forecaster's own spread on validation
             sd = np.asarray(self.selection.get("sd", {}).get(chosen, []), dtype=np.float64)
@@ -823,6 +1007,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             else:
                 lo = hi = np.full_like(out_mean, np.nan)
         result: dict[str, Any] = {
+            "pool": {n: float(np.mean(w)) for n, w in weights.items()} if chosen == "ensemble" else {},
+            "pool_from": pool_from,
             "mean": out_mean,
             "lower": self._clip(lo),
             "upper": self._clip(hi),
@@ -833,9 +1019,94 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             result["candidates"] = forecasts
         return result
 
-    def _baseline_forecast(self, name: str, values: np.ndarray, steps: int) -> np.ndarray:
-        """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS and AR chosen and fitted on them (their
-        structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
+    def _recent_weights(
+        self, model: nn.Module, values: np.ndarray, series: Series | None, exog: np.ndarray | None = None
+    ) -> dict[str, list[float]] | None:
+        """The ensemble's pool chosen again on the given history, by the same backtest as on validation, over every
+        origin after the training split that the history holds (at least ``MIN_ORIGINS``): the validation
+        origins and every later one, the most recent stretch being the most like the forecast's future (and a
+        run forecasting new data choosing on that data). The model forecasts with its trained weights (it never
+        trained on those points), the statistical candidates are fitted on the history before the first origin;
+        the pool is the three with the lowest RMSE, weighted by inverse MSE. None where the history cannot hold
+        an origin after a lookback, two seasons and a third of it."""
+        d = self.dcfg
+        L, H, m = d.lookback, d.horizon, d.season
+        n, k = values.shape
+        train_end = int(self.saved.get("train_points") or (self.bounds.get("train") or (0, n // 2))[1])
+        first = max(L, 2 * m + 2 if m > 1 else 0, n // 3, 8)
+        last = n - H  # the last origin whose horizon the history holds
+        origins = np.arange(max(first, min(train_end, last - MIN_ORIGINS + 1)), last + 1, dtype=np.int64)
+        if origins.size == 0 or not self.selection.get("weights") or np.isnan(values).any():
+            return None
+        assert self.scaler is not None
+        z = self.scaler.transform(apply_transform(values, d.transform, series))
+        xw = self._exog_windows(self._scaled_exog(exog), origins)
+        if self.hybrid:
+            inputs, base = self._hybrid_frames(z, origins)
+            model.eval()
+            with torch.no_grad():
+                mu, _ = self._call(model, torch.as_tensor(inputs, dtype=torch.float32, device=self.device), xw)
+            scaled = base + mu.cpu().double().numpy()
+        else:
+            windows = z[origins[:, None] + np.arange(-L, 0)[None, :]]
+            scaled = self._forecast_scaled(model, windows, H, self.mcfg.interval, xw=xw)[0]
+        forecasts = {"model": self.to_original(scaled), **baseline_forecasts(values, origins, H, m)}
+        o0 = int(origins[0])
+        fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
+        for name, models in self.stats.items():
+            fitted = [
+                type(mm).fit(values[:o0, j], m, exog=fx[:o0] if fx is not None else None)  # type: ignore[attr-defined]
+                for j, mm in enumerate(models)
+            ]
+            forecasts[name] = np.stack(
+                [f.backtest(values[:, j], origins, H, exog=fx) for j, f in enumerate(fitted)], -1
+            )
+        y = values[origins[:, None] + np.arange(H)[None, :]]
+        errors = {c: _rms(y, self._clip(forecasts[c]), axis=(0, 1)) for c in self.candidate_names() if c in forecasts}
+        return pool_weights(errors) or None
+
+    def _check_exog(self, exog: np.ndarray | None, n: int, steps: int, where: str) -> np.ndarray | None:
+        """The covariates a forecast needs, or a UserError naming the columns and what is missing."""
+        if not self.exog_columns:
+            return None
+        cols = self.exog_columns
+        fut = cols[self.past_count :]
+        if exog is None:
+            raise UserError(
+                f"{where}: this run reads covariates ({', '.join(cols)}): give them with the history"
+                + (f", and the known-future ones ({', '.join(fut)}) for the {steps} forecast steps" if fut else "")
+            )
+        exog = np.asarray(exog, dtype=np.float64)
+        if steps > self.dcfg.horizon:
+            raise UserError(
+                f"{where}: a run with covariates forecasts at most data.horizon={self.dcfg.horizon} steps, not {steps}"
+            )
+        if not np.isfinite(exog[:n]).all() or exog.shape[0] < n:
+            j = int(np.argwhere(~np.isfinite(exog[:n]).all(0))[0][0]) if exog.shape[0] >= n else 0
+            raise UserError(f"{where}: covariate {cols[j]!r} needs a value at every time of the history")
+        if fut:
+            later = exog[n : n + steps, self.past_count :]
+            if later.shape[0] < steps or not np.isfinite(later).all():
+                have = int(np.isfinite(later).all(1).sum()) if later.size else 0
+                raise UserError(
+                    f"{where}: the known-future covariate(s) {', '.join(map(repr, fut))} (data.future_covariates) "
+                    f"are needed for the {steps} steps after the series, {have} given: add rows after the series "
+                    f"with their times and those values (the value column empty)"
+                )
+        return exog
+
+    def _scaled_exog(self, exog: np.ndarray | None) -> np.ndarray | None:
+        """Covariates in the model's units (the past-only ones are 0 where unknown: never read there)."""
+        if exog is None:
+            return None
+        assert self.xscaler is not None
+        return np.nan_to_num(self.xscaler.transform(exog), nan=0.0)
+
+    def _baseline_forecast(
+        self, name: str, values: np.ndarray, steps: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A baseline's ``steps`` forecasts (steps, k) after ``values``; ETS, Theta and AR chosen and fitted on them
+        (their structure and order too, as on the training split: statsforecast's AutoETS does the same)."""
         n = values.shape[0]
         origin = np.array([n])
         if name in STATISTICAL:
@@ -843,28 +1114,44 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             if len(models) != values.shape[1]:
                 raise UserError(f"--forecaster {name}: this run has no fitted {name} model (trained before it existed)")
             season = self.dcfg.season
-            fitted = [type(m).fit(values[:, j], season) for j, m in enumerate(models)]  # type: ignore[attr-defined]
-            return np.stack([m.forecast(values[:, j], steps) for j, m in enumerate(fitted)], -1)
+            fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
+            hx = fx[:n] if fx is not None else None
+            first = starts(values)  # a panel's shorter series: fitted on its own points
+            cols = [values[first[j] :, j] for j in range(values.shape[1])]
+            fitted = [type(m).fit(cols[j], season, exog=hx) for j, m in enumerate(models)]  # type: ignore[attr-defined]
+            return np.stack([m.forecast(cols[j], steps, exog=fx) for j, m in enumerate(fitted)], -1)
         season = self.dcfg.season if n >= self.dcfg.season else 1
         if name == "seasonal_naive":
             return seasonal_naive_forecast(values, origin, steps, season)[0]
-        if name == "naive":
-            return baseline_forecasts(values, origin, steps, 1)["naive"][0]
+        if name in ("naive", "drift"):
+            return baseline_forecasts(values, origin, steps, 1)[name][0]
         raise UserError(f"unknown forecaster {name!r} (known: {', '.join(FORECASTERS)})")
 
     def note(self, chosen: str | None = None) -> str | None:
-        """One line when the model does worse on validation than the best baseline, naming it, and what is
-        forecast instead; None otherwise."""
+        """One line when the model does worse on the validation backtest than the best baseline, naming it, and
+        what is forecast instead; None otherwise."""
         sel = self.selection
         rmse, best = sel.get("rmse") or {}, sel.get("best_baseline")
         if best is None or "model" not in rmse or not rmse["model"] > rmse.get(best, math.inf):
             return None
         label = _label(best, self.stats)
-        then = f"forecasting with {chosen}" if chosen and chosen != "model" else "forecasting with the model anyway"
+        members = [_label(n, self.stats) if n != "model" else "the model" for n in sel.get("members") or []]
+        if chosen == "ensemble" and members:
+            then = f"forecasting with the ensemble of {', '.join(members)}"
+        elif chosen and chosen != "model":
+            then = f"forecasting with {chosen}"
+        else:
+            then = "forecasting with the model anyway"
+        origins = f" ({sel['origins']} origins)" if sel.get("origins") else ""
         return (
-            f"the model's validation RMSE {rmse['model']:.4g} is worse than the best baseline, {label}, at "
+            f"the model's validation RMSE{origins} {rmse['model']:.4g} is worse than the best baseline, {label}, at "
             f"{rmse[best]:.4g}: {then} (--forecaster model|ensemble|{best} to choose)"
         )
+
+    def summary_note(self) -> str | None:
+        """The line ``rnnkit train`` ends with (and its --json carries as ``note``): see ``note``."""
+        want = self.mcfg.forecaster
+        return self.note(self.selection.get("chosen", "model") if want == "auto" else want)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -888,6 +1175,33 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
             ens = (metrics.get("ensemble") or {}).get("rmse")
             parts[-1] += f"; ensemble {ens:.4g})" if isinstance(ens, float) else ")"
         return " ".join(parts)
+
+
+def _rms(y: np.ndarray, f: np.ndarray, axis: Any = None) -> Any:
+    """Root mean squared error over the known targets (NaN: no target); a NaN forecast of one stays NaN."""
+    e = (y - f) ** 2
+    known = np.isfinite(y)
+    if known.all():
+        return np.sqrt(np.mean(e, axis=axis))
+    total, count = np.sum(np.where(known, e, 0.0), axis=axis), np.sum(known, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sqrt(total / count)
+    return np.where(np.any(known & ~np.isfinite(e), axis=axis), np.nan, out)
+
+
+def _backtest(
+    model: Statistical, column: np.ndarray, origins: np.ndarray, horizon: int, start: int, exog: np.ndarray | None
+) -> np.ndarray:
+    """A statistical model's (B, horizon) backtest of one column whose values start at row ``start`` (a panel's
+    shorter series): NaN from the origins before it has the points it needs."""
+    if start == 0:
+        return model.backtest(column, origins, horizon, exog=exog)
+    need = getattr(model, "p", 1)
+    ok = origins - start >= need
+    out = np.full((len(origins), horizon), np.nan)
+    if ok.any():
+        out[ok] = model.backtest(column[start:], origins[ok] - start, horizon, exog=exog)
+    return out
 
 
 def _label(name: str, stats: dict[str, list[Any]]) -> str:
