@@ -542,7 +542,8 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
                 ]
             )
     summary = "; ".join(
-        f"{threads(t)} thread{'s' if t['threads'] != 1 else ''}: rnnkit / fastest Keras "
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}"
+        f"{', `OMP_WAIT_POLICY=PASSIVE`' if t.get('omp_wait_policy') else ''}: rnnkit / fastest Keras "
         f"**{next(x['vs_fastest_keras'] for x in t['results'] if x['variant'] == 'rnnkit'):.2f}x**"
         for t in r["by_threads"]
         if any(x["variant"] == "rnnkit" for x in t["results"])
