@@ -44,6 +44,8 @@ MODELS = {
     "lm": ["ptb-small", "--max-steps", "400"],
     "classifier": ["sms-spam", "--max-steps", "150"],
 }
+# an older commit's `rnnkit train --json` printed its summary without writing summary.json: kept here
+TRAINED = "load_test_summary.json"
 PROMPTS = ["the company said", "the market", "in the first quarter", "mr. smith", "analysts expect", "the bank"]
 TEXTS = [
     "Free entry in a weekly competition to win FA Cup final tkts. Text FA to 87121 to receive entry!",
@@ -129,7 +131,8 @@ def train_models(root: Path, data_dir: str | None, src: Path) -> dict[str, dict[
         cmd += ["--set", "train.threads=1", "--set", "train.tensorboard=false"]
         if data_dir:
             cmd += ["--data-dir", data_dir]
-        if not (run / "summary.json").is_file():
+        done = _finished(run)
+        if done is None:
             print(f"load_test: training the {name} model: rnnkit train {' '.join(args)}", file=sys.stderr, flush=True)
             path = f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
             env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
@@ -137,9 +140,22 @@ def train_models(root: Path, data_dir: str | None, src: Path) -> dict[str, dict[
             if proc.returncode != 0:
                 sys.stderr.write(proc.stderr[-3000:])
                 raise SystemExit(f"load_test: training the {name} model failed (exit {proc.returncode})")
-        summary = json.loads((run / "summary.json").read_text())
+            done = _finished(run)
+            if done is None:  # older code writes no summary.json: keep the summary its --json printed
+                (run / TRAINED).write_text(proc.stdout.strip().splitlines()[-1] + "\n")
+                done = run / TRAINED
+        summary = json.loads(done.read_text())
         out[name] = {"run": str(run), "command": "rnnkit train " + " ".join(args), "step": summary.get("step")}
     return out
+
+
+def _finished(run: Path) -> Path | None:
+    """The summary of a finished served run (rnnkit's summary.json, or the one this script kept for an older commit
+    whose `rnnkit train` wrote none), or None when it must be trained."""
+    for name in ("summary.json", TRAINED):
+        if (run / name).is_file():
+            return run / name
+    return None
 
 
 def checkout_src(commit: str, into: Path) -> Path:
@@ -284,12 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     prov = Provenance.start(threads=1, argv=[sys.argv[0], *argv] if argv is not None else None)
     if not 0 < args.seconds <= 600 or args.warmup < 0 or not 1 <= args.clients <= 256:
         raise SystemExit("load_test: --seconds must be in (0, 600], --warmup >= 0, --clients in 1..256")
+    with tempfile.TemporaryDirectory(prefix="rnnkit-load-test-") as scratch:
+        return _measure(args, prov, Path(scratch), write_result)
+
+
+def _measure(args: argparse.Namespace, prov: Any, scratch: Path, write_result: Any) -> int:
+    """Serve, load, report: the server (and an older commit's source tree) live in ``scratch``."""
     proc = None
     models = None
-    scratch = tempfile.TemporaryDirectory(prefix="rnnkit-load-test-")
     server_src = Path(args.server_src)
     if args.server_commit:
-        server_src = checkout_src(args.server_commit, Path(scratch.name))
+        server_src = checkout_src(args.server_commit, scratch)
     if args.url:
         url, pid = args.url.rstrip("/"), args.pid
     else:
@@ -326,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.server_commit
             else server_code(server_src)
         )
-    scratch.cleanup()
     report = {
         "url": url,
         "server": server,

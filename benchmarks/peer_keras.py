@@ -1,6 +1,6 @@
 """Peer benchmark: the same PTB language model trained by Keras 3 (TensorFlow backend) and by rnnkit, alternating.
 
-    python benchmarks/peer_keras.py [--steps 30] [--warmup 10] [--rounds 3] [--threads 1,2]
+    python benchmarks/peer_keras.py [--steps 30] [--warmup 10] [--rounds 3] [--threads 1,2[,2p]]
                                     [--variants keras-xla,keras,keras-xla-spe,keras-spe,keras-xla-unroll,rnnkit]
                                     [--precision fp32] [--data-dir DIR] [--json-out FILE]
 
@@ -20,10 +20,14 @@ Keras is given every setting we know that could make it faster on a CPU, and the
 
 One worker process per thread count (TensorFlow fixes its thread pools once per process), all children of this
 one; in every round each thread count runs each variant in turn, so drift of the (shared) machine hits all alike,
-and only one worker computes at a time. Each Keras variant first trains ``--warmup`` batches (XLA compiles then),
-then ``--steps`` timed batches per round, timed from the end of the first execution to the end of the last (a
-callback); rnnkit trains a fresh run per round, timed from the metrics its Trainer logs (windows of 10 steps, the
-warm-up window dropped). Reported per thread count: tokens/s per round and their median, the median of the
+and only one worker computes at a time. A thread count written with a ``p`` (``--threads 1,2,2p``) is one more
+worker whose environment sets ``OMP_WAIT_POLICY=PASSIVE`` before it imports torch (OpenMP reads it once, at start):
+PyTorch's OpenMP threads then sleep instead of spinning while they wait, which decides 2-thread speed on a CPU that
+other processes share (benchmarks/omp_wait.py); its rows add each variant's median per-round ratio to the same
+variant in the default worker of that thread count. Each Keras variant first trains ``--warmup`` batches (XLA
+compiles then), then ``--steps`` timed batches per round, timed from the end of the first execution to the end of
+the last (a callback); rnnkit trains a fresh run per round, timed from the metrics its Trainer logs (windows of 10
+steps, the warm-up window dropped). Reported per thread count: tokens/s per round and their median, the median of the
 per-round ratios to ``keras-xla`` and to the fastest Keras variant (fastest by median), the training loss each
 reached, and the CPU flags.
 
@@ -252,7 +256,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=30, help="timed batches per variant and round")
     ap.add_argument("--warmup", type=int, default=10, help="batches before timing (XLA compiles here)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", default="1,2", help="thread counts, each in its own worker (default: %(default)s)")
+    ap.add_argument(
+        "--threads",
+        default="1,2",
+        help="thread counts, each in its own worker; Np: one with OMP_WAIT_POLICY=PASSIVE (default: %(default)s)",
+    )
     ap.add_argument("--variants", default=",".join([*KERAS, "rnnkit"]))
     ap.add_argument("--precision", default="fp32", help="rnnkit's train.precision (Keras stays fp32)")
     ap.add_argument(
@@ -266,7 +274,10 @@ def main() -> int:
     unknown = set(variants) - {*KERAS, "rnnkit"}
     if unknown:
         raise SystemExit(f"peer_keras: unknown variant(s) {', '.join(sorted(unknown))}")
-    thread_counts = [int(t) for t in str(a.threads).split(",")]
+    specs = str(a.threads).split(",")
+    if any(not s.rstrip("p").isdigit() or s.count("p") > 1 for s in specs) or len(set(specs)) != len(specs):
+        raise SystemExit(f"peer_keras: --threads takes distinct counts, each with an optional 'p': {a.threads!r}")
+    thread_counts = [int(s.rstrip("p")) for s in specs]
     sys.path.append(str(Path(__file__).resolve().parent))  # last: never shadows an installed module
     from _results import Provenance, write_result  # benchmarks/: the schema every published result file follows
 
@@ -275,22 +286,31 @@ def main() -> int:
     ctx = mp.get_context("spawn")
     workers = {}
     vocab, versions = 0, {}
-    for t in thread_counts:
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    for spec, t in zip(specs, thread_counts):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker, args=(child, t, variants, a.data_dir, batches, a.warmup), daemon=True)
-        proc.start()
+        if spec.endswith("p"):
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # a spawned child starts from this environment
+        try:
+            proc.start()
+        finally:
+            if policy is None:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+            else:
+                os.environ["OMP_WAIT_POLICY"] = policy
         _, vocab, versions = parent.recv()  # one worker warms up at a time
-        workers[t] = (proc, parent)
-    rates = {t: {v: [] for v in variants} for t in thread_counts}
-    losses = {t: {v: [] for v in variants} for t in thread_counts}
+        workers[spec] = (proc, parent)
+    rates = {s: {v: [] for v in variants} for s in specs}
+    losses = {s: {v: [] for v in variants} for s in specs}
     for r in range(a.rounds):
-        for t in thread_counts:
+        for s in specs:
             for v in variants:
-                workers[t][1].send(("run", v, a.steps, a.precision))
-                rate, loss = workers[t][1].recv()
-                rates[t][v].append(rate)
-                losses[t][v].append(loss)
-                print(f"round {r + 1} {t} thread(s) {v:>16}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr)
+                workers[s][1].send(("run", v, a.steps, a.precision))
+                rate, loss = workers[s][1].recv()
+                rates[s][v].append(rate)
+                losses[s][v].append(loss)
+                print(f"round {r + 1} {s} thread(s) {v:>16}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr)
     for proc, conn in workers.values():
         conn.send(("stop",))
         proc.join(timeout=60)
@@ -300,33 +320,41 @@ def main() -> int:
         f"bptt {SHAPE['bptt']}, SGD + clip {SHAPE['clip']}; {cpu['model']} ({' '.join(cpu['flags'])})"
     )
     by_threads = []
-    for t in thread_counts:
+    for s, t in zip(specs, thread_counts):
+        passive = s.endswith("p")
         keras_variants = [v for v in variants if v in KERAS]
-        fastest = max(keras_variants, key=lambda v: statistics.median(rates[t][v])) if keras_variants else None
+        fastest = max(keras_variants, key=lambda v: statistics.median(rates[s][v])) if keras_variants else None
         base = "keras-xla" if "keras-xla" in variants else variants[0]
+        default = str(t) if passive and str(t) in rates else None  # the same thread count, default wait policy
         rows = []
-        print(f"\n{t} thread(s): {'variant':>16} {'tokens/s':>10} {'vs ' + base:>16} {'vs fastest Keras':>17}")
+        print(f"\n{s} thread(s): {'variant':>16} {'tokens/s':>10} {'vs ' + base:>16} {'vs fastest Keras':>17}")
         for v in variants:
-            ratio = statistics.median(x / y for x, y in zip(rates[t][v], rates[t][base]))
-            fast = statistics.median(x / y for x, y in zip(rates[t][v], rates[t][fastest])) if fastest else None
-            med = statistics.median(rates[t][v])
-            rows.append(
-                {
-                    "variant": v,
-                    "tokens_per_s": round(med, 1),
-                    f"vs_{base}": round(ratio, 3),
-                    "vs_fastest_keras": round(fast, 3) if fast is not None else None,
-                    "runs": [round(x, 1) for x in rates[t][v]],
-                    "loss_last": [round(x, 4) for x in losses[t][v]],
-                }
-            )
+            ratio = statistics.median(x / y for x, y in zip(rates[s][v], rates[s][base]))
+            fast = statistics.median(x / y for x, y in zip(rates[s][v], rates[s][fastest])) if fastest else None
+            med = statistics.median(rates[s][v])
+            row = {
+                "variant": v,
+                "tokens_per_s": round(med, 1),
+                f"vs_{base}": round(ratio, 3),
+                "vs_fastest_keras": round(fast, 3) if fast is not None else None,
+                "runs": [round(x, 1) for x in rates[s][v]],
+                "loss_last": [round(x, 4) for x in losses[s][v]],
+            }
+            if default:
+                row["vs_default_wait_policy"] = round(
+                    statistics.median(x / y for x, y in zip(rates[s][v], rates[default][v])), 3
+                )
+            rows.append(row)
             print(f"{' ' * 14}{v:>16} {med:>10,.0f} {ratio:>15.2f}x {fast or float('nan'):>16.2f}x")
-        by_threads.append({"threads": t, "baseline": base, "fastest_keras": fastest, "results": rows})
+        entry = {"threads": t, "baseline": base, "fastest_keras": fastest, "results": rows}
+        if passive:
+            entry["omp_wait_policy"] = "PASSIVE"
+        by_threads.append(entry)
     out = {
         "benchmark": "peer_keras",
         "shape": SHAPE,
         "vocab": vocab,
-        "config": {**vars(a), "threads": thread_counts},
+        "config": {**vars(a), "threads": thread_counts, "workers": specs},
         "cpu": cpu,
         "versions": versions,
         "names": {v: NAMES.get(v, f"rnnkit {a.precision} (Trainer)") for v in variants},

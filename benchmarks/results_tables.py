@@ -530,6 +530,10 @@ def render_decode_step(doc: dict[str, Any]) -> str:
     )
 
 
+def _ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
 def render_peer_keras(doc: dict[str, Any]) -> str:
     r = doc["result"]
     sh, v = r["shape"], r["versions"]
@@ -554,22 +558,29 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
         vs = f"vs {names.get(base, base)} (median of per-round ratios)"
         return head + table(["variant", "tokens/s (median)", "per round", vs, "training loss at the last batch"], rows)
     rows = []
+    passive = any(t.get("omp_wait_policy") for t in r["by_threads"])
+
+    def threads(t: dict[str, Any]) -> str:  # a worker started with OMP_WAIT_POLICY=PASSIVE says so
+        return f"{t['threads']}, `OMP_WAIT_POLICY=PASSIVE`" if t.get("omp_wait_policy") else str(t["threads"])
+
     for t in r["by_threads"]:
         for x in t["results"]:
             name = r["names"].get(x["variant"], x["variant"])
             fastest = " (fastest Keras)" if x["variant"] == t["fastest_keras"] else ""
             rows.append(
                 [
-                    str(t["threads"]),
+                    threads(t),
                     f"{name}{fastest}",
                     rate(x["tokens_per_s"]),
                     " ".join(f"{v:.0f}" for v in x["runs"]),
                     f"{x['vs_fastest_keras']:.2f}x" if x.get("vs_fastest_keras") is not None else "-",
+                    *([_ratio(x.get("vs_default_wait_policy"))] if passive else []),
                     f"{x['loss_last'][-1]:.3f}",
                 ]
             )
     summary = "; ".join(
-        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}: rnnkit / fastest Keras "
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}"
+        f"{', `OMP_WAIT_POLICY=PASSIVE`' if t.get('omp_wait_policy') else ''}: rnnkit / fastest Keras "
         f"**{next(x['vs_fastest_keras'] for x in t['results'] if x['variant'] == 'rnnkit'):.2f}x**"
         for t in r["by_threads"]
         if any(x["variant"] == "rnnkit" for x in t["results"])
@@ -583,6 +594,7 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
                 "tokens/s (median)",
                 "per round",
                 "vs fastest Keras (median of per-round ratios)",
+                *(["vs the default wait policy (median of per-round ratios)"] if passive else []),
                 "training loss at the last batch",
             ],
             rows,
