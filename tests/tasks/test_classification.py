@@ -234,7 +234,7 @@ def test_text_splits_are_disjoint_reproducible_and_stratified(data_dir):
     assert c.texts["test"] != a.texts["test"]
 
 
-@pytest.mark.parametrize("option", ["data.digits=false", "data.lowercase=false", "data.max_length=5"])
+@pytest.mark.parametrize("option", ["data.digits=false", "data.lowercase=false", "data.truncate=5"])
 def test_text_split_does_not_move_with_tokeniser_options(data_dir, option):
     # sms-spam maps digits to 0 and lower-cases; another tokenisation must keep the same test messages, or two
     # runs could not be compared (the split groups messages identical up to case, spacing and digits)
@@ -243,7 +243,7 @@ def test_text_split_does_not_move_with_tokeniser_options(data_dir, option):
     b.prepare()
     for s in ("train", "valid", "test"):
         assert a.texts[s] == b.texts[s]
-    assert a.vocab.to_list() != b.vocab.to_list() or option == "data.max_length=5"
+    assert a.vocab.to_list() != b.vocab.to_list() or option == "data.truncate=5"
 
 
 def test_sequence_splits_and_train_only_statistics(data_dir):

@@ -87,7 +87,7 @@ class LSTMFCN(nn.Module):
         filters: tuple[int, int, int] | list[int] = (128, 256, 128),
         hidden: int = 8,
         cell: str = "lstm",
-        backend: str = "fused",
+        backend: str = "fast",
         dropout: float = 0.8,
         squeeze_excite: bool = False,
         members: int = 1,
