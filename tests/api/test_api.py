@@ -266,3 +266,21 @@ def test_progress_bar_choice(monkeypatch):
     monkeypatch.setattr(progress, "in_notebook", lambda: False)
     monkeypatch.setattr(progress.sys.stderr, "isatty", lambda: False, raising=False)
     assert progress.bar_kind(None) == "none" and progress.bar_kind(True) == "terminal"
+
+
+def test_early_stop_a_task_chooses_from_its_data_stops_the_run(tmp_path):
+    """text-classify chooses train.early_stop in prepare(), after the trainer exists: the trainer must use it."""
+    rng = np.random.default_rng(0)
+    words = ["red", "green", "blue", "cat", "dog", "sun", "rain", "tree"]
+    texts = [" ".join(rng.choice(words, size=6)) for _ in range(40)]
+    labels = [str(x) for x in rng.integers(0, 2, size=40)]  # labels unrelated to the texts: nothing to learn
+    run = rnnkit.train(
+        "text-classify",
+        data=list(zip(texts, labels)),
+        out=tmp_path / "tc",
+        overrides={"train.tensorboard": False},
+        progress=False,
+    )
+    chosen = run.config.train
+    assert chosen.early_stop == 5 and chosen.max_epochs == 30
+    assert run.summary["stopped"] == "early_stop" and run.summary["epoch"] < chosen.max_epochs

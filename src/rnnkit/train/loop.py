@@ -138,9 +138,9 @@ class Trainer:
         # (last.pt saved, so no work is lost), then raised (a KeyboardInterrupt: a Ctrl-C stop, exit status 130)
         self._callback_error: BaseException | None = None
         # train.early_stop: rnnkit.callbacks.EarlyStopping on the task's metric, the one early-stopping mechanism; fed
-        # each validation on every rank (the figures are rank 0's, broadcast), rebuilt from the records on resume
-        early = config.train.early_stop
-        self.early_stopping: EarlyStopping | None = EarlyStopping(patience=early) if early else None
+        # each validation on every rank (the figures are rank 0's, broadcast), rebuilt from the records on resume.
+        # Made in setup, after the task's prepare(): a task may choose train.early_stop from its data.
+        self.early_stopping: EarlyStopping | None = None
         self.progress = progress or Progress(enabled=False)
         self.echo = echo
         self.state = LoopState()
@@ -202,6 +202,8 @@ class Trainer:
         self.task.prepare()  # rebuilt from the data, then compared with the checkpoint's artifacts
         if ckpt is not None:
             self.task.check_artifacts(ckpt["artifacts"])
+        early = cfg.train.early_stop  # as the task's prepare() may have chosen it
+        self.early_stopping = EarlyStopping(patience=early) if early else None
         self.model = self.task.build_model().to(self.device)
         self.optimizer = build_optimizer(cfg.optim, self.model)
         self.schedule = Schedule(cfg.optim, cfg.train.max_epochs)
