@@ -12,11 +12,13 @@ import torch
 from rnnkit.cells.chunkwise import EPS, chunkwise_mlstm
 
 T, B, H, D = 7, 2, 2, 3
+SCALE = 0.6  # k is read as SCALE * k (1 / sqrt(d) in the layer)
 
 
 def _step_form(q, k, v, i_pre, log_f, C, n, m, branches: list | None = None):
-    """The recurrence one step at a time (mlstm.MLSTMCore.step's memory, k already scaled); ``branches`` collects
-    where |n . q| is the denominator."""
+    """The recurrence one step at a time (mlstm.MLSTMCore.step's memory); ``branches`` collects where |n . q| is
+    the denominator."""
+    k = SCALE * k
     hs = []
     for t in range(q.size(0)):
         m_new = torch.maximum(log_f[t] + m, i_pre[t])
@@ -70,7 +72,7 @@ def test_chunkwise_equals_step_form_with_gradients(chunk, with_state, padded, fl
         torch.randn(s, generator=gen, dtype=torch.float64) for s in ((T, B, H, D), (B, H, D, D), (B, H, D), (B, H))
     ]
     results = []
-    for fn in (_step_form, lambda *a: chunkwise_mlstm(*a, chunk)):
+    for fn in (_step_form, lambda *a: chunkwise_mlstm(*a, chunk, SCALE)):
         leaves = [t.clone().requires_grad_() for t in inputs]
         outs = fn(*leaves)
         loss = sum((o * w).sum() for o, w in zip(outs, weights))
@@ -92,4 +94,4 @@ def test_chunkwise_backward_passes_gradcheck():
     """Finite differences against the hand-written backward (only outputs that are smooth at the inputs)."""
     q, k, v, i_pre, log_f, C, n, m = _inputs(2, True, False, False)
     leaves = [t.clone().requires_grad_() for t in (q, k, v, i_pre, log_f, C, n, m)]
-    assert torch.autograd.gradcheck(lambda *a: chunkwise_mlstm(*a, 3), leaves, eps=1e-6, atol=1e-6, rtol=1e-5)
+    assert torch.autograd.gradcheck(lambda *a: chunkwise_mlstm(*a, 3, SCALE), leaves, eps=1e-6, atol=1e-6, rtol=1e-5)

@@ -65,25 +65,58 @@ def _bmm(x: Tensor, y: Tensor, out: Tensor | None = None) -> Tensor:
     return r.view(*lead, *r.shape[-2:])
 
 
+def _chunks(t: Tensor, L: int, fill: float = 0.0, scale: float = 1.0) -> Tensor:
+    """(T, B, H, ...) -> (nc, B, H, L, ...) contiguous, padded to whole chunks with ``fill``, times ``scale``."""
+    T = t.size(0)
+    nc, rem = -(-T // L), T % L
+    out = t.new_empty(nc, *t.shape[1:3], L, *t.shape[3:])
+    steps = out.movedim(3, 1)  # (nc, L, B, H, ...): a view of ``out``
+    full = T // L
+
+    def put(dst: Tensor, src: Tensor) -> None:
+        if scale == 1.0:
+            dst.copy_(src)
+        else:
+            torch.mul(src, scale, out=dst)
+
+    put(steps[:full], t[: full * L].view(full, L, *t.shape[1:]))
+    if rem:
+        put(steps[full, :rem], t[full * L :])
+        steps[full, rem:].fill_(fill)
+    return out
+
+
+def _unchunk(t: Tensor, T: int) -> Tensor:
+    """(nc, B, H, L, ...) -> (T, B, H, ...) contiguous: :func:`_chunks` undone."""
+    return t.movedim(3, 1).reshape(-1, *t.shape[1:3], *t.shape[4:])[:T].contiguous()
+
+
 class ChunkwiseMLSTM(torch.autograd.Function):
-    """q, k, v: (nc, B, H, L, d) contiguous; i_pre, log_f: (nc, B, H, L); C0: (B, H, d, d); n0: (B, H, d);
-    m0: (B, H) -> h (nc, B, H, L, d) and the state after the last step: C, n, m."""
+    """q, k, v: (T, B, H, d); i_pre, log_f: (T, B, H); C0: (B, H, d, d); n0: (B, H, d); m0: (B, H); chunks of L
+    steps, ``k`` read times ``scale`` -> h (T, B, H, d) and the state after the last step: C, n, m.
+
+    The chunk-major copies live only inside forward and backward: the saved tensors are the inputs themselves
+    (the gates' linear keeps them anyway) and the output, so the layout costs passes over memory, not memory."""
 
     @staticmethod
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C0: Tensor, n0: Tensor,
-                m0: Tensor):  # fmt: skip
+                m0: Tensor, L: int, scale: float):  # fmt: skip
         with torch.autocast(q.device.type, enabled=False):  # the products run in the inputs' dtype (fp32 masters)
-            return _forward(ctx, q, k, v, i_pre, log_f, C0, n0, m0)
+            return _forward(ctx, q, k, v, i_pre, log_f, C0, n0, m0, L, scale)
 
     @staticmethod
     def backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | None, dm_T: Tensor | None):
         with torch.autocast(ctx.device_type, enabled=False):
-            return _backward(ctx, dh, dC_T, dn_T, dm_T)
+            return (*_backward(ctx, dh, dC_T, dn_T, dm_T), None, None)
 
 
-def _forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C0: Tensor, n0: Tensor,
-             m0: Tensor):  # fmt: skip
-    ctx.device_type = q.device.type
+def _forward(ctx: Any, q_seq: Tensor, k_seq: Tensor, v_seq: Tensor, i_seq: Tensor, f_seq: Tensor, C0: Tensor,
+             n0: Tensor, m0: Tensor, L: int, scale: float):  # fmt: skip
+    ctx.device_type = q_seq.device.type
+    ctx.L, ctx.scale = L, scale
+    T = q_seq.size(0)
+    q, k, v = _chunks(q_seq, L), _chunks(k_seq, L, scale=scale), _chunks(v_seq, L)
+    i_pre, log_f = _chunks(i_seq, L, float("-inf")), _chunks(f_seq, L)
     nc, B, H, L, d = q.shape
     F, _, b, idx, mc = _stabiliser(i_pre, log_f, m0)
     m = F + b  # the step's m_t
@@ -114,21 +147,25 @@ def _forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Te
     qn += (qc * ns[:-1].unsqueeze(-2)).sum(-1)
     del qc
     den = torch.maximum(qn.abs(), torch.exp(-m)) + EPS
-    h = num.div_(den.unsqueeze(-1))
-    ctx.save_for_backward(q, k, v, F, b, idx, mc, D, S, Cs, ns, qn, h)
-    return h, Cs[-1].clone(), ns[-1].clone(), mc[-1].clone()
+    h_seq = _unchunk(num.div_(den.unsqueeze(-1)), T)
+    del q, k, v, num
+    ctx.save_for_backward(q_seq, k_seq, v_seq, F, b, idx, mc, D, S, Cs, ns, qn, h_seq)
+    return h_seq, Cs[-1].clone(), ns[-1].clone(), mc[-1].clone()
 
 
 def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | None, dm_T: Tensor | None):
-    q, k, v, F, b, idx, mc, D, S, Cs, ns, qn, h = ctx.saved_tensors
+    q_seq, k_seq, v_seq, F, b, idx, mc, D, S, Cs, ns, qn, h_seq = ctx.saved_tensors
+    L, T = ctx.L, q_seq.size(0)
+    q, k, v = _chunks(q_seq, L), _chunks(k_seq, L, scale=ctx.scale), _chunks(v_seq, L)
     nc, B, H, L, d = q.shape
-    dh = torch.zeros_like(h) if dh is None else dh.contiguous()
+    dh = torch.zeros_like(h_seq) if dh is None else dh
     m = F + b
     floor = torch.exp(-m)
     big = qn.abs() >= floor  # the denominator's branch
     den = torch.where(big, qn.abs(), floor) + EPS
-    dnum = dh / den.unsqueeze(-1)  # (nc, B, H, L, d)
-    dden = -(dh * h).sum(-1) / den
+    dnum = _chunks(dh, L).div_(den.unsqueeze(-1))  # (nc, B, H, L, d)
+    dden = -_chunks((dh * h_seq).sum(-1), L) / den
+    del dh
     dqn = torch.where(big, dden * qn.sign(), 0.0)
     db = torch.where(big, 0.0, -dden * floor)  # through exp(-m_t); m_t = F_t + b_t
     dF = db.clone()
@@ -155,6 +192,8 @@ def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | N
     _bmm((q * carry.unsqueeze(-1)).transpose(-1, -2), dnum, out=dCs[:-1].view(-1, d, d))
     dns = torch.empty_like(ns)
     torch.sum((carry * dqn).unsqueeze(-1) * q, dim=-2, out=dns[:-1])
+    del q, dnum
+    dq = _unchunk(dq, T)
     if dC_T is None:
         dCs[-1].zero_()
     else:
@@ -198,29 +237,26 @@ def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | N
     da.scatter_add_(-1, idx, db.masked_fill_(sel, 0.0))
     dF -= da  # a = i - F
     dlog_f = dF.flip(-1).cumsum(-1).flip(-1)  # F = cumsum(log f) within the chunk
-    return dq, dk, dv, da, dlog_f, dCs[0], dns[0], J[0]
+    dk = _unchunk(dk.mul_(ctx.scale), T) if ctx.scale != 1.0 else _unchunk(dk, T)
+    return dq, dk, _unchunk(dv, T), _unchunk(da, T), _unchunk(dlog_f, T), dCs[0], dns[0], J[0]
 
 
 def chunkwise_mlstm(
-    q: Tensor, k: Tensor, v: Tensor, i_pre: Tensor, log_f: Tensor, C0: Tensor, n0: Tensor, m0: Tensor, chunk: int
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    i_pre: Tensor,
+    log_f: Tensor,
+    C0: Tensor,
+    n0: Tensor,
+    m0: Tensor,
+    chunk: int,
+    scale: float = 1.0,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The mLSTM memory over a sequence: q, k (already / sqrt(d)), v (seq, batch, heads, d); i_pre, log_f (seq,
-    batch, heads); C0 (batch, heads, d, d), n0 (batch, heads, d), m0 (batch, heads) -> h~ (seq, batch, heads, d)
-    and the state after the last step. A step past a sequence's end must have ``log_f = 0`` and ``i_pre = -inf``
-    (the state stays as it was). The sequence is padded to whole chunks with such steps."""
-    T, B, H, d = q.shape
-    L = max(1, min(chunk, T))
-    nc = -(-T // L)
-    pad = nc * L - T
-
-    def chunks(t: Tensor, fill: float = 0.0) -> Tensor:  # (T, B, H, ...) -> (nc, B, H, L, ...)
-        if pad:
-            t = torch.cat([t, t.new_full((pad, *t.shape[1:]), fill)])
-        t = t.view(nc, L, *t.shape[1:])
-        return t.permute(0, 2, 3, 1, *range(4, t.dim())).contiguous()
-
-    h, C, n, m = ChunkwiseMLSTM.apply(
-        chunks(q), chunks(k), chunks(v), chunks(i_pre, float("-inf")), chunks(log_f), C0, n0, m0
-    )
-    h = h.permute(0, 3, 1, 2, 4).reshape(nc * L, B, H, d)  # (T + pad, B, H, d)
-    return (h[:T] if pad else h), C, n, m
+    """The mLSTM memory over a sequence: q, k, v (seq, batch, heads, d), k read as ``scale * k`` (1 / sqrt(d));
+    i_pre, log_f (seq, batch, heads); C0 (batch, heads, d, d), n0 (batch, heads, d), m0 (batch, heads) -> h~
+    (seq, batch, heads, d) and the state after the last step. A step past a sequence's end must have
+    ``log_f = 0`` and ``i_pre = -inf`` (the state stays as it was). The sequence is padded to whole chunks with
+    such steps."""
+    L = max(1, min(chunk, q.size(0)))
+    return ChunkwiseMLSTM.apply(q, k, v, i_pre, log_f, C0, n0, m0, L, scale)
