@@ -307,11 +307,13 @@ def library() -> ctypes.CDLL | None:
 
 def usable(*tensors: Tensor) -> bool:
     """Whether the kernel can run on these tensors (CPU, one float dtype, N and the block within its limits).
-    Not while tracing (TorchScript, ONNX export): a tracer records the empty output buffer, not the C call."""
+    Not while tracing or compiling (TorchScript, ONNX export, torch.compile): a tracer records the empty output
+    buffer, not the C call."""
     first = tensors[0]
     return (
         not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
+        and not torch.compiler.is_compiling()
         and first.device.type == "cpu"
         and first.dtype in (torch.float32, torch.float64)
         and all(t.device.type == "cpu" and t.dtype == first.dtype for t in tensors)
