@@ -77,13 +77,27 @@ def _run(module, x, state, lengths, weights):
     return out, new, grads[: len(inputs)], dict(zip(names, grads[len(inputs) :]))
 
 
-def _close(a, b, tol, what):
+def _close(a, b, tol, what, exact=None):
     if a is None or b is None:
         assert a is None and b is None or (a if a is not None else b).abs().max() == 0, what
         return
     # relative to the tensor's own scale: a gradient of size 40 carries fp32 rounding of ~4e-6 per operation
     atol = tol * max(1.0, float(a.detach().abs().max()))
+    if exact is not None:  # plus the reference's own rounding: how far the fp32 step is from the fp64 answer
+        atol += float((a.detach().double() - exact.detach()).abs().max())
     torch.testing.assert_close(a, b, rtol=tol, atol=atol, msg=lambda m: f"{what}: {m}")
+
+
+def _exact(module, x, state, lengths, weights):
+    """``_run`` of a float64 copy of ``module`` on the same (rounded) inputs."""
+    import copy
+
+    double = copy.deepcopy(module).double()
+    x = x.detach().double().requires_grad_()
+    if state is not None:
+        state = tuple(s.detach().double().requires_grad_() for s in _tuple(state))
+        state = state[0] if len(state) == 1 else state
+    return _run(double, x, state, lengths, [w.double() for w in weights])
 
 
 def _compare(cell, dtype, tol, num_layers, bidirectional, padded, with_state):
@@ -103,13 +117,18 @@ def _compare(cell, dtype, tol, num_layers, bidirectional, padded, with_state):
     ]
     a = _run(scratch, x, state, lengths, weights)
     b = _run(fast, x, state, lengths, weights)
-    _close(a[0], b[0], tol, "output")
+    # Below float64, the step itself is off the exact answer by more than 1e-5 of a tensor's scale where the
+    # test's random weights make it ill-conditioned (a GroupNorm over a near-constant head, a sum of cancelling
+    # terms): the fast form must then be within 1e-5 of the step plus the step's own distance from the answer
+    # (the step run in float64 on the same numbers).
+    e = _exact(scratch, x, state, lengths, weights) if dtype != torch.float64 else None
+    _close(a[0], b[0], tol, "output", e and e[0])
     for i, (s, t) in enumerate(zip(a[1], b[1])):
-        _close(s, t, tol, f"state {scratch.state_names[i]}")
+        _close(s, t, tol, f"state {scratch.state_names[i]}", e and e[1][i])
     for i, (s, t) in enumerate(zip(a[2], b[2])):
-        _close(s, t, tol, f"input/state gradient {i}")
+        _close(s, t, tol, f"input/state gradient {i}", e and e[2][i])
     for name in a[3]:
-        _close(a[3][name], b[3][name], tol, f"gradient of {name}")
+        _close(a[3][name], b[3][name], tol, f"gradient of {name}", e and e[3][name])
     if padded:
         assert out0[LENGTHS[2] :, 2].abs().max() == 0  # zeros past the length
 

@@ -164,10 +164,53 @@ int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int6
 """
 
 
+_BLOCKDIAG = r"""
+/* Block-diagonal products (mLSTM's q, k, v projections: blocks of K = 4): x, g (rows, C) with row strides xs,
+   gs; W (C / K, K, K) as (block, out, in); y (rows, C) at row stride ys. Rows [r0, r1). */
+void FN(bd_apply)(int64_t r0, int64_t r1, int64_t C, int64_t K, const REAL* restrict x, int64_t xs,
+                  const REAL* restrict W, const REAL* restrict bias, REAL* restrict y, int64_t ys) {
+#define BD_APPLY(KK)                                                            \
+    for (int64_t r = r0; r < r1; r++) {                                         \
+        const REAL* restrict xr = x + r * xs;                                   \
+        REAL* restrict yr = y + r * ys;                                         \
+        for (int64_t c = 0; c < C; c += (KK)) {                                 \
+            const REAL* restrict w = W + c * (KK);                              \
+            for (int64_t o = 0; o < (KK); o++) {                                \
+                REAL acc = bias ? bias[c + o] : 0;                              \
+                for (int64_t j = 0; j < (KK); j++) acc += w[o * (KK) + j] * xr[c + j]; \
+                yr[c + o] = acc;                                                \
+            }                                                                   \
+        }                                                                       \
+    }
+    if (K == 4) { BD_APPLY(4) } else { BD_APPLY(K) }
+#undef BD_APPLY
+}
+
+/* dW[h, o, j] += sum_r g[r, hK + o] x[r, hK + j] and db[c] += sum_r g[r, c] (db may be NULL): this call's own
+   zeroed buffers. */
+void FN(bd_grad_weight)(int64_t r0, int64_t r1, int64_t C, int64_t K, const REAL* restrict g, int64_t gs,
+                        const REAL* restrict x, int64_t xs, REAL* restrict dW, REAL* restrict db) {
+#define BD_GRAD(KK)                                                             \
+    for (int64_t r = r0; r < r1; r++) {                                         \
+        const REAL* restrict gr = g + r * gs;                                   \
+        const REAL* restrict xr = x + r * xs;                                   \
+        for (int64_t c = 0; c < C; c += (KK)) {                                 \
+            REAL* restrict w = dW + c * (KK);                                   \
+            for (int64_t o = 0; o < (KK); o++)                                  \
+                for (int64_t j = 0; j < (KK); j++) w[o * (KK) + j] += gr[c + o] * xr[c + j]; \
+        }                                                                       \
+        if (db) for (int64_t c = 0; c < C; c++) db[c] += gr[c];                 \
+    }
+    if (K == 4) { BD_GRAD(4) } else { BD_GRAD(K) }
+#undef BD_GRAD
+}
+"""
+
+
 def _source() -> str:
     parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"]
     for real, suffix, exp in (("float", "f32", "expf"), ("double", "f64", "exp")):
-        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{_BODY}\n")
+        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{_BODY}\n{_BLOCKDIAG}\n")
         parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
     return "".join(parts)
 
@@ -243,6 +286,10 @@ def _build() -> ctypes.CDLL | None:
         getattr(lib, f"ss_backward_{suffix}").argtypes = [i64] * 7 + [ptr] * 14
         getattr(lib, f"ss_forward_{suffix}").restype = ctypes.c_int
         getattr(lib, f"ss_backward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"bd_apply_{suffix}").argtypes = [i64] * 4 + [ptr, i64, ptr, ptr, ptr, i64]
+        getattr(lib, f"bd_grad_weight_{suffix}").argtypes = [i64] * 4 + [ptr, i64, ptr, i64, ptr, ptr]
+        getattr(lib, f"bd_apply_{suffix}").restype = None
+        getattr(lib, f"bd_grad_weight_{suffix}").restype = None
     return lib
 
 
@@ -259,10 +306,15 @@ def library() -> ctypes.CDLL | None:
 
 
 def usable(*tensors: Tensor) -> bool:
-    """Whether the kernel can run on these tensors (CPU, one float dtype, N and the block within its limits)."""
+    """Whether the kernel can run on these tensors (CPU, one float dtype, N and the block within its limits).
+    Not while tracing or compiling (TorchScript, ONNX export, torch.compile): a tracer records the empty output
+    buffer, not the C call."""
     first = tensors[0]
     return (
-        first.device.type == "cpu"
+        not torch.jit.is_tracing()
+        and not torch.onnx.is_in_onnx_export()
+        and not torch.compiler.is_compiling()
+        and first.device.type == "cpu"
         and first.dtype in (torch.float32, torch.float64)
         and all(t.device.type == "cpu" and t.dtype == first.dtype for t in tensors)
         and library() is not None
@@ -326,3 +378,62 @@ def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block):  # noqa: N803
 
     _parallel(run, ranges)
     return d_u, d_delta, dA_parts.sum(0), dB, dC, dh0
+
+
+def _rows(t: Tensor) -> tuple[Tensor, int]:
+    """``t`` (..., C) as (rows, C) rows without a copy where its rows are evenly spaced, and the row stride."""
+    flat = t.reshape(-1, t.size(-1)) if t.stride(-1) == 1 else t.contiguous().view(-1, t.size(-1))
+    if flat.stride(-1) != 1:
+        flat = flat.contiguous()
+    return flat, flat.stride(0)
+
+
+def _row_ranges(rows: int) -> list[tuple[int, int]]:
+    workers = max(1, min(torch.get_num_threads(), rows // 256 or 1))
+    step = -(-rows // workers)
+    return [(r, min(r + step, rows)) for r in range(0, rows, step)]
+
+
+def _each(fn, ranges: list[tuple[int, int]]) -> None:
+    if len(ranges) == 1:
+        fn(*ranges[0])
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for f in [pool.submit(fn, r0, r1) for r0, r1 in ranges]:
+            f.result()
+
+
+def block_diagonal(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x`` (..., C) times the block-diagonal matrix of ``weight`` (C / K, K, K) (block, out, in), plus ``bias``:
+    (..., C), contiguous. CPU, one float dtype (:func:`usable`)."""
+    lib = library()
+    assert lib is not None
+    C, K = x.size(-1), weight.size(-1)
+    flat, xs = _rows(x)
+    weight = weight.contiguous()
+    y = torch.empty(flat.size(0), C, dtype=x.dtype)
+    fn = lib.bd_apply_f32 if x.dtype == torch.float32 else lib.bd_apply_f64
+    b = None if bias is None else bias.contiguous()
+    bp = None if b is None else _ptr(b)
+    _each(lambda r0, r1: fn(r0, r1, C, K, _ptr(flat), xs, _ptr(weight), bp, _ptr(y), C), _row_ranges(flat.size(0)))
+    return y.view(x.shape)
+
+
+def block_diagonal_weight_grad(g: Tensor, x: Tensor, K: int, with_bias: bool) -> tuple[Tensor, Tensor | None]:  # noqa: N803
+    """The gradients of :func:`block_diagonal`'s weight (C / K, K, K) and bias (C,) from the output's ``g``."""
+    lib = library()
+    assert lib is not None
+    C = x.size(-1)
+    gf, gs = _rows(g)
+    xf, xs = _rows(x)
+    ranges = _row_ranges(xf.size(0))
+    dW = torch.zeros(len(ranges), C // K, K, K, dtype=x.dtype)
+    db = torch.zeros(len(ranges), C, dtype=x.dtype) if with_bias else None
+    fn = lib.bd_grad_weight_f32 if x.dtype == torch.float32 else lib.bd_grad_weight_f64
+
+    def run(r0: int, r1: int) -> None:
+        k = ranges.index((r0, r1))
+        fn(r0, r1, C, K, _ptr(gf), gs, _ptr(xf), xs, _ptr(dW[k]), None if db is None else _ptr(db[k]))
+
+    _each(run, ranges)
+    return dW.sum(0), None if db is None else db.sum(0)

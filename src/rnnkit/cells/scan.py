@@ -87,6 +87,48 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
 # oldest first: (batch, width - 1, channels).
 
 
+class CausalConv(torch.autograd.Function):
+    """``y_t = sum_j w[:, j] * full_{t + j}`` with ``full = [state; x]``: state (width - 1, batch, channels), x
+    (seq, batch, channels), w (channels, width) -> y (seq, batch, channels). By hand because autograd over the
+    ``width`` shifted slices of the concatenation keeps that copy of ``x`` and gives each slice's gradient as a
+    zero-filled full-size tensor, summed: ``2 * width`` extra passes over the sequence."""
+
+    @staticmethod
+    def forward(ctx: Any, state: Tensor, x: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(state, x, w)
+        seq, p = x.size(0), w.size(1) - 1
+        y = x * w[:, p]
+        for j in range(p):
+            s = p - j  # full_{t + j} is x_{t - s}, or state_{t + j} for t < s
+            if s < seq:
+                y[s:].addcmul_(x[: seq - s], w[:, j])
+            r = min(s, seq)
+            y[:r].addcmul_(state[j : j + r], w[:, j])
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        state, x, w = ctx.saved_tensors
+        seq, p = x.size(0), w.size(1) - 1
+        d_state = torch.zeros_like(state) if ctx.needs_input_grad[0] else None
+        d_x = g * w[:, p] if ctx.needs_input_grad[1] else None
+        d_w = torch.empty_like(w) if ctx.needs_input_grad[2] else None
+        if d_w is not None:
+            d_w[:, p] = (g * x).sum((0, 1))
+        for j in range(p):
+            s = p - j
+            r = min(s, seq)
+            if d_x is not None and s < seq:
+                d_x[: seq - s].addcmul_(g[s:], w[:, j])
+            if d_state is not None:
+                d_state[j : j + r].addcmul_(g[:r], w[:, j])
+            if d_w is not None:
+                d_w[:, j] = (g[:r] * state[j : j + r]).sum((0, 1))
+                if s < seq:
+                    d_w[:, j] += (g[s:] * x[: seq - s]).sum((0, 1))
+        return d_state, d_x, d_w
+
+
 def conv_sequence(
     x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None, lengths: Tensor | None
 ) -> tuple[Tensor, Tensor]:
@@ -94,15 +136,15 @@ def conv_sequence(
     output (seq, batch, channels) and the state after each sequence's length."""
     width = weight.size(-1)
     seq = x.size(0)
-    full = torch.cat([conv_state.transpose(0, 1).to(x.dtype), x])  # (width - 1 + seq, batch, channels)
+    state = conv_state.transpose(0, 1).to(x.dtype)  # (width - 1, batch, channels)
     w = weight[:, 0, :].to(x.dtype)  # (channels, width)
-    y = full[0:seq] * w[:, 0]
-    for j in range(1, width):
-        y = torch.addcmul(y, full[j : j + seq], w[:, j])
+    y = CausalConv.apply(state, x, w)
     if bias is not None:
         y = y + bias.to(x.dtype)
+    # the width - 1 inputs before the end (each sequence's length): from [state; x], built only where needed
+    full = torch.cat([state, x]) if lengths is not None or seq < width - 1 else None
     if lengths is None:
-        new = full[seq:]  # (width - 1, batch, channels)
+        new = full[seq:] if full is not None else x[seq - (width - 1) :].clone()  # (width - 1, batch, channels)
     else:  # the width - 1 inputs up to each sequence's length: full[L .. L + width - 2]
         index = lengths.view(1, -1, 1) + torch.arange(width - 1, device=x.device).view(-1, 1, 1)
         new = full.gather(0, index.expand(width - 1, -1, full.size(-1)))
