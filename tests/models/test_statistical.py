@@ -109,20 +109,22 @@ def test_theta_is_statsmodels_theta_model_and_backtests_with_its_parameters(airl
     assert Theta.fit(airline[:100], 12).factors and not Theta.fit(airline[:60], 1).factors
 
 
-def test_the_pool_is_the_three_lowest_errors_weighted_by_inverse_mse():
+def test_the_pool_is_the_two_lowest_errors_weighted_by_inverse_mse():
     from rnnkit.models.combination import combine, pool_weights
 
     errors = {"a": np.array([1.0, 4.0]), "b": np.array([2.0, 1.0]), "c": np.array([4.0, np.nan]), "d": [3.0, 2.0]}
     w = pool_weights(errors)
-    # column 0: a, b, d (1/1, 1/4, 1/9 normalised); column 1: b, d, a (c's error is not finite)
-    total0, total1 = 1 + 1 / 4 + 1 / 9, 1 + 1 / 4 + 1 / 16
-    np.testing.assert_allclose(w["a"], [1 / total0, (1 / 16) / total1])
+    # column 0: a, b (1/1, 1/4 normalised); column 1: b, d (c's error is not finite)
+    total0, total1 = 1 + 1 / 4, 1 + 1 / 4
+    np.testing.assert_allclose(w["a"], [1 / total0, 0.0])
     np.testing.assert_allclose(w["b"], [(1 / 4) / total0, 1 / total1])
-    np.testing.assert_allclose(w["d"], [(1 / 9) / total0, (1 / 4) / total1])
+    np.testing.assert_allclose(w["d"], [0.0, (1 / 4) / total1])
     assert "c" not in w
     f = {k: np.full((3, 2), float(i)) for i, k in enumerate("abcd")}
-    np.testing.assert_allclose(combine(f, w)[0], [w["b"][0] + 3 * w["d"][0], w["b"][1] + 3 * w["d"][1]])
+    np.testing.assert_allclose(combine(f, w)[0], [w["b"][0], w["b"][1] + 3 * w["d"][1]])
     assert pool_weights({"a": np.array([0.0]), "b": np.array([1.0])}) == {"a": [1.0]}  # a perfect backtest
+    three = pool_weights(errors, pool=3)  # a wider pool on request: column 0 takes d too
+    np.testing.assert_allclose(three["d"][0], (1 / 9) / (1 + 1 / 4 + 1 / 9))
 
 
 def test_damped_ets_is_the_damped_trend_with_the_lowest_aicc(airline):

@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--forecaster",
         choices=["auto", "model", "ensemble", "ets", "damped", "theta", "ar", "seasonal_naive", "naive", "drift"],
-        help="what forecasts: the trained model, the ensemble (the three best of the model and the baselines on "
-        "the validation backtest, weighted by inverse MSE), a baseline refitted on the history, or auto: the "
+        help="what forecasts: the trained model, the ensemble (the two best of the model, ETS, damped, Theta and AR "
+        "on the backtest, weighted by inverse MSE), a baseline refitted on the history, or auto: the "
         "ensemble (default: the run's model.forecaster, normally auto)",
     )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")

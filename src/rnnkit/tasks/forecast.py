@@ -17,12 +17,16 @@ learned the smoothing coefficients jointly with the network, per series; here st
 
 Beside the model every evaluation reports the statistical baselines fitted on the same history (naive, seasonal
 naive, drift, mean; ETS, Theta and AR(p) by statsmodels: ``rnnkit.models.statistical``) and the ensemble. The
-ensemble is chosen by rolling-origin backtesting: every candidate (the model, naive, seasonal naive, drift, ETS,
-Theta, AR) forecasts from every origin of the validation split (several origins, at least five on a short series),
-and the three with the lowest RMSE there are combined, weighted by their inverse mean squared error
-(``rnnkit.models.combination``: the M4 lesson that a few good methods combined beat any one chosen). The model
-is in the pool only where it earned it. ``rnnkit forecast`` gives the ensemble by default (``model.forecaster =
-"auto"``), says what is in it, and says when the model lost to a baseline; every candidate can be asked for.
+ensemble is chosen by rolling-origin backtesting: every candidate forecasts from every origin of the validation
+split (several origins, at least five on a short series), and the two of the model, ETS, damped ETS, Theta and AR
+with the lowest RMSE there are combined, weighted by their inverse mean squared error
+(``rnnkit.models.combination``: the M4 lesson that a few good methods combined beat any one chosen). The naive,
+seasonal naive and drift forecasts are reported beside them but not pooled: the fitted models nest them (ETS with
+alpha 1 is the naive, seasonal ETS the seasonal naive, Theta a drift line) and take that form only where the
+training split says so, where a short backtest lets a naive forecast in by the luck of a few origins. The model
+is in the pool only where it earned it; at forecast time the pool is chosen again over the history's last
+origins. ``rnnkit forecast`` gives the ensemble by default (``model.forecaster = "auto"``), says what is in it,
+and says when the model lost to a baseline; every candidate can be asked for.
 
 Covariates: ``data.past_covariates`` (known up to each origin) and ``data.future_covariates`` (known ahead; a
 forecast needs them for its steps: rows after the series with the value empty) are read by the model beside the
@@ -106,7 +110,8 @@ ARCHS = {
 FORECASTERS = {
     "auto": "the ensemble (what the validation backtest chose)",
     "model": "the trained model",
-    "ensemble": f"the {POOL} candidates with the lowest validation backtest RMSE, weighted by inverse MSE",
+    "ensemble": f"the {POOL} of the model, ETS, damped, Theta and AR with the lowest backtest RMSE, weighted by "
+    "inverse MSE",
     "ets": "exponential smoothing (statsmodels, structure by AICc, damped trend among them), fitted on the "
     "given history",
     "damped": "exponential smoothing with a damped trend (statsmodels, the season by AICc), fitted on the given "
@@ -119,7 +124,8 @@ FORECASTERS = {
     "drift": "the last value plus the average step of the history (random walk with drift)",
 }
 STATISTICAL = ("ets", "damped", "theta", "ar")  # fitted baselines
-CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "damped", "theta", "ar")  # what the ensemble pools
+CANDIDATES = ("model", "naive", "seasonal_naive", "drift", "ets", "damped", "theta", "ar")  # ranked by the backtest
+POOLED = ("model", "ets", "damped", "theta", "ar")  # what the ensemble may pool: the network and the fitted models
 MIN_ORIGINS = 5  # validation origins a short series' split is widened to hold, when it can spare them
 DISTRIBUTIONS = {
     "point": "point forecasts (MSE); intervals from the validation residuals",
@@ -849,13 +855,13 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
 
     def _select(self, model_mean: np.ndarray, baselines: dict[str, np.ndarray], y: np.ndarray) -> dict[str, Any]:
         """The rolling-origin backtest on validation: every candidate's forecasts from every validation origin,
-        their RMSE per column, the pool of the best ``POOL`` with inverse-MSE weights (``pool_weights``), and, for
-        the report, every forecast's RMSE and per-step residual spread (the ensemble's intervals) and the best
-        baseline. ``model.forecaster = "auto"`` forecasts with the ensemble."""
+        their RMSE per column, the pool of the best ``POOL`` of ``POOLED`` with inverse-MSE weights
+        (``pool_weights``), and, for the report, every forecast's RMSE and per-step residual spread (the ensemble's
+        intervals) and the best baseline. ``model.forecaster = "auto"`` forecasts with the ensemble."""
         forecasts = {k: self._clip(v) for k, v in {"model": model_mean, **baselines}.items()}
         names = [c for c in self.candidate_names() if c in forecasts]
         per_column = {c: _rms(y, forecasts[c], axis=(0, 1)) for c in names}
-        weights = pool_weights(per_column)
+        weights = pool_weights({c: e for c, e in per_column.items() if c in POOLED})
         if weights:
             forecasts["ensemble"] = self._clip(combine(forecasts, weights))
         rmse_of = {k: float(_rms(y, f)) for k, f in forecasts.items()}
@@ -1027,8 +1033,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         origins and every later one, the most recent stretch being the most like the forecast's future (and a
         run forecasting new data choosing on that data). The model forecasts with its trained weights (it never
         trained on those points), the statistical candidates are fitted on the history before the first origin;
-        the pool is the three with the lowest RMSE, weighted by inverse MSE. None where the history cannot hold
-        an origin after a lookback, two seasons and a third of it."""
+        the pool is the ``POOL`` of ``POOLED`` with the lowest RMSE, weighted by inverse MSE. None where the
+        history cannot hold an origin after a lookback, two seasons and a third of it."""
         d = self.dcfg
         L, H, m = d.lookback, d.horizon, d.season
         n, k = values.shape
@@ -1062,7 +1068,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 [f.backtest(values[:, j], origins, H, exog=fx) for j, f in enumerate(fitted)], -1
             )
         y = values[origins[:, None] + np.arange(H)[None, :]]
-        errors = {c: _rms(y, self._clip(forecasts[c]), axis=(0, 1)) for c in self.candidate_names() if c in forecasts}
+        errors = {c: _rms(y, self._clip(forecasts[c]), axis=(0, 1)) for c in POOLED if c in forecasts}
         return pool_weights(errors) or None
 
     def _check_exog(self, exog: np.ndarray | None, n: int, steps: int, where: str) -> np.ndarray | None:
