@@ -124,3 +124,14 @@ def test_check_counts_the_models_parameters_without_data():
     assert rnnkit.check("mnist-pixels", overrides={"data.pixels": False})["parameters"] == (
         4 * h * (28 + h) + 2 * 4 * h + h * 10 + 10
     )
+
+
+@pytest.mark.parametrize("recipe", ["mnist-pixels", "mnist-pixels-permuted"])
+def test_every_registered_cell_builds_on_the_pixel_recipes(recipe):
+    from rnnkit.cells import registry
+
+    fast = registry.with_backend("fast")
+    for cell in registry.names():  # a cell with no fast form only in its scratch form, as it says
+        backend = {} if cell in fast else {"model.backend": "scratch"}
+        checked = rnnkit.check(recipe, overrides={"model.cell": cell, **backend})
+        assert checked["model"] == "SequenceClassifier" and checked["parameters"] > 0, cell
