@@ -336,8 +336,8 @@ def print_task(name: str, task: Task, info: dict[str, Any]) -> None:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """One panel per task: the validation metric against CPU seconds, one line per cell (first seed), the test
-    figure as a dot at the stop."""
+    """One panel per task: the validation metric against CPU seconds (when each validation had finished), one
+    line per cell (its first seed), the test figure as a star at the end of the line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -358,11 +358,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
             xs = [p[0] for p in r["curve"]]
             ys = [p[2] for p in r["curve"]]
             ax.plot(xs, ys, marker=".", label=f"{r['cell']} ({r['hidden']})", color=colors.get(r["cell"]))
-            if r["metric"] is not None:
-                ax.scatter([r["cpu_s"]], [r["metric"]], color=colors.get(r["cell"]), marker="*", s=60)
+            if r["metric"] is not None:  # the final model, at the end of its curve (its validation done)
+                x = max([r["cpu_s"], *xs])
+                ax.scatter([x], [r["metric"]], color=colors.get(r["cell"]), marker="*", s=60)
         metric = info["metric"]
         ax.set_title(f"{name}: validation {'nats/char' if metric == 'loss' else metric}")
-        ax.set_xlabel("CPU seconds (1 thread)")
+        ax.set_xlabel("CPU seconds of one thread, validations included")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(
@@ -384,7 +385,13 @@ def main() -> int:
     ap.add_argument("--out-root", help="parent of the run directories (default: a temporary folder, removed)")
     ap.add_argument("--json-out", default=str(RESULTS / "quality-cpu.json"))
     ap.add_argument("--plot", default=str(REPO / "docs" / "img" / "quality-cpu.png"))
+    ap.add_argument("--replot", metavar="JSON", help="only draw --plot again from a result file of this benchmark")
     a = ap.parse_args()
+    if a.replot:
+        from _results import read_result
+
+        plot(read_result(a.replot)["result"], Path(a.plot))
+        return 0
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
     cells = [c.strip() for c in a.cells.split(",") if c.strip()]
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
