@@ -880,7 +880,7 @@ def render_quality(doc: dict[str, Any]) -> str:
         + ".\n"
     )
     goal = r.get("goal")
-    if goal:
+    if goal and goal["by_task"]:  # a file without the goal's tasks says nothing of it
         parts = [
             f"{k}: {v['best_new_cell'] or '-'} {'beats' if v['beats_lstm'] else 'does not beat'} the LSTM"
             for k, v in goal["by_task"].items()
