@@ -178,6 +178,19 @@ def _omp_wait(r: dict[str, Any]) -> Iterator[Headline]:
             yield Headline(f"{x['setting']} vs 1 thread", x["vs_1_thread"], rel_tol=0.35)
 
 
+def _quality(r: dict[str, Any]) -> Iterator[Headline]:
+    """Quality within a CPU budget: the steps done depend on the CPU, like a --max-time run (10% on a loss or
+    perplexity); an accuracy within 3 points (a short budget leaves the pixel tasks' curves steep)."""
+    budget = r["budget"]["seconds"]
+    for name, t in r["tasks"].items():
+        for cell, v in (t.get("by_cell") or {}).items():
+            label = f"{name} {cell} test {t['metric']} after {budget:g} CPU s"
+            if t["metric"] == "accuracy":
+                yield Headline(label, v["mean"], 0.03, pct=True)
+            else:
+                yield Headline(label, v["mean"], rel_tol=0.10)
+
+
 HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "classify": _classify,
     "forecast": _forecast,
@@ -197,6 +210,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "load_test": _load_test,
     "export": _export,
     "omp_wait": _omp_wait,
+    "quality": _quality,
 }
 
 
@@ -270,7 +284,7 @@ MINUTES = {
     "speed-round2-notes-cpu": 3.0,
 }
 # options whose value is an output path: moved to the scratch folder when measuring again
-OUTPUT_OPTIONS = ("--json-out", "--out", "--out-root", "--out-dir")
+OUTPUT_OPTIONS = ("--json-out", "--out", "--out-root", "--out-dir", "--plot")
 ENV_KEPT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RNNKIT_RECURRENCE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
 

@@ -18,6 +18,7 @@ only format what the file holds: a figure the doc shows is a figure the benchmar
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import statistics
 import sys
@@ -812,6 +813,96 @@ def render_omp_wait(doc: dict[str, Any]) -> str:
     )
 
 
+def _quality_figure(x: float | None, metric: str) -> str:
+    return pct(x) if metric == "accuracy" else "-" if x is None else f"{x:.3f}" if metric == "loss" else num(x)
+
+
+def render_quality(doc: dict[str, Any]) -> str:
+    """``benchmarks/quality.py``: per task, each cell at equal parameter count after the same CPU budget - its
+    test metric (mean over seeds), the steps and throughput the budget bought - the literature beside, and which
+    part of the grid ran."""
+    r = doc["result"]
+    b = r["budget"]
+    out = [
+        f"Budget per run: **{b['seconds']:g} s of CPU time of one thread** ({b['kind']}). Parameter counts within "
+        f"{r['tolerance']:.0%} of the LSTM's (the model `rnnkit.check` builds; language models and text "
+        "classifiers with a 32-token placeholder vocabulary; `params (real)` counts the trained checkpoint).\n"
+    ]
+    for name, t in r["tasks"].items():
+        if not t["runs"]:
+            continue
+        metric = t["metric"]
+        lm = metric == "loss"
+
+        unit = t["unit"]
+        rows = []
+        best = t.get("best_new_cell")
+        for cell, w in t["widths"].items():
+            runs = [x for x in t["runs"] if x["cell"] == cell]
+            if not runs:
+                continue
+            mean = (t.get("by_cell") or {}).get(cell, {}).get("mean")
+            shown = _quality_figure(mean, metric)
+            if cell == best or cell == "lstm":
+                shown = f"**{shown}**"
+            row = [
+                cell,
+                str(w["hidden"]),
+                f"{w['parameters']:,} ({w['ratio']:.3f})",
+                f"{runs[0]['parameters_real']:,}" if runs[0].get("parameters_real") else "-",
+                shown,
+            ]
+            if lm:
+                row.append(f"{mean / math.log(2):.3f}" if mean is not None else "-")
+            row += [
+                " ".join(_quality_figure(x["metric"], metric) for x in runs),
+                f"{statistics.fmean(x['steps'] or 0 for x in runs):,.0f}",
+                rate(statistics.fmean(x.get(f"{unit}_per_cpu_s") or 0 for x in runs)),
+                f"{statistics.fmean(x['cpu_s'] for x in runs):.0f} / {statistics.fmean(x['wall_s'] for x in runs):.0f}",
+                ", ".join(sorted({x["stopped"] or "-" for x in runs})),
+            ]
+            rows.append(row)
+        head = ["cell", "width", "params (x LSTM)", "params (real)"]
+        head += ["test nats/char", "bits/char"] if lm else [f"test {metric}"]
+        head += ["per seed", "steps", f"{unit} / CPU s", "CPU s / wall s", "stopped by"]
+        seeds = sorted({x["seed"] for x in t["runs"]})
+        verdict = ""
+        if best:
+            verdict = (
+                f" Best new cell: **{best}**, which {'beats' if t['beats_lstm'] else 'does not beat'} the LSTM at "
+                "this budget."
+            )
+        out.append(
+            f"**{name}** (recipe `{t['recipe']}` with {', '.join(f'`{k}={v}`' for k, v in t['overrides'].items())}; "
+            f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}):{verdict}\n\n"
+            + table(head, rows)
+            + "\nLiterature: "
+            + "; ".join(t["anchors"])
+            + ".\n"
+        )
+    ran, left = r["ran"], r["not_run"]
+    grid = r["full_grid"]
+    out.append(
+        f"Ran: tasks {', '.join(ran['tasks'])}; cells {', '.join(ran['cells'])}; "
+        f"seeds {', '.join(map(str, ran['seeds']))} (the full grid: {len(grid['tasks'])} tasks x "
+        f"{len(grid['cells'])} cells x {grid['seeds']} seeds). Not run: "
+        + (f"tasks {', '.join(left['tasks'])}" if left["tasks"] else "no task")
+        + (f"; cells {', '.join(left['cells'])}" if left["cells"] else "")
+        + (f"; {left['seeds']} more seed(s) per run" if left["seeds"] else "")
+        + ".\n"
+    )
+    goal = r.get("goal")
+    if goal and goal["by_task"]:  # a file without the goal's tasks says nothing of it
+        parts = [
+            f"{k}: {v['best_new_cell'] or '-'} {'beats' if v['beats_lstm'] else 'does not beat'} the LSTM"
+            for k, v in goal["by_task"].items()
+        ]
+        out.append(
+            f"Goal ({goal['text']}): **{'met' if goal['met'] else 'not met'}** at this budget ({'; '.join(parts)}).\n"
+        )
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "classify": render_classify,
     "forecast": render_forecast,
@@ -832,6 +923,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "omp_wait": render_omp_wait,
     "own-data-forecast": render_own_data_forecast,
     "own-data-classify": render_own_data_classify,
+    "quality": render_quality,
 }
 # blocks that name a glob of stems: the benchmark's renderer for several files at once
 GROUP_RENDERERS: dict[str, Callable[[dict[str, dict[str, Any]]], str]] = {

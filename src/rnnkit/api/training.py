@@ -256,7 +256,9 @@ def check(
 ) -> dict[str, Any]:
     """Check a configuration without training (``rnnkit train --check``): every value is validated and the model
     is built on the meta device (no memory, no data read, nothing written). Returns {"recipe", "task", "ok",
-    "model", "config"}; a bad value raises UserError naming the key."""
+    "model", "parameters", "config"}: ``parameters`` counts the trainable parameters of that model (None where the
+    task cannot build one without data); sizes the data decides (a vocabulary, the labels) are placeholders there,
+    a few tokens or two labels. A bad value raises UserError naming the key."""
     from rnnkit.runs.setup import TrainRequest, check_request
 
     _recipe("check", recipe)

