@@ -106,6 +106,9 @@ def _lm_speed(r: dict[str, Any]) -> Iterator[Headline]:
                 name = f"h{x['hidden']} b{x['batch']} {x['backend']} {x['precision']} x{x['procs']} share of peak"
                 yield Headline(name, x["fraction_of_peak"], 0.15)
         return
+    if r.get("mode") == "interleave":  # rnnkit's step against the plain loop's, alternating in one process
+        yield Headline("rnnkit step vs plain loop (CPU time)", r["rnnkit_vs_plain_cpu"], 0.15)
+        return
     for x in r["results"]:
         if x.get("vs_plain") is not None and x["variant"] != "plain":
             yield Headline(f"{x['variant']} vs plain loop", x["vs_plain"], 0.25)
