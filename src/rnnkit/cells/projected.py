@@ -149,25 +149,11 @@ class _LSTMLayer(torch.autograd.Function):
         return (dx, dh0, dc0, dw_ih, dw_hh, db if ctx.has_bias[0] else None, db if ctx.has_bias[1] else None, None)
 
 
-def lstm_layer(
-    x: Tensor,
-    h0: Tensor,
-    c0: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-    dtype: torch.dtype,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One LSTM layer over ``x`` (seq, batch, input) with GEMMs in ``dtype``: ``(output in dtype, h_n, c_n)``."""
-    return _LSTMLayer.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype)
-
-
 def lstm_stack(
     lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None, dtype: torch.dtype
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """``lstm(x, state)`` (unidirectional, no projection, time-major) computed with :func:`lstm_layer` on the
-    module's own parameters, with ``nn.LSTM``'s dropout between layers in training mode.
+    """``lstm(x, state)`` (unidirectional, no projection, time-major) computed layer by layer with
+    ``_LSTMLayer`` on the module's own parameters, with ``nn.LSTM``'s dropout between layers in training mode.
 
     ``x``: (seq, batch, input); ``state``: ``(h0, c0)``, each (layers, batch, hidden), or None for zeros.
     Returns the last layer's output (seq, batch, hidden) in ``dtype`` and ``(h_n, c_n)`` in fp32 (the state a
