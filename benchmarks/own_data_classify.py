@@ -44,9 +44,10 @@ RF_SEEDS = (0, 1, 2)
 
 
 def default_data() -> Path:
-    mirror = os.environ.get("RNNKIT_DATA_MIRROR")
-    base = Path(mirror) if mirror else Path(__file__).resolve().parents[2] / "shared" / "data"
-    return base / "ucr-uea"
+    """The ucr-uea data set through rnnkit's registry (the mirror, the cache, checksums checked)."""
+    from rnnkit import datasets
+
+    return datasets.get("ucr-uea")
 
 
 def read_long(path: Path) -> tuple[list[np.ndarray], list[str]]:
@@ -191,7 +192,9 @@ def bundled_cases(folder: Path) -> dict[str, tuple[Path, Path]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=default_data(), help="folder of NAME-{train,test}.csv")
+    ap.add_argument(
+        "--data", type=Path, default=None, help="folder of NAME-{train,test}.csv (default: the registry's ucr-uea)"
+    )
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--bundled", action="store_true", help="also the sets bundled with an installed sktime")
     ap.add_argument("--threads", type=int, default=2)
@@ -200,6 +203,8 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], help="k=v passed to rnnkit train")
     args = ap.parse_args()
     args.out_root.mkdir(parents=True, exist_ok=True)
+    if args.data is None:
+        args.data = default_data()
     cases = {c: (args.data / f"{c}-train.csv", args.data / f"{c}-test.csv") for c in args.cases.split(",") if c}
     if args.bundled:
         folder = args.out_root / "bundled-data"

@@ -191,7 +191,7 @@ def test_every_figure_is_one_command_away(path):
 
 
 def test_measuring_again_moves_every_output_to_the_scratch_folder(tmp_path):
-    argv = ["benchmarks/ptb.py", "ptb-small", "--data-dir", "../shared/data", "--out", "runs/x", "--set", "a=1"]
+    argv = ["benchmarks/ptb.py", "ptb-small", "--data-dir", "data-mirror", "--out", "runs/x", "--set", "a=1"]
     argv += ["--json-out=benchmarks/results/ptb-small.json"]
     out = _figures.relocate(argv, tmp_path, tmp_path / "new.json", "/data")
     assert out[:2] == argv[:2] and out[out.index("--data-dir") + 1] == "/data"

@@ -33,6 +33,7 @@ MIRRORED = (
     "mnist-5k",
     "cornell-sample",
     "dialogs",
+    "ucr-uea",
     "timeseries",
 )
 

@@ -665,6 +665,43 @@ DATASETS: tuple[Dataset, ...] = (
         notes="Our copy restores the tab of a public copy and strips trailing spaces (see its SOURCE.txt): no public "
         "download gives these bytes; comes from RNNKIT_DATA_MIRROR or by hand.",
     ),
+    Dataset(
+        "ucr-uea",
+        "UCR/UEA time-series classification sets with their official splits: ItalyPowerDemand, ArrowHead, "
+        "JapaneseVowels (long CSV: id, label, step, channels)",
+        tuple(
+            File(f"ucr-uea/{name}", sha256, size)
+            for name, sha256, size in (
+                (
+                    "italypowerdemand-train.csv",
+                    "3c37e7d200600854cfaba2dabf205bab168470bbc85c359f1435c65ecdf682ce",
+                    26454,
+                ),
+                (
+                    "italypowerdemand-test.csv",
+                    "8cec1af1ba998dd6b4c5f88cd8a9ef155e9eb0e20f00ecba19a9e6e9d90afcd0",
+                    432144,
+                ),
+                ("arrowhead-train.csv", "178598b560b956e987f419817f6552f18c69c404e781e7cc5cd36ffaf33ba3af", 156371),
+                ("arrowhead-test.csv", "e8986a873cd5790388d344412459ab2ee8b67d430a4961a191f003a7bca15910", 788656),
+                (
+                    "japanesevowels-train.csv",
+                    "9bfa703e18215a23e89657874664e1b6223cb5873288780891f60c2f0c33362b",
+                    518038,
+                ),
+                ("japanesevowels-test.csv", "1ffd12cf52e59f63b0b3031bed3a172544a8cd87e5f47a341b779f0784757ba2", 690699),
+            )
+        ),
+        license="cite the archives (Dau et al. 2019; Bagnall et al. 2018)",
+        citation="H. A. Dau et al., The UCR Time Series Archive, IEEE/CAA JAS 2019; A. Bagnall et al., "
+        "The UEA multivariate time series classification archive, arXiv:1811.00075",
+        homepage="https://www.timeseriesclassification.com",
+        sample=True,  # three sets of the archives, converted: our re-packaging
+        sample_of="UCR/UEA archives",
+        notes="Our conversion of the copies bundled in sktime 1.2.0 (sktime/datasets/data) to one long CSV per split "
+        "(see its SOURCE.txt): no public download gives these bytes; comes from RNNKIT_DATA_MIRROR or by hand. "
+        "Read by benchmarks/own_data_classify.py.",
+    ),
     _timeseries(),
 )
 
