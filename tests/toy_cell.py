@@ -24,9 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import registry
-from rnnkit.cells.base import RecurrentSpec
+from rnnkit.cells.base import RecurrentSpec, reverse_time
 from rnnkit.cells.dropout import dropout
-from rnnkit.cells.layer import _reverse
 
 NAME = "toy"
 
@@ -96,9 +95,9 @@ class ToyRecurrent(nn.Module):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
                 w = [getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias")]
                 i = k * spec.directions + d
-                xin = _reverse(inp, rev) if d else inp
+                xin = reverse_time(inp, rev) if d else inp
                 out, c, m, n = self._run(xin, c0[i], m0[i], n0[i], w, valid)
-                outs.append(_reverse(out, rev) if d else out)
+                outs.append(reverse_time(out, rev) if d else out)
                 cs.append(c)
                 ms.append(m)
                 ns.append(n)

@@ -78,3 +78,12 @@ class RecurrentSpec:
     def output_size(self) -> int:
         """Features of the stack's output: the last layer's size times the directions."""
         return self.sizes[-1] * self.directions
+
+
+def reverse_time(seq: Tensor, rev_index: Tensor | None) -> Tensor:
+    """Reverse time; with ``rev_index`` each sequence only within its own length (padding stays put): the backward
+    direction of every bidirectional stack, classic or modern."""
+    # seq: (seq, batch, features); rev_index: (seq, batch) or None
+    if rev_index is None:
+        return seq.flip(0)
+    return seq.gather(0, rev_index.unsqueeze(-1).expand_as(seq))

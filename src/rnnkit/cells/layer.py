@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import registry
-from rnnkit.cells.base import RecurrentSpec, State
+from rnnkit.cells.base import RecurrentSpec, State, reverse_time
 from rnnkit.cells.cell import ScratchCell, Weights
 from rnnkit.cells.dropout import dropout
 
@@ -124,12 +124,12 @@ class ScratchRecurrent(nn.Module):
                 w = self.weights(k, d)
                 gx = cell.project_input(layer_input, w)  # (seq, batch, gates * hidden)
                 if d == 1:
-                    gx = _reverse(gx, rev_index)
+                    gx = reverse_time(gx, rev_index)
                 i = k * spec.directions + d
                 s0: State = (h0[i], c0[i]) if has_c else h0[i]
                 out, s_n = _unroll(cell, gx, s0, w, mask, first_masked)  # out: (seq, batch, hidden)
                 if d == 1:
-                    out = _reverse(out, rev_index)
+                    out = reverse_time(out, rev_index)
                 outputs.append(out)
                 if has_c:
                     h_n.append(s_n[0])
@@ -168,14 +168,6 @@ class ScratchRecurrent(nn.Module):
         if s.dropout:
             text += f", dropout={s.dropout}"
         return text
-
-
-def _reverse(seq: Tensor, rev_index: Tensor | None) -> Tensor:
-    """Reverse time; with ``rev_index`` each sequence only within its own length (padding stays put)."""
-    # seq: (seq, batch, features); rev_index: (seq, batch) or None
-    if rev_index is None:
-        return seq.flip(0)
-    return seq.gather(0, rev_index.unsqueeze(-1).expand_as(seq))
 
 
 class _RecurrentWeightGrad(torch.autograd.Function):

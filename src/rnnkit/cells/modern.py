@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentSpec
+from rnnkit.cells.base import RecurrentSpec, reverse_time
 from rnnkit.cells.dropout import dropout
 
 States = tuple[Tensor, ...]
@@ -168,13 +168,13 @@ class ModernRecurrent(nn.Module):
                 layer_input = dropout(layer_input, self.dropout)
             outputs = []
             for d, core in enumerate(layer):
-                inp = _reverse(layer_input, rev_index) if d == 1 else layer_input
+                inp = reverse_time(layer_input, rev_index) if d == 1 else layer_input
                 s0 = tuple(s[k * directions + d] for s in states)
                 if self.backend == "scratch":
                     out, s_n = unroll(core.step, inp, s0, lengths)
                 else:
                     out, s_n = core.sequence(inp, s0, lengths)
-                outputs.append(_reverse(out, rev_index) if d == 1 else out)
+                outputs.append(reverse_time(out, rev_index) if d == 1 else out)
                 for i, s in enumerate(s_n):
                     new[i].append(s.to(param.dtype))
             layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=-1)
@@ -209,14 +209,6 @@ class ModernRecurrent(nn.Module):
         if s.dropout:
             text += f", dropout={s.dropout}"
         return text
-
-
-def _reverse(seq: Tensor, rev_index: Tensor | None) -> Tensor:
-    """Reverse time; with ``rev_index`` each sequence only within its own length (padding stays put)."""
-    # seq: (seq, batch, features); rev_index: (seq, batch) or None
-    if rev_index is None:
-        return seq.flip(0)
-    return seq.gather(0, rev_index.unsqueeze(-1).expand_as(seq))
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
