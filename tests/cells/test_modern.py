@@ -148,11 +148,36 @@ def test_fast_equals_scratch_float32(cell):
     _compare(cell, torch.float32, 1e-5, 2, False, True, True)
 
 
+@pytest.mark.parametrize("cell", ["mamba", "mingru", "minlstm", "mlstm"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
-def test_mamba_without_the_compiled_scan(monkeypatch, dtype, tol):
-    """The selective scan's PyTorch form (where no C compiler is, or RNNKIT_NATIVE=0) equals the step too."""
+def test_fast_form_without_the_compiled_kernels(monkeypatch, cell, dtype, tol):
+    """The PyTorch forms the compiled kernels replace (where no C compiler is, or RNNKIT_NATIVE=0) equal the step
+    too: Mamba's selective scan, minGRU / minLSTM's gated scan, mLSTM's block-diagonal projections."""
     monkeypatch.setenv("RNNKIT_NATIVE", "0")
-    _compare("mamba", dtype, tol, 2, True, True, True)
+    # float32 in test_fast_equals_scratch_float32's set-up (one direction: the reverse direction's random
+    # weights make mLSTM's float32 gradients ill-conditioned beyond the tolerance in either form)
+    _compare(cell, dtype, tol, 2, dtype == torch.float64, True, True)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_min_cells_run_the_compiled_gated_scan(cell):
+    """Where the kernel builds, minGRU / minLSTM's fast form goes through it (one autograd node from the
+    projection to the states), not the PyTorch form."""
+    from rnnkit.cells import native
+
+    if native.library() is None:
+        pytest.skip("no C compiler: the PyTorch form runs")
+    spec = _spec(cell, num_layers=1)
+    _, fast = _pair(spec, torch.float32)
+    out, _ = fast(torch.randn(SEQ, BATCH, INPUT))
+    names = set()
+    stack = [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and type(node).__name__ not in names:
+            names.add(type(node).__name__)
+            stack.extend(n for n, _ in node.next_functions)
+    assert "GatedScanBackward" in names, names
 
 
 def test_mamba_compiled_scan_is_used_where_a_compiler_is():
@@ -324,3 +349,32 @@ def test_compiled_selective_scan_equals_pytorch_form(monkeypatch, state):
         results.append((y, h, *grads))
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_compiled_gated_scan_at_saturated_gates(monkeypatch, cell):
+    """The kernel's own float32 exp (clamped to the normal range) at logits far into the sigmoid's tails, padded
+    sequences and a given state: outputs and every gradient within 1e-5 of each tensor's scale from the exact
+    answer (the PyTorch form in float64; the gradients reach ~1e3 here, so the scale, not 1e-5 absolute)."""
+    from rnnkit.cells import native
+
+    if native.library() is None:
+        pytest.skip("no C compiler: the PyTorch form runs")
+    spec = _spec(cell, num_layers=1)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(SEQ, BATCH, INPUT, generator=gen) * 40  # gate logits of +-100 and beyond
+    h0 = torch.randn(1, BATCH, HIDDEN, generator=gen)
+    w = torch.randn(SEQ, BATCH, HIDDEN, generator=gen)
+
+    def run(flag: str, dtype: torch.dtype) -> list[torch.Tensor]:
+        monkeypatch.setenv("RNNKIT_NATIVE", flag)
+        torch.manual_seed(0)
+        module = _module(cell).build(spec, "fast").to(dtype)
+        xi, hi = x.to(dtype).requires_grad_(), h0.to(dtype).requires_grad_()
+        out, h = module(xi, hi, lengths=LENGTHS)
+        grads = torch.autograd.grad((out * w.to(dtype)).sum() + h.sum(), [xi, hi, *module.parameters()])
+        return [t.detach().double() for t in (out, h, *grads)]
+
+    exact, fast = run("0", torch.float64), run("1", torch.float32)
+    for i, (e, f) in enumerate(zip(exact, fast)):
+        assert (f - e).abs().max() <= 1e-5 * e.abs().max(), i

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, state_at, time_mask
-from rnnkit.cells.scan import linear_scan
+from rnnkit.cells.scan import gated_scan, linear_scan
 
 DOC = "minGRU (Feng et al. 2024, 'Were RNNs All We Needed?'): a GRU with input-only gates, a linear recurrence"
 STATE_NAMES = ("h",)
@@ -69,9 +69,12 @@ class MinGRUCore(Core):
     def sequence(self, x: Tensor, state: States, lengths: Tensor | None) -> tuple[Tensor, States]:
         # x: (seq, batch, input); h0: (batch, inner)
         (h0,) = state
-        cand, gate = self.proj(x).chunk(2, dim=-1)  # (seq, batch, inner) each
-        dtype = compute_dtype(cand)
-        cand, gate = cand.to(dtype), gate.to(dtype)
+        P = self.proj(x)  # (seq, batch, 2 * inner): candidate, gate
+        dtype = compute_dtype(P)
+        H = gated_scan(P.to(dtype), h0.to(dtype), lengths)  # the compiled kernel, where it runs
+        if H is not None:
+            return self._out(H), (state_at(H, h0, lengths),)
+        cand, gate = P.to(dtype).chunk(2, dim=-1)  # (seq, batch, inner) each
         z = torch.sigmoid(gate)
         a, b = 1 - z, z * g(cand)
         mask = time_mask(lengths, x.size(0))

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.mingru import g, inner_size
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, state_at, time_mask
-from rnnkit.cells.scan import linear_scan
+from rnnkit.cells.scan import gated_scan, linear_scan
 
 DOC = "minLSTM (Feng et al. 2024, 'Were RNNs All We Needed?'): an LSTM with input-only, normalised gates"
 STATE_NAMES = ("h",)
@@ -63,8 +63,12 @@ class MinLSTMCore(Core):
     def sequence(self, x: Tensor, state: States, lengths: Tensor | None) -> tuple[Tensor, States]:
         # x: (seq, batch, input); h0: (batch, inner)
         (h0,) = state
-        cand, f, i = self.proj(x).chunk(3, dim=-1)  # (seq, batch, inner) each
-        dtype = compute_dtype(cand)
+        P = self.proj(x)  # (seq, batch, 3 * inner): candidate, forget, input
+        dtype = compute_dtype(P)
+        H = gated_scan(P.to(dtype), h0.to(dtype), lengths)  # the compiled kernel, where it runs
+        if H is not None:
+            return self._out(H), (state_at(H, h0, lengths),)
+        cand, f, i = P.chunk(3, dim=-1)  # (seq, batch, inner) each
         f, i = torch.sigmoid(f.to(dtype)), torch.sigmoid(i.to(dtype))
         total = f + i
         a, b = f / total, (i / total) * g(cand.to(dtype))

@@ -1,4 +1,5 @@
-"""An optional compiled CPU kernel for Mamba's selective scan, with the PyTorch form as the fallback.
+"""Optional compiled CPU kernels (Mamba's selective scan, minGRU / minLSTM's gated scan, block-diagonal products),
+with the PyTorch forms as the fallback.
 
 Why: the selective scan touches ``seq * batch * inner * N`` state elements (268M per layer at batch 32, 1,024
 steps, inner 512, N 16) and needs an ``exp`` for each. In PyTorch every step of the recurrence is a separate pass
@@ -207,10 +208,120 @@ void FN(bd_grad_weight)(int64_t r0, int64_t r1, int64_t C, int64_t K, const REAL
 """
 
 
+_MINSCAN = r"""
+/* minGRU (G = 2) and minLSTM (G = 3): the gates and the scan h_t = a_t h_{t-1} + b_t in one pass over memory.
+   P (T, Bt, G * D): the input projection, rows [candidate | gate] or [candidate | forget | input]; h0 (Bt, D);
+   lengths (Bt) or NULL: past a sequence's length h is carried unchanged (a = 1, b = 0); H (T, Bt, D): every h_t.
+   h_{t-1} is read back from H, so no state buffer. Batch rows [b0, b1). */
+static inline REAL FN(sigm)(REAL x) { return 1 / (1 + EXP(-x)); }
+
+void FN(min_forward)(int64_t G, int64_t T, int64_t Bt, int64_t D, int64_t b0, int64_t b1,
+                     const REAL* restrict P, const REAL* restrict h0, const int64_t* restrict lengths,
+                     REAL* restrict H) {
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t row = t * Bt + b;
+            const REAL* restrict hp = t ? H + (row - Bt) * D : h0 + b * D;
+            REAL* restrict ht = H + row * D;
+            const REAL* restrict c = P + row * G * D;
+            if (lengths && t >= lengths[b]) { memcpy(ht, hp, sizeof(REAL) * D); continue; }
+            if (G == 2) {
+                const REAL* restrict s = c + D;
+                for (int64_t d = 0; d < D; d++) {
+                    const REAL z = FN(sigm)(s[d]);
+                    const REAL gc = c[d] >= 0 ? c[d] + (REAL)0.5 : FN(sigm)(c[d]);
+                    ht[d] = (1 - z) * hp[d] + z * gc;
+                }
+            } else {
+                const REAL* restrict fl = c + D;
+                const REAL* restrict il = c + 2 * D;
+                for (int64_t d = 0; d < D; d++) {
+                    const REAL f = FN(sigm)(fl[d]), i = FN(sigm)(il[d]), tot = f + i;
+                    const REAL gc = c[d] >= 0 ? c[d] + (REAL)0.5 : FN(sigm)(c[d]);
+                    ht[d] = (f / tot) * hp[d] + (i / tot) * gc;
+                }
+            }
+        }
+    }
+}
+
+/* The gradients: dH (T, Bt, D) -> dP (T, Bt, G * D); carry (Bt, D), zero on entry, ends as dL/dh0. carry holds
+   a_{t+1} G_{t+1}, the gradient reaching h_t from the later steps. */
+void FN(min_backward)(int64_t G, int64_t T, int64_t Bt, int64_t D, int64_t b0, int64_t b1,
+                      const REAL* restrict P, const REAL* restrict h0, const int64_t* restrict lengths,
+                      const REAL* restrict H, const REAL* restrict dH, REAL* restrict dP, REAL* restrict carry) {
+    for (int64_t t = T - 1; t >= 0; t--) {
+        for (int64_t b = b0; b < b1; b++) {
+            const int64_t row = t * Bt + b;
+            const REAL* restrict hp = t ? H + (row - Bt) * D : h0 + b * D;
+            const REAL* restrict c = P + row * G * D;
+            const REAL* restrict g = dH + row * D;
+            REAL* restrict dc = dP + row * G * D;
+            REAL* restrict cr = carry + b * D;
+            if (lengths && t >= lengths[b]) {
+                for (int64_t d = 0; d < D; d++) cr[d] += g[d];
+                memset(dc, 0, sizeof(REAL) * G * D);
+                continue;
+            }
+            if (G == 2) {
+                const REAL* restrict s = c + D;
+                REAL* restrict ds = dc + D;
+                for (int64_t d = 0; d < D; d++) {
+                    const REAL gt = g[d] + cr[d], z = FN(sigm)(s[d]), sc = FN(sigm)(c[d]);
+                    const REAL pos = c[d] >= 0, gc = pos ? c[d] + (REAL)0.5 : sc, gd = pos ? 1 : sc * (1 - sc);
+                    ds[d] = gt * (gc - hp[d]) * z * (1 - z);
+                    dc[d] = gt * z * gd;
+                    cr[d] = gt * (1 - z);
+                }
+            } else {
+                const REAL* restrict fl = c + D;
+                const REAL* restrict il = c + 2 * D;
+                REAL* restrict df = dc + D;
+                REAL* restrict di = dc + 2 * D;
+                for (int64_t d = 0; d < D; d++) {
+                    const REAL gt = g[d] + cr[d], f = FN(sigm)(fl[d]), i = FN(sigm)(il[d]), sc = FN(sigm)(c[d]);
+                    const REAL tot = f + i, a = f / tot, bb = i / tot;
+                    const REAL pos = c[d] >= 0, gc = pos ? c[d] + (REAL)0.5 : sc, gd = pos ? 1 : sc * (1 - sc);
+                    const REAL q = gt * (hp[d] - gc) * a * bb;  /* dh/d(logit f) = q (1 - f), d(logit i): -q (1 - i) */
+                    df[d] = q * (1 - f);
+                    di[d] = -q * (1 - i);
+                    dc[d] = gt * bb * gd;
+                    cr[d] = gt * a;
+                }
+            }
+        }
+    }
+}
+"""
+
+# A vectorisable exp for float (Cephes' expf polynomial, within 2 ulp on the clamped range): glibc's expf is a
+# scalar call, which left the loops above and the selective scan unvectorised. double keeps libm's exp (the f64
+# build is for the float64 checks, where exactness matters more than speed).
+_FAST_EXPF = r"""
+static inline float rk_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    const float k = __builtin_rintf(x * 1.44269504088896341f);
+    const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = ((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+"""
+
+
 def _source() -> str:
-    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"]
-    for real, suffix, exp in (("float", "f32", "expf"), ("double", "f64", "exp")):
-        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{_BODY}\n{_BLOCKDIAG}\n")
+    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n", _FAST_EXPF]
+    for real, suffix, exp in (("float", "f32", "rk_expf"), ("double", "f64", "exp")):
+        body = f"{_BODY}\n{_BLOCKDIAG}\n{_MINSCAN}\n"
+        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{body}")
         parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
     return "".join(parts)
 
@@ -290,6 +401,10 @@ def _build() -> ctypes.CDLL | None:
         getattr(lib, f"bd_grad_weight_{suffix}").argtypes = [i64] * 4 + [ptr, i64, ptr, i64, ptr, ptr]
         getattr(lib, f"bd_apply_{suffix}").restype = None
         getattr(lib, f"bd_grad_weight_{suffix}").restype = None
+        getattr(lib, f"min_forward_{suffix}").argtypes = [i64] * 6 + [ptr] * 4
+        getattr(lib, f"min_backward_{suffix}").argtypes = [i64] * 6 + [ptr] * 7
+        getattr(lib, f"min_forward_{suffix}").restype = None
+        getattr(lib, f"min_backward_{suffix}").restype = None
     return lib
 
 
@@ -437,3 +552,37 @@ def block_diagonal_weight_grad(g: Tensor, x: Tensor, K: int, with_bias: bool) ->
 
     _each(run, ranges)
     return dW.sum(0), None if db is None else db.sum(0)
+
+
+def min_forward(P: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor:  # noqa: N803
+    """minGRU / minLSTM's gates and scan (the C source's ``min_forward``): ``P`` (T, batch, G * D) with G = 2 or 3,
+    ``h0`` (batch, D), ``lengths`` (batch,) or None -> every state H (T, batch, D)."""
+    lib = library()
+    assert lib is not None
+    T, batch, width = P.shape
+    D = h0.size(-1)
+    P, h0 = P.contiguous(), h0.contiguous()
+    lens = None if lengths is None else lengths.to(torch.int64).contiguous()
+    H = torch.empty(T, batch, D, dtype=P.dtype)
+    fn = lib.min_forward_f32 if P.dtype == torch.float32 else lib.min_forward_f64
+    lp = None if lens is None else _ptr(lens)
+    ptrs = (_ptr(P), _ptr(h0), lp, _ptr(H))
+    _each(lambda b0, b1: fn(width // D, T, batch, D, b0, b1, *ptrs), _split(batch))
+    return H
+
+
+def min_backward(P: Tensor, h0: Tensor, lengths: Tensor | None, H: Tensor, dH: Tensor) -> tuple[Tensor, Tensor]:  # noqa: N803
+    """The gradients (dP, dh0) of :func:`min_forward` from ``dH`` (T, batch, D)."""
+    lib = library()
+    assert lib is not None
+    T, batch, width = P.shape
+    D = h0.size(-1)
+    P, h0, H, dH = (t.contiguous() for t in (P, h0, H, dH))
+    lens = None if lengths is None else lengths.to(torch.int64).contiguous()
+    dP = torch.empty_like(P)
+    carry = torch.zeros(batch, D, dtype=P.dtype)
+    fn = lib.min_backward_f32 if P.dtype == torch.float32 else lib.min_backward_f64
+    lp = None if lens is None else _ptr(lens)
+    ptrs = (_ptr(P), _ptr(h0), lp, _ptr(H), _ptr(dH), _ptr(dP), _ptr(carry))
+    _each(lambda b0, b1: fn(width // D, T, batch, D, b0, b1, *ptrs), _split(batch))
+    return dP, carry

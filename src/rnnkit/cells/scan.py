@@ -82,6 +82,34 @@ def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     return LinearScan.apply(a, b, h0)
 
 
+class GatedScan(torch.autograd.Function):
+    """minGRU / minLSTM from their input projection to every state, in the compiled kernel of
+    :mod:`rnnkit.cells.native`: ``P`` (seq, batch, G * D), ``h0`` (batch, D), ``lengths`` (batch,) or None -> H
+    (seq, batch, D). The gates, their products and the scan are one pass forward and one backward (which
+    recomputes the gates from ``P``), where the PyTorch form makes about ten element-wise passes over (seq, batch,
+    D) each way and keeps the gates for the backward."""
+
+    @staticmethod
+    def forward(ctx: Any, P: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor:
+        H = native.min_forward(P, h0, lengths)
+        ctx.save_for_backward(P, h0, lengths, H)
+        return H
+
+    @staticmethod
+    def backward(ctx: Any, dH: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        P, h0, lengths, H = ctx.saved_tensors
+        dP, dh0 = native.min_backward(P, h0, lengths, H, dH)
+        return dP, dh0, None
+
+
+def gated_scan(P: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor | None:
+    """minGRU (``P`` = [candidate | gate]) or minLSTM (``P`` = [candidate | forget | input]) through
+    :class:`GatedScan`, or None where the compiled kernel cannot run (the cell then uses its PyTorch form)."""
+    if not native.usable(P, h0):
+        return None
+    return GatedScan.apply(P, h0, lengths)
+
+
 # -- causal depthwise convolution --------------------------------------------------------------------------------
 # weight (channels, 1, width) as nn.Conv1d(groups=channels) holds it; the state is the last width - 1 inputs,
 # oldest first: (batch, width - 1, channels).
