@@ -378,3 +378,35 @@ def test_compiled_gated_scan_at_saturated_gates(monkeypatch, cell):
     exact, fast = run("0", torch.float64), run("1", torch.float32)
     for i, (e, f) in enumerate(zip(exact, fast)):
         assert (f - e).abs().max() <= 1e-5 * e.abs().max(), i
+
+
+def test_compiled_conv_and_gate_equal_pytorch_forms(monkeypatch):
+    """Mamba's fused convolution + bias + SiLU (its input a column block of the projection, padded sequences, a
+    given state) and its output gate ``(y + D u) * silu(z)``: values and every gradient against PyTorch in float64."""
+    from rnnkit.cells import native
+    from rnnkit.cells.scan import conv_silu_sequence, mamba_gate
+
+    if native.library() is None:
+        pytest.skip("no C compiler: the PyTorch form runs")
+    gen = torch.Generator().manual_seed(0)
+    T, B, C, W = 9, 3, 6, 4
+    proj = torch.randn(T, B, 2 * C, generator=gen, dtype=torch.float64)
+    args = [torch.randn(B, W - 1, C, generator=gen, dtype=torch.float64)]
+    args += [
+        torch.randn(C, 1, W, generator=gen, dtype=torch.float64),
+        torch.randn(C, generator=gen, dtype=torch.float64),
+    ]
+    y, D = torch.randn(T, B, C, generator=gen, dtype=torch.float64), torch.randn(C, generator=gen, dtype=torch.float64)
+    w = torch.randn(T, B, C, generator=gen, dtype=torch.float64)
+    lengths = torch.tensor([9, 5, 2])
+    results = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("RNNKIT_NATIVE", flag)
+        p, state, weight, bias, yy, dd = (t.clone().requires_grad_() for t in (proj, *args, y, D))
+        x, z = p.chunk(2, dim=-1)  # row stride 2 C, as the projection gives them
+        u, new = conv_silu_sequence(x, state, weight, bias, lengths)
+        out = mamba_gate(yy, u, z, dd)
+        grads = torch.autograd.grad((out * w).sum() + (u * w).sum() + new.sum(), [p, state, weight, bias, yy, dd])
+        results.append((u, new, out, *grads))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

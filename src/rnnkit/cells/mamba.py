@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
-from rnnkit.cells.scan import conv_sequence, conv_step, selective_scan
+from rnnkit.cells.scan import conv_silu_sequence, conv_step, mamba_gate, selective_scan
 
 DOC = "Mamba (Gu & Dao 2023): the selective state-space block (input-dependent delta, B, C; causal conv; gating)"
 STATE_NAMES = ("conv", "ssm")
@@ -97,8 +97,9 @@ class MambaCore(Core):
         # x: (seq, batch, input)
         conv, h0 = state
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (seq, batch, inner) each
-        xc, conv = conv_sequence(xi, conv, self.conv1d.weight, self.conv1d.bias, lengths)
-        u, delta, B, C = self._ssm_inputs(xc)
+        u, conv = conv_silu_sequence(xi, conv, self.conv1d.weight, self.conv1d.bias, lengths)
+        dt, B, C = self.x_proj(u).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
+        delta = F.softplus(self.dt_proj(dt))
         dtype = compute_dtype(u)
         u, delta, B, C = u.to(dtype), delta.to(dtype), B.to(dtype), C.to(dtype)
         mask = time_mask(lengths, x.size(0))
@@ -106,8 +107,7 @@ class MambaCore(Core):
             delta = delta.masked_fill(~mask, 0.0)
         A = -torch.exp(self.A_log.to(dtype))
         y, h = selective_scan(u, delta, A, B, C, h0.to(dtype), self.block)
-        y = y + self.D.to(dtype) * u
-        return self.out_proj(y * F.silu(z)), (conv, h)
+        return self.out_proj(mamba_gate(y, u, z.to(dtype), self.D.to(dtype))), (conv, h)
 
 
 def state_layout(spec: RecurrentSpec, batch: int) -> list[tuple[str, tuple[int, ...]]]:

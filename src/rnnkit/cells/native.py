@@ -294,14 +294,113 @@ void FN(min_backward)(int64_t G, int64_t T, int64_t Bt, int64_t D, int64_t b0, i
 }
 """
 
-# A vectorisable exp for float (Cephes' expf polynomial, within 2 ulp on the clamped range): glibc's expf is a
+_CONV = r"""
+/* The causal depthwise convolution with its bias and SiLU (Mamba, mLSTM): u_t = silu(b + sum_j w_j full_{t+j}),
+   full = [state; x]. x (T, Bt, C) at row stride xs (a column block of the input projection); state (P, Bt, C),
+   P = width - 1; wt (width, C): the weight transposed; bias (C) or NULL; u (T, Bt, C). acc: a buffer of C. */
+static inline const REAL* FN(cs_row)(int64_t t, int64_t s, int64_t P, int64_t Bt, int64_t b, int64_t C,
+                                     const REAL* x, int64_t xs, const REAL* state) {
+    return t >= s ? x + ((t - s) * Bt + b) * xs : state + ((t - s + P) * Bt + b) * C;
+}
+
+static void FN(cs_acc)(int64_t t, int64_t b, int64_t Bt, int64_t C, int64_t P, const REAL* x, int64_t xs,
+                       const REAL* state, const REAL* restrict wt, const REAL* restrict bias, REAL* restrict acc) {
+    for (int64_t c = 0; c < C; c++) acc[c] = bias ? bias[c] : 0;
+    for (int64_t j = 0; j <= P; j++) {
+        const REAL* restrict src = FN(cs_row)(t, P - j, P, Bt, b, C, x, xs, state);
+        const REAL* restrict w = wt + j * C;
+        for (int64_t c = 0; c < C; c++) acc[c] += w[c] * src[c];
+    }
+}
+
+int FN(cs_forward)(int64_t T, int64_t Bt, int64_t C, int64_t P, int64_t b0, int64_t b1, const REAL* x, int64_t xs,
+                   const REAL* state, const REAL* restrict wt, const REAL* restrict bias, REAL* restrict u) {
+    REAL* restrict acc = (REAL*)malloc(sizeof(REAL) * C);
+    if (!acc) return -1;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = b0; b < b1; b++) {
+            FN(cs_acc)(t, b, Bt, C, P, x, xs, state, wt, bias, acc);
+            REAL* restrict ut = u + (t * Bt + b) * C;
+            for (int64_t c = 0; c < C; c++) ut[c] = acc[c] / (1 + EXP(-acc[c]));
+        }
+    free(acc);
+    return 0;
+}
+
+/* du (T, Bt, C) -> dx (T, Bt, C), d_state (P, Bt, C): both zero on entry; dwt (width, C), dbias (C) or NULL: this
+   call's own zeroed buffers. The convolution is recomputed (width products a value) rather than stored. */
+int FN(cs_backward)(int64_t T, int64_t Bt, int64_t C, int64_t P, int64_t b0, int64_t b1, const REAL* x, int64_t xs,
+                    const REAL* state, const REAL* restrict wt, const REAL* restrict bias, const REAL* restrict du,
+                    REAL* dx, REAL* d_state, REAL* restrict dwt, REAL* restrict dbias) {
+    REAL* restrict acc = (REAL*)malloc(sizeof(REAL) * C);
+    if (!acc) return -1;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t b = b0; b < b1; b++) {
+            FN(cs_acc)(t, b, Bt, C, P, x, xs, state, wt, bias, acc);
+            const REAL* restrict g = du + (t * Bt + b) * C;
+            for (int64_t c = 0; c < C; c++) {  /* acc becomes dL/d(conv output): du silu'(a) */
+                const REAL a = acc[c], sg = 1 / (1 + EXP(-a));
+                acc[c] = g[c] * sg * (1 + a * (1 - sg));
+            }
+            if (dbias) for (int64_t c = 0; c < C; c++) dbias[c] += acc[c];
+            for (int64_t j = 0; j <= P; j++) {
+                const int64_t s = P - j;
+                const REAL* restrict src = FN(cs_row)(t, s, P, Bt, b, C, x, xs, state);
+                REAL* restrict dst = t >= s ? dx + ((t - s) * Bt + b) * C : d_state + ((t - s + P) * Bt + b) * C;
+                const REAL* restrict w = wt + j * C;
+                REAL* restrict dw = dwt + j * C;
+                for (int64_t c = 0; c < C; c++) {
+                    dw[c] += acc[c] * src[c];
+                    dst[c] += acc[c] * w[c];
+                }
+            }
+        }
+    free(acc);
+    return 0;
+}
+
+/* Mamba's output gate: out = (y + Dv u) * silu(z). Rows [r0, r1) of (rows, C); z at row stride zs. */
+void FN(mg_forward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, const REAL* restrict u,
+                    const REAL* restrict z, int64_t zs, const REAL* restrict Dv, REAL* restrict out) {
+    for (int64_t r = r0; r < r1; r++) {
+        const REAL* restrict yr = y + r * C;
+        const REAL* restrict ur = u + r * C;
+        const REAL* restrict zr = z + r * zs;
+        REAL* restrict o = out + r * C;
+        for (int64_t c = 0; c < C; c++) o[c] = (yr[c] + Dv[c] * ur[c]) * (zr[c] / (1 + EXP(-zr[c])));
+    }
+}
+
+/* dy (rows, C), du (rows, C), dz (rows, C); dD (C): this call's own zeroed buffer. */
+void FN(mg_backward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, const REAL* restrict u,
+                     const REAL* restrict z, int64_t zs, const REAL* restrict Dv, const REAL* restrict dout,
+                     REAL* restrict dy, REAL* restrict du, REAL* restrict dz, REAL* restrict dD) {
+    for (int64_t r = r0; r < r1; r++) {
+        const REAL* restrict yr = y + r * C;
+        const REAL* restrict ur = u + r * C;
+        const REAL* restrict zr = z + r * zs;
+        const REAL* restrict g = dout + r * C;
+        for (int64_t c = 0; c < C; c++) {
+            const REAL sg = 1 / (1 + EXP(-zr[c])), gate = zr[c] * sg, pre = yr[c] + Dv[c] * ur[c];
+            const REAL gy = g[c] * gate;
+            dy[r * C + c] = gy;
+            du[r * C + c] = gy * Dv[c];
+            dD[c] += gy * ur[c];
+            dz[r * C + c] = g[c] * pre * sg * (1 + zr[c] * (1 - sg));
+        }
+    }
+}
+"""
+
+# A vectorisable exp for float (Cephes' expf polynomial: within 1e-7 relative on the clamped range): glibc's expf is a
 # scalar call, which left the loops above and the selective scan unvectorised. double keeps libm's exp (the f64
 # build is for the float64 checks, where exactness matters more than speed).
 _FAST_EXPF = r"""
 static inline float rk_expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     const float k = __builtin_rintf(x * 1.44269504088896341f);
-    const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+    /* Cody-Waite: ln 2 in two parts, each product an fma, which -fassociative-math cannot merge back into one */
+    const float r = __builtin_fmaf(k, 2.12194440e-4f, __builtin_fmaf(-k, 0.693359375f, x));
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -320,7 +419,7 @@ static inline float rk_expf(float x) {
 def _source() -> str:
     parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n", _FAST_EXPF]
     for real, suffix, exp in (("float", "f32", "rk_expf"), ("double", "f64", "exp")):
-        body = f"{_BODY}\n{_BLOCKDIAG}\n{_MINSCAN}\n"
+        body = f"{_BODY}\n{_BLOCKDIAG}\n{_MINSCAN}\n{_CONV}\n"
         parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{body}")
         parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
     return "".join(parts)
@@ -404,6 +503,14 @@ def _build() -> ctypes.CDLL | None:
         getattr(lib, f"min_forward_{suffix}").argtypes = [i64] * 6 + [ptr] * 4
         getattr(lib, f"min_backward_{suffix}").argtypes = [i64] * 6 + [ptr] * 7
         getattr(lib, f"min_forward_{suffix}").restype = None
+        getattr(lib, f"cs_forward_{suffix}").argtypes = [i64] * 6 + [ptr, i64] + [ptr] * 4
+        getattr(lib, f"cs_backward_{suffix}").argtypes = [i64] * 6 + [ptr, i64] + [ptr] * 8
+        getattr(lib, f"cs_forward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"cs_backward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"mg_forward_{suffix}").argtypes = [i64] * 3 + [ptr] * 3 + [i64] + [ptr] * 2
+        getattr(lib, f"mg_backward_{suffix}").argtypes = [i64] * 3 + [ptr] * 3 + [i64] + [ptr] * 6
+        getattr(lib, f"mg_forward_{suffix}").restype = None
+        getattr(lib, f"mg_backward_{suffix}").restype = None
         getattr(lib, f"min_backward_{suffix}").restype = None
     return lib
 
@@ -586,3 +693,77 @@ def min_backward(P: Tensor, h0: Tensor, lengths: Tensor | None, H: Tensor, dH: T
     ptrs = (_ptr(P), _ptr(h0), lp, _ptr(H), _ptr(dH), _ptr(dP), _ptr(carry))
     _each(lambda b0, b1: fn(width // D, T, batch, D, b0, b1, *ptrs), _split(batch))
     return dP, carry
+
+
+def conv_silu_forward(x: Tensor, state: Tensor, wt: Tensor, bias: Tensor | None) -> Tensor:
+    """``silu(causal_conv(x) + bias)`` (the C source's ``cs_forward``): ``x`` (T, batch, C) with evenly spaced rows,
+    ``state`` (width - 1, batch, C), ``wt`` (width, C) -> (T, batch, C)."""
+    lib = library()
+    assert lib is not None
+    T, batch, C = x.shape
+    xf, xs = _rows(x)
+    state, wt = state.contiguous(), wt.contiguous()
+    b = None if bias is None else bias.contiguous()
+    u = torch.empty(T, batch, C, dtype=x.dtype)
+    fn = lib.cs_forward_f32 if x.dtype == torch.float32 else lib.cs_forward_f64
+    ptrs = (_ptr(xf), xs, _ptr(state), _ptr(wt), None if b is None else _ptr(b), _ptr(u))
+    _parallel(lambda b0, b1: fn(T, batch, C, wt.size(0) - 1, b0, b1, *ptrs), _split(batch))
+    return u
+
+
+def conv_silu_backward(x: Tensor, state: Tensor, wt: Tensor, bias: Tensor | None, du: Tensor):
+    """The gradients (dx, d_state, dwt, dbias or None) of :func:`conv_silu_forward`."""
+    lib = library()
+    assert lib is not None
+    T, batch, C = x.shape
+    xf, xs = _rows(x)
+    state, wt, du = state.contiguous(), wt.contiguous(), du.contiguous()
+    b = None if bias is None else bias.contiguous()
+    dx, d_state = torch.zeros(T, batch, C, dtype=x.dtype), torch.zeros_like(state)
+    ranges = _split(batch)
+    dwt = torch.zeros(len(ranges), *wt.shape, dtype=x.dtype)
+    dbias = None if b is None else torch.zeros(len(ranges), C, dtype=x.dtype)
+    fn = lib.cs_backward_f32 if x.dtype == torch.float32 else lib.cs_backward_f64
+    head = (_ptr(xf), xs, _ptr(state), _ptr(wt), None if b is None else _ptr(b), _ptr(du), _ptr(dx), _ptr(d_state))
+
+    def run(b0: int, b1: int) -> int:
+        k = ranges.index((b0, b1))
+        return fn(T, batch, C, wt.size(0) - 1, b0, b1, *head, _ptr(dwt[k]), None if dbias is None else _ptr(dbias[k]))
+
+    _parallel(run, ranges)
+    return dx, d_state, dwt.sum(0), None if dbias is None else dbias.sum(0)
+
+
+def mamba_gate_forward(y: Tensor, u: Tensor, z: Tensor, D: Tensor) -> Tensor:  # noqa: N803
+    """Mamba's ``(y + D u) * silu(z)`` (``mg_forward``): ``y``, ``u`` (..., C) contiguous, ``z`` (..., C) with
+    evenly spaced rows, ``D`` (C,)."""
+    lib = library()
+    assert lib is not None
+    C = y.size(-1)
+    y, u, D = y.contiguous(), u.contiguous(), D.contiguous()
+    zf, zs = _rows(z)
+    out = torch.empty_like(y)
+    fn = lib.mg_forward_f32 if y.dtype == torch.float32 else lib.mg_forward_f64
+    ptrs = (_ptr(y), _ptr(u), _ptr(zf), zs, _ptr(D), _ptr(out))
+    _each(lambda r0, r1: fn(r0, r1, C, *ptrs), _row_ranges(zf.size(0)))
+    return out
+
+
+def mamba_gate_backward(y: Tensor, u: Tensor, z: Tensor, D: Tensor, dout: Tensor):  # noqa: N803
+    """The gradients (dy, du, dz, dD) of :func:`mamba_gate_forward`."""
+    lib = library()
+    assert lib is not None
+    C = y.size(-1)
+    y, u, D, dout = y.contiguous(), u.contiguous(), D.contiguous(), dout.contiguous()
+    zf, zs = _rows(z)
+    dy, du, dz = torch.empty_like(y), torch.empty_like(y), torch.empty_like(y)
+    ranges = _row_ranges(zf.size(0))
+    dD = torch.zeros(len(ranges), C, dtype=y.dtype)
+    fn = lib.mg_backward_f32 if y.dtype == torch.float32 else lib.mg_backward_f64
+    ptrs = (_ptr(y), _ptr(u), _ptr(zf), zs, _ptr(D), _ptr(dout), _ptr(dy), _ptr(du), _ptr(dz))
+
+    def run(r0: int, r1: int) -> None:
+        fn(r0, r1, C, *ptrs, _ptr(dD[ranges.index((r0, r1))]))
+
+    _each(run, ranges)
+    return dy, du, dz, dD.sum(0)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells import native
@@ -162,21 +163,77 @@ def conv_sequence(
 ) -> tuple[Tensor, Tensor]:
     """Causal depthwise convolution over ``x`` (seq, batch, channels) continuing from ``conv_state``; returns the
     output (seq, batch, channels) and the state after each sequence's length."""
-    width = weight.size(-1)
-    seq = x.size(0)
     state = conv_state.transpose(0, 1).to(x.dtype)  # (width - 1, batch, channels)
     w = weight[:, 0, :].to(x.dtype)  # (channels, width)
     y = CausalConv.apply(state, x, w)
     if bias is not None:
         y = y + bias.to(x.dtype)
-    # the width - 1 inputs before the end (each sequence's length): from [state; x], built only where needed
-    full = torch.cat([state, x]) if lengths is not None or seq < width - 1 else None
+    return y, _conv_state_after(x, state, lengths)
+
+
+class CausalConvSiLU(torch.autograd.Function):
+    """``silu(causal_conv(x) + bias)`` in the compiled kernel: one pass forward, one backward (which recomputes the
+    convolution), where :class:`CausalConv`, the bias and the SiLU make about six passes over (seq, batch, channels)
+    forward and a dozen backward. state (width - 1, batch, C), x (seq, batch, C), wt (width, C), bias (C) or None."""
+
+    @staticmethod
+    def forward(ctx: Any, state: Tensor, x: Tensor, wt: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(state, x, wt, bias)
+        return native.conv_silu_forward(x, state, wt, bias)
+
+    @staticmethod
+    def backward(ctx: Any, du: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        state, x, wt, bias = ctx.saved_tensors
+        dx, d_state, dwt, dbias = native.conv_silu_backward(x, state, wt, bias, du)
+        return d_state, dx, dwt, dbias
+
+
+def conv_silu_sequence(
+    x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None, lengths: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """``silu`` of :func:`conv_sequence`'s output, and its new state: the compiled kernel where it runs."""
+    state = conv_state.transpose(0, 1).to(x.dtype)  # (width - 1, batch, channels)
+    wt = weight[:, 0, :].t().to(x.dtype)  # (width, channels)
+    b = None if bias is None else bias.to(x.dtype)
+    if weight.size(-1) < 2 or not native.usable(x, state, wt, *(() if b is None else (b,))):
+        y, new = conv_sequence(x, conv_state, weight, bias, lengths)
+        return F.silu(y), new
+    u = CausalConvSiLU.apply(state.contiguous(), x, wt.contiguous(), b)
+    return u, _conv_state_after(x, state, lengths)
+
+
+def _conv_state_after(x: Tensor, state: Tensor, lengths: Tensor | None) -> Tensor:
+    """The width - 1 inputs up to each sequence's length (oldest first), from ``[state; x]``: (batch, width - 1, C)."""
+    seq, p = x.size(0), state.size(0)
+    full = torch.cat([state, x]) if lengths is not None or seq < p else None
     if lengths is None:
-        new = full[seq:] if full is not None else x[seq - (width - 1) :].clone()  # (width - 1, batch, channels)
-    else:  # the width - 1 inputs up to each sequence's length: full[L .. L + width - 2]
-        index = lengths.view(1, -1, 1) + torch.arange(width - 1, device=x.device).view(-1, 1, 1)
-        new = full.gather(0, index.expand(width - 1, -1, full.size(-1)))
-    return y, new.transpose(0, 1)
+        new = full[seq:] if full is not None else x[seq - p :].clone()  # (width - 1, batch, channels)
+    else:  # full[L .. L + width - 2]
+        index = lengths.view(1, -1, 1) + torch.arange(p, device=x.device).view(-1, 1, 1)
+        new = full.gather(0, index.expand(p, -1, full.size(-1)))
+    return new.transpose(0, 1)
+
+
+class MambaGate(torch.autograd.Function):
+    """Mamba's output ``(y + D u) * silu(z)`` in one compiled pass each way (four forward and about six backward
+    in PyTorch). y, u (seq, batch, C); z (seq, batch, C), a column block of the input projection; D (C,)."""
+
+    @staticmethod
+    def forward(ctx: Any, y: Tensor, u: Tensor, z: Tensor, D: Tensor) -> Tensor:
+        ctx.save_for_backward(y, u, z, D)
+        return native.mamba_gate_forward(y, u, z, D)
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        y, u, z, D = ctx.saved_tensors
+        return native.mamba_gate_backward(y, u, z, D, dout)
+
+
+def mamba_gate(y: Tensor, u: Tensor, z: Tensor, D: Tensor) -> Tensor:
+    """``(y + D u) * silu(z)``: :class:`MambaGate` where the compiled kernel runs, else PyTorch."""
+    if native.usable(y, u, z, D):
+        return MambaGate.apply(y, u, z, D)
+    return (y + D * u) * F.silu(z)
 
 
 def conv_step(x: Tensor, conv_state: Tensor, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor]:
