@@ -148,11 +148,12 @@ def test_fast_equals_scratch_float32(cell):
     _compare(cell, torch.float32, 1e-5, 2, False, True, True)
 
 
-@pytest.mark.parametrize("cell", ["mamba", "mingru", "minlstm", "mlstm"])
+@pytest.mark.parametrize("cell", ["mamba", "mingru", "minlstm", "mlstm", "slstm"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)], ids=["fp64", "fp32"])
 def test_fast_form_without_the_compiled_kernels(monkeypatch, cell, dtype, tol):
     """The PyTorch forms the compiled kernels replace (where no C compiler is, or RNNKIT_NATIVE=0) equal the step
-    too: Mamba's selective scan, minGRU / minLSTM's gated scan, mLSTM's block-diagonal projections."""
+    too: Mamba's selective scan, convolution and gate, minGRU / minLSTM's gated scan, sLSTM's recurrence, mLSTM's
+    block-diagonal projections."""
     monkeypatch.setenv("RNNKIT_NATIVE", "0")
     # float32 in test_fast_equals_scratch_float32's set-up (one direction: the reverse direction's random
     # weights make mLSTM's float32 gradients ill-conditioned beyond the tolerance in either form)

@@ -1,5 +1,5 @@
-"""Optional compiled CPU kernels (Mamba's selective scan, minGRU / minLSTM's gated scan, block-diagonal products),
-with the PyTorch forms as the fallback.
+"""Optional compiled CPU kernels (Mamba's selective scan, convolution and gate; minGRU / minLSTM's gated scan;
+sLSTM's recurrence; mLSTM's block-diagonal products), with the PyTorch forms as the fallback.
 
 Why: the selective scan touches ``seq * batch * inner * N`` state elements (268M per layer at batch 32, 1,024
 steps, inner 512, N 16) and needs an ``exp`` for each. In PyTorch every step of the recurrence is a separate pass
@@ -392,6 +392,149 @@ void FN(mg_backward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, 
 }
 """
 
+_SLSTM = r"""
+/* sLSTM's recurrence (rnnkit.cells.slstm.SLSTMScan). gx (T, nh, Bt, 4d): the input half of the gate
+   pre-activations (i, f, z, o per head); Rt (nh, d, 4d): the recurrent matrix transposed; h0, c0, n0, m0
+   (nh, Bt, d); lengths (Bt) or NULL. Writes,
+   each (T, nh, Bt, .): A (4d: i, f, tanh z~, o), SF (d: sigmoid(-f~)), SEL (d: m_t came from i~), Hs, Cs, Ns, Ms
+   (d). Past a sequence's length every state keeps its value (and A, SF, SEL are zero). SEL holds 0 / 1. Batch
+   rows [b0, b1). */
+/* One step's gates and states for one (head, batch row): every pointer its own restrict parameter, so the loop
+   vectorises (written inline, the overlapping views of A and of the state arrays defeat the dependence analysis). */
+static inline void FN(sl_gates)(int64_t d, const REAL* restrict ip_, const REAL* restrict fp_,
+                                const REAL* restrict zp_, const REAL* restrict op_, const REAL* restrict cp,
+                                const REAL* restrict np, const REAL* restrict mp, REAL* restrict ai, REAL* restrict af_,
+                                REAL* restrict az, REAL* restrict ao, REAL* restrict sf, REAL* restrict sel,
+                                REAL* restrict hn, REAL* restrict cn, REAL* restrict nn, REAL* restrict mn) {
+    for (int64_t k = 0; k < d; k++) {
+        const REAL ip = ip_[k], fp = fp_[k], zp = zp_[k], op = op_[k];
+        const REAL e = EXP(-(fp < 0 ? -fp : fp));  /* log sigmoid(f~), stable on both sides */
+        const REAL log_f = (fp < 0 ? fp : 0) - LOG(1 + e);
+        const REAL af = log_f + mp[k], m = ip > af ? ip : af;
+        const REAL i = EXP(ip - m), f = EXP(af - m);
+        const REAL z = 1 - 2 / (EXP(2 * zp) + 1), o = 1 / (1 + EXP(-op));
+        sf[k] = 1 / (1 + EXP(fp));
+        sel[k] = ip > af ? 1 : 0;
+        mn[k] = m;
+        ai[k] = i;
+        af_[k] = f;
+        az[k] = z;
+        ao[k] = o;
+        const REAL c = f * cp[k] + i * z, n = i + f * np[k];
+        cn[k] = c;
+        nn[k] = n;
+        hn[k] = o * c / n;
+    }
+}
+
+int FN(sl_forward)(int64_t T, int64_t nh, int64_t Bt, int64_t d, int64_t b0, int64_t b1, const REAL* restrict gx,
+                   const REAL* restrict Rt, const REAL* h0, const REAL* c0, const REAL* n0, const REAL* m0,
+                   const int64_t* restrict lengths, REAL* restrict A, REAL* restrict SF, REAL* restrict SEL,
+                   REAL* Hs, REAL* Cs, REAL* Ns, REAL* Ms) {
+    REAL* restrict raw = (REAL*)malloc(sizeof(REAL) * 4 * d);
+    if (!raw) return -1;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t hh = 0; hh < nh; hh++)
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t row = (t * nh + hh) * Bt + b, s0 = (hh * Bt + b) * d, cur = row * d;
+                const int64_t prev = t ? ((t - 1) * nh + hh) * Bt + b : -1;
+                const REAL* restrict hp = t ? Hs + prev * d : h0 + s0;
+                const REAL* restrict cp = t ? Cs + prev * d : c0 + s0;
+                const REAL* restrict np = t ? Ns + prev * d : n0 + s0;
+                const REAL* restrict mp = t ? Ms + prev * d : m0 + s0;
+                REAL* restrict a = A + row * 4 * d;
+                if (lengths && t >= lengths[b]) {
+                    memcpy(Hs + cur, hp, sizeof(REAL) * d);
+                    memcpy(Cs + cur, cp, sizeof(REAL) * d);
+                    memcpy(Ns + cur, np, sizeof(REAL) * d);
+                    memcpy(Ms + cur, mp, sizeof(REAL) * d);
+                    memset(a, 0, sizeof(REAL) * 4 * d);
+                    memset(SF + cur, 0, sizeof(REAL) * d);
+                    memset(SEL + cur, 0, sizeof(REAL) * d);
+                    continue;
+                }
+                const REAL* restrict g = gx + row * 4 * d;
+                const REAL* restrict Rh = Rt + hh * 4 * d * d;
+                memcpy(raw, g, sizeof(REAL) * 4 * d);
+                for (int64_t k = 0; k < d; k++) {  /* raw += R h: d row updates, no horizontal sums */
+                    const REAL hk = hp[k];
+                    const REAL* restrict w = Rh + k * 4 * d;
+                    for (int64_t r = 0; r < 4 * d; r++) raw[r] += w[r] * hk;
+                }
+                FN(sl_gates)(d, raw, raw + d, raw + 2 * d, raw + 3 * d, cp, np, mp, a, a + d, a + 2 * d, a + 3 * d,
+                             SF + cur, SEL + cur, Hs + cur, Cs + cur, Ns + cur, Ms + cur);
+            }
+    free(raw);
+    return 0;
+}
+
+/* The gradients. dHs (T, nh, Bt, d) or NULL; dh, dc, dn, dm (nh, Bt, d): on entry the gradients of the final
+   states, on return those of h0, c0, n0, m0; DG (T, nh, Bt, 4d): the gate pre-activations' gradients (zero where
+   a step is past its sequence's length). */
+int FN(sl_backward)(int64_t T, int64_t nh, int64_t Bt, int64_t d, int64_t b0, int64_t b1, const REAL* restrict R,
+                    const REAL* c0, const REAL* n0, const int64_t* restrict lengths, const REAL* restrict A,
+                    const REAL* restrict SF, const REAL* restrict SEL, const REAL* Hs, const REAL* Cs,
+                    const REAL* Ns, const REAL* restrict dHs, REAL* restrict dh, REAL* restrict dc,
+                    REAL* restrict dn, REAL* restrict dm, REAL* restrict DG) {
+    for (int64_t hh = 0; hh < nh; hh++)  /* dh starts with the last output's gradient */
+        for (int64_t b = b0; b < b1; b++)
+            if (dHs) {
+                const int64_t s0 = (hh * Bt + b) * d, last = (((T - 1) * nh + hh) * Bt + b) * d;
+                for (int64_t k = 0; k < d; k++) dh[s0 + k] += dHs[last + k];
+            }
+    for (int64_t t = T - 1; t >= 0; t--)
+        for (int64_t hh = 0; hh < nh; hh++)
+            for (int64_t b = b0; b < b1; b++) {
+                const int64_t row = (t * nh + hh) * Bt + b, s0 = (hh * Bt + b) * d, cur = row * d;
+                REAL* restrict dg = DG + row * 4 * d;
+                REAL* restrict gh = dh + s0;
+                if (lengths && t >= lengths[b]) {  /* a frozen step passes its states' gradients straight on */
+                    memset(dg, 0, sizeof(REAL) * 4 * d);
+                } else {
+                    const int64_t prev = t ? ((t - 1) * nh + hh) * Bt + b : -1;
+                    const REAL* restrict cp = t ? Cs + prev * d : c0 + s0;
+                    const REAL* restrict np = t ? Ns + prev * d : n0 + s0;
+                    const REAL* restrict a = A + row * 4 * d;
+                    const REAL* restrict ct = Cs + cur;
+                    const REAL* restrict nt = Ns + cur;
+                    const REAL* restrict ht = Hs + cur;
+                    const REAL* restrict sf = SF + cur;
+                    const REAL* restrict sel = SEL + cur;
+                    REAL* restrict gc = dc + s0;
+                    REAL* restrict gn = dn + s0;
+                    REAL* restrict gm = dm + s0;
+                    for (int64_t k = 0; k < d; k++) {
+                        const REAL i = a[k], f = a[d + k], z = a[2 * d + k], o = a[3 * d + k];
+                        const REAL dhk = gh[k], inv_n = 1 / nt[k];
+                        const REAL dcv = gc[k] + dhk * o * inv_n, dnv = gn[k] - dhk * ht[k] * inv_n;
+                        const REAL df = dcv * cp[k] + dnv * np[k], di = dnv + dcv * z;
+                        const REAL gi = di * i, gf = df * f, dmt = gm[k] - gi - gf;
+                        const REAL da = gf + (1 - sel[k]) * dmt;
+                        dg[k] = gi + sel[k] * dmt;
+                        dg[d + k] = da * sf[k];
+                        dg[2 * d + k] = dcv * i * (1 - z * z);
+                        dg[3 * d + k] = dhk * ct[k] * inv_n * o * (1 - o);
+                        gc[k] = dcv * f;
+                        gn[k] = dnv * f;
+                        gm[k] = da;
+                    }
+                    const REAL* restrict Rh = R + hh * 4 * d * d;
+                    for (int64_t k = 0; k < d; k++) gh[k] = 0;
+                    for (int64_t r = 0; r < 4 * d; r++) {  /* dh_{t-1} = DG_t R */
+                        const REAL gr = dg[r];
+                        const REAL* restrict w = Rh + r * d;
+                        for (int64_t k = 0; k < d; k++) gh[k] += gr * w[k];
+                    }
+                }
+                if (t > 0 && dHs) {
+                    const int64_t prev = (((t - 1) * nh + hh) * Bt + b) * d;
+                    for (int64_t k = 0; k < d; k++) gh[k] += dHs[prev + k];
+                }
+            }
+    return 0;
+}
+"""
+
 # A vectorisable exp for float (Cephes' expf polynomial: within 1e-7 relative on the clamped range): glibc's expf is a
 # scalar call, which left the loops above and the selective scan unvectorised. double keeps libm's exp (the f64
 # build is for the float64 checks, where exactness matters more than speed).
@@ -416,12 +559,43 @@ static inline float rk_expf(float x) {
 """
 
 
+# Its log (Cephes' logf polynomial, within 1e-7 relative) for the same reason; positive normal inputs only.
+_FAST_LOGF = r"""
+static inline float rk_logf(float x) {
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    float e = (float)(((bits >> 23) & 0xff) - 126);  /* x = m 2^e, m in [0.5, 1) */
+    bits = (bits & 0x807fffff) | 0x3f000000;
+    float m;
+    memcpy(&m, &bits, sizeof m);
+    const int small = m < 0.70710678f;
+    e = small ? e - 1 : e;
+    m = small ? m + m - 1 : m - 1;
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = __builtin_fmaf(e, -2.12194440e-4f, y * m * z);
+    y = __builtin_fmaf(-0.5f, z, y);
+    return __builtin_fmaf(e, 0.693359375f, m + y);  /* ln 2 in two parts, as in rk_expf */
+}
+"""
+
+
 def _source() -> str:
-    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n", _FAST_EXPF]
-    for real, suffix, exp in (("float", "f32", "rk_expf"), ("double", "f64", "exp")):
-        body = f"{_BODY}\n{_BLOCKDIAG}\n{_MINSCAN}\n{_CONV}\n"
-        parts.append(f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n{body}")
-        parts.append("#undef REAL\n#undef FN\n#undef EXP\n")
+    parts = ["#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"]
+    parts += [_FAST_EXPF, _FAST_LOGF]
+    for real, suffix, exp, log in (("float", "f32", "rk_expf", "rk_logf"), ("double", "f64", "exp", "log")):
+        body = f"{_BODY}\n{_BLOCKDIAG}\n{_MINSCAN}\n{_CONV}\n{_SLSTM}\n"
+        macros = f"#define REAL {real}\n#define FN(x) x##_{suffix}\n#define EXP {exp}\n#define LOG {log}\n"
+        parts.append(macros + body)
+        parts.append("#undef REAL\n#undef FN\n#undef EXP\n#undef LOG\n")
     return "".join(parts)
 
 
@@ -510,6 +684,10 @@ def _build() -> ctypes.CDLL | None:
         getattr(lib, f"mg_forward_{suffix}").argtypes = [i64] * 3 + [ptr] * 3 + [i64] + [ptr] * 2
         getattr(lib, f"mg_backward_{suffix}").argtypes = [i64] * 3 + [ptr] * 3 + [i64] + [ptr] * 6
         getattr(lib, f"mg_forward_{suffix}").restype = None
+        getattr(lib, f"sl_forward_{suffix}").argtypes = [i64] * 6 + [ptr] * 14
+        getattr(lib, f"sl_backward_{suffix}").argtypes = [i64] * 6 + [ptr] * 16
+        getattr(lib, f"sl_forward_{suffix}").restype = ctypes.c_int
+        getattr(lib, f"sl_backward_{suffix}").restype = ctypes.c_int
         getattr(lib, f"mg_backward_{suffix}").restype = None
         getattr(lib, f"min_backward_{suffix}").restype = None
     return lib
@@ -767,3 +945,40 @@ def mamba_gate_backward(y: Tensor, u: Tensor, z: Tensor, D: Tensor, dout: Tensor
 
     _each(run, ranges)
     return dy, du, dz, dD.sum(0)
+
+
+def slstm_forward(gx: Tensor, R: Tensor, h0: Tensor, c0: Tensor, n0: Tensor, m0: Tensor, lengths: Tensor | None):  # noqa: N803
+    """sLSTM's recurrence (``sl_forward``): ``(A, SF, SEL, Hs, Cs, Ns, Ms)`` in :class:`SLSTMScan`'s layout."""
+    lib = library()
+    assert lib is not None
+    T, nh, B, G = gx.shape
+    d = G // 4
+    gx, h0, c0, n0, m0 = (t.contiguous() for t in (gx, h0, c0, n0, m0))
+    Rt = R.transpose(1, 2).contiguous()  # (heads, d, 4d)
+    lens = None if lengths is None else lengths.to(torch.int64).contiguous()
+    A = torch.empty_like(gx)
+    SF, Hs, Cs, Ns, Ms = (torch.empty(T, nh, B, d, dtype=gx.dtype) for _ in range(5))
+    SEL = torch.empty(T, nh, B, d, dtype=gx.dtype)  # 0 / 1 in the compute dtype: one vector width in the loop
+    fn = lib.sl_forward_f32 if gx.dtype == torch.float32 else lib.sl_forward_f64
+    ptrs = [_ptr(t) for t in (gx, Rt, h0, c0, n0, m0)] + [None if lens is None else _ptr(lens)]
+    ptrs += [_ptr(t) for t in (A, SF, SEL, Hs, Cs, Ns, Ms)]
+    _parallel(lambda b0, b1: fn(T, nh, B, d, b0, b1, *ptrs), _split(B))
+    return A, SF, SEL, Hs, Cs, Ns, Ms
+
+
+def slstm_backward(R, c0, n0, lengths, A, SF, SEL, Hs, Cs, Ns, dHs, dh, dc, dn, dm):  # noqa: N803
+    """The gradients (DG, dh0, dc0, dn0, dm0) of :func:`slstm_forward`; ``dh``... are the final states' (copied)."""
+    lib = library()
+    assert lib is not None
+    T, nh, B, d = Hs.shape
+    R, c0, n0 = R.contiguous(), c0.contiguous(), n0.contiguous()
+    lens = None if lengths is None else lengths.to(torch.int64).contiguous()
+    dh, dc, dn, dm = (t.contiguous().clone() for t in (dh, dc, dn, dm))
+    dHs = None if dHs is None else dHs.contiguous()
+    DG = torch.empty_like(A)
+    fn = lib.sl_backward_f32 if Hs.dtype == torch.float32 else lib.sl_backward_f64
+    ptrs = [_ptr(R), _ptr(c0), _ptr(n0), None if lens is None else _ptr(lens)]
+    ptrs += [_ptr(t) for t in (A, SF, SEL, Hs, Cs, Ns)] + [None if dHs is None else _ptr(dHs)]
+    ptrs += [_ptr(t) for t in (dh, dc, dn, dm, DG)]
+    _parallel(lambda b0, b1: fn(T, nh, B, d, b0, b1, *ptrs), _split(B))
+    return DG, dh, dc, dn, dm

@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells import native
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
 from rnnkit.cells.scan import conv_sequence, conv_step, one_thread
@@ -180,6 +181,12 @@ class SLSTMScan(torch.autograd.Function):
     def forward(ctx: Any, gx: Tensor, R: Tensor, h0: Tensor, c0: Tensor, n0: Tensor, m0: Tensor, valid: Tensor | None):
         T, nh, B, G = gx.shape
         d = G // 4
+        ctx.native = native.usable(gx, R, h0, c0, n0, m0)
+        if ctx.native:  # the compiled loop (rnnkit.cells.native): the same arithmetic, batch rows over the threads
+            lengths = None if valid is None else valid.view(T, B).sum(0)
+            A, SF, SEL, Hs, Cs, Ns, Ms = native.slstm_forward(gx, R, h0, c0, n0, m0, lengths)
+            ctx.save_for_backward(gx, R, h0, c0, n0, m0, lengths, A, SF, SEL, Hs, Cs, Ns, Ms)
+            return Hs, Hs[-1].clone(), Cs[-1].clone(), Ns[-1].clone(), Ms[-1].clone()
         Rt = R.transpose(1, 2)  # (heads, d, 4d)
         A = torch.empty_like(gx)  # i, f, tanh(z~), o per step
         SF = torch.empty(T, nh, B, d, dtype=gx.dtype, device=gx.device)  # sigmoid(-f~): d log sigmoid(f~) / d f~
@@ -223,11 +230,14 @@ class SLSTMScan(torch.autograd.Function):
             return torch.zeros_like(h0)
 
         dh = dh_T if dh_T is not None else zero()
-        if dHs is not None:
-            dh = dh + dHs[-1]
         dc = dc_T if dc_T is not None else zero()
         dn = dn_T if dn_T is not None else zero()
         dm = dm_T if dm_T is not None else zero()
+        if ctx.native:  # `valid` holds the lengths here
+            DG, dh, dc, dn, dm = native.slstm_backward(R, c0, n0, valid, A, SF, SEL, Hs, Cs, Ns, dHs, dh, dc, dn, dm)
+            return DG, _recurrent_grad(ctx, DG, h0, Hs), dh, dc, dn, dm, None
+        if dHs is not None:
+            dh = dh + dHs[-1]
         DG = torch.empty_like(gx)  # gate pre-activation gradients
         with one_thread():  # small per-step ops: see rnnkit.cells.scan.one_thread
             for t in range(T - 1, -1, -1):
@@ -263,13 +273,19 @@ class SLSTMScan(torch.autograd.Function):
                     )
                 if t > 0 and dHs is not None:
                     dh = dh + dHs[t - 1]
-        dR = None
-        if ctx.needs_input_grad[1]:
-            h_prev = torch.cat([h0.unsqueeze(0), Hs[:-1]])  # (seq, heads, batch, d)
-            dR = torch.bmm(
-                DG.transpose(0, 1).reshape(nh, T * B, G).transpose(1, 2), h_prev.transpose(0, 1).reshape(nh, T * B, d)
-            )
-        return DG, dR, dh, dc, dn, dm, None
+        return DG, _recurrent_grad(ctx, DG, h0, Hs), dh, dc, dn, dm, None
+
+
+def _recurrent_grad(ctx: Any, DG: Tensor, h0: Tensor, Hs: Tensor) -> Tensor | None:
+    """dL/dR (heads, 4d, d) = sum over steps and batch of DG_t h_{t-1}^T, one batched product per head."""
+    if not ctx.needs_input_grad[1]:
+        return None
+    T, nh, B, G = DG.shape
+    d = G // 4
+    h_prev = torch.cat([h0.unsqueeze(0), Hs[:-1]])  # (seq, heads, batch, d)
+    return torch.bmm(
+        DG.transpose(0, 1).reshape(nh, T * B, G).transpose(1, 2), h_prev.transpose(0, 1).reshape(nh, T * B, d)
+    )
 
 
 def state_layout(spec: RecurrentSpec, batch: int) -> list[tuple[str, tuple[int, ...]]]:
