@@ -1,7 +1,7 @@
-"""Generate the tables of docs/results.md from the result files in benchmarks/results/.
+"""Generate the tables of docs/results.md (and the pages that quote it) from the result files in benchmarks/results/.
 
-    python benchmarks/results_tables.py            # rewrite the generated blocks of docs/results.md
-    python benchmarks/results_tables.py --check    # exit 1 (and say which block) when the doc is stale
+    python benchmarks/results_tables.py            # rewrite the generated blocks of docs/results.md and QUOTING
+    python benchmarks/results_tables.py --check    # exit 1 (and say which block) when a page is stale
 
 The doc is prose written by hand around generated blocks:
 
@@ -30,6 +30,9 @@ from _results import RESULTS, ResultError, measured, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "results.md"
+# other pages that show a block of results.md again beside their own prose (docs/recurrences.md: the modern layers'
+# speed); results.md stays the page that shows every file, and the only one with the history section
+QUOTING = [REPO / "docs" / "recurrences.md"]
 # a block names one file stem, or a glob of stems ("load-*-r?") shown together by the benchmark's group renderer
 BLOCK = re.compile(r"<!-- generated: ([\w.*?-]+) -->\n(.*?)<!-- end generated: \1 -->", re.S)
 # figures not measured by their benchmark on code of this page's time (provenance reconstructed, or transcribed
@@ -1033,8 +1036,13 @@ def referenced(text: str, results: Path = RESULTS) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="only compare; exit 1 when the doc differs")
-    ap.add_argument("--doc", type=Path, default=DOC)
+    ap.add_argument("--doc", type=Path, default=None, help="one page only (default: results.md and QUOTING)")
     a = ap.parse_args()
+    for page in [] if a.doc else QUOTING:  # the quoting pages: rewritten (or checked), nothing else
+        code = _quoting(page, a.check)
+        if code:
+            return code
+    a.doc = a.doc or DOC
     text = a.doc.read_text()
     try:
         new = generate(text)
@@ -1065,6 +1073,23 @@ def main() -> int:
     if new != text:
         a.doc.write_text(new)
         print(f"rewrote {a.doc}")
+    return 0
+
+
+def _quoting(page: Path, check: bool) -> int:
+    text = page.read_text()
+    try:
+        new = generate(text)
+    except ResultError as e:
+        print(f"results_tables: {page.name}: {e}", file=sys.stderr)
+        return 2
+    if new == text:
+        return 0
+    if check:
+        print(f"results_tables: {page} is stale; run python benchmarks/results_tables.py", file=sys.stderr)
+        return 1
+    page.write_text(new)
+    print(f"rewrote {page}")
     return 0
 
 

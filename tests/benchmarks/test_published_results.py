@@ -48,6 +48,13 @@ def test_the_committed_doc_is_what_the_generator_makes_of_the_committed_files():
     )
 
 
+def test_the_pages_quoting_results_show_what_the_generator_makes():
+    for page in results_tables.QUOTING:
+        text = page.read_text()
+        assert results_tables.BLOCK.search(text), f"{page.name} quotes no generated block"
+        assert text == results_tables.generate(text), f"{page.name} is stale: run python benchmarks/results_tables.py"
+
+
 def test_every_result_file_is_shown_and_every_block_has_its_file():
     shown = results_tables.referenced(results_tables.DOC.read_text())
     assert len(shown) == len(set(shown)), f"a block appears twice: {shown}"
