@@ -399,6 +399,39 @@ _SLSTM = r"""
    each (T, nh, Bt, .): A (4d: i, f, tanh z~, o), SF (d: sigmoid(-f~)), SEL (d: m_t came from i~), Hs, Cs, Ns, Ms
    (d). Past a sequence's length every state keeps its value (and A, SF, SEL are zero). SEL holds 0 / 1. Batch
    rows [b0, b1). */
+/* y[0..n) = init (or 0) + sum_k x[k] M[k, 0..n), M's rows ld apart. Columns in blocks of 64 held in registers
+   across the k loop (one load and one fma a value of M), where a row-at-a-time update of y would load and store y
+   for every k. */
+static inline void FN(vecmat)(int64_t n, int64_t K, const REAL* restrict init, const REAL* restrict x,
+                              const REAL* restrict M, int64_t ld, REAL* restrict y) {
+    int64_t c0 = 0;
+    for (; c0 + 64 <= n; c0 += 64) {
+        REAL acc[64];
+        for (int j = 0; j < 64; j++) acc[j] = init ? init[c0 + j] : 0;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL xk = x[k];
+            const REAL* restrict m = M + k * ld + c0;
+            for (int j = 0; j < 64; j++) acc[j] += xk * m[j];
+        }
+        for (int j = 0; j < 64; j++) y[c0 + j] = acc[j];
+    }
+    for (; c0 + 16 <= n; c0 += 16) {
+        REAL acc[16];
+        for (int j = 0; j < 16; j++) acc[j] = init ? init[c0 + j] : 0;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL xk = x[k];
+            const REAL* restrict m = M + k * ld + c0;
+            for (int j = 0; j < 16; j++) acc[j] += xk * m[j];
+        }
+        for (int j = 0; j < 16; j++) y[c0 + j] = acc[j];
+    }
+    for (; c0 < n; c0++) {
+        REAL acc = init ? init[c0] : 0;
+        for (int64_t k = 0; k < K; k++) acc += x[k] * M[k * ld + c0];
+        y[c0] = acc;
+    }
+}
+
 /* One step's gates and states for one (head, batch row): every pointer its own restrict parameter, so the loop
    vectorises (written inline, the overlapping views of A and of the state arrays defeat the dependence analysis). */
 static inline void FN(sl_gates)(int64_t d, const REAL* restrict ip_, const REAL* restrict fp_,
@@ -455,12 +488,7 @@ int FN(sl_forward)(int64_t T, int64_t nh, int64_t Bt, int64_t d, int64_t b0, int
                 }
                 const REAL* restrict g = gx + row * 4 * d;
                 const REAL* restrict Rh = Rt + hh * 4 * d * d;
-                memcpy(raw, g, sizeof(REAL) * 4 * d);
-                for (int64_t k = 0; k < d; k++) {  /* raw += R h: d row updates, no horizontal sums */
-                    const REAL hk = hp[k];
-                    const REAL* restrict w = Rh + k * 4 * d;
-                    for (int64_t r = 0; r < 4 * d; r++) raw[r] += w[r] * hk;
-                }
+                FN(vecmat)(4 * d, d, g, hp, Rh, 4 * d, raw);  /* raw = g + h R^T */
                 FN(sl_gates)(d, raw, raw + d, raw + 2 * d, raw + 3 * d, cp, np, mp, a, a + d, a + 2 * d, a + 3 * d,
                              SF + cur, SEL + cur, Hs + cur, Cs + cur, Ns + cur, Ms + cur);
             }
@@ -519,12 +547,7 @@ int FN(sl_backward)(int64_t T, int64_t nh, int64_t Bt, int64_t d, int64_t b0, in
                         gm[k] = da;
                     }
                     const REAL* restrict Rh = R + hh * 4 * d * d;
-                    for (int64_t k = 0; k < d; k++) gh[k] = 0;
-                    for (int64_t r = 0; r < 4 * d; r++) {  /* dh_{t-1} = DG_t R */
-                        const REAL gr = dg[r];
-                        const REAL* restrict w = Rh + r * d;
-                        for (int64_t k = 0; k < d; k++) gh[k] += gr * w[k];
-                    }
+                    FN(vecmat)(d, 4 * d, NULL, dg, Rh, d, gh);  /* dh_{t-1} = DG_t R */
                 }
                 if (t > 0 && dHs) {
                     const int64_t prev = (((t - 1) * nh + hh) * Bt + b) * d;
