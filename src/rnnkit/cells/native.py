@@ -213,6 +213,7 @@ _MINSCAN = r"""
    P (T, Bt, G * D): the input projection, rows [candidate | gate] or [candidate | forget | input]; h0 (Bt, D);
    lengths (Bt) or NULL: past a sequence's length h is carried unchanged (a = 1, b = 0); H (T, Bt, D): every h_t.
    h_{t-1} is read back from H, so no state buffer. Batch rows [b0, b1). */
+/* the logistic sigmoid, shared by every kernel below */
 static inline REAL FN(sigm)(REAL x) { return 1 / (1 + EXP(-x)); }
 
 void FN(min_forward)(int64_t G, int64_t T, int64_t Bt, int64_t D, int64_t b0, int64_t b1,
@@ -321,7 +322,7 @@ int FN(cs_forward)(int64_t T, int64_t Bt, int64_t C, int64_t P, int64_t b0, int6
         for (int64_t b = b0; b < b1; b++) {
             FN(cs_acc)(t, b, Bt, C, P, x, xs, state, wt, bias, acc);
             REAL* restrict ut = u + (t * Bt + b) * C;
-            for (int64_t c = 0; c < C; c++) ut[c] = acc[c] / (1 + EXP(-acc[c]));
+            for (int64_t c = 0; c < C; c++) ut[c] = acc[c] * FN(sigm)(acc[c]);
         }
     free(acc);
     return 0;
@@ -339,7 +340,7 @@ int FN(cs_backward)(int64_t T, int64_t Bt, int64_t C, int64_t P, int64_t b0, int
             FN(cs_acc)(t, b, Bt, C, P, x, xs, state, wt, bias, acc);
             const REAL* restrict g = du + (t * Bt + b) * C;
             for (int64_t c = 0; c < C; c++) {  /* acc becomes dL/d(conv output): du silu'(a) */
-                const REAL a = acc[c], sg = 1 / (1 + EXP(-a));
+                const REAL a = acc[c], sg = FN(sigm)(a);
                 acc[c] = g[c] * sg * (1 + a * (1 - sg));
             }
             if (dbias) for (int64_t c = 0; c < C; c++) dbias[c] += acc[c];
@@ -367,7 +368,7 @@ void FN(mg_forward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, c
         const REAL* restrict ur = u + r * C;
         const REAL* restrict zr = z + r * zs;
         REAL* restrict o = out + r * C;
-        for (int64_t c = 0; c < C; c++) o[c] = (yr[c] + Dv[c] * ur[c]) * (zr[c] / (1 + EXP(-zr[c])));
+        for (int64_t c = 0; c < C; c++) o[c] = (yr[c] + Dv[c] * ur[c]) * (zr[c] * FN(sigm)(zr[c]));
     }
 }
 
@@ -381,7 +382,7 @@ void FN(mg_backward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, 
         const REAL* restrict zr = z + r * zs;
         const REAL* restrict g = dout + r * C;
         for (int64_t c = 0; c < C; c++) {
-            const REAL sg = 1 / (1 + EXP(-zr[c])), gate = zr[c] * sg, pre = yr[c] + Dv[c] * ur[c];
+            const REAL sg = FN(sigm)(zr[c]), gate = zr[c] * sg, pre = yr[c] + Dv[c] * ur[c];
             const REAL gy = g[c] * gate;
             dy[r * C + c] = gy;
             du[r * C + c] = gy * Dv[c];
@@ -393,44 +394,32 @@ void FN(mg_backward)(int64_t r0, int64_t r1, int64_t C, const REAL* restrict y, 
 """
 
 _SLSTM = r"""
-/* sLSTM's recurrence (rnnkit.cells.slstm.SLSTMScan). gx (T, nh, Bt, 4d): the input half of the gate
-   pre-activations (i, f, z, o per head); Rt (nh, d, 4d): the recurrent matrix transposed; h0, c0, n0, m0
-   (nh, Bt, d); lengths (Bt) or NULL. Writes,
-   each (T, nh, Bt, .): A (4d: i, f, tanh z~, o), SF (d: sigmoid(-f~)), SEL (d: m_t came from i~), Hs, Cs, Ns, Ms
-   (d). Past a sequence's length every state keeps its value (and A, SF, SEL are zero). SEL holds 0 / 1. Batch
-   rows [b0, b1). */
-/* y[0..n) = init (or 0) + sum_k x[k] M[k, 0..n), M's rows ld apart. Columns in blocks of 64 held in registers
-   across the k loop (one load and one fma a value of M), where a row-at-a-time update of y would load and store y
-   for every k. */
+/* y[0..n) = init (or 0) + sum_k x[k] M[k, 0..n), M's rows ld apart. Columns in blocks of 64 (then 16) held in
+   registers across the k loop (one load and one fma a value of M), where a row-at-a-time update of y would load
+   and store y for every k. */
+#define VECMAT_BLOCKS(W)                                                        \
+    for (; c0 + (W) <= n; c0 += (W)) {                                          \
+        REAL acc[W];                                                            \
+        for (int j = 0; j < (W); j++) acc[j] = init ? init[c0 + j] : 0;         \
+        for (int64_t k = 0; k < K; k++) {                                       \
+            const REAL xk = x[k];                                               \
+            const REAL* restrict m = M + k * ld + c0;                           \
+            for (int j = 0; j < (W); j++) acc[j] += xk * m[j];                  \
+        }                                                                       \
+        for (int j = 0; j < (W); j++) y[c0 + j] = acc[j];                       \
+    }
 static inline void FN(vecmat)(int64_t n, int64_t K, const REAL* restrict init, const REAL* restrict x,
                               const REAL* restrict M, int64_t ld, REAL* restrict y) {
     int64_t c0 = 0;
-    for (; c0 + 64 <= n; c0 += 64) {
-        REAL acc[64];
-        for (int j = 0; j < 64; j++) acc[j] = init ? init[c0 + j] : 0;
-        for (int64_t k = 0; k < K; k++) {
-            const REAL xk = x[k];
-            const REAL* restrict m = M + k * ld + c0;
-            for (int j = 0; j < 64; j++) acc[j] += xk * m[j];
-        }
-        for (int j = 0; j < 64; j++) y[c0 + j] = acc[j];
-    }
-    for (; c0 + 16 <= n; c0 += 16) {
-        REAL acc[16];
-        for (int j = 0; j < 16; j++) acc[j] = init ? init[c0 + j] : 0;
-        for (int64_t k = 0; k < K; k++) {
-            const REAL xk = x[k];
-            const REAL* restrict m = M + k * ld + c0;
-            for (int j = 0; j < 16; j++) acc[j] += xk * m[j];
-        }
-        for (int j = 0; j < 16; j++) y[c0 + j] = acc[j];
-    }
+    VECMAT_BLOCKS(64)
+    VECMAT_BLOCKS(16)
     for (; c0 < n; c0++) {
         REAL acc = init ? init[c0] : 0;
         for (int64_t k = 0; k < K; k++) acc += x[k] * M[k * ld + c0];
         y[c0] = acc;
     }
 }
+#undef VECMAT_BLOCKS
 
 /* One step's gates and states for one (head, batch row): every pointer its own restrict parameter, so the loop
    vectorises (written inline, the overlapping views of A and of the state arrays defeat the dependence analysis). */
@@ -445,8 +434,8 @@ static inline void FN(sl_gates)(int64_t d, const REAL* restrict ip_, const REAL*
         const REAL log_f = (fp < 0 ? fp : 0) - LOG(1 + e);
         const REAL af = log_f + mp[k], m = ip > af ? ip : af;
         const REAL i = EXP(ip - m), f = EXP(af - m);
-        const REAL z = 1 - 2 / (EXP(2 * zp) + 1), o = 1 / (1 + EXP(-op));
-        sf[k] = 1 / (1 + EXP(fp));
+        const REAL z = 1 - 2 / (EXP(2 * zp) + 1), o = FN(sigm)(op);
+        sf[k] = FN(sigm)(-fp);
         sel[k] = ip > af ? 1 : 0;
         mn[k] = m;
         ai[k] = i;
@@ -460,6 +449,12 @@ static inline void FN(sl_gates)(int64_t d, const REAL* restrict ip_, const REAL*
     }
 }
 
+/* sLSTM's recurrence (rnnkit.cells.slstm.SLSTMScan). gx (T, nh, Bt, 4d): the input half of the gate
+   pre-activations (i, f, z, o per head); Rt (nh, d, 4d): the recurrent matrix transposed; h0, c0, n0, m0
+   (nh, Bt, d); lengths (Bt) or NULL. Writes,
+   each (T, nh, Bt, .): A (4d: i, f, tanh z~, o), SF (d: sigmoid(-f~)), SEL (d: m_t came from i~), Hs, Cs, Ns, Ms
+   (d). Past a sequence's length every state keeps its value (and A, SF, SEL are zero). SEL holds 0 / 1. Batch
+   rows [b0, b1). */
 int FN(sl_forward)(int64_t T, int64_t nh, int64_t Bt, int64_t d, int64_t b0, int64_t b1, const REAL* restrict gx,
                    const REAL* restrict Rt, const REAL* h0, const REAL* c0, const REAL* n0, const REAL* m0,
                    const int64_t* restrict lengths, REAL* restrict A, REAL* restrict SF, REAL* restrict SEL,
