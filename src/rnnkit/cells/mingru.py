@@ -70,17 +70,17 @@ class MinGRUCore(Core):
         # x: (seq, batch, input); h0: (batch, inner)
         (h0,) = state
         P = self.proj(x)  # (seq, batch, 2 * inner): candidate, gate
-        dtype = compute_dtype(P)
-        H = gated_scan(P.to(dtype), h0.to(dtype), lengths)  # the compiled kernel, where it runs
+        P = P.to(compute_dtype(P))
+        H = gated_scan(P, h0.to(P.dtype), lengths)  # the compiled kernel, where it runs
         if H is not None:
             return self._out(H), (state_at(H, h0, lengths),)
-        cand, gate = P.to(dtype).chunk(2, dim=-1)  # (seq, batch, inner) each
+        cand, gate = P.chunk(2, dim=-1)  # (seq, batch, inner) each
         z = torch.sigmoid(gate)
         a, b = 1 - z, z * g(cand)
         mask = time_mask(lengths, x.size(0))
         if mask is not None:  # past a sequence's end: h_t = 1 * h_{t-1} + 0
             a, b = a.masked_fill(~mask, 1.0), b.masked_fill(~mask, 0.0)
-        H = linear_scan(a, b, h0.to(dtype))  # (seq, batch, inner)
+        H = linear_scan(a, b, h0.to(P.dtype))  # (seq, batch, inner)
         return self._out(H), (state_at(H, h0, lengths),)
 
 
