@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.data.timeseries import infer_season, time_frequency
-from rnnkit.models.statistical import AR, ETS
+from rnnkit.models.statistical import AR, ETS, DampedETS
 
 AIRLINE = "timeseries/airline-passengers.csv"
 
@@ -34,7 +34,7 @@ def test_ets_is_statsmodels_holt_winters_with_the_lowest_aicc(airline):
                 seasonal=seasonal,
                 seasonal_periods=12 if seasonal else None,
                 initialization_method="estimated",
-            ).fit(use_brute=False)
+            ).fit()
             aicc[(trend, damped, seasonal)] = (res.aicc, res)
     best = min(aicc, key=lambda k: aicc[k][0])
     assert (fitted.trend, fitted.damped, fitted.seasonal) == best
@@ -48,6 +48,28 @@ def test_ets_is_statsmodels_holt_winters_with_the_lowest_aicc(airline):
     # refitted on another history: statsmodels' own estimate for that history
     again = fitted.refit(airline[:72])
     assert again.label == fitted.label and again.params != fitted.params
+
+
+# Monthly shampoo sales, years 1-3 less the last 6 months (Makridakis, Wheelwright & Hyndman 1998; public
+# domain): a short trending series where statsmodels' optimiser, started without its grid search, stops at
+# another optimum, whose forecast of the 6 months held out has an RMSE 45% above that of the fit
+# ``ExponentialSmoothing(...).fit()`` gives (172.9 against 119.5, the issue's "damped Holt" baseline).
+SHAMPOO_30 = [
+    266.0, 145.9, 183.1, 119.3, 180.3, 168.5, 231.8, 224.5, 192.8, 122.9, 336.5, 185.9, 194.3, 149.5, 210.1,
+    273.3, 191.4, 287.0, 226.0, 303.6, 289.9, 421.6, 264.5, 342.3, 339.7, 440.4, 315.9, 439.3, 401.3, 437.4,
+]  # fmt: skip
+
+
+def test_damped_trend_on_a_short_series_is_the_fit_users_get_from_statsmodels():
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = np.array(SHAMPOO_30)
+    fitted = DampedETS.fit(y, 12)
+    assert (fitted.trend, fitted.damped, fitted.seasonal) == ("add", True, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ExponentialSmoothing(y, trend="add", damped_trend=True, initialization_method="estimated").fit()
+    np.testing.assert_allclose(fitted.forecast(y, 6), ref.forecast(6), rtol=1e-8)
 
 
 def test_ar_order_by_aic_and_forecasts_equal_autoreg(airline):

@@ -112,16 +112,22 @@ class ETS:
         multiplicative: bool = True,
         damped_only: bool = False,
         exog: np.ndarray | None = None,
+        brute: bool = True,
     ) -> ETS:
         """The structure with the lowest AICc, its parameters estimated on ``y`` (a multiplicative season only
-        where ``multiplicative`` and every value is positive; a trend only damped with ``damped_only``)."""
+        where ``multiplicative`` and every value is positive; a trend only damped with ``damped_only``).
+
+        ``brute`` starts statsmodels' optimiser from its grid search, as ``ExponentialSmoothing.fit()`` does by
+        default: the baselines are then the very fits a user gets from statsmodels (without it, a damped trend
+        on a short series can stop in a worse local optimum). The hybrid's smoothing passes False: its
+        remainder is modelled by the network, and the grid's start made it worse on the wide suite."""
         best: tuple[float, ETS] | None = None
         positive = multiplicative and bool(np.all(y > 0))
         with _quiet():
             for trend, damped, seasonal in cls.structures(len(y), season, positive, damped_only, cls.TREND):
                 cand = cls(trend, damped, seasonal, season if seasonal else 1)
                 try:
-                    res = cand._model(y, cand._init_method(len(y))).fit(use_brute=False)
+                    res = cand._model(y, cand._init_method(len(y))).fit(use_brute=brute)
                 except (ValueError, np.linalg.LinAlgError):
                     continue
                 if not math.isfinite(res.aicc):
@@ -141,7 +147,7 @@ class ETS:
             return ETS(self.trend, self.damped, None, 1).refit(y)
         new = ETS(self.trend, self.damped, self.seasonal, self.season)
         with _quiet():
-            new.params = _plain(new._model(y, new._init_method(len(y))).fit(use_brute=False).params)
+            new.params = _plain(new._model(y, new._init_method(len(y))).fit().params)
         return new
 
     def states(self, y: np.ndarray) -> dict[str, np.ndarray]:

@@ -479,7 +479,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 # additive in the model's space, a trend only damped (what the smoothing extrapolates, the LSTM
                 # cannot take back far ahead)
                 self.es = [
-                    ETS.fit(self.z[self.starts[j] : a, j], d.season, multiplicative=False, damped_only=True)
+                    ETS.fit(
+                        self.z[self.starts[j] : a, j], d.season, multiplicative=False, damped_only=True, brute=False
+                    )
                     for j in range(k)
                 ]
             self._frames = {
