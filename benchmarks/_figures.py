@@ -288,7 +288,14 @@ MINUTES = {
 }
 # options whose value is an output path: moved to the scratch folder when measuring again
 OUTPUT_OPTIONS = ("--json-out", "--out", "--out-root", "--out-dir", "--plot")
-ENV_KEPT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RNNKIT_RECURRENCE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ENV_KEPT = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "RNNKIT_RECURRENCE",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+)
 
 
 @dataclass(frozen=True)

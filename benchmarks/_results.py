@@ -58,6 +58,8 @@ ENV_KEYS = (
     "DNNL_MAX_CPU_ISA",
     "ATEN_CPU_CAPABILITY",
 )
+# of those, the ones the command line shows (besides the thread counts): they change the figures themselves
+FIGURE_ENV = ("RNNKIT_RECURRENCE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 PROVENANCE_KEYS = (
     "command",
     "argv",
@@ -175,8 +177,9 @@ def command_line(argv: list[str], env: dict[str, str]) -> str:
     if args and Path(args[0]).is_absolute():
         with contextlib.suppress(ValueError):  # a script outside the repository keeps its absolute path
             args[0] = str(Path(args[0]).resolve().relative_to(REPO))
-    # threads and a forced recurrence change the figures; the mirror/offline settings only where data comes from
-    prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items() if k.endswith("_THREADS") or k == "RNNKIT_RECURRENCE"]
+    # threads, a forced recurrence and a capped instruction set change the figures; the mirror/offline settings
+    # only where data comes from
+    prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items() if k.endswith("_THREADS") or k in FIGURE_ENV]
     return " ".join([*prefix, "python", *(shlex.quote(a) for a in args)])
 
 
