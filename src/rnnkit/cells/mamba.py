@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
-from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
+from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, linear_halves, time_mask
 from rnnkit.cells.scan import conv_silu_sequence, conv_step, mamba_gate, selective_scan
 
 DOC = "Mamba (Gu & Dao 2023): the selective state-space block (input-dependent delta, B, C; causal conv; gating)"
@@ -96,7 +96,7 @@ class MambaCore(Core):
     def sequence(self, x: Tensor, state: States, lengths: Tensor | None) -> tuple[Tensor, States]:
         # x: (seq, batch, input)
         conv, h0 = state
-        xi, z = self.in_proj(x).chunk(2, dim=-1)  # (seq, batch, inner) each
+        xi, z = linear_halves(self.in_proj, x)  # (seq, batch, inner) each
         u, conv = conv_silu_sequence(xi, conv, self.conv1d.weight, self.conv1d.bias, lengths)
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
         delta = F.softplus(self.dt_proj(dt))

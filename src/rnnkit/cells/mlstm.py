@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from rnnkit.cells import native
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.chunkwise import chunkwise_mlstm
-from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
+from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, linear_halves, time_mask
 from rnnkit.cells.scan import conv_sequence, conv_step
 
 DOC = "mLSTM (Beck et al. 2024, xLSTM): matrix memory with exponential gating, chunkwise-parallel training"
@@ -180,7 +180,7 @@ class MLSTMCore(Core):
 
     def _inputs(self, x: Tensor, conv_state: Tensor | None, lengths: Tensor | None, step: bool):
         """Up-projection, convolution, q/k/v and gate pre-activations (any leading dims)."""
-        xm, z = self.proj_up(x).chunk(2, dim=-1)
+        xm, z = linear_halves(self.proj_up, x)
         new_conv = None
         if self.conv1d is not None:
             if step:
