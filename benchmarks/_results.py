@@ -57,9 +57,25 @@ ENV_KEYS = (
     "ONEDNN_MAX_CPU_ISA",
     "DNNL_MAX_CPU_ISA",
     "ATEN_CPU_CAPABILITY",
+    # glibc's allocator: whether freed tensors go back to the kernel (and come back as fresh zeroed pages)
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_ARENA_MAX",
+    "LD_PRELOAD",
 )
 # of those, the ones the command line shows (besides the thread counts): they change the figures themselves
-FIGURE_ENV = ("RNNKIT_RECURRENCE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+FIGURE_ENV = (
+    "RNNKIT_RECURRENCE",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_ARENA_MAX",
+    "LD_PRELOAD",
+)
 PROVENANCE_KEYS = (
     "command",
     "argv",
@@ -177,8 +193,8 @@ def command_line(argv: list[str], env: dict[str, str]) -> str:
     if args and Path(args[0]).is_absolute():
         with contextlib.suppress(ValueError):  # a script outside the repository keeps its absolute path
             args[0] = str(Path(args[0]).resolve().relative_to(REPO))
-    # threads, a forced recurrence and a capped instruction set change the figures; the mirror/offline settings
-    # only where data comes from
+    # threads, a forced recurrence, a capped instruction set and the allocator change the figures; the
+    # mirror/offline settings only where data comes from
     prefix = [f"{k}={shlex.quote(v)}" for k, v in env.items() if k.endswith("_THREADS") or k in FIGURE_ENV]
     return " ".join([*prefix, "python", *(shlex.quote(a) for a in args)])
 

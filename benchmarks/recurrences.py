@@ -21,6 +21,12 @@ reference packages: forward + backward time, peak memory, and where the time goe
    hidden)`` in front (a negligible cost, said in the table).
 
 The machine is shared: figures are ratios within one process, with the load average recorded (provenance).
+
+The allocator: glibc hands every freed block over 32 MB back to the kernel, and the next tensor of that size comes
+back as fresh pages the kernel must zero - at this shape many of the activations and gradients are such blocks.
+``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<large>`` in the environment keeps freed memory in the process (what
+jemalloc or tcmalloc preloaded do too): measured beside the default, it says how much of each step is the kernel
+zeroing pages, and what it costs in peak memory. The result file records those variables (provenance ``env``).
 """
 
 from __future__ import annotations

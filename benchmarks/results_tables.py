@@ -471,6 +471,15 @@ def render_recurrence(doc: dict[str, Any]) -> str:
     )
 
 
+def _allocator(doc: dict[str, Any]) -> str:
+    """How the measured processes' allocator was set, where the environment changed glibc's default."""
+    env = doc["provenance"].get("env") or {}
+    kept = {k: v for k, v in env.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"}
+    if not kept:
+        return ""
+    return "; allocator: " + " ".join(f"`{k}={v}`" for k, v in sorted(kept.items()))
+
+
 def render_recurrences(doc: dict[str, Any]) -> str:
     """benchmarks/recurrences.py: the modern layers against nn.LSTM (and their reference packages)."""
     r = doc["result"]
@@ -490,7 +499,7 @@ def render_recurrences(doc: dict[str, Any]) -> str:
     out = (
         f"Forward + backward, batch {c['batch']}, T={c['seq']}, input {c['input']}, {c['layers']} layers, width "
         f"{c['hidden']}, fp32, {c['threads']} thread{'s' if c['threads'] != 1 else ''}, median of {c['rounds']} "
-        "alternating rounds; peak memory of the whole process.\n\n"
+        f"alternating rounds; peak memory of the whole process{_allocator(doc)}.\n\n"
         + table(["layer", "ms", "vs nn.LSTM", "target", "peak GB", "GEMM ms", "scan ms"], rows, drop_empty=True)
     )
     ref = r.get("reference", {})
