@@ -46,7 +46,7 @@ from rnnkit.cells import native
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.chunkwise import chunkwise_mlstm
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, linear_halves, time_mask
-from rnnkit.cells.scan import conv_sequence, conv_step
+from rnnkit.cells.scan import conv_silu_sequence, conv_step
 
 DOC = "mLSTM (Beck et al. 2024, xLSTM): matrix memory with exponential gating, chunkwise-parallel training"
 OPTIONS = {"bidirectional": True, "per_layer_sizes": True, "dropout": True, "forget_bias": False}
@@ -182,14 +182,13 @@ class MLSTMCore(Core):
         """Up-projection, convolution, q/k/v and gate pre-activations (any leading dims)."""
         xm, z = linear_halves(self.proj_up, x)
         new_conv = None
-        if self.conv1d is not None:
-            if step:
-                xc, new_conv = conv_step(xm, conv_state, self.conv1d.weight, self.conv1d.bias)
-            else:
-                xc, new_conv = conv_sequence(xm, conv_state, self.conv1d.weight, self.conv1d.bias, lengths)
-        else:
-            xc = xm
-        xa = F.silu(xc)
+        if self.conv1d is None:
+            xa = F.silu(xm)
+        elif step:
+            xc, new_conv = conv_step(xm, conv_state, self.conv1d.weight, self.conv1d.bias)
+            xa = F.silu(xc)
+        else:  # convolution and SiLU in one compiled pass each way where it runs
+            xa, new_conv = conv_silu_sequence(xm, conv_state, self.conv1d.weight, self.conv1d.bias, lengths)
         q, k, v = self.q_proj(xa), self.k_proj(xa), self.v_proj(xm)
         # the gates read [q, k, v]: three products with column blocks of their weights instead of a concatenation
         inner = self.inner

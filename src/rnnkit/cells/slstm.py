@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from rnnkit.cells import native
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, time_mask
-from rnnkit.cells.scan import conv_sequence, conv_step, one_thread
+from rnnkit.cells.scan import conv_silu_sequence, conv_step, one_thread
 
 DOC = "sLSTM (Beck et al. 2024, xLSTM): exponential gating with normaliser and stabiliser, per-head recurrence"
 OPTIONS = {"bidirectional": True, "per_layer_sizes": True, "dropout": True, "forget_bias": True}
@@ -110,9 +110,10 @@ class SLSTMCore(Core):
         extra = self.conv_width - self.input_size
         return F.pad(conv, (0, extra)) if extra else conv
 
-    def _gates_in(self, x: Tensor, xc: Tensor) -> Tensor:
-        """Input half of the gate pre-activations, gate-major (i, f, z, o): (..., 4 * hidden)."""
-        g = torch.cat([self.proj_if(F.silu(xc) if self.conv1d is not None else xc), self.proj_zo(x)], dim=-1)
+    def _gates_in(self, x: Tensor, xa: Tensor) -> Tensor:
+        """Input half of the gate pre-activations, gate-major (i, f, z, o): (..., 4 * hidden); ``xa`` is what i and
+        f read: silu(conv(x)) with the convolution, x without."""
+        g = torch.cat([self.proj_if(xa), self.proj_zo(x)], dim=-1)
         return g if self.bias is None else g + self.bias
 
     def _norm(self, h: Tensor) -> Tensor:
@@ -122,15 +123,15 @@ class SLSTMCore(Core):
     def step(self, x: Tensor, state: States) -> tuple[Tensor, States]:
         # x: (batch, input); h, c, n, m: (batch, hidden)
         new_conv: tuple[Tensor, ...] = ()
-        xc = x
+        xa = x
         if self.conv1d is not None:
             xc, conv = conv_step(x, state[0][..., : self.input_size], self.conv1d.weight, self.conv1d.bias)
-            new_conv = (self._pad(conv),)
+            xa, new_conv = F.silu(xc), (self._pad(conv),)
         h, c, n, m = state[-4:]
         B, nh, d = x.size(0), self.heads, self.head_dim
         rec = torch.einsum("bhd,hod->bho", h.view(B, nh, d), self.recurrent.to(h.dtype))  # (batch, heads, 4 * d)
         rec = rec.view(B, nh, 4, d).transpose(1, 2).reshape(B, 4 * self.hidden_size)  # gate-major
-        i_pre, f_pre, z_pre, o_pre = (self._gates_in(x, xc) + rec).chunk(4, dim=-1)
+        i_pre, f_pre, z_pre, o_pre = (self._gates_in(x, xa) + rec).chunk(4, dim=-1)
         log_f = F.logsigmoid(f_pre)
         m_new = torch.maximum(log_f + m, i_pre)
         i = torch.exp(i_pre - m_new)
@@ -145,12 +146,12 @@ class SLSTMCore(Core):
         T, B = x.shape[:2]
         nh, d = self.heads, self.head_dim
         new_conv: tuple[Tensor, ...] = ()
-        xc = x
-        if self.conv1d is not None:
+        xa = x
+        if self.conv1d is not None:  # convolution and SiLU in one compiled pass each way where it runs
             conv0 = state[0][..., : self.input_size]
-            xc, conv = conv_sequence(x, conv0, self.conv1d.weight, self.conv1d.bias, lengths)
+            xa, conv = conv_silu_sequence(x, conv0, self.conv1d.weight, self.conv1d.bias, lengths)
             new_conv = (self._pad(conv),)
-        gx = self._gates_in(x, xc)  # (seq, batch, 4 * hidden), gate-major
+        gx = self._gates_in(x, xa)  # (seq, batch, 4 * hidden), gate-major
         dtype = compute_dtype(gx)
         # the scan's layout: (seq, heads, batch, 4 * d), per head gate-major; states (heads, batch, d)
         gx = gx.to(dtype).view(T, B, 4, nh, d).permute(0, 3, 1, 2, 4).reshape(T, nh, B, 4 * d)
