@@ -144,7 +144,7 @@ def _forward(ctx: Any, q_seq: Tensor, k_seq: Tensor, v_seq: Tensor, i_seq: Tenso
     # what the memory held at the chunk's start, read at weight carry_t
     qc = q * carry.unsqueeze(-1)
     num.view(-1, L, d).baddbmm_(qc.view(-1, L, d), Cs[:-1].reshape(-1, d, d))
-    qn += (qc * ns[:-1].unsqueeze(-2)).sum(-1)
+    qn.view(-1, L, 1).baddbmm_(qc.view(-1, L, d), ns[:-1].reshape(-1, d, 1))  # += n . (carry_t q_t)
     del qc
     den = torch.maximum(qn.abs(), torch.exp(-m)) + EPS
     h_seq = _unchunk(num.div_(den.unsqueeze(-1)), T)
@@ -182,7 +182,7 @@ def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | N
     del dS
     # the read of the chunk-start memory: carry_t (C^T q_t, n . q_t)
     CdN = _bmm(dnum, Cs[:-1].transpose(-1, -2))  # (C dnum_t)_t
-    nq = (q * ns[:-1].unsqueeze(-2)).sum(-1)
+    nq = _bmm(q, ns[:-1].unsqueeze(-1)).squeeze(-1)  # n . q_t: a product, not an (L x d) temporary
     dcarry = (q * CdN).sum(-1) + dqn * nq
     dq.addcmul_(CdN.addcmul_(dqn.unsqueeze(-1), ns[:-1].unsqueeze(-2)), carry.unsqueeze(-1))
     del CdN
@@ -191,7 +191,7 @@ def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | N
     dCs = torch.empty_like(Cs)
     _bmm((q * carry.unsqueeze(-1)).transpose(-1, -2), dnum, out=dCs[:-1].view(-1, d, d))
     dns = torch.empty_like(ns)
-    torch.sum((carry * dqn).unsqueeze(-1) * q, dim=-2, out=dns[:-1])
+    _bmm((carry * dqn).unsqueeze(-2), q, out=dns[:-1].view(-1, 1, d))  # sum_t carry_t dqn_t q_t
     del q, dnum
     dq = _unchunk(dq, T)
     if dC_T is None:
@@ -213,7 +213,9 @@ def _backward(ctx: Any, dh: Tensor | None, dC_T: Tensor | None, dn_T: Tensor | N
     dk.addcmul_(VG, w.unsqueeze(-1))
     del VG
     dv.addcmul_(_bmm(k, G), w.unsqueeze(-1))
-    ddecay = (G * Cs[:-1]).sum((-1, -2)) + (gn * ns[:-1]).sum(-1)
+    # <G, C^c> per chunk as one (1 x d^2) (d^2 x 1) product each: no (d x d) temporary per chunk
+    ddecay = torch.bmm(G.reshape(-1, 1, d * d), Cs[:-1].reshape(-1, d * d, 1)).view(nc, B, H)
+    ddecay += (gn * ns[:-1]).sum(-1)
     dE[..., -1, :] += dw * w
     dE_carry[..., -1] += ddecay * decay
     # exponents -> a, b, m^c

@@ -46,7 +46,7 @@ from rnnkit.cells import native
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.chunkwise import chunkwise_mlstm
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, linear_halves, time_mask
-from rnnkit.cells.scan import conv_silu_sequence, conv_step
+from rnnkit.cells.scan import conv_silu_sequence, conv_step, mamba_gate
 
 DOC = "mLSTM (Beck et al. 2024, xLSTM): matrix memory with exponential gating, chunkwise-parallel training"
 OPTIONS = {"bidirectional": True, "per_layer_sizes": True, "dropout": True, "forget_bias": False}
@@ -205,7 +205,8 @@ class MLSTMCore(Core):
         # h_tilde: (..., heads, d) -> (..., hidden). The package's GroupNorm over heads is a LayerNorm over each
         # head's d features (the same numbers; F.group_norm's backward is several times slower on a CPU)
         normed = F.layer_norm(h_tilde, (self.head_dim,), eps=1e-5).flatten(-2)  # (..., inner)
-        h = torch.addcmul(self.learnable_skip * xa, normed, self.outnorm_weight.to(normed.dtype)) * F.silu(z)
+        # (normed w + skip xa) silu(z): Mamba's output gate, one compiled pass each way where it runs
+        h = mamba_gate(normed * self.outnorm_weight.to(normed.dtype), xa, z, self.learnable_skip.to(xa.dtype))
         return self.proj_down(h)
 
     def step(self, x: Tensor, state: States) -> tuple[Tensor, States]:
