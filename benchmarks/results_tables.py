@@ -884,8 +884,9 @@ def render_quality(doc: dict[str, Any]) -> str:
                 f" Best new cell: **{best}**, which {'beats' if t['beats_lstm'] else 'does not beat'} the LSTM at "
                 "this budget."
             )
+        overrides = ", ".join(f"`{k}={v}`" for k, v in t["overrides"].items())
         out.append(
-            f"**{name}** (recipe `{t['recipe']}` with {', '.join(f'`{k}={v}`' for k, v in t['overrides'].items())}; "
+            f"**{name}** (recipe `{t['recipe']}`{f' with {overrides}' if overrides else ''}; "
             f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}):{verdict}\n\n"
             + table(head, rows)
             + "\nLiterature: "
