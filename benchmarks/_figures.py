@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _results import FIGURE_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO / "benchmarks"
 
@@ -288,19 +290,7 @@ MINUTES = {
 }
 # options whose value is an output path: moved to the scratch folder when measuring again
 OUTPUT_OPTIONS = ("--json-out", "--out", "--out-root", "--out-dir", "--plot")
-ENV_KEPT = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "RNNKIT_RECURRENCE",
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY",
-    "MALLOC_MMAP_MAX_",
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_ARENA_MAX",
-    "LD_PRELOAD",
-)
+ENV_KEPT = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", *FIGURE_ENV)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ SPEED_FLAGS = (
     "amx_bf16",
     "amx_int8",
 )
+# environment variables that change the figures themselves, and so are shown in the command line (beside the
+# thread counts): a forced recurrence, a capped instruction set, and glibc's allocator (whether freed tensors go
+# back to the kernel and come back as fresh zeroed pages)
+ALLOCATOR_ENV = (
+    "MALLOC_MMAP_MAX_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_ARENA_MAX",
+    "LD_PRELOAD",
+)
+FIGURE_ENV = ("RNNKIT_RECURRENCE", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", *ALLOCATOR_ENV)
 # environment variables that change threads, devices or rnnkit's behaviour
 ENV_KEYS = (
     "OMP_NUM_THREADS",
@@ -54,27 +65,7 @@ ENV_KEYS = (
     "OPENBLAS_NUM_THREADS",
     "CUDA_VISIBLE_DEVICES",
     "PYTORCH_ENABLE_MPS_FALLBACK",
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY",
-    # glibc's allocator: whether freed tensors go back to the kernel (and come back as fresh zeroed pages)
-    "MALLOC_MMAP_MAX_",
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_ARENA_MAX",
-    "LD_PRELOAD",
-)
-# of those, the ones the command line shows (besides the thread counts): they change the figures themselves
-FIGURE_ENV = (
-    "RNNKIT_RECURRENCE",
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY",
-    "MALLOC_MMAP_MAX_",
-    "MALLOC_MMAP_THRESHOLD_",
-    "MALLOC_TRIM_THRESHOLD_",
-    "MALLOC_ARENA_MAX",
-    "LD_PRELOAD",
+    *FIGURE_ENV,
 )
 PROVENANCE_KEYS = (
     "command",

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, ResultError, measured, read_result
+from _results import ALLOCATOR_ENV, RESULTS, ResultError, measured, read_result
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "results.md"
@@ -474,7 +474,7 @@ def render_recurrence(doc: dict[str, Any]) -> str:
 def _allocator(doc: dict[str, Any]) -> str:
     """How the measured processes' allocator was set, where the environment changed glibc's default."""
     env = doc["provenance"].get("env") or {}
-    kept = {k: v for k, v in env.items() if k.startswith("MALLOC_") or k == "LD_PRELOAD"}
+    kept = {k: v for k, v in env.items() if k in ALLOCATOR_ENV}
     if not kept:
         return ""
     return "; allocator: " + " ".join(f"`{k}={v}`" for k, v in sorted(kept.items()))
