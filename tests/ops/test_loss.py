@@ -110,3 +110,41 @@ def test_linear_cross_entropy_under_bf16_autocast_equals_autocasts_own_chain(bia
     for a, r in zip(mine, ref):
         a, r = a.detach().double(), r.detach().double()
         assert float((a - r).norm() / r.norm()) < 1e-2
+
+
+def test_output_buffer_reused_across_steps_keeps_every_gradient_right() -> None:
+    """The fused output layer reuses one logits buffer across steps (a fresh one is page faults every step on
+    the CPU): step after step, two losses summed before one backward (gradient accumulation), and a second
+    backward through a graph whose buffer a later step reused (which must fail loudly, not read new values)."""
+    from rnnkit.ops.loss import _WORKSPACE, linear_cross_entropy
+
+    g = torch.Generator().manual_seed(2)
+    weight = (torch.randn(200, 16, generator=g) * 0.3).requires_grad_()
+    bias = torch.randn(200, generator=g).requires_grad_()
+    batches = [(torch.randn(30, 16, generator=g), torch.randint(0, 200, (30,), generator=g)) for _ in range(3)]
+
+    def reference(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+        w, b = weight.detach().clone().requires_grad_(), bias.detach().clone().requires_grad_()
+        hs = [h.clone().requires_grad_() for h, _ in pairs]
+        loss = sum(F.cross_entropy(F.linear(h, w, b), t) for h, (_, t) in zip(hs, pairs))
+        loss.backward()
+        return (loss.detach(), w.grad, b.grad, *[h.grad for h in hs])
+
+    def fused(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+        weight.grad = bias.grad = None
+        hs = [h.clone().requires_grad_() for h, _ in pairs]
+        loss = sum(linear_cross_entropy(h, weight, bias, t) for h, (_, t) in zip(hs, pairs))
+        loss.backward()
+        return (loss.detach(), weight.grad, bias.grad, *[h.grad for h in hs])
+
+    for pairs in ([batches[0]], [batches[1]], batches[:2], [batches[2]], batches):  # one step, then accumulation
+        for ours, ref in zip(fused(pairs), reference(pairs)):
+            torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    assert _WORKSPACE.free is not None and _WORKSPACE.free.shape == (30, 200)  # kept for the next step
+
+    h0 = batches[0][0].clone().requires_grad_()
+    kept = linear_cross_entropy(h0, weight, bias, batches[0][1])
+    kept.backward(retain_graph=True)
+    linear_cross_entropy(batches[1][0].clone().requires_grad_(), weight, bias, batches[1][1]).backward()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        kept.backward()
