@@ -16,7 +16,7 @@ import pytest
 import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.parallel import read_pairs
-from rnnkit.errors import UserError, UserValueError
+from rnnkit.errors import UserError, UserTypeError, UserValueError
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,49 @@ def test_new_data_mistakes_are_one_line(runs, tiny_run, tmp_path):
     assert fc.equals(forecaster.forecast(history, horizon=3))
     with pytest.raises(UserError, match="inputs"):
         forecaster.predict(history, horizon=3)  # a history, not a list of them
+
+
+def test_a_forecaster_scores_a_new_series_from_every_origin(tiny_run, tmp_path, capsys):
+    """A new series is scored as the run's forecasts from each of its origins: one window of it is exactly the
+    error of ``forecast`` from its lookback; the whole series (a CSV laid out like the run's, a list, a pandas
+    Series) gives one report of the test split's keys, and `rnnkit eval --data` prints the same."""
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = rnnkit.load(tiny_run("forecast"), device="cpu")
+    path = Path(run.info["data"]["data.path"]["path"])
+    values = pd.read_csv(path).iloc[:, 1].to_numpy(dtype=float)
+    d = run.config.data
+    L, H = d.lookback, d.horizon
+    test = run.evaluate("test")
+    for start in (0, len(values) - L - H):
+        window = values[start : start + L + H]
+        report = run.evaluate(data=window.tolist())
+        f = run.forecast(window[:L].tolist(), horizon=H, forecaster="model")["forecast"].to_numpy()
+        assert report["windows"] == 1
+        assert report["rmse"] == pytest.approx(float(np.sqrt(np.mean((f - window[L:]) ** 2))), rel=1e-9)
+        assert report["mae"] == pytest.approx(float(np.mean(np.abs(f - window[L:]))), rel=1e-9)
+    whole = run.evaluate(data=path)
+    assert set(whole) == set(test) and whole["windows"] == (len(values) - L - H) // d.stride + 1
+    assert run.evaluate(data=values.tolist()) == whole == run.evaluate(data=pd.Series(values))
+    capsys.readouterr()
+    assert main(["eval", str(run.path), "--data", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(whole))
+    assert run.evaluate("test") == test  # the run's own splits are untouched
+    with pytest.raises(UserError, match=rf"data: {L + H - 1} points hold no window to score.*needs >= {L + H}"):
+        run.evaluate(data=values[: L + H - 1].tolist())
+    with pytest.raises(UserError, match="2 value column"):
+        run.evaluate(data=np.stack([values, values], 1))
+    with pytest.raises(UserError, match="data: expected numbers .*got str"):
+        run.evaluate(data="1, 2, 3")
+
+
+def test_predict_refuses_an_option_of_another_method_naming_predict(runs):
+    with pytest.raises(UserTypeError, match=r"predict\(beam=\.\.\.\) is not an option of classify \(it takes "):
+        runs["text-classify"].predict(["hello"], beam=2)
+    with pytest.raises(UserTypeError, match=r"predict\(horizon=\.\.\.\) is not an option of generate"):
+        runs["lm"].predict(["the"], horizon=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an old name is still an option (with its warning)
+        assert len(runs["lm"].predict(["the"], words=1)) == 1

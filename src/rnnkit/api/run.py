@@ -175,9 +175,11 @@ class Run:
                 {split: metrics} (``rnnkit eval RUN --json``).
             data: new labelled data, scored with the run's own preprocessing (vocabulary, labels, scalers) and the
                 metrics of its test split: any form ``rnnkit.train(data=...)`` takes for the task - ``(text,
-                label)`` pairs, ``(X, y)`` arrays, ``(source, target)`` pairs, a text - or a ``pathlib.Path`` to a
+                label)`` pairs, ``(X, y)`` arrays, ``(source, target)`` pairs, a text, a series (numbers, a pandas
+                Series or DataFrame: a forecaster is scored from every origin of it) - or a ``pathlib.Path`` to a
                 file in the task's own format (label<TAB>text lines, an .npz of x and y, source<TAB>target lines
-                laid out like the training file, a text file). A ``str`` is data (an LM's text), never a path.
+                laid out like the training file, a text file, a CSV laid out like the run's series). A ``str`` is
+                data (an LM's text), never a path.
 
         Evaluation reads the run's data again (the splits are a pure function of the data and the seed).
         """
@@ -220,6 +222,7 @@ class Run:
         service = self.services[0]
         if service == "forecast":
             return self._predict_forecasts(inputs, **options)
+        _check_options(getattr(self, service), options)
         if service == "classify":
             out = self.classify(inputs, **options)
             return [out] if isinstance(out, dict) else out
@@ -921,3 +924,18 @@ def _split_covariates(
         rows[:, task.past_count :] = fvals[:, [fcols.index(c) for c in fut]]
         exog = np.concatenate([exog[: values.shape[0]], rows[:horizon]], 0)
     return values, columns, exog
+
+
+def _check_options(method: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    """``predict``'s options are those of the method it calls (``method``), less the input it passes itself: one
+    it does not take is a ``UserTypeError`` naming ``predict`` and the options there are."""
+    import inspect
+
+    params = list(inspect.signature(method).parameters.values())[1:]  # the first: the inputs predict passes
+    shown = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]  # (the keyword-only: old names)
+    known = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for name in options:
+        if name not in known:
+            raise UserTypeError(
+                name, f"is not an option of {method.__name__} (it takes {', '.join(shown) or 'none'})", "predict"
+            )

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "labelled data, read with the run's own vocabulary, labels and scalers and scored like its test split. "
         "FILE is in the task's own format: label<TAB>text lines (laid out like the run's data), an .npz of x and y "
         "(sequences), source<TAB>target lines (laid out like the run's training file), a text file (language "
-        "models).",
+        "models), a CSV of the series laid out like the run's data (forecasters: scored from every origin of it).",
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--split", choices=["valid", "test"], help="one split only (default: both)")

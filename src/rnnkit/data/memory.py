@@ -188,9 +188,14 @@ def series_table(data: Any) -> tuple[np.ndarray, list[str] | None, list[str]]:
         values = np.asarray(cols, dtype=object).T
     else:
         try:
-            values = np.asarray(data, dtype=object)
+            values = np.asarray(data, dtype=object) if not isinstance(data, (str, bytes)) else None
         except ValueError:
-            raise UserError("data: expected numbers (a list, an array or rows of equal length)") from None
+            values = None
+        if values is None or values.ndim not in (1, 2):
+            raise UserError(
+                f"data: expected numbers (a list, an array or rows of equal length), a pandas Series or DataFrame "
+                f"or a dict of columns; got {type(data).__name__}"
+            )
         if values.ndim == 1:
             values = values[:, None]
         columns = ["value"] if values.shape[1] == 1 else [f"value{j}" for j in range(values.shape[1])]

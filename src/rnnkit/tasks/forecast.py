@@ -43,6 +43,7 @@ the model's size, the optimiser, the learning rate and the budget with early sto
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,7 @@ assert set(SYNTHETIC) == set(timeseries.SYNTHETIC) and set(TRANSFORMS) - {"auto"
 assert set(STRATEGIES) == set(forecaster.STRATEGIES) and set(ARCHS) - {"auto", "hybrid"} == set(
     forecaster.ARCHITECTURES
 )
+NEW_DATA = "new data"  # the split name of a new series scored by evaluate_data
 MIN_WINDOW_SD = 1e-2  # in scaled units: a flat window is not blown up by "standard"
 
 
@@ -885,10 +887,75 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     def evaluate(self, model: nn.Module, split: str) -> dict[str, Any]:
         if self.z is None:
             self.prepare()
-        assert self.series is not None and self.scale is not None
         model.eval()
-        d = self.dcfg
         self._update_residual_sd(model)
+        return self._report(model, split)
+
+    @torch.no_grad()
+    def evaluate_data(self, model: nn.Module, data: Any, folder: Path) -> dict[str, Any]:
+        """``evaluate``'s report on a new series - a CSV laid out like the run's data (its time, value, series and
+        covariate columns), or what ``write_data`` takes (a pandas Series or DataFrame, a dict of columns,
+        numbers): the model's forecasts from every origin of the new series with a whole lookback before it and
+        a whole horizon after it (every data.stride steps), scored against what followed, beside the baselines
+        (fitted on the run's training split, filtered through the new series) and the ensemble the run's
+        validation chose. The run's scaling and transform apply; MASE divides by the new series' own in-sample
+        seasonal-naive error (the points before its first origin)."""
+        d, H, L = self.dcfg, self.dcfg.horizon, self.dcfg.lookback
+        if isinstance(data, os.PathLike):
+            s = read_series_csv(
+                self.data_file(data, folder, "series.csv"),
+                d.time_column,
+                d.value_columns,
+                sort=d.sort,
+                series_col=d.series_column,
+                past=d.past_covariates,
+                future=d.future_covariates,
+            )
+        else:
+            if self.exog_columns:
+                raise UserError(
+                    f"data: this run reads the covariate(s) {', '.join(map(repr, self.exog_columns))}; give the new "
+                    f"series as a CSV file with those columns (a pathlib.Path), laid out like the training data"
+                )
+            type(self).write_data(data, folder, self.config)
+            s = read_series_csv(folder / "series.csv")
+            s.source = "data"  # the user's object, not the scratch file it went through
+        if self.columns is not None and len(s.columns) != len(self.columns):
+            raise UserError(
+                f"{s.source}: {len(s.columns)} value column(s) {s.columns}, but the model forecasts "
+                f"{len(self.columns)} ({', '.join(self.columns)})"
+            )
+        n = len(s)
+        origins = window_origins((0, n), L, H, d.stride)
+        if origins.size == 0:
+            raise UserError(
+                f"{s.source}: {n} point{'s' if n != 1 else ''} hold no window to score: the model reads "
+                f"data.lookback={L} points and forecasts data.horizon={H}, so the series needs >= {L + H}"
+            )
+        assert self.scaler is not None
+        self.series, self.starts, self._backtests = s, starts(s.values), {}
+        self.z = self.scaler.transform(apply_transform(s.values, d.transform, s))
+        first = int(origins[0])
+        self.scale = mase_scale(s.values[:first], d.season)
+        self.x = self.fx = None
+        if s.exog is not None and self.xscaler is not None:
+            X = s.exog[:n]
+            self.x, self.fx = self.xscaler.transform(X), X[:, self.past_count :]
+            if self.fx.shape[1] == 0:
+                self.fx = None
+        self.origins = {NEW_DATA: origins}
+        if self.hybrid:
+            self._frames = {NEW_DATA: self._hybrid_frames(self.z, origins)}
+        model.eval()
+        return self._report(model, NEW_DATA)
+
+    def _report(self, model: nn.Module, split: str) -> dict[str, Any]:
+        """The metrics of every window of ``split`` (its origins, targets and frames prepared): the model's loss and
+        point, interval and per-step errors, every baseline's and the ensemble's, and the forecaster chosen. On
+        the validation split the backtest chooses the forecaster again; the test split reads that choice from
+        the validation split, new data keeps the one the run's validation made."""
+        assert self.series is not None and self.scale is not None and self.z is not None
+        d = self.dcfg
         origins = self.origins[split]
         bs = self.eval_batch_size
         if self.hybrid:
@@ -916,7 +983,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         baselines = self._baselines(split)
         if split == "valid":
             self.selection = self._select(mean, baselines, y)
-        else:  # the choice this model makes (the last validation may have been of another model)
+        elif split != NEW_DATA:  # the choice this model makes (the last validation may have been of another model)
             v_mean = self._clip(self.to_original(self._split_forecast(model, "valid")[0]))
             v_y = self.series.values[self.origins["valid"][:, None] + np.arange(d.horizon)[None, :]]
             v_y = self._mask(v_y, self.origins["valid"])
