@@ -203,8 +203,36 @@ def test_a_read_only_data_cache_is_one_line(capsys, tmp_path, monkeypatch):
 def test_resume_refuses_what_it_would_ignore(tiny_run, capsys, tmp_path):
     run = tiny_run("lm")
     one_line(cli(capsys, "train", "--resume", run, "--out", tmp_path / "elsewhere"), "stays in its own directory")
-    one_line(cli(capsys, "train", "sms-spam", "--resume", run), "trained with recipe 'ptb-small', not 'sms-spam'")
+    one_line(
+        cli(capsys, "train", "sms-spam", "--resume", run), "RECIPE 'sms-spam': ", "trained with recipe 'ptb-small'"
+    )
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_python_users_read_the_argument_not_the_option(tiny_run, capsys, tmp_path):
+    """A path the API refuses names the Python argument (``train(data_dir=...)``), the command line its option
+    (``--data-dir``): a missing data directory, a name the system cannot look up, a resume given --out or a recipe."""
+    run, long = tiny_run("lm"), tmp_path / LONG
+    cases = [
+        (lambda: rnnkit.train("ptb-small", data_dir=tmp_path / "nope"), r"train\(data_dir=\.\.\.\) .*nope: no such"),
+        (
+            lambda: rnnkit.check("ptb-small", data_dir=tmp_path / "nope"),
+            r"check\(data_dir=\.\.\.\) .*no such directory",
+        ),
+        (lambda: rnnkit.load(run, data_dir=long), r"load\(data_dir=\.\.\.\) .*: file name too long"),
+        (lambda: rnnkit.train("ptb-small", out=long / "run"), r"train\(out=\.\.\.\) .*: file name too long"),
+        (lambda: rnnkit.train(resume=long), r"train\(resume=\.\.\.\) .*: file name too long"),
+        (lambda: rnnkit.train(resume=run, out=tmp_path / "x"), r"train\(out=\.\.\.\) .*stays in its own directory"),
+        (lambda: rnnkit.train("sms-spam", resume=run), r"train\(recipe=\.\.\.\) 'sms-spam': .*'ptb-small'"),
+        (lambda: rnnkit.load(tiny_run("forecast")).forecast(forecaster="best"), r"forecast\(forecaster=\.\.\.\)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(UserValueError, match=message) as e:
+            call()
+        assert "--" not in str(e.value), str(e.value)
+    one_line(cli(capsys, "train", "ptb-small", "--data-dir", tmp_path / "nope", "--check"), "--data-dir ", "no such")
+    one_line(cli(capsys, "train", "ptb-small", "--out", long, "--max-steps", "1"), f"--out {long}: file name too long")
+    one_line(cli(capsys, "eval", run, "--data-dir", long), f"--data-dir {long}: file name too long")
 
 
 def test_json_output_is_strict_json(capsys):

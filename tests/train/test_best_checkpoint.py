@@ -123,6 +123,7 @@ def test_resuming_a_max_steps_stop_never_makes_best_worse(tmp_path, data_dir, cl
         r = cli("train", "--resume", run, "--max-steps", steps)
         assert f"is at step 33 and train.max_steps (--max-steps) is {steps}: nothing to train" in r.stderr
         assert "(max_steps, step 33" in r.stdout and f"valid (best): ppl {values[-1]:.4g}" in r.stdout
+        assert (r.stdout + r.stderr).count("nothing to train") == 1  # one line saying why, not two
         assert _snapshot(run) == before
 
 

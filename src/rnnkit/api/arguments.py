@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.config import ConfigError, Key
-from rnnkit.errors import RenamedArgumentWarning, UserTypeError, UserValueError
+from rnnkit.errors import PathError, RenamedArgumentWarning, UserTypeError, UserValueError, is_dir, lookup
 
 UNTIL = "0.3"  # the release that drops the old argument names
 
@@ -105,15 +105,29 @@ def _iterable_texts(value: Any) -> bool:
     return hasattr(value, "__iter__") and hasattr(value, "__len__") and not isinstance(value, Mapping)
 
 
-def path(call: str, name: str, value: Any, *, none: bool = False) -> Any:
-    """A path: a ``str`` or an ``os.PathLike`` (not empty)."""
+def path(call: str, name: str, value: Any, *, none: bool = False, reachable: bool = False) -> Any:
+    """A path: a ``str`` or an ``os.PathLike`` (not empty). ``reachable``: also one the system can look up (not a
+    name over the file system's limit, a link loop, a directory it may not search), whether or not it exists."""
     if value is None and none:
         return None
     if not isinstance(value, (str, os.PathLike)):
         raise UserTypeError(name, f"must be a path (str or pathlib.Path), got {_type(value)}", call)
     if not os.fspath(value):
         raise UserValueError(name, "is an empty path", call)
+    if reachable:
+        try:
+            lookup(value)
+        except PathError as e:
+            raise UserValueError(name, f"{os.fspath(value)}: {e.reason}", call) from None
     return Path(value)
+
+
+def directory(call: str, name: str, value: Any, *, none: bool = False) -> Any:
+    """A path (see ``path``) to a directory that exists (``data_dir``)."""
+    found = path(call, name, value, none=none, reachable=True)
+    if found is not None and not is_dir(found):
+        raise UserValueError(name, f"{os.fspath(value)}: no such directory", call)
+    return found
 
 
 def function(call: str, name: str, value: Any, *, none: bool = True) -> Any:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from rnnkit.config import RunConfig
     from rnnkit.runs import LoadedRun
 
+# what Run.forecast(forecaster=...) takes (rnnkit.tasks.forecast.FORECASTERS, without importing the task here)
+FORECASTERS = ("auto", "model", "ensemble", "ets", "damped", "theta", "ar", "seasonal_naive", "naive", "drift")
 PathLike = str | os.PathLike[str]
 
 
@@ -75,7 +77,7 @@ class Run:
         arg.text(call, "device", device)
         if not re.fullmatch(r"auto|cpu|cuda|cuda:\d+|mps", device):
             raise UserValueError("device", f"must be auto, cpu, cuda, cuda:N or mps, got {device!r}", call)
-        self.data_dir = arg.path(call, "data_dir", data_dir, none=True)
+        self.data_dir = arg.directory(call, "data_dir", data_dir, none=True)
         self._given = os.fspath(path)
         self._dir = RunDir(self.path).require()
         self.checkpoint, self.device = checkpoint, device
@@ -570,6 +572,7 @@ class Run:
         arg.integer(call, "horizon", horizon, none=True, ge=1, le=1_000_000)
         arg.number(call, "level", level, none=True, gt=0, lt=1)
         arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
+        arg.choice(call, "forecaster", forecaster, FORECASTERS, none=True)
         loaded = self._load()
         with _named(call):
             horizon, level = predict.forecast_settings(loaded, horizon, level)
@@ -649,6 +652,7 @@ class Run:
         arg.flag(call, "holdout", holdout)
         arg.number(call, "level", level, none=True, gt=0, lt=1)
         arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
+        arg.choice(call, "forecaster", forecaster, FORECASTERS, none=True)
         if plot is not None:
             output_file(arg.path(call, "plot", plot), "plot", call)
         loaded = self._load()

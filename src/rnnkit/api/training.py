@@ -16,7 +16,7 @@ from typing import Any
 from rnnkit.api import arguments as arg
 from rnnkit.api.run import PathLike, Run
 from rnnkit.config import MAX_COUNT, MAX_SEED, Overrides
-from rnnkit.errors import UserError, UserTypeError, UserValueError
+from rnnkit.errors import ArgumentError, UserError, UserTypeError, UserValueError
 
 Callback = Callable[[dict[str, Any]], Any]
 
@@ -155,9 +155,9 @@ def train(
 
     call = "train"
     _recipe(call, recipe)
-    arg.path(call, "data_dir", data_dir, none=True)
-    arg.path(call, "out", out, none=True)
-    arg.path(call, "resume", resume, none=True)
+    arg.directory(call, "data_dir", data_dir, none=True)
+    arg.path(call, "out", out, none=True, reachable=True)
+    arg.path(call, "resume", resume, none=True, reachable=True)
     if callbacks is None:
         callbacks = ()
     if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
@@ -184,7 +184,10 @@ def train(
     )
     if nproc is not None and nproc > 1 and env_world()[1] == 1:
         return _launch(req, nproc, progress, worker_args)
-    result = train_run(req)
+    try:
+        result = train_run(req)
+    except ArgumentError as e:  # an argument found wrong once the run directory was read (out=, recipe=)
+        raise e.within(call) from None
     return Run(
         result.run.path,
         summary=result.summary,
@@ -262,8 +265,8 @@ def check(
     from rnnkit.runs.setup import TrainRequest, check_request
 
     _recipe("check", recipe)
-    arg.path("check", "resume", resume, none=True)
-    arg.path("check", "data_dir", data_dir, none=True)
+    arg.path("check", "resume", resume, none=True, reachable=True)
+    arg.directory("check", "data_dir", data_dir, none=True)
     return check_request(
         TrainRequest(recipe=recipe, resume=resume, data_dir=data_dir, overrides=_overrides("check", overrides))
     )
@@ -361,13 +364,13 @@ def tune(
         arg.path(call, "space", space)
     budget = _overrides(call, overrides, max_steps=max_steps, max_time=max_time, device=device)
     arg.integer(call, "trials", trials, ge=0, le=MAX_COUNT)
-    arg.path(call, "out", out, none=True)
+    arg.path(call, "out", out, none=True, reachable=True)
     arg.choice(call, "sampler", sampler, ("grid", "random", "tpe", "gp"))
     arg.choice(call, "pruner", pruner, ("none", "median", "halving", "hyperband"))
     arg.text(call, "storage", storage, none=True)
     arg.text(call, "study", study, none=True)
     arg.number(call, "timeout", timeout, none=True, gt=0)
-    arg.path(call, "data_dir", data_dir, none=True)
+    arg.directory(call, "data_dir", data_dir, none=True)
     arg.integer(call, "seed", seed, none=True, ge=0, le=MAX_SEED)
     arg.flag(call, "baseline", baseline)
     arg.flag(call, "resume", resume)

@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines, no progress bar")
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, arguments={"recipe": "RECIPE"})
 
 
 def cli_overrides(args: argparse.Namespace) -> Overrides:
@@ -136,6 +136,6 @@ def _human_summary(summary: dict[str, Any], run: Any) -> str:
         lines.append(f"valid: {run.format_metrics(summary['valid'])}")
     if summary.get("resume"):
         lines.append(f"resume with: {summary['resume']}")
-    if summary.get("note"):
+    if summary.get("note") and summary["note"] not in run.notes:  # (the notes went to stderr already: once)
         lines.append(f"note: {summary['note']}")
     return "\n".join(lines)

@@ -33,7 +33,7 @@ from typing import Any
 from rnnkit import datasets
 from rnnkit.config import RunConfig
 from rnnkit.datasets import data_dir_option
-from rnnkit.errors import UserError, is_file
+from rnnkit.errors import UserError, UserValueError, is_file
 from rnnkit.paths import recipes_dir
 from rnnkit.runs import memory
 from rnnkit.runs.load import run_data_dir
@@ -111,15 +111,16 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
         if req.data is not None or req.test_data is not None:
             raise UserError(f"{run.path}: a resumed run trains on the data it started with; leave out data=")
         if req.out is not None and Path(req.out).absolute() != run.path.absolute():
-            raise UserError(
-                f"--out {req.out}: a resumed run stays in its own directory ({run.path}); leave out --out "
-                f"(rnnkit.train(out=...)), or train a new run"
+            raise UserValueError(
+                "out",
+                f"{req.out}: a resumed run stays in its own directory ({run.path}); leave it out, or train a new run",
             )
         config = run.read_config(overrides)
         if isinstance(req.recipe, (str, Path)) and str(req.recipe) not in (config.recipe, str(run.path)):
-            raise UserError(
-                f"{run.path} was trained with recipe {config.recipe!r}, not {str(req.recipe)!r}; a resumed run keeps "
-                f"its configuration (change values with --set), so leave out the recipe"
+            raise UserValueError(
+                "recipe",
+                f"{str(req.recipe)!r}: {run.path} was trained with recipe {config.recipe!r}, and a resumed run keeps "
+                f"its configuration (changed only by overrides of its values); leave the recipe out",
             )
         return config, run, run_data_dir(run, req.data_dir), run.read_meta()
     if not req.recipe:
