@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rnnkit.errors import UserTypeError, UserValueError
+
 _HIGHER = ("acc", "f1", "bleu", "chrf", "precision", "recall")  # metric names that improve upward
 
 
@@ -57,12 +59,19 @@ class EarlyStopping:
     def __init__(
         self, metric: str | None = None, patience: int = 5, min_delta: float = 0.0, mode: str = "auto"
     ) -> None:
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
-        if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta) or min_delta < 0:
-            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
+        call = "EarlyStopping"  # a bad argument: a UserTypeError / UserValueError naming it, as the API's are
+        if metric is not None and not isinstance(metric, str):
+            raise UserTypeError("metric", f"must be a str or None, got {type(metric).__name__}", call)
+        if not isinstance(patience, int) or isinstance(patience, bool):
+            raise UserTypeError("patience", f"must be an int, got {type(patience).__name__} ({patience!r})", call)
+        if patience < 1:
+            raise UserValueError("patience", f"must be >= 1, got {patience!r}", call)
+        if not isinstance(min_delta, (int, float)) or isinstance(min_delta, bool):
+            raise UserTypeError("min_delta", f"must be a number, got {type(min_delta).__name__}", call)
+        if not math.isfinite(min_delta) or min_delta < 0:
+            raise UserValueError("min_delta", f"must be a finite number >= 0, got {min_delta!r}", call)
         if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
+            raise UserValueError("mode", f"must be 'auto', 'min' or 'max', got {mode!r}", call)
         self.metric, self.patience, self.min_delta, self.mode = metric, patience, float(min_delta), mode
         self._higher: bool | None = None if mode == "auto" else mode == "max"
         self.best: float | None = None

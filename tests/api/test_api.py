@@ -167,6 +167,16 @@ def test_early_stopping_decides_alike_across_resume():
     assert not acc({"split": "valid", "accuracy": 0.5}) and acc({"split": "valid", "accuracy": 0.505})
     with pytest.raises(ValueError):
         EarlyStopping(patience=0)
+    from rnnkit.errors import UserTypeError, UserValueError
+
+    with pytest.raises(UserValueError, match=r"^EarlyStopping\(patience=\.\.\.\) must be >= 1, got 0$"):
+        EarlyStopping(patience=0)
+    with pytest.raises(UserTypeError, match=r"^EarlyStopping\(patience=\.\.\.\) must be an int, got str"):
+        EarlyStopping(patience="3")
+    with pytest.raises(UserValueError, match=r"^EarlyStopping\(mode=\.\.\.\)"):
+        EarlyStopping(mode="up")
+    with pytest.raises(UserTypeError, match=r"^EarlyStopping\(metric=\.\.\.\)"):
+        EarlyStopping(metric=5)
 
 
 def test_early_stopping_callback_stops_a_run(tmp_path, data_dir):
