@@ -547,6 +547,14 @@ def test_any_bytes_are_a_json_422(client, raw):
     assert r.status_code == 422, r.text
 
 
+def test_a_body_python_will_not_parse_is_said_in_the_clients_words(client):
+    body = b'{"prompt": "a", "max_new_tokens": 1' + b"0" * 5000 + b"}"
+    r = client.post("/v1/generate", content=body, headers={"content-type": "application/json"})
+    error_shape(r)
+    assert r.status_code == 422 and "a number too long to read (over 4300 digits)" in r.json()["detail"], r.text
+    assert "sys." not in r.text
+
+
 def test_strict_types_and_the_server_limits_for_every_length(client):
     for body in (
         {"prompt": "the", "max_new_tokens": "5"},

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -249,7 +250,10 @@ def _body_error(exc: BaseException | None) -> str:
     if isinstance(exc, RecursionError):
         return "the body's JSON is nested too deeply to read"
     if isinstance(exc, ValueError):
-        return f"the body is not valid JSON ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "integer string conversion" in text:  # Python's guard against quadratic parsing (sys.int_info)
+            return f"the body holds a number too long to read (over {sys.get_int_max_str_digits()} digits)"
+        return f"the body is not valid JSON ({text[:120]})"
     return "the body could not be read as JSON"
 
 
