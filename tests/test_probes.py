@@ -155,8 +155,9 @@ def test_every_output_option_answers_an_impossible_path_in_one_line(tiny_run, ca
         ["forecast", fc, "--plot", target],
         ["translate", tr, "hola", "--show-attention", target],
     ]
+    said = {"under a file": "config.toml is a file, not a directory", "missing directory": "create it first"}
     for argv in writers:
-        one_line(cli(capsys, *argv), "--plot" if "--plot" in argv else "--show-attention")
+        one_line(cli(capsys, *argv), "--plot" if "--plot" in argv else "--show-attention", said.get(where, ""))
     if where in ("under a file", "too long"):  # a missing directory is made; an existing one may hold a new run
         one_line(cli(capsys, "train", "parity", "--out", target, "--max-steps", "1"))
         one_line(cli(capsys, "export", lm, "--out", target))

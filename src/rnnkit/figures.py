@@ -51,8 +51,9 @@ def output_file(path: str | os.PathLike, flag: str, call: str | None = None) -> 
     except PathError as e:
         raise UserValueError(flag, f"{path}: {e.reason}", call) from None
     if not inside:
-        what = "is not a directory" if p.parent.exists() else "does not exist"
-        raise UserValueError(flag, f"{path}: directory {p.parent} {what}; create it first", call)
+        if p.parent.exists():  # a file (or a device) where the directory should be: nothing to create
+            raise UserValueError(flag, f"{path}: {p.parent} is a file, not a directory", call)
+        raise UserValueError(flag, f"{path}: directory {p.parent} does not exist; create it first", call)
     return p
 
 
