@@ -227,13 +227,16 @@ def test_python_users_read_the_argument_not_the_option(tiny_run, capsys, tmp_pat
         (lambda: rnnkit.train("sms-spam", resume=run), r"train\(recipe=\.\.\.\) 'sms-spam': .*'ptb-small'"),
         (lambda: rnnkit.load(tiny_run("forecast")).forecast(forecaster="best"), r"forecast\(forecaster=\.\.\.\)"),
     ]
-    for call, message in cases:
+    too_long = (lambda: rnnkit.load(tiny_run("text-classify")).classify("a" * 50, max_input_length=10), "limit is 10")
+    for call, message in [*cases, too_long]:
         with pytest.raises(UserValueError, match=message) as e:
             call()
         assert "--" not in str(e.value), str(e.value)
     one_line(cli(capsys, "train", "ptb-small", "--data-dir", tmp_path / "nope", "--check"), "--data-dir ", "no such")
     one_line(cli(capsys, "train", "ptb-small", "--out", long, "--max-steps", "1"), f"--out {long}: file name too long")
     one_line(cli(capsys, "eval", run, "--data-dir", long), f"--data-dir {long}: file name too long")
+    text = cli(capsys, "classify", tiny_run("text-classify"), "a" * 50, "--max-input-length", "10")
+    one_line(text, "TEXT is 50 characters; the limit is 10 (--max-input-length)")
 
 
 def test_json_output_is_strict_json(capsys):

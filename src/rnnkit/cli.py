@@ -9,6 +9,7 @@ import argparse
 import functools
 import importlib
 import os
+import re
 import sys
 import warnings
 from typing import Any
@@ -42,13 +43,17 @@ def _as_option(e: ArgumentError, names: dict[str, str]) -> str:
     A verb maps API argument names that are not its options' (``p.set_defaults(arguments={"inputs": "TEXT"})``);
     a name that is already the command line's (``TEXT 2``, ``--once``) stays."""
     name, bracket, rest = e.argument.partition("[")
+    # another argument the reason names as Python does (``the limit is 2000 (max_input_length=...)``): its option
+    reason = re.sub(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=\.\.\.", lambda m: _flag(m.group(1), names), e.reason)
+    return f"{_flag(name, names)}{bracket}{rest} {reason}"
+
+
+def _flag(name: str, names: dict[str, str]) -> str:
     if name in names:
-        flag = names[name]
-    elif name.startswith("-") or not name.isidentifier() or name.isupper():
-        flag = name
-    else:
-        flag = "--" + name.replace("_", "-")
-    return f"{flag}{bracket}{rest} {e.reason}"
+        return names[name]
+    if name.startswith("-") or not name.isidentifier() or name.isupper():
+        return name
+    return "--" + name.replace("_", "-")
 
 
 @functools.cache

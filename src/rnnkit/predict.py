@@ -40,7 +40,7 @@ def check_length(
     text: str,
     what: str = "text",
     limit: int | None = MAX_INPUT_LENGTH,
-    flag: str = "--max-input-length",
+    flag: str = "max_input_length=...",
     unit: str = "characters",
 ) -> None:
     """Refuse ``text`` longer than ``limit`` (None: no limit)."""
@@ -54,7 +54,7 @@ def check_text(
     what: str = "text",
     service: str = "classify",
     limit: int | None = MAX_INPUT_LENGTH,
-    flag: str = "--max-input-length",
+    flag: str = "max_input_length=...",
     unit: str = "characters",
 ) -> None:
     """Refuse an empty or whitespace-only ``text``, or one over ``limit``."""
@@ -282,7 +282,7 @@ def classify(
             raise UserError(f"{what}: this run classifies text, not numbers")
         values = np.asarray(item, dtype=np.float64)
         if max_input_length is not None and values.size > max_input_length:
-            raise InputTooLong(what, f"is {values.size} values; the limit is {max_input_length} (--max-input-length)")
+            raise InputTooLong(what, f"is {values.size} values; the limit is {max_input_length} (max_input_length=...)")
         if values.size == 0 or not np.isfinite(values).all():
             raise UserError(f"{what}: needs finite numbers ({describe(loaded).get('input_format', '')})")
     return task.classify(loaded.model, list(inputs))
