@@ -219,6 +219,32 @@ def rnnkit_run(data_dir: Path, steps: int, warmup: int, precision: str) -> tuple
     return statistics.mean(r["tokens_per_s"] for r in records), records[-1]["loss"]
 
 
+def gemm_bound(vocab: int, rounds: int = 5) -> dict[str, float]:
+    """How fast a training step could run if it did nothing but its matrix products, at the rate this machine's BLAS
+    reaches on the output layer's three (tokens x hidden) x (hidden x vocab) products (into reused buffers, best of
+    ``rounds``, at the calling thread count): the ceiling no implementation of this fp32 model passes, against which
+    both frameworks and the goal are read. The LSTM's products are counted at the same rate (its per-time-step
+    products of 60 rows run slower), so the ceiling is generous."""
+    n, h, e, layers = SHAPE["batch"] * SHAPE["bptt"], SHAPE["hidden"], SHAPE["embedding"], SHAPE["layers"]
+    x, w, g = torch.randn(n, h), torch.randn(vocab, h), torch.randn(n, vocab)
+    out, dx, dw = torch.empty(n, vocab), torch.empty(n, h), torch.empty(vocab, h)
+    best = float("inf")
+    for _ in range(rounds + 1):  # the first warms the buffers and BLAS
+        t = time.perf_counter()
+        torch.mm(x, w.t(), out=out)  # logits
+        torch.mm(g, w, out=dx)  # gradient of the hidden states
+        torch.mm(g.t(), x, out=dw)  # gradient of the output weight
+        best = min(best, time.perf_counter() - t)
+    output = 3 * 2 * n * h * vocab  # forward + the two backward products
+    lstm = 3 * 2 * n * 4 * h * ((e + h) + (layers - 1) * 2 * h)  # input + recurrent products, forward and backward
+    rate = output / best
+    return {
+        "gflop_per_step": round((output + lstm) / 1e9, 2),
+        "gemm_gflop_per_s": round(rate / 1e9, 1),
+        "tokens_per_s": round(n * rate / (output + lstm), 1),
+    }
+
+
 def worker(conn: Any, threads: int, variants: list[str], data: str | None, batches: int, warmup: int) -> None:
     """One thread count: build and warm every Keras variant once, then run what the parent asks, one at a time."""
     torch.set_num_threads(threads)
@@ -244,6 +270,9 @@ def worker(conn: Any, threads: int, variants: list[str], data: str | None, batch
         msg = conn.recv()
         if msg[0] == "stop":
             return
+        if msg[0] == "bound":
+            conn.send(gemm_bound(vocab))
+            continue
         _, v, steps, precision = msg
         if v == "rnnkit":
             conn.send(rnnkit_run(Path(data) if data else None, steps, warmup, precision))
@@ -311,6 +340,10 @@ def main() -> int:
                 rates[s][v].append(rate)
                 losses[s][v].append(loss)
                 print(f"round {r + 1} {s} thread(s) {v:>16}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr)
+    bounds = {}
+    for s in specs:  # after the rounds, each worker alone, at its thread count
+        workers[s][1].send(("bound",))
+        bounds[s] = workers[s][1].recv()
     for proc, conn in workers.values():
         conn.send(("stop",))
         proc.join(timeout=60)
@@ -346,7 +379,12 @@ def main() -> int:
                 )
             rows.append(row)
             print(f"{' ' * 14}{v:>16} {med:>10,.0f} {ratio:>15.2f}x {fast or float('nan'):>16.2f}x")
-        entry = {"threads": t, "baseline": base, "fastest_keras": fastest, "results": rows}
+        bound = bounds[s]
+        print(
+            f"{' ' * 14}{'GEMM bound':>16} {bound['tokens_per_s']:>10,.0f}  ({bound['gflop_per_step']} GFLOP a step at "
+            f"{bound['gemm_gflop_per_s']} GFLOP/s: the products alone)"
+        )
+        entry = {"threads": t, "baseline": base, "fastest_keras": fastest, "results": rows, "gemm_bound": bound}
         if passive:
             entry["omp_wait_policy"] = "PASSIVE"
         by_threads.append(entry)

@@ -598,6 +598,12 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
         for t in r["by_threads"]
         if any(x["variant"] == "rnnkit" for x in t["results"])
     )
+    bounds = [_gemm_bound_line(t) for t in r["by_threads"] if t.get("gemm_bound") and t.get("fastest_keras")]
+    if bounds:
+        summary += (
+            "\n\nThe ceiling (the products alone, at the rate this machine's BLAS reached on the output layer's "
+            "products in the same worker: `peer_keras.gemm_bound`): " + "; ".join(bounds)
+        )
     return (
         head
         + table(
@@ -613,6 +619,19 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
             rows,
         )
         + (f"\n{summary}.\n" if summary else "")
+    )
+
+
+def _gemm_bound_line(t: dict[str, Any]) -> str:
+    """One thread count's ceiling: the step's GEMMs alone, and what the fastest Keras and the goal (1.2x it) ask of
+    it - a goal above the ceiling cannot be met by any implementation of the fp32 model on that machine."""
+    b = t["gemm_bound"]
+    keras = next(x["tokens_per_s"] for x in t["results"] if x["variant"] == t["fastest_keras"])
+    return (
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}: {b['gflop_per_step']} GFLOP a step at "
+        f"{b['gemm_gflop_per_s']:g} GFLOP/s = {rate(b['tokens_per_s'])} tokens/s; the fastest Keras runs at "
+        f"{keras / b['tokens_per_s']:.0%} of it, and 1.2x the fastest Keras would be "
+        f"{1.2 * keras / b['tokens_per_s']:.0%} of it"
     )
 
 
