@@ -385,6 +385,76 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def goal_of(result: dict[str, Any]) -> dict[str, Any]:
+    """The issue's goal from the tasks that ran: the best new cell beats the LSTM on both pixel MNIST and char
+    Shakespeare."""
+    goal = {
+        t: {"best_new_cell": result["tasks"][t]["best_new_cell"], "beats_lstm": result["tasks"][t]["beats_lstm"]}
+        for t in ("mnist-pixels", "shakespeare")
+        if t in result["tasks"]
+    }
+    return {
+        "text": "on pixel MNIST and char Shakespeare the best new cell beats our LSTM at the same budget",
+        "by_task": goal,
+        "met": bool(goal) and all(g["beats_lstm"] for g in goal.values()) and len(goal) == 2,
+    }
+
+
+def merge(paths: list[str], json_out: str, plot_path: str | None) -> int:
+    """Several runs of this benchmark (each a part of the grid, e.g. seed 1 one day and seeds 2 and 3 the next) as
+    one result: the runs side by side, the means over every seed, the goal from all of them. Refused when the
+    budgets or a task's widths differ - those runs would not be comparable."""
+    from _results import read_result
+
+    docs = [read_result(p) for p in paths]
+    budgets = {d["result"]["budget"]["seconds"] for d in docs}
+    if len(budgets) != 1:
+        raise SystemExit(f"quality --merge: the files have different budgets ({sorted(budgets)} CPU s)")
+    result: dict[str, Any] = {k: docs[0]["result"][k] for k in ("budget", "tolerance", "full_grid")}
+    result["tasks"] = {}
+    seen: set[tuple[str, str, int]] = set()
+    for path, d in zip(paths, docs):
+        for name, t in d["result"]["tasks"].items():
+            info = result["tasks"].setdefault(name, {**t, "runs": []})
+            if info["widths"] != t["widths"]:
+                raise SystemExit(f"quality --merge: {path}: {name}'s cells have other widths than in an earlier file")
+            for run in t["runs"]:
+                key = (name, run["cell"], run["seed"])
+                if key in seen:
+                    raise SystemExit(f"quality --merge: {path}: {name} {run['cell']} seed {run['seed']} twice")
+                seen.add(key)
+                info["runs"].append(run)
+    for name, info in result["tasks"].items():
+        summarise(name, TASKS[name], info)
+    tasks = [t for t in TASKS if t in result["tasks"]]
+    cells = [c for c in CELLS if any(r["cell"] == c for t in result["tasks"].values() for r in t["runs"])]
+    seeds = sorted({r["seed"] for t in result["tasks"].values() for r in t["runs"]})
+    grid = result["full_grid"]
+    result["ran"] = {"tasks": tasks, "cells": cells, "seeds": seeds}
+    result["not_run"] = {
+        "tasks": [t for t in TASKS if t not in tasks],
+        "cells": [c for c in CELLS if c not in cells],
+        "seeds": max(0, grid["seeds"] - min(len({r["seed"] for r in t["runs"]}) for t in result["tasks"].values())),
+    }
+    result["goal"] = goal_of(result)
+    result["sources"] = [
+        {
+            "file": Path(p).name,
+            "command": d["provenance"]["command"],
+            "commit": d["provenance"]["git"]["commit"],
+            "started": d["provenance"]["started"],
+            "wall_s": d["provenance"]["wall_s"],
+        }
+        for p, d in zip(paths, docs)
+    ]
+    prov = Provenance.start(seeds=seeds, threads=1)
+    write_result(json_out, "quality", result, prov)
+    if plot_path:
+        plot(result, Path(plot_path))
+    print(f"wrote {json_out}: {len(seen)} runs from {len(paths)} files")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default="mnist-pixels,shakespeare", help=f"comma-separated, of: {', '.join(TASKS)}")
@@ -395,12 +465,21 @@ def main() -> int:
     ap.add_argument("--json-out", default=str(RESULTS / "quality-cpu.json"))
     ap.add_argument("--plot", default=str(REPO / "docs" / "img" / "quality-cpu.png"))
     ap.add_argument("--replot", metavar="JSON", help="only draw --plot again from a result file of this benchmark")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="only combine result files of this benchmark (parts of the grid: other seeds or tasks, the same budget "
+        "and widths) into --json-out, each source's command and commit recorded",
+    )
     a = ap.parse_args()
     if a.replot:
         from _results import read_result
 
         plot(read_result(a.replot)["result"], Path(a.plot))
         return 0
+    if a.merge:
+        return merge(a.merge, a.json_out, a.plot)
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
     cells = [c.strip() for c in a.cells.split(",") if c.strip()]
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
@@ -469,16 +548,7 @@ def main() -> int:
                     )
                     write_result(a.json_out, "quality", result, prov)  # after every run: nothing measured is lost
             print_task(name, task, info)
-        goal = {
-            t: {"best_new_cell": result["tasks"][t]["best_new_cell"], "beats_lstm": result["tasks"][t]["beats_lstm"]}
-            for t in ("mnist-pixels", "shakespeare")
-            if t in result["tasks"]
-        }
-        result["goal"] = {
-            "text": "on pixel MNIST and char Shakespeare the best new cell beats our LSTM at the same budget",
-            "by_task": goal,
-            "met": bool(goal) and all(g["beats_lstm"] for g in goal.values()) and len(goal) == 2,
-        }
+        result["goal"] = goal_of(result)
         write_result(a.json_out, "quality", result, prov)
         plot(result, Path(a.plot))
         print(f"\nwrote {a.json_out} and {a.plot}")

@@ -912,6 +912,15 @@ def render_quality(doc: dict[str, Any]) -> str:
             + "; ".join(t["anchors"])
             + ".\n"
         )
+    if r.get("sources"):  # a merge of several runs of the benchmark (quality.py --merge): each one's command
+        out.append(
+            "Merged from: "
+            + "; ".join(
+                f"`{x['command']}` on commit `{x['commit'][:10]}`, {x['started'][:10]}, {x['wall_s'] / 60:.0f} min"
+                for x in r["sources"]
+            )
+            + ".\n"
+        )
     ran, left = r["ran"], r["not_run"]
     grid = r["full_grid"]
     out.append(
