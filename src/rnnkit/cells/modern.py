@@ -222,6 +222,9 @@ def linear_halves(linear: nn.Linear, x: Tensor) -> tuple[Tensor, Tensor]:
     contiguous, and the backward adds two input gradients of ``x``'s width where ``chunk``'s concatenates the
     output gradient at twice the layer's width and copies it again (7% of Mamba's training step at issue 21's
     shape, whose up-projection is 4x wider than its input)."""
+    if x.dim() <= 2 and not (torch.is_grad_enabled() and (x.requires_grad or linear.weight.requires_grad)):
+        a, b = linear(x).chunk(2, dim=-1)  # a decode step, no backward to spare: one product, not two
+        return a, b
     w, b = linear.weight, linear.bias
     n = w.size(0) // 2
     return F.linear(x, w[:n], None if b is None else b[:n]), F.linear(x, w[n:], None if b is None else b[n:])
