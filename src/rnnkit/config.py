@@ -48,6 +48,9 @@ _META = "rnnkit"  # the dataclass field metadata key that holds a field's Key
 MAX_SIZE = 1 << 20  # widths: hidden, embedding, attention; also batch sizes
 MAX_COUNT = 1 << 40  # step, example and token counts
 MAX_SEED = (1 << 32) - 1
+# tokens a language model generates when the caller does not say: Run.generate, rnnkit generate and the server's
+# POST /v1/generate read this one value (translation and chat default to the run's own length instead)
+DEFAULT_NEW_TOKENS = 50
 
 
 class ConfigError(UserError):

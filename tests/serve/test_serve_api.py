@@ -120,6 +120,43 @@ def test_generate_is_reproducible_with_a_seed(server):
     assert greedy.status_code == 200 and isinstance(greedy.json()["text"], str)  # a tiny model may say only <eos>
 
 
+def test_generation_defaults_are_pythons(server, tiny_run):
+    """One vocabulary, one default: a request that leaves max_new_tokens out gets Run.generate's (and the CLI's)
+    default - here capped by this server's --max-new-tokens 40 - and a bad value is still a JSON 422."""
+    import inspect
+
+    import rnnkit
+    from rnnkit.config import DEFAULT_NEW_TOKENS
+
+    assert inspect.signature(rnnkit.Run.generate).parameters["max_new_tokens"].default == DEFAULT_NEW_TOKENS
+    spec = httpx.get(server.url + "/openapi.json").json()["components"]["schemas"]
+    assert spec["GenerateRequest"]["properties"]["max_new_tokens"]["default"] == min(DEFAULT_NEW_TOKENS, 40)
+    assert "max_new_tokens" not in spec["GenerateRequest"].get("required", [])
+    body = {"prompt": "the company", "temperature": 0.8, "seed": 3}
+    left_out = server.post("/v1/generate", body)
+    assert left_out.status_code == 200, left_out.text
+    assert left_out.json() == server.post("/v1/generate", {**body, "max_new_tokens": 40}).json()
+    for bad in (0, "5", None, 41):
+        r = server.post("/v1/generate", {**body, "max_new_tokens": bad})
+        assert r.status_code == 422 and r.headers["content-type"] == "application/json", (bad, r.text)
+        assert r.json()["errors"][0]["loc"] == ["max_new_tokens"] or "max_new_tokens" in r.json()["detail"]
+    # translate and chat take the options Run.translate and Run.chat take, with their defaults (the run's)
+    python = {
+        ep: set(inspect.signature(getattr(rnnkit.Run, ep)).parameters) - {"self", "max_input_length"}
+        for ep in ("translate", "chat")
+    }
+    assert python["translate"] - {"texts", "details", "max_length"} <= set(spec["TranslateRequest"]["properties"])
+    assert python["chat"] - {"max_words"} <= set(spec["ChatRequest"]["properties"])
+    for name in ("TranslateRequest", "ChatRequest"):
+        assert spec[name]["required"] == ["text"], name
+    spa = rnnkit.load(tiny_run("translate"))
+    for alpha in (0.0, 2.0):
+        r = server.post("/v1/translate", {"text": "Como te llamas?", "beam": 3, "length_penalty": alpha})
+        assert r.status_code == 200, r.text
+        assert r.json()["translation"] == spa.translate("Como te llamas?", beam=3, length_penalty=alpha)
+    assert server.post("/v1/translate", {"text": "hola", "length_penalty": -1.0}).status_code == 422
+
+
 def test_translate_returns_the_attention_matrix(server):
     r = server.post("/v1/translate", {"text": "Como te llamas?", "beam": 1})
     assert r.status_code == 200, r.text
@@ -246,7 +283,9 @@ def test_error_messages_say_what_to_change(server):
         "unknown to this model's vocabulary"
         in server.post("/v1/generate", {"prompt": "zzqx", "max_new_tokens": 3}).json()["detail"]
     )
-    assert server.post("/v1/generate", {"prompt": "the"}).json()["detail"] == "max_new_tokens: Field required"
+    assert server.post("/v1/generate", {"prompt": "the", "max_new_tokens": None}).json()["detail"] == (
+        "max_new_tokens: Input should be a valid integer"
+    )
     assert 'name one with "model"' in server.post("/v1/classify", {"text": "hi"}).json()["detail"]
     assert "64 numbers" in server.post("/v1/classify", {"model": "digits", "sequence": [1.0]}).json()["detail"]
     assert "data.lookback=24" in server.post("/v1/forecast", {"history": [1.0]}).json()["detail"]

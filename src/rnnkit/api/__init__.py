@@ -41,6 +41,7 @@ _NAMES = {
     "parse_fractions": "rnnkit.api.checks",
     "MAX_NEW_TOKENS": "rnnkit.api.checks",
     "MAX_INPUT_LENGTH": "rnnkit.api.checks",
+    "DEFAULT_NEW_TOKENS": "rnnkit.config",
     "MAX_COUNT": "rnnkit.config",
     "MAX_SEED": "rnnkit.config",
     "MAX_SIZE": "rnnkit.config",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the names resolve as if importe
     from rnnkit.api.training import train as train
     from rnnkit.api.training import tune as tune
     from rnnkit.api.training import tune_report as tune_report
+    from rnnkit.config import DEFAULT_NEW_TOKENS as DEFAULT_NEW_TOKENS
     from rnnkit.config import MAX_COUNT as MAX_COUNT
     from rnnkit.config import MAX_SEED as MAX_SEED
     from rnnkit.config import MAX_SIZE as MAX_SIZE

@@ -21,7 +21,7 @@ import numpy as np
 from rnnkit.api import arguments as arg
 from rnnkit.api.checks import MAX_INPUT_LENGTH, MAX_NEW_TOKENS
 from rnnkit.api.results import Prediction, Translation
-from rnnkit.config import MAX_COUNT, MAX_SEED
+from rnnkit.config import DEFAULT_NEW_TOKENS, MAX_COUNT, MAX_SEED
 from rnnkit.errors import ArgumentError, UserError, UserTypeError, UserValueError, is_file
 
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ class Run:
     def generate(
         self,
         prompt: str = "",
-        max_new_tokens: int = 50,
+        max_new_tokens: int = DEFAULT_NEW_TOKENS,
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
@@ -299,7 +299,7 @@ class Run:
 
         call = "generate"
         arg.text(call, "prompt", prompt)
-        max_new_tokens = arg.renamed(call, "max_new_tokens", max_new_tokens, "words", words, 50)
+        max_new_tokens = arg.renamed(call, "max_new_tokens", max_new_tokens, "words", words, DEFAULT_NEW_TOKENS)
         arg.integer(call, "max_new_tokens", max_new_tokens, ge=1, le=MAX_NEW_TOKENS)
         arg.number(call, "temperature", temperature, ge=0, le=1e6)
         arg.integer(call, "top_k", top_k, ge=0)

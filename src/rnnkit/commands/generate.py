@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.api import MAX_COUNT, MAX_SEED, cli_number
+from rnnkit.api import DEFAULT_NEW_TOKENS, MAX_COUNT, MAX_SEED, cli_number
 from rnnkit.commands.common import add_device, add_input_limit, add_json, add_max_new_tokens, max_new_tokens, print_json
 
 
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--prompt", default="", help="text to continue (default: start a new sentence)")
-    add_max_new_tokens(p, "tokens to generate (words of a word-level model)", "--words", default=50)
+    add_max_new_tokens(p, "tokens to generate (words of a word-level model)", "--words", default=DEFAULT_NEW_TOKENS)
     p.add_argument(
         "--temperature",
         type=cli_number(float, "--temperature", ge=0, le=1e6),

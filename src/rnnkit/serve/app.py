@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnnkit import predict
+from rnnkit.config import DEFAULT_NEW_TOKENS
 from rnnkit.errors import ArgumentError, UserError
 from rnnkit.runs import LoadedRun, load_run
 from rnnkit.serve import schemas as s
@@ -240,7 +241,17 @@ def _document_limits(schema: dict[str, Any], limits: Limits) -> dict[str, Any]:
         for alt in field.get("anyOf", [field]):  # optional fields: the non-null alternatives
             if alt.get("type") != "null":
                 alt.update(bounds)
+    generate = comps.get("GenerateRequest", {}).get("properties", {}).get("max_new_tokens")
+    if generate is not None:  # what a request without the field gets
+        generate["default"] = new_tokens_default(limits)
     return schema
+
+
+def new_tokens_default(limits: Limits) -> int:
+    """``max_new_tokens`` of a generate request that leaves it out: Python's and the CLI's default
+    (``rnnkit.config.DEFAULT_NEW_TOKENS``), or this server's ``--max-new-tokens`` where that is lower - a field
+    the client did not send is never the reason for a 422."""
+    return min(DEFAULT_NEW_TOKENS, limits.max_new_tokens)
 
 
 def _body_error(exc: BaseException | None) -> str:
@@ -456,13 +467,14 @@ class Endpoints:
     async def generate(self, req: s.GenerateRequest) -> s.GenerateResponse:
         m = self.pick("generate", req.model)
         self.text_size("prompt", req.prompt)
-        self.over("max_new_tokens", req.max_new_tokens, self.limits.max_new_tokens, "--max-new-tokens")
+        n = req.max_new_tokens if "max_new_tokens" in req.model_fields_set else new_tokens_default(self.limits)
+        self.over("max_new_tokens", n, self.limits.max_new_tokens, "--max-new-tokens")
         text = await self.worker.run_stream(
             ("generate", m.name),
             lambda: predict.generation_stream(
                 m.loaded,
                 req.prompt,
-                req.max_new_tokens,
+                n,
                 req.temperature,
                 req.top_k,
                 req.top_p,
@@ -484,10 +496,12 @@ class Endpoints:
                 texts,
                 beam=req.beam,
                 max_new_tokens=req.max_new_tokens,
+                alpha=req.length_penalty,
                 max_input_length=self.limits.max_input_length,
             )
 
-        r = await self.worker.run_batched(("translate", m.name, req.beam, req.max_new_tokens), run, req.text)
+        key = ("translate", m.name, req.beam, req.max_new_tokens, req.length_penalty)
+        r = await self.worker.run_batched(key, run, req.text)
         att = r["attention"]
         return s.TranslateResponse(
             model=m.name,

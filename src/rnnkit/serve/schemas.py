@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from rnnkit.config import DEFAULT_NEW_TOKENS
+
 MAX_SEED = 2**63 - 1
 MAX_BEAM = 32
 MAX_TOP_K = 1_000_000
@@ -58,8 +60,12 @@ class GenerateRequest(Request):
     model: ModelName = None
     prompt: Text = Field(description="text to continue (empty: start a new sentence)")
     max_new_tokens: int = Field(
+        default=DEFAULT_NEW_TOKENS,
         ge=1,
-        description="tokens to generate (words of a word-level model), as `rnnkit generate --max-new-tokens`",
+        description=(
+            "tokens to generate (words of a word-level model), as `rnnkit generate --max-new-tokens` and "
+            "`Run.generate(max_new_tokens=...)`, with the same default (or this server's limit where lower)"
+        ),
     )
     temperature: float = Field(default=1.0, ge=0.0, le=MAX_TEMPERATURE, description="0 = greedy")
     top_k: int = Field(default=0, ge=0, le=MAX_TOP_K, description="sample among the k most likely (0 = all)")
@@ -79,6 +85,9 @@ class TranslateRequest(Request):
     beam: int | None = Field(default=None, ge=1, le=MAX_BEAM, description="beam size (default: the run's; 1 = greedy)")
     max_new_tokens: int | None = Field(
         default=None, ge=1, description="most output tokens (default: 2 x the source's + 10)"
+    )
+    length_penalty: float | None = Field(
+        default=None, ge=0.0, le=100.0, description="GNMT length penalty alpha of beam search (default: the run's)"
     )
 
 
