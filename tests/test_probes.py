@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -239,9 +240,28 @@ def test_python_users_read_the_argument_not_the_option(tiny_run, capsys, tmp_pat
     one_line(text, "TEXT is 50 characters; the limit is 10 (--max-input-length)")
 
 
-def test_json_output_is_strict_json(capsys):
-    import numpy as np
+def test_an_input_over_the_limit_is_named_as_the_caller_gave_it(tiny_run, capsys):
+    """Run.classify's inputs are ``inputs`` and Run.translate's ``texts``, not ``text``: the length error names the
+    Python argument (and which item of a list, from 0); the command line says TEXT, as for the other errors of it."""
+    spam, spa, digits = (rnnkit.load(tiny_run(k)) for k in ("text-classify", "translate", "sequence-classify"))
+    cases = [
+        (lambda: spam.classify("a" * 50, max_input_length=10), r"^classify\(inputs=\.\.\.\) is 50 characters"),
+        (lambda: spam.classify(["hi", "a" * 50], max_input_length=10), r"^classify\(inputs\[1\]=\.\.\.\) is 50"),
+        (lambda: spam.predict(["a" * 50], max_input_length=10), r"^classify\(inputs=\.\.\.\) is 50 characters"),
+        (lambda: digits.classify(np.zeros((8, 8)), max_input_length=10), r"^classify\(inputs=\.\.\.\) is 64 values"),
+        (lambda: spa.translate("hola " * 10, max_input_length=10), r"^translate\(texts=\.\.\.\) is 50 characters"),
+        (lambda: spa.translate(["hola", "hola " * 10], max_input_length=10), r"^translate\(texts\[1\]=\.\.\.\)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(UserValueError, match=message) as e:
+            call()
+        assert "text=" not in str(e.value) and "--" not in str(e.value), str(e.value)
+    two = cli(capsys, "classify", tiny_run("text-classify"), "hi", "a" * 50, "--max-input-length", "10")
+    one_line(two, "TEXT[1] is 50 characters; the limit is 10 (--max-input-length)")
+    one_line(cli(capsys, "translate", tiny_run("translate"), "hola " * 10, "--max-input-length", "10"), "TEXT is 50")
 
+
+def test_json_output_is_strict_json(capsys):
     from rnnkit.commands.common import print_json
 
     capsys.readouterr()

@@ -58,9 +58,21 @@ def check_text(
     unit: str = "characters",
 ) -> None:
     """Refuse an empty or whitespace-only ``text``, or one over ``limit``."""
+    check_not_empty(text, what, service)
+    check_length(text, what, limit, flag, unit)
+
+
+def check_not_empty(text: str, what: str = "text", service: str = "classify") -> None:
+    """Refuse an empty or whitespace-only ``text``: there is nothing to ``service``."""
     if not text.strip():
         raise UserError(f"{what}: nothing to {service} (the text is empty)")
-    check_length(text, what, limit, flag, unit)
+
+
+def argument_names(name: str, n: int) -> list[str]:
+    """How a length error names each of ``n`` inputs the caller gave as its argument ``name``: ``name`` for one,
+    ``name[i]`` (from 0, as Python indexes them) for several - an ``ArgumentError``, so Python says
+    ``classify(inputs[1]=...)`` and the CLI its own name for the argument (``TEXT[1]``)."""
+    return [name] if n == 1 else [f"{name}[{i}]" for i in range(n)]
 
 
 def input_unit(loaded: LoadedRun) -> str:
@@ -178,13 +190,16 @@ def translate(
     max_new_tokens: int | None = None,
     alpha: float | None = None,
     max_input_length: int | None = MAX_INPUT_LENGTH,
+    name: str = "texts",
 ) -> list[dict[str, Any]]:
-    """Translations with tokens, score and attention (target x source, or None) per input, in input order."""
+    """Translations with tokens, score and attention (target x source, or None) per input, in input order.
+    ``name``: what the caller calls ``texts`` (an input over the limit is said as ``argument_names`` says)."""
     task = require(loaded, "translate")
     if not texts:
         raise UserError("nothing to translate")
-    for i, text in enumerate(texts, start=1):
-        check_text(text, f"text {i}" if len(texts) > 1 else "text", "translate", max_input_length)
+    for i, (text, arg) in enumerate(zip(texts, argument_names(name, len(texts))), start=1):
+        check_not_empty(text, f"text {i}" if len(texts) > 1 else "text", "translate")
+        check_length(text, arg, max_input_length)
     _at_least("beam", beam, 1)
     _at_least("max_new_tokens", max_new_tokens, 1)
     return task.translate(loaded.model, list(texts), beam=beam, max_len=max_new_tokens, alpha=alpha)
@@ -265,24 +280,29 @@ def reply_decoding(loaded: LoadedRun, decoding: str | None) -> str:
 
 
 def classify(
-    loaded: LoadedRun, inputs: Sequence[str | np.ndarray], max_input_length: int | None = MAX_INPUT_LENGTH
+    loaded: LoadedRun,
+    inputs: Sequence[str | np.ndarray],
+    max_input_length: int | None = MAX_INPUT_LENGTH,
+    name: str = "inputs",
 ) -> list[dict[str, Any]]:
     """Label, its probability and every class's probability per input: a text, or for a sequence classifier its
-    numbers - an array (in the order ``describe()["input_format"]`` gives) or the same written as text."""
+    numbers - an array (in the order ``describe()["input_format"]`` gives) or the same written as text.
+    ``name``: what the caller calls ``inputs`` (an input over the limit is said as ``argument_names`` says)."""
     task = require(loaded, "classify")
     if not inputs:
         raise UserError("nothing to classify")
     unit = input_unit(loaded)
-    for i, item in enumerate(inputs, start=1):
+    for i, (item, arg) in enumerate(zip(inputs, argument_names(name, len(inputs))), start=1):
         what = f"text {i}" if len(inputs) > 1 else "text"
         if isinstance(item, str):
-            check_text(item, what, "classify", max_input_length, unit=unit)
+            check_not_empty(item, what, "classify")
+            check_length(item, arg, max_input_length, unit=unit)
             continue
         if unit != "values":
             raise UserError(f"{what}: this run classifies text, not numbers")
         values = np.asarray(item, dtype=np.float64)
         if max_input_length is not None and values.size > max_input_length:
-            raise InputTooLong(what, f"is {values.size} values; the limit is {max_input_length} (max_input_length=...)")
+            raise InputTooLong(arg, f"is {values.size} values; the limit is {max_input_length} (max_input_length=...)")
         if values.size == 0 or not np.isfinite(values).all():
             raise UserError(f"{what}: needs finite numbers ({describe(loaded).get('input_format', '')})")
     return task.classify(loaded.model, list(inputs))

@@ -345,7 +345,7 @@ class Run:
         predict.require(loaded, "classify")
         single, texts = self._as_inputs(inputs)
         with _named(call):
-            out = predict.classify(loaded, texts, max_input_length=limit)
+            out = predict.classify(loaded, texts, max_input_length=limit, name="inputs")
         results = [Prediction(**r) for r in out]  # type: ignore[typeddict-item]
         return results[0] if single else results
 
@@ -444,6 +444,7 @@ class Run:
                 max_new_tokens=max_new_tokens,
                 alpha=length_penalty,
                 max_input_length=limit,
+                name="texts",
             )
         result = [Translation(**r) for r in out] if details else [str(r["translation"]) for r in out]  # type: ignore[typeddict-item]
         return result[0] if single else result  # type: ignore[return-value]
