@@ -640,74 +640,15 @@ class Run:
         """
         from rnnkit import predict
         from rnnkit.api.plots import plot_forecast
-        from rnnkit.data.timeseries import future_times, read_series_csv
-        from rnnkit.figures import output_file
-        from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
 
         call = "forecast_report"
-        arg.path(call, "csv", csv, none=True)
-        arg.text(call, "time_column", time_column, none=True)
-        if arg.text(call, "target", target, none=True) is not None and not [t for t in target.split(",") if t.strip()]:
-            raise UserValueError("target", f"names no column ({target!r}); give column names, comma-separated", call)
-        arg.integer(call, "horizon", horizon, none=True, ge=1, le=1_000_000)
-        arg.flag(call, "holdout", holdout)
-        arg.number(call, "level", level, none=True, gt=0, lt=1)
-        arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
-        arg.choice(call, "forecaster", forecaster, FORECASTERS, none=True)
-        if plot is not None:
-            output_file(arg.path(call, "plot", plot), "plot", call)
+        _check_report_arguments(call, csv, time_column, target, horizon, holdout, level, seed, forecaster, plot)
         loaded = self._load()
-        task = predict.require(loaded, "forecast")
-        d = loaded.config.data
+        predict.require(loaded, "forecast")
         with _named(call):
             horizon, level = predict.forecast_settings(loaded, horizon, level)
-        series = None
-        if csv is not None:
-            path = Path(csv)
-            if not is_file(path, "csv"):
-                raise UserValueError("csv", f"file not found: {csv}", call)
-            series = read_series_csv(
-                path,
-                time_column if time_column is not None else d.time_column,
-                target if target is not None else d.value_columns,
-                sort=d.sort,
-                series_col=d.series_column,
-                past=d.past_covariates,
-                future=d.future_covariates,
-            )
-            trained = list(task.columns or [])
-            if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
-                order = [series.columns.index(c) for c in trained]
-                series.values, series.columns = series.values[:, order], trained
-            values, times, columns, source = series.values, series.times, series.columns, str(path)
-            exog = series.exog
-        else:
-            values, times, columns, source = predict.saved_history(loaded)
-            saved = task.saved.get("history_exog")
-            exog = np.asarray(saved, dtype=np.float64) if saved else None
-        n = values.shape[0]
-        if horizon >= n:
-            raise UserError(
-                f"{source}: --horizon {horizon} is longer than the series ({n} points)"
-                + ("; --holdout needs history before the last --horizon points" if holdout else "")
-            )
-        truth = None
-        if holdout:
-            if n - horizon < d.lookback:
-                raise UserError(
-                    f"{source}: series too short for --holdout: {n} points leave {n - horizon} before "
-                    f"the last {horizon}, the model needs data.lookback={d.lookback}; give a longer series or "
-                    f"a shorter --horizon"
-                )
-            truth = values[n - horizon :]
-            history, hist_times, out_times = values[: n - horizon], times[: n - horizon], times[n - horizon :]
-        else:
-            history, hist_times, out_times = values, times, future_times(times, horizon)
-        own = getattr(series, "column_times", None)  # a panel's series of different spans: each its own times
-        col_times = [
-            (t[len(t) - horizon :] if holdout else future_times(t, horizon)) if own else out_times
-            for t in (own or [times] * len(columns))
-        ]
+        series, values, times, columns, source, exog = _report_series(loaded, csv, time_column, target, call)
+        history, hist_times, out_times, truth = _hide_holdout(values, times, horizon, holdout, loaded, source)
         with _named(call):
             fc = predict.forecast(
                 loaded,
@@ -720,19 +661,7 @@ class Run:
                 candidates=holdout,
                 exog=exog,
             )
-        rows = []
-        for i in range(horizon):
-            for j, col in enumerate(columns):
-                row: dict[str, Any] = {
-                    "time": col_times[j][i],
-                    "column": col,
-                    "forecast": float(fc["mean"][i, j]),
-                    "lower": float(fc["lower"][i, j]),
-                    "upper": float(fc["upper"][i, j]),
-                }
-                if truth is not None:
-                    row["truth"] = float(truth[i, j])
-                rows.append(row)
+        col_times = _column_times(series, times, out_times, columns, horizon, holdout)
         result: dict[str, Any] = {
             "run": self._given,
             "source": source,
@@ -745,27 +674,10 @@ class Run:
             "forecaster": fc["forecaster"],
             "note": fc["note"],
             "pool": fc["pool"],
-            "rows": rows,
+            "rows": _report_rows(fc, columns, col_times, truth, horizon),
         }
         if truth is not None:
-            origin = np.array([history.shape[0]])
-            scale = mase_scale(history, d.season)
-            y = truth[None]
-            metrics: dict[str, Any] = dict(point_metrics(y, fc["mean"][None], scale))
-            metrics["forecaster"] = fc["forecaster"]
-            try:
-                base = baseline_forecasts(values, origin, horizon, d.season)
-            except ValueError:  # not a whole season of history before the holdout
-                base = {
-                    k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items() if k != "seasonal_naive"
-                }
-            others = fc.get("candidates") or {}
-            base.update({k: v[None] for k, v in others.items() if k not in ("model", "ensemble", *base)})
-            metrics["baselines"] = {k: point_metrics(y, f, scale) for k, f in base.items()}
-            for k in ("model", "ensemble"):
-                if k in others:
-                    metrics[k] = point_metrics(y, others[k][None], scale)
-            result["metrics"] = metrics
+            result["metrics"] = _holdout_metrics(values, history, truth, fc, horizon, loaded.config.data.season)
         if plot is not None:
             plot_forecast(
                 hist_times,
@@ -944,3 +856,152 @@ def _check_options(method: Callable[..., Any], options: Mapping[str, Any]) -> No
             raise UserTypeError(
                 name, f"is not an option of {method.__name__} (it takes {', '.join(shown) or 'none'})", "predict"
             )
+
+
+# -- forecast_report's steps ----------------------------------------------------------------------------------------
+def _check_report_arguments(
+    call: str,
+    csv: Any,
+    time_column: Any,
+    target: Any,
+    horizon: Any,
+    holdout: Any,
+    level: Any,
+    seed: Any,
+    forecaster: Any,
+    plot: Any,
+) -> None:
+    """``forecast_report``'s arguments, checked before the run is loaded (a ``plot`` into a place that cannot take
+    it is refused before any work)."""
+    from rnnkit.figures import output_file
+
+    arg.path(call, "csv", csv, none=True)
+    arg.text(call, "time_column", time_column, none=True)
+    if arg.text(call, "target", target, none=True) is not None and not [t for t in target.split(",") if t.strip()]:
+        raise UserValueError("target", f"names no column ({target!r}); give column names, comma-separated", call)
+    arg.integer(call, "horizon", horizon, none=True, ge=1, le=1_000_000)
+    arg.flag(call, "holdout", holdout)
+    arg.number(call, "level", level, none=True, gt=0, lt=1)
+    arg.integer(call, "seed", seed, ge=0, le=MAX_SEED)
+    arg.choice(call, "forecaster", forecaster, FORECASTERS, none=True)
+    if plot is not None:
+        output_file(arg.path(call, "plot", plot), "plot", call)
+
+
+def _report_series(
+    loaded: Any, csv: PathLike | None, time_column: str | None, target: str | None, call: str
+) -> tuple[Any, np.ndarray, list[str], list[str], str, np.ndarray | None]:
+    """The series to forecast from: ``csv`` read as the run reads its data (its value columns put in the trained
+    order), or the run's own series: (the series read or None, values, times, columns, source, covariates)."""
+    from rnnkit import predict
+    from rnnkit.data.timeseries import read_series_csv
+
+    task = loaded.task
+    d = loaded.config.data
+    if csv is None:
+        values, times, columns, source = predict.saved_history(loaded)
+        saved = task.saved.get("history_exog")
+        return None, values, times, columns, source, np.asarray(saved, dtype=np.float64) if saved else None
+    path = Path(csv)
+    if not is_file(path, "csv"):
+        raise UserValueError("csv", f"file not found: {csv}", call)
+    series = read_series_csv(
+        path,
+        time_column if time_column is not None else d.time_column,
+        target if target is not None else d.value_columns,
+        sort=d.sort,
+        series_col=d.series_column,
+        past=d.past_covariates,
+        future=d.future_covariates,
+    )
+    trained = list(task.columns or [])
+    if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order
+        order = [series.columns.index(c) for c in trained]
+        series.values, series.columns = series.values[:, order], trained
+    return series, series.values, series.times, series.columns, str(path), series.exog
+
+
+def _hide_holdout(
+    values: np.ndarray, times: list[str], horizon: int, holdout: bool, loaded: Any, source: str
+) -> tuple[np.ndarray, list[str], list[str], np.ndarray | None]:
+    """(history, its times, the forecast steps' times, the truth or None): with ``holdout`` the last ``horizon``
+    points are hidden to be forecast and scored; without, the steps after the series are forecast."""
+    from rnnkit.data.timeseries import future_times
+
+    n = values.shape[0]
+    if horizon >= n:
+        raise UserError(
+            f"{source}: --horizon {horizon} is longer than the series ({n} points)"
+            + ("; --holdout needs history before the last --horizon points" if holdout else "")
+        )
+    if not holdout:
+        return values, times, future_times(times, horizon), None
+    lookback = loaded.config.data.lookback
+    if n - horizon < lookback:
+        raise UserError(
+            f"{source}: series too short for --holdout: {n} points leave {n - horizon} before the last "
+            f"{horizon}, the model needs data.lookback={lookback}; give a longer series or a shorter --horizon"
+        )
+    return values[: n - horizon], times[: n - horizon], times[n - horizon :], values[n - horizon :]
+
+
+def _column_times(
+    series: Any, times: list[str], out_times: list[str], columns: list[str], horizon: int, holdout: bool
+) -> list[list[str]]:
+    """The forecast steps' times per column: a panel's series of different spans each have their own."""
+    from rnnkit.data.timeseries import future_times
+
+    own = getattr(series, "column_times", None)
+    return [
+        (t[len(t) - horizon :] if holdout else future_times(t, horizon)) if own else out_times
+        for t in (own or [times] * len(columns))
+    ]
+
+
+def _report_rows(
+    fc: Mapping[str, Any], columns: list[str], col_times: list[list[str]], truth: np.ndarray | None, horizon: int
+) -> list[dict[str, Any]]:
+    """One row per step and column: time, column, forecast, lower, upper (and the truth with a holdout)."""
+    rows = []
+    for i in range(horizon):
+        for j, col in enumerate(columns):
+            row: dict[str, Any] = {
+                "time": col_times[j][i],
+                "column": col,
+                "forecast": float(fc["mean"][i, j]),
+                "lower": float(fc["lower"][i, j]),
+                "upper": float(fc["upper"][i, j]),
+            }
+            if truth is not None:
+                row["truth"] = float(truth[i, j])
+            rows.append(row)
+    return rows
+
+
+def _holdout_metrics(
+    values: np.ndarray,
+    history: np.ndarray,
+    truth: np.ndarray,
+    fc: Mapping[str, Any],
+    horizon: int,
+    season: int,
+) -> dict[str, Any]:
+    """The held-out forecast's errors, and the model's, the ensemble's and every baseline's on the same history."""
+    from rnnkit.metrics.forecasting import baseline_forecasts, mase_scale, point_metrics
+
+    origin = np.array([history.shape[0]])
+    scale = mase_scale(history, season)
+    y = truth[None]
+    metrics: dict[str, Any] = dict(point_metrics(y, fc["mean"][None], scale))
+    metrics["forecaster"] = fc["forecaster"]
+    try:
+        base = baseline_forecasts(values, origin, horizon, season)
+    except ValueError:  # not a whole season of history before the holdout
+        base = {k: v for k, v in baseline_forecasts(values, origin, horizon, 1).items() if k != "seasonal_naive"}
+    others = fc.get("candidates") or {}
+    base.update({k: v[None] for k, v in others.items() if k not in ("model", "ensemble", *base)})
+    metrics["baselines"] = {k: point_metrics(y, f, scale) for k, f in base.items()}
+    for k in ("model", "ensemble"):
+        if k in others:
+            metrics[k] = point_metrics(y, others[k][None], scale)
+    return metrics
