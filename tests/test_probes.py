@@ -261,6 +261,30 @@ def test_an_input_over_the_limit_is_named_as_the_caller_gave_it(tiny_run, capsys
     one_line(cli(capsys, "translate", tiny_run("translate"), "hola " * 10, "--max-input-length", "10"), "TEXT is 50")
 
 
+def test_deep_messages_name_the_python_argument_and_the_cli_option(tiny_run, capsys, tmp_path):
+    """A data file not found under the data directory, a forecast horizon longer than the series: Python reads the
+    argument (data_dir=..., horizon=...), the command line the option (--data-dir, --horizon)."""
+    run = rnnkit.load(tiny_run("forecast"))
+    cases = [
+        (
+            lambda: rnnkit.train("sms-spam", data_dir=tmp_path, max_steps=1, progress=False),
+            r"leave out data_dir=\.\.\.",
+        ),
+        (lambda: run.forecast_report(horizon=100_000), r"horizon=\.\.\. 100000 is longer than the series"),
+        (lambda: run.forecast_report(horizon=100_000, holdout=True), r"holdout=\.\.\. needs history before"),
+    ]
+    for call, message in cases:
+        with pytest.raises(UserError, match=message) as e:
+            call()
+        assert "--" not in str(e.value), str(e.value)
+    out = tmp_path / "run"
+    one_line(cli(capsys, "train", "sms-spam", "--data-dir", tmp_path, "--out", out), "leave out --data-dir to fetch")
+    text = one_line(
+        cli(capsys, "forecast", tiny_run("forecast"), "--horizon", "100000", "--holdout"), "--horizon 100000"
+    )
+    assert "--holdout needs history before the last --horizon points" in text and "=..." not in text
+
+
 def test_json_output_is_strict_json(capsys):
     from rnnkit.commands.common import print_json
 

@@ -9,14 +9,13 @@ import argparse
 import functools
 import importlib
 import os
-import re
 import sys
 import warnings
 from typing import Any
 
 from rnnkit.api import ArgumentError, RenamedKeyWarning, UserError, __version__
 from rnnkit.commands import COMMANDS
-from rnnkit.commands.common import Parser
+from rnnkit.commands.common import Parser, in_cli_words, option_name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,17 +42,7 @@ def _as_option(e: ArgumentError, names: dict[str, str]) -> str:
     A verb maps API argument names that are not its options' (``p.set_defaults(arguments={"inputs": "TEXT"})``);
     a name that is already the command line's (``TEXT 2``, ``--once``) stays."""
     name, bracket, rest = e.argument.partition("[")
-    # another argument the reason names as Python does (``the limit is 2000 (max_input_length=...)``): its option
-    reason = re.sub(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=\.\.\.", lambda m: _flag(m.group(1), names), e.reason)
-    return f"{_flag(name, names)}{bracket}{rest} {reason}"
-
-
-def _flag(name: str, names: dict[str, str]) -> str:
-    if name in names:
-        return names[name]
-    if name.startswith("-") or not name.isidentifier() or name.isupper():
-        return name
-    return "--" + name.replace("_", "-")
+    return f"{option_name(name, names)}{bracket}{rest} {in_cli_words(e.reason, names)}"
 
 
 @functools.cache
@@ -80,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except UserError as e:
         if not getattr(e, "reported", False):  # distributed workers already printed their one line
-            print(f"rnnkit: error: {e}", file=sys.stderr)
+            print(f"rnnkit: error: {in_cli_words(str(e), getattr(args, 'arguments', {}))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("rnnkit: interrupted", file=sys.stderr)

@@ -58,17 +58,37 @@ def test_files_placed_by_hand_are_adopted_when_their_checksums_match(cache, monk
 
 
 def test_mistakes_are_one_line_errors(cache, tmp_path):
-    with pytest.raises(UserError, match=r"^--data-dir .*nope: no such directory$"):
+    with pytest.raises(UserError, match=r"^data_dir=\.\.\. .*nope: no such directory$"):
         resolve("ptb/ptb.train.txt", tmp_path / "nope", "data.train")
     (tmp_path / "adir").mkdir()
     with pytest.raises(UserError, match=r"^data.train: .*adir is a directory; expected a file$"):
         resolve(str(tmp_path / "adir"), None, "data.train")
-    with pytest.raises(UserError, match="belongs to data set 'sms-spam': leave out --data-dir"):
+    with pytest.raises(UserError, match=r"belongs to data set 'sms-spam': leave out data_dir=\.\.\. "):
         resolve("sms-spam/SMSSpamCollection", tmp_path / "adir", "data.path")
-    with pytest.raises(UserError, match="not part of a data set rnnkit knows"):
+    with pytest.raises(
+        UserError, match=r'not part of a data set rnnkit knows.*data_dir=\.\.\. or overrides=\{"data.path"'
+    ):
         resolve("nowhere/x.txt", None, "data.path")
-    with pytest.raises(UserError, match="is not set"):
+    with pytest.raises(UserError, match=r'is not set; point it at a file \(overrides=\{"data.path": PATH\}\)$'):
         resolve("", None, "data.path")
+
+
+def test_the_messages_name_the_python_argument_and_the_cli_says_its_option(cache, tmp_path):
+    """Python reads data_dir=... and overrides={...} - the arguments of rnnkit.train; the command line the
+    options --data-dir and --set KEY=VALUE (rnnkit.cli says the first in the words of the second)."""
+    from rnnkit.commands.common import in_cli_words
+
+    messages = []
+    for name, data_dir in (("sms-spam/SMSSpamCollection", tmp_path), ("nowhere/x.txt", tmp_path), ("", None)):
+        with pytest.raises(UserError) as e:
+            resolve(name, data_dir, "data.path")
+        assert "--" not in str(e.value), str(e.value)
+        messages.append(in_cli_words(str(e.value), {}))
+    assert "leave out --data-dir to fetch it" in messages[0] and "data_dir" not in messages[0]
+    assert messages[1].endswith(
+        "(looked in --data-dir " + str(tmp_path) + "); pass another --data-dir or --set data.path=PATH"
+    )
+    assert messages[2] == "data.path is not set; point it at a file (--set data.path=PATH)"
 
 
 def test_a_missing_data_dir_fails_before_the_run_directory_is_written(tmp_path):

@@ -931,16 +931,16 @@ def _hide_holdout(
     n = values.shape[0]
     if horizon >= n:
         raise UserError(
-            f"{source}: --horizon {horizon} is longer than the series ({n} points)"
-            + ("; --holdout needs history before the last --horizon points" if holdout else "")
+            f"{source}: horizon=... {horizon} is longer than the series ({n} points)"
+            + ("; holdout=... needs history before the last horizon=... points" if holdout else "")
         )
     if not holdout:
         return values, times, future_times(times, horizon), None
     lookback = loaded.config.data.lookback
     if n - horizon < lookback:
         raise UserError(
-            f"{source}: series too short for --holdout: {n} points leave {n - horizon} before the last "
-            f"{horizon}, the model needs data.lookback={lookback}; give a longer series or a shorter --horizon"
+            f"{source}: series too short for holdout=...: {n} points leave {n - horizon} before the last "
+            f"{horizon}, the model needs data.lookback={lookback}; give a longer series or a shorter horizon=..."
         )
     return values[: n - horizon], times[: n - horizon], times[n - horizon :], values[n - horizon :]
 

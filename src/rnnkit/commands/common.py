@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -150,3 +151,26 @@ def max_new_tokens(args: argparse.Namespace) -> int | None:
         )
         return int(old)
     return args.max_new_tokens if args.max_new_tokens is not None else args.max_new_tokens_default
+
+
+# an argument a message names as Python does (``the limit is 2000 (max_input_length=...)``), not a call's own
+# (``train(data_dir=...)``, ``data.horizon=24``); a configuration key set as Python sets it
+_ARGUMENT = re.compile(r"(?<![\w.])(?<!\w\()([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=\.\.\.")
+_OVERRIDE = re.compile(r'overrides=\{"([a-z_]+\.[a-z0-9_]+)": ([^{}]*)\}')
+
+
+def in_cli_words(text: str, names: dict[str, str]) -> str:
+    """A message of the API in the command line's words: an argument it names as ``NAME=...`` is said as its
+    option (``data_dir=...``: ``--data-dir``), ``overrides={"data.path": PATH}`` as ``--set data.path=PATH`` -
+    so a message deep inside (a data file not found, a series too short) names what the reader can change."""
+    text = _OVERRIDE.sub(lambda m: f"--set {m.group(1)}={m.group(2)}", text)
+    return _ARGUMENT.sub(lambda m: option_name(m.group(1), names), text)
+
+
+def option_name(name: str, names: dict[str, str]) -> str:
+    """What the command line calls the API argument ``name``: the verb's own name for it, or ``--name-like-this``."""
+    if name in names:
+        return names[name]
+    if name.startswith("-") or not name.isidentifier() or name.isupper():
+        return name
+    return "--" + name.replace("_", "-")

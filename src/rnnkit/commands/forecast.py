@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from rnnkit.api import MAX_SEED, cli_number
-from rnnkit.commands.common import add_device, add_json, print_json
+from rnnkit.commands.common import add_device, add_json, in_cli_words, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     if result.get("note"):
-        print(f"rnnkit: note: {result['note']}", file=sys.stderr, flush=True)
+        print(f"rnnkit: note: {in_cli_words(result['note'], args.arguments)}", file=sys.stderr, flush=True)
     print(_table(result))
     return 0
 

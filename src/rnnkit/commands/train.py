@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from rnnkit.api import MAX_COUNT, MAX_SEED, Overrides, cli_number
-from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.commands.common import add_data_dir, add_device, add_json, in_cli_words, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     summary = done.summary
     for note in done.notes:
-        print(f"rnnkit: {note}", file=sys.stderr, flush=True)
+        print(f"rnnkit: {in_cli_words(note, args.arguments)}", file=sys.stderr, flush=True)
     if args.json:
         print_json(summary)
     else:

@@ -10,6 +10,9 @@ Order (the first that applies wins):
 3. Without ``--data-dir``: a relative path the registry knows is served from the cache, or from the vendored copy,
    or fetched into the cache once (mirror first, then public sources; never when offline).
 
+Messages name the Python arguments (``data_dir=...``, ``overrides={"data.path": PATH}``); the command line says
+them as its options (``--data-dir``, ``--set data.path=PATH``: ``rnnkit.cli``).
+
 Every resolution is recorded (``drain_log``) so ``run.json`` can say where each file came from; tasks resolve
 lazily inside ``prepare()``, after the run directory exists, hence a log rather than a return value.
 """
@@ -49,7 +52,7 @@ def data_dir_option(value: str | Path | None, recorded: bool = False) -> Path | 
         return None
     p = Path(value).expanduser()
     try:
-        found = is_dir(p, "--data-dir")
+        found = is_dir(p, "data_dir=...")
     except UserError:
         if recorded:
             return None
@@ -57,7 +60,7 @@ def data_dir_option(value: str | Path | None, recorded: bool = False) -> Path | 
     if not found:
         if recorded:
             return None
-        raise UserError(f"--data-dir {value}: no such directory")
+        raise UserError(f"data_dir=... {value}: no such directory")
     return p
 
 
@@ -89,9 +92,9 @@ def _first_existing(candidates: list[Path], field: str) -> Path | None:
 def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = False) -> Path:
     """The file (or, with ``allow_dir``, directory) a config field names; UserError naming the field if none."""
     if not name:
-        raise UserError(f"{field} is not set; point it at a file with --set {field}=PATH")
+        raise UserError(f'{field} is not set; point it at a file (overrides={{"{field}": PATH}})')
     if data_dir is not None and not data_dir.is_dir():
-        raise UserError(f"--data-dir {data_dir}: no such directory")
+        raise UserError(f"data_dir=... {data_dir}: no such directory")
     p = Path(name).expanduser()
     candidates = [p] if p.is_absolute() else ([data_dir / p] if data_dir is not None else []) + [p]
     found = _first_existing(candidates, field)
@@ -109,20 +112,20 @@ def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = Fals
             return _record(field, v, "vendored", hit[0] if hit else None)
         hint = (
             (
-                f"; it belongs to data set '{hit[0].name}': leave out --data-dir to fetch it into the cache "
+                f"; it belongs to data set '{hit[0].name}': leave out data_dir=... to fetch it into the cache "
                 f"(or 'rnnkit data get {hit[0].name}')"
             )
             if hit
-            else f"; pass another --data-dir or --set {field}=PATH"
+            else f'; pass another data_dir=... or overrides={{"{field}": PATH}}'
         )
-        raise UserError(f"{field}: file not found: {name} (looked in --data-dir {data_dir}){hint}")
+        raise UserError(f"{field}: file not found: {name} (looked in data_dir=... {data_dir}){hint}")
     if hit is None:
         v = _vendored(p)
         if v is not None:
             return _record(field, v, "vendored")
         raise UserError(
             f"{field}: file not found: {name} (not a file here, and not part of a data set rnnkit knows: "
-            f"see 'rnnkit data list'); pass --data-dir DIR or --set {field}=PATH"
+            f"see 'rnnkit data list'); pass data_dir=... or overrides={{\"{field}\": PATH}}"
         )
     ds, key = hit
     cached = store.cache_dir() / key

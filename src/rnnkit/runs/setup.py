@@ -132,8 +132,7 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
     run = RunDir(out)
     if is_file(run.last, "run directory") or run.best.is_file():
         raise UserError(
-            f"{out} already holds a trained run; continue it with --resume {out} (rnnkit.train("
-            f"resume=...)) or choose another --out"
+            f"{out} already holds a trained run; continue it (resume=...) or choose another directory (out=...)"
         )
     return config, run, data_dir_option(req.data_dir), {}  # a missing --data-dir fails before anything is written
 

@@ -84,7 +84,7 @@ class ClassificationTask(Task[CD, CM]):
             raise UserError(
                 f"{source}: the data differs from what this run was trained on (digest {digest} vs "
                 f"{self._saved_digest}), so its train/valid/test split cannot be reproduced; "
-                f"evaluate with the training data (--data-dir)"
+                f"evaluate with the training data (data_dir=...)"
             )
 
     def set_labels(self, labels: list[str]) -> None:

@@ -407,7 +407,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if n <= H:
             raise UserError(
                 f"{s.source}: data.horizon={H} is longer than the series ({n} points); forecast fewer steps "
-                f"(--set data.horizon=...) or give a longer series"
+                f'(overrides={{"data.horizon": N}}) or give a longer series'
             )
         self._choose(s)
         if "auto" in (d.transform, self.mcfg.arch, self.mcfg.channels) or 0 in (d.season, d.lookback):
@@ -1030,7 +1030,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if self.columns is not None and values.shape[1] != len(self.columns):
             raise UserError(
                 f"{where}: {values.shape[1]} value column(s), but the model forecasts "
-                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with --target"
+                f"{len(self.columns)} ({', '.join(self.columns)}); choose them with target=..."
             )
         for j, first in enumerate(starts(values)):
             if values.shape[0] - first < L:
@@ -1187,7 +1187,9 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         if name in STATISTICAL:
             models = self.stats.get(name) or []
             if len(models) != values.shape[1]:
-                raise UserError(f"--forecaster {name}: this run has no fitted {name} model (trained before it existed)")
+                raise UserError(
+                    f"forecaster=... {name}: this run has no fitted {name} model (trained before it existed)"
+                )
             season = self.dcfg.season
             fx = exog[:, self.past_count :] if exog is not None and len(self.exog_columns) > self.past_count else None
             hx = fx[:n] if fx is not None else None
@@ -1220,7 +1222,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         origins = f" ({sel['origins']} origins)" if sel.get("origins") else ""
         return (
             f"the model's validation RMSE{origins} {rmse['model']:.4g} is worse than the best baseline, {label}, at "
-            f"{rmse[best]:.4g}: {then} (--forecaster model|ensemble|{best} to choose)"
+            f"{rmse[best]:.4g}: {then} (forecaster=... model|ensemble|{best} to choose)"
         )
 
     def summary_note(self) -> str | None:

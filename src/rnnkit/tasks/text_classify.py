@@ -157,7 +157,7 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         if d.format != "lines":
             raise UserError(f"data.format: expected 'lines' or 'aclimdb', got {d.format!r}")
         if not d.path:
-            raise UserError("data.path is not set; point it at a label<TAB>text file with --set data.path=FILE")
+            raise UserError('data.path is not set; point it at a label<TAB>text file (overrides={"data.path": FILE})')
         examples: list[Example] = []
         raw: list[bytes] = []
         for i, name in enumerate(d.path):

@@ -486,7 +486,7 @@ class Trainer:
         cfg, s = self.config.train, self.state
         if cfg.max_steps and s.step >= cfg.max_steps:
             return "max_steps", (
-                f"{self.run.path} is at step {s.step} and train.max_steps (--max-steps) is "
+                f"{self.run.path} is at step {s.step} and train.max_steps (max_steps=...) is "
                 f"{cfg.max_steps}: nothing to train; raise it to train on"
             )
         if s.epoch >= cfg.max_epochs:

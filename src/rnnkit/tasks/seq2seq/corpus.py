@@ -119,7 +119,7 @@ class Seq2SeqCorpus:
             raise UserError(
                 f"{path}: the data differs from what this run was trained on (digest {dig} vs "
                 f"{self._saved_digest}), so its saved train/valid/test split does not apply; "
-                f"use the training data (--data-dir)"
+                f"use the training data (data_dir=...)"
             )
         return pairs, turns
 
