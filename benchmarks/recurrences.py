@@ -289,7 +289,8 @@ def main() -> int:
     reference: dict = {"skipped": "--no-reference"} if a.no_reference else {}
     if not a.no_reference:
         print(
-            f"\nreference packages at a reduced shape (T={a.ref_seq}, batch {a.ref_batch}; capped at "
+            f"\nreference packages at {'the same' if (a.ref_seq, a.ref_batch) == (a.seq, a.batch) else 'a reduced'} "
+            f"shape (T={a.ref_seq}, batch {a.ref_batch}; capped at "
             f"{a.ref_memory_gb} GB of address space): each in front of an nn.Linear(input, hidden)",
             flush=True,
         )
