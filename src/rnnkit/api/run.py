@@ -888,6 +888,10 @@ def _check_report_arguments(
         output_file(arg.path(call, "plot", plot), "plot", call)
 
 
+# the column keys forecast_report's caller chooses for its csv (the run's own choose the rest)
+_REPORT_KEYS = {"data.value_columns": "target=...", "data.time_column": "time_column=..."}
+
+
 def _report_series(
     loaded: Any, csv: PathLike | None, time_column: str | None, target: str | None, call: str
 ) -> tuple[Any, np.ndarray, list[str], list[str], str, np.ndarray | None]:
@@ -913,6 +917,7 @@ def _report_series(
         series_col=d.series_column,
         past=d.past_covariates,
         future=d.future_covariates,
+        keys=_REPORT_KEYS,
     )
     trained = list(task.columns or [])
     if sorted(series.columns) == sorted(trained) and series.columns != trained:  # same names, other order

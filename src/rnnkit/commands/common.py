@@ -154,17 +154,35 @@ def max_new_tokens(args: argparse.Namespace) -> int | None:
 
 
 # an argument a message names as Python does (``the limit is 2000 (max_input_length=...)``), not a call's own
-# (``train(data_dir=...)``, ``data.horizon=24``); a configuration key set as Python sets it
+# (``train(data_dir=...)``, ``data.horizon=24``); a configuration key set as Python sets it (``KEY``: any key);
+# a function of the API a verb calls (``rnnkit.datasets.get("imdb")``, ``rnnkit.datasets.list()``, ``rnnkit.recipes()``)
 _ARGUMENT = re.compile(r"(?<![\w.])(?<!\w\()([a-z][a-z0-9]*(?:_[a-z0-9]+)*)=\.\.\.")
-_OVERRIDE = re.compile(r'overrides=\{"([a-z_]+\.[a-z0-9_]+)": ([^{}]*)\}')
+_OVERRIDE = re.compile(r'overrides=\{(?:"([a-z_]+\.[a-z0-9_]+)"|(KEY)): ([^{}]*)\}')
+_WORD = re.compile(r'"([\w.-]+)"$')  # a string value the command line takes bare: --set data.transform=none
+_CALL = re.compile(r'rnnkit\.(datasets\.get|datasets\.list|recipes)\((?:"([\w.-]+)")?\)')
 
 
 def in_cli_words(text: str, names: dict[str, str]) -> str:
     """A message of the API in the command line's words: an argument it names as ``NAME=...`` is said as its
-    option (``data_dir=...``: ``--data-dir``), ``overrides={"data.path": PATH}`` as ``--set data.path=PATH`` -
-    so a message deep inside (a data file not found, a series too short) names what the reader can change."""
-    text = _OVERRIDE.sub(lambda m: f"--set {m.group(1)}={m.group(2)}", text)
+    option (``data_dir=...``: ``--data-dir``), ``overrides={"data.path": PATH}`` as ``--set data.path=PATH``,
+    ``rnnkit.datasets.get("imdb")`` as ``'rnnkit data get imdb'`` - so a message deep inside (a data file not
+    found, a series too short) names what the reader can change."""
+    text = _OVERRIDE.sub(_as_set, text)
+    text = _CALL.sub(_as_verb, text)
     return _ARGUMENT.sub(lambda m: option_name(m.group(1), names), text)
+
+
+def _as_set(m: re.Match[str]) -> str:
+    """``overrides={"data.transform": "none"}`` as the option: ``--set data.transform=none``."""
+    value = m.group(3)
+    word = _WORD.match(value)
+    return f"--set {m.group(1) or m.group(2)}={word.group(1) if word else value}"
+
+
+def _as_verb(m: re.Match[str]) -> str:
+    """``rnnkit.datasets.get("imdb")`` as the verb that calls it: ``'rnnkit data get imdb'``."""
+    words = ["rnnkit", m.group(1).replace("datasets.", "data ")] + ([m.group(2)] if m.group(2) else [])
+    return f"'{' '.join(words)}'"
 
 
 def option_name(name: str, names: dict[str, str]) -> str:

@@ -7,6 +7,7 @@ rather than a few class names (the wrong ``data.label_column``), an empty or non
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,11 +49,15 @@ def _split_line(line: str, label_column: int) -> tuple[str, str] | None:
     return label.strip(), text.strip()
 
 
-def read_labelled(path: Path, label_column: int = 0, max_classes: int = 100) -> list[Example]:
+def read_labelled(
+    path: Path, label_column: int = 0, max_classes: int = 100, keys: Mapping[str, str] | None = None
+) -> list[Example]:
     """Every non-blank line of ``path`` as an Example.
 
     ``label_column`` 0: the label is the first field (split on the first tab); 1 or -1: the label is the last
-    field (split on the last tab, so the text may hold tabs and quotes as it likes).
+    field (split on the last tab, so the text may hold tabs and quotes as it likes). ``keys``: how the caller
+    sets data.label_column, as for ``rnnkit.data.timeseries.read_series_csv`` (None: ``overrides={...}``; ``{}``:
+    the run's own layout, which the caller cannot choose).
     """
     if label_column not in (0, 1, -1):
         raise UserError(f"data.label_column: expected 0 (label<TAB>text) or 1 (text<TAB>label), got {label_column}")
@@ -73,11 +78,13 @@ def read_labelled(path: Path, label_column: int = 0, max_classes: int = 100) -> 
         out.append(Example(body, label, f"{path}:{n}"))
     if not out:
         raise UserError(f"{path}: file is empty")
-    check_label_column(out, path, label_column, max_classes)
+    check_label_column(out, path, label_column, max_classes, keys)
     return out
 
 
-def check_label_column(examples: list[Example], path: Path, label_column: int, max_classes: int) -> None:
+def check_label_column(
+    examples: list[Example], path: Path, label_column: int, max_classes: int, keys: Mapping[str, str] | None = None
+) -> None:
     """Labels are a few class names; text in the label column means the wrong ``data.label_column``."""
     distinct: dict[str, str] = {}
     for e in examples:
@@ -88,9 +95,10 @@ def check_label_column(examples: list[Example], path: Path, label_column: int, m
         line = source.rsplit(":", 1)[1]
         shown = label if len(label) <= 40 else label[:37] + "..."
         other = 1 if label_column == 0 else 0
+        how = f'overrides={{"data.label_column": {other}}}' if keys is None else keys.get("data.label_column")
         raise UserError(
             f"{path}: line {line}: the label column (data.label_column={label_column}) holds "
             f"{len(distinct)} distinct values, e.g. {shown!r}, which looks like text, not a class name; "
-            f"is the label in column {other}? (--set data.label_column={other}; at most "
+            f"is the label in column {other}? ({how + '; ' if how else ''}at most "
             f"data.max_classes={max_classes} classes)"
         )

@@ -18,6 +18,7 @@ import datetime as dt
 import io
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,7 @@ def read_series_csv(
     series_col: str = "",
     past: str | list[str] = "",
     future: str | list[str] = "",
+    keys: Mapping[str, str] | None = None,
 ) -> Series:
     """Read a CSV with a header row, a time column and one or more numeric value columns.
 
@@ -99,7 +101,17 @@ def read_series_csv(
     Missing or non-numeric values, ragged rows and unknown column names are reported with file, line and column;
     so are impossible, duplicated and out-of-order times (see ``check_times``), unless ``sort`` puts the rows in
     time order.
+
+    ``keys``: how the caller sets each column key, for the hint a message ends with. None: as ``rnnkit.train``
+    does (``overrides={"data.value_columns": NAME}``, which the CLI says as ``--set data.value_columns=NAME``); a
+    mapping names the caller's own argument per key (``forecast_report``: ``{"data.value_columns": "target=..."}``,
+    the CLI's ``--target``), and a key it lacks is the run's own, which the caller cannot choose: no hint.
     """
+
+    def choose(field: str, what: str) -> str:
+        how = f'overrides={{"{field}": NAME}}' if keys is None else keys.get(field)
+        return f"{what} {how}" if how else ""
+
     text = read_text(path)
     reader = csv.reader(io.StringIO(text))
     try:
@@ -115,10 +127,8 @@ def read_series_csv(
 
     def col(name: str, field: str) -> int:
         if name not in header:
-            raise UserError(
-                f"{path}: {field}={name!r} is not a column (columns: {', '.join(header)}); "
-                f"choose with --set {field}=NAME"
-            )
+            hint = choose(field, "; choose with")
+            raise UserError(f"{path}: {field}={name!r} is not a column (columns: {', '.join(header)}){hint}")
         return header.index(name)
 
     if time_col.lower() == "none":
@@ -150,9 +160,10 @@ def read_series_csv(
     else:
         v_idx = [i for i in range(len(header)) if i not in (t_idx, s_idx, *x_idx)]
     if s_idx is not None and len(v_idx) != 1:
+        hint = choose("data.value_columns", ": name its column with")
         raise UserError(
-            f"{path}: with data.series_column={series_col!r} each row holds one value: name its column with "
-            f"--set data.value_columns=NAME (columns: {', '.join(header)})"
+            f"{path}: with data.series_column={series_col!r} each row holds one value{hint} "
+            f"(columns: {', '.join(header)})"
         )
     if not v_idx:
         raise UserError(
@@ -200,9 +211,9 @@ def read_series_csv(
             try:
                 x = float(raw)
             except ValueError:
+                hint = choose("data.value_columns", "choose numeric columns with")
                 raise UserError(
-                    f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r} "
-                    f"(choose numeric columns with --set data.value_columns=NAME)"
+                    f"{path}: line {line}, column {name!r}: not a number: {raw[:40]!r}" + (f" ({hint})" if hint else "")
                 ) from None
             if not math.isfinite(x):
                 raise UserError(f"{path}: line {line}, column {name!r}: value {raw!r} is not finite")
@@ -481,7 +492,8 @@ def apply_transform(values: np.ndarray, name: str, series: Series | None = None,
         else:
             where = f"value {values[i, j]:g} at row {offset + i}"
         raise UserError(
-            f"{where} is not positive, so data.transform=log cannot take its log; use --set data.transform=none"
+            f"{where} is not positive, so data.transform=log cannot take its log; train with data.transform=none "
+            f'(overrides={{"data.transform": "none"}})'
         )
     return np.log(values)
 

@@ -10,8 +10,9 @@ Order (the first that applies wins):
 3. Without ``--data-dir``: a relative path the registry knows is served from the cache, or from the vendored copy,
    or fetched into the cache once (mirror first, then public sources; never when offline).
 
-Messages name the Python arguments (``data_dir=...``, ``overrides={"data.path": PATH}``); the command line says
-them as its options (``--data-dir``, ``--set data.path=PATH``: ``rnnkit.cli``).
+Messages name the Python arguments and functions (``data_dir=...``, ``overrides={"data.path": PATH}``,
+``rnnkit.datasets.get("imdb")``); the command line says them as its options and verbs (``--data-dir``,
+``--set data.path=PATH``, ``'rnnkit data get imdb'``: ``rnnkit.cli``).
 
 Every resolution is recorded (``drain_log``) so ``run.json`` can say where each file came from; tasks resolve
 lazily inside ``prepare()``, after the run directory exists, hence a log rather than a return value.
@@ -113,7 +114,7 @@ def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = Fals
         hint = (
             (
                 f"; it belongs to data set '{hit[0].name}': leave out data_dir=... to fetch it into the cache "
-                f"(or 'rnnkit data get {hit[0].name}')"
+                f'(or rnnkit.datasets.get("{hit[0].name}"))'
             )
             if hit
             else f'; pass another data_dir=... or overrides={{"{field}": PATH}}'
@@ -125,7 +126,7 @@ def resolve(name: str, data_dir: Path | None, field: str, allow_dir: bool = Fals
             return _record(field, v, "vendored")
         raise UserError(
             f"{field}: file not found: {name} (not a file here, and not part of a data set rnnkit knows: "
-            f"see 'rnnkit data list'); pass data_dir=... or overrides={{\"{field}\": PATH}}"
+            f'see rnnkit.datasets.list()); pass data_dir=... or overrides={{"{field}": PATH}}'
         )
     ds, key = hit
     cached = store.cache_dir() / key

@@ -473,7 +473,7 @@ def _locked(ds: Dataset) -> Iterator[None]:
         return UserError(
             f"data set '{ds.name}' is not in the data cache {cache_dir()}, and rnnkit cannot fetch it there "
             f"({os_reason(e) or e}: {lock.lock_file}); point RNNKIT_DATA at a writable directory, or fetch it "
-            f"('rnnkit data get {ds.name}') where the cache is writable"
+            f'(rnnkit.datasets.get("{ds.name}")) where the cache is writable'
         )
 
     try:

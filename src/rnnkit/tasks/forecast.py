@@ -910,6 +910,7 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
                 series_col=d.series_column,
                 past=d.past_covariates,
                 future=d.future_covariates,
+                keys={},  # laid out like the run's data: its columns are the run's, not the caller's to choose
             )
         else:
             if self.exog_columns:

@@ -128,7 +128,7 @@ class TextClassifyTask(ClassificationTask[TextClassifyData, TextClassifyModel]):
         d = self.dcfg
         path = self.data_file(data, folder, "examples.tsv")
         given = isinstance(data, os.PathLike)
-        examples = read_labelled(path, d.label_column if given else 0, d.max_classes)
+        examples = read_labelled(path, d.label_column if given else 0, d.max_classes, keys={})  # the run's layout
         names = d.label_names if given else {}
         return [e.text for e in examples], [names.get(e.label, e.label) for e in examples]
 

@@ -1,0 +1,108 @@
+"""Messages name what their reader can change (issue 23): Python reads the argument of the call it made
+(``target=...``, ``overrides={"data.value_columns": NAME}``, ``rnnkit.datasets.list()``), the command line the
+option or verb that sets it (``--target``, ``--set data.value_columns=NAME``, ``'rnnkit data list'``). One
+mechanism: the API raises in Python's words and ``rnnkit.commands.common.in_cli_words`` says them as the CLI's.
+
+Each family (data, tasks, tune, diagnose, export, runs) is asked once from Python and once from ``rnnkit.cli.main``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import rnnkit
+from rnnkit.cli import main
+from rnnkit.errors import UserError
+
+
+def api_error(call) -> str:
+    """The message of the UserError ``call()`` raises: in Python's words, never an option."""
+    with pytest.raises(UserError) as e:
+        call()
+    text = str(e.value)
+    assert "--" not in text and "'rnnkit " not in text, text
+    return text
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
+    """The one line ``rnnkit ARGS`` fails with (exit status 2): in the command line's words."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("rnnkit: warning:")]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("rnnkit: error: "), (code, err)
+    assert "=..." not in lines[0] and "overrides=" not in lines[0] and "rnnkit.datasets" not in lines[0], lines[0]
+    return lines[0]
+
+
+def _csv(tmp_path: Path, text: str, name: str = "series.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+SERIES = "month,passengers,note\n" + "".join(f"2000-{m:02d},{100 + m},x\n" for m in range(1, 13))
+
+
+# -- data: a series CSV's columns ----------------------------------------------------------------------------------
+def test_a_series_column_is_named_as_each_caller_sets_it(tiny_run, capsys, tmp_path):
+    """rnnkit.train sets the column keys with overrides=, forecast_report with its own target= and time_column=:
+    each message names what that caller can set, and the CLI the option (--set, --target, --time-col)."""
+    csv = _csv(tmp_path, SERIES)
+    train = {"data.path": [str(csv)], "data.time_column": "month"}
+    text = api_error(
+        lambda: rnnkit.train(
+            "forecast", overrides={**train, "data.value_columns": "nope"}, out=tmp_path / "a", progress=False
+        )
+    )
+    assert text.endswith('choose with overrides={"data.value_columns": NAME}'), text
+    text = api_error(lambda: rnnkit.train("forecast", overrides=train, out=tmp_path / "b", progress=False))
+    assert "column 'note': not a number: 'x' (choose numeric columns with overrides={\"data.value_columns\"" in text
+    line = cli_error(capsys, "train", "forecast", "--set", f"data.path={csv}", "--set", "data.value_columns=nope")
+    assert line.endswith("choose with --set data.value_columns=NAME"), line
+
+    run = rnnkit.load(tiny_run("forecast"))
+    assert api_error(lambda: run.forecast_report(csv=csv, target="nope")).endswith("; choose with target=...")
+    text = api_error(lambda: run.forecast_report(csv=csv, time_column="nope"))
+    assert text.endswith("; choose with time_column=...") and "data.time_column='nope'" in text, text
+    assert "(choose numeric columns with target=...)" in api_error(lambda: run.forecast_report(csv=csv))
+    forecast = ("forecast", tiny_run("forecast"), "--csv", csv)
+    assert cli_error(capsys, *forecast, "--target", "nope").endswith("; choose with --target")
+    assert cli_error(capsys, *forecast, "--time-col", "nope").endswith("; choose with --time-col")
+    assert "(choose numeric columns with --target)" in cli_error(capsys, *forecast)
+    # evaluate(data=...) reads a CSV laid out like the run's own data: nothing for its caller to choose
+    text = api_error(lambda: run.evaluate(data=csv))
+    assert "not a number" in text and "choose" not in text, text
+
+
+def test_a_value_the_log_transform_cannot_take_says_how_to_train_without_it(tiny_run, capsys, tmp_path):
+    months = [f"{2000 + i // 12}-{i % 12 + 1:02d}" for i in range(48)]
+    csv = _csv(
+        tmp_path, "month,passengers\n" + "".join(f"{t},{100 + i if i < 47 else 0}\n" for i, t in enumerate(months))
+    )
+    run = rnnkit.load(tiny_run("forecast"))
+    text = api_error(lambda: run.forecast_report(csv=csv, time_column="month", target="passengers"))
+    assert text.endswith('train with data.transform=none (overrides={"data.transform": "none"})'), text
+    line = cli_error(capsys, "forecast", tiny_run("forecast"), "--csv", csv, "--target", "passengers")
+    assert line.endswith("train with data.transform=none (--set data.transform=none)"), line
+
+
+def test_a_label_column_of_text_names_the_key_as_the_caller_sets_it(capsys, tmp_path):
+    tsv = _csv(tmp_path, "".join(f"message number {i}\tham\n" for i in range(30)), "spam.tsv")
+    text = api_error(
+        lambda: rnnkit.train("text-classify", overrides={"data.path": [str(tsv)]}, out=tmp_path / "a", progress=False)
+    )
+    assert 'is the label in column 1? (overrides={"data.label_column": 1}; at most' in text, text
+    line = cli_error(capsys, "train", "text-classify", "--set", f"data.path={tsv}", "--out", tmp_path / "b")
+    assert "is the label in column 1? (--set data.label_column=1; at most" in line, line
+
+
+def test_a_file_of_no_data_set_names_the_function_that_lists_them(capsys, tmp_path):
+    """'rnnkit data list' is the verb of rnnkit.datasets.list(): Python reads the function, the CLI the verb."""
+    over = {"data.path": ["nowhere/x.tsv"]}
+    text = api_error(lambda: rnnkit.train("text-classify", overrides=over, out=tmp_path / "a", progress=False))
+    assert "see rnnkit.datasets.list()); pass data_dir=... or overrides=" in text, text
+    line = cli_error(capsys, "train", "text-classify", "--set", "data.path=nowhere/x.tsv", "--out", tmp_path / "b")
+    assert "see 'rnnkit data list'); pass --data-dir or --set data.path=PATH" in line, line
