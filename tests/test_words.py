@@ -8,6 +8,7 @@ Each family (data, tasks, tune, diagnose, export, runs) is asked once from Pytho
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,50 @@ def test_a_file_of_no_data_set_names_the_function_that_lists_them(capsys, tmp_pa
     assert "see rnnkit.datasets.list()); pass data_dir=... or overrides=" in text, text
     line = cli_error(capsys, "train", "text-classify", "--set", "data.path=nowhere/x.tsv", "--out", tmp_path / "b")
     assert "see 'rnnkit data list'); pass --data-dir or --set data.path=PATH" in line, line
+
+
+# -- tasks: what a task chose and what it cannot do ---------------------------------------------------------------
+def test_what_training_says_while_it_runs_and_after_names_the_callers_setting(capsys, tmp_path):
+    """The values chosen from the data (written while training runs), the note on the model losing to a baseline
+    and the note of a resume with nothing to do: overrides= / forecaster=... / max_steps=... in Python, --set /
+    --forecaster / --max-steps on the command line - in --json too."""
+    import math
+
+    values = [100 + 10 * math.sin(i / 2) + i for i in range(80)]
+    capsys.readouterr()
+    run = rnnkit.train("forecast", data=values, max_steps=2, out=tmp_path / "py")
+    err = capsys.readouterr().err
+    assert "Set any of them yourself (overrides={KEY: VALUE})" in err and "--" not in err, err
+    assert "(forecaster=... model|ensemble|" in run.summary["note"]
+
+    csv = _csv(tmp_path, "t,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    out = tmp_path / "cli"
+    assert main(["train", "forecast", "--set", f"data.path={csv}", "--max-steps", "2", "--out", str(out)]) == 0
+    printed, err = capsys.readouterr()
+    assert "Set any of them yourself (--set KEY=VALUE)" in err and "overrides=" not in err, err
+    assert "(--forecaster model|ensemble|" in printed and "=..." not in printed, printed
+    assert main(["forecast", str(out), "--json"]) == 0
+    assert "(--forecaster model|ensemble|" in json.loads(capsys.readouterr().out)["note"]
+    assert main(["train", "--resume", str(out), "--max-steps", "2", "--json"]) == 0
+    printed, err = capsys.readouterr()
+    note = json.loads(printed)["note"]
+    assert "train.max_steps (--max-steps) is 2: nothing to train" in note and note in err, (note, err)
+    assert "train.max_steps (max_steps=...) is 2" in rnnkit.load(out).resume(max_steps=2).notes[0]
+
+
+def test_a_task_that_trains_in_one_process_says_so_as_the_caller_asked(capsys, tmp_path):
+    text = api_error(lambda: rnnkit.train("parity", nproc=2, device="cpu", out=tmp_path / "a"))
+    assert text.endswith("does not support distributed training yet; train in one process (nproc=... 1)"), text
+    line = cli_error(capsys, "train", "parity", "--nproc", "2", "--device", "cpu", "--out", tmp_path / "b")
+    assert line.endswith("train in one process (--nproc 1)"), line
+
+
+# -- runs: what starts a run --------------------------------------------------------------------------------------
+def test_a_run_directory_given_as_a_recipe_and_no_recipe_at_all(capsys, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text("")
+    assert api_error(lambda: rnnkit.train(run)).endswith(f"to train it on, resume it (resume=... {run})")
+    assert cli_error(capsys, "train", run).endswith(f"to train it on, resume it (--resume {run})")
+    assert "(see rnnkit.recipes())" in api_error(lambda: rnnkit.train())
+    assert "(see 'rnnkit recipes')" in cli_error(capsys, "train")

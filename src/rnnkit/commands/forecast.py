@@ -72,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         forecaster=args.forecaster,
     )
+    if result.get("note"):  # in the command line's words, in --json as on stderr
+        result = {**result, "note": in_cli_words(result["note"], args.arguments)}
     if args.json:
         print_json(result)
         return 0
     if result.get("note"):
-        print(f"rnnkit: note: {in_cli_words(result['note'], args.arguments)}", file=sys.stderr, flush=True)
+        print(f"rnnkit: note: {result['note']}", file=sys.stderr, flush=True)
     print(_table(result))
     return 0
 

@@ -107,26 +107,31 @@ def run(args: argparse.Namespace) -> int:
             )
             print(f"{result['recipe']}: configuration OK (task {result['task']}){built}")
         return 0
-    done = api.train(
-        **target,
-        out=args.out,
-        nproc=args.nproc,
-        progress=False if args.quiet or args.json else None,
-        worker_args=(["--quiet"] if args.quiet else []) + (["--json"] if args.json else []),
-    )
+    from rnnkit.api.text import progress_words
+
+    with progress_words(lambda line: in_cli_words(line, args.arguments)):  # what training says while it runs
+        done = api.train(
+            **target,
+            out=args.out,
+            nproc=args.nproc,
+            progress=False if args.quiet or args.json else None,
+            worker_args=(["--quiet"] if args.quiet else []) + (["--json"] if args.json else []),
+        )
     if done.rank or done.launched:  # distributed: the worker of rank 0 prints the summary
         return 0
     summary = done.summary
     for note in done.notes:
         print(f"rnnkit: {in_cli_words(note, args.arguments)}", file=sys.stderr, flush=True)
+    if summary.get("note"):  # the task's note, in --json as on the summary's last line
+        summary = {**summary, "note": in_cli_words(summary["note"], args.arguments)}
     if args.json:
         print_json(summary)
     else:
-        print(_human_summary(summary, done))
+        print(_human_summary(summary, [in_cli_words(n, args.arguments) for n in done.notes], done))
     return 130 if summary.get("stopped") == "interrupted" else 0
 
 
-def _human_summary(summary: dict[str, Any], run: Any) -> str:
+def _human_summary(summary: dict[str, Any], notes: list[str], run: Any) -> str:
     lines = [f"run: {summary['run']}  ({summary['stopped']}, step {summary['step']}, {summary['wall_s']:.0f} s)"]
     for split in ("valid_best", "test"):
         if summary.get(split):
@@ -136,6 +141,6 @@ def _human_summary(summary: dict[str, Any], run: Any) -> str:
         lines.append(f"valid: {run.format_metrics(summary['valid'])}")
     if summary.get("resume"):
         lines.append(f"resume with: {summary['resume']}")
-    if summary.get("note") and summary["note"] not in run.notes:  # (the notes went to stderr already: once)
+    if summary.get("note") and summary["note"] not in notes:  # (the notes went to stderr already: once)
         lines.append(f"note: {summary['note']}")
     return "\n".join(lines)

@@ -124,7 +124,7 @@ def open_request(req: TrainRequest) -> tuple[RunConfig, RunDir, Path | None, dic
             )
         return config, run, run_data_dir(run, req.data_dir), run.read_meta()
     if not req.recipe:
-        raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
+        raise UserError("train: name a recipe (see rnnkit.recipes()) or a task, or resume a run directory")
     if req.test_data is not None and req.data is None:
         raise UserError("test_data= goes with data= (your own training data); give both")
     config = resolve_recipe(req.recipe, overrides)
@@ -157,7 +157,7 @@ def train_run(req: TrainRequest) -> TrainResult:
     dist, device = init_from_env(device)  # a no-op outside torchrun
     main = dist.is_main
     if req.data is not None and dist.enabled:
-        raise UserError("in-memory data (data=...) trains in one process; write it to files for --nproc")
+        raise UserError("in-memory data (data=...) trains in one process; write it to files to train in several")
     trainer: Trainer | None = None
     notes: list[str] = []
     materialised = False
@@ -267,7 +267,7 @@ def check_request(req: TrainRequest) -> dict[str, Any]:
     elif req.recipe:
         config = resolve_recipe(req.recipe, req.overrides or {})
     else:
-        raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
+        raise UserError("train: name a recipe (see rnnkit.recipes()) or a task, or resume a run directory")
     task = get_task(config.task)(config, Path(req.data_dir) if req.data_dir else None, torch.device("cpu"))
     artifacts = task.placeholder_artifacts()
     model_name, parameters = None, None
@@ -305,12 +305,12 @@ def check_launch(req: TrainRequest, nproc: int) -> str:
         data_dir = run_data_dir(RunDir(Path(req.resume)), req.data_dir)
     else:
         if not req.recipe:
-            raise UserError("train: name a recipe (see 'rnnkit recipes') or a task, or resume a run directory")
+            raise UserError("train: name a recipe (see rnnkit.recipes()) or a task, or resume a run directory")
         config = resolve_recipe(req.recipe, req.overrides or {})
         out = str(req.out or default_out(config.recipe))
         data_dir = data_dir_option(req.data_dir)
     gpus = torch.cuda.device_count()
     if pick_device(config.train.device).type == "cuda" and nproc > gpus:
-        raise UserError(f"--nproc {nproc}: only {gpus} GPU(s) here, and each process needs its own")
+        raise UserError(f"nproc=... {nproc}: only {gpus} GPU(s) here, and each process needs its own")
     get_task(config.task)(config, data_dir, pick_device("cpu")).shard(0, nproc)
     return out

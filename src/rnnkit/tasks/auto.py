@@ -91,7 +91,7 @@ class Choices:
         """One line for the user: what was chosen, why, and how to choose otherwise."""
         about = f" ({self.about})" if self.about else ""
         parts = "; ".join(f"{c.key}={_show(c.value)} ({c.why})" for c in self.made)
-        return f"chosen from the data{about}: {parts}. Set any of them with --set KEY=VALUE"
+        return f"chosen from the data{about}: {parts}. Set any of them yourself (overrides={{KEY: VALUE}})"
 
 
 def _show(value: Any) -> str:

@@ -184,7 +184,9 @@ class Task(ABC, Generic[D, M]):
         the single-process gradient of the global batch; the default refuses.
         """
         if world > 1:
-            raise UserError(f"task {self.name!r} does not support distributed training yet (--nproc 1)")
+            raise UserError(
+                f"task {self.name!r} does not support distributed training yet; train in one process (nproc=... 1)"
+            )
 
     def loss_scale(self) -> float:
         """Factor applied to the mean loss before backpropagation (the logged loss stays the mean).

@@ -492,7 +492,7 @@ class Trainer:
         if s.epoch >= cfg.max_epochs:
             return "max_epochs", (
                 f"{self.run.path} has trained all {s.epoch} epochs of train.max_epochs "
-                f"(--max-epochs) = {cfg.max_epochs}: nothing to train; raise it to train on"
+                f"(max_epochs=...) = {cfg.max_epochs}: nothing to train; raise it to train on"
             )
         early = self.early_stopping
         if early is not None and early.wait >= early.patience:

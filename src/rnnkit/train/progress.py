@@ -3,8 +3,25 @@ clean) or when asked (``progress=False``, ``--quiet``, ``--json``)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
+
+# how a line is said to its reader: as written (Python's words), or as a front end says it (``words``)
+_words: Callable[[str], str] | None = None
+
+
+@contextlib.contextmanager
+def words(say: Callable[[str], str]) -> Iterator[None]:
+    """Lines written while inside go through ``say``: the command line says a line in Python's words
+    (``overrides={KEY: VALUE}``) as its own (``--set KEY=VALUE``), as it does errors and notes."""
+    global _words
+    before, _words = _words, say
+    try:
+        yield
+    finally:
+        _words = before
 
 
 def in_notebook() -> bool:
@@ -64,6 +81,8 @@ class Progress:
                 self.bar.set_postfix(postfix, refresh=False)
 
     def write(self, line: str) -> None:
+        if _words is not None:
+            line = _words(line)
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
         else:
