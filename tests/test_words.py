@@ -9,6 +9,7 @@ Each family (data, tasks, tune, diagnose, export, runs) is asked once from Pytho
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ def cli_error(capsys: pytest.CaptureFixture[str], *args: object) -> str:
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("rnnkit: warning:")]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("rnnkit: error: "), (code, err)
-    assert "=..." not in lines[0] and "overrides=" not in lines[0] and "rnnkit.datasets" not in lines[0], lines[0]
+    python = re.search(r"(?<![\w.])[a-z_]+=\.\.\.|overrides=|rnnkit\.(datasets|recipes)", lines[0])
+    assert python is None, lines[0]
     return lines[0]
 
 
@@ -154,3 +156,49 @@ def test_a_run_directory_given_as_a_recipe_and_no_recipe_at_all(capsys, tmp_path
     assert cli_error(capsys, "train", run).endswith(f"to train it on, resume it (--resume {run})")
     assert "(see rnnkit.recipes())" in api_error(lambda: rnnkit.train())
     assert "(see 'rnnkit recipes')" in cli_error(capsys, "train")
+
+
+# -- tune: a study's options ------------------------------------------------------------------------------------------
+def test_a_study_names_its_arguments_in_python_and_its_options_on_the_command_line(capsys, tmp_path):
+    pytest.importorskip("optuna", reason="the tune extra is not installed: pip install 'rnnkit[tune]'")
+    lr = {"type": "float", "low": 1e-3, "high": 1e-2}
+    space = _csv(tmp_path, "[optim.lr]\ntype = 'float'\nlow = 1e-3\nhigh = 1e-2\n", "space.toml")
+    text = api_error(lambda: rnnkit.tune("sms-spam", space={"optim.lr": lr}, trials=1, storage="x", out=tmp_path))
+    assert text.startswith("storage=...: expected a database URL"), text
+    text = api_error(
+        lambda: rnnkit.tune("sms-spam", space={"optim.lr": lr}, trials=1, overrides={"optim.lr": 0.1}, out=tmp_path)
+    )
+    assert text.endswith('the field is both searched and fixed (overrides={"optim.lr": ...})'), text
+    assert "(tune's out=...) or a database URL" in api_error(lambda: rnnkit.api.tune_report(tmp_path))
+    tune = ("tune", "sms-spam", "--space", space, "--trials", 1, "--out", tmp_path)
+    assert cli_error(capsys, *tune, "--storage", "x").startswith("rnnkit: error: --storage: expected a database URL")
+    line = cli_error(capsys, *tune, "--set", "optim.lr=0.1")
+    assert line.endswith("the field is both searched and fixed (--set optim.lr=...)"), line
+    assert "(tune's --out) or a database URL" in cli_error(capsys, "tune", "report", tmp_path)
+
+
+# -- diagnose, export: a run's reports and files ----------------------------------------------------------------------
+def test_diagnose_and_export_name_the_argument_or_the_option(tiny_run, capsys, tmp_path):
+    path = tiny_run("forecast")
+    run = rnnkit.load(path)
+    assert "which fractions=... needs" in api_error(lambda: run.data_size_curve([0.5]))
+    assert "which --data-sizes needs" in cli_error(capsys, "diagnose", path, "--data-sizes", "0.5")
+    assert cli_error(capsys, "diagnose", path, "--data-sizes", "abc").startswith("rnnkit: error: --data-sizes: ")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    text = api_error(lambda: run.export("torchscript", out=a_file / "model.pt"))
+    assert text.startswith(f"out=...: cannot write {a_file}"), text
+    line = cli_error(capsys, "export", path, "--format", "torchscript", "--out", a_file / "model.pt")
+    assert line.startswith(f"rnnkit: error: --out: cannot write {a_file}"), line
+
+
+# -- serve: where the server listens ----------------------------------------------------------------------------------
+def test_an_address_the_server_cannot_have_names_host_or_its_option(tiny_run, capsys):
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
+    from rnnkit.api import serve
+
+    path = tiny_run("forecast")
+    text = api_error(lambda: serve.serve([str(path)], host="203.0.113.7", port=8765))
+    assert text.endswith("not an address of this machine; check host=..."), text
+    line = cli_error(capsys, "serve", path, "--host", "203.0.113.7", "--port", 8765)
+    assert line.endswith("not an address of this machine; check --host"), line

@@ -561,7 +561,7 @@ def origin_of(overrides: Mapping[str, Any] | None, key: str) -> str:
     if key in origins:
         return origins[key]
     value = (overrides or {}).get(key)
-    return f"--set {key}={_toml(value) if _hashable(value) else value!r}"
+    return f'overrides={{"{key}": {value!r}}}'  # as Python gives it; the command line says --set KEY=VALUE
 
 
 def parse_value(text: str) -> Any:

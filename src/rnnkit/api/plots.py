@@ -24,7 +24,7 @@ def plot_forecast(
     path: str | Path,
     level: float,
     title: str = "",
-    flag: str = "--plot",
+    flag: str = "plot=...",
 ) -> Path:
     """History (the last few hundred points), forecast, interval band and the truth where known."""
     horizon = len(out_times)
@@ -73,7 +73,7 @@ def plot_attention(
     path: str | Path,
     src_text: str = "",
     tgt_text: str = "",
-    flag: str = "--show-attention",
+    flag: str = "path=...",
 ) -> Path:
     """Heatmap of attention weights: one row per output word, one column per input word."""
     w = weights.float().numpy() if hasattr(weights, "numpy") else np.asarray(weights)

@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_dir(r, default=None)
     add_device(r)
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, arguments={"fractions": "--data-sizes"})  # API argument -> the option
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rnnkit.api import MAX_COUNT, MAX_SEED, UserError, cli_number
-from rnnkit.commands.common import add_data_dir, add_device, add_json, print_json
+from rnnkit.commands.common import add_data_dir, add_device, add_json, in_cli_words, print_json
 
 _SAMPLERS = ("grid", "random", "tpe", "gp")
 _PRUNERS = ("none", "median", "halving", "hyperband")
@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-plots", action="store_true", help="report: draw nothing")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-trial lines")
     add_json(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, arguments={"plots_dir": "--plots"})  # API argument -> what the command line calls it
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         startup_trials=args.startup_trials,
         pruner_startup=args.pruner_startup,
         pruner_warmup=args.pruner_warmup,
-        echo=None if quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+        echo=None if quiet else (lambda line: print(in_cli_words(line, args.arguments), file=sys.stderr, flush=True)),
     )
     summary = study.summary
     if args.json:

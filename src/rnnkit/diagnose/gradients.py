@@ -110,7 +110,7 @@ def plot_gradient_flow(result: dict[str, list[float]], path: str | Path) -> None
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    save_png(fig, Path(path), dpi=100, flag="--plot")
+    save_png(fig, Path(path), dpi=100, flag="plot=...")
 
 
 def decay_ratio(norms: Iterable[float], back: int) -> float:

@@ -182,7 +182,7 @@ def plot_diagnosis(records: list[dict[str, Any]], diagnosis: dict[str, Any], pat
         f"{title}: {diagnosis['verdict'].replace('_', ' ')}" if title else diagnosis["verdict"].replace("_", " ")
     )
     fig.tight_layout()
-    save_png(fig, path, dpi=90, flag="--plot")
+    save_png(fig, path, dpi=90, flag="plot=...")
 
 
 def diagnose_run(
@@ -224,12 +224,12 @@ def parse_fractions(text: str) -> list[float]:
         fracs = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise UserError(
-            f"--data-sizes: expected comma-separated fractions such as 0.25,0.5,1.0, got {text!r}"
+            f"fractions=...: expected comma-separated fractions such as 0.25,0.5,1.0, got {text!r}"
         ) from None
     if not fracs:
-        raise UserError(f"--data-sizes: no fractions given ({text!r}); give some such as 0.25,0.5,1.0")
+        raise UserError(f"fractions=...: no fractions given ({text!r}); give some such as 0.25,0.5,1.0")
     if any(not 0 < f <= 1 for f in fracs):
-        raise UserError(f"--data-sizes: fractions must lie in (0, 1], got {text!r}")
+        raise UserError(f"fractions=...: fractions must lie in (0, 1], got {text!r}")
     return sorted(set(fracs))
 
 
@@ -254,7 +254,7 @@ def data_size_curve(
     base = run.read_config(overrides or {})
     if not hasattr(base.data, "train_fraction"):
         raise UserError(
-            f"{run.path}: task {base.task!r} has no data.train_fraction, which --data-sizes needs (the lm task has it)"
+            f"{run.path}: task {base.task!r} has no data.train_fraction, which fractions=... needs (the lm task has it)"
         )
     full = float(base.data.train_fraction)
     ddir = run_data_dir(run, data_dir)
@@ -355,7 +355,7 @@ def _plot_sizes(rows: list[dict[str, Any]], path: Path, title: str, verdict: str
     ax.legend()
     ax.set_title(f"{title}: {verdict.replace('_', ' ')}")
     fig.tight_layout()
-    save_png(fig, path, dpi=90, flag="--plot")
+    save_png(fig, path, dpi=90, flag="plot=...")
 
 
 def format_sizes(d: dict[str, Any]) -> str:

@@ -59,7 +59,7 @@ def export_run(loaded: LoadedRun, fmt: str, out: str | Path | None = None) -> di
     from rnnkit.export import graphs as G
 
     if fmt not in FORMATS:
-        raise UserError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise UserError(f"format=...: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "onnx":
         try:
             import onnx  # noqa: F401 - torch.onnx.export needs it
@@ -82,7 +82,7 @@ def export_run(loaded: LoadedRun, fmt: str, out: str | Path | None = None) -> di
         try:
             writer.write(g, p)
         except OSError as e:
-            raise UserError(f"--out: cannot write {p}: {e}") from None
+            raise UserError(f"out=...: cannot write {p}: {e}") from None
         diffs[g.name or "model"] = writer.check(g, p)
         described[g.name or "model"] = {"file": p.name, **g.describe()}
         files.append(str(p))

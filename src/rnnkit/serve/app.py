@@ -60,7 +60,7 @@ class Limits:
     def check(self) -> None:
         for k, v in asdict(self).items():
             if v < 1:
-                raise UserError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
+                raise UserError(f"{k}=... must be >= 1, got {v}")
 
 
 @dataclass

@@ -33,17 +33,17 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            why = "the port is in use (another server?); choose another with --port"
+            why = "the port is in use (another server?); choose another with port=..."
         elif e.errno in (errno.EACCES, errno.EPERM):
-            why = "permission denied (ports below 1024 need privileges); choose another with --port"
+            why = "permission denied (ports below 1024 need privileges); choose another with port=..."
         elif e.errno == errno.EADDRNOTAVAIL:
-            why = "not an address of this machine; check --host"
+            why = "not an address of this machine; check host=..."
         else:
             why = (e.strerror or str(e)).lower()
         raise UserError(f"cannot listen on {host}:{port}: {why}") from None
     except (socket.gaierror, UnicodeError, OverflowError) as e:
         sock.close()
-        raise UserError(f"--host {host!r}: not a valid address ({e})") from None
+        raise UserError(f"host=... {host!r}: not a valid address ({e})") from None
     sock.set_inheritable(True)
     return sock
 

@@ -22,7 +22,8 @@ def open_study(target: str, study_name: str | None = None) -> tuple[Any, Path | 
             raise UserError(f"{target}: study directory not found")
         if not db.is_file():
             raise UserError(
-                f"{target}: not a study directory (no study.db); give the --out of 'rnnkit tune' or a database URL"
+                f"{target}: not a study directory (no study.db); give a study directory (tune's out=...) or a "
+                f"database URL"
             )
         url = f"sqlite:///{db.resolve()}"
     storage = open_storage(url)
@@ -31,7 +32,7 @@ def open_study(target: str, study_name: str | None = None) -> tuple[Any, Path | 
         if len(names) != 1:
             raise UserError(
                 f"{_safe_url(url)} holds {len(names)} studies"
-                + (f" ({', '.join(sorted(names))}); choose one with --study NAME" if names else "")
+                + (f" ({', '.join(sorted(names))}); choose one (study=...)" if names else "")
             )
         study_name = names[0]
     elif study_name not in names:

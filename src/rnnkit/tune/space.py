@@ -202,8 +202,8 @@ def parse_space(raw: dict[str, Any], source: str = "space") -> SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     p = Path(path)
-    if not is_file(p, "--space"):
-        raise UserError(f"--space: file not found: {path}")
+    if not is_file(p, "space=..."):
+        raise UserError(f"space=...: file not found: {path}")
     return parse_space(load_toml(p), str(p))
 
 
@@ -216,7 +216,7 @@ def check_space(space: SearchSpace, recipe: str, overrides: dict[str, Any]) -> R
     for p in space.params:
         where = f"{space.source}: [{p.name}]"
         if p.name in overrides:
-            raise UserError(f"{where}: the field is both searched and fixed with --set {p.name}=...")
+            raise UserError(f'{where}: the field is both searched and fixed (overrides={{"{p.name}": ...}})')
         section, name = p.name.split(".", 1)
         known = hasattr(getattr(base, section), name)  # an unknown field is reported by the probes below
         current = base.get(p.name) if known else None

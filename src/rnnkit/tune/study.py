@@ -62,7 +62,7 @@ def storage_url(out: Path, storage: str | None) -> str:
     if storage:
         if "://" not in storage:
             raise UserError(
-                f"--storage: expected a database URL such as postgresql://user@host/db or "
+                f"storage=...: expected a database URL such as postgresql://user@host/db or "
                 f"sqlite:///path/study.db, got {storage!r}"
             )
         return storage
@@ -108,7 +108,7 @@ def open_storage(url: str) -> Any:
             )
         except ImportError as e:
             raise UserError(
-                f"--storage {_safe_url(url)}: the database driver is not installed ({e}); for PostgreSQL "
+                f"storage=... {_safe_url(url)}: the database driver is not installed ({e}); for PostgreSQL "
                 f"install the extra: pip install 'rnnkit[tune]' (psycopg2-binary)"
             ) from None
         except optuna.exceptions.StorageInternalError as e:
@@ -122,7 +122,7 @@ def open_storage(url: str) -> Any:
                 raise
         time.sleep(0.5 + attempt)
     first = str(getattr(last, "orig", None) or last).strip().splitlines()
-    raise UserError(f"--storage {_safe_url(url)}: cannot open the study database: {first[0] if first else last}")
+    raise UserError(f"storage=... {_safe_url(url)}: cannot open the study database: {first[0] if first else last}")
 
 
 def _safe_url(url: str) -> str:
@@ -214,7 +214,7 @@ def make_sampler(name: str, space: SearchSpace, seed: int | None, startup: int |
         )
     if name == "gp":
         return s.GPSampler(seed=seed, n_startup_trials=10 if startup is None else startup)
-    raise UserError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {name!r}")
+    raise UserError(f"sampler=...: expected one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
 def make_pruner(name: str, startup: int | None, warmup: int | None, max_steps: int) -> Any:
@@ -228,7 +228,7 @@ def make_pruner(name: str, startup: int | None, warmup: int | None, max_steps: i
         return p.SuccessiveHalvingPruner(min_resource=warmup or "auto")
     if name == "hyperband":
         return p.HyperbandPruner(min_resource=warmup or 1, max_resource=max_steps or "auto")
-    raise UserError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {name!r}")
+    raise UserError(f"pruner=...: expected one of {', '.join(PRUNERS)}, got {name!r}")
 
 
 @dataclass
@@ -319,11 +319,11 @@ def plan_search(opts: TuneOptions) -> SearchPlan:
     from rnnkit.tasks import get_task
 
     if opts.trials < 0:
-        raise UserError(f"--trials must be >= 0, got {opts.trials}")
+        raise UserError(f"trials=... must be >= 0, got {opts.trials}")
     if opts.sampler not in SAMPLERS:
-        raise UserError(f"--sampler: expected one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
+        raise UserError(f"sampler=...: expected one of {', '.join(SAMPLERS)}, got {opts.sampler!r}")
     if opts.pruner not in PRUNERS:
-        raise UserError(f"--pruner: expected one of {', '.join(PRUNERS)}, got {opts.pruner!r}")
+        raise UserError(f"pruner=...: expected one of {', '.join(PRUNERS)}, got {opts.pruner!r}")
     space = (
         opts.space
         if isinstance(opts.space, SearchSpace)
@@ -363,14 +363,14 @@ def open_study(optuna: Any, plan: SearchPlan, opts: TuneOptions, echo: Callable[
     """(the study, whether it existed): created, or continued when it searches the same recipe the same way; the
     trials of dead workers failed and queued again; its sampler chosen (after that: failing a trial informs it)."""
     if plan.url.startswith("sqlite") and opts.resume and not (plan.out / "study.db").is_file():
-        raise UserError(f"--resume: no study to continue in {plan.out} (no study.db)")
+        raise UserError(f"resume=...: no study to continue in {plan.out} (no study.db)")
     plan.out.mkdir(parents=True, exist_ok=True)
     storage = open_storage(plan.url)
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     name = plan.study_name
     if opts.resume and name not in existing:
         raise UserError(
-            f"--resume: the storage holds no study named {name!r}"
+            f"resume=...: the storage holds no study named {name!r}"
             + (f" (it has: {', '.join(sorted(existing))})" if existing else "")
         )
     if name in existing:
@@ -378,7 +378,8 @@ def open_study(optuna: Any, plan: SearchPlan, opts: TuneOptions, echo: Callable[
         old_recipe = prev.user_attrs.get("recipe")
         if old_recipe and old_recipe != plan.base.recipe:
             raise UserError(
-                f"study {name!r} searches recipe {old_recipe!r}, not {plan.base.recipe!r}; use another --out or --study"
+                f"study {name!r} searches recipe {old_recipe!r}, not {plan.base.recipe!r}; use another out=... or "
+                f"study=..."
             )
         if prev.direction.name.lower() != plan.direction:
             raise UserError(
@@ -424,7 +425,7 @@ def trials_to_run(study: Any, plan: SearchPlan, opts: TuneOptions, continued: bo
     if continued:
         echo(
             f"continuing study {plan.study_name!r}: {counted} of {opts.trials} trial(s) done or running"
-            + (f", {n_trials} to run" if n_trials else "; nothing to run (raise --trials to search further)")
+            + (f", {n_trials} to run" if n_trials else "; nothing to run (raise trials=... to search further)")
         )
     if opts.baseline and not any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False)):
         study.enqueue_trial(plan.space.baseline(plan.base), user_attrs={"baseline": True})

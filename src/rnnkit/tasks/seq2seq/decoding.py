@@ -138,7 +138,7 @@ class Seq2SeqDecoding:
         """Translate sentences: text (display case), tokens, score, attention (target x source) per input."""
         beam = self.mcfg.beam if beam is None else beam
         if beam < 1:
-            raise UserError(f"--beam must be >= 1, got {beam}")
+            raise UserError(f"beam=... must be >= 1, got {beam}")
         encoded = [self.encode_source(t) for t in texts]
         hyps = self.decode(model, [e[0] for e in encoded], "beam" if beam > 1 else "greedy", beam, 1, max_len, alpha)
         assert self.tgt_vocab is not None
@@ -179,7 +179,7 @@ class Seq2SeqDecoding:
         n = m.replies if n is None else n
         method = m.reply_decoding if method is None else method
         if n < 1:
-            raise UserError(f"--replies must be >= 1, got {n}")
+            raise UserError(f"replies=... must be >= 1, got {n}")
         if method not in ("sample", "greedy"):
             raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
         ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
@@ -226,7 +226,7 @@ class Seq2SeqDecoding:
             return stream.result()
         n = m.replies if n is None else n
         if n < 1:
-            raise UserError(f"--replies must be >= 1, got {n}")
+            raise UserError(f"replies=... must be >= 1, got {n}")
         if method != "beam":
             raise UserError(f"reply decoding: expected sample, beam or greedy, got {method!r}")
         ids, _, _ = self.encode_source(text, history[-self.dcfg.context_turns :] if self.dcfg.context_turns else ())
