@@ -152,8 +152,8 @@ def test_a_run_directory_given_as_a_recipe_and_no_recipe_at_all(capsys, tmp_path
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.toml").write_text("")
-    assert api_error(lambda: rnnkit.train(run)).endswith(f"to train it on, resume it (resume=... {run})")
-    assert cli_error(capsys, "train", run).endswith(f"to train it on, resume it (--resume {run})")
+    assert api_error(lambda: rnnkit.train(run)).endswith(f"to train it on, use resume=... {run}")
+    assert cli_error(capsys, "train", run).endswith(f"to train it on, use --resume {run}")
     assert "(see rnnkit.recipes())" in api_error(lambda: rnnkit.train())
     assert "(see 'rnnkit recipes')" in cli_error(capsys, "train")
 

@@ -218,7 +218,7 @@ def find_recipe(name: str) -> Path:
         return p
     candidate = recipes_dir() / f"{name}.toml"
     if not candidate.is_file() and is_dir(p, "recipe"):
-        hint = f"; to train it on, resume it (resume=... {name})" if (p / "config.toml").is_file() else ""
+        hint = f"; to train it on, use resume=... {name}" if (p / "config.toml").is_file() else ""
         raise UserError(f"recipe {name}: is a directory, not a recipe (a name or a .toml file){hint}")
     if not candidate.is_file():
         known = ", ".join(sorted(q.stem for q in recipes_dir().glob("*.toml")))
