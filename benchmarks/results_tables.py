@@ -917,6 +917,7 @@ def render_quality(doc: dict[str, Any]) -> str:
             "Merged from: "
             + "; ".join(
                 f"`{x['command']}` on commit `{x['commit'][:10]}`, {x['started'][:10]}, {x['wall_s'] / 60:.0f} min"
+                + (f" (taken: {', '.join(x['tasks'])})" if x.get("tasks") else "")
                 for x in r["sources"]
             )
             + ".\n"
