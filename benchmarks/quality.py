@@ -442,12 +442,17 @@ def goal_of(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge(paths: list[str], json_out: str, plot_path: str | None, only: list[str] | None = None) -> int:
+def merge(specs: list[str], json_out: str, plot_path: str | None) -> int:
     """Several runs of this benchmark (each a part of the grid, e.g. seed 1 one day and seeds 2 and 3 the next) as
     one result: the runs side by side, the means over every seed, the goal from all of them. Refused when the
     budgets or a task's widths differ - those runs would not be comparable."""
     from _results import read_result
 
+    paths, takes = [], []
+    for spec in specs:
+        path, _, tasks = spec.partition(":")
+        paths.append(path)
+        takes.append(tasks.split(",") if tasks else None)
     docs = [read_result(p) for p in paths]
     budgets = {d["result"]["budget"]["seconds"] for d in docs}
     if len(budgets) != 1:
@@ -455,7 +460,7 @@ def merge(paths: list[str], json_out: str, plot_path: str | None, only: list[str
     result: dict[str, Any] = {k: docs[0]["result"][k] for k in ("budget", "tolerance", "full_grid")}
     result["tasks"] = {}
     seen: set[tuple[str, str, int]] = set()
-    for path, d in zip(paths, docs):
+    for path, only, d in zip(paths, takes, docs):
         for name, t in d["result"]["tasks"].items():
             if only is not None and name not in only:
                 continue
@@ -490,7 +495,7 @@ def merge(paths: list[str], json_out: str, plot_path: str | None, only: list[str
             "wall_s": d["provenance"]["wall_s"],
             "tasks": [t for t in d["result"]["tasks"] if only is None or t in only],
         }
-        for p, d in zip(paths, docs)
+        for p, only, d in zip(paths, takes, docs)
     ]
     prov = Provenance.start(seeds=seeds, threads=1)
     write_result(json_out, "quality", result, prov)
@@ -515,11 +520,8 @@ def main() -> int:
         nargs="+",
         metavar="JSON",
         help="only combine result files of this benchmark (parts of the grid: other seeds or tasks, the same budget "
-        "and widths) into --json-out, each source's command and commit recorded",
-    )
-    ap.add_argument(
-        "--only-tasks",
-        help="with --merge: take only these tasks from the files (a task measured again under a new protocol)",
+        "and widths) into --json-out, each source's command and commit recorded; FILE:TASK,TASK takes only those "
+        "tasks of a file (a task measured again under a new protocol elsewhere)",
     )
     a = ap.parse_args()
     if a.replot:
@@ -528,7 +530,7 @@ def main() -> int:
         plot(read_result(a.replot)["result"], Path(a.plot))
         return 0
     if a.merge:
-        return merge(a.merge, a.json_out, a.plot, a.only_tasks.split(",") if a.only_tasks else None)
+        return merge(a.merge, a.json_out, a.plot)
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
     cells = [c.strip() for c in a.cells.split(",") if c.strip()]
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
