@@ -628,7 +628,8 @@ def _gemm_bound_line(t: dict[str, Any]) -> str:
     b = t["gemm_bound"]
     keras = next(x["tokens_per_s"] for x in t["results"] if x["variant"] == t["fastest_keras"])
     return (
-        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}: {b['gflop_per_step']} GFLOP a step at "
+        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}"
+        f"{', `OMP_WAIT_POLICY=PASSIVE`' if t.get('omp_wait_policy') else ''}: {b['gflop_per_step']} GFLOP a step at "
         f"{b['gemm_gflop_per_s']:g} GFLOP/s = {rate(b['tokens_per_s'])} tokens/s; the fastest Keras runs at "
         f"{keras / b['tokens_per_s']:.0%} of it, and 1.2x the fastest Keras would be "
         f"{1.2 * keras / b['tokens_per_s']:.0%} of it"
