@@ -332,9 +332,9 @@ def rerun(stem: str, doc: dict[str, Any]) -> Rerun | None:
         if script.endswith("load_test.py"):
             argv = _self_contained_load_test(argv, doc)
     minutes = MINUTES.get(stem)
-    wall = p.get("wall_s") or doc["result"].get("wall_s")
-    if wall and minutes is None:
-        minutes = round(wall / 60, 1)
+    wall = p.get("wall_s") if p.get("wall_s") is not None else doc["result"].get("wall_s")
+    if wall is not None and minutes is None:
+        minutes = max(0.1, round(wall / 60, 1))  # a merge of parts (quality.py --merge) takes seconds
     for budget, scale in (("--max-time", 1 / 60), ("--minutes", 1.0)):
         if budget in argv:
             minutes = max(minutes or 0, float(argv[argv.index(budget) + 1]) * scale)
