@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -322,17 +322,22 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
     def load_series(self) -> Series:
         d = self.dcfg
         if d.path:
-            path = find_data_file(d.path[0], self.data_dir, "data.path")
-            return read_series_csv(
-                path,
-                d.time_column,
-                d.value_columns,
-                sort=d.sort,
-                series_col=d.series_column,
-                past=d.past_covariates,
-                future=d.future_covariates,
-            )
+            return self._read_csv(find_data_file(d.path[0], self.data_dir, "data.path"))
         return synthetic_series(d.synthetic, d.synthetic_length, d.synthetic_step, d.synthetic_noise, d.synthetic_seed)
+
+    def _read_csv(self, path: Path, keys: Mapping[str, str] | None = None) -> Series:
+        """A series CSV read with the run's column settings (time, values, series id, covariates)."""
+        d = self.dcfg
+        return read_series_csv(
+            path,
+            d.time_column,
+            d.value_columns,
+            sort=d.sort,
+            series_col=d.series_column,
+            past=d.past_covariates,
+            future=d.future_covariates,
+            keys=keys,
+        )
 
     def _choose(self, s: Series) -> None:
         """The keys left unset, chosen from the series (see rnnkit.tasks.auto): printed once, kept in config.toml."""
@@ -902,16 +907,8 @@ class ForecastTask(Task[ForecastData, ForecastModel]):
         seasonal-naive error (the points before its first origin)."""
         d, H, L = self.dcfg, self.dcfg.horizon, self.dcfg.lookback
         if isinstance(data, os.PathLike):
-            s = read_series_csv(
-                self.data_file(data, folder, "series.csv"),
-                d.time_column,
-                d.value_columns,
-                sort=d.sort,
-                series_col=d.series_column,
-                past=d.past_covariates,
-                future=d.future_covariates,
-                keys={},  # laid out like the run's data: its columns are the run's, not the caller's to choose
-            )
+            # laid out like the run's data: its columns are the run's, not the caller's to choose
+            s = self._read_csv(self.data_file(data, folder, "series.csv"), keys={})
         else:
             if self.exog_columns:
                 raise UserError(
