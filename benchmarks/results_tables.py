@@ -592,8 +592,7 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
                 ]
             )
     summary = "; ".join(
-        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}"
-        f"{', `OMP_WAIT_POLICY=PASSIVE`' if t.get('omp_wait_policy') else ''}: rnnkit / fastest Keras "
+        f"{_worker(t)}: rnnkit / fastest Keras "
         f"**{next(x['vs_fastest_keras'] for x in t['results'] if x['variant'] == 'rnnkit'):.2f}x**"
         for t in r["by_threads"]
         if any(x["variant"] == "rnnkit" for x in t["results"])
@@ -622,14 +621,19 @@ def render_peer_keras(doc: dict[str, Any]) -> str:
     )
 
 
+def _worker(t: dict[str, Any]) -> str:
+    """A peer benchmark worker in prose: '2 threads', or '2 threads, `OMP_WAIT_POLICY=PASSIVE`'."""
+    passive = ", `OMP_WAIT_POLICY=PASSIVE`" if t.get("omp_wait_policy") else ""
+    return f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}{passive}"
+
+
 def _gemm_bound_line(t: dict[str, Any]) -> str:
     """One thread count's ceiling: the step's GEMMs alone, and what the fastest Keras and the goal (1.2x it) ask of
     it - a goal above the ceiling cannot be met by any implementation of the fp32 model on that machine."""
     b = t["gemm_bound"]
     keras = next(x["tokens_per_s"] for x in t["results"] if x["variant"] == t["fastest_keras"])
     return (
-        f"{t['threads']} thread{'s' if t['threads'] != 1 else ''}"
-        f"{', `OMP_WAIT_POLICY=PASSIVE`' if t.get('omp_wait_policy') else ''}: {b['gflop_per_step']} GFLOP a step at "
+        f"{_worker(t)}: {b['gflop_per_step']} GFLOP a step at "
         f"{b['gemm_gflop_per_s']:g} GFLOP/s = {rate(b['tokens_per_s'])} tokens/s; the fastest Keras runs at "
         f"{keras / b['tokens_per_s']:.0%} of it, and 1.2x the fastest Keras would be "
         f"{1.2 * keras / b['tokens_per_s']:.0%} of it"
