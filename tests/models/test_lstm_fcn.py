@@ -1,6 +1,7 @@
 """LSTM-FCN: K members in grouped layers compute exactly what K separate models would, and padding changes
 nothing."""
 
+import pytest
 import torch
 
 from rnnkit.models.lstm_fcn import LSTMFCN
@@ -16,6 +17,7 @@ def _member(model: LSTMFCN, j: int) -> LSTMFCN:
         dropout=0.0,
         squeeze_excite=model.excite is not None,
         members=1,
+        shuffle_steps=model.shuffle_steps,
     )
     k = model.members
     state = {}
@@ -33,9 +35,10 @@ def _member(model: LSTMFCN, j: int) -> LSTMFCN:
     return single.eval()
 
 
-def test_members_are_separate_models():
+@pytest.mark.parametrize("shuffle_steps", [0, 12], ids=["over-time", "dimension-shuffle"])
+def test_members_are_separate_models(shuffle_steps):
     torch.manual_seed(0)
-    model = LSTMFCN(3, 4, filters=[6, 10, 5], hidden=4, squeeze_excite=True, members=3)
+    model = LSTMFCN(3, 4, filters=[6, 10, 5], hidden=4, squeeze_excite=True, members=3, shuffle_steps=shuffle_steps)
     x = torch.randn(2, 9, 3)  # a training step on random data moves the BatchNorm statistics off their start
     model.member_logits(torch.randn(11, 5, 3, 3), None).sum().backward()
     model.eval()

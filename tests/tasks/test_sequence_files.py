@@ -42,6 +42,7 @@ def test_long_csv_with_its_test_file_trains_and_evaluates_by_the_contract(tmp_pa
     assert out.count("chosen from the data (67 training series of 24 steps x 1 channel(s), 2 classes)") == 1
     config = tomllib.loads((run / "config.toml").read_text())
     assert config["data"]["folds"] == 5 and config["optim"]["name"] == "adam"  # the choices, recorded
+    assert config["model"]["dimension_shuffle"] is True  # one channel of one length: the whole series, one step
     assert json.loads((run / "run.json").read_text())["chosen"]["data.folds"]["value"] == 5
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     valid = [r["loss"] for r in records if r.get("split") == "valid"]
@@ -65,6 +66,7 @@ def test_multichannel_unequal_lengths_and_a_test_label_never_trained(tmp_path, c
     assert f"warning: {test}: 1 test series (series 'new' (line 281) first) have label(s) '99'" in err
     config = tomllib.loads((run / "config.toml").read_text())
     assert config["model"]["squeeze_excite"] is True  # several channels: MLSTM-FCN's gates
+    assert config["model"]["dimension_shuffle"] is False  # unequal lengths: the LSTM reads them over time
     assert main(["eval", str(run), "--split", "test", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 19
 
