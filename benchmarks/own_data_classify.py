@@ -46,8 +46,12 @@ RF_SEEDS = (0, 1, 2)
 def default_data() -> Path:
     """The ucr-uea data set through rnnkit's registry (the mirror, the cache, checksums checked)."""
     from rnnkit import datasets
+    from rnnkit.errors import UserError
 
-    return datasets.get("ucr-uea")
+    try:
+        return datasets.get("ucr-uea")
+    except UserError as e:  # no mirror, no cache: say what to pass, as the command line would
+        raise SystemExit(f"own_data_classify.py: {e} (or pass --data DIR)") from None
 
 
 def read_long(path: Path) -> tuple[list[np.ndarray], list[str]]:

@@ -464,9 +464,12 @@ def merge(specs: list[str], json_out: str, plot_path: str | None) -> int:
         for name, t in d["result"]["tasks"].items():
             if only is not None and name not in only:
                 continue
-            info = result["tasks"].setdefault(name, {**t, "runs": []})
-            if info["widths"] != t["widths"]:
+            info = result["tasks"].setdefault(name, {**t, "widths": {}, "runs": []})
+            # a part may run some of the cells (more seeds of the two a goal compares); a cell it shares with an
+            # earlier part must have the same width
+            if any(info["widths"].get(c, w) != w for c, w in t["widths"].items()):
                 raise SystemExit(f"quality --merge: {path}: {name}'s cells have other widths than in an earlier file")
+            info["widths"].update(t["widths"])
             for run in t["runs"]:
                 key = (name, run["cell"], run["seed"])
                 if key in seen:

@@ -853,6 +853,21 @@ def _quality_figure(x: float | None, metric: str) -> str:
     return pct(x) if metric == "accuracy" else "-" if x is None else f"{x:.3f}" if metric == "loss" else num(x)
 
 
+def _grid_seeds(runs: list[dict[str, Any]]) -> str:
+    """The seeds every cell ran ("seeds 1, 2, 3"), then those a part ran for some cells only (more seeds of the two
+    a goal compares: "; 4, 5 for lstm, slstm"), since each row's mean is over its own seeds."""
+    by_cell: dict[str, set[int]] = {}
+    for x in runs:
+        by_cell.setdefault(x["cell"], set()).add(x["seed"])
+    common = set.intersection(*by_cell.values()) if by_cell else set()
+    text = f"seed{'s' if len(common) != 1 else ''} {', '.join(map(str, sorted(common)))}"
+    extra: dict[tuple[int, ...], list[str]] = {}
+    for cell, seeds in by_cell.items():
+        if seeds - common:
+            extra.setdefault(tuple(sorted(seeds - common)), []).append(cell)
+    return text + "".join(f"; {', '.join(map(str, k))} for {', '.join(v)}" for k, v in extra.items())
+
+
 def render_quality(doc: dict[str, Any]) -> str:
     """``benchmarks/quality.py``: per task, each cell at equal parameter count after the same CPU budget - its
     test metric (mean over seeds), the steps and throughput the budget bought - the literature beside, and which
@@ -901,7 +916,6 @@ def render_quality(doc: dict[str, Any]) -> str:
         head = ["cell", "width", "params (x LSTM)", "params (real)"]
         head += ["test nats/char", "bits/char"] if lm else [f"test {metric}"]
         head += ["per seed", "steps", f"{unit} / CPU s", "CPU s / wall s", "stopped by"]
-        seeds = sorted({x["seed"] for x in t["runs"]})
         verdict = ""
         if best:
             verdict = (
@@ -911,7 +925,7 @@ def render_quality(doc: dict[str, Any]) -> str:
         overrides = ", ".join(f"`{k}={v}`" for k, v in t["overrides"].items())
         out.append(
             f"**{name}** (recipe `{t['recipe']}`{f' with {overrides}' if overrides else ''}; "
-            f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}):{verdict}\n\n"
+            f"{_grid_seeds(t['runs'])}):{verdict}\n\n"
             + table(head, rows)
             + "\nLiterature: "
             + "; ".join(t["anchors"])
@@ -931,7 +945,8 @@ def render_quality(doc: dict[str, Any]) -> str:
     grid = r["full_grid"]
     out.append(
         f"Ran: tasks {', '.join(ran['tasks'])}; cells {', '.join(ran['cells'])}; "
-        f"seeds {', '.join(map(str, ran['seeds']))} (the full grid: {len(grid['tasks'])} tasks x "
+        f"{_grid_seeds([x for t in r['tasks'].values() for x in t['runs']])} "
+        f"(the full grid: {len(grid['tasks'])} tasks x "
         f"{len(grid['cells'])} cells x {grid['seeds']} seeds). Not run: "
         + (f"tasks {', '.join(left['tasks'])}" if left["tasks"] else "no task")
         + (f"; cells {', '.join(left['cells'])}" if left["cells"] else "")
