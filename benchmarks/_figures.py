@@ -142,6 +142,14 @@ def _own_data_forecast(r: dict[str, Any]) -> Iterator[Headline]:
         yield Headline(f"{x['case']} hold-out RMSE", x["rmse"], rel_tol=0.10)
 
 
+def _wide_forecast(r: dict[str, Any]) -> Iterator[Headline]:
+    """Over many series the per-series RMSEs are not the figure: the default's typical ratio and how often it meets
+    the goal are."""
+    s = r["summary"]
+    yield Headline("default's geometric mean RMSE ratio to the best simple model", s["geomean_ratio"], rel_tol=0.05)
+    yield Headline("series within the goal", s["goal_met"], abs_tol=max(2.0, 0.05 * s["cases"]))
+
+
 def _own_data_classify(r: dict[str, Any]) -> Iterator[Headline]:
     for name, c in r["cases"].items():
         yield Headline(f"{name} test accuracy", c["rnnkit"]["accuracy"], 0.015, pct=True)
@@ -209,6 +217,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "recurrence": _recurrence,
     "recurrences": _recurrences,
     "own-data-forecast": _own_data_forecast,
+    "wide-forecast": _wide_forecast,
     "own-data-classify": _own_data_classify,
     "decode_step": _decode_step,
     "peer_keras": _peer_keras,

@@ -203,6 +203,36 @@ def render_own_data_forecast(doc: dict[str, Any]) -> str:
     )
 
 
+def render_wide_forecast(doc: dict[str, Any]) -> str:
+    """``benchmarks/own_data_forecast.py --suite wide``: too many series for a row each - how often each forecast
+    rnnkit can give (the default ensemble, the model alone, each fitted baseline) is within the goal of the best
+    simple model and at or below it, its typical (geometric mean) and worst ratio, and the series the default
+    missed the goal on."""
+    res = doc["result"]
+    each = res["summary"]["each_forecast"]
+    order = ["ensemble", "model", *sorted(k for k in each if k not in ("ensemble", "model"))]
+    rows = [
+        [
+            f"**{k}** (the default)" if k == "ensemble" else k.replace("_", " "),
+            f"{each[k]['goal_met']} of {each[k]['cases']}",
+            f"{each[k]['at_or_below_best']}",
+            f"{each[k]['geomean_ratio']:.3f}",
+            f"{each[k]['worst_ratio']:.2f}",
+        ]
+        for k in order
+        if k in each
+    ]
+    header = ["forecast", f"within {res['goal']}x", "at or below", "geometric mean ratio", "worst ratio"]
+    over = sorted((r for r in res["results"] if not r["goal_met"]), key=lambda r: -r["ratio"])
+    return (
+        table(header, rows).rstrip("\n")
+        + f"\n\nThe default forecast over {res['goal']}x the best simple model on {len(over)} of "
+        f"{res['summary']['cases']} series: "
+        + ", ".join(f"{r['case']} ({r['ratio']:.2f}x {r['best_simple'].replace('_', ' ')})" for r in over)
+        + ".\n"
+    )
+
+
 def render_own_data_classify(doc: dict[str, Any]) -> str:
     """``benchmarks/own_data_classify.py``: the two commands of issue 22 on each set's official split, beside
     scikit-learn's RandomForest and sktime's MiniRocket on the same split."""
@@ -984,6 +1014,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "export": render_export,
     "omp_wait": render_omp_wait,
     "own-data-forecast": render_own_data_forecast,
+    "wide-forecast": render_wide_forecast,
     "own-data-classify": render_own_data_classify,
     "quality": render_quality,
 }
