@@ -4,24 +4,25 @@ clean) or when asked (``progress=False``, ``--quiet``, ``--json``)."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-# how a line is said to its reader: as written (Python's words), or as a front end says it (``words``)
-_words: Callable[[str], str] | None = None
+# how a line is said to its reader: as written (Python's words), or as a front end says it (``words``); a context
+# variable, so a front end's wording stays with the call that set it (not other threads of the same process)
+_words: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar("rnnkit_words", default=None)
 
 
 @contextlib.contextmanager
 def words(say: Callable[[str], str]) -> Iterator[None]:
     """Lines written while inside go through ``say``: the command line says a line in Python's words
     (``overrides={KEY: VALUE}``) as its own (``--set KEY=VALUE``), as it does errors and notes."""
-    global _words
-    before, _words = _words, say
+    token = _words.set(say)
     try:
         yield
     finally:
-        _words = before
+        _words.reset(token)
 
 
 def in_notebook() -> bool:
@@ -81,8 +82,9 @@ class Progress:
                 self.bar.set_postfix(postfix, refresh=False)
 
     def write(self, line: str) -> None:
-        if _words is not None:
-            line = _words(line)
+        say = _words.get()
+        if say is not None:
+            line = say(line)
         if self.bar is not None:
             self.bar.write(line, file=sys.stderr)
         else:
