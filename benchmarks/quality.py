@@ -274,31 +274,31 @@ def train_one(name: str, task: Task, cell: str, hidden: int, seed: int, budget: 
     total_wall = time.perf_counter() - t0
     s = run.summary
     valid = [r for r in cb.records if r.get("split") == "valid" and task.metric in r]
-    train = [r for r in cb.records if "split" not in r]
     metric = test.get(task.metric)
     per_s = s.get(f"{task.unit}_per_s")
     count = per_s * s["wall_s"] if per_s is not None else None
-    row = {
-        "task": name,
-        "cell": cell,
-        "hidden": hidden,
-        "seed": seed,
-        "metric": metric,
-        "test": test,
-        "stopped": "cpu budget" if cb.stopped_at else s.get("stopped"),
-        "steps": s.get("step"),
-        "epochs": s.get("epoch"),
-        "cpu_s": round(cpu_s, 1),
-        "wall_s": round(wall_s, 1),
-        "total_wall_s": round(total_wall, 1),
-        "test_eval_cpu_s": round(eval_cpu, 1),
-        f"{task.unit}_per_cpu_s": round(count / cpu_s, 1) if count and cpu_s else None,
-        f"{task.unit}_per_s": per_s,
-        "load_avg": {"start": load0, "end": _load_avg()},
-        "parameters_real": checkpoint_parameters(Path(run.path)),
-        "curve": [[r["cpu_s"], r["wall_s"], r[task.metric]] for r in valid],
-        "loss_curve": [[r["cpu_s"], r["loss"]] for r in train[:: max(1, len(train) // 100)] if "loss" in r],
-    }
+    row = _row(
+        name,
+        task,
+        cell,
+        hidden,
+        seed,
+        cb,
+        load0,
+        metric=metric,
+        test=test,
+        stopped="cpu budget" if cb.stopped_at else s.get("stopped"),
+        steps=s.get("step"),
+        epochs=s.get("epoch"),
+        cpu_s=round(cpu_s, 1),
+        wall_s=round(wall_s, 1),
+        total_wall_s=round(total_wall, 1),
+        test_eval_cpu_s=round(eval_cpu, 1),
+        per_cpu_s=round(count / cpu_s, 1) if count and cpu_s else None,
+        per_s=per_s,
+        parameters_real=checkpoint_parameters(Path(run.path)),
+        curve=[[r["cpu_s"], r["wall_s"], r[task.metric]] for r in valid],
+    )
     if task.metric == "loss" and metric is not None:
         row["bits_per_char"] = metric / LN2
     return row
@@ -311,26 +311,56 @@ def diverged_row(
     training loss until then."""
     cpu_s, wall_s = cb.elapsed()
     train = [r for r in cb.records if "split" not in r and "loss" in r]
+    row = _row(
+        name,
+        task,
+        cell,
+        hidden,
+        seed,
+        cb,
+        load0,
+        metric=None,
+        test={},
+        stopped="diverged",
+        steps=train[-1]["step"] if train else 0,
+        epochs=None,
+        cpu_s=round(cpu_s, 1),
+        wall_s=round(wall_s, 1),
+        total_wall_s=round(wall_s, 1),
+        test_eval_cpu_s=0.0,
+        per_cpu_s=None,
+        per_s=None,
+        parameters_real=None,
+        curve=[],
+    )
+    return {**row, "diverged": why}
+
+
+def _row(
+    name: str,
+    task: Task,
+    cell: str,
+    hidden: int,
+    seed: int,
+    cb: CpuBudget,
+    load0: float | None,
+    *,
+    per_cpu_s: float | None,
+    per_s: float | None,
+    **measured: Any,
+) -> dict[str, Any]:
+    """One run of the grid, finished or diverged, in one shape: who ran, what it measured (``per_cpu_s`` and
+    ``per_s``: the task's unit per CPU / wall second), the machine's load, and the training loss over CPU time."""
+    train = [r for r in cb.records if "split" not in r and "loss" in r]
     return {
         "task": name,
         "cell": cell,
         "hidden": hidden,
         "seed": seed,
-        "metric": None,
-        "test": {},
-        "stopped": "diverged",
-        "diverged": why,
-        "steps": train[-1]["step"] if train else 0,
-        "epochs": None,
-        "cpu_s": round(cpu_s, 1),
-        "wall_s": round(wall_s, 1),
-        "total_wall_s": round(wall_s, 1),
-        "test_eval_cpu_s": 0.0,
-        f"{task.unit}_per_cpu_s": None,
-        f"{task.unit}_per_s": None,
+        **measured,
+        f"{task.unit}_per_cpu_s": per_cpu_s,
+        f"{task.unit}_per_s": per_s,
         "load_avg": {"start": load0, "end": _load_avg()},
-        "parameters_real": None,
-        "curve": [],
         "loss_curve": [[r["cpu_s"], r["loss"]] for r in train[:: max(1, len(train) // 100)]],
     }
 
