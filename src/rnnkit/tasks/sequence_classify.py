@@ -480,9 +480,8 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         length) reaches the LSTM dimension-shuffled, Karim et al.'s published input: one step of the whole series
         instead of hundreds of steps of one value (ArrowHead's test accuracy 1.5 points higher on each of three
         seeds, ItalyPowerDemand, GunPoint and OSULeaf within one series); several channels, or unequal lengths
-        whose padding would read as values, keep it over time. The budget is
-        a number of optimiser steps growing with the data (not epochs, not seconds). Measured by
-        benchmarks/own_data_classify.py."""
+        whose padding would read as values, keep it over time. The budget is a number of optimiser steps growing
+        with the data (not epochs, not seconds). Measured by benchmarks/own_data_classify.py."""
         c = self.choices
         n = int(round(len(y) * (1 - held_out)))  # the training series (a test share is held out of these)
         lengths = np.array([len(a) for a in xs])
