@@ -51,7 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
+def _openmp_defaults() -> None:
+    """``OMP_WAIT_POLICY=PASSIVE`` for this process and those it starts, unless the user set a policy.
+
+    Why: PyTorch's OpenMP threads spin while they wait for each other. On a CPU other processes also want (a shared
+    VM, CI, a laptop running tests, a served model beside a trainer) a spinning thread holds the core the working
+    thread needs: the LSTM step at the peer benchmark's shape ran at 0.47x its 1-thread speed with 2 threads, and
+    at 1.83x with waiting threads asleep (benchmarks/results/omp-wait-cpu.json, load ~12). On an idle machine the
+    two policies are level (omp-wait-idle-cpu.json). OpenMP reads the variable once, when torch loads it: once
+    torch is imported (rnnkit.cli.main called from Python) setting it would change nothing, so it is left alone.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _openmp_defaults()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -59,3 +59,28 @@ def test_diagnose_gradients_writes_table_and_plot(tmp_path):
     png = tmp_path / "g.png"
     out = run_cli("diagnose", "gradients", "--steps", "40", "--hidden", "16", "--plot", str(png)).stdout
     assert "lstm" in out and "gru" in out and png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "preset, import_torch_first, expected",
+    [(None, False, "PASSIVE"), ("ACTIVE", False, "ACTIVE"), (None, True, None)],
+)
+def test_cli_makes_waiting_openmp_threads_sleep_unless_told_otherwise(preset, import_torch_first, expected):
+    """The command line sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP; a policy the user set stays, and
+    a process that imported torch first (main() called from Python) is left as it is, where it could not act."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n" + ("import torch\n" if import_torch_first else "") + "from rnnkit.cli import main\n"
+        "assert main(['recipes']) == 0\n"
+        "assert 'torch' in sys.modules\n"
+        "print('policy=' + str(os.environ.get('OMP_WAIT_POLICY')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == f"policy={expected}"
