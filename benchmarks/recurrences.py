@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 CELLS = ("mingru", "minlstm", "mamba", "mlstm", "slstm")
 GEMMS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 # the recurrences' autograd Functions: rnnkit.cells.scan, slstm, chunkwise
-SCANS = ("GatedScan", "LinearScan", "SLSTMScan", "SelectiveScan", "ChunkwiseMLSTM")
+SCANS = ("GatedScan", "LinearScan", "SLSTMScan", "SelectiveScan", "MambaScan", "ChunkwiseMLSTM")
 # the issue's table: each reference package's speed relative to nn.LSTM at the full shape, 2-core CPU
 ISSUE_REFERENCE = {"mingru": 0.47, "minlstm": 0.43, "mamba": 0.03, "mlstm": 0.05, "slstm": 0.01}
 TARGET = {"mingru": 3.0, "minlstm": 2.0, "mamba": 1.0, "mlstm": 1.0, "slstm": 0.5}

@@ -352,6 +352,64 @@ def test_compiled_selective_scan_equals_pytorch_form(monkeypatch, state):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+def _mamba_scan_inputs(state: int, dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """mamba_scan's inputs with every softplus branch: dt above PyTorch's threshold (20), far below zero, and -inf
+    (a masked step); z a column block of a projection (row stride 2 D); and a weight for the loss."""
+    gen = torch.Generator().manual_seed(1)
+    T, B, D = 7, 3, 5
+    dt = torch.randn(T, B, D, generator=gen, dtype=torch.float64) * 3
+    dt[0, 0, :2] = torch.tensor([25.0, 21.0])
+    dt[2, 0, :2] = torch.tensor([12.0, 19.0])  # below the threshold: x + log1p(exp(-x)), not x
+    dt[1, 1, :2] = torch.tensor([-30.0, -85.0])
+    dt[5:, 2] = float("-inf")  # row 2 ends after 5 steps
+    proj = torch.randn(T, B, 2 * D, generator=gen, dtype=torch.float64)
+    args = [
+        torch.randn(T, B, D, generator=gen, dtype=torch.float64),  # u
+        dt,
+        -torch.rand(D, state, generator=gen, dtype=torch.float64) * 0.5,  # A
+        torch.randn(T, B, state, generator=gen, dtype=torch.float64),  # B
+        torch.randn(T, B, state, generator=gen, dtype=torch.float64),  # C
+        torch.randn(D, generator=gen, dtype=torch.float64),  # D
+        proj,
+        torch.randn(B, D, state, generator=gen, dtype=torch.float64),  # h0
+    ]
+    return [a.to(dtype) for a in args], torch.randn(T, B, D, generator=gen, dtype=torch.float64).to(dtype)
+
+
+def _run_mamba_scan(args: list[torch.Tensor], w: torch.Tensor) -> list[torch.Tensor]:
+    from rnnkit.cells.scan import mamba_scan
+
+    inputs = [a.clone().requires_grad_() for a in args]
+    u, dt, A, B, C, D, proj, h0 = inputs
+    z = proj[..., proj.size(-1) // 2 :]  # not contiguous: rows at stride 2 D
+    out, h = mamba_scan(u, dt, A, B, C, D, z, h0, 3)
+    grads = torch.autograd.grad((out * w).sum() + h.sum(), inputs)
+    return [t.detach().double() for t in (out, h, *grads)]
+
+
+@pytest.mark.parametrize("state", [3, 16], ids=["N3", "N16"])
+def test_compiled_mamba_scan_equals_pytorch_form(monkeypatch, state):
+    """Mamba's softplus + selective scan + gate in the compiled kernel against softplus, the scan and the gate in
+    PyTorch: in float64 to 1e-10 (values and every gradient), and in float32 (the kernel's own exp, log and
+    log1p) within 1e-5 of each tensor's scale from the exact float64 answer."""
+    from rnnkit.cells import native
+
+    if native.library() is None:
+        pytest.skip("no C compiler: the PyTorch form runs")
+    args, w = _mamba_scan_inputs(state, torch.float64)
+    monkeypatch.setenv("RNNKIT_NATIVE", "1")
+    fused = _run_mamba_scan(args, w)
+    monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    exact = _run_mamba_scan(args, w)
+    for a, b in zip(fused, exact):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert exact[3][5:, 2].abs().max() == 0  # no gradient reaches a masked step's dt
+    monkeypatch.setenv("RNNKIT_NATIVE", "1")
+    args32, w32 = _mamba_scan_inputs(state, torch.float32)
+    for i, (f, e) in enumerate(zip(_run_mamba_scan(args32, w32), exact)):
+        assert (f - e).abs().max() <= 1e-5 * e.abs().max(), i
+
+
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_compiled_gated_scan_at_saturated_gates(monkeypatch, cell):
     """The kernel's own float32 exp (clamped to the normal range) at logits far into the sigmoid's tails, padded

@@ -5,8 +5,9 @@
     h_t = exp(delta_t A) h_{t-1} + delta_t x_c B_t    (per channel: an N-state diagonal SSM, A = -exp(A_log))
     y_t = h_t C_t + D x_c;     output: W_out (y_t * silu(z))
 
-The fast form runs the SSM with :func:`rnnkit.cells.scan.selective_scan`, which never holds the (seq, batch,
-inner, N) tensors of the parallel scan: blocks of time steps, recomputed in the backward.
+The fast form runs the SSM with :func:`rnnkit.cells.scan.mamba_scan` (the softplus, the selective scan and the
+output gate in one compiled pass each way where it runs), which never holds the (seq, batch, inner, N) tensors of
+the parallel scan: blocks of time steps, recomputed in the backward.
 
 Sizes: ``hidden_size`` is d_model: a layer maps ``input_size`` -> ``hidden_size`` (W_in reads ``input_size``
 features); ``inner = spec.expand * hidden_size`` (default 2), ``N = spec.state_size`` (16), ``conv_size`` (4),
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentSpec
 from rnnkit.cells.modern import Core, ModernRecurrent, States, compute_dtype, linear_halves, time_mask
-from rnnkit.cells.scan import conv_silu_sequence, conv_step, mamba_gate, selective_scan
+from rnnkit.cells.scan import conv_silu_sequence, conv_step, mamba_scan
 
 DOC = "Mamba (Gu & Dao 2023): the selective state-space block (input-dependent delta, B, C; causal conv; gating)"
 STATE_NAMES = ("conv", "ssm")
@@ -99,15 +100,17 @@ class MambaCore(Core):
         xi, z = linear_halves(self.in_proj, x)  # (seq, batch, inner) each
         u, conv = conv_silu_sequence(xi, conv, self.conv1d.weight, self.conv1d.bias, lengths)
         dt, B, C = self.x_proj(u).split([self.dt_rank, self.state_size, self.state_size], dim=-1)
-        delta = F.softplus(self.dt_proj(dt))
+        dt = self.dt_proj(dt)  # delta = softplus(dt), inside the scan
         dtype = compute_dtype(u)
-        u, delta, B, C = u.to(dtype), delta.to(dtype), B.to(dtype), C.to(dtype)
+        u, dt, B, C = u.to(dtype), dt.to(dtype), B.to(dtype), C.to(dtype)
         mask = time_mask(lengths, x.size(0))
-        if mask is not None:  # past a sequence's end delta = 0: exp(0 A) = 1 and no input, the state stays
-            delta = delta.masked_fill(~mask, 0.0)
+        if (
+            mask is not None
+        ):  # past a sequence's end delta = softplus(-inf) = 0: exp(0 A) = 1, no input, the state stays
+            dt = dt.masked_fill(~mask, float("-inf"))
         A = -torch.exp(self.A_log.to(dtype))
-        y, h = selective_scan(u, delta, A, B, C, h0.to(dtype), self.block)
-        return self.out_proj(mamba_gate(y, u, z.to(dtype), self.D.to(dtype))), (conv, h)
+        y, h = mamba_scan(u, dt, A, B, C, self.D.to(dtype), z.to(dtype), h0.to(dtype), self.block)
+        return self.out_proj(y), (conv, h)
 
 
 def state_layout(spec: RecurrentSpec, batch: int) -> list[tuple[str, tuple[int, ...]]]:

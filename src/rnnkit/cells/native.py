@@ -29,6 +29,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,23 +38,47 @@ MAX_STATE = 1 << 16  # N per channel (the kernel's buffers are on the heap: no r
 MAX_BLOCK = 64  # time steps recomputed per block in the backward (its buffers: 2 * block * inner * N values)
 
 _BODY = r"""
+/* the logistic sigmoid, shared by every kernel below */
+static inline REAL FN(sigm)(REAL x) { return 1 / (1 + EXP(-x)); }
+
+/* softplus as PyTorch computes it (threshold 20: x itself above), log1p(exp(x)) below: log1p by Goldberg's
+   u = 1 + e; log(u) e / (u - 1), exact to the log's rounding where 1 + e rounds; 0 for a masked step's -inf */
+static inline REAL FN(softplus)(REAL x) {  /* branch-free: the loops over channels that call it vectorise */
+    const REAL e = EXP(x), v = 1 + e;
+    const REAL l = v == 1 ? e : LOG(v) * (e / (v - 1));
+    return x > 20 ? x : (x < -80 ? 0 : l);
+}
+
+/* delta for one row of D channels: softplus(raw) into buf, or the row itself */
+static inline const REAL* FN(deltas)(int64_t raw, const REAL* restrict dl, int64_t D, REAL* restrict buf) {
+    if (!raw) return dl;
+    for (int64_t d = 0; d < D; d++) buf[d] = FN(softplus)(dl[d]);
+    return buf;
+}
+
 /* layout (time-major, contiguous): u, delta, y, d_u, d_delta: (T, Bt, D); B, C, dB, dC: (T, Bt, N);
    A, dA: (D, N); h0, h_last, dh_last, dh0: (Bt, D, N); starts: (ceil(T / K), Bt, D, N), the state at each
    block start. Each call handles batch rows [b0, b1). For each row the (D, N) state stays in cache while time
-   advances, and every per-step read is a contiguous row. Returns 0, or -1 when out of memory. */
+   advances, and every per-step read is a contiguous row. Returns 0, or -1 when out of memory.
+   Two optional fusions (Mamba's block around its scan, each a pass over (T, Bt, D) and a tensor of that size
+   fewer): raw != 0: delta holds dt_proj's output before its softplus (delta = softplus(raw)), and d_delta
+   becomes the gradient of that raw input; z != NULL (rows at stride zs) with Dv (D): y is the gated output
+   (y + Dv u) * silu(z) instead of y. */
 int FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
                    const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
                    const REAL* restrict B, const REAL* restrict C, const REAL* restrict h0, REAL* restrict y,
-                   REAL* restrict h_last, REAL* restrict starts) {
+                   REAL* restrict h_last, REAL* restrict starts, int64_t raw, const REAL* restrict z, int64_t zs,
+                   const REAL* restrict Dv) {
     const int64_t S = D * N;
-    REAL* restrict h = (REAL*)malloc(sizeof(REAL) * S);
+    REAL* restrict h = (REAL*)malloc(sizeof(REAL) * (S + D));  /* the state, a row of deltas */
     if (!h) return -1;
+    REAL* restrict dbuf = h + S;
     for (int64_t b = b0; b < b1; b++) {
         memcpy(h, h0 + b * S, sizeof(REAL) * S);
         for (int64_t t = 0; t < T; t++) {
             if (t % K == 0) memcpy(starts + ((t / K) * Bt + b) * S, h, sizeof(REAL) * S);
             const int64_t row = t * Bt + b;
-            const REAL* restrict dl = delta + row * D;
+            const REAL* restrict dl = FN(deltas)(raw, delta + row * D, D, dbuf);
             const REAL* restrict ur = u + row * D;
             const REAL* restrict bt = B + row * N;
             const REAL* restrict ct = C + row * N;
@@ -72,6 +97,10 @@ int FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64
             }
             if (N == 16) { FWD_CHANNELS(16) } else { FWD_CHANNELS(N) }  /* N = 16: one vector, no remainder */
 #undef FWD_CHANNELS
+            if (z) {  /* the gate, in its own loop over the channels (it vectorises there) */
+                const REAL* restrict zt = z + row * zs;
+                for (int64_t d = 0; d < D; d++) yt[d] = (yt[d] + Dv[d] * ur[d]) * (zt[d] * FN(sigm)(zt[d]));
+            }
         }
         memcpy(h_last + b * S, h, sizeof(REAL) * S);
     }
@@ -79,18 +108,24 @@ int FN(ss_forward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64
     return 0;
 }
 
-/* dB, dC must be zero on entry; dA is this call's own (D, N) buffer, zero on entry. */
+/* dB, dC must be zero on entry; dA is this call's own (D, N) buffer, zero on entry. With the gate (z != NULL)
+   dy is the gradient of the gated output, dz (T, Bt, D) receives z's, and dD is this call's own zeroed (D). */
 int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int64_t b0, int64_t b1,
                     const REAL* restrict u, const REAL* restrict delta, const REAL* restrict A,
                     const REAL* restrict B, const REAL* restrict C, const REAL* restrict starts,
                     const REAL* restrict dy, const REAL* restrict dh_last, REAL* restrict d_u,
                     REAL* restrict d_delta, REAL* restrict dA, REAL* restrict dB, REAL* restrict dC,
-                    REAL* restrict dh0) {
+                    REAL* restrict dh0, int64_t raw, const REAL* restrict z, int64_t zs,
+                    const REAL* restrict Dv, REAL* restrict dz, REAL* restrict dD) {
     const int64_t S = D * N;
-    REAL* restrict hs = (REAL*)malloc(sizeof(REAL) * S * (2 * K + 2));  /* K + 1 states, K decays, dh */
+    /* K + 1 states, K decays, dh, each step's y (the gate's backward needs it) and delta, a row of dL/dy */
+    REAL* restrict hs = (REAL*)malloc(sizeof(REAL) * (S * (2 * K + 2) + 2 * K * D + D));
     if (!hs) return -1;
     REAL* restrict ex = hs + S * (K + 1);
     REAL* restrict dh = ex + S * K;
+    REAL* restrict ys = dh + S;
+    REAL* restrict dts = ys + K * D;
+    REAL* restrict gbuf = dts + K * D;
     const int64_t blocks = (T + K - 1) / K;
     for (int64_t b = b0; b < b1; b++) {
         memcpy(dh, dh_last + b * S, sizeof(REAL) * S);
@@ -99,28 +134,33 @@ int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int6
             memcpy(hs, starts + (k * Bt + b) * S, sizeof(REAL) * S);
             for (int64_t j = 0; j < L; j++) {  /* recompute the block's states */
                 const int64_t row = (t0 + j) * Bt + b;
-                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict dl = FN(deltas)(raw, delta + row * D, D, dts + j * D);
                 const REAL* restrict ur = u + row * D;
                 const REAL* restrict bt = B + row * N;
+                const REAL* restrict ct = C + row * N;
                 const REAL* restrict hp = hs + j * S;
                 REAL* restrict hn = hs + (j + 1) * S;
                 REAL* restrict e = ex + j * S;
+                REAL* restrict yj = ys + j * D;
 #define RECOMPUTE(NN)                                                       \
                 for (int64_t d = 0; d < D; d++) {                           \
                     const REAL dt = dl[d], du = dt * ur[d];                 \
                     const REAL* restrict a = A + d * (NN);                  \
+                    REAL acc = 0;                                           \
                     for (int64_t n = 0; n < (NN); n++) {                    \
                         const int64_t q = d * (NN) + n;                     \
                         e[q] = EXP(dt * a[n]);                              \
                         hn[q] = e[q] * hp[q] + du * bt[n];                  \
+                        acc += hn[q] * ct[n];                               \
                     }                                                       \
+                    yj[d] = acc;                                            \
                 }
                 if (N == 16) { RECOMPUTE(16) } else { RECOMPUTE(N) }
 #undef RECOMPUTE
             }
             for (int64_t j = L - 1; j >= 0; j--) {  /* the adjoint recurrence, in reverse */
                 const int64_t row = (t0 + j) * Bt + b;
-                const REAL* restrict dl = delta + row * D;
+                const REAL* restrict dl = raw ? dts + j * D : delta + row * D;
                 const REAL* restrict ur = u + row * D;
                 const REAL* restrict g = dy + row * D;
                 const REAL* restrict bt = B + row * N;
@@ -132,6 +172,18 @@ int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int6
                 const REAL* restrict hp = hs + j * S;
                 const REAL* restrict hn = hs + (j + 1) * S;
                 const REAL* restrict e = ex + j * S;
+                if (z) {  /* the gate out = (y + Dv u) silu(z): z's gradient and D's, and g becomes dL/dy */
+                    const REAL* restrict zt = z + row * zs;
+                    const REAL* restrict yj = ys + j * D;
+                    REAL* restrict dzt = dz + row * D;
+                    for (int64_t d = 0; d < D; d++) {
+                        const REAL sg = FN(sigm)(zt[d]), gy = g[d] * zt[d] * sg;
+                        dzt[d] = g[d] * (yj[d] + Dv[d] * ur[d]) * sg * (1 + zt[d] * (1 - sg));
+                        dD[d] += gy * ur[d];
+                        gbuf[d] = gy;
+                    }
+                    g = gbuf;
+                }
 #define ADJOINT(NN)                                                                 \
                 for (int64_t d = 0; d < D; d++) {                                   \
                     const REAL dt = dl[d], uu = ur[d], du = dt * uu, gd = g[d];     \
@@ -155,6 +207,11 @@ int FN(ss_backward)(int64_t T, int64_t Bt, int64_t D, int64_t N, int64_t K, int6
                 }
                 if (N == 16) { ADJOINT(16) } else { ADJOINT(N) }
 #undef ADJOINT
+                if (z) for (int64_t d = 0; d < D; d++) dur[d] += g[d] * Dv[d];  /* the skip D u */
+                if (raw) {  /* through the softplus: its derivative is the sigmoid (1 above PyTorch's threshold) */
+                    const REAL* restrict pre = delta + row * D;
+                    for (int64_t d = 0; d < D; d++) ddr[d] *= pre[d] > 20 ? 1 : FN(sigm)(pre[d]);
+                }
             }
         }
         memcpy(dh0 + b * S, dh, sizeof(REAL) * S);
@@ -213,9 +270,6 @@ _MINSCAN = r"""
    P (T, Bt, G * D): the input projection, rows [candidate | gate] or [candidate | forget | input]; h0 (Bt, D);
    lengths (Bt) or NULL: past a sequence's length h is carried unchanged (a = 1, b = 0); H (T, Bt, D): every h_t.
    h_{t-1} is read back from H, so no state buffer. Batch rows [b0, b1). */
-/* the logistic sigmoid, shared by every kernel below */
-static inline REAL FN(sigm)(REAL x) { return 1 / (1 + EXP(-x)); }
-
 void FN(min_forward)(int64_t G, int64_t T, int64_t Bt, int64_t D, int64_t b0, int64_t b1,
                      const REAL* restrict P, const REAL* restrict h0, const int64_t* restrict lengths,
                      REAL* restrict H) {
@@ -684,8 +738,8 @@ def _build() -> ctypes.CDLL | None:
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for suffix in ("f32", "f64"):
-        getattr(lib, f"ss_forward_{suffix}").argtypes = [i64] * 7 + [ptr] * 9
-        getattr(lib, f"ss_backward_{suffix}").argtypes = [i64] * 7 + [ptr] * 14
+        getattr(lib, f"ss_forward_{suffix}").argtypes = [i64] * 7 + [ptr] * 9 + [i64, ptr, i64, ptr]
+        getattr(lib, f"ss_backward_{suffix}").argtypes = [i64] * 7 + [ptr] * 14 + [i64, ptr, i64, ptr, ptr, ptr]
         getattr(lib, f"ss_forward_{suffix}").restype = ctypes.c_int
         getattr(lib, f"ss_backward_{suffix}").restype = ctypes.c_int
         getattr(lib, f"bd_apply_{suffix}").argtypes = [i64] * 4 + [ptr, i64, ptr, ptr, ptr, i64]
@@ -759,8 +813,19 @@ def _parallel(fn, ranges: list[tuple[int, int]]) -> None:
         raise MemoryError("rnnkit's selective scan could not allocate its state buffer")
 
 
-def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int):  # noqa: N803
-    """(y (T, batch, D), h_last (batch, D, N), starts) from contiguous CPU tensors; see the C source's layout."""
+def scan_forward(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,  # noqa: N803
+    B: Tensor,  # noqa: N803
+    C: Tensor,  # noqa: N803
+    h0: Tensor,
+    block: int,
+    raw: bool = False,
+    gate: tuple[Tensor, Tensor] | None = None,
+):
+    """(y (T, batch, D), h_last (batch, D, N), starts) from contiguous CPU tensors; see the C source's layout.
+    ``raw``: ``delta`` is the softplus's input; ``gate`` = (z with evenly spaced rows, D): y is the gated output."""
     lib = library()
     assert lib is not None
     T, batch, D = u.shape
@@ -771,12 +836,23 @@ def scan_forward(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: 
     starts = torch.empty(-(-T // block), batch, D, N, dtype=u.dtype)
     fn = lib.ss_forward_f32 if u.dtype == torch.float32 else lib.ss_forward_f64
     ptrs = [_ptr(t) for t in (u, delta, A, B, C, h0, y, h_last, starts)]
-    _parallel(lambda b0, b1: fn(T, batch, D, N, block, b0, b1, *ptrs), _split(batch))
+    _keep, tail = _gate_args(gate)
+    _parallel(lambda b0, b1: fn(T, batch, D, N, block, b0, b1, *ptrs, int(raw), *tail), _split(batch))
     return y, h_last, starts
 
 
-def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block):  # noqa: N803
-    """The gradients (d_u, d_delta, dA, dB, dC, dh0) of :func:`scan_forward`'s outputs."""
+def _gate_args(gate: tuple[Tensor, Tensor] | None) -> tuple[list[Tensor], tuple[Any, ...]]:
+    """(the tensors to keep alive for the call, (z's pointer, its row stride, D's pointer)) for the C kernels,
+    NULLs without the gate."""
+    if gate is None:
+        return [], (None, 0, None)
+    (zf, zs), dv = _rows(gate[0]), gate[1].contiguous()
+    return [zf, dv], (_ptr(zf), zs, _ptr(dv))
+
+
+def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block, raw: bool = False, gate=None):  # noqa: N803
+    """The gradients (d_u, d_delta, dA, dB, dC, dh0, and with ``gate`` dz, dD) of :func:`scan_forward`'s
+    outputs; d_delta is the gradient of the softplus's input where ``raw``."""
     lib = library()
     assert lib is not None
     T, batch, D = u.shape
@@ -787,15 +863,21 @@ def scan_backward(u, delta, A, B, C, starts, dy, dh_last, block):  # noqa: N803
     dh0 = torch.empty(batch, D, N, dtype=u.dtype)
     ranges = _split(batch)
     dA_parts = torch.zeros(len(ranges), D, N, dtype=u.dtype)
+    dz = torch.empty_like(u) if gate is not None else None
+    dD_parts = torch.zeros(len(ranges), D, dtype=u.dtype) if gate is not None else None
     fn = lib.ss_backward_f32 if u.dtype == torch.float32 else lib.ss_backward_f64
     ptrs = [_ptr(t) for t in (u, delta, A, B, C, starts, dy, dh_last, d_u, d_delta)]
     tail = [_ptr(t) for t in (dB, dC, dh0)]
+    _keep, gate_ptrs = _gate_args(gate)
 
     def run(b0: int, b1: int) -> int:
-        return fn(T, batch, D, N, block, b0, b1, *ptrs, _ptr(dA_parts[ranges.index((b0, b1))]), *tail)
+        k = ranges.index((b0, b1))
+        extra = (None, None) if dz is None else (_ptr(dz), _ptr(dD_parts[k]))
+        return fn(T, batch, D, N, block, b0, b1, *ptrs, _ptr(dA_parts[k]), *tail, int(raw), *gate_ptrs, *extra)
 
     _parallel(run, ranges)
-    return d_u, d_delta, dA_parts.sum(0), dB, dC, dh0
+    grads = (d_u, d_delta, dA_parts.sum(0), dB, dC, dh0)
+    return grads if gate is None else (*grads, dz, dD_parts.sum(0))
 
 
 def _rows(t: Tensor) -> tuple[Tensor, int]:

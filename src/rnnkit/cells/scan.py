@@ -338,3 +338,44 @@ def _block_forward(delta: Tensor, du: Tensor, A: Tensor, B: Tensor, h: Tensor) -
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, h0: Tensor, block: int = 16):
     """See :class:`SelectiveScan`: ``(y (seq, batch, D), h_last (batch, D, N))``."""
     return SelectiveScan.apply(u, delta, A, B, C, h0, block)
+
+
+class MambaScan(torch.autograd.Function):
+    """Mamba's ``delta = softplus(dt)``, selective scan and output gate ``(y + D u) * silu(z)`` in the compiled
+    scan's one pass forward and one backward (:mod:`rnnkit.cells.native`, ``raw`` and the gate).
+
+    Why: as three steps (softplus, :class:`SelectiveScan`, :class:`MambaGate`) each is its own pass over
+    (seq, batch, inner) and its own tensor of that size each way - delta, y and the gate's gradients - and on a
+    CPU a fresh tensor of that size is fresh pages the kernel must fault in and zero. Here delta and y live one
+    value at a time inside the loop (y recomputed in the backward with the states), so neither exists as a tensor.
+    u, dt (seq, batch, D); A (D, N); B, C (seq, batch, N); D (D,); z (seq, batch, D) with evenly spaced rows;
+    h0 (batch, D, N) -> the gated output (seq, batch, D) and the last state (batch, D, N)."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, z: Tensor, h0: Tensor,
+                block: int):  # fmt: skip
+        out, h, starts = native.scan_forward(u, dt, A, B, C, h0, block, raw=True, gate=(z, D))
+        ctx.save_for_backward(u, dt, A, B, C, D, z, starts)
+        ctx.block = block
+        return out, h
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor | None, dh_T: Tensor | None):
+        u, dt, A, B, C, D, z, starts = ctx.saved_tensors
+        dout = torch.zeros_like(u) if dout is None else dout
+        dh_T = torch.zeros_like(starts[0]) if dh_T is None else dh_T
+        d_u, d_dt, dA, dB, dC, dh0, dz, dD = native.scan_backward(
+            u, dt, A, B, C, starts, dout, dh_T, ctx.block, raw=True, gate=(z, D)
+        )
+        return d_u, d_dt, dA, dB, dC, dD, dz, dh0, None
+
+
+def mamba_scan(
+    u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, z: Tensor, h0: Tensor, block: int = 16
+) -> tuple[Tensor, Tensor]:
+    """``((selective_scan(u, softplus(dt), A, B, C) + D u) * silu(z), h_last)``: :class:`MambaScan` where the
+    compiled kernel runs, else the three steps in PyTorch. A step with ``dt = -inf`` has delta = 0: the state stays."""
+    if A.size(1) <= native.MAX_STATE and block <= native.MAX_BLOCK and native.usable(u, dt, A, B, C, D, z, h0):
+        return MambaScan.apply(u, dt, A, B, C, D, z, h0, block)
+    y, h = selective_scan(u, F.softplus(dt), A, B, C, h0, block)
+    return mamba_gate(y, u, z, D), h
