@@ -156,8 +156,8 @@ def phase_flops(m: Any, vocab_size: int, tokens: int) -> dict[str, float]:
     """Training arithmetic (forward + backward, 2 x multiply-adds) per phase for one step of ``tokens``;
     ``m`` is the run's model config."""
     emb, hid, layers = m.embedding, m.hidden, m.layers
-    sizes = [emb] + [hid] * (layers - 1)
-    outs = [hid] * layers
+    outs = list(hid) if isinstance(hid, (list, tuple)) else [hid] * layers  # one size per layer (ptb-notebook)
+    sizes = [emb, *outs[:-1]]
     if getattr(m, "arch", "") == "awd" and getattr(m, "tie", False):
         outs[-1] = emb  # AWD: the last layer projects back to the embedding size
     gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(m.cell, 4)

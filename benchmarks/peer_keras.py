@@ -4,10 +4,11 @@
                                     [--variants keras-xla,keras,keras-xla-spe,keras-spe,keras-xla-unroll,rnnkit]
                                     [--precision fp32] [--data-dir DIR] [--json-out FILE]
 
-The model is the classic Keras/Zaremba "small" PTB setup: embedding 200, two LSTM layers of 256, a dense
-softmax over the 10,000 words, batch 60, 20 unrolled steps with the state carried between batches (Keras:
-``stateful=True``; rnnkit: truncated BPTT), mean cross-entropy over the 1,200 tokens of a batch, SGD lr 1 with the
-gradients clipped to a global norm of 5, no dropout. Both read the same word ids (rnnkit's PTB vocabulary).
+The model is the seed notebook's (../shared/notes/seed-systems.md, rnnkit's ``ptb-notebook`` recipe): embedding 200,
+an LSTM of 256 then one of 128, a dense softmax over the 10,000 words, batch 60, 20 unrolled steps with the state
+carried between batches (Keras: ``stateful=True``; rnnkit: truncated BPTT), mean cross-entropy over the 1,200 tokens
+of a batch, SGD lr 1 with the gradients clipped to a global norm of 5, no dropout. Both read the same word ids
+(rnnkit's PTB vocabulary). (Files before 2026-12-07 20:00 measured two layers of 256: ``shape`` in each says which.)
 
 Keras is given every setting we know that could make it faster on a CPU, and the comparison is with the fastest:
 
@@ -18,9 +19,11 @@ Keras is given every setting we know that could make it faster on a CPU, and the
 - ``keras-xla-unroll``: XLA with ``LSTM(unroll=True)`` (the 20 steps unrolled instead of a while loop);
 - ``rnnkit``: rnnkit's real training path (task + Trainer + run directory), ``train.precision`` from ``--precision``.
 
-One worker process per thread count (TensorFlow fixes its thread pools once per process), all children of this
-one; in every round each thread count runs each variant in turn, so drift of the (shared) machine hits all alike,
-and only one worker computes at a time. A thread count written with a ``p`` (``--threads 1,2,2p``) is one more
+Two worker processes per thread count, all children of this one: one with TensorFlow for the Keras variants
+(TensorFlow fixes its thread pools once per process) and one without it for rnnkit, so neither framework's idle
+threads share a process with the other's work (rnnkit in the TensorFlow worker measured 6-10% slower than alone,
+2026-12-07). In every round each thread count runs each variant in turn, so drift of the (shared) machine hits all
+alike, and only one worker computes at a time. A thread count written with a ``p`` (``--threads 1,2,2p``) is one more
 worker whose environment sets ``OMP_WAIT_POLICY=PASSIVE`` before it imports torch (OpenMP reads it once, at start):
 PyTorch's OpenMP threads then sleep instead of spinning while they wait, which decides 2-thread speed on a CPU that
 other processes share (benchmarks/omp_wait.py); its rows add each variant's median per-round ratio to the same
@@ -62,7 +65,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SHAPE = {"embedding": 200, "hidden": 256, "layers": 2, "batch": 60, "bptt": 20, "lr": 1.0, "clip": 5.0}
+# the seed notebook's model: one size per LSTM layer
+SHAPE = {"embedding": 200, "hidden": [256, 128], "layers": 2, "batch": 60, "bptt": 20, "lr": 1.0, "clip": 5.0}
 # Keras variants: (jit_compile, steps_per_execution, LSTM unroll)
 KERAS = {
     "keras-xla": (True, 1, False),
@@ -140,8 +144,8 @@ class KerasRun:
         b, t = SHAPE["batch"], SHAPE["bptt"]
         inp = keras.Input(shape=(t,), batch_size=b, dtype="int32")
         h = keras.layers.Embedding(vocab, SHAPE["embedding"])(inp)
-        for _ in range(SHAPE["layers"]):
-            h = keras.layers.LSTM(SHAPE["hidden"], return_sequences=True, stateful=True, unroll=unroll)(h)
+        for size in SHAPE["hidden"]:
+            h = keras.layers.LSTM(size, return_sequences=True, stateful=True, unroll=unroll)(h)
         out = keras.layers.Dense(vocab)(h)
         self.model = keras.Model(inp, out)
         self.model.compile(
@@ -225,7 +229,8 @@ def gemm_bound(vocab: int, rounds: int = 5) -> dict[str, float]:
     ``rounds``, at the calling thread count): the ceiling no implementation of this fp32 model passes, against which
     both frameworks and the goal are read. The LSTM's products are counted at the same rate (its per-time-step
     products of 60 rows run slower), so the ceiling is generous."""
-    n, h, e, layers = SHAPE["batch"] * SHAPE["bptt"], SHAPE["hidden"], SHAPE["embedding"], SHAPE["layers"]
+    n, e, sizes = SHAPE["batch"] * SHAPE["bptt"], SHAPE["embedding"], SHAPE["hidden"]
+    h = sizes[-1]  # the softmax reads the last layer
     x, w, g = torch.randn(n, h), torch.randn(vocab, h), torch.randn(n, vocab)
     out, dx, dw = torch.empty(n, vocab), torch.empty(n, h), torch.empty(vocab, h)
     best = float("inf")
@@ -236,7 +241,8 @@ def gemm_bound(vocab: int, rounds: int = 5) -> dict[str, float]:
         torch.mm(g.t(), x, out=dw)  # gradient of the output weight
         best = min(best, time.perf_counter() - t)
     output = 3 * 2 * n * h * vocab  # forward + the two backward products
-    lstm = 3 * 2 * n * 4 * h * ((e + h) + (layers - 1) * 2 * h)  # input + recurrent products, forward and backward
+    ins = [e, *sizes[:-1]]  # each layer's input width
+    lstm = sum(3 * 2 * n * 4 * k * (i + k) for i, k in zip(ins, sizes))  # input + recurrent products, fwd and bwd
     rate = output / best
     return {
         "gflop_per_step": round((output + lstm) / 1e9, 2),
@@ -246,7 +252,8 @@ def gemm_bound(vocab: int, rounds: int = 5) -> dict[str, float]:
 
 
 def worker(conn: Any, threads: int, variants: list[str], data: str | None, batches: int, warmup: int) -> None:
-    """One thread count: build and warm every Keras variant once, then run what the parent asks, one at a time."""
+    """One thread count and one framework (Keras variants, or rnnkit without TensorFlow imported): build and warm
+    every Keras variant once, then run what the parent asks, one at a time."""
     torch.set_num_threads(threads)
     ids, vocab = ptb_ids(Path(data) if data else None)
     runs: dict[str, KerasRun] = {}
@@ -313,44 +320,54 @@ def main() -> int:
     prov = Provenance.start(seeds=[0], data_dir=a.data_dir, threads=max(thread_counts))  # Keras's seed 0
     batches = -(-a.warmup // 10) * 10 + 10 + a.rounds * (-(-a.steps // 10) * 10 + 10) + 1  # spe 10 at most
     ctx = mp.get_context("spawn")
-    workers = {}
+    workers: dict[tuple[str, str], tuple[Any, Any]] = {}  # (thread spec, "keras" | "rnnkit") -> (process, pipe)
     vocab, versions = 0, {}
     policy = os.environ.get("OMP_WAIT_POLICY")
+    groups = {"keras": [v for v in variants if v in KERAS], "rnnkit": [v for v in variants if v == "rnnkit"]}
     for spec, t in zip(specs, thread_counts):
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker, args=(child, t, variants, a.data_dir, batches, a.warmup), daemon=True)
-        if spec.endswith("p"):
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # a spawned child starts from this environment
-        try:
-            proc.start()
-        finally:
-            if policy is None:
-                os.environ.pop("OMP_WAIT_POLICY", None)
-            else:
-                os.environ["OMP_WAIT_POLICY"] = policy
-        _, vocab, versions = parent.recv()  # one worker warms up at a time
-        workers[spec] = (proc, parent)
+        for group, members in groups.items():
+            if not members:
+                continue
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker, args=(child, t, members, a.data_dir, batches, a.warmup), daemon=True)
+            if spec.endswith("p"):
+                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # a spawned child starts from this environment
+            try:
+                proc.start()
+            finally:
+                if policy is None:
+                    os.environ.pop("OMP_WAIT_POLICY", None)
+                else:
+                    os.environ["OMP_WAIT_POLICY"] = policy
+            _, vocab, got = parent.recv()  # one worker warms up at a time
+            versions.update(got)
+            workers[spec, group] = (proc, parent)
+
+    def ask(spec: str, variant: str, *msg: Any) -> Any:
+        conn = workers[spec, "keras" if variant in KERAS else "rnnkit"][1]
+        conn.send(msg)
+        return conn.recv()
+
     rates = {s: {v: [] for v in variants} for s in specs}
     losses = {s: {v: [] for v in variants} for s in specs}
     for r in range(a.rounds):
         for s in specs:
             for v in variants:
-                workers[s][1].send(("run", v, a.steps, a.precision))
-                rate, loss = workers[s][1].recv()
+                rate, loss = ask(s, v, "run", v, a.steps, a.precision)
                 rates[s][v].append(rate)
                 losses[s][v].append(loss)
                 print(f"round {r + 1} {s} thread(s) {v:>16}: {rate:,.0f} tokens/s (loss {loss:.3f})", file=sys.stderr)
     bounds = {}
-    for s in specs:  # after the rounds, each worker alone, at its thread count
-        workers[s][1].send(("bound",))
-        bounds[s] = workers[s][1].recv()
+    for s in specs:  # after the rounds, one worker of each thread count alone (torch's BLAS, either process)
+        bounds[s] = ask(s, "rnnkit" if groups["rnnkit"] else variants[0], "bound")
     for proc, conn in workers.values():
         conn.send(("stop",))
         proc.join(timeout=60)
     cpu = cpu_flags()
     print(
-        f"\nPTB LM {SHAPE['layers']}x{SHAPE['hidden']} LSTM, embedding {SHAPE['embedding']}, batch {SHAPE['batch']}, "
-        f"bptt {SHAPE['bptt']}, SGD + clip {SHAPE['clip']}; {cpu['model']} ({' '.join(cpu['flags'])})"
+        f"\nPTB LM, LSTM {' -> '.join(map(str, SHAPE['hidden']))}, embedding {SHAPE['embedding']}, "
+        f"batch {SHAPE['batch']}, bptt {SHAPE['bptt']}, SGD + clip {SHAPE['clip']}; "
+        f"{cpu['model']} ({' '.join(cpu['flags'])})"
     )
     by_threads = []
     for s, t in zip(specs, thread_counts):

@@ -580,8 +580,11 @@ def _ratio(x: float | None) -> str:
 def render_peer_keras(doc: dict[str, Any]) -> str:
     r = doc["result"]
     sh, v = r["shape"], r["versions"]
+    sizes = sh["hidden"] if isinstance(sh["hidden"], list) else [sh["hidden"]] * sh["layers"]
+    same = len(set(sizes)) == 1
+    lstm = f"{sh['layers']} LSTM layers of {sizes[0]}" if same else "LSTM " + " -> ".join(map(str, sizes))
     head = (
-        f"PTB, embedding {sh['embedding']}, {sh['layers']} LSTM layers of {sh['hidden']}, batch {sh['batch']}, "
+        f"PTB, embedding {sh['embedding']}, {lstm}, batch {sh['batch']}, "
         f"bptt {sh['bptt']}, SGD lr {sh['lr']:g}, clip {sh['clip']:g}; {r['config']['rounds']} alternating rounds of "
         f"{r['config']['steps']} steps; TensorFlow {v.get('tensorflow')}, Keras {v.get('keras')}.\n\n"
     )
