@@ -148,3 +148,32 @@ def test_output_buffer_reused_across_steps_keeps_every_gradient_right() -> None:
     linear_cross_entropy(batches[1][0].clone().requires_grad_(), weight, bias, batches[1][1]).backward()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         kept.backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_cross_entropy_where_the_target_probability_underflows(dtype: torch.dtype) -> None:
+    """A prediction confident and wrong beyond the smallest normal float: the loss is still logsumexp - logit (a
+    finite ~1e3 nats here, not inf or nan), the gradient still softmax - onehot; an ignored row whose target
+    probability is 0 adds nothing (inf x 0 would be nan)."""
+    from rnnkit.ops.loss import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(2)
+    hidden = torch.randn(6, 4, dtype=torch.float64, generator=g)
+    weight = torch.randn(50, 4, dtype=torch.float64, generator=g)
+    bias = torch.zeros(50, dtype=torch.float64)
+    bias[7] = 1000.0  # word 7 takes every row's probability: every other word's is exp(-~1000) = 0
+    target = torch.tensor([3, 7, 11, 7, 3, 0])
+    target_ignored = target.clone()
+    target_ignored[4] = -100
+
+    def run(fused: bool, tgt: torch.Tensor) -> list[torch.Tensor]:
+        h, w, b = (t.to(dtype).clone().requires_grad_() for t in (hidden, weight, bias))
+        loss = linear_cross_entropy(h, w, b, tgt) if fused else F.cross_entropy(F.linear(h, w, b), tgt)
+        loss.backward()
+        return [loss.detach(), h.grad, w.grad, b.grad]
+
+    for tgt in (target, target_ignored):
+        ours, ref = run(True, tgt), run(False, tgt)
+        assert torch.isfinite(ours[0]) and ours[0] > 100
+        for a, b in zip(ours, ref):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

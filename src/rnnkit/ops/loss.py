@@ -10,8 +10,8 @@ On the Zaremba small model this is most of the non-matmul time of a training ste
 The value and the gradient equal ``F.cross_entropy`` (mean over the non-ignored targets) to float rounding.
 
 ``linear_cross_entropy`` goes one step further for the output layer of a language model: the decoder's matmul,
-its bias, the softmax and the loss in one function, so the logits are never kept (only the log-probabilities
-the backward needs). The decoder's weight gradient is ``grad.T @ hidden``, autograd's own product, in the
+its bias, the softmax and the loss in one function, so the logits are never kept (only the softmax the backward
+needs, or on CUDA its log). The decoder's weight gradient is ``grad.T @ hidden``, autograd's own product, in the
 parameter's layout. (A ``(hidden, vocab)`` product, transposed, was faster for that one GEMM at some shapes on
 some CPUs and slower at others, and autograd then copied it into the parameter's layout every step: with that copy
 the ptb-small training step fell behind a plain PyTorch loop's. The plain loop's own product cannot lose to the
@@ -20,6 +20,7 @@ plain loop on any CPU.)
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -68,11 +69,16 @@ def _mean_nll(log_probs: Tensor, target: Tensor, ignore_index: int) -> tuple[Ten
 
 def _softmax_minus_onehot(log_probs: Tensor, safe: Tensor, keep: Tensor, count: Tensor, grad_loss: Tensor) -> Tensor:
     """d(mean NLL)/d(logits) = (softmax - onehot) x grad_loss / count, zero on ignored rows; (N, vocab)."""
-    scale = grad_loss / count.clamp(min=1)
     # softmax, (N, vocab): the one full pass, in place over the saved buffer (a fresh logits-sized allocation
     # costs page faults every step); a second backward through the same graph then fails loudly on the
     # saved tensor's version counter instead of using overwritten values
-    grad = log_probs.exp_()
+    return _minus_onehot(log_probs.exp_(), safe, keep, count, grad_loss)
+
+
+def _minus_onehot(probs: Tensor, safe: Tensor, keep: Tensor, count: Tensor, grad_loss: Tensor) -> Tensor:
+    """:func:`_softmax_minus_onehot` from the softmax itself, in place over it."""
+    scale = grad_loss / count.clamp(min=1)
+    grad = probs
     minus_one = torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype, device=grad.device)
     grad.scatter_add_(1, safe.unsqueeze(1), minus_one)  # softmax - onehot
     # one row-scaled multiply (ignored rows x 0) instead of asking the device whether any row is ignored
@@ -96,35 +102,64 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
+    """The decoder's product, the softmax and the mean NLL in one function, its backward by hand.
+
+    On the CPU the buffer holds the softmax itself (not its log): the backward's gradient is then that buffer with
+    ``-1`` at the targets, no pass over it, where from log-probabilities it takes an ``exp`` of every entry (at the
+    seed notebook's shape, 1,200 x 10,000 per step, that pass was 5% of a 2-thread step; with the bias added by the
+    product's own ``addmm``, 6.5%). The loss is ``-log p[target]``, exact to the softmax's rounding while
+    ``p[target]`` is a normal float; a row where it underflows (a prediction confident beyond ``e^-87`` and
+    wrong) is computed again from its logits as ``logsumexp - logit``, the only rows that pay for it. On CUDA,
+    where that check would be a synchronisation every step, the buffer holds the log-probabilities."""
+
     @staticmethod
     def forward(
         ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, ignore_index: int
     ) -> Tensor:
         # hidden: (N, H); weight: (vocab, H); bias: (vocab,); target: (N,)
         logits = _WORKSPACE.take((hidden.size(0), weight.size(0)), hidden.dtype, hidden.device)  # (N, vocab)
-        torch.mm(hidden, weight.t(), out=logits)
         if bias is not None:
-            logits.add_(bias)
-        # in place: the logits' buffer becomes the log-probabilities (one (N, vocab) allocation a step, not two)
-        log_probs = torch._log_softmax(logits, -1, False, out=logits)
-        loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
-        ctx.save_for_backward(hidden, weight, log_probs, safe, keep, count)
+            torch.addmm(bias, hidden, weight.t(), out=logits)
+        else:
+            torch.mm(hidden, weight.t(), out=logits)
+        ctx.probs = hidden.device.type == "cpu"
+        if not ctx.probs:  # in place: the logits' buffer becomes the log-probabilities
+            log_probs = torch._log_softmax(logits, -1, False, out=logits)
+            loss, safe, keep, count = _mean_nll(log_probs, target, ignore_index)
+            ctx.save_for_backward(hidden, weight, log_probs, safe, keep, count)
+            ctx.has_bias = bias is not None
+            return loss
+        keep = target != ignore_index  # (N,)
+        safe = torch.where(keep, target, torch.zeros_like(target)).unsqueeze(1)  # (N, 1)
+        picked = logits.gather(1, safe).squeeze(1)  # the targets' logits, before the softmax overwrites them
+        probs = torch._softmax(logits, -1, False, out=logits)  # in place: (N, vocab)
+        nll = probs.gather(1, safe).squeeze(1).log_().neg_()  # (N,)
+        low = (nll > -math.log(torch.finfo(nll.dtype).tiny)) & keep  # p[target] below the normal floats
+        if bool(low.any()):
+            rows = low.nonzero().squeeze(1)
+            again = hidden[rows] @ weight.t() + (bias if bias is not None else 0)  # (k, vocab)
+            nll[rows] = torch.logsumexp(again, -1) - picked[rows]
+        count = keep.sum()
+        loss = torch.where(keep, nll, 0.0).sum() / count.clamp(min=1)  # an ignored row's nll may be inf
+        ctx.save_for_backward(hidden, weight, probs, safe.squeeze(1), keep, count)
         ctx.has_bias = bias is not None
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor | None, ...]:
-        hidden, weight, log_probs, safe, keep, count = ctx.saved_tensors
+        hidden, weight, buf, safe, keep, count = ctx.saved_tensors
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         scale = None
-        if log_probs.device.type == "cpu" and bool(keep.all()):  # a free check on the CPU (a sync on CUDA)
+        if buf.device.type == "cpu" and bool(keep.all()):  # a free check on the CPU (a sync on CUDA)
             # every row counts alike: apply 1 / count to the three (much smaller) results instead of a pass over
             # the (N, vocab) gradient
             scale = grad_loss / count
-            grad = log_probs.exp_()
+            grad = buf if ctx.probs else buf.exp_()  # the softmax, in place
             grad.scatter_add_(1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype))
+        elif ctx.probs:
+            grad = _minus_onehot(buf, safe, keep, count, grad_loss)
         else:
-            grad = _softmax_minus_onehot(log_probs, safe, keep, count, grad_loss)  # (N, vocab)
+            grad = _softmax_minus_onehot(buf, safe, keep, count, grad_loss)  # (N, vocab)
         grad_hidden = torch.mm(grad, weight) if need_h else None  # (N, H)
         # (vocab, H) in the parameter's own layout, as autograd's addmm backward computes it: a transposed
         # (H, vocab) product was faster on some CPUs and shapes but slower on others, and autograd had to copy it
@@ -137,7 +172,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             for g in (grad_hidden, grad_bias):
                 if g is not None:
                     g.mul_(scale)
-        _WORKSPACE.give(log_probs)  # nothing returned aliases it: the next step's forward may write it
+        _WORKSPACE.give(buf)  # nothing returned aliases it: the next step's forward may write it
         return grad_hidden, grad_weight, grad_bias, None, None
 
 
