@@ -104,9 +104,7 @@ class MambaCore(Core):
         dtype = compute_dtype(u)
         u, dt, B, C = u.to(dtype), dt.to(dtype), B.to(dtype), C.to(dtype)
         mask = time_mask(lengths, x.size(0))
-        if (
-            mask is not None
-        ):  # past a sequence's end delta = softplus(-inf) = 0: exp(0 A) = 1, no input, the state stays
+        if mask is not None:  # past a sequence's end delta = softplus(-inf) = 0: exp(0 A) = 1, no input: h stays
             dt = dt.masked_fill(~mask, float("-inf"))
         A = -torch.exp(self.A_log.to(dtype))
         y, h = mamba_scan(u, dt, A, B, C, self.D.to(dtype), z.to(dtype), h0.to(dtype), self.block)
