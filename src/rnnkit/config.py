@@ -382,7 +382,14 @@ class TrainConfig:
         pattern=r"auto|cpu|cuda|cuda:\d+|mps",
         pattern_doc="auto (CUDA when present), cpu, cuda, cuda:N or mps",
     )
-    threads: int = key(0, "torch intra-op threads on CPU", ge=1, le=4096, special={0: "PyTorch's default"})
+    threads: int = key(
+        0,
+        "torch intra-op threads on CPU (the `rnnkit` command also makes waiting threads sleep: OMP_WAIT_POLICY="
+        "PASSIVE unless the environment sets a policy)",
+        ge=1,
+        le=4096,
+        special={0: "PyTorch's default"},
+    )
     tensorboard: bool = key(True, "write TensorBoard event files")
     deterministic: bool = key(False, "torch.use_deterministic_algorithms (slower on CUDA)")
     precision: str = key(
