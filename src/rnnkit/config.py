@@ -278,7 +278,9 @@ PRECISIONS = {
     "fp32": "float32 throughout",
     "bf16": "bfloat16 autocast",
     "fp16": "float16 autocast with gradient scaling (CUDA)",
-    "auto": "the fastest safe choice for the device (config.toml records the choice)",
+    "auto": "bf16 on a GPU that has it (else fp16), bf16 on a CPU with native bf16 units, else fp32 (config.toml "
+    "records the choice); a rule, not a timing: at small widths fp32 can be faster (ptb-small on an AVX512-BF16 CPU: "
+    "bf16 0.89x, benchmarks/results/lm-speed-small-cpu.json)",
 }
 # The fast backend's implementations (rnnkit.cells.registry declares which cell has which; rnnkit.cells.select
 # chooses). Kept here because the [train] section is declared below the cells layer; a test checks they agree.

@@ -15,9 +15,11 @@ comparable across precisions.
   range as fp32, so no loss scaling is needed.
 * ``fp16``: autocast to float16 on CUDA, with a ``GradScaler`` (its state is checkpointed) so small gradients
   do not underflow.
-* ``auto``: the fastest safe choice for the device: bf16 on a GPU that has it, fp16 + scaling on older GPUs,
+* ``auto``: a safe choice for the device by rule: bf16 on a GPU that has it, fp16 + scaling on older GPUs,
   bf16 on a CPU with native bf16 dot products (AMX or AVX512-BF16), fp32 on any other CPU - there bf16 is
-  emulated (measured ~80x slower than fp32 for a matmul on an AVX2-only EPYC) and oneDNN has no bf16 LSTM.
+  emulated (measured ~80x slower than fp32 for a matmul on an AVX2-only EPYC) and oneDNN has no bf16 LSTM. It is
+  not timed: at small widths fp32 can be the faster (ptb-small, 2x200, on an AVX512-BF16 EPYC: bf16 at 0.89x fp32,
+  benchmarks/results/lm-speed-small-cpu.json).
 
 Under bf16/fp16 the fast backend's LSTM runs as oneDNN's/cuDNN's kernel or as rnnkit's projected recurrence
 (``rnnkit.cells.projected``: bf16 GEMMs, fp32 cell state), whichever a short timing at the first step measured
