@@ -150,15 +150,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
         hidden, weight, buf, safe, keep, count = ctx.saved_tensors
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         scale = None
-        probs = buf if ctx.probs else buf.exp_()  # the softmax, in place: (N, vocab)
         if buf.device.type == "cpu" and bool(keep.all()):  # a free check on the CPU (a sync on CUDA)
             # every row counts alike: apply 1 / count to the three (much smaller) results instead of a pass over
             # the (N, vocab) gradient
             scale = grad_loss / count
-            grad = probs
+            grad = buf if ctx.probs else buf.exp_()  # the softmax, in place
             grad.scatter_add_(1, safe.unsqueeze(1), torch.full((grad.size(0), 1), -1.0, dtype=grad.dtype))
+        elif ctx.probs:
+            grad = _minus_onehot(buf, safe, keep, count, grad_loss)
         else:
-            grad = _minus_onehot(probs, safe, keep, count, grad_loss)
+            grad = _softmax_minus_onehot(buf, safe, keep, count, grad_loss)  # (N, vocab)
         grad_hidden = torch.mm(grad, weight) if need_h else None  # (N, H)
         # (vocab, H) in the parameter's own layout, as autograd's addmm backward computes it: a transposed
         # (H, vocab) product was faster on some CPUs and shapes but slower on others, and autograd had to copy it
