@@ -191,6 +191,11 @@ def _omp_wait(r: dict[str, Any]) -> Iterator[Headline]:
             yield Headline(f"{x['setting']} vs 1 thread", x["vs_1_thread"], rel_tol=0.35)
 
 
+def _thp(r: dict[str, Any]) -> Iterator[Headline]:
+    for x in r["results"]:
+        yield Headline(f"{x['workload']} training rate, THP on / off", x["speedup"], rel_tol=0.35)
+
+
 def _quality(r: dict[str, Any]) -> Iterator[Headline]:
     """Quality within a CPU budget: the steps done depend on the CPU, like a --max-time run (10% on a loss or
     perplexity); an accuracy within 3 points (a short budget leaves the pixel tasks' curves steep)."""
@@ -224,6 +229,7 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], Iterator[Headline]]] = {
     "load_test": _load_test,
     "export": _export,
     "omp_wait": _omp_wait,
+    "thp": _thp,
     "quality": _quality,
 }
 

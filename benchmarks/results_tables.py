@@ -882,6 +882,27 @@ def render_omp_wait(doc: dict[str, Any]) -> str:
     )
 
 
+def render_thp(doc: dict[str, Any]) -> str:
+    r = doc["result"]
+    rows = [
+        [
+            f"`{x['workload']}`: {x['what']}",
+            f"{rate(x['off']['rate'])} -> {rate(x['on']['rate'])}",
+            f"{x['speedup']:.2f}x",
+            f"{x['off']['wall_s']:.1f} -> {x['on']['wall_s']:.1f}",
+            f"{x['off']['peak_gb']:.2f} -> {x['on']['peak_gb']:.2f}",
+        ]
+        for x in r["results"]
+    ]
+    return (
+        f"`rnnkit train` with `THP_MEM_ALLOC_ENABLE=0` then `=1`, each in a fresh process, {r['rounds']} alternating "
+        f"rounds, {r['threads']} thread(s); the kernel's transparent huge pages: `{r['kernel_thp']}`; load average "
+        f"{r['load_avg']['min']:.1f}-{r['load_avg']['max']:.1f} during the rounds. Rates are the median of what each "
+        "run logged (tokens/s for the language model, images/s for MNIST), off -> on.\n\n"
+        + table(["workload", "training rate", "on / off (median of per-round ratios)", "wall s", "peak GB"], rows)
+    )
+
+
 def _quality_figure(x: float | None, metric: str) -> str:
     return pct(x) if metric == "accuracy" else "-" if x is None else f"{x:.3f}" if metric == "loss" else num(x)
 
@@ -1016,6 +1037,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "train": render_train,
     "export": render_export,
     "omp_wait": render_omp_wait,
+    "thp": render_thp,
     "own-data-forecast": render_own_data_forecast,
     "wide-forecast": render_wide_forecast,
     "own-data-classify": render_own_data_classify,

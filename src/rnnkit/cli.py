@@ -51,22 +51,29 @@ def _parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
-def _openmp_defaults() -> None:
-    """``OMP_WAIT_POLICY=PASSIVE`` for this process and those it starts, unless the user set a policy.
+def _process_defaults() -> None:
+    """Two settings for this process and those it starts, each unless the user set it, read once when torch loads
+    (once torch is imported - rnnkit.cli.main called from Python - setting them would change nothing, so they are
+    left alone):
 
-    Why: PyTorch's OpenMP threads spin while they wait for each other. On a CPU other processes also want (a shared
-    VM, CI, a laptop running tests, a served model beside a trainer) a spinning thread holds the core the working
-    thread needs: the LSTM step at the peer benchmark's shape ran at 0.47x its 1-thread speed with 2 threads, and
-    at 1.83x with waiting threads asleep (benchmarks/results/omp-wait-cpu.json, load ~12). On an idle machine the
-    two policies are level (omp-wait-idle-cpu.json). OpenMP reads the variable once, when torch loads it: once
-    torch is imported (rnnkit.cli.main called from Python) setting it would change nothing, so it is left alone.
+    - ``OMP_WAIT_POLICY=PASSIVE``: PyTorch's OpenMP threads spin while they wait for each other. On a CPU other
+      processes also want (a shared VM, CI, a laptop running tests, a served model beside a trainer) a spinning
+      thread holds the core the working thread needs: the LSTM step at the peer benchmark's shape ran at 0.47x its
+      1-thread speed with 2 threads, and at 1.83x with waiting threads asleep (benchmarks/results/omp-wait-cpu.json,
+      load ~12). On an idle machine the two policies are level (omp-wait-idle-cpu.json).
+    - ``THP_MEM_ALLOC_ENABLE=1``: PyTorch's own switch that puts its CPU tensors of 2 MB and more on transparent
+      huge pages (Linux; where the kernel allows them, ``madvise`` or ``always``). Training frees and allocates
+      the same large activations every step; glibc hands blocks over 32 MB back to the kernel, so each step pays
+      the page faults again, one per 4 KB page - on a virtual machine most of a step's system time. On huge pages
+      that is one fault per 2 MB, at no memory cost (benchmarks/results/thp-cpu.json measures both settings).
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
-    _openmp_defaults()
+    _process_defaults()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

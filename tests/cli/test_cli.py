@@ -63,24 +63,26 @@ def test_diagnose_gradients_writes_table_and_plot(tmp_path):
 
 @pytest.mark.parametrize(
     "preset, import_torch_first, expected",
-    [(None, False, "PASSIVE"), ("ACTIVE", False, "ACTIVE"), (None, True, None)],
+    [(None, False, ("PASSIVE", "1")), (("ACTIVE", "0"), False, ("ACTIVE", "0")), (None, True, (None, None))],
 )
-def test_cli_makes_waiting_openmp_threads_sleep_unless_told_otherwise(preset, import_torch_first, expected):
-    """The command line sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP; a policy the user set stays, and
-    a process that imported torch first (main() called from Python) is left as it is, where it could not act."""
+def test_cli_sets_the_process_defaults_before_torch_loads_unless_told_otherwise(preset, import_torch_first, expected):
+    """The command line sets OMP_WAIT_POLICY=PASSIVE (waiting OpenMP threads sleep) and THP_MEM_ALLOC_ENABLE=1
+    (large CPU tensors on huge pages) before torch reads them; a value the user set stays, and a process that
+    imported torch first (main() called from Python) is left as it is, where they could not act."""
     import os
     import subprocess
     import sys
 
+    names = ("OMP_WAIT_POLICY", "THP_MEM_ALLOC_ENABLE")
     code = (
         "import os, sys\n" + ("import torch\n" if import_torch_first else "") + "from rnnkit.cli import main\n"
         "assert main(['recipes']) == 0\n"
         "assert 'torch' in sys.modules\n"
-        "print('policy=' + str(os.environ.get('OMP_WAIT_POLICY')))\n"
+        f"print(' '.join(str(os.environ.get(n)) for n in {names!r}))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in names}
     if preset is not None:
-        env["OMP_WAIT_POLICY"] = preset
+        env.update(zip(names, preset))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == f"policy={expected}"
+    assert proc.stdout.strip().splitlines()[-1] == " ".join(str(v) for v in expected)
