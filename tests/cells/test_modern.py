@@ -248,6 +248,31 @@ def test_padding_gives_each_sequence_alone(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_inference_over_slices_of_a_large_batch_equals_one_call(monkeypatch, cell):
+    """Without autograd a batch whose temporaries would pass the bound runs in slices of rows (an evaluation
+    batch of 1,000 pixel-MNIST series took 11 GB in an mLSTM): outputs and states equal the whole batch at once,
+    with padding and a given state, and the slices are really taken."""
+    from rnnkit.cells import modern
+
+    spec = _spec(cell, num_layers=2, bidirectional=True)
+    _, fast = _pair(spec)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(SEQ, BATCH, INPUT, dtype=torch.float64, generator=gen)
+    state = _random_state(fast, gen, torch.float64)
+    whole, s_whole = fast(x, state, lengths=LENGTHS)  # autograd on: one call
+    calls = []
+    forward = fast._forward
+    monkeypatch.setattr(fast, "_forward", lambda *a: calls.append(a[0].size(1)) or forward(*a))
+    monkeypatch.setattr(modern, "INFERENCE_BYTES", 1)  # one row per slice
+    with torch.no_grad():
+        out, s_out = fast(x, state, lengths=LENGTHS)
+    assert calls == [1] * BATCH
+    torch.testing.assert_close(out, whole.detach(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(_tuple(s_out), _tuple(s_whole)):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_shapes_state_layout_and_errors(cell):
     mod = _module(cell)
     spec = _spec(cell, num_layers=2, bidirectional=True, dropout=0.3)
