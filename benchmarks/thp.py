@@ -105,8 +105,7 @@ def main() -> int:
     rows, loads = [], []
     with tempfile.TemporaryDirectory(prefix="rnnkit-thp-") as tmp:
         for name in names:
-            what, template = WORKLOADS[name]
-            args = list(template)
+            what, args = WORKLOADS[name]
             got: dict[str, list[dict[str, float]]] = {"0": [], "1": []}
             for r in range(a.rounds):
                 for thp in ("0", "1"):
@@ -123,7 +122,7 @@ def main() -> int:
             row = {
                 "workload": name,
                 "what": what,
-                "command": "rnnkit train " + " ".join(template),
+                "command": "rnnkit train " + " ".join(args),
                 "off": medians(got["0"]),
                 "on": medians(got["1"]),
                 "rates_off": [round(m["rate"], 1) for m in got["0"]],

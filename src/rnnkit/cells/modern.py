@@ -135,6 +135,13 @@ class ModernRecurrent(nn.Module):
             for k in range(spec.num_layers)
         )
         self.state_names: tuple[str, ...] = self.layers[0][0].state_names
+        # the widest (seq, batch, width) temporary a layer makes: its inner width, or an mLSTM's chunk x heads
+        # gate matrices per step (sizes the slices of an inference call, _inference_rows)
+        self.widest = max(
+            max(getattr(c, "inner", c.hidden_size), getattr(c, "chunk_size", 0) * getattr(c, "heads", 1))
+            for layer in self.layers
+            for c in layer
+        )
 
     def state_shapes(self, batch: int) -> list[tuple[str, tuple[int, ...]]]:
         """Name and shape of each state tensor: (layers * directions, batch, ...)."""
@@ -160,32 +167,24 @@ class ModernRecurrent(nn.Module):
                 raise ValueError(f"lengths must be (batch,) = ({batch},) with values in [1, {seq}]")
         rows = self._inference_rows(seq, x.element_size()) if not torch.is_grad_enabled() else batch
         if rows >= batch:
-            return self._forward(x, states, lengths)
-        # inference on a large batch (an evaluation batch of 1,000 pixel-MNIST series: 11 GB for an mLSTM of width
-        # 128 at once): the rows are independent, so slices of them keep the temporaries bounded
-        parts = []
-        for r in range(0, batch, rows):
-            part = None if lengths is None else lengths[r : r + rows]
-            parts.append(self._forward(x[:, r : r + rows], tuple(s[:, r : r + rows] for s in states), part))
-        out = torch.cat([o for o, _ in parts], dim=1)
-        final = tuple(
-            torch.cat([(f if isinstance(f, tuple) else (f,))[i] for _, f in parts], dim=1)
-            for i in range(len(self.state_names))
-        )
+            out, final = self._forward(x, states, lengths)
+        else:
+            # inference on a large batch (an evaluation batch of 1,000 pixel-MNIST series: 11 GB for an mLSTM of
+            # width 128 at once): the rows are independent, so slices of them keep the temporaries bounded
+            parts = []
+            for r in range(0, batch, rows):
+                part = None if lengths is None else lengths[r : r + rows]
+                parts.append(self._forward(x[:, r : r + rows], tuple(s[:, r : r + rows] for s in states), part))
+            out = torch.cat([o for o, _ in parts], dim=1)
+            final = tuple(torch.cat(column, dim=1) for column in zip(*(f for _, f in parts)))
         return out, final[0] if len(final) == 1 else final
 
     def _inference_rows(self, seq: int, element: int) -> int:
         """Batch rows per slice of an inference call: about ``INFERENCE_BYTES`` of temporaries each, counted as
-        ``INFERENCE_COPIES`` tensors of (seq, widest) per row - the widest being a layer's inner width, or an
-        mLSTM's (chunk x chunk) gate matrices per head."""
-        widest = max(
-            max(getattr(c, "inner", c.hidden_size), getattr(c, "chunk_size", 0) * getattr(c, "heads", 1))
-            for layer in self.layers
-            for c in layer
-        )
-        return max(1, INFERENCE_BYTES // (INFERENCE_COPIES * seq * widest * element))
+        ``INFERENCE_COPIES`` tensors of (seq, widest) per row."""
+        return max(1, INFERENCE_BYTES // (INFERENCE_COPIES * seq * self.widest * element))
 
-    def _forward(self, x: Tensor, states: States, lengths: Tensor | None) -> tuple[Tensor, Tensor | States]:
+    def _forward(self, x: Tensor, states: States, lengths: Tensor | None) -> tuple[Tensor, States]:
         seq = x.size(0)
         param = next(self.parameters())
         rev_index = None
@@ -221,8 +220,7 @@ class ModernRecurrent(nn.Module):
             out = out.masked_fill(~mask, 0.0)
         if torch.is_autocast_enabled(x.device.type):
             out = out.to(torch.get_autocast_dtype(x.device.type))
-        final = tuple(torch.stack(s) for s in new)
-        return out, final[0] if len(final) == 1 else final
+        return out, tuple(torch.stack(s) for s in new)
 
     def _initial_state(self, state: Tensor | Sequence[Tensor] | None, batch: int, param: Tensor) -> States:
         shapes = self.state_shapes(batch)
