@@ -1,15 +1,26 @@
-"""OpenMP's wait policy on a shared CPU: the peer shape's training step with 1 thread, 2 threads as PyTorch starts
-them, and 2 threads with ``OMP_WAIT_POLICY=PASSIVE``, each in a fresh process, alternating.
+"""OpenMP's wait policy, on an idle CPU and a shared one: a training step with 1 thread, 2 threads as PyTorch starts
+them, 2 threads with ``OMP_WAIT_POLICY=PASSIVE``, and 2 threads with ``GOMP_SPINCOUNT=1000`` (what the ``rnnkit``
+command sets), each in a fresh process, alternating.
 
-    python benchmarks/omp_wait.py [--rounds 4] [--steps 8] [--json-out FILE]
+    python benchmarks/omp_wait.py [--workload lm|fcn] [--load N] [--rounds 4] [--steps 8] [--json-out FILE]
 
-Why: PyTorch's CPU kernels run on an OpenMP pool whose threads spin while they wait for each other. On a machine
-whose cores other processes also want (a shared VM, CI, a laptop running tests), a spinning thread holds a core
-the one doing the work needs, and two threads can be slower than one. ``OMP_WAIT_POLICY=PASSIVE`` makes waiting
-threads sleep; it must be set before the OpenMP runtime starts (before ``import torch``), hence one process per
-measurement. The step: embedding 200 -> 2x256 LSTM -> linear to 10,000 words, cross-entropy, backward, on (20, 60)
-random tokens - the peer benchmark's shape (benchmarks/peer_keras.py), without the optimiser. Reported: tokens/s
-per round and the median of each setting's per-round ratio to 1 thread, with the machine's load average.
+Why: PyTorch's CPU kernels run on an OpenMP pool (libgomp in the pip wheels) whose threads, between parallel
+regions, spin a while (by default ~300,000 iterations) before they sleep. On a machine whose cores other processes
+also want (a shared VM, CI, a laptop running tests), a spinning thread holds a core the one doing the work needs,
+and two threads can be slower than one; ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep at once. But a
+recurrence of small steps opens a parallel region per time step, microseconds apart, and a thread that sleeps
+between them is woken for each: there PASSIVE is several times slower on an idle machine. ``GOMP_SPINCOUNT`` (read
+only when no policy is set) spins a short while - long enough to catch the next step's region, short enough to
+give the core back. All must be set before the OpenMP runtime starts (before ``import torch``), hence one process
+per measurement.
+
+Workloads: ``lm``, the peer benchmark's shape (embedding 200 -> 2x256 LSTM -> linear to 10,000 words,
+cross-entropy, backward, on (20, 60) random tokens; benchmarks/peer_keras.py) - large products, few regions; ``fcn``,
+the sequence classifier's step on a set of long series (5 LSTM-FCN members of 24-48-24 filters and an 8-unit LSTM
+over 1,344 steps of 42 series each, rnnkit.models.lstm_fcn: PLAID's shape under the defaults) - small steps, many
+regions. ``--load N`` runs N busy processes (one pure-Python loop each) during the rounds: a shared machine made on
+purpose. Reported: the rate per round and the median of each setting's per-round ratio to 1 thread, with the load
+average.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ import sys
 
 from _results import Provenance, write_result
 
-STEP = """
+LM = """
 import time, torch, sys
 torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
@@ -35,14 +46,42 @@ t = time.perf_counter()
 for _ in range(int(sys.argv[2])): step()
 print(1200 * int(sys.argv[2]) / (time.perf_counter() - t))
 """
-SETTINGS = {"1 thread": ("1", None), "2 threads": ("2", None), "2 threads, OMP_WAIT_POLICY=PASSIVE": ("2", "PASSIVE")}
+FCN = """
+import time, torch, sys
+from rnnkit.models.lstm_fcn import LSTMFCN
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+model = LSTMFCN(1, 11, [24, 48, 24], hidden=8, members=5, pool=3)
+x = torch.randn(1344, 42, 5, 1); lengths = torch.randint(100, 1345, (42, 5))
+def step():
+    model.member_logits(x, lengths).logsumexp(-1).sum().backward()
+for _ in range(2): step()
+t = time.perf_counter()
+for _ in range(int(sys.argv[2])): step()
+print(42 * 5 * int(sys.argv[2]) / (time.perf_counter() - t))
+"""
+WORKLOADS = {
+    "lm": (LM, "tokens/s", "embedding 200, 2x256 LSTM, linear 256 -> 10,000, (20, 60) tokens, forward + backward"),
+    "fcn": (
+        FCN,
+        "series/s",
+        "5 LSTM-FCN members (filters 24-48-24, pool 3, an 8-unit LSTM) over 1,344 steps x 42 series of unequal "
+        "lengths, forward + backward",
+    ),
+}
+OMP_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+SETTINGS = {
+    "1 thread": ("1", {}),
+    "2 threads": ("2", {}),
+    "2 threads, OMP_WAIT_POLICY=PASSIVE": ("2", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "2 threads, GOMP_SPINCOUNT=1000": ("2", {"GOMP_SPINCOUNT": "1000"}),
+}
 
 
-def measure(threads: str, policy: str | None, steps: int) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    if policy:
-        env["OMP_WAIT_POLICY"] = policy
-    out = subprocess.run([sys.executable, "-c", STEP, threads, str(steps)], capture_output=True, text=True, env=env)
+def measure(code: str, threads: str, extra: dict[str, str], steps: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in OMP_VARIABLES}
+    env.update(extra)
+    out = subprocess.run([sys.executable, "-c", code, threads, str(steps)], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"omp_wait: the measuring process failed: {out.stderr[-1000:]}")
     return float(out.stdout.strip())
@@ -52,30 +91,41 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=8, help="timed steps per measurement (after 2 untimed)")
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), default="lm")
+    ap.add_argument("--load", type=int, default=0, help="busy processes to run during the rounds (default 0)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
+    code, unit, shape = WORKLOADS[a.workload]
     prov = Provenance.start(threads=2)
     rates: dict[str, list[float]] = {k: [] for k in SETTINGS}
     loads = []
-    for r in range(a.rounds):
-        for name, (threads, policy) in SETTINGS.items():
-            rates[name].append(measure(threads, policy, a.steps))
-            loads.append(os.getloadavg()[0])
-            print(f"round {r + 1} {name:<38} {rates[name][-1]:,.0f} tokens/s", file=sys.stderr, flush=True)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.load)]
+    try:
+        for r in range(a.rounds):
+            for name, (threads, extra) in SETTINGS.items():
+                rates[name].append(measure(code, threads, extra, a.steps))
+                loads.append(os.getloadavg()[0])
+                print(f"round {r + 1} {name:<38} {rates[name][-1]:,.0f} {unit}", file=sys.stderr, flush=True)
+    finally:
+        for h in hogs:
+            h.kill()
     base = rates["1 thread"]
     rows = [
         {
             "setting": name,
-            "tokens_per_s": round(statistics.median(v), 1),
+            "rate": round(statistics.median(v), 1),
             "runs": [round(x, 1) for x in v],
             "vs_1_thread": round(statistics.median(x / b for x, b in zip(v, base)), 3),
         }
         for name, v in rates.items()
     ]
     for row in rows:
-        print(f"{row['setting']:<38} {row['tokens_per_s']:>8,.0f} tokens/s  {row['vs_1_thread']:.2f}x 1 thread")
+        print(f"{row['setting']:<38} {row['rate']:>8,.0f} {unit}  {row['vs_1_thread']:.2f}x 1 thread")
     result = {
-        "shape": "embedding 200, 2x256 LSTM, linear 256 -> 10,000, (20, 60) tokens, forward + backward",
+        "workload": a.workload,
+        "unit": unit,
+        "busy_processes": a.load,
+        "shape": shape,
         "rounds": a.rounds,
         "steps": a.steps,
         "load_avg": {"min": round(min(loads), 2), "max": round(max(loads), 2)},

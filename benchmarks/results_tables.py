@@ -872,13 +872,20 @@ def render_export(doc: dict[str, Any]) -> str:
 def render_omp_wait(doc: dict[str, Any]) -> str:
     r = doc["result"]
     rows = [
-        [x["setting"], rate(x["tokens_per_s"]), " ".join(f"{v:.0f}" for v in x["runs"]), f"{x['vs_1_thread']:.2f}x"]
+        [
+            x["setting"],
+            rate(x.get("rate", x.get("tokens_per_s"))),  # "tokens_per_s": files written before 2026-12-08
+            " ".join(f"{v:.0f}" for v in x["runs"]),
+            f"{x['vs_1_thread']:.2f}x",
+        ]
         for x in r["results"]
     ]
+    hogs, unit = r.get("busy_processes", 0), r.get("unit", "tokens/s")
+    load = f" ({hogs} busy processes running beside them)" if hogs else ""
     return (
         f"{r['shape']}; {r['rounds']} alternating rounds of {r['steps']} steps, each setting in a fresh process; load "
-        f"average {r['load_avg']['min']:.1f}-{r['load_avg']['max']:.1f} during the rounds.\n\n"
-        + table(["setting", "tokens/s (median)", "per round", "vs 1 thread (median of per-round ratios)"], rows)
+        f"average {r['load_avg']['min']:.1f}-{r['load_avg']['max']:.1f} during the rounds{load}.\n\n"
+        + table(["setting", f"{unit} (median)", "per round", "vs 1 thread (median of per-round ratios)"], rows)
     )
 
 

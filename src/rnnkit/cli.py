@@ -56,11 +56,16 @@ def _process_defaults() -> None:
     (once torch is imported - rnnkit.cli.main called from Python - setting them would change nothing, so they are
     left alone):
 
-    - ``OMP_WAIT_POLICY=PASSIVE``: PyTorch's OpenMP threads spin while they wait for each other. On a CPU other
-      processes also want (a shared VM, CI, a laptop running tests, a served model beside a trainer) a spinning
-      thread holds the core the working thread needs: the LSTM step at the peer benchmark's shape ran at 0.47x its
-      1-thread speed with 2 threads, and at 1.83x with waiting threads asleep (benchmarks/results/omp-wait-cpu.json,
-      load ~12). On an idle machine the two policies are level (omp-wait-idle-cpu.json).
+    - ``GOMP_SPINCOUNT=1000``: PyTorch's OpenMP threads (libgomp) spin while they wait for each other, by default
+      ~300,000 iterations before they sleep. On a CPU other processes also want (a shared VM, CI, a laptop running
+      tests, a served model beside a trainer) a spinning thread holds the core the working thread needs: the LSTM
+      step at the peer benchmark's shape ran at 0.47x its 1-thread speed with 2 threads (omp-wait-cpu.json, load
+      ~12). Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``, the setting here until 2026-12-08) fixes that, but a
+      recurrence of small steps opens a parallel region per time step and then wakes a sleeping thread for each:
+      a sequence classifier over 1,344-step series trained 4-6x slower with it on an idle machine. A short spin
+      catches the next step's region and still gives a shared core back (benchmarks/omp_wait.py, both workloads,
+      idle and loaded: docs/results.md). An ``OMP_WAIT_POLICY`` the user sets overrides it (libgomp then ignores
+      the spin count).
     - ``THP_MEM_ALLOC_ENABLE=1``: PyTorch's own switch that puts its CPU tensors of 2 MB and more on transparent
       huge pages (Linux; where the kernel allows them, ``madvise`` or ``always``). Training frees and allocates
       the same large activations every step; glibc hands blocks over 32 MB back to the kernel, so each step pays
@@ -68,7 +73,7 @@ def _process_defaults() -> None:
       that is one fault per 2 MB, at no memory cost (benchmarks/results/thp-cpu.json measures both settings).
     """
     if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.environ.setdefault("GOMP_SPINCOUNT", "1000")
         os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 

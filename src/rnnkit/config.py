@@ -386,8 +386,8 @@ class TrainConfig:
     )
     threads: int = key(
         0,
-        "torch intra-op threads on CPU (the `rnnkit` command also makes waiting threads sleep: OMP_WAIT_POLICY="
-        "PASSIVE unless the environment sets a policy)",
+        "torch intra-op threads on CPU (the `rnnkit` command also makes waiting threads spin briefly, then sleep: "
+        "GOMP_SPINCOUNT=1000 unless the environment sets it or OMP_WAIT_POLICY)",
         ge=1,
         le=4096,
         special={0: "PyTorch's default"},

@@ -63,17 +63,18 @@ def test_diagnose_gradients_writes_table_and_plot(tmp_path):
 
 @pytest.mark.parametrize(
     "preset, import_torch_first, expected",
-    [(None, False, ("PASSIVE", "1")), (("ACTIVE", "0"), False, ("ACTIVE", "0")), (None, True, (None, None))],
+    [(None, False, ("1000", "1")), (("50", "0"), False, ("50", "0")), (None, True, (None, None))],
 )
 def test_cli_sets_the_process_defaults_before_torch_loads_unless_told_otherwise(preset, import_torch_first, expected):
-    """The command line sets OMP_WAIT_POLICY=PASSIVE (waiting OpenMP threads sleep) and THP_MEM_ALLOC_ENABLE=1
-    (large CPU tensors on huge pages) before torch reads them; a value the user set stays, and a process that
-    imported torch first (main() called from Python) is left as it is, where they could not act."""
+    """The command line sets GOMP_SPINCOUNT=1000 (waiting OpenMP threads spin briefly, then sleep) and
+    THP_MEM_ALLOC_ENABLE=1 (large CPU tensors on huge pages) before torch reads them; a value the user set stays,
+    and a process that imported torch first (main() called from Python) is left as it is, where they could not
+    act."""
     import os
     import subprocess
     import sys
 
-    names = ("OMP_WAIT_POLICY", "THP_MEM_ALLOC_ENABLE")
+    names = ("GOMP_SPINCOUNT", "THP_MEM_ALLOC_ENABLE")
     code = (
         "import os, sys\n" + ("import torch\n" if import_torch_first else "") + "from rnnkit.cli import main\n"
         "assert main(['recipes']) == 0\n"

@@ -4,6 +4,7 @@ nothing."""
 import pytest
 import torch
 
+from rnnkit.cells import registry
 from rnnkit.models.lstm_fcn import LSTMFCN
 
 
@@ -52,9 +53,20 @@ def test_members_are_separate_models(shuffle_steps):
     torch.testing.assert_close(model(x, lengths).exp(), mean_prob, atol=1e-6, rtol=1e-5)
 
 
-def test_padding_changes_nothing():
+@pytest.mark.parametrize("cell", registry.names())
+def test_padding_changes_nothing(cell):
+    """The recurrent branch runs over the padding and reads each series' output at its last valid step: exact
+    for every cell, each reading one way in time, and for series of different lengths in one batch."""
     torch.manual_seed(1)
-    model = LSTMFCN(2, 3, filters=[4, 8, 4], hidden=3, members=2).eval()
-    x = torch.randn(10, 1, 2)
-    padded = torch.cat([x, 100 * torch.randn(6, 1, 2)])  # garbage past the series' end
-    torch.testing.assert_close(model(x), model(padded, torch.tensor([10])), atol=1e-5, rtol=1e-5)
+    options = {"heads": 1} if cell in ("slstm", "mlstm") else {}
+    backend = "fast" if registry.get(cell).fast is not None else "scratch"
+    model = LSTMFCN(2, 3, filters=[4, 8, 4], hidden=4, cell=cell, backend=backend, members=2, cell_options=options)
+    model.eval()
+    x = torch.randn(10, 3, 2)  # (steps, batch, channels)
+    lengths = torch.tensor([10, 4, 7])
+    alone = torch.cat([model(x[: int(n), i : i + 1]) for i, n in enumerate(lengths)])
+    garbage = x.clone()
+    for i, n in enumerate(lengths):
+        garbage[int(n) :, i] = 100 * torch.randn(10 - int(n), 2)  # past each series' end
+    padded = torch.cat([garbage, 100 * torch.randn(6, 3, 2)])
+    torch.testing.assert_close(model(padded, lengths), alone, atol=1e-5, rtol=1e-5)

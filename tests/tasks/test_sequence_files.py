@@ -143,3 +143,45 @@ def test_text_classify_chooses_its_defaults_from_the_data_and_keeps_what_was_set
     assert config["model"]["embedding"] == 8 and config["optim"]["name"] == "adam"  # set: kept; unset: chosen
     steps_per_epoch = -(-n // config["train"]["batch_size"])
     assert config["train"]["max_epochs"] * steps_per_epoch >= 300 and config["train"]["early_stop"] == 5
+
+
+def _chosen_for(n: int, steps: int, channels: int, lengths: list[int] | None = None) -> dict:
+    from rnnkit.tasks import get_task
+    from rnnkit.tasks.recipes import config_from_dict
+
+    config = config_from_dict({"task": "sequence-classify", "data": {"path": ["mine.csv"]}}, "test")
+    task = get_task("sequence-classify")(config, None, __import__("torch").device("cpu"))
+    lens = lengths or [steps] * n
+    task.choose_from_data([np.zeros((lens[i % len(lens)], channels)) for i in range(n)], np.arange(n) % 4)
+    made = task.choices.as_dict()
+    return {k: v["value"] for k, v in made.items()} | {"why": made["data.epoch_passes"]["why"]}, config
+
+
+def test_the_default_budget_fits_the_time_cap_whatever_the_data():
+    """A step of a small set of short series costs milliseconds and one of a set of long series a third of a
+    second: the step budget is cut to what fits ~TRAIN_SECONDS (at least FEWEST steps), and left alone where the
+    whole budget fits (the public cases' figures were measured with it)."""
+    from rnnkit.tasks.sequence_classify import FEWEST, TRAIN_SECONDS, step_seconds
+
+    def total(chosen, config, n, steps, channels):
+        folds, bs = chosen["data.folds"], chosen["train.batch_size"]
+        per_member = n - n // folds if folds > 1 else int(n * (1 - config.data.valid_fraction))
+        per_pass = -(-per_member // bs)
+        step_count = per_pass * chosen["data.epoch_passes"] * chosen["train.max_epochs"]
+        over_time = 0 if chosen["model.dimension_shuffle"] else steps
+        each = step_seconds(folds, bs, steps, channels, chosen["model.filters"], chosen["model.pool"], over_time)
+        return step_count, each
+
+    chosen, config = _chosen_for(67, 24, 1)  # ItalyPowerDemand's shape: the whole step budget fits
+    count, each = total(chosen, config, 67, 24, 1)
+    assert count >= 2000 and count * each < TRAIN_SECONDS
+    # PLAID's shape (537 series of up to 1,344 steps, unequal): the full budget would be ~11 minutes
+    chosen, config = _chosen_for(537, 1344, 1, lengths=[1344, 500, 900, 200])
+    count, each = total(chosen, config, 537, 1344, 1)
+    assert 2000 * each > 4 * TRAIN_SECONDS and FEWEST <= count <= FEWEST + 20
+    assert "s on 2 cores at ~" in chosen["why"], chosen["why"]  # the printed reason says so
+    # many long series at LSTM-FCN's width (1,800 x 500): epochs under early stopping, within the cap
+    chosen, config = _chosen_for(1800, 500, 1)
+    count, each = total(chosen, config, 1800, 500, 1)
+    assert chosen["data.folds"] == 1 and chosen["model.filters"] == [128, 256, 128]
+    assert count >= FEWEST and count * each <= 1.1 * TRAIN_SECONDS

@@ -9,6 +9,11 @@ through a high dropout (0.8 in the papers) and is concatenated with the pooled c
 linear classifier. Karim et al. feed the LSTM a "dimension-shuffled" input (channels as steps); here it reads the
 series over time, the recurrent layer's natural use and the one that keeps unequal lengths meaningful.
 
+Unequal lengths: the recurrent branch runs over the padded batch in one fused call and takes each series' output at
+its last valid step - exact, since one layer reading one way in time has not seen the padding after that step -
+instead of packing the batch, which sends PyTorch's CPU LSTM down a per-step path ~7x slower (a 1,344-step set of
+537 series: 2.4 -> 0.36 s a step).
+
 Members: ``members = K`` models of that shape live side by side as grouped convolutions (``groups = K``), so one
 call trains all of them, each on its own batch: the input is ``(steps, batch, K, channels)`` with lengths
 ``(batch, K)``. That is how a tiny data set gets a cross-validated ensemble (member k is validated on fold k)
@@ -156,9 +161,12 @@ class LSTMFCN(nn.Module):
                     out, state = rnn(xs.permute(2, 1, 0), None, None)  # (channels, batch, shuffle_steps)
                     last.append(final_output(rnn, out, state)[-1])  # (batch, hidden)
                 else:
-                    seq_lens = None if full else lens[:, j]
-                    out, state = rnn(x[:, :, j], None, seq_lens)  # x[:, :, j]: (steps, batch, ch)
-                    last.append(final_output(rnn, out, state, seq_lens)[-1])  # (batch, hidden)
+                    out, state = rnn(x[:, :, j], None, None)  # x[:, :, j]: (steps, batch, ch), padding included
+                    if full:
+                        last.append(final_output(rnn, out, state)[-1])  # (batch, hidden)
+                    else:  # one causal direction: each step's output has not read the padding after it
+                        idx = (lens[:, j].to(out.device) - 1).view(1, -1, 1).expand(1, batch, out.size(-1))
+                        last.append(out.gather(0, idx)[0])  # (batch, hidden)
             feats = torch.cat([feats, self.drop(torch.stack(last, 1))], -1)  # (batch, K, width)
         return self.head(feats.reshape(batch, -1, 1)).view(batch, k, self.num_classes)
 

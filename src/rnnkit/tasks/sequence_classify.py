@@ -54,7 +54,7 @@ from rnnkit.data.splits import digest
 from rnnkit.data.text import find_data_file, is_number
 from rnnkit.errors import UserError, is_file
 from rnnkit.models.classifier import SequenceClassifier
-from rnnkit.models.lstm_fcn import LSTMFCN
+from rnnkit.models.lstm_fcn import KERNELS, LSTMFCN
 from rnnkit.ops.device import to_device
 from rnnkit.seeds import derive_seed
 from rnnkit.tasks import fields, register
@@ -88,6 +88,30 @@ SMALL = 1000
 MEMBERS = 5
 RESOLUTION = 64  # a small set's ensemble gets half-width convolutions (64-128-64) up to series this long
 LONGEST = 512  # steps the convolutions read at most: a longer series is averaged over windows (model.pool)
+# The default budget's cap: an LSTM-FCN's training estimated at about this many seconds on 2 CPU cores (step_seconds),
+# never fewer optimiser steps than FEWEST
+TRAIN_SECONDS = 100.0
+FEWEST = 300
+
+
+def step_seconds(
+    members: int, batch: int, steps: int, channels: int, filters: list[int], pool: int, recurrent_steps: int
+) -> float:
+    """An LSTM-FCN optimiser step's estimated seconds on 2 CPU cores, from its shapes alone (the same on every
+    machine, so the budget it sets is a choice from the data, recorded and reproducible).
+
+    Why a model of time and not a count of steps: a step's cost spans three orders of magnitude across data sets
+    (24 steps of 1 channel in 5 narrow members: 15 ms; 537 series of 1,344 steps: 0.3 s; 1,800 series of 500
+    steps at LSTM-FCN's width: 0.45 s), so a step budget right for one is minutes or hours for another. Three
+    terms, fitted to steps measured on an AMD EPYC at 2 threads: a fixed 8 ms (batching, masks, the optimiser);
+    the convolutions' forward and backward FLOPs at a rate that grows with a member's width, ~240 GFLOP/s at
+    128 filters and a tenth of it at 24 (narrow grouped convolutions use the vector units poorly); and 25 us per
+    step a member's LSTM reads in turn (a small recurrence is latency-bound, whatever the batch)."""
+    w1, w2, w3 = filters
+    positions = members * batch * -(-steps // max(pool, 1))
+    flops = 3 * 2 * positions * sum(k * a * b for k, (a, b) in zip(KERNELS, ((channels, w1), (w1, w2), (w2, w3))))
+    rate = 240e9 * min(1.0, (w1 + w2 + w3) / 512) ** 1.2
+    return 0.008 + flops / rate + 25e-6 * members * recurrent_steps
 
 
 @dataclass
@@ -473,15 +497,18 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         Why these: LSTM-FCN's published set-up (an 8-unit LSTM with dropout 0.8 beside convolutions of 128-256-128
         filters, Adam) fits UCR-sized sets. A small set (< 1,000 series) gets 5-fold cross-validation whose 5
         models predict together, with convolutions narrower for longer series (64-128-64 up to 64 steps, width ~
-        1/sqrt(steps), so the ensemble's cost stays bounded), trained as one epoch annealed over its steps whose
-        final models are kept: its out-of-fold validation is too coarse to pick an epoch from. A larger set gets
-        a held-out share, epochs under a cosine schedule and early stopping with the best model kept. A series
-        over 512 steps is averaged to at most 512 for the convolutions. A series of one channel (all of one
-        length) reaches the LSTM dimension-shuffled, Karim et al.'s published input: one step of the whole series
-        instead of hundreds of steps of one value (ArrowHead's test accuracy 1.5 points higher on each of three
-        seeds, ItalyPowerDemand, GunPoint and OSULeaf within one series); several channels, or unequal lengths
-        whose padding would read as values, keep it over time. The budget is a number of optimiser steps growing
-        with the data (not epochs, not seconds). Measured by benchmarks/own_data_classify.py."""
+        1/sqrt(steps), so the ensemble's cost stays bounded), trained as one epoch at a constant rate whose
+        final models are kept: its out-of-fold validation is too coarse to pick an epoch from (annealing the rate
+        over that epoch's steps measured no better: ItalyPowerDemand 0.963 both, ArrowHead 0.886 against 0.903).
+        A larger set gets a held-out share, epochs under a cosine schedule and early stopping with the best model
+        kept. A series over 512 steps is averaged to at most 512 for the convolutions. A series of one channel (all
+        of one length) reaches the LSTM dimension-shuffled, Karim et al.'s published input: one step of the whole
+        series instead of hundreds of steps of one value (ArrowHead's test accuracy 1.5 points higher on each of
+        three seeds, ItalyPowerDemand, GunPoint and OSULeaf within one series); several channels, or unequal
+        lengths whose padding would read as values, keep it over time. The budget is a number of optimiser steps
+        growing with the data (not epochs), cut to what fits ~TRAIN_SECONDS by an estimate from the shapes
+        (step_seconds: the same on every machine) - a set of long or many series would otherwise train for tens of
+        minutes (PLAID's 537 series of up to 1,344 steps: 6-10). Measured by benchmarks/own_data_classify.py."""
         c = self.choices
         n = int(round(len(y) * (1 - held_out)))  # the training series (a test share is held out of these)
         lengths = np.array([len(a) for a in xs])
@@ -499,9 +526,15 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         per_member = max(1, int(n * (1 - frac)))
         bs = c.choose("train.batch_size", int(min(64, max(8, per_member // 10))), "a tenth of the series, 8-64")
         c.choose("optim.name", "adam", "Adam")
+        # a small set's ensemble trains one epoch (below), over which an epoch-wise schedule is constant: say so
+        one_epoch = folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes")
         if c.free("optim.lr"):  # the rate and its schedule go together: a rate you set stays constant
-            c.choose("optim.lr", 3e-3, "Adam, annealed")
-            c.choose("optim.schedule", "cosine", "annealed over the budget")
+            if one_epoch:
+                c.choose("optim.lr", 3e-3, "Adam")
+                c.choose("optim.schedule", "constant", "one epoch, its final models kept")
+            else:
+                c.choose("optim.lr", 3e-3, "Adam, annealed")
+                c.choose("optim.schedule", "cosine", "annealed over the epochs")
         if fcn:
             c.choose("model.hidden", 8, "LSTM-FCN's recurrent branch")
             c.choose("model.dropout", 0.8, "LSTM-FCN's, on the recurrent branch")
@@ -523,17 +556,28 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
             )
         per_pass = -(-per_member // bs)
         budget = int(min(6000, max(2000, 30 * per_pass)))  # optimiser steps
-        if folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes"):
+        if fcn:  # ... as many as fit the time cap (data sets of long series, many series, or both)
+            m, k = self.mcfg, max(self.dcfg.chunk, 1)  # the model reads steps / chunk of channels x chunk
+            over_time = 0 if m.dimension_shuffle or not m.hidden else steps // k  # the LSTM's steps in turn
+            each = step_seconds(folds, bs, steps // k, channels * k, list(m.filters), m.pool, over_time)
+            if budget * each > TRAIN_SECONDS:
+                budget = max(FEWEST, int(TRAIN_SECONDS / each))
+                budget_why = f"~{budget} steps, ~{TRAIN_SECONDS:.0f} s on 2 cores at ~{1000 * each:.0f} ms a step"
+            else:
+                budget_why = f"~{budget} steps"
+        else:
+            budget_why = f"~{budget} steps"
+        if one_epoch:
             # out-of-fold validation of a small set is too coarse to pick an epoch from (36 series: steps of
-            # 3%): one epoch is the whole budget, annealed over its steps, and the final models are kept
-            passes = c.choose("data.epoch_passes", -(-budget // per_pass), f"one epoch of ~{budget} steps")
-            c.choose("train.max_epochs", 1, "one annealed run, validated at its end")
+            # 3%): one epoch is the whole budget, at a constant rate, and the final models are kept
+            passes = c.choose("data.epoch_passes", -(-budget // per_pass), f"one epoch of {budget_why}")
+            c.choose("train.max_epochs", 1, "one run, validated at its end")
             return
         passes = c.choose(
             "data.epoch_passes", max(1, math.ceil(20 / per_pass)) if small else 1, f"{per_pass} steps a pass"
         )
         if c.free("train.max_epochs"):  # the budget: a user who set the epochs keeps their early stopping too
-            epochs = c.choose("train.max_epochs", max(2, -(-budget // (per_pass * passes))), f"~{budget} steps")
+            epochs = c.choose("train.max_epochs", max(2, -(-budget // (per_pass * passes))), budget_why)
             patience = max(10, epochs // 3)
             c.choose("train.early_stop", patience, f"{patience} validations without improvement")
 
