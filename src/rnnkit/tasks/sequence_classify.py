@@ -495,20 +495,20 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         """Defaults for the keys the user left unset, from the training data's size (rnnkit.tasks.auto).
 
         Why these: LSTM-FCN's published set-up (an 8-unit LSTM with dropout 0.8 beside convolutions of 128-256-128
-        filters, Adam) fits UCR-sized sets. A small set (< 1,000 series) gets 5-fold cross-validation whose 5
-        models predict together, with convolutions narrower for longer series (64-128-64 up to 64 steps, width ~
-        1/sqrt(steps), so the ensemble's cost stays bounded), trained as one epoch at a constant rate whose
-        final models are kept: its out-of-fold validation is too coarse to pick an epoch from (annealing the rate
-        over that epoch's steps measured no better: ItalyPowerDemand 0.963 both, ArrowHead 0.886 against 0.903).
-        A larger set gets a held-out share, epochs under a cosine schedule and early stopping with the best model
-        kept. A series over 512 steps is averaged to at most 512 for the convolutions. A series of one channel (all
-        of one length) reaches the LSTM dimension-shuffled, Karim et al.'s published input: one step of the whole
-        series instead of hundreds of steps of one value (ArrowHead's test accuracy 1.5 points higher on each of
-        three seeds, ItalyPowerDemand, GunPoint and OSULeaf within one series); several channels, or unequal
-        lengths whose padding would read as values, keep it over time. The budget is a number of optimiser steps
-        growing with the data (not epochs), cut to what fits ~TRAIN_SECONDS by an estimate from the shapes
-        (step_seconds: the same on every machine) - a set of long or many series would otherwise train for tens of
-        minutes (PLAID's 537 series of up to 1,344 steps: 6-10). Measured by benchmarks/own_data_classify.py."""
+        filters, Adam) fits UCR-sized sets. A small set (< 1,000 series) gets 5-fold cross-validation whose 5 models
+        predict together, with convolutions narrower for longer series (64-128-64 up to 64 steps, width ~
+        1/sqrt(steps), so the ensemble's cost stays bounded), trained as one epoch annealed over its steps whose
+        final models are kept: its out-of-fold validation is too coarse to pick an epoch from (the annealing
+        matters: at a constant rate ArrowHead's test accuracy fell from 0.891 to 0.846). A larger set gets a
+        held-out share, epochs under a cosine schedule and early stopping with the best model kept. A series over
+        512 steps is averaged to at most 512 for the convolutions. A series of one channel (all of one length)
+        reaches the LSTM dimension-shuffled, Karim et al.'s published input: one step of the whole series instead of
+        hundreds of steps of one value (ArrowHead's test accuracy 1.5 points higher on each of three seeds,
+        ItalyPowerDemand, GunPoint and OSULeaf within one series); several channels, or unequal lengths whose
+        padding would read as values, keep it over time. The budget is a number of optimiser steps growing with the
+        data (not epochs), cut to what fits ~TRAIN_SECONDS by an estimate from the shapes (step_seconds: the same on
+        every machine) - a set of long or many series would otherwise train for tens of minutes (PLAID's 537 series
+        of up to 1,344 steps: 6-10). Measured by benchmarks/own_data_classify.py."""
         c = self.choices
         n = int(round(len(y) * (1 - held_out)))  # the training series (a test share is held out of these)
         lengths = np.array([len(a) for a in xs])
@@ -526,15 +526,9 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
         per_member = max(1, int(n * (1 - frac)))
         bs = c.choose("train.batch_size", int(min(64, max(8, per_member // 10))), "a tenth of the series, 8-64")
         c.choose("optim.name", "adam", "Adam")
-        # a small set's ensemble trains one epoch (below), over which an epoch-wise schedule is constant: say so
-        one_epoch = folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes")
         if c.free("optim.lr"):  # the rate and its schedule go together: a rate you set stays constant
-            if one_epoch:
-                c.choose("optim.lr", 3e-3, "Adam")
-                c.choose("optim.schedule", "constant", "one epoch, its final models kept")
-            else:
-                c.choose("optim.lr", 3e-3, "Adam, annealed")
-                c.choose("optim.schedule", "cosine", "annealed over the epochs")
+            c.choose("optim.lr", 3e-3, "Adam, annealed")
+            c.choose("optim.schedule", "cosine", "annealed over the budget")
         if fcn:
             c.choose("model.hidden", 8, "LSTM-FCN's recurrent branch")
             c.choose("model.dropout", 0.8, "LSTM-FCN's, on the recurrent branch")
@@ -567,11 +561,11 @@ class SequenceClassifyTask(ClassificationTask[SequenceClassifyData, SequenceClas
                 budget_why = f"~{budget} steps"
         else:
             budget_why = f"~{budget} steps"
-        if one_epoch:
+        if folds >= 2 and c.free("train.max_epochs") and c.free("data.epoch_passes"):
             # out-of-fold validation of a small set is too coarse to pick an epoch from (36 series: steps of
-            # 3%): one epoch is the whole budget, at a constant rate, and the final models are kept
+            # 3%): one epoch is the whole budget, annealed over its steps (lr_factor) - the final models are kept
             passes = c.choose("data.epoch_passes", -(-budget // per_pass), f"one epoch of {budget_why}")
-            c.choose("train.max_epochs", 1, "one run, validated at its end")
+            c.choose("train.max_epochs", 1, "one annealed run, validated at its end")
             return
         passes = c.choose(
             "data.epoch_passes", max(1, math.ceil(20 / per_pass)) if small else 1, f"{per_pass} steps a pass"
