@@ -145,7 +145,9 @@ def test_text_classify_chooses_its_defaults_from_the_data_and_keeps_what_was_set
     assert config["train"]["max_epochs"] * steps_per_epoch >= 300 and config["train"]["early_stop"] == 5
 
 
-def _chosen_for(n: int, steps: int, channels: int, lengths: list[int] | None = None) -> dict:
+def _chosen_for(n: int, steps: int, channels: int, lengths: list[int] | None = None) -> tuple[dict, object]:
+    """What the task chooses for n series of these shapes (values by key, and "why" the epoch count), and the
+    config it chose them into."""
     from rnnkit.tasks import get_task
     from rnnkit.tasks.recipes import config_from_dict
 
