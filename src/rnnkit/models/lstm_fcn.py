@@ -133,12 +133,13 @@ class LSTMFCN(nn.Module):
         if x.dim() == 3:
             x = x.unsqueeze(2).expand(-1, -1, k, -1)
         steps, batch, _, channels = x.shape
-        full = lengths is None  # every series full length: the recurrent layer needs no packing (exportable)
+        full = lengths is None  # every series full length: its output at the last step is the one (exportable)
         if lengths is None:
             lengths = torch.full((batch, k), steps, dtype=torch.long)
         elif lengths.dim() == 1:
             lengths = lengths.unsqueeze(1).expand(-1, k)
-        mask = _mask(lengths.to(x.device), steps)  # (batch, K, 1, steps)
+        lengths = lengths.to(x.device)
+        mask = _mask(lengths, steps)  # (batch, K, 1, steps)
         h = x.permute(1, 2, 3, 0).reshape(batch, k * channels, steps)  # (batch, K * channels, steps)
         if self.pool > 1:  # mean over each window's valid steps; a window past the end stays masked
             p = self.pool
@@ -153,7 +154,7 @@ class LSTMFCN(nn.Module):
                 h = self.excite[i](h, mask)
         feats = _masked_mean(h.view(batch, k, -1, h.shape[-1]), mask)  # (batch, K, filters[-1])
         if self.rnns is not None:
-            lens = lengths.cpu()
+            last_step = (lengths - 1).unsqueeze(0).unsqueeze(-1)  # (1, batch, K, 1): where each series ends
             last = []
             for j, rnn in enumerate(self.rnns):
                 if self.shuffle_steps:
@@ -165,7 +166,7 @@ class LSTMFCN(nn.Module):
                     if full:
                         last.append(final_output(rnn, out, state)[-1])  # (batch, hidden)
                     else:  # one causal direction: each step's output has not read the padding after it
-                        idx = (lens[:, j].to(out.device) - 1).view(1, -1, 1).expand(1, batch, out.size(-1))
+                        idx = last_step[:, :, j].expand(1, batch, out.size(-1))
                         last.append(out.gather(0, idx)[0])  # (batch, hidden)
             feats = torch.cat([feats, self.drop(torch.stack(last, 1))], -1)  # (batch, K, width)
         return self.head(feats.reshape(batch, -1, 1)).view(batch, k, self.num_classes)
